@@ -1,0 +1,24 @@
+"""Suite-wide fixtures: an environment free of the developer's TWIN_* variables, settings."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    # A developer's exported TWIN_* secrets must never leak into (or change) a test.
+    for name in list(os.environ):
+        if name.upper().startswith("TWIN_") and not name.upper().startswith("TWIN_TEST_"):
+            monkeypatch.delenv(name)
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        if handler not in handlers:
+            root.removeHandler(handler)
+    root.setLevel(level)

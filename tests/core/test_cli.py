@@ -1,0 +1,92 @@
+"""The CLI as a new user meets it: subprocesses of `python -m twin`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_twin(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60):
+    base = {k: v for k, v in os.environ.items() if not k.startswith("TWIN_")}
+    base.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "twin", *args],
+        cwd=cwd,
+        env=base,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("command", ["run", "migrate", "check-config", "service-unit"])
+def test_every_command_has_useful_help(command: str, tmp_path: Path) -> None:
+    result = run_twin(command, "--help", cwd=tmp_path)
+    assert result.returncode == 0
+    assert "--config" in result.stdout
+    assert len(result.stdout.splitlines()) > 5
+
+
+def test_check_config_prints_effective_config_with_secrets_masked(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text("[api]\nport = 9123\n", encoding="utf-8")
+    result = run_twin(
+        "check-config",
+        cwd=tmp_path,
+        env={"TWIN_API__TOKENS": "very-secret-token", "TWIN_LLM__MODEL": "gpt-test"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "very-secret-token" not in result.stdout + result.stderr
+    printed = tomllib.loads(result.stdout)
+    assert printed["api"]["port"] == 9123
+    assert printed["api"]["tokens"] == ["********"]
+    assert printed["llm"]["model"] == "gpt-test"
+
+
+def test_invalid_config_exits_2_with_one_line_per_problem(tmp_path: Path) -> None:
+    (tmp_path / "bad.toml").write_text(
+        '[api]\nport = "x"\n[telegram]\napi_hash = "leaky-hash-value"\n', encoding="utf-8"
+    )
+    result = run_twin("check-config", "--config", "bad.toml", cwd=tmp_path)
+    assert result.returncode == 2
+    assert sorted(line.split(":", 2)[1].strip() for line in result.stderr.splitlines()) == [
+        "api.port",
+        "telegram.api_hash",
+    ]
+    assert "leaky-hash-value" not in result.stderr
+    assert "Traceback" not in result.stderr
+
+    (tmp_path / "bad.toml").write_text('[api]\nport = "x"\nbogus = 1\n', encoding="utf-8")
+    result = run_twin("check-config", "--config", "bad.toml", cwd=tmp_path)
+    assert result.returncode == 2
+    assert sorted(result.stderr.splitlines()) == [
+        "config error: api.bogus: unknown key",
+        "config error: api.port: Input should be a valid integer, unable to parse string as an"
+        " integer",
+    ]
+
+
+def test_service_unit_is_hardened(tmp_path: Path) -> None:
+    result = run_twin("service-unit", "--user", "owner", cwd=tmp_path)
+    assert result.returncode == 0
+    unit = result.stdout
+    for directive in (
+        "Type=simple",
+        "Restart=on-failure",
+        "EnvironmentFile=/etc/twin/twin.env",
+        f"WorkingDirectory={tmp_path.resolve()}",
+        "NoNewPrivileges=true",
+        "ProtectSystem=strict",
+        f"ReadWritePaths={tmp_path.resolve() / 'sessions'}",
+        "PrivateTmp=true",
+        "User=owner",
+    ):
+        assert directive in unit.splitlines(), directive
+    assert " -m twin run --config " in unit

@@ -1,0 +1,153 @@
+"""The Alembic history on both backends: round trip, no drift from the models, constraints."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy.exc import IntegrityError
+
+from twin.db import migrate
+from twin.db.base import metadata
+from twin.db.engine import create_engine
+from twin.errors import ConfigError
+
+TABLES = {
+    "accounts",
+    "account_settings",
+    "chats",
+    "entities",
+    "events",
+    "messages",
+    "replies",
+    "style_profiles",
+}
+
+
+async def _tables(url: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            return await connection.run_sync(lambda c: set(sa.inspect(c).get_table_names()))
+    finally:
+        await engine.dispose()
+
+
+async def _diff(url: str, target: sa.MetaData) -> list:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+
+            def compare(sync_connection):
+                context = MigrationContext.configure(
+                    sync_connection, opts={"compare_type": True}
+                )
+                return compare_metadata(context, target)
+
+            return await connection.run_sync(compare)
+    finally:
+        await engine.dispose()
+
+
+async def test_upgrade_downgrade_upgrade(engine_url: str) -> None:
+    assert await migrate.current(engine_url) is None
+
+    await migrate.upgrade(engine_url)
+    assert await migrate.current(engine_url) == migrate.head()
+    assert await migrate.is_up_to_date(engine_url)
+    assert await _tables(engine_url) == TABLES | {"alembic_version"}
+
+    await migrate.downgrade(engine_url, "base")
+    assert await migrate.current(engine_url) is None
+    assert await _tables(engine_url) == {"alembic_version"}
+
+    await migrate.upgrade(engine_url, "head")
+    assert await migrate.current(engine_url) == migrate.head()
+    assert await _tables(engine_url) >= TABLES
+
+
+async def test_upgrade_is_idempotent(migrated_url: str) -> None:
+    await migrate.upgrade(migrated_url)
+    assert await migrate.current(migrated_url) == migrate.head()
+
+
+async def test_models_match_migrations(migrated_url: str) -> None:
+    assert await _diff(migrated_url, metadata) == []
+
+
+async def test_drift_check_notices_a_model_change(migrated_url: str) -> None:
+    changed = sa.MetaData(naming_convention=metadata.naming_convention)
+    for table in metadata.tables.values():
+        table.to_metadata(changed)
+    changed.tables["chats"].append_column(sa.Column("mood", sa.String(16)))
+    diff = await _diff(migrated_url, changed)
+    assert [entry[0] for entry in diff] == ["add_column"]
+
+
+async def test_constraints_are_enforced(migrated_url: str) -> None:
+    """Foreign keys (ON for SQLite connections) and CHECKs come from the migration."""
+    engine = create_engine(migrated_url)
+    try:
+        with pytest.raises(IntegrityError):
+            async with engine.begin() as connection:
+                await connection.execute(
+                    sa.text("INSERT INTO chats (account_id, peer_id) VALUES (999, 1)")
+                )
+        with pytest.raises(IntegrityError):
+            async with engine.begin() as connection:
+                await connection.execute(sa.text("INSERT INTO accounts (name, status) "
+                                                 "VALUES ('x', 'bogus')"))
+    finally:
+        await engine.dispose()
+
+
+async def test_sqlite_connection_pragmas(tmp_path) -> None:
+    path = tmp_path / "nested" / "dir" / "twin.db"
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    try:
+        async with engine.connect() as connection:
+            pragma = {
+                name: (await connection.exec_driver_sql(f"PRAGMA {name}")).scalar()
+                for name in ("journal_mode", "foreign_keys", "busy_timeout", "synchronous")
+            }
+    finally:
+        await engine.dispose()
+    assert path.exists()
+    assert pragma == {
+        "journal_mode": "wal",
+        "foreign_keys": 1,
+        "busy_timeout": 10_000,
+        "synchronous": 1,  # NORMAL
+    }
+
+
+def test_unsupported_backend_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="unsupported"):
+        create_engine("mysql+aiomysql://localhost/twin")
+
+
+def test_config_has_no_ini_and_points_at_the_migrations() -> None:
+    config = migrate.alembic_config("postgresql+asyncpg://u:p%40ss@h/db")
+    assert config.config_file_name is None
+    assert config.get_main_option("sqlalchemy.url") == "postgresql+asyncpg://u:p%40ss@h/db"
+    assert (migrate.MIGRATIONS_DIR / "versions" / "0001_initial.py").is_file()
+
+
+def test_sync_callers(tmp_path) -> None:
+    """`twin migrate` calls the coroutines with asyncio.run; a missing directory is created."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'state' / 'twin.db'}"
+    asyncio.run(migrate.upgrade(url))
+    assert asyncio.run(migrate.current(url)) == migrate.head()
+    asyncio.run(migrate.downgrade(url, "base"))
+    assert asyncio.run(migrate.current(url)) is None
+
+
+def test_env_opens_its_own_engine_without_a_connection(tmp_path) -> None:
+    """Plain Alembic commands (no connection handed over) run env.py's own async engine."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'twin.db'}"
+    command.upgrade(migrate.alembic_config(url), "head")
+    assert asyncio.run(migrate.current(url)) == migrate.head()

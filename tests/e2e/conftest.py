@@ -1,0 +1,141 @@
+"""End-to-end fixtures: the sandbox MTProto server, a contact account, and the real daemon app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from tests.sandbox.fixtures import (  # noqa: F401  (fixtures)
+    sandbox,
+    sandbox_clients,
+    sandbox_pem,
+    voice_note_ogg,
+)
+from tests.sandbox.server import SandboxServer
+from twin.app import create_app
+from twin.config import Settings, load_settings
+
+TOKEN = "e2e-token-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+OWNER_PHONE = "15550100"
+CONTACT_PHONE = "15550200"
+
+
+def daemon_settings(sandbox: SandboxServer, pem: Path, tmp_path: Path, **sections: Any) -> Settings:
+    base: dict[str, dict[str, Any]] = {
+        "telegram": {
+            "api_id": 12345,
+            "api_hash": "e2e-api-hash",
+            "server": f"127.0.0.1:{sandbox.port}",
+            "dc_id": sandbox.dc_id,
+            "rsa_public_key_file": pem,
+            "flood_sleep_threshold": 0,
+            "request_retries": 1,
+            "sweep_interval": 3600,
+        },
+        "storage": {"url": f"sqlite+aiosqlite:///{tmp_path / 'twin.db'}"},
+        "security": {"secret_key": "e2e-secret-key"},
+        "api": {"tokens": [TOKEN]},
+        "stt": {"provider": "none"},
+    }
+    for name, values in sections.items():
+        base.setdefault(name, {}).update(values)
+    return load_settings(None, **base)
+
+
+class Daemon:
+    """The real app (create_app) served on loopback; `restart()` = stop + start, same database."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.client: TestClient | None = None
+
+    async def start(self) -> TestClient:
+        self.app = create_app(self.settings)
+        self.client = TestClient(TestServer(self.app))
+        await self.client.start_server()
+        return self.client
+
+    async def stop(self) -> None:
+        if self.client is not None:
+            await self.client.close()
+            self.client = None
+
+    async def restart(self) -> TestClient:
+        await self.stop()
+        return await self.start()
+
+    async def call(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
+        assert self.client is not None
+        response = await self.client.request(method, path, headers=AUTH, **kwargs)
+        return response.status, await response.json()
+
+
+MakeDaemon = Callable[..., Awaitable[Daemon]]
+
+
+@pytest.fixture
+async def make_daemon(
+    sandbox: SandboxServer, sandbox_pem: Path, tmp_path: Path
+) -> AsyncIterator[MakeDaemon]:
+    daemons: list[Daemon] = []
+
+    async def make(**sections: Any) -> Daemon:
+        daemon = Daemon(daemon_settings(sandbox, sandbox_pem, tmp_path, **sections))
+        await daemon.start()
+        daemons.append(daemon)
+        return daemon
+
+    yield make
+    for daemon in daemons:
+        await daemon.stop()
+
+
+async def login(daemon: Daemon, sandbox: SandboxServer, phone: str = OWNER_PHONE) -> dict:
+    status, body = await daemon.call("POST", "/auth/request_code", json={"phone": "+" + phone})
+    assert status == 200, body
+    code = sandbox.last_code(phone)
+    status, body = await daemon.call(
+        "POST", "/auth/verify_code", json={"phone": "+" + phone, "code": code}
+    )
+    assert status == 200, body
+    return body
+
+
+async def wait_for_event(
+    daemon: Daemon, type_: str, predicate: Callable[[dict], bool] = lambda _: True,
+    *, after: int = 0, timeout: float = 10.0,
+) -> dict:
+    """The first stored event of `type_` (newer than `after`) matching `predicate`.
+
+    Waits on the daemon's event notifications, never on sleeps.
+    """
+    import asyncio
+
+    from twin import keys
+
+    events = daemon.app[keys.EVENTS]
+    repo = daemon.app[keys.DATABASE].repo
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    seen = after
+    while True:
+        for event in await repo.events_since(seen, limit=1000):
+            seen = event.id
+            if event.type == type_ and predicate(event.data):
+                return {"id": event.id, "type": event.type, **event.data}
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            raise AssertionError(f"no {type_} event within {timeout} s")
+        await events.wait_after(seen, remaining)
+
+
+async def count_events(daemon: Daemon, type_: str) -> int:
+    from twin import keys
+
+    repo = daemon.app[keys.DATABASE].repo
+    return sum(1 for e in await repo.events_since(0, limit=100_000) if e.type == type_)

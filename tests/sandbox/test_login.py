@@ -1,0 +1,136 @@
+"""Login over real TCP with the stock Telethon client: sign-up, code, 2FA, saved sessions."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from telethon import errors, events
+
+from .client import sign_in
+from .fixtures import SandboxClients
+from .server import SandboxServer
+
+
+async def test_two_users_sign_up_and_sign_in_by_code(
+    sandbox: SandboxServer, sandbox_clients: SandboxClients
+) -> None:
+    # Alice signs up through auth.signUp; Bob's account is created by the test API.
+    alice_client = await sandbox_clients.signed_in("+1 555 000 1", first_name="Alice")
+    sandbox.create_user("15550002", "Bob", username="bob")
+    bob_client = await sandbox_clients.signed_in("15550002")
+
+    alice_me = await alice_client.get_me()
+    bob_me = await bob_client.get_me()
+    assert alice_me.first_name == "Alice" and alice_me.phone == "15550001"
+    assert bob_me.username == "bob"
+    assert alice_me.id != bob_me.id
+    assert sandbox.user("15550001").id == alice_me.id
+
+    # A second, fresh session signs in by code to the account created by sign-up.
+    again = await sandbox_clients.signed_in("15550001")
+    assert (await again.get_me()).id == alice_me.id
+
+
+async def test_two_factor_password(sandbox: SandboxServer, sandbox_clients: SandboxClients) -> None:
+    sandbox.create_user("15550003", "Carol", password="correct horse")
+    client = sandbox_clients.new()
+    await client.connect()
+    await client.send_code_request("15550003")
+    with pytest.raises(errors.SessionPasswordNeededError):
+        await client.sign_in("15550003", sandbox.last_code("15550003"))
+    with pytest.raises(errors.PasswordHashInvalidError):
+        await client.sign_in(password="battery staple")
+    assert not await client.is_user_authorized()
+    me = await client.sign_in(password="correct horse")
+    assert me.first_name == "Carol"
+    assert await client.is_user_authorized()
+
+
+async def test_helper_signs_in_with_password(
+    sandbox: SandboxServer, sandbox_clients: SandboxClients
+) -> None:
+    sandbox.create_user("15550004", "Dave", password="pw")
+    client = await sandbox_clients.signed_in("15550004", password="pw")
+    assert (await client.get_me()).first_name == "Dave"
+
+
+async def test_wrong_expired_code_and_bad_phone(
+    sandbox: SandboxServer, sandbox_clients: SandboxClients
+) -> None:
+    sandbox.create_user("15550005", "Eve")
+    client = sandbox_clients.new()
+    await client.connect()
+    await client.send_code_request("15550005")
+    right = sandbox.last_code("15550005")
+    wrong = f"{(int(right) + 1) % 100000:05d}"
+    with pytest.raises(errors.PhoneCodeInvalidError):
+        await client.sign_in("15550005", wrong)
+
+    sandbox.expire_code("15550005")
+    with pytest.raises(errors.PhoneCodeExpiredError):
+        await client.sign_in("15550005", right)
+
+    with pytest.raises(errors.PhoneNumberInvalidError):
+        await client.send_code_request("123")
+    assert not await client.is_user_authorized()
+
+
+async def test_unregistered_phone_needs_sign_up(
+    sandbox: SandboxServer, sandbox_clients: SandboxClients
+) -> None:
+    client = sandbox_clients.new()
+    await client.connect()
+    with pytest.raises(errors.PhoneNumberUnoccupiedError):
+        await sign_in(client, sandbox, "15550006")
+
+
+async def test_code_is_delivered_to_other_sessions_by_777000(
+    sandbox: SandboxServer, sandbox_clients: SandboxClients
+) -> None:
+    sandbox.create_user("15550007", "Frank")
+    first = await sandbox_clients.signed_in("15550007")
+    got: asyncio.Queue = asyncio.Queue()
+
+    @first.on(events.NewMessage(incoming=True, from_users=777000))
+    async def on_code(event: events.NewMessage.Event) -> None:
+        await got.put(event.raw_text)
+
+    second = sandbox_clients.new()
+    await second.connect()
+    await second.send_code_request("15550007")
+    text = await asyncio.wait_for(got.get(), 5)
+    code = sandbox.last_code("15550007")
+    assert f"Login code: {code}." in text
+    me = await second.sign_in("15550007", code)
+    assert me.first_name == "Frank"
+
+
+async def test_saved_string_session_keeps_authorization(
+    sandbox: SandboxServer, sandbox_clients: SandboxClients
+) -> None:
+    sandbox.create_user("15550008", "Grace")
+    client = await sandbox_clients.signed_in("15550008")
+    saved = client.session.save()
+    me = await client.get_me()
+    await client.disconnect()
+
+    restored = sandbox_clients.new(saved)
+    await restored.connect()
+    assert await restored.is_user_authorized()
+    assert (await restored.get_me()).id == me.id
+
+    await restored.log_out()
+    after_logout = sandbox_clients.new(saved)
+    await after_logout.connect()
+    assert not await after_logout.is_user_authorized()
+
+
+async def test_bot_signs_in_with_token(
+    sandbox: SandboxServer, sandbox_clients: SandboxClients
+) -> None:
+    bot = sandbox.create_user("15550009", "Helper Bot", username="helper_bot", bot=True)
+    client = sandbox_clients.new()
+    await client.connect()
+    me = await client.sign_in(bot_token=bot.bot_token)
+    assert me.bot and me.username == "helper_bot"

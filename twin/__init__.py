@@ -1,0 +1,3 @@
+"""twin: a self-hosted Telegram digital twin."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,655 @@
+"""One Telegram account: connection, login by code, intake of updates, sending primitives.
+
+Everything Telethon-specific about an account lives here and in its siblings; callers get domain
+values (IncomingMessage, OwnerActivity, SendResult…) and domain errors (twin.errors).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from telethon import TelegramClient, errors, events, functions, types, utils
+
+from twin.adapters.telegram import mapping
+from twin.adapters.telegram.client import build_client
+from twin.adapters.telegram.session import DatabaseSession, SessionStore
+from twin.config import TelegramSettings
+from twin.domain.models import ChatKind, IncomingMessage, OwnerActivity
+from twin.errors import (
+    AdapterError,
+    Conflict,
+    InvalidInput,
+    RateLimited,
+    TelegramUnavailable,
+    TwinError,
+    Unauthorized,
+)
+from twin.logs import redactor
+
+log = logging.getLogger("twin.telegram")
+
+IncomingHandler = Callable[[IncomingMessage], Awaitable[None]]
+OwnerActivityHandler = Callable[[OwnerActivity], Awaitable[None]]
+EditHandler = Callable[[str, int, int, str], Awaitable[None]]  # account, chat, message id, text
+DeleteHandler = Callable[[str, int | None, list[int]], Awaitable[None]]
+
+_SENT_IDS_REMEMBERED = 2048
+# Telegram's service notifications (login codes, security alerts): never a conversation.
+SERVICE_USER_ID = 777000
+_SWEEP_DIALOGS = 100
+_SWEEP_MESSAGES_PER_CHAT = 50
+
+_CODE_TYPES = {
+    types.auth.SentCodeTypeApp: "app",
+    types.auth.SentCodeTypeSms: "sms",
+    types.auth.SentCodeTypeCall: "call",
+    types.auth.SentCodeTypeFlashCall: "flash_call",
+    types.auth.SentCodeTypeMissedCall: "missed_call",
+    types.auth.SentCodeTypeEmailCode: "email",
+    types.auth.SentCodeTypeFragmentSms: "fragment_sms",
+}
+
+TYPING_ACTIONS = {
+    "typing": types.SendMessageTypingAction,
+    "record_voice": types.SendMessageRecordAudioAction,
+    "cancel": types.SendMessageCancelAction,
+}
+
+
+@dataclass(frozen=True)
+class CodeSent:
+    phone_code_hash: str
+    type: str
+    timeout: int | None
+
+
+@dataclass(frozen=True)
+class TelegramUser:
+    id: int
+    name: str
+    username: str | None
+    phone: str | None
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "username": self.username,
+            "phone": mapping.mask_phone(self.phone),
+        }
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    status: str  # "authorized" | "password_required"
+    user: TelegramUser | None = None
+    hint: str | None = None
+
+
+@dataclass(frozen=True)
+class SendResult:
+    message_id: int | None
+    duplicate: bool = False  # Telegram already had this random_id: sent before a crash
+
+
+@dataclass(frozen=True)
+class Dialog:
+    id: int
+    title: str
+    username: str | None
+    kind: str
+    unread_count: int
+    last_message: str | None
+    last_message_at: datetime | None
+
+
+@dataclass
+class _Handlers:
+    incoming: IncomingHandler | None = None
+    owner_activity: OwnerActivityHandler | None = None
+    edited: EditHandler | None = None
+    deleted: DeleteHandler | None = None
+
+
+@dataclass
+class _PendingLogin:
+    phone: str
+    phone_code_hash: str
+    awaiting_password: bool = False
+
+
+@dataclass
+class _InFlight:
+    """Sends in progress per chat, so our own outgoing echo is not mistaken for the owner."""
+
+    counts: dict[int, int] = field(default_factory=dict)
+    done: dict[int, asyncio.Event] = field(default_factory=dict)
+
+
+def translate_rpc_error(exc: Exception) -> Exception:
+    """Telethon's errors → domain errors with the field or retry delay the API needs."""
+    if isinstance(exc, errors.FloodWaitError | errors.SlowModeWaitError):
+        return RateLimited("Telegram asks to wait before retrying", retry_after=float(exc.seconds))
+    if isinstance(exc, errors.FloodPremiumWaitError):
+        return RateLimited("Telegram asks to wait before retrying", retry_after=float(exc.seconds))
+    if isinstance(exc, errors.PhoneNumberInvalidError | errors.PhoneNumberBannedError):
+        return InvalidInput("phone", "the phone number is invalid or banned")
+    if isinstance(exc, errors.PhoneNumberUnoccupiedError):
+        return InvalidInput("phone", "no Telegram account uses this phone number")
+    if isinstance(exc, errors.PhoneCodeInvalidError | errors.PhoneCodeEmptyError):
+        return InvalidInput("code", "the login code is wrong")
+    if isinstance(exc, errors.PhoneCodeExpiredError):
+        return Conflict("the login code has expired; request a new one")
+    if isinstance(exc, errors.PasswordHashInvalidError):
+        return InvalidInput("password", "the two-step verification password is wrong")
+    if isinstance(exc, errors.AuthKeyUnregisteredError | errors.UnauthorizedError):
+        return Unauthorized("the Telegram account is not logged in")
+    if isinstance(exc, errors.UsernameInvalidError | errors.UsernameNotOccupiedError):
+        return InvalidInput("chat", "no Telegram user has this username")
+    if isinstance(exc, ConnectionError | OSError | asyncio.TimeoutError):
+        return TelegramUnavailable("Telegram is not reachable right now")
+    if isinstance(exc, errors.RPCError):
+        return AdapterError(f"Telegram refused the request ({exc.__class__.__name__})")
+    return exc
+
+
+class TelegramAccount:
+    """A logged-in (or logging-in) personal account. One Telethon client, one DB session."""
+
+    def __init__(
+        self,
+        name: str,
+        settings: TelegramSettings,
+        store: SessionStore,
+        *,
+        api_hash: str,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.name = name
+        self._settings = settings
+        self._store = store
+        self._api_hash = api_hash
+        self._clock = clock
+        self._client: TelegramClient | None = None
+        self._session: DatabaseSession | None = None
+        self._pending: _PendingLogin | None = None
+        self._me: TelegramUser | None = None
+        self._handlers = _Handlers()
+        self._sent_ids: deque[int] = deque(maxlen=_SENT_IDS_REMEMBERED)
+        self._in_flight = _InFlight()
+        self._lock = asyncio.Lock()
+        self._start_lock = asyncio.Lock()
+        self._handlers_registered = False
+
+    # --- wiring ------------------------------------------------------------------------------
+    def on_incoming(self, handler: IncomingHandler) -> None:
+        self._handlers.incoming = handler
+
+    def on_owner_activity(self, handler: OwnerActivityHandler) -> None:
+        self._handlers.owner_activity = handler
+
+    def on_edited(self, handler: EditHandler) -> None:
+        self._handlers.edited = handler
+
+    def on_deleted(self, handler: DeleteHandler) -> None:
+        self._handlers.deleted = handler
+
+    @property
+    def client(self) -> TelegramClient:
+        if self._client is None:
+            raise TelegramUnavailable("the Telegram client is not started")
+        return self._client
+
+    @property
+    def authorized(self) -> bool:
+        return self._me is not None
+
+    @property
+    def me(self) -> TelegramUser | None:
+        return self._me
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Connect; if the stored session is authorized, start receiving (with catch-up).
+
+        Safe to call concurrently (a login request racing the start-up connect): one start wins.
+        """
+        async with self._start_lock:
+            if self.connected:
+                return
+            await self._start()
+
+    async def _start(self) -> None:
+        if self._client is not None:
+            await self._client.disconnect()
+        self._session = await DatabaseSession.open(self._store, self.name)
+        self._client = build_client(
+            self._settings, self._session, api_hash=self._api_hash, account=self.name
+        )
+        try:
+            await self._client.connect()
+        except (ConnectionError, OSError) as exc:
+            # auto_reconnect covers later drops; a failed first connect is retried by the caller.
+            raise TelegramUnavailable(f"cannot connect to Telegram: {exc}") from exc
+        if await self._client.is_user_authorized():
+            await self._authorized(await self._client.get_me())
+
+    async def stop(self) -> None:
+        if self._client is not None:
+            # disconnect() hands the update state (pts…) to the session: catch-up relies on it.
+            await self._client.disconnect()
+            self._client = None
+        if self._session is not None:
+            await self._session.flush()
+
+    @property
+    def connected(self) -> bool:
+        return self._client is not None and self._client.is_connected()
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "account": self.name,
+            "connected": self.connected,
+            "authorized": self.authorized,
+            "user": self._me.public() if self._me else None,
+            "pending_login": self._pending is not None,
+        }
+
+    async def _authorized(self, user: Any) -> None:
+        self._me = TelegramUser(
+            id=user.id,
+            name=mapping.display_name(user),
+            username=user.username,
+            phone=user.phone,
+        )
+        self._pending = None
+        if not self._handlers_registered:
+            self.client.add_event_handler(self._on_new_message, events.NewMessage())
+            self.client.add_event_handler(self._on_edited, events.MessageEdited())
+            self.client.add_event_handler(self._on_deleted, events.MessageDeleted())
+            self._handlers_registered = True
+        # Persist at once: a crash before Telethon's periodic save must not lose the login.
+        if self._session is not None:
+            await self._session.flush()
+        log.info("account %s authorized as user %s", self.name, self._me.id)
+
+    # --- login -------------------------------------------------------------------------------
+    async def request_code(self, phone: str) -> CodeSent:
+        digits = mapping.normalize_phone(phone)
+        if not 7 <= len(digits) <= 15:
+            raise InvalidInput("phone", "a phone number has 7 to 15 digits, in international form")
+        async with self._lock:
+            try:
+                sent = await self.client.send_code_request("+" + digits)
+            except Exception as exc:
+                raise translate_rpc_error(exc) from exc
+            # A second request for the same phone replaces the first pending login.
+            self._pending = _PendingLogin(phone=digits, phone_code_hash=sent.phone_code_hash)
+            return CodeSent(
+                phone_code_hash=sent.phone_code_hash,
+                type=_CODE_TYPES.get(type(sent.type), "unknown"),
+                timeout=sent.timeout,
+            )
+
+    async def verify_code(
+        self, phone: str, code: str | None, password: str | None = None
+    ) -> LoginResult:
+        """Complete a login: the code, then (for 2FA accounts) the password, in one or two calls."""
+        redactor.add(code, password)
+        digits = mapping.normalize_phone(phone)
+        async with self._lock:
+            pending = self._pending
+            if pending is None or pending.phone != digits:
+                raise Conflict("no login is pending for this phone; request a code first")
+            try:
+                if pending.awaiting_password:
+                    user = await self._sign_in_password(password)
+                else:
+                    if not code:
+                        raise InvalidInput("code", "the login code is required")
+                    try:
+                        user = await self.client.sign_in(
+                            phone="+" + digits, code=code, phone_code_hash=pending.phone_code_hash
+                        )
+                    except errors.SessionPasswordNeededError:
+                        pending.awaiting_password = True
+                        if not password:
+                            hint = await self._password_hint()
+                            return LoginResult("password_required", hint=hint)
+                        user = await self._sign_in_password(password)
+            except TwinError:
+                raise
+            except Exception as exc:
+                raise translate_rpc_error(exc) from exc
+            await self._authorized(user)
+            return LoginResult("authorized", user=self._me)
+
+    async def submit_password(self, password: str) -> LoginResult:
+        """The second step of a 2FA login (POST /auth/password)."""
+        pending = self._pending
+        if pending is None or not pending.awaiting_password:
+            raise Conflict("no login is waiting for a password")
+        return await self.verify_code(pending.phone, None, password)
+
+    async def _sign_in_password(self, password: str | None) -> Any:
+        if not password:
+            raise InvalidInput("password", "two-step verification is on: a password is required")
+        return await self.client.sign_in(password=password)
+
+    async def _password_hint(self) -> str | None:
+        try:
+            info = await self.client(functions.account.GetPasswordRequest())
+        except errors.RPCError:
+            return None
+        return info.hint or None
+
+    async def logout(self) -> None:
+        async with self._lock:
+            if self._me is None:
+                raise Unauthorized("the Telegram account is not logged in")
+            try:
+                await self.client.log_out()
+            except Exception as exc:
+                raise translate_rpc_error(exc) from exc
+            if self._session is not None:
+                await self._session.delete()
+            self._me = None
+            self._pending = None
+            self._client = None
+            log.info("account %s logged out", self.name)
+
+    def require_authorized(self) -> None:
+        if self._me is None:
+            raise Unauthorized("the Telegram account is not logged in; log in first")
+
+    # --- intake ------------------------------------------------------------------------------
+    async def _on_new_message(self, event: events.NewMessage.Event) -> None:
+        try:
+            if event.message.out:
+                await self._handle_outgoing(event.message)
+            else:
+                await self.take_in(event.message)
+        except Exception:
+            # One bad update must never stop the receive loop.
+            log.exception("account %s: failed to handle message %s", self.name, event.message.id)
+
+    async def take_in(self, message: Any) -> bool:
+        """Map and hand over one received message; False if it is not for the twin."""
+        handler = self._handlers.incoming
+        if handler is None or self._me is None:
+            return False
+        if message.date < self._clock() - timedelta(seconds=self._settings.max_catch_up_age):
+            log.debug("account %s: skipping stale message %s", self.name, message.id)
+            return False
+        chat_id = utils.get_peer_id(message.peer_id)
+        if chat_id == SERVICE_USER_ID:
+            return False
+        chat = await self._chat_entity(message)
+        kind = mapping.chat_kind(chat, chat_id=chat_id, owner_id=self._me.id)
+        if kind in (ChatKind.CHANNEL, ChatKind.SAVED):
+            return False
+        replies_to_owner = False
+        if kind in (ChatKind.GROUP, ChatKind.SUPERGROUP):
+            replies_to_owner = await self._replies_to_owner(message)
+            if not (message.mentioned or replies_to_owner):
+                return False  # group chatter not addressed to the owner is not ours to store
+        sender = await self._sender_entity(message)
+        incoming = mapping.to_incoming(
+            self.name,
+            message,
+            sender=sender,
+            chat=chat,
+            owner_id=self._me.id,
+            replies_to_owner=replies_to_owner,
+        )
+        await handler(incoming)
+        return True
+
+    async def _chat_entity(self, message: Any) -> Any:
+        try:
+            return await self.client.get_entity(message.peer_id)
+        except (ValueError, errors.RPCError):
+            return None
+
+    async def _sender_entity(self, message: Any) -> Any:
+        peer = message.from_id or message.peer_id
+        try:
+            return await self.client.get_entity(peer)
+        except (ValueError, errors.RPCError):
+            return None
+
+    async def _replies_to_owner(self, message: Any) -> bool:
+        reply = getattr(message, "reply_to", None)
+        reply_id = getattr(reply, "reply_to_msg_id", None)
+        if reply_id is None:
+            return False
+        if reply_id in self._sent_ids:
+            return True
+        try:
+            original = await self.client.get_messages(message.peer_id, ids=reply_id)
+        except errors.RPCError:
+            return False
+        return bool(original is not None and original.out)
+
+    async def _handle_outgoing(self, message: Any) -> None:
+        chat_id = utils.get_peer_id(message.peer_id)
+        if self._me is not None and chat_id == self._me.id:
+            return  # Saved Messages: notes to self are not a conversation
+        done = self._in_flight.done.get(chat_id)
+        if done is not None:
+            # Our own send may echo back before send_text() learned its id: wait for it.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), timeout=30)
+        if message.id in self._sent_ids:
+            return
+        handler = self._handlers.owner_activity
+        if handler is not None:
+            await handler(mapping.to_owner_activity(self.name, message))
+
+    async def _on_edited(self, event: events.MessageEdited.Event) -> None:
+        handler = self._handlers.edited
+        if handler is None or event.message.out:
+            return
+        try:
+            await handler(
+                self.name,
+                utils.get_peer_id(event.message.peer_id),
+                event.message.id,
+                event.message.message or "",
+            )
+        except Exception:
+            log.exception("account %s: failed to handle an edit", self.name)
+
+    async def _on_deleted(self, event: events.MessageDeleted.Event) -> None:
+        handler = self._handlers.deleted
+        if handler is None:
+            return
+        try:
+            await handler(self.name, event.chat_id, list(event.deleted_ids))
+        except Exception:
+            log.exception("account %s: failed to handle a deletion", self.name)
+
+    async def sweep(self, is_recorded: Callable[[int, list[int]], Awaitable[set[int]]]) -> int:
+        """Take in unread incoming messages whose update never arrived; returns how many.
+
+        `is_recorded(chat_id, ids)` answers which of the ids are already stored, so known
+        messages cost no entity look-ups.
+        """
+        if self._me is None:
+            return 0
+        taken = 0
+        cutoff = self._clock() - timedelta(seconds=self._settings.max_catch_up_age)
+        try:
+            dialogs = await self.client.get_dialogs(limit=_SWEEP_DIALOGS)
+        except Exception as exc:
+            raise translate_rpc_error(exc) from exc
+        for dialog in dialogs:
+            if dialog.unread_count <= 0 or (dialog.is_channel and not dialog.is_group):
+                continue
+            limit = min(dialog.unread_count, _SWEEP_MESSAGES_PER_CHAT)
+            messages = await self.client.get_messages(dialog.input_entity, limit=limit)
+            candidates = [m for m in messages if not m.out and m.date >= cutoff]
+            if not candidates:
+                continue
+            known = await is_recorded(dialog.id, [m.id for m in candidates])
+            for message in reversed(candidates):  # oldest first, as they arrived
+                if message.id not in known and await self.take_in(message):
+                    taken += 1
+        if taken:
+            log.info("account %s: sweep took in %d missed message(s)", self.name, taken)
+        return taken
+
+    # --- sending -----------------------------------------------------------------------------
+    async def input_peer(self, chat: int | str) -> Any:
+        """A chat by id, "@username" or "+phone" as Telethon's input peer."""
+        self.require_authorized()
+        try:
+            if isinstance(chat, str) and chat.startswith("+"):
+                return await self.client.get_input_entity("+" + mapping.normalize_phone(chat))
+            return await self.client.get_input_entity(chat)
+        except ValueError:
+            raise InvalidInput("chat", "unknown chat: not in this account's dialogs") from None
+        except Exception as exc:
+            raise translate_rpc_error(exc) from exc
+
+    async def resolve_peer_id(self, chat: int | str) -> int:
+        """The Telegram peer id of a chat given by id, "@username" or "+phone"."""
+        return utils.get_peer_id(await self.input_peer(chat))
+
+    async def _guarded_send(self, chat_id: int, request: Any, random_id: int) -> SendResult:
+        self.require_authorized()
+        flight = self._in_flight
+        flight.counts[chat_id] = flight.counts.get(chat_id, 0) + 1
+        flight.done.setdefault(chat_id, asyncio.Event())
+        try:
+            try:
+                result = await self.client(request)
+            except errors.RandomIdDuplicateError:
+                log.info(
+                    "account %s: random_id already used: the message was sent before", self.name
+                )
+                return SendResult(message_id=None, duplicate=True)
+            except Exception as exc:
+                raise translate_rpc_error(exc) from exc
+            message_id = _sent_message_id(result, random_id)
+            if message_id is not None:
+                self._sent_ids.append(message_id)
+            return SendResult(message_id=message_id)
+        finally:
+            flight.counts[chat_id] -= 1
+            if not flight.counts[chat_id]:
+                del flight.counts[chat_id]
+                flight.done.pop(chat_id).set()
+
+    async def send_text(
+        self, chat: int | str, text: str, *, random_id: int, reply_to: int | None = None
+    ) -> SendResult:
+        """Send `text` with a random_id the caller persisted first (exactly-once across crashes)."""
+        peer = await self.input_peer(chat)
+        request = functions.messages.SendMessageRequest(
+            peer=peer,
+            message=text,
+            random_id=random_id,
+            no_webpage=True,
+            reply_to=types.InputReplyToMessage(reply_to_msg_id=reply_to) if reply_to else None,
+        )
+        return await self._guarded_send(utils.get_peer_id(peer), request, random_id)
+
+    async def send_voice(
+        self,
+        chat: int | str,
+        ogg_opus: bytes,
+        *,
+        duration: float,
+        waveform: bytes,
+        random_id: int,
+        caption: str = "",
+    ) -> SendResult:
+        peer = await self.input_peer(chat)
+        try:
+            uploaded = await self.client.upload_file(ogg_opus, file_name="voice.ogg")
+        except Exception as exc:
+            raise translate_rpc_error(exc) from exc
+        media = types.InputMediaUploadedDocument(
+            file=uploaded,
+            mime_type="audio/ogg",
+            attributes=[
+                types.DocumentAttributeAudio(
+                    duration=max(1, round(duration)), voice=True, waveform=waveform
+                )
+            ],
+        )
+        request = functions.messages.SendMediaRequest(
+            peer=peer, media=media, message=caption, random_id=random_id
+        )
+        return await self._guarded_send(utils.get_peer_id(peer), request, random_id)
+
+    async def set_action(self, chat: int | str, action: str = "typing") -> None:
+        """Show "typing…" / "recording voice…" (Telegram shows it for ~5 s per call)."""
+        peer = await self.input_peer(chat)
+        try:
+            await self.client(functions.messages.SetTypingRequest(peer, TYPING_ACTIONS[action]()))
+        except Exception as exc:
+            raise translate_rpc_error(exc) from exc
+
+    async def mark_read(self, chat: int | str, max_id: int) -> None:
+        peer = await self.input_peer(chat)
+        try:
+            await self.client.send_read_acknowledge(peer, max_id=max_id)
+        except Exception as exc:
+            raise translate_rpc_error(exc) from exc
+
+    async def dialogs(self, limit: int, offset: int = 0) -> list[Dialog]:
+        self.require_authorized()
+        try:
+            found = await self.client.get_dialogs(limit=limit + offset)
+        except Exception as exc:
+            raise translate_rpc_error(exc) from exc
+        result = []
+        for dialog in found[offset : offset + limit]:
+            message = dialog.message
+            kind = mapping.chat_kind(
+                dialog.entity, chat_id=dialog.id, owner_id=self._me.id if self._me else None
+            )
+            result.append(
+                Dialog(
+                    id=dialog.id,
+                    title=dialog.name or mapping.display_name(dialog.entity),
+                    username=getattr(dialog.entity, "username", None),
+                    kind=kind.value,
+                    unread_count=dialog.unread_count,
+                    last_message=_preview(message),
+                    last_message_at=getattr(message, "date", None),
+                )
+            )
+        return result
+
+
+def _preview(message: Any, length: int = 100) -> str | None:
+    if message is None:
+        return None
+    text = getattr(message, "message", "") or ""
+    if not text:
+        kind, _ = mapping.media_kind(message)
+        return f"[{kind.value}]"
+    return text if len(text) <= length else text[: length - 1] + "…"
+
+
+def _sent_message_id(result: Any, random_id: int) -> int | None:
+    if isinstance(result, types.UpdateShortSentMessage):
+        return result.id
+    updates = getattr(result, "updates", None) or []
+    for update in updates:
+        if isinstance(update, types.UpdateMessageID) and update.random_id == random_id:
+            return update.id
+    for update in updates:
+        if isinstance(update, types.UpdateNewMessage | types.UpdateNewChannelMessage):
+            return update.message.id
+    return None

@@ -1,0 +1,61 @@
+"""HTTP control API: routes, middlewares, OpenAPI document.
+
+Public pieces for the layers above: `twin.api.validation` (RouteTable, ApiModel, respond),
+`twin.api.routes.ROUTE_TABLES`, `twin.api.errors.ApiError`, `twin.api.context.current_request_id`.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from twin import __version__
+from twin.api import auth, cors, metrics, middlewares, openapi, routes
+from twin.api.validation import endpoint_of
+from twin.api.views.docs import STATIC_ROUTE
+from twin.config import Settings
+
+
+def setup_api(app: web.Application, settings: Settings) -> None:
+    """Install metrics, routes, CORS, middlewares and the OpenAPI document on `app`."""
+    app[metrics.METRICS] = api_metrics = metrics.ApiMetrics()
+    routes.setup_routes(app)
+    preflights = cors.setup_cors(app, settings.api.cors_origins)
+    public_resources = {STATIC_ROUTE}  # the Swagger UI assets of /docs
+
+    def is_public(request: web.Request) -> bool:
+        match_info = request.match_info
+        if match_info.http_exception is not None:  # unknown path or method: token first
+            return False
+        endpoint = endpoint_of(match_info.handler)
+        if endpoint is not None:
+            return endpoint.public
+        resource = match_info.route.resource
+        return match_info.route in preflights or (
+            resource is not None and resource.name in public_resources
+        )
+
+    app.middlewares.extend(
+        [
+            middlewares.request_id_middleware,
+            metrics.metrics_middleware(api_metrics),
+            middlewares.error_middleware(settings.api.max_body_bytes),
+            auth.auth_middleware(settings.api.tokens, is_public),
+        ]
+    )
+    app.on_response_prepare.append(middlewares.on_response_prepare)
+
+    async def on_startup(app: web.Application) -> None:
+        auth.log_token_problems(settings.api.tokens)
+        # Built once the route table is complete, so routes added after setup_api are in it.
+        app[openapi.OPENAPI_DOCUMENT] = openapi.build_openapi(
+            app,
+            title="twin control API",
+            version=__version__,
+            description=(
+                "Control API of the twin daemon. Every endpoint except `GET /health` and the "
+                "`/docs` page needs `Authorization: Bearer <token>` (TWIN_API__TOKENS). Errors "
+                'always have the shape `{"error": {type, message, details, request_id}}`.'
+            ),
+        )
+
+    app.on_startup.append(on_startup)

@@ -1,0 +1,91 @@
+"""Bearer-token authentication for every route that is not explicitly public.
+
+Public: `GET /health` (load balancers, uptime checks), the `/docs` page and its static assets
+(generic Swagger UI code, nothing about this daemon; the page asks for the token and sends it
+when it fetches `/openapi.json`), and CORS preflights (browsers never send credentials with
+them). Everything else — including unknown paths, `/openapi.json` and `/metrics` — needs
+`Authorization: Bearer <token>`. Fail closed: with no token configured, protected routes
+answer 503 until the admin sets TWIN_API__TOKENS.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Callable, Collection, Sequence
+
+from aiohttp import web
+from pydantic import SecretStr
+
+from twin.api.errors import ApiError
+from twin.api.middlewares import Handler, Middleware
+
+log = logging.getLogger("twin.api.auth")
+
+MIN_TOKEN_LENGTH = 16
+_CHALLENGE = 'Bearer realm="twin"'
+_INVALID = 'Bearer realm="twin", error="invalid_token"'
+
+
+def configured_tokens(tokens: Sequence[SecretStr]) -> list[bytes]:
+    values = (token.get_secret_value().strip() for token in tokens)
+    return [value.encode() for value in values if value]
+
+
+def token_matches(candidate: str, tokens: Collection[bytes]) -> bool:
+    """Constant-time check against every configured token (no early exit on a match)."""
+    try:
+        given = candidate.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return False
+    matched = False
+    for token in tokens:
+        matched |= hmac.compare_digest(given, token)
+    return matched
+
+
+def auth_middleware(
+    tokens: Sequence[SecretStr], is_public: Callable[[web.Request], bool]
+) -> Middleware:
+    known = configured_tokens(tokens)
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if is_public(request):
+            return await handler(request)
+        if not known:
+            raise ApiError(
+                503,
+                "The API has no access token configured: set TWIN_API__TOKENS in the daemon's "
+                "environment (comma-separated) and restart it.",
+            )
+        scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not credentials.strip():
+            raise ApiError(
+                401,
+                "Missing bearer token: send 'Authorization: Bearer <token>'.",
+                headers={"WWW-Authenticate": _CHALLENGE},
+            )
+        if not token_matches(credentials.strip(), known):
+            raise ApiError(401, "Invalid bearer token.", headers={"WWW-Authenticate": _INVALID})
+        return await handler(request)
+
+    return middleware
+
+
+def log_token_problems(tokens: Sequence[SecretStr]) -> None:
+    """Start-up warnings: no token (the API is closed) or tokens too short to resist guessing."""
+    known = configured_tokens(tokens)
+    if not known:
+        log.warning(
+            "api.tokens is empty: every API endpoint except GET /health answers 503 until "
+            "TWIN_API__TOKENS is set"
+        )
+    short = sum(1 for token in known if len(token) < MIN_TOKEN_LENGTH)
+    if short:
+        log.warning(
+            "%d API token(s) shorter than %d characters; use long random tokens "
+            "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)",
+            short,
+            MIN_TOKEN_LENGTH,
+        )

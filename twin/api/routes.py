@@ -1,0 +1,41 @@
+"""The one route table of the HTTP API.
+
+Each feature declares its endpoints in a `RouteTable` (see `twin.api.validation`) in its own
+module under `twin/api/views/`; add that table to `ROUTE_TABLES` below and it is routed, checked
+for a token (unless declared `public=True`), given CORS, counted in /metrics and documented in
+/openapi.json. Later issues add /auth/*, /dialogs, /messages, /settings, /stats, /events here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from aiohttp import web
+
+from twin.api.validation import RouteTable
+from twin.api.views import diagnostics, docs, system, telegram
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+ROUTE_TABLES: tuple[RouteTable, ...] = (
+    system.routes,  # GET /health, GET /metrics
+    docs.routes,  # GET /openapi.json, GET /docs (+ /docs/static/*)
+    diagnostics.routes,  # POST /echo
+    telegram.routes,  # /auth/*, /get_dialogs, /dialogs, /send_message, /messages
+)
+
+
+def setup_routes(app: web.Application, tables: Iterable[RouteTable] = ROUTE_TABLES) -> None:
+    for table in tables:
+        add_routes(app, table)
+    app.router.add_static("/docs/static", STATIC_DIR, name=docs.STATIC_ROUTE)
+
+
+def add_routes(app: web.Application, table: RouteTable) -> None:
+    """Route every endpoint of `table` by its name (tests use it for test-only endpoints)."""
+    for endpoint in table:
+        resource = app.router.add_resource(endpoint.path, name=endpoint.name)
+        resource.add_route(endpoint.method, endpoint.handler)
+        if endpoint.method == "GET":
+            resource.add_route("HEAD", endpoint.handler)

@@ -1,0 +1,239 @@
+"""Declarative, validated endpoints: pydantic models in, pydantic models out.
+
+    routes = RouteTable(tags=("messages",))
+
+    @routes.post("/send_message", name="send_message", summary="Send a text message")
+    async def send_message(request: web.Request, body: SendMessageIn) -> SendMessageOut:
+        ...
+
+A view takes the request plus any of `body` (JSON body), `query` (query string) and `path` (URL
+placeholders), each annotated with an `ApiModel`. Their parsing and validation errors are uniform
+(400 malformed JSON, 413, 415, 422 with field details). The return annotation is the response
+schema: a model (or `list[Model]` …) dumped as JSON, `None` for 204, or a `web.StreamResponse` for
+anything else; `Model | web.Response` documents the model and lets the view `respond()` with
+another status. `twin.api.openapi` builds the OpenAPI document from these same declarations.
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+import typing
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import partialmethod
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic_core import from_json
+
+from twin.api.errors import ApiError, validation_error
+
+JSON = "application/json"
+ENDPOINT_ATTR = "__twin_endpoint__"
+INPUTS = ("path", "query", "body")
+
+View = Callable[..., Awaitable[Any]]
+
+
+class ApiModel(BaseModel):
+    """Base of request and response models: unknown fields are an error, not ignored."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+@dataclass(frozen=True, eq=False)
+class Endpoint:
+    """One declared endpoint; `handler` is what the aiohttp router calls."""
+
+    method: str
+    path: str
+    name: str
+    view: View
+    inputs: Mapping[str, type[BaseModel]]  # "path" / "query" / "body" -> model
+    response: TypeAdapter[Any] | None  # None: no JSON body (204, or a raw StreamResponse)
+    status: int
+    public: bool = False
+    summary: str = ""
+    description: str = ""
+    tags: tuple[str, ...] = ()
+    media_type: str | None = None  # documented media type of a raw response
+    responses: Mapping[int, Any] = field(default_factory=dict)  # other statuses -> model
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        async def handler(request: web.Request) -> web.StreamResponse:
+            return await self.handle(request)
+
+        handler.__name__ = handler.__qualname__ = self.name
+        setattr(handler, ENDPOINT_ATTR, self)
+        object.__setattr__(self, "handler", handler)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        kwargs: dict[str, Any] = {}
+        for source, model in self.inputs.items():
+            if source == "body":
+                kwargs[source] = await _parse_body(request, model)
+            else:
+                raw = request.match_info if source == "path" else _query_input(request, model)
+                try:
+                    kwargs[source] = model.model_validate(dict(raw))
+                except ValidationError as exc:
+                    raise validation_error(exc, root=source) from None
+        result = await self.view(request, **kwargs)
+        if isinstance(result, web.StreamResponse):
+            return result
+        if self.response is None:
+            if result is not None:
+                raise TypeError(f"view {self.name!r} returned {type(result).__name__}, not None")
+            return web.Response(status=self.status)
+        value = self.response.validate_python(result, from_attributes=True)
+        return _json(self.response.dump_json(value, by_alias=True), self.status)
+
+
+def endpoint_of(handler: Any) -> Endpoint | None:
+    """The declaration behind an aiohttp route handler, if it was declared here."""
+    return getattr(handler, ENDPOINT_ATTR, None)
+
+
+def respond(
+    model: BaseModel, *, status: int = 200, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    """A JSON response with a status other than the endpoint's default."""
+    response = _json(model.model_dump_json(by_alias=True).encode(), status)
+    response.headers.update(headers or {})
+    return response
+
+
+class RouteTable:
+    """The endpoints of one feature; `twin.api.routes` adds every table to the app."""
+
+    def __init__(self, *, tags: tuple[str, ...] = ()) -> None:
+        self.tags = tags
+        self._endpoints: list[Endpoint] = []
+
+    def __iter__(self) -> Iterator[Endpoint]:
+        return iter(self._endpoints)
+
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        name: str,
+        summary: str = "",
+        public: bool = False,
+        status: int | None = None,
+        media_type: str | None = None,
+        responses: Mapping[int, Any] | None = None,
+        tags: tuple[str, ...] | None = None,
+    ) -> Callable[[View], View]:
+        """Declare `view` (returned unchanged, so it stays callable in tests)."""
+
+        def register(view: View) -> View:
+            inputs, response, no_body = _signature(view)
+            doc = inspect.getdoc(view) or ""
+            self._endpoints.append(
+                Endpoint(
+                    method=method.upper(),
+                    path=path,
+                    name=name,
+                    view=view,
+                    inputs=inputs,
+                    response=response,
+                    status=status or (204 if no_body else 200),
+                    public=public,
+                    summary=summary or doc.split("\n", 1)[0],
+                    description=doc,
+                    tags=self.tags if tags is None else tags,
+                    media_type=media_type,
+                    responses=dict(responses or {}),
+                )
+            )
+            return view
+
+        return register
+
+    get = partialmethod(route, "GET")
+    post = partialmethod(route, "POST")
+    put = partialmethod(route, "PUT")
+    patch = partialmethod(route, "PATCH")
+    delete = partialmethod(route, "DELETE")
+
+
+def _signature(view: View) -> tuple[dict[str, type[BaseModel]], TypeAdapter[Any] | None, bool]:
+    """Read the view's signature once, at import: a mistake fails at start, not per request."""
+    try:
+        hints = typing.get_type_hints(view)
+    except NameError as exc:
+        raise TypeError(f"{view.__qualname__}: cannot resolve its annotations: {exc}") from exc
+    inputs: dict[str, type[BaseModel]] = {}
+    for param in list(inspect.signature(view).parameters)[1:]:
+        model = hints.get(param)
+        if param not in INPUTS or not (isinstance(model, type) and issubclass(model, BaseModel)):
+            raise TypeError(f"{view.__qualname__}: '{param}' must be one of {INPUTS}: <ApiModel>")
+        if model.model_config.get("extra") != "forbid":
+            raise TypeError(f"{view.__qualname__}: {model.__name__} must forbid extra fields")
+        inputs[param] = model
+    if "return" not in hints:
+        raise TypeError(f"{view.__qualname__}: annotate the return type (the response schema)")
+    returned = _json_part(hints["return"])
+    ordered = {source: inputs[source] for source in INPUTS if source in inputs}
+    no_body = hints["return"] in (None, type(None))
+    return ordered, None if returned is None else TypeAdapter(returned), no_body
+
+
+def _json_part(annotation: Any) -> Any:
+    """The JSON-serialisable part of a return annotation (`Model | web.Response` -> Model)."""
+    if annotation in (None, type(None)):
+        return None
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        rest = [arg for arg in typing.get_args(annotation) if not _is_response(arg)]
+        if not rest:
+            return None
+        return rest[0] if len(rest) == 1 else typing.Union[tuple(rest)]  # noqa: UP007
+    return None if _is_response(annotation) else annotation
+
+
+def _is_response(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, web.StreamResponse)
+
+
+def _is_many(annotation: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return any(_is_many(arg) for arg in typing.get_args(annotation))
+    return origin in (list, set, frozenset, tuple)
+
+
+def _query_input(request: web.Request, model: type[BaseModel]) -> dict[str, Any]:
+    """Repeated keys become lists; a list field always gets a list (`?tag=a` -> ["a"])."""
+    many = {f.alias or n for n, f in model.model_fields.items() if _is_many(f.annotation)}
+    query = request.query
+    return {
+        key: query.getall(key) if key in many or len(query.getall(key)) > 1 else query[key]
+        for key in dict.fromkeys(query.keys())
+    }
+
+
+async def _parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
+    ctype = request.content_type
+    if ctype != JSON and not (ctype.startswith("application/") and ctype.endswith("+json")):
+        raise ApiError(415, f"The request body must be JSON (Content-Type: {JSON}).")
+    if request.content_length is not None and request.content_length > request.client_max_size:
+        # Refuse before reading; a chunked body is cut off by request.read() itself.
+        raise web.HTTPRequestEntityTooLarge(request.client_max_size, request.content_length)
+    raw = await request.read()
+    try:  # strict JSON: NaN and Infinity are not JSON, whatever Python's json module thinks
+        from_json(raw, allow_inf_nan=False)
+    except ValueError as exc:
+        raise ApiError(400, f"The request body is not valid JSON: {exc}.") from None
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        raise validation_error(exc, root="body") from None
+
+
+def _json(body: bytes, status: int) -> web.Response:
+    return web.Response(body=body, status=status, content_type=JSON, charset="utf-8")

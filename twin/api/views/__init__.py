@@ -1,0 +1,1 @@
+"""Thin HTTP views, one module per feature; each module exposes `routes: RouteTable`."""

@@ -1,0 +1,315 @@
+"""Telegram account endpoints: login by code, status, dialogs, history, sending."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from aiohttp import web
+from pydantic import Field, field_validator
+
+from twin import keys
+from twin.api.validation import ApiModel, RouteTable
+from twin.errors import NotFound
+
+routes = RouteTable(tags=("telegram",))
+
+AccountName = Field("default", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+Phone = Field(min_length=5, max_length=32, pattern=r"^\+?[0-9 ()-]+$", examples=["+15551234567"])
+
+
+# --- models -------------------------------------------------------------------------------------
+
+
+class RequestCodeIn(ApiModel):
+    phone: str = Phone
+    account: str = AccountName
+
+
+class RequestCodeOut(ApiModel):
+    status: Literal["code_sent"]
+    phone_code_hash: str
+    type: str = Field(description="how Telegram delivered the code: app, sms, call, …")
+    timeout: int | None = Field(None, description="seconds before another code may be asked for")
+
+
+class VerifyCodeIn(ApiModel):
+    phone: str = Phone
+    code: str | None = Field(None, min_length=1, max_length=16, pattern=r"^[0-9 -]+$")
+    password: str | None = Field(None, min_length=1, max_length=256)
+    account: str = AccountName
+
+
+class PasswordIn(ApiModel):
+    password: str = Field(min_length=1, max_length=256)
+    account: str = AccountName
+
+
+class UserOut(ApiModel):
+    id: int
+    name: str
+    username: str | None
+    phone: str | None = Field(description="masked")
+
+
+class LoginOut(ApiModel):
+    status: Literal["authorized", "password_required"]
+    user: UserOut | None = None
+    hint: str | None = None
+
+
+class AccountIn(ApiModel):
+    account: str = AccountName
+
+
+class StatusQuery(ApiModel):
+    account: str = AccountName
+
+
+class StatusOut(ApiModel):
+    account: str
+    configured: bool
+    connected: bool
+    authorized: bool
+    user: UserOut | None
+    pending_login: bool
+
+
+class LogoutOut(ApiModel):
+    status: Literal["logged_out"]
+
+
+class DialogsIn(ApiModel):
+    limit: int = Field(50, ge=1, le=500)
+    offset: int = Field(0, ge=0, le=10_000)
+    account: str = AccountName
+
+
+class DialogOut(ApiModel):
+    id: int
+    title: str
+    username: str | None
+    kind: str
+    unread_count: int
+    last_message: str | None
+    last_message_at: datetime | None
+    paused: bool
+    paused_until: datetime | None
+
+
+class DialogsOut(ApiModel):
+    dialogs: list[DialogOut]
+    limit: int
+    offset: int
+
+
+class SendMessageIn(ApiModel):
+    chat: int | str = Field(description='chat id, "@username" or "+phone"')
+    text: str = Field(min_length=1, max_length=4096)
+    voice: bool = Field(False, description="send as a synthesized voice note ([tts] provider)")
+    account: str = AccountName
+
+    @field_validator("chat")
+    @classmethod
+    def _chat_reference(cls, value: int | str) -> int | str:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.lstrip("-").isdigit():
+                return int(text)
+            if not (text.startswith("@") and len(text) > 1) and not text.startswith("+"):
+                raise ValueError('must be a chat id, "@username" or "+phone"')
+            return text
+        return value
+
+
+class SendMessageOut(ApiModel):
+    chat: int
+    message_id: int | None
+    voice: bool
+
+
+class MessagesQuery(ApiModel):
+    chat: int = Field(description="Telegram chat (peer) id")
+    limit: int = Field(50, ge=1, le=500)
+    before: int | None = Field(None, description="the `id` of the oldest message already seen")
+    account: str = AccountName
+
+
+class MessageOut(ApiModel):
+    id: int
+    telegram_id: int | None
+    direction: str
+    kind: str
+    text: str | None
+    transcript: str | None
+    duration: float | None
+    reply_to: int | None
+    date: datetime
+    state: str
+    state_reason: str | None
+    reply_id: int | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    cost_usd: float | None
+
+
+class MessagesOut(ApiModel):
+    chat: int
+    messages: list[MessageOut]
+    next_before: int | None = Field(description="pass as `before` for the next (older) page")
+
+
+# --- views --------------------------------------------------------------------------------------
+
+
+def _user(user: Any) -> UserOut | None:
+    return UserOut(**user.public()) if user is not None else None
+
+
+async def _account(request: web.Request, name: str, *, connect: bool = True) -> Any:
+    return await request.app[keys.ACCOUNTS].get(name, connect=connect)
+
+
+@routes.post("/auth/request_code", name="auth_request_code", summary="Send a login code")
+async def request_code(request: web.Request, body: RequestCodeIn) -> RequestCodeOut:
+    """Ask Telegram to send a login code; a second request for the same phone replaces it."""
+    sent = await (await _account(request, body.account)).request_code(body.phone)
+    return RequestCodeOut(
+        status="code_sent", phone_code_hash=sent.phone_code_hash, type=sent.type,
+        timeout=sent.timeout,
+    )
+
+
+@routes.post("/auth/verify_code", name="auth_verify_code", summary="Complete a login")
+async def verify_code(request: web.Request, body: VerifyCodeIn) -> LoginOut:
+    """The code (and, for two-step verification, the password) from the login code request."""
+    account = await _account(request, body.account)
+    result = await account.verify_code(body.phone, body.code, body.password)
+    await _remember_login(request, body.account, account)
+    return LoginOut(status=result.status, user=_user(result.user), hint=result.hint)
+
+
+@routes.post("/auth/password", name="auth_password", summary="Two-step verification password")
+async def password(request: web.Request, body: PasswordIn) -> LoginOut:
+    account = await _account(request, body.account)
+    result = await account.submit_password(body.password)
+    await _remember_login(request, body.account, account)
+    return LoginOut(status=result.status, user=_user(result.user), hint=result.hint)
+
+
+async def _remember_login(request: web.Request, name: str, account: Any) -> None:
+    if account.me is None:
+        return
+    repo = request.app[keys.DATABASE].repo
+    await repo.get_or_create_account(name)
+    await repo.update_account(
+        name,
+        status="authorized",
+        tg_user_id=account.me.id,
+        username=account.me.username,
+        first_name=account.me.name,
+        phone=account.me.phone,
+    )
+    await request.app[keys.EVENTS].emit("account.authorized", {"account": name})
+
+
+@routes.post("/auth/logout", name="auth_logout", summary="Log the account out of Telegram")
+async def logout(request: web.Request, body: AccountIn) -> LogoutOut:
+    await (await _account(request, body.account)).logout()
+    await request.app[keys.EVENTS].emit("account.logged_out", {"account": body.account})
+    return LogoutOut(status="logged_out")
+
+
+@routes.get("/auth/status", name="auth_status", summary="Connection and login state")
+async def status(request: web.Request, query: StatusQuery) -> StatusOut:
+    accounts = request.app[keys.ACCOUNTS]
+    if not accounts.configured:
+        return StatusOut(
+            account=query.account, configured=False, connected=False, authorized=False,
+            user=None, pending_login=False,
+        )
+    state = (await _account(request, query.account, connect=False)).status()
+    return StatusOut(
+        account=state["account"], configured=True, connected=state["connected"],
+        authorized=state["authorized"],
+        user=UserOut(**state["user"]) if state["user"] else None,
+        pending_login=state["pending_login"],
+    )
+
+
+async def _dialogs(request: web.Request, params: DialogsIn) -> DialogsOut:
+    account = await _account(request, params.account)
+    found = await account.dialogs(params.limit, params.offset)
+    repo = request.app[keys.DATABASE].repo
+    account_id = await request.app[keys.INTAKE].account_id(params.account)
+    now = datetime.now().astimezone()
+    result = []
+    for dialog in found:
+        try:
+            chat = await repo.get_chat_by_peer(account_id, dialog.id)
+            paused_until = chat.paused_until
+        except NotFound:
+            paused_until = None
+        result.append(
+            DialogOut(
+                id=dialog.id, title=dialog.title, username=dialog.username, kind=dialog.kind,
+                unread_count=dialog.unread_count, last_message=dialog.last_message,
+                last_message_at=dialog.last_message_at,
+                paused=paused_until is not None and paused_until > now,
+                paused_until=paused_until,
+            )
+        )
+    return DialogsOut(dialogs=result, limit=params.limit, offset=params.offset)
+
+
+@routes.post("/get_dialogs", name="get_dialogs", summary="Dialogs (admin frontend style)")
+async def get_dialogs(request: web.Request, body: DialogsIn) -> DialogsOut:
+    return await _dialogs(request, body)
+
+
+@routes.get("/dialogs", name="dialogs", summary="Dialogs, newest first")
+async def dialogs(request: web.Request, query: DialogsIn) -> DialogsOut:
+    return await _dialogs(request, query)
+
+
+@routes.post("/send_message", name="send_message", summary="Send a message as the owner")
+async def send_message(request: web.Request, body: SendMessageIn) -> SendMessageOut:
+    account = await _account(request, body.account)
+    account.require_authorized()
+    account_id = await request.app[keys.INTAKE].account_id(body.account)
+    outbox = request.app[keys.OUTBOX]
+    if body.voice:
+        speaker = request.app[keys.SERVICES].get("tts")
+        if speaker is None:
+            from twin.errors import InvalidInput
+
+            raise InvalidInput("voice", "no text-to-speech provider is configured ([tts])")
+        note = await speaker.synthesize(body.text)
+        sent = await outbox.send_voice(account, account_id, body.chat, body.text, note)
+    else:
+        sent = await outbox.send_text(account, account_id, body.chat, body.text)
+    return SendMessageOut(chat=sent.chat_id, message_id=sent.message_id, voice=body.voice)
+
+
+@routes.get("/messages", name="messages", summary="Stored history of a chat, newest first")
+async def messages(request: web.Request, query: MessagesQuery) -> MessagesOut:
+    repo = request.app[keys.DATABASE].repo
+    account_id = await request.app[keys.INTAKE].account_id(query.account)
+    try:
+        chat = await repo.get_chat_by_peer(account_id, query.chat)
+    except NotFound:
+        raise NotFound(f"no stored messages for chat {query.chat}") from None
+    rows = await repo.history(account_id, chat.id, limit=query.limit, before_id=query.before)
+    items = [
+        MessageOut(
+            id=row.id, telegram_id=row.tg_message_id, direction=row.direction.value,
+            kind=row.kind.value, text=row.text, transcript=row.transcript, duration=row.duration,
+            reply_to=row.reply_to_tg_id, date=row.date, state=row.state.value,
+            state_reason=row.state_reason, reply_id=row.reply_id,
+            prompt_tokens=row.prompt_tokens, completion_tokens=row.completion_tokens,
+            cost_usd=row.cost_usd,
+        )
+        for row in rows
+    ]
+    next_before = items[-1].id if len(items) == query.limit else None
+    return MessagesOut(chat=query.chat, messages=items, next_before=next_before)

@@ -1,0 +1,144 @@
+"""Build the configured LLM (primary + fallback, wrapped in retries) and the Brain from settings."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Literal
+
+from twin.brain.gemini_llm import GeminiLLM
+from twin.brain.openai_llm import OpenAILLM
+from twin.brain.port import LLM
+from twin.brain.resilient import ResilientLLM
+from twin.brain.service import Brain
+from twin.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pydantic import SecretStr
+
+    from twin.config import LLMSettings
+
+__all__ = ["build_brain", "build_llm", "build_provider"]
+
+JsonMode = Literal["json_schema", "json_object", "none"]
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+def build_provider(
+    provider: str,
+    *,
+    model: str,
+    api_key: str | None,
+    base_url: str | None,
+    timeout: float,
+    json_mode: JsonMode = "json_schema",
+    stream_usage: bool = True,
+    api_version: str | None = None,
+    thinking_budget: int | None = None,
+    section: str = "llm",
+) -> LLM:
+    """One provider adapter, without retries. `provider`: openai | openai_compatible | gemini.
+    `section` names the config section in error messages."""
+    env = "TWIN_" + section.upper().replace(".", "__") + "__API_KEY"
+    if provider == "openai":
+        if not api_key:
+            raise ConfigError([f"{section}.api_key: required for provider 'openai' ({env})"])
+        return OpenAILLM(
+            model=model,
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout,
+            json_mode=json_mode,
+            provider="openai",
+            limit_param="max_completion_tokens",
+            stream_usage=stream_usage,
+        )
+    if provider == "openai_compatible":
+        if not base_url:
+            raise ConfigError([f"{section}.base_url: required for provider 'openai_compatible'"])
+        return OpenAILLM(
+            model=model,
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout,
+            json_mode=json_mode,
+            provider="openai_compatible",
+            limit_param="max_tokens",
+            stream_usage=stream_usage,
+        )
+    if provider == "gemini":
+        if not api_key and not base_url:
+            raise ConfigError([f"{section}.api_key: required for provider 'gemini' ({env})"])
+        return GeminiLLM(
+            model=model,
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout,
+            api_version=api_version,
+            thinking_budget=thinking_budget,
+        )
+    raise ConfigError([f"{section}.provider: unknown provider {provider!r}"])
+
+
+def build_llm(
+    settings: LLMSettings,
+    *,
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    rng: random.Random | None = None,
+) -> ResilientLLM:
+    """The configured primary provider, the optional `[llm.fallback]`, with retries/backoff."""
+    primary = build_provider(
+        settings.provider,
+        model=settings.model,
+        api_key=_secret(settings.api_key),
+        base_url=settings.base_url,
+        timeout=settings.timeout,
+        json_mode=settings.json_mode,
+        stream_usage=settings.stream_usage,
+        api_version=settings.api_version,
+        thinking_budget=settings.thinking_budget,
+    )
+    fallback: LLM | None = None
+    fb = settings.fallback
+    if fb.provider:
+        if not fb.model:
+            raise ConfigError(["llm.fallback.model: required when llm.fallback.provider is set"])
+        fallback = build_provider(
+            fb.provider,
+            model=fb.model,
+            api_key=_secret(fb.api_key),
+            base_url=fb.base_url,
+            timeout=fb.timeout,
+            json_mode=fb.json_mode or settings.json_mode,
+            stream_usage=settings.stream_usage,
+            api_version=fb.api_version,
+            thinking_budget=settings.thinking_budget if fb.provider == "gemini" else None,
+            section="llm.fallback",
+        )
+    return ResilientLLM(
+        primary,
+        fallback,
+        max_retries=settings.max_retries,
+        backoff_base=settings.backoff_base,
+        backoff_max=settings.backoff_max,
+        max_retry_after=settings.max_retry_after,
+        sleep=sleep,
+        rng=rng,
+    )
+
+
+def build_brain(settings: LLMSettings, llm: LLM | None = None) -> Brain:
+    """A Brain over `llm` (default: `build_llm(settings)`) with the [llm] budget settings."""
+    return Brain(
+        llm if llm is not None else build_llm(settings),
+        context_tokens=settings.context_tokens,
+        max_output_tokens=settings.max_output_tokens,
+        temperature=settings.temperature,
+        prices=settings.prices,
+        summary_max_words=settings.summary_max_words,
+        max_fold_calls=settings.max_fold_calls,
+    )

@@ -1,0 +1,543 @@
+"""Configuration: config.toml overridden by `TWIN_<SECTION>__<KEY>` environment variables.
+
+Read once into frozen objects by `load_settings()`; this is the only module that reads os.environ.
+Secrets (typed `SecretStr`) are accepted only from the environment, or from a file named by
+`TWIN_<SECTION>__<KEY>_FILE`: a secret found in config.toml is refused, because config files get
+committed, copied and pasted into bug reports.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+import typing
+from collections.abc import Iterator
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from twin.errors import ConfigError
+
+ENV_PREFIX = "TWIN_"
+ENV_DELIMITER = "__"
+DEFAULT_CONFIG_PATH = Path("config.toml")
+
+_toml_data: ContextVar[dict[str, Any] | None] = ContextVar("_toml_data", default=None)
+
+
+def _split_csv(value: Any) -> Any:
+    """Lists may come from env as `a,b,c` (what people type) or as a JSON array."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            import json
+
+            return json.loads(text)
+        return [item.strip() for item in text.split(",") if item.strip()]
+    return value
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TelegramSettings(Section):
+    api_id: int = Field(0, ge=0, description="App id from my.telegram.org (0 = not configured)")
+    api_hash: SecretStr | None = None
+    server: str = Field("", description='"host:port" of a custom MTProto server; empty = Telegram')
+    dc_id: int = Field(2, ge=1, le=1000)
+    rsa_public_key_file: Path | None = None
+    test_mode: bool = False
+    device_model: str = "twin"
+    system_version: str = "Linux"
+    app_version: str = "twin 0.1"
+    lang_code: str = "en"
+    system_lang_code: str = "en"
+    flood_sleep_threshold: int = Field(5, ge=0)
+    request_retries: int = Field(5, ge=0)
+    connection_retries: int = Field(-1, ge=-1)
+    max_catch_up_age: float = Field(6 * 3600, ge=0, description="seconds")
+    sweep_interval: float = Field(300, gt=0, description="seconds between reconciliation sweeps")
+
+    @field_validator("server")
+    @classmethod
+    def _server_is_host_port(cls, value: str) -> str:
+        if value:
+            host, sep, port = value.rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"'{value}' is not host:port")
+        return value
+
+
+class StorageSettings(Section):
+    url: str = "sqlite+aiosqlite:///sessions/twin.db"
+    echo: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _supported_driver(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+
+class SecuritySettings(Section):
+    secret_key: SecretStr | None = None
+    key_file: Path = Path("sessions/secret.key")
+
+
+class ApiSettings(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, lt=65536)
+    tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    max_body_bytes: int = Field(1024 * 1024, gt=0)
+
+    _split = field_validator("tokens", "cors_origins", mode="before")(_split_csv)
+
+
+class ModelPrice(Section):
+    input: float = Field(0.0, ge=0, description="USD per 1M prompt tokens")
+    output: float = Field(0.0, ge=0, description="USD per 1M completion tokens")
+
+
+LLMProvider = Literal["openai", "openai_compatible", "gemini"]
+
+
+class LLMFallbackSettings(Section):
+    provider: LLMProvider | Literal[""] = ""
+    model: str = ""
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    timeout: float = Field(30.0, gt=0)
+    json_mode: Literal["json_schema", "json_object", "none"] | None = Field(
+        None, description="None = the primary's json_mode"
+    )
+    api_version: str | None = Field(None, description="Gemini API version (None = SDK default)")
+
+
+class LLMSettings(Section):
+    provider: LLMProvider = "openai"
+    model: str = "gpt-4o-mini"
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    timeout: float = Field(30.0, gt=0)
+    max_retries: int = Field(3, ge=0)
+    backoff_base: float = Field(0.5, ge=0)
+    backoff_max: float = Field(20.0, ge=0)
+    context_tokens: int = Field(3000, ge=200)
+    max_output_tokens: int = Field(400, ge=1)
+    temperature: float = Field(0.7, ge=0, le=2)
+    json_mode: Literal["json_schema", "json_object", "none"] = "json_schema"
+    prices: dict[str, ModelPrice] = Field(default_factory=dict)
+    fallback: LLMFallbackSettings = Field(default_factory=LLMFallbackSettings)
+    max_retry_after: float = Field(60.0, ge=0, description="longer Retry-After: fall back now")
+    stream_usage: bool = Field(True, description="ask for usage in streams (stream_options)")
+    api_version: str | None = Field(None, description="Gemini API version (None = SDK default)")
+    thinking_budget: int | None = Field(None, ge=0, description="Gemini thinking tokens (0 = off)")
+    summary_max_words: int = Field(150, ge=20, description="size of the rolling chat summary")
+    max_fold_calls: int = Field(3, ge=1, description="summary fold calls per reply at most")
+
+    @model_validator(mode="after")
+    def _room_for_prompt(self) -> LLMSettings:
+        if self.context_tokens - self.max_output_tokens < 1000:
+            raise ValueError("context_tokens must exceed max_output_tokens by at least 1000")
+        return self
+
+
+class STTSettings(Section):
+    provider: Literal["openai", "none"] = "openai"
+    model: str = "whisper-1"
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    timeout: float = Field(60.0, gt=0)
+    max_retries: int = Field(3, ge=0)
+    max_seconds: float = Field(300.0, gt=0)
+    max_bytes: int = Field(20 * 1024 * 1024, gt=0)
+    language: str | None = None
+    price_per_minute: float = Field(0.006, ge=0)
+    fallback: Literal["skip", "escalate"] = "escalate"
+
+
+class TTSSettings(Section):
+    provider: Literal["none", "elevenlabs", "openai"] = "none"
+    voice_id: str = ""
+    model: str = "eleven_multilingual_v2"
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    stability: float = Field(0.5, ge=0, le=1)
+    similarity_boost: float = Field(0.75, ge=0, le=1)
+    style: float = Field(0.0, ge=0, le=1)
+    timeout: float = Field(60.0, gt=0)
+    max_retries: int = Field(2, ge=0)
+    openai_voice: str = "alloy"
+
+
+class TwinSettings(Section):
+    enabled: bool = True
+    owner_name: str = ""
+    persona: str = ""
+    facts: list[str] = Field(default_factory=list)
+    boundaries: list[str] = Field(
+        default_factory=lambda: [
+            "Never agree to payments, transfers or meetings; say you will get back to them.",
+        ]
+    )
+    disclose_assistant: bool = False
+    language: str | None = None
+    # recipients (Telegram Business chatbot semantics)
+    existing_chats: bool = True
+    new_chats: bool = True
+    contacts: bool = True
+    non_contacts: bool = True
+    include: list[str] = Field(default_factory=list)
+    exclude: list[str] = Field(default_factory=list)
+    groups_when_mentioned: bool = True
+    # owner first
+    takeover_minutes: float = Field(30.0, ge=0)
+    # rate limits and debounce
+    max_replies_per_chat_per_hour: int = Field(20, ge=1)
+    max_replies_per_account_per_hour: int = Field(200, ge=1)
+    debounce_seconds: float = Field(20.0, ge=0)
+    debounce_max_seconds: float = Field(120.0, ge=0)
+    max_attempts: int = Field(5, ge=1)
+    # greetings
+    greeting: str = ""
+    greeting_after_days: float = Field(0.0, ge=0)
+    # voice
+    voice_replies: Literal["never", "mirror", "always"] = "never"
+    voice_max_chars: int = Field(500, ge=1)
+    max_voice_seconds: float = Field(0.0, ge=0, description="0 = answer voice notes of any length")
+
+    @field_validator("include", "exclude")
+    @classmethod
+    def _recipients(cls, value: list[str], info: Any) -> list[str]:
+        from twin.domain.policies.recipients import normalize_recipient
+
+        for entry in value:
+            normalize_recipient(entry, field_name=f"twin.{info.field_name}")
+        return value
+
+
+class ClosedSpan(Section):
+    start: str
+    end: str
+
+
+class ScheduleSettings(Section):
+    timezone: str = "UTC"
+    hours: dict[str, list[str]] = Field(
+        default_factory=lambda: {
+            day: ["08:00-23:00"] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+        }
+    )
+    closed: list[ClosedSpan] = Field(default_factory=list)
+    outside_hours: Literal["ignore", "away", "defer"] = "defer"
+    away_message: str = "I'm away right now and will reply when I'm back."
+    away_generate: bool = False
+    away_repeat_hours: float = Field(12.0, ge=0)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA timezone '{value}'") from None
+        return value
+
+    @model_validator(mode="after")
+    def _hours_parse(self) -> ScheduleSettings:
+        from twin.domain.policies.working_hours import WorkingHours
+
+        WorkingHours.from_config(
+            self.timezone, self.hours, [(span.start, span.end) for span in self.closed]
+        )
+        return self
+
+
+class HumanizeSettings(Section):
+    enabled: bool = True
+    read_delay_median: float = Field(8.0, ge=0)
+    read_delay_sigma: float = Field(0.6, ge=0)
+    read_delay_min: float = Field(1.0, ge=0)
+    read_delay_max: float = Field(90.0, ge=0)
+    active_chat_minutes: float = Field(5.0, ge=0)
+    active_chat_factor: float = Field(0.3, ge=0)
+    night_start: str = "23:00"
+    night_end: str = "07:00"
+    night_factor: float = Field(2.0, ge=0)
+    typing_cps: float = Field(6.0, ge=0)
+    typing_jitter: float = Field(0.2, ge=0, le=1)
+    typing_min: float = Field(1.0, ge=0)
+    typing_max: float = Field(25.0, ge=0)
+    recording_cps: float = Field(14.0, ge=0)
+    recording_max: float = Field(60.0, ge=0)
+    bubble_max_chars: int = Field(600, ge=20, le=4096)
+    bubble_pause: float = Field(1.5, ge=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> HumanizeSettings:
+        from twin.domain.policies.delays import HumanizeConfig
+
+        HumanizeConfig(**self.model_dump(exclude={"enabled"}))
+        return self
+
+
+class LoggingSettings(Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = "text"
+
+
+class Settings(BaseSettings):
+    """The whole effective configuration. Build it with `load_settings()`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=ENV_DELIMITER,
+        extra="forbid",
+        frozen=True,
+        case_sensitive=False,
+        nested_model_default_partial_update=True,
+    )
+
+    telegram: TelegramSettings = Field(default_factory=TelegramSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    stt: STTSettings = Field(default_factory=STTSettings)
+    tts: TTSSettings = Field(default_factory=TTSSettings)
+    twin: TwinSettings = Field(default_factory=TwinSettings)
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    humanize: HumanizeSettings = Field(default_factory=HumanizeSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Highest priority first: explicit kwargs, env, env-named secret files, config.toml.
+        return (
+            init_settings,
+            _EnvSource(settings_cls),
+            _SecretFileSource(settings_cls),
+            _TomlDataSource(settings_cls),
+        )
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret in clear text: the log redaction filter masks these."""
+        return [secret.get_secret_value() for _, secret in _iter_secrets(self) if secret]
+
+    def masked(self) -> dict[str, Any]:
+        """The configuration as plain data with every secret replaced by a marker."""
+        return _mask(self.model_dump())
+
+
+# --- sources ---------------------------------------------------------------------------------
+
+
+class _TomlDataSource(PydanticBaseSettingsSource):
+    """The already-parsed config.toml (parsed once by load_settings, checked for secrets)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return (_toml_data.get() or {}).get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_toml_data.get() or {})
+
+
+class _EnvSource(EnvSettingsSource):
+    """The standard env source, minus the `…_FILE` pointers that _SecretFileSource resolves."""
+
+    def __call__(self) -> dict[str, Any]:
+        data = super().__call__()
+        for path, _ in _secret_paths(Settings):
+            node: Any = data
+            for part in path[:-1]:
+                node = node.get(part) if isinstance(node, dict) else None
+            if isinstance(node, dict):
+                node.pop(path[-1] + "_file", None)
+        return data
+
+
+class _SecretFileSource(PydanticBaseSettingsSource):
+    """`TWIN_SECTION__KEY_FILE=/run/secrets/x` supplies a secret from a file (systemd, Docker)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for path, _ in _secret_paths(Settings):
+            env_name = ENV_PREFIX + ENV_DELIMITER.join(p.upper() for p in path) + "_FILE"
+            file_name = _environ_get(env_name)
+            if not file_name:
+                continue
+            try:
+                value = Path(file_name).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(
+                    [f"{'.'.join(path)}: cannot read {env_name}: {exc.strerror}"]
+                ) from None
+            node = result
+            for part in path[:-1]:
+                node = node.setdefault(part, {})
+            node[path[-1]] = value
+        return result
+
+
+def _environ_get(name: str) -> str | None:
+    for key, value in os.environ.items():
+        if key.upper() == name:
+            return value
+    return None
+
+
+# --- secrets ---------------------------------------------------------------------------------
+
+
+def _is_secret_annotation(annotation: Any) -> bool:
+    if annotation is SecretStr:
+        return True
+    return any(_is_secret_annotation(arg) for arg in typing.get_args(annotation))
+
+
+def _secret_paths(
+    model: type[BaseModel], prefix: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], FieldInfo]]:
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if _is_secret_annotation(annotation):
+            yield (*prefix, name), field
+        elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            yield from _secret_paths(annotation, (*prefix, name))
+
+
+def _iter_secrets(model: BaseModel) -> Iterator[tuple[str, SecretStr | None]]:
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, SecretStr):
+            yield name, value
+        elif isinstance(value, list):
+            for item in value:
+                if isinstance(item, SecretStr):
+                    yield name, item
+        elif isinstance(value, BaseModel):
+            yield from _iter_secrets(value)
+
+
+def _mask(value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        return "********" if value.get_secret_value() else ""
+    if isinstance(value, dict):
+        return {key: _mask(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_mask(item) for item in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _secrets_in_file(data: dict[str, Any]) -> list[str]:
+    problems = []
+    for path, _ in _secret_paths(Settings):
+        node: Any = data
+        for part in path:
+            node = node.get(part) if isinstance(node, dict) else None
+        if node not in (None, "", []):
+            dotted = ".".join(path)
+            env_name = ENV_PREFIX + ENV_DELIMITER.join(p.upper() for p in path)
+            problems.append(
+                f"{dotted}: secrets are not accepted in the config file; "
+                f"set {env_name} (or {env_name}_FILE) in the environment instead"
+            )
+    return problems
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+
+def _format_error(error: dict[str, Any]) -> str:
+    location = ".".join(str(part) for part in error["loc"]) or "(config)"
+    message = error["msg"].removeprefix("Value error, ")
+    if re.match(r"^[a-z_]+(\.[a-z_0-9]+)+: ", message):
+        return message  # the domain parser already named the exact key
+    if error["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif error["type"] == "missing":
+        message = "required key is missing"
+    return f"{location}: {message}"
+
+
+def read_config_file(path: Path | None) -> dict[str, Any]:
+    """Parse config.toml; a missing default file is fine (defaults + env), a named one is not."""
+    target = path or DEFAULT_CONFIG_PATH
+    if not target.exists():
+        if path is not None:
+            raise ConfigError([f"{target}: config file not found"])
+        return {}
+    try:
+        with target.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{target}: invalid TOML: {exc}"]) from None
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
+    """Load and validate the configuration; raise ConfigError listing every problem."""
+    data = read_config_file(path)
+    problems = _secrets_in_file(data)
+    token = _toml_data.set(_without_secrets(data))
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        problems += [_format_error(e) for e in exc.errors()]
+    except ValueError as exc:  # pydantic-settings' SettingsError for undecodable env values
+        problems.append(str(exc))
+    finally:
+        _toml_data.reset(token)
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def _without_secrets(data: dict[str, Any]) -> dict[str, Any]:
+    """A copy of the file's data minus refused secrets, so the rest is still validated."""
+    result = {key: dict(value) if isinstance(value, dict) else value for key, value in data.items()}
+    for path, _ in _secret_paths(Settings):
+        node: Any = result
+        for part in path[:-1]:
+            child = node.get(part) if isinstance(node, dict) else None
+            if isinstance(child, dict):
+                child = node[part] = dict(child)
+            node = child
+        if isinstance(node, dict):
+            node.pop(path[-1], None)
+    return result

@@ -1,0 +1,90 @@
+"""Alembic, driven from code: `twin migrate` and the tests call these coroutines.
+
+There is no alembic.ini (the top-level layout is fixed): the Config is built here, pointing at
+the repository's migrations/ folder. The migration runs inside the caller's event loop on one
+async connection (`connection.run_sync`), which env.py picks up from `config.attributes`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import pool, text
+from sqlalchemy.engine import Connection
+
+from twin.db.engine import create_engine
+from twin.errors import ConfigError, TwinError
+
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+
+
+class MigrationError(TwinError):
+    """A migration left the database inconsistent (e.g. broken foreign keys on SQLite)."""
+
+
+def alembic_config(url: str) -> Config:
+    """An Alembic Config for `url`, without any ini file."""
+    if not (MIGRATIONS_DIR / "env.py").is_file():
+        raise ConfigError(
+            [f"migrations folder not found at {MIGRATIONS_DIR}: run twin from a source checkout"]
+        )
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    # ConfigParser interpolation: a literal % (e.g. in a password) must be doubled.
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+async def upgrade(url: str, revision: str = "head") -> None:
+    """Upgrade the database at `url` to `revision` (default: the newest)."""
+    config = alembic_config(url)
+    await _run(url, lambda connection: _with(config, connection, command.upgrade, revision))
+
+
+async def downgrade(url: str, revision: str) -> None:
+    """Downgrade the database at `url` to `revision` ("base" removes every table)."""
+    config = alembic_config(url)
+    await _run(url, lambda connection: _with(config, connection, command.downgrade, revision))
+
+
+async def current(url: str) -> str | None:
+    """The revision the database is at, or None for an empty (unmigrated) database."""
+    return await _run(
+        url, lambda connection: MigrationContext.configure(connection).get_current_revision()
+    )
+
+
+def head() -> str | None:
+    """The newest revision in migrations/versions."""
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+async def is_up_to_date(url: str) -> bool:
+    return await current(url) == head()
+
+
+def _with(config: Config, connection: Connection, action: Any, revision: str) -> None:
+    config.attributes["connection"] = connection
+    try:
+        action(config, revision)
+    finally:
+        config.attributes.pop("connection", None)
+    if connection.dialect.name == "sqlite":
+        # Foreign keys are off while migrating (batch mode rebuilds tables); check them now.
+        broken = connection.execute(text("PRAGMA foreign_key_check")).fetchall()
+        if broken:
+            raise MigrationError(f"foreign key violations after migrating: {broken[:5]}")
+
+
+async def _run(url: str, work: Any) -> Any:
+    engine = create_engine(url, poolclass=pool.NullPool, sqlite_foreign_keys=False)
+    try:
+        async with engine.begin() as connection:
+            return await connection.run_sync(work)
+    finally:
+        await engine.dispose()

@@ -1,0 +1,178 @@
+"""What the repository hands out: frozen, detached snapshots of rows (never ORM objects).
+
+Field names mirror the columns, so `from_row()` can build any of them from a result row.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Self
+
+from twin.domain.models import Direction, MessageKind, ReplyState
+
+__all__ = [
+    "AccountRecord",
+    "AccountStatus",
+    "ChatRecord",
+    "Direction",
+    "EntityRecord",
+    "EventRecord",
+    "MessageKind",
+    "MessageRecord",
+    "ReplyRecord",
+    "ReplyState",
+    "StyleProfileRecord",
+]
+
+
+class AccountStatus(StrEnum):
+    NEW = "new"
+    CODE_SENT = "code_sent"
+    AUTHORIZED = "authorized"
+    LOGGED_OUT = "logged_out"
+
+
+class _Record:
+    __slots__ = ()
+    _enums: dict[str, type[StrEnum]] = {}
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Self:
+        values = {}
+        for field in dataclasses.fields(cls):  # type: ignore[arg-type]
+            value = row[field.name]
+            enum = cls._enums.get(field.name)
+            if enum is not None and value is not None:
+                value = enum(value)
+            values[field.name] = value
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRecord(_Record):
+    """An account without its secret: whether a session is stored is all callers may know."""
+
+    id: int
+    name: str
+    phone: str | None
+    tg_user_id: int | None
+    username: str | None
+    first_name: str | None
+    status: AccountStatus
+    enabled: bool
+    has_session: bool
+    created_at: datetime
+    updated_at: datetime
+
+    _enums = {"status": AccountStatus}
+
+
+@dataclass(frozen=True, slots=True)
+class EntityRecord(_Record):
+    account_id: int
+    entity_id: int
+    access_hash: int | None
+    username: str | None
+    phone: str | None
+    name: str | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRecord(_Record):
+    id: int
+    account_id: int
+    peer_id: int
+    kind: str
+    title: str | None
+    username: str | None
+    is_contact: bool
+    is_bot: bool
+    paused_until: datetime | None
+    overrides: dict[str, Any]
+    summary: str | None
+    summary_upto_message_id: int | None
+    last_incoming_at: datetime | None
+    last_outgoing_at: datetime | None
+    last_owner_activity_at: datetime | None
+    last_away_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    def is_paused(self, now: datetime) -> bool:
+        return self.paused_until is not None and self.paused_until > now
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecord(_Record):
+    id: int
+    account_id: int
+    chat_id: int
+    tg_message_id: int | None
+    direction: Direction
+    kind: MessageKind
+    text: str | None
+    transcript: str | None
+    duration: float | None
+    reply_to_tg_id: int | None
+    sender_id: int | None
+    date: datetime
+    state: ReplyState
+    state_reason: str | None
+    reply_id: int | None
+    bubble_index: int | None
+    random_id: int | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    cost_usd: float | None
+    created_at: datetime
+    updated_at: datetime
+
+    _enums = {"direction": Direction, "kind": MessageKind, "state": ReplyState}
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyRecord(_Record):
+    id: int
+    account_id: int
+    chat_id: int
+    state: ReplyState
+    reason: str | None
+    decision: dict[str, Any]
+    reply_at: datetime
+    attempts: int
+    next_attempt_at: datetime | None
+    lease_until: datetime | None
+    text: str | None
+    flags: dict[str, Any]
+    voice: bool
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    cost_usd: float | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+    _enums = {"state": ReplyState}
+
+
+@dataclass(frozen=True, slots=True)
+class StyleProfileRecord(_Record):
+    account_id: int
+    data: dict[str, Any]
+    cursor: dict[str, Any] | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord(_Record):
+    id: int
+    account_id: int | None
+    chat_id: int | None
+    type: str
+    data: dict[str, Any]
+    created_at: datetime

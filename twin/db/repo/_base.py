@@ -1,0 +1,67 @@
+"""Shared plumbing of the repository mixins: transactions, dialect-specific inserts, errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from twin.db.crypto import SessionCipher
+from twin.errors import Conflict
+
+T = TypeVar("T")
+
+# Keeps every IN (…) list well below SQLite's and asyncpg's bound-parameter limits.
+CHUNK = 500
+
+
+class RepoBase:
+    """State shared by the mixins. Every public method runs in its own short transaction."""
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], cipher: SessionCipher
+    ) -> None:
+        self._sessions = sessions
+        self._cipher = cipher
+
+    def _tx(self):  # -> AsyncContextManager[AsyncSession]
+        return self._sessions.begin()
+
+    @staticmethod
+    def _insert(session: AsyncSession, table: sa.Table) -> Any:
+        """INSERT with ON CONFLICT support for the session's backend."""
+        dialect = session.get_bind().dialect.name
+        if dialect == "postgresql":
+            return postgresql.insert(table)
+        if dialect == "sqlite":
+            return sqlite.insert(table)
+        raise NotImplementedError(f"no upsert support for {dialect}")
+
+    @staticmethod
+    def _is_postgres(session: AsyncSession) -> bool:
+        return session.get_bind().dialect.name == "postgresql"
+
+
+def check_fields(fields: Mapping[str, Any], allowed: Iterable[str], what: str) -> None:
+    unknown = sorted(set(fields) - set(allowed))
+    if unknown:
+        raise TypeError(f"{what}: cannot update {', '.join(unknown)}")
+
+
+@contextmanager
+def conflict_on_integrity(message: str) -> Iterator[None]:
+    """Turn a unique/foreign-key violation into the domain's Conflict."""
+    try:
+        yield
+    except IntegrityError as exc:
+        raise Conflict(f"{message} ({type(exc.orig).__name__})") from None
+
+
+def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

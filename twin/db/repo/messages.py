@@ -1,0 +1,245 @@
+"""Messages: idempotent intake, the twin's outgoing bubbles, history and reconciliation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from twin.db.base import utcnow
+from twin.db.records import Direction, MessageKind, MessageRecord, ReplyState
+from twin.db.repo._base import RepoBase, check_fields, chunks, conflict_on_integrity
+from twin.db.tables import Message
+from twin.errors import NotFound
+
+M = Message.__table__
+
+_UPDATABLE = (
+    "text",
+    "transcript",
+    "duration",
+    "kind",
+    "state",
+    "state_reason",
+    "reply_id",
+    "bubble_index",
+    "random_id",
+    "tg_message_id",
+    "date",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+)
+
+
+class MessagesMixin(RepoBase):
+    async def add_incoming(
+        self,
+        account_id: int,
+        chat_id: int,
+        tg_message_id: int,
+        *,
+        date: datetime,
+        text: str | None = None,
+        kind: MessageKind | str = MessageKind.TEXT,
+        sender_id: int | None = None,
+        reply_to_tg_id: int | None = None,
+        duration: float | None = None,
+        transcript: str | None = None,
+        direction: Direction | str = Direction.INCOMING,
+        state: ReplyState | str | None = None,
+    ) -> tuple[MessageRecord, bool]:
+        """Record a message seen on Telegram, once per (account, chat, Telegram id).
+
+        Also used for outgoing messages the owner wrote elsewhere (`direction="outgoing"`,
+        state defaults to "sent"). Returns the stored message and whether this call created it;
+        a repeat or a concurrent duplicate returns the existing row untouched.
+        """
+        direction = Direction(direction)
+        if state is None:
+            state = ReplyState.RECEIVED if direction is Direction.INCOMING else ReplyState.SENT
+        values = {
+            "account_id": account_id,
+            "chat_id": chat_id,
+            "tg_message_id": tg_message_id,
+            "direction": direction.value,
+            "kind": MessageKind(kind).value,
+            "text": text,
+            "transcript": transcript,
+            "duration": duration,
+            "reply_to_tg_id": reply_to_tg_id,
+            "sender_id": sender_id,
+            "date": date,
+            "state": ReplyState(state).value,
+        }
+        async with self._tx() as session:
+            with conflict_on_integrity(f"cannot record message {tg_message_id}"):
+                insert = (
+                    self._insert(session, M)
+                    .values(**values)
+                    .on_conflict_do_nothing(
+                        index_elements=["account_id", "chat_id", "tg_message_id"]
+                    )
+                    .returning(*M.c)
+                )
+                row = (await session.execute(insert)).first()
+            if row is not None:
+                return MessageRecord.from_row(row._mapping), True
+            existing = sa.select(M).where(
+                M.c.account_id == account_id,
+                M.c.chat_id == chat_id,
+                M.c.tg_message_id == tg_message_id,
+            )
+            row = (await session.execute(existing)).one()
+        return MessageRecord.from_row(row._mapping), False
+
+    async def add_outgoing(
+        self,
+        account_id: int,
+        chat_id: int,
+        *,
+        text: str | None,
+        kind: MessageKind | str = MessageKind.TEXT,
+        reply_id: int | None = None,
+        bubble_index: int | None = None,
+        random_id: int | None = None,
+        state: ReplyState | str = ReplyState.SENDING,
+        date: datetime | None = None,
+        duration: float | None = None,
+    ) -> MessageRecord:
+        """Record a bubble the twin is about to send (no Telegram id yet).
+
+        Persist `random_id` here or with `set_random_id` BEFORE sending: Telegram rejects a
+        repeated random_id, which makes a retried send idempotent.
+        """
+        values = {
+            "account_id": account_id,
+            "chat_id": chat_id,
+            "direction": Direction.OUTGOING.value,
+            "kind": MessageKind(kind).value,
+            "text": text,
+            "duration": duration,
+            "reply_id": reply_id,
+            "bubble_index": bubble_index,
+            "random_id": random_id,
+            "state": ReplyState(state).value,
+            "date": date or utcnow(),
+        }
+        async with self._tx() as session:
+            with conflict_on_integrity(f"random_id {random_id} is already used"):
+                row = (await session.execute(sa.insert(M).values(**values).returning(*M.c))).one()
+        return MessageRecord.from_row(row._mapping)
+
+    async def get_message(self, message_id: int) -> MessageRecord:
+        return await self._one_message(M.c.id == message_id, f"message {message_id}")
+
+    async def get_message_by_tg(
+        self, account_id: int, chat_id: int, tg_message_id: int
+    ) -> MessageRecord:
+        return await self._one_message(
+            (M.c.account_id == account_id)
+            & (M.c.chat_id == chat_id)
+            & (M.c.tg_message_id == tg_message_id),
+            f"message {tg_message_id} of chat {chat_id}",
+        )
+
+    async def get_message_by_random_id(self, account_id: int, random_id: int) -> MessageRecord:
+        return await self._one_message(
+            (M.c.account_id == account_id) & (M.c.random_id == random_id),
+            f"message with random_id {random_id}",
+        )
+
+    async def _one_message(self, where: sa.ColumnElement[bool], what: str) -> MessageRecord:
+        async with self._tx() as session:
+            row = (await session.execute(sa.select(M).where(where))).first()
+        if row is None:
+            raise NotFound(f"{what} does not exist")
+        return MessageRecord.from_row(row._mapping)
+
+    async def update_message(self, message_id: int, **fields: Any) -> MessageRecord:
+        """Set any of: text, transcript, duration, kind, state, state_reason, reply_id,
+        bubble_index, random_id, tg_message_id, date, prompt_tokens, completion_tokens,
+        cost_usd. Conflict if a unique key (Telegram id, random_id) is already taken."""
+        check_fields(fields, _UPDATABLE, "update_message")
+        if "state" in fields:
+            fields["state"] = ReplyState(fields["state"]).value
+        if "kind" in fields:
+            fields["kind"] = MessageKind(fields["kind"]).value
+        if not fields:
+            return await self.get_message(message_id)
+        statement = sa.update(M).where(M.c.id == message_id).values(**fields).returning(*M.c)
+        async with self._tx() as session:
+            with conflict_on_integrity(f"cannot update message {message_id}"):
+                row = (await session.execute(statement)).first()
+        if row is None:
+            raise NotFound(f"message {message_id} does not exist")
+        return MessageRecord.from_row(row._mapping)
+
+    async def set_message_state(
+        self, message_id: int, state: ReplyState | str, reason: str | None = None
+    ) -> MessageRecord:
+        return await self.update_message(message_id, state=state, state_reason=reason)
+
+    async def set_random_id(self, message_id: int, random_id: int) -> MessageRecord:
+        return await self.update_message(message_id, random_id=random_id)
+
+    async def mark_sent(
+        self, message_id: int, tg_message_id: int, *, date: datetime | None = None
+    ) -> MessageRecord:
+        """The bubble went out as Telegram message `tg_message_id`."""
+        fields: dict[str, Any] = {"tg_message_id": tg_message_id, "state": ReplyState.SENT}
+        if date is not None:
+            fields["date"] = date
+        return await self.update_message(message_id, **fields)
+
+    async def history(
+        self, account_id: int, chat_id: int, *, limit: int = 50, before_id: int | None = None
+    ) -> list[MessageRecord]:
+        """Messages of a chat newest first (by date, then id); page with `before_id` = the
+        last (oldest) message id of the previous page."""
+        query = sa.select(M).where(M.c.account_id == account_id, M.c.chat_id == chat_id)
+        async with self._tx() as session:
+            if before_id is not None:
+                cursor = (
+                    await session.execute(
+                        sa.select(M.c.date, M.c.id).where(
+                            M.c.id == before_id, M.c.chat_id == chat_id
+                        )
+                    )
+                ).first()
+                if cursor is None:
+                    raise NotFound(f"message {before_id} of chat {chat_id} does not exist")
+                query = query.where(
+                    (M.c.date < cursor.date) | ((M.c.date == cursor.date) & (M.c.id < cursor.id))
+                )
+            query = query.order_by(M.c.date.desc(), M.c.id.desc()).limit(limit)
+            rows = await session.execute(query)
+            return [MessageRecord.from_row(row._mapping) for row in rows]
+
+    async def unrecorded_ids(
+        self, account_id: int, chat_id: int, candidate_ids: Iterable[int]
+    ) -> list[int]:
+        """Which of these Telegram message ids are not stored yet (input order, no repeats)."""
+        wanted = list(dict.fromkeys(candidate_ids))
+        known: set[int] = set()
+        async with self._tx() as session:
+            for chunk in chunks(wanted):
+                rows = await session.execute(
+                    sa.select(M.c.tg_message_id).where(
+                        M.c.account_id == account_id,
+                        M.c.chat_id == chat_id,
+                        M.c.tg_message_id.in_(chunk),
+                    )
+                )
+                known.update(rows.scalars())
+        return [message_id for message_id in wanted if message_id not in known]
+
+    async def reply_messages(self, reply_id: int) -> list[MessageRecord]:
+        """Messages linked to a reply job (incoming triggers and outgoing bubbles), oldest
+        first."""
+        query = sa.select(M).where(M.c.reply_id == reply_id).order_by(M.c.date, M.c.id)
+        async with self._tx() as session:
+            rows = await session.execute(query)
+        return [MessageRecord.from_row(row._mapping) for row in rows]

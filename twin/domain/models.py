@@ -1,0 +1,175 @@
+"""Value objects shared by the whole daemon.
+
+Pure and stdlib-only: adapters translate Telethon/HTTP payloads into these, and everything past
+intake (policies, services, storage) speaks only these types.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+
+class ChatKind(StrEnum):
+    PRIVATE = "private"
+    GROUP = "group"
+    SUPERGROUP = "supergroup"
+    CHANNEL = "channel"
+    SAVED = "saved"  # the owner's own "Saved Messages" chat
+
+
+class MessageKind(StrEnum):
+    TEXT = "text"
+    VOICE = "voice"
+    AUDIO = "audio"
+    VIDEO_NOTE = "video_note"
+    OTHER = "other"
+
+
+class Direction(StrEnum):
+    INCOMING = "incoming"
+    OUTGOING = "outgoing"
+
+
+def require_aware(value: datetime, name: str) -> datetime:
+    """Naive datetimes are refused everywhere in the domain: a wrong-zone guess is a silent bug."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware, got naive {value.isoformat()}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Sender:
+    id: int
+    name: str
+    username: str | None
+    is_contact: bool
+    is_bot: bool
+    is_self: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingMessage:
+    account: str
+    chat_id: int
+    chat_kind: ChatKind
+    message_id: int
+    sender: Sender
+    date: datetime
+    text: str
+    kind: MessageKind = MessageKind.TEXT
+    duration: float | None = None  # seconds, for voice/audio/video notes
+    reply_to: int | None = None
+    mentions_owner: bool = False
+    replies_to_owner: bool = False
+    is_service: bool = False  # joins, pins, calls…: nothing a person would answer
+    chat_title: str | None = None
+
+    def __post_init__(self) -> None:
+        require_aware(self.date, "IncomingMessage.date")
+        # Stored and compared in UTC so equality does not depend on the adapter's zone.
+        object.__setattr__(self, "date", self.date.astimezone(UTC))
+        if self.duration is not None and self.duration < 0:
+            raise ValueError(f"IncomingMessage.duration must be >= 0, got {self.duration}")
+
+    @property
+    def is_group(self) -> bool:
+        return self.chat_kind in (ChatKind.GROUP, ChatKind.SUPERGROUP)
+
+    @property
+    def is_audio(self) -> bool:
+        return self.kind in (MessageKind.VOICE, MessageKind.AUDIO, MessageKind.VIDEO_NOTE)
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerActivity:
+    """The owner wrote in a chat from another device: the twin must step back there."""
+
+    account: str
+    chat_id: int
+    message_id: int
+    date: datetime
+
+    def __post_init__(self) -> None:
+        require_aware(self.date, "OwnerActivity.date")
+        object.__setattr__(self, "date", self.date.astimezone(UTC))
+
+
+class ReplyState(StrEnum):
+    RECEIVED = "received"
+    SCHEDULED = "scheduled"
+    GENERATING = "generating"
+    SENDING = "sending"
+    SENT = "sent"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+TERMINAL_STATES: frozenset[ReplyState] = frozenset(
+    {ReplyState.SENT, ReplyState.SKIPPED, ReplyState.FAILED, ReplyState.CANCELLED}
+)
+
+_TRANSITIONS: dict[ReplyState, frozenset[ReplyState]] = {
+    ReplyState.RECEIVED: frozenset(
+        {ReplyState.SCHEDULED, ReplyState.SKIPPED, ReplyState.CANCELLED, ReplyState.FAILED}
+    ),
+    ReplyState.SCHEDULED: frozenset(
+        {ReplyState.GENERATING, ReplyState.SKIPPED, ReplyState.CANCELLED, ReplyState.FAILED}
+    ),
+    # Back to SCHEDULED = retry later (provider 429/timeout): nothing was sent yet, so
+    # regenerating is safe. The brain may also decline (escalated → SKIPPED).
+    ReplyState.GENERATING: frozenset(
+        {
+            ReplyState.SENDING,
+            ReplyState.SCHEDULED,
+            ReplyState.SKIPPED,
+            ReplyState.CANCELLED,
+            ReplyState.FAILED,
+        }
+    ),
+    # No way back to SCHEDULED: a bubble may already be out, and regenerating would send a
+    # different text. Retries of a send stay in SENDING with the persisted random_id.
+    # CANCELLED is allowed because the owner may take over while the twin is "typing".
+    ReplyState.SENDING: frozenset({ReplyState.SENT, ReplyState.FAILED, ReplyState.CANCELLED}),
+}
+
+
+def can_transition(src: ReplyState, dst: ReplyState) -> bool:
+    """Whether a reply may move from `src` to `dst`; terminal states never move."""
+    return dst in _TRANSITIONS.get(src, frozenset())
+
+
+def is_terminal(state: ReplyState) -> bool:
+    return state in TERMINAL_STATES
+
+
+class SkipReason(StrEnum):
+    # account / recipient rules
+    DISABLED = "disabled"
+    OWN_MESSAGE = "own_message"
+    EXCLUDED = "excluded"
+    NOT_INCLUDED = "not_included"
+    BOT = "bot"
+    CHANNEL = "channel"
+    SAVED_MESSAGES = "saved_messages"
+    SERVICE = "service"
+    CONTACT = "contact"
+    NON_CONTACT = "non_contact"
+    NEW_CHAT = "new_chat"
+    EXISTING_CHAT = "existing_chat"
+    GROUP_NOT_ADDRESSED = "group_not_addressed"
+    GROUPS_DISABLED = "groups_disabled"
+    # timing
+    OUTSIDE_HOURS = "outside_hours"
+    AWAY_ALREADY_SENT = "away_already_sent"
+    PAUSED = "paused"
+    RATE_LIMITED_CHAT = "rate_limited_chat"
+    RATE_LIMITED_ACCOUNT = "rate_limited_account"
+    # content / later pipeline stages
+    TOO_LONG_VOICE = "too_long_voice"
+    ESCALATED = "escalated"
+    SUPERSEDED = "superseded"
+    EDITED = "edited"
+    DELETED = "deleted"

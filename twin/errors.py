@@ -1,0 +1,59 @@
+"""One exception tree for the daemon.
+
+Adapters translate vendor errors (Telethon's FloodWaitError, HTTP 429 …) into these, keeping
+`retry_after`, so services and the API never see SDK types.
+"""
+
+from __future__ import annotations
+
+
+class TwinError(Exception):
+    """Base of every error the daemon raises on purpose."""
+
+
+class ConfigError(TwinError):
+    """Invalid configuration: one human-readable line per problem in `problems`."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+class NotFound(TwinError):
+    """A record the caller asked for does not exist."""
+
+
+class Conflict(TwinError):
+    """The request conflicts with the current state (no pending login, duplicate, …)."""
+
+
+class PolicyError(TwinError):
+    """A behaviour rule forbids the action."""
+
+
+class AdapterError(TwinError):
+    """An I/O dependency (Telegram, a provider, the database) failed."""
+
+
+class RateLimited(AdapterError):
+    """The peer asked us to slow down; `retry_after` is in seconds when known."""
+
+    def __init__(self, message: str = "rate limited", retry_after: float | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class TelegramUnavailable(AdapterError):
+    """Telegram could not be reached or the account is not connected."""
+
+
+class Unauthorized(TwinError):
+    """The Telegram account is not logged in (yet)."""
+
+
+class InvalidInput(TwinError):
+    """A value the caller sent is wrong in a way only the peer could tell (e.g. a login code)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(message)

@@ -1,0 +1,25 @@
+"""Typed keys for state stored on the aiohttp application."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from twin.config import Settings
+
+if TYPE_CHECKING:
+    from twin.db.engine import Database
+    from twin.services.accounts import TelegramAccounts
+    from twin.services.events import EventLog
+    from twin.services.intake import Intake
+    from twin.services.outbox import Outbox
+
+SETTINGS = web.AppKey("settings", Settings)
+DATABASE: web.AppKey[Database] = web.AppKey("database")
+EVENTS: web.AppKey[EventLog] = web.AppKey("events")
+INTAKE: web.AppKey[Intake] = web.AppKey("intake")
+ACCOUNTS: web.AppKey[TelegramAccounts] = web.AppKey("accounts")
+OUTBOX: web.AppKey[Outbox] = web.AppKey("outbox")
+# Later layers (pipeline, brain, channels) register their services here by name.
+SERVICES: web.AppKey[dict[str, Any]] = web.AppKey("services")

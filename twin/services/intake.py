@@ -1,0 +1,123 @@
+"""Intake: received messages and owner activity → stored once → handed to the reply pipeline.
+
+Idempotent by construction: the repository records a message once per (account, chat, Telegram
+id), and only a *newly* recorded message goes on to the pipeline — so a catch-up that re-delivers
+a message, a sweep that finds it again, or two racing paths never produce a second reply.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from twin.domain.models import ChatKind, Direction, IncomingMessage, OwnerActivity
+from twin.errors import NotFound
+from twin.services.events import EventLog
+
+log = logging.getLogger("twin.intake")
+
+NewMessageHook = Callable[[IncomingMessage, Any, Any, bool], Awaitable[None]]
+OwnerActivityHook = Callable[[OwnerActivity, Any], Awaitable[None]]
+
+
+class IntakeStore(Protocol):
+    async def get_or_create_account(self, name: str) -> Any: ...
+    async def upsert_chat(
+        self, account_id: int, peer_id: int, **fields: Any
+    ) -> tuple[Any, bool]: ...
+    async def add_incoming(
+        self, account_id: int, chat_id: int, tg_message_id: int, **fields: Any
+    ) -> tuple[Any, bool]: ...
+    async def update_chat(self, chat_id: int, **fields: Any) -> Any: ...
+    async def unrecorded_ids(
+        self, account_id: int, chat_id: int, candidate_ids: list[int]
+    ) -> Any: ...
+    async def get_chat_by_peer(self, account_id: int, peer_id: int) -> Any: ...
+
+
+class Intake:
+    def __init__(self, store: IntakeStore, events: EventLog) -> None:
+        self._store = store
+        self._events = events
+        self._account_ids: dict[str, int] = {}
+        self.on_new_message: NewMessageHook | None = None
+        self.on_owner_activity: OwnerActivityHook | None = None
+
+    async def account_id(self, name: str) -> int:
+        if name not in self._account_ids:
+            self._account_ids[name] = (await self._store.get_or_create_account(name)).id
+        return self._account_ids[name]
+
+    async def incoming(self, message: IncomingMessage) -> bool:
+        """Store a received message; True if it was new (and so handed to the pipeline)."""
+        account_id = await self.account_id(message.account)
+        private = message.chat_kind is ChatKind.PRIVATE
+        chat, chat_created = await self._store.upsert_chat(
+            account_id,
+            message.chat_id,
+            kind=message.chat_kind.value,
+            title=message.chat_title or message.sender.name,
+            username=message.sender.username if private else None,
+            is_contact=message.sender.is_contact if private else None,
+            is_bot=message.sender.is_bot if private else None,
+        )
+        record, created = await self._store.add_incoming(
+            account_id,
+            chat.id,
+            message.message_id,
+            date=message.date,
+            text=message.text,
+            kind=message.kind.value,
+            sender_id=message.sender.id,
+            reply_to_tg_id=message.reply_to,
+            duration=message.duration,
+        )
+        if not created:
+            return False
+        await self._events.emit(
+            "message.received",
+            {
+                "chat": message.chat_id,
+                "message_id": message.message_id,
+                "kind": message.kind.value,
+                "sender": message.sender.id,
+            },
+            account_id=account_id,
+            chat_id=chat.id,
+        )
+        if self.on_new_message is not None:
+            await self.on_new_message(message, chat, record, chat_created)
+        return True
+
+    async def owner_activity(self, activity: OwnerActivity) -> None:
+        account_id = await self.account_id(activity.account)
+        chat, _ = await self._store.upsert_chat(account_id, activity.chat_id)
+        _, created = await self._store.add_incoming(
+            account_id,
+            chat.id,
+            activity.message_id,
+            date=activity.date,
+            direction=Direction.OUTGOING.value,
+        )
+        if not created:
+            return
+        chat = await self._store.update_chat(chat.id, last_owner_activity_at=activity.date)
+        await self._events.emit(
+            "owner.activity",
+            {"chat": activity.chat_id, "message_id": activity.message_id},
+            account_id=account_id,
+            chat_id=chat.id,
+        )
+        if self.on_owner_activity is not None:
+            await self.on_owner_activity(activity, chat)
+
+    async def recorded_ids(self, account: str, peer_id: int, ids: list[int]) -> set[int]:
+        """Which of these Telegram ids are already stored (for the reconciliation sweep)."""
+        account_id = await self.account_id(account)
+        try:
+            chat = await self._store.get_chat_by_peer(account_id, peer_id)
+        except NotFound:
+            return set()
+        missing = set(await self._store.unrecorded_ids(account_id, chat.id, ids))
+        return set(ids) - missing

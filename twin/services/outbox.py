@@ -1,0 +1,96 @@
+"""Sending on the owner's behalf with exactly-once semantics.
+
+The random_id of every outgoing message is stored *before* it is sent. If the process dies after
+Telegram accepted the message but before we recorded its id, the retry reuses the stored
+random_id and Telegram answers RANDOM_ID_DUPLICATE instead of sending a second copy.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from twin.domain.models import MessageKind, ReplyState
+from twin.errors import TwinError
+from twin.services.events import EventLog
+
+
+def new_random_id() -> int:
+    """A random signed 64-bit id, never 0 (what MTProto's random_id is)."""
+    return secrets.randbits(63) + 1
+
+
+@dataclass(frozen=True)
+class Sent:
+    chat_id: int  # Telegram peer id
+    message_id: int | None  # owner-side Telegram message id (None if only known as duplicate)
+    record_id: int
+
+
+class Outbox:
+    def __init__(self, repo: Any, events: EventLog) -> None:
+        self._repo = repo
+        self._events = events
+
+    async def send_text(
+        self, account: Any, account_id: int, chat: int | str, text: str
+    ) -> Sent:
+        peer_id = await account.resolve_peer_id(chat)
+        chat_record, _ = await self._repo.upsert_chat(account_id, peer_id)
+        record = await self._repo.add_outgoing(
+            account_id,
+            chat_record.id,
+            text=text,
+            kind=MessageKind.TEXT,
+            random_id=new_random_id(),
+            state=ReplyState.SENDING,
+        )
+        return await self._deliver(account, record, peer_id, chat_record.id)
+
+    async def send_voice(
+        self, account: Any, account_id: int, chat: int | str, text: str, note: Any
+    ) -> Sent:
+        peer_id = await account.resolve_peer_id(chat)
+        chat_record, _ = await self._repo.upsert_chat(account_id, peer_id)
+        record = await self._repo.add_outgoing(
+            account_id,
+            chat_record.id,
+            text=text,
+            kind=MessageKind.VOICE,
+            random_id=new_random_id(),
+            state=ReplyState.SENDING,
+            duration=note.duration_s,
+        )
+        return await self._deliver(account, record, peer_id, chat_record.id, note=note)
+
+    async def _deliver(
+        self, account: Any, record: Any, peer_id: int, chat_id: int, note: Any = None
+    ) -> Sent:
+        try:
+            if note is None:
+                result = await account.send_text(peer_id, record.text, random_id=record.random_id)
+            else:
+                result = await account.send_voice(
+                    peer_id,
+                    note.ogg,
+                    duration=note.duration_s,
+                    waveform=note.waveform,
+                    random_id=record.random_id,
+                )
+        except TwinError as exc:
+            await self._repo.update_message(
+                record.id, state=ReplyState.FAILED, state_reason=type(exc).__name__
+            )
+            raise
+        if result.message_id is not None:
+            await self._repo.mark_sent(record.id, result.message_id)
+        else:
+            await self._repo.update_message(record.id, state=ReplyState.SENT)
+        await self._events.emit(
+            "message.sent",
+            {"chat": peer_id, "message_id": result.message_id, "manual": True},
+            account_id=record.account_id,
+            chat_id=chat_id,
+        )
+        return Sent(chat_id=peer_id, message_id=result.message_id, record_id=record.id)

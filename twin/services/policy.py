@@ -1,0 +1,88 @@
+"""Effective behaviour settings: config.toml defaults + per-account `PUT /settings` overrides
++ per-chat overrides, turned into the pure domain's AccountPolicy."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from twin.config import HumanizeSettings, ScheduleSettings, Settings, TwinSettings
+from twin.domain.decide import AccountPolicy
+from twin.domain.policies.delays import HumanizeConfig
+from twin.domain.policies.rate_limits import RateLimits
+from twin.domain.policies.recipients import RecipientRules
+from twin.domain.policies.working_hours import WorkingHours
+
+# The sections an account (PUT /settings) or a chat (overrides) may change.
+OVERRIDABLE = {"twin": TwinSettings, "schedule": ScheduleSettings, "humanize": HumanizeSettings}
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    twin: TwinSettings
+    schedule: ScheduleSettings
+    humanize: HumanizeSettings
+
+
+def merge_behaviour(base: Behaviour, overrides: Mapping[str, Any] | None) -> Behaviour:
+    """Apply `{"twin": {...}, "schedule": {...}, "humanize": {...}}`; pydantic validates each
+    section again, so an invalid override raises ValidationError naming the field."""
+    if not overrides:
+        return base
+    sections = {}
+    for name, model in OVERRIDABLE.items():
+        current = getattr(base, name)
+        patch = overrides.get(name)
+        sections[name] = (
+            model.model_validate({**current.model_dump(), **patch}) if patch else current
+        )
+    return Behaviour(**sections)
+
+
+def behaviour_of(settings: Settings, *layers: Mapping[str, Any] | None) -> Behaviour:
+    result = Behaviour(settings.twin, settings.schedule, settings.humanize)
+    for layer in layers:
+        result = merge_behaviour(result, layer)
+    return result
+
+
+def humanize_config(humanize: HumanizeSettings) -> HumanizeConfig:
+    if not humanize.enabled:
+        return HumanizeConfig.instant()
+    return HumanizeConfig(**humanize.model_dump(exclude={"enabled"}))
+
+
+def working_hours(schedule: ScheduleSettings) -> WorkingHours:
+    return WorkingHours.from_config(
+        schedule.timezone, schedule.hours, [(span.start, span.end) for span in schedule.closed]
+    )
+
+
+def account_policy(behaviour: Behaviour) -> AccountPolicy:
+    twin, schedule = behaviour.twin, behaviour.schedule
+    return AccountPolicy(
+        enabled=twin.enabled,
+        recipients=RecipientRules(
+            existing_chats=twin.existing_chats,
+            new_chats=twin.new_chats,
+            contacts=twin.contacts,
+            non_contacts=twin.non_contacts,
+            include=twin.include,
+            exclude=twin.exclude,
+            groups_when_mentioned=twin.groups_when_mentioned,
+        ),
+        hours=working_hours(schedule),
+        outside_hours_mode=schedule.outside_hours,
+        away_repeat_hours=schedule.away_repeat_hours,
+        takeover_minutes=twin.takeover_minutes,
+        rate_limits=RateLimits(
+            per_chat_per_hour=twin.max_replies_per_chat_per_hour,
+            per_account_per_hour=twin.max_replies_per_account_per_hour,
+        ),
+        debounce_s=twin.debounce_seconds,
+        debounce_max_s=twin.debounce_max_seconds,
+        humanize=humanize_config(behaviour.humanize),
+        greeting_after_days=twin.greeting_after_days,
+        max_voice_s=twin.max_voice_seconds,
+    )

@@ -1,0 +1,25 @@
+"""Speech in and out: voice notes → text (STT) and replies → the owner's cloned voice (TTS).
+
+audio.py       PyAV: probe, decode, → OGG/Opus 48 kHz mono, waveform, test tones
+waveform.py    Telegram's 100 × 5-bit voice waveform (pure)
+language.py    transcription language hint (pure)
+retry.py       backoff policy (pure) + retry loop honouring Retry-After
+stt.py         SpeechToText port, OpenAITranscriber
+tts.py         TextToSpeech port, ElevenLabsSpeaker, OpenAISpeaker
+factory.py     build_stt / build_tts from [stt] / [tts] settings
+errors.py      SpeechError, SpeechUnavailable, AudioError, TooLong
+"""
+
+from twin.voice.errors import AudioError, SpeechError, SpeechUnavailable, TooLong
+from twin.voice.models import AudioInfo, Pcm, Transcript, VoiceNote
+
+__all__ = [
+    "AudioError",
+    "AudioInfo",
+    "Pcm",
+    "SpeechError",
+    "SpeechUnavailable",
+    "TooLong",
+    "Transcript",
+    "VoiceNote",
+]

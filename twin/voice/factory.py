@@ -1,0 +1,105 @@
+"""Build the speech adapters from `[stt]` / `[tts]` settings (the only place that reads them).
+
+`build_stt` / `build_tts` return None when the provider is "none". A missing api_key is a
+ConfigError unless `base_url` points at a self-hosted compatible server (which usually needs no
+key). The caller owns the result and must `await adapter.aclose()` on shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+from twin.config import STTSettings, TTSSettings
+from twin.errors import ConfigError
+from twin.voice.retry import RetryPolicy, Sleep
+from twin.voice.stt import OpenAITranscriber, SpeechToText
+from twin.voice.tts import ElevenLabsSpeaker, OpenAISpeaker, TextToSpeech
+
+_KEYLESS = "unused"  # self-hosted OpenAI-compatible servers ignore the key
+
+
+def _api_key(section: str, settings: STTSettings | TTSSettings) -> str:
+    if settings.api_key is not None and settings.api_key.get_secret_value():
+        return settings.api_key.get_secret_value()
+    if settings.base_url:
+        return _KEYLESS
+    env = f"TWIN_{section.upper()}__API_KEY"
+    raise ConfigError([f"{section}.api_key: required for provider {settings.provider!r} ({env})"])
+
+
+def _policy(settings: STTSettings | TTSSettings) -> RetryPolicy:
+    # backoff 0.5 s · 2**k (jittered, ≤ 20 s); a Retry-After over 60 s ends the attempt at once
+    return RetryPolicy(max_retries=settings.max_retries)
+
+
+OPENAI_TTS_MODEL = "gpt-4o-mini-tts"
+
+
+def openai_tts_model(model: str) -> str:
+    """[tts] model is shared by both providers and defaults to an ElevenLabs model id; an
+    ElevenLabs id (or an empty one) with provider = "openai" means OpenAI's default model."""
+    return OPENAI_TTS_MODEL if not model or model.startswith("eleven_") else model
+
+
+def build_stt(
+    settings: STTSettings,
+    *,
+    sleep: Sleep = asyncio.sleep,
+    rng: random.Random | None = None,
+) -> SpeechToText | None:
+    if settings.provider == "none":
+        return None
+    if settings.provider == "openai":
+        return OpenAITranscriber(
+            api_key=_api_key("stt", settings),
+            model=settings.model,
+            base_url=settings.base_url or None,
+            timeout=settings.timeout,
+            max_seconds=settings.max_seconds,
+            max_bytes=settings.max_bytes,
+            price_per_minute=settings.price_per_minute,
+            default_language=settings.language,
+            retry=_policy(settings),
+            sleep=sleep,
+            rng=rng,
+        )
+    raise ConfigError([f"stt.provider: unknown provider {settings.provider!r}"])
+
+
+def build_tts(
+    settings: TTSSettings,
+    *,
+    sleep: Sleep = asyncio.sleep,
+    rng: random.Random | None = None,
+) -> TextToSpeech | None:
+    if settings.provider == "none":
+        return None
+    if settings.provider == "elevenlabs":
+        if not settings.voice_id:
+            raise ConfigError(["tts.voice_id: required for provider 'elevenlabs'"])
+        return ElevenLabsSpeaker(
+            api_key=_api_key("tts", settings),
+            voice_id=settings.voice_id,
+            model=settings.model,
+            base_url=settings.base_url or None,
+            stability=settings.stability,
+            similarity_boost=settings.similarity_boost,
+            style=settings.style,
+            timeout=settings.timeout,
+            retry=_policy(settings),
+            sleep=sleep,
+            rng=rng,
+        )
+    if settings.provider == "openai":
+        return OpenAISpeaker(
+            api_key=_api_key("tts", settings),
+            voice=settings.openai_voice,
+            model=openai_tts_model(settings.model),
+            base_url=settings.base_url or None,
+            timeout=settings.timeout,
+            retry=_policy(settings),
+            sleep=sleep,
+            rng=rng,
+        )
+    raise ConfigError([f"tts.provider: unknown provider {settings.provider!r}"])

@@ -1,0 +1,104 @@
+"""Pick the transcription language hint (pure, stdlib only).
+
+A hint makes Whisper-family models faster and more accurate on short voice notes, but a wrong
+hint is worse than none — so a script is only mapped to a language where the script nearly
+identifies it, and Latin-script text (English? German? Spanish?) gives no hint at all.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+_AUTO = {"", "auto", "detect", "none"}
+
+# (first, last, script) code point ranges
+_RANGES: tuple[tuple[int, int, str], ...] = (
+    (0x0041, 0x005A, "latin"),
+    (0x0061, 0x007A, "latin"),
+    (0x00C0, 0x024F, "latin"),
+    (0x0370, 0x03FF, "greek"),
+    (0x0400, 0x052F, "cyrillic"),
+    (0x0530, 0x058F, "armenian"),
+    (0x0590, 0x05FF, "hebrew"),
+    (0x0600, 0x06FF, "arabic"),
+    (0x0750, 0x077F, "arabic"),
+    (0x0900, 0x097F, "devanagari"),
+    (0x0E00, 0x0E7F, "thai"),
+    (0x10A0, 0x10FF, "georgian"),
+    (0x1100, 0x11FF, "hangul"),
+    (0x3040, 0x30FF, "kana"),
+    (0x3130, 0x318F, "hangul"),
+    (0x4E00, 0x9FFF, "han"),
+    (0xAC00, 0xD7AF, "hangul"),
+)
+
+_SCRIPT_LANGUAGE = {
+    "greek": "el",
+    "armenian": "hy",
+    "hebrew": "he",
+    "devanagari": "hi",
+    "thai": "th",
+    "georgian": "ka",
+    "hangul": "ko",
+}
+
+_UKRAINIAN = set("іїєґІЇЄҐ")
+_BELARUSIAN = set("ўЎ")
+_SERBIAN = set("ђјљњћџЂЈЉЊЋЏ")
+_PERSIAN = set("پچژگ")
+
+
+def _script(char: str) -> str | None:
+    code = ord(char)
+    for first, last, script in _RANGES:
+        if first <= code <= last:
+            return script
+    return None
+
+
+def detect_language(
+    texts: Iterable[str], *, max_chars: int = 2000, min_letters: int = 3
+) -> str | None:
+    """ISO 639-1 code of the dominant non-Latin script in `texts` (most recent first), else None."""
+    scripts: Counter[str] = Counter()
+    seen: set[str] = set()
+    budget = max_chars
+    for text in texts:
+        for char in text[:budget]:
+            script = _script(char)
+            if script is not None:
+                scripts[script] += 1
+                seen.add(char)
+        budget -= len(text)
+        if budget <= 0:
+            break
+    letters = sum(scripts.values())
+    if letters < min_letters:
+        return None
+    if scripts["kana"] and scripts["kana"] + scripts["han"] >= 0.6 * letters:
+        return "ja"
+    script, count = scripts.most_common(1)[0]
+    if count < 0.6 * letters or script == "latin":
+        return None
+    if script == "cyrillic":
+        if seen & _UKRAINIAN:
+            return "uk"
+        if seen & _BELARUSIAN:
+            return "be"
+        if seen & _SERBIAN:
+            return "sr"
+        return "ru"
+    if script == "arabic":
+        return "fa" if seen & _PERSIAN else "ar"
+    if script == "han":
+        return "zh"
+    return _SCRIPT_LANGUAGE.get(script)
+
+
+def language_hint(configured: str | None, recent_texts: Iterable[str] = ()) -> str | None:
+    """The `language` to send with a transcription: the configured one ([stt] language), or,
+    when that is unset/"auto", a guess from the chat's recent text (Cyrillic → "ru", …)."""
+    if configured is not None and configured.strip().lower() not in _AUTO:
+        return configured.strip().lower()
+    return detect_language(recent_texts)

@@ -1,0 +1,40 @@
+"""Vendor exception → `Failure` verdicts for the retry loop (SDK types stop here)."""
+
+from __future__ import annotations
+
+import httpx
+import openai
+from elevenlabs.core.api_error import ApiError
+
+from twin.voice.retry import RETRYABLE_STATUSES, Failure, parse_retry_after
+
+
+def _http_failure(status: int, headers: dict[str, str] | httpx.Headers | None) -> Failure:
+    return Failure(
+        message=f"HTTP {status}",
+        status=status or None,
+        retry_after=parse_retry_after(headers or {}),
+        transient=status in RETRYABLE_STATUSES,
+    )
+
+
+def classify_openai(exc: BaseException) -> Failure | None:
+    """openai SDK errors: status errors keep Retry-After; timeouts/connection errors retry."""
+    if isinstance(exc, openai.APIStatusError):
+        return _http_failure(exc.status_code, exc.response.headers)
+    if isinstance(exc, openai.APITimeoutError):
+        return Failure(message="timeout")
+    if isinstance(exc, openai.APIConnectionError):
+        return Failure(message="connection failed")
+    return None
+
+
+def classify_elevenlabs(exc: BaseException) -> Failure | None:
+    """elevenlabs SDK errors (ApiError) and the httpx transport errors it lets through."""
+    if isinstance(exc, ApiError):
+        return _http_failure(exc.status_code or 0, exc.headers)
+    if isinstance(exc, httpx.TimeoutException):
+        return Failure(message="timeout")
+    if isinstance(exc, httpx.TransportError):
+        return Failure(message=f"connection failed: {type(exc).__name__}")
+    return None
