@@ -23,11 +23,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.providers.openai_fake import FakeOpenAI, brain_json  # noqa: E402
-from twin.brain.openai_llm import OpenAILLM  # noqa: E402
-from twin.brain.service import Brain  # noqa: E402
-from twin.domain.conversation import Persona, Turn  # noqa: E402
-from twin.domain.prompts import PromptMessage, prompt_tokens  # noqa: E402
+from tests.providers.openai_fake import FakeOpenAI, brain_json
+from twin.brain.openai_llm import OpenAILLM
+from twin.brain.service import Brain
+from twin.domain.conversation import Persona, Turn
+from twin.domain.prompts import build_prompt
 
 CHECKPOINTS = (10, 50, 100, 500, 1000, 5000)
 WINDOW = 50  # replies averaged for the "all calls" column
@@ -89,6 +89,7 @@ async def run(turns: int, context: int, output: int) -> None:
     recent: list[int] = []
     rows = []
     fold_calls = 0
+    peak = 0
     started = time.perf_counter()
     checkpoints = [c for c in CHECKPOINTS if c <= turns] or [turns]
     while len(history) < turns:
@@ -103,14 +104,14 @@ async def run(turns: int, context: int, output: int) -> None:
         )
         summary, covers = result.summary, result.summary_covers
         fold_calls += len(result.folds)
-        recent = (recent + [result.usage.prompt_tokens])[-WINDOW:]
+        peak = max(peak, result.prompt.estimated_tokens)
+        recent = [*recent, result.usage.prompt_tokens][-WINDOW:]
         history.append(Turn("owner", result.reply.text, at + timedelta(seconds=30)))
         for n in checkpoints:
             if len(history) - 2 < n <= len(history):
-                naive = prompt_tokens(
-                    [PromptMessage("system", result.prompt.system)]
-                    + [PromptMessage("user", t.text) for t in history]
-                )
+                # the same prompt with every turn in it (no budget, no summary)
+                seen = history[:-1]  # what this reply was built from
+                naive = build_prompt(persona, None, seen, None, [], 10**9, "Anna", now=seen[-1].at)
                 rows.append(
                     (
                         n,
@@ -120,7 +121,7 @@ async def run(turns: int, context: int, output: int) -> None:
                         result.prompt.kept_turns,
                         covers,
                         fold_calls,
-                        naive,
+                        naive.estimated_tokens,
                     )
                 )
     elapsed = time.perf_counter() - started
@@ -129,23 +130,25 @@ async def run(turns: int, context: int, output: int) -> None:
 
     print(f"budget: {brain.budget_tokens} prompt tokens (context {context} - output {output})")
     header = (
-        f"{'turns':>6} {'reply est':>10} {'reply fake':>10} {'all calls/50':>12} "
+        f"{'turns':>6} {'reply est':>10} {'reply fake':>10} {'all calls':>10} "
         f"{'verbatim':>9} {'folded':>7} {'folds':>6} {'whole history':>14}"
     )
     print(header)
     print("-" * len(header))
     for n, est, fake_count, avg, kept, folded, folds, naive in rows:
         print(
-            f"{n:>6} {est:>10} {fake_count:>10} {avg:>12.0f} {kept:>9} {folded:>7} {folds:>6} "
+            f"{n:>6} {est:>10} {fake_count:>10} {avg:>10.0f} {kept:>9} {folded:>7} {folds:>6} "
             f"{naive:>14}"
         )
     replies = (len(history) + 1) // 2
     print(f"\n{replies} replies, {fold_calls} summary folds, {elapsed:.1f} s")
+    print(f"largest reply prompt over all replies: {peak} estimated tokens")
     print(
         "reply est = twin's estimate of the reply prompt (never above the budget); reply fake ="
-        " the fake's count (4 chars/token);\nall calls/50 = mean tokens of every call per reply"
-        " (folds included) over the last 50 replies; verbatim = turns sent as is;\nfolded = turns"
-        " covered by the summary; whole history = estimate if every turn were sent."
+        " the fake's count (4 chars/token);\nall calls = the fake's count for every call of a reply"
+        " (summary folds included), mean of the last 50 replies;\nverbatim = turns sent as is;"
+        " folded = turns covered by the summary; folds = fold calls so far;\nwhole history ="
+        " twin's estimate of the same prompt with every turn in it."
     )
 
 

@@ -17,6 +17,10 @@ class Adapters:
     """Optional replacements for I/O dependencies (service-level tests inject fakes here)."""
 
     database: Any | None = None
+    brain: Any | None = None
+    stt: Any | None = None
+    tts: Any | None = None
+    clock: Any | None = None
 
 
 def create_app(settings: Settings, *, adapters: Adapters | None = None) -> web.Application:

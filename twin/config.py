@@ -129,10 +129,6 @@ class LLMFallbackSettings(Section):
     base_url: str | None = None
     api_key: SecretStr | None = None
     timeout: float = Field(30.0, gt=0)
-    json_mode: Literal["json_schema", "json_object", "none"] | None = Field(
-        None, description="None = the primary's json_mode"
-    )
-    api_version: str | None = Field(None, description="Gemini API version (None = SDK default)")
 
 
 class LLMSettings(Section):
@@ -150,12 +146,6 @@ class LLMSettings(Section):
     json_mode: Literal["json_schema", "json_object", "none"] = "json_schema"
     prices: dict[str, ModelPrice] = Field(default_factory=dict)
     fallback: LLMFallbackSettings = Field(default_factory=LLMFallbackSettings)
-    max_retry_after: float = Field(60.0, ge=0, description="longer Retry-After: fall back now")
-    stream_usage: bool = Field(True, description="ask for usage in streams (stream_options)")
-    api_version: str | None = Field(None, description="Gemini API version (None = SDK default)")
-    thinking_budget: int | None = Field(None, ge=0, description="Gemini thinking tokens (0 = off)")
-    summary_max_words: int = Field(150, ge=20, description="size of the rolling chat summary")
-    max_fold_calls: int = Field(3, ge=1, description="summary fold calls per reply at most")
 
     @model_validator(mode="after")
     def _room_for_prompt(self) -> LLMSettings:
@@ -220,6 +210,8 @@ class TwinSettings(Section):
     debounce_seconds: float = Field(20.0, ge=0)
     debounce_max_seconds: float = Field(120.0, ge=0)
     max_attempts: int = Field(5, ge=1)
+    retry_base_seconds: float = Field(5.0, ge=0)
+    retry_max_seconds: float = Field(600.0, ge=0)
     # greetings
     greeting: str = ""
     greeting_after_days: float = Field(0.0, ge=0)
@@ -319,7 +311,6 @@ class Settings(BaseSettings):
         extra="forbid",
         frozen=True,
         case_sensitive=False,
-        nested_model_default_partial_update=True,
     )
 
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
-
 from sqlalchemy.exc import SQLAlchemyError
 
 from twin import keys
 from twin.config import Settings
+from twin.errors import ConfigError
 
 if TYPE_CHECKING:
     from twin.app import Adapters
@@ -27,8 +27,9 @@ Context = Callable[[web.Application], AsyncIterator[None]]
 
 def install(app: web.Application, settings: Settings, adapters: Adapters) -> None:
     app.cleanup_ctx.append(_database_context(settings, adapters))
-    app.cleanup_ctx.append(_services_context(settings))
+    app.cleanup_ctx.append(_services_context(settings, adapters))
     app.cleanup_ctx.append(_telegram_context())
+    app.cleanup_ctx.append(_worker_context())
 
 
 def _database_context(settings: Settings, adapters: Adapters) -> Context:
@@ -56,13 +57,52 @@ def _database_context(settings: Settings, adapters: Adapters) -> Context:
     return context
 
 
-def _services_context(settings: Settings) -> Context:
+def _speech_to_text(settings: Settings) -> Any:
+    from twin.voice.factory import build_stt
+
+    if settings.stt.provider == "none":
+        return None
+    if not (settings.stt.api_key or settings.stt.base_url):
+        log.warning("voice notes will not be transcribed: set TWIN_STT__API_KEY or stt.base_url")
+        return None
+    return build_stt(settings.stt)
+
+
+def _brain(settings: Settings) -> Any:
+    """The brain, or None when [llm] is not usable yet: the daemon still runs (login, API),
+    and incoming messages are recorded but not answered until it is configured."""
+    from twin.brain.factory import build_brain
+
+    try:
+        return build_brain(settings.llm)
+    except ConfigError as exc:
+        log.warning("replies are off until the LLM is configured: %s", "; ".join(exc.problems))
+        return None
+
+
+def _worker_context() -> Context:
     async def context(app: web.Application) -> AsyncIterator[None]:
+        worker = app[keys.SERVICES].get("worker")
+        if worker is None:
+            yield
+            return
+        await worker.start()
+        yield
+        await worker.stop()
+
+    return context
+
+
+def _services_context(settings: Settings, adapters: Adapters) -> Context:
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        from twin.jobs.worker import ReplyWorker
         from twin.services.accounts import TelegramAccounts
+        from twin.services.clock import SystemClock
         from twin.services.events import EventLog
         from twin.services.intake import Intake
         from twin.services.outbox import Outbox
-        from twin.voice.factory import build_stt, build_tts
+        from twin.services.replies import ReplyPipeline
+        from twin.voice.factory import build_tts
 
         repo = getattr(app[keys.DATABASE], "repo", None)
         if repo is None:  # an injected health-only database (API tests): no services to run
@@ -76,11 +116,30 @@ def _services_context(settings: Settings) -> Context:
         intake = Intake(repo, events)
         app[keys.EVENTS] = events
         app[keys.INTAKE] = intake
-        app[keys.ACCOUNTS] = TelegramAccounts(settings, repo, intake)
+        accounts = TelegramAccounts(settings, repo, intake)
+        app[keys.ACCOUNTS] = accounts
         app[keys.OUTBOX] = Outbox(repo, events)
         services = app[keys.SERVICES]
-        services["stt"] = build_stt(settings.stt) if settings.stt.api_key or settings.stt.base_url else None
-        services["tts"] = build_tts(settings.tts)
+        services["stt"] = adapters.stt if adapters.stt is not None else _speech_to_text(settings)
+        services["tts"] = adapters.tts if adapters.tts is not None else build_tts(settings.tts)
+        clock = adapters.clock or SystemClock()
+        services["clock"] = clock
+        pipeline = ReplyPipeline(
+            settings=settings,
+            repo=repo,
+            events=events,
+            accounts=accounts,
+            brain=adapters.brain or _brain(settings),
+            stt=services["stt"],
+            tts=services["tts"],
+            clock=clock,
+        )
+        services["pipeline"] = pipeline
+        intake.on_new_message = pipeline.on_new_message
+        intake.on_owner_activity = pipeline.on_owner_activity
+        accounts.on_edited = pipeline.on_edited
+        accounts.on_deleted = pipeline.on_deleted
+        services["worker"] = ReplyWorker(repo, pipeline, clock)
         yield
         for name in ("stt", "tts"):
             if services.get(name) is not None:

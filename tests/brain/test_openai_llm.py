@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from aiohttp import ClientSession, web
 
 from tests.providers.openai_fake import FakeOpenAI
 from twin.brain.errors import LLMError, LLMRateLimited
@@ -176,3 +177,23 @@ async def test_stream_errors_before_the_first_piece_are_translated(
         async for _ in stream:
             pass
     assert info.value.status == 503
+
+
+async def test_more_routes_can_be_mounted_on_the_fake() -> None:
+    async def models(request: web.Request) -> web.Response:
+        await fake.record(request)
+        return web.json_response({"object": "list", "data": []})
+
+    fake = FakeOpenAI()
+    fake.add_routes(lambda: [web.get("/v1/models", models)])
+    await fake.start()
+    try:
+        fake.fail_next(status=503, path_contains="/v1/models")
+        async with ClientSession() as session:
+            async with session.get(fake.base_url + "/v1/models") as first:
+                assert first.status == 503  # faults apply to mounted routes too
+            async with session.get(fake.base_url + "/v1/models") as second:
+                assert (await second.json())["object"] == "list"
+    finally:
+        await fake.stop()
+    assert [r.path for r in fake.requests] == ["/v1/models", "/v1/models"]

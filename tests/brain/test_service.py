@@ -197,21 +197,21 @@ async def test_a_prompt_for_chat_a_contains_nothing_from_chat_b(
     result_a, result_b = await asyncio.gather(
         ask(history_a, "chat-A", "Anna"), ask(history_b, "chat-B", "Boris")
     )
-    bodies = {
-        "chat-A": [b for b in fake_openai.chat_requests if "chat-A-summary" in sent_text(b)],
-        "chat-B": [b for b in fake_openai.chat_requests if "chat-B-summary" in sent_text(b)],
+    markers = {
+        "A": ("alpha", "chat-A", "Anna"),
+        "B": ("bravo", "chat-B", "Boris"),
     }
-    assert bodies["chat-A"] and bodies["chat-B"]
-    for body in bodies["chat-A"]:
+    seen = {"A": [], "B": []}
+    for body in fake_openai.chat_requests:
         text = sent_text(body)
-        assert "bravo" not in text and "chat-B" not in text and "Boris" not in text
-        if not is_fold(body):
-            assert "alpha-turn-0029" in text and "alpha-note-" in text and "«ты»" in text
-    for body in bodies["chat-B"]:
-        text = sent_text(body)
-        assert "alpha" not in text and "chat-A" not in text and "Anna" not in text
-        if not is_fold(body):
-            assert "bravo-turn-0029" in text and "«вы»" in text
+        owners = [key for key, words in markers.items() if any(w in text for w in words)]
+        assert len(owners) == 1, f"a request mixes chats: {owners}"
+        seen[owners[0]].append(body)
+    replies = {key: [b for b in bodies if not is_fold(b)] for key, bodies in seen.items()}
+    assert len(replies["A"]) == len(replies["B"]) == 1
+    text_a, text_b = sent_text(replies["A"][0]), sent_text(replies["B"][0])
+    assert "alpha-turn-0029" in text_a and "alpha-note-" in text_a and "«ты»" in text_a
+    assert "bravo-turn-0029" in text_b and "bravo-secret-" in text_b and "«вы»" in text_b
     assert result_a.reply.text == result_b.reply.text == "ok!"
 
 

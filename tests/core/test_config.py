@@ -149,3 +149,9 @@ def test_settings_are_frozen() -> None:
     settings = load_settings(None)
     with pytest.raises(ValueError):
         settings.api.port = 1  # type: ignore[misc]
+
+
+def test_a_table_in_the_file_replaces_the_default_table(tmp_path: Path) -> None:
+    # Listing only Monday means only Monday is open: defaults are not merged into tables.
+    settings = load_settings(write(tmp_path, '[schedule.hours]\nmon = ["09:00-18:00"]\n'))
+    assert settings.schedule.hours == {"mon": ["09:00-18:00"]}

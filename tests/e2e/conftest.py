@@ -16,9 +16,10 @@ from tests.sandbox.fixtures import (  # noqa: F401  (fixtures)
     voice_note_ogg,
 )
 from tests.sandbox.server import SandboxServer
-from twin.app import create_app
+from twin.app import Adapters, create_app
 from twin.config import Settings, load_settings
 
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 TOKEN = "e2e-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 OWNER_PHONE = "15550100"
@@ -50,12 +51,13 @@ def daemon_settings(sandbox: SandboxServer, pem: Path, tmp_path: Path, **section
 class Daemon:
     """The real app (create_app) served on loopback; `restart()` = stop + start, same database."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, adapters: Adapters | None = None) -> None:
         self.settings = settings
+        self.adapters = adapters
         self.client: TestClient | None = None
 
     async def start(self) -> TestClient:
-        self.app = create_app(self.settings)
+        self.app = create_app(self.settings, adapters=self.adapters)
         self.client = TestClient(TestServer(self.app))
         await self.client.start_server()
         return self.client
@@ -84,8 +86,8 @@ async def make_daemon(
 ) -> AsyncIterator[MakeDaemon]:
     daemons: list[Daemon] = []
 
-    async def make(**sections: Any) -> Daemon:
-        daemon = Daemon(daemon_settings(sandbox, sandbox_pem, tmp_path, **sections))
+    async def make(adapters: Adapters | None = None, **sections: Any) -> Daemon:
+        daemon = Daemon(daemon_settings(sandbox, sandbox_pem, tmp_path, **sections), adapters)
         await daemon.start()
         daemons.append(daemon)
         return daemon
@@ -139,3 +141,30 @@ async def count_events(daemon: Daemon, type_: str) -> int:
 
     repo = daemon.app[keys.DATABASE].repo
     return sum(1 for e in await repo.events_since(0, limit=100_000) if e.type == type_)
+
+
+def fast_pipeline(llm_base_url: str, **sections: Any) -> dict[str, dict[str, Any]]:
+    """Sections for a daemon that answers quickly: tiny human delays, always open."""
+    base: dict[str, dict[str, Any]] = {
+        "llm": {
+            "provider": "openai",
+            "model": "gpt-test",
+            "base_url": llm_base_url,
+            "api_key": "sk-test",
+            "max_retries": 0,
+            "timeout": 5,
+        },
+        "twin": {
+            "debounce_seconds": 0.2, "debounce_max_seconds": 2, "owner_name": "Olga",
+            "retry_base_seconds": 0.05, "retry_max_seconds": 0.5,
+        },
+        "schedule": {"hours": {day: ["00:00-24:00"] for day in DAYS}},
+        "humanize": {
+            "read_delay_median": 0.05, "read_delay_sigma": 0.1, "read_delay_min": 0.0,
+            "read_delay_max": 0.2, "typing_cps": 200.0, "typing_min": 0.05,
+            "typing_max": 0.3, "bubble_pause": 0.05,
+        },
+    }
+    for name, values in sections.items():
+        base.setdefault(name, {}).update(values)
+    return base

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import gzip
 import logging
 import os
@@ -314,7 +315,7 @@ class Connection:
                 )
         elif isinstance(obj, functions.GetFutureSaltsRequest):
             now = self.server.clock.date()
-            salt = types.FutureSalt(now, now.replace(year=now.year + 1), self.auth.salt)
+            salt = types.FutureSalt(now, now + datetime.timedelta(days=1), self.auth.salt)
             self.send(
                 types.FutureSalts(msg_id, self.server.clock.unixtime(), [salt] * max(1, obj.num)),
                 response=True,

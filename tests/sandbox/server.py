@@ -71,6 +71,10 @@ class SandboxServer:
         self.bad_msg_notifications: Counter[int] = Counter()  # by error code
         #: CPU-ish time spent handling frames (decrypt, handlers, pushes); for benchmarks.
         self.busy_seconds = 0.0
+        #: Push private text messages as UpdateShortMessage (no sender entity attached, as
+        #: Telegram often does) instead of Updates with users; exercises the client's
+        #: entity-cache path.
+        self.short_updates = False
         #: Called with (phone, code) whenever a login code is issued (the CLI prints it).
         self.on_code: Callable[[str, str], None] | None = None
         self._server: asyncio.base_events.Server | None = None
@@ -220,7 +224,25 @@ class SandboxServer:
                 exclude: Connection | None = None) -> None:
         """Push each (user id, Update) as an `Updates` built for that user's view."""
         for user_id, update in updates_by_user:
-            self.push(user_id, self.updates_for(user_id, [update]), exclude=exclude)
+            short = self._short_form(update) if self.short_updates else None
+            self.push(user_id, short or self.updates_for(user_id, [update]), exclude=exclude)
+
+    @staticmethod
+    def _short_form(update: TLObject) -> types.UpdateShortMessage | None:
+        message = getattr(update, "message", None)
+        if (
+            not isinstance(update, types.UpdateNewMessage)
+            or not isinstance(message, types.Message)
+            or not isinstance(message.peer_id, types.PeerUser)
+            or message.media is not None
+        ):
+            return None
+        return types.UpdateShortMessage(
+            id=message.id, user_id=message.peer_id.user_id, message=message.message,
+            pts=update.pts, pts_count=update.pts_count, date=message.date, out=message.out,
+            mentioned=message.mentioned, media_unread=message.media_unread,
+            silent=message.silent, reply_to=message.reply_to, entities=message.entities,
+        )
 
     # -- test API: accounts, contacts, groups -----------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from telethon import events
+from telethon import events, types
 
 from .fixtures import Pair
 from .server import SandboxServer
@@ -77,6 +77,22 @@ async def test_long_message_is_gzipped_by_the_client_and_stored_intact(
     sent = await sandbox_pair.a.send_message(sandbox_pair.bob.id, text)
     assert sent.message == text
     assert await asyncio.wait_for(got.get(), 5) == text
+
+
+async def test_short_update_form_is_understood(sandbox: SandboxServer, sandbox_pair: Pair) -> None:
+    sandbox.short_updates = True
+    got: asyncio.Queue[events.NewMessage.Event] = asyncio.Queue()
+
+    @sandbox_pair.b.on(events.NewMessage(incoming=True))
+    async def on_message(event: events.NewMessage.Event) -> None:
+        await got.put(event)
+
+    await sandbox_pair.a.send_message(sandbox_pair.bob.id, "short and sweet")
+    event = await asyncio.wait_for(got.get(), 5)
+    assert event.raw_text == "short and sweet"
+    assert isinstance(event.original_update, types.UpdateShortMessage)
+    assert event.sender_id == sandbox_pair.alice.id
+    assert (await event.get_sender()).first_name == "Alice"  # from Bob's entity cache
 
 
 async def test_edit_and_delete_reach_the_peer(sandbox: SandboxServer, sandbox_pair: Pair) -> None:

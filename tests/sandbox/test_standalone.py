@@ -78,3 +78,23 @@ async def test_state_file_keeps_accounts_keys_and_history(tmp_path: Path) -> Non
             await client.disconnect()
     finally:
         await second.stop()
+
+
+async def test_pem_fixture_configures_a_plain_client(
+    sandbox: SandboxServer, sandbox_pem: Path
+) -> None:
+    pem = await asyncio.to_thread(sandbox_pem.read_text)
+    assert pem.startswith("-----BEGIN RSA PUBLIC KEY-----")
+    sandbox.create_user("15550081", "Pat")
+    rsa.add_key(pem, old=False)
+    host, _, port = sandbox.address.rpartition(":")
+    session = StringSession()
+    session.set_dc(sandbox.dc_id, host, int(port))
+    client = TelegramClient(session, API_ID, API_HASH)
+    await client.connect()
+    try:
+        await client.send_code_request("15550081")
+        me = await client.sign_in("15550081", sandbox.last_code("15550081"))
+        assert me.first_name == "Pat"
+    finally:
+        await client.disconnect()

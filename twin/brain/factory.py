@@ -28,6 +28,12 @@ def _secret(value: SecretStr | None) -> str | None:
     return value.get_secret_value() if value is not None else None
 
 
+def _optional(settings: LLMSettings, name: str, default: Any) -> Any:
+    """Keys proposed for [llm] but not (yet) in LLMSettings: `max_retry_after` (seconds; a
+    longer Retry-After is not waited out) and `thinking_budget` (Gemini thinking tokens)."""
+    return getattr(settings, name, default)
+
+
 def build_provider(
     provider: str,
     *,
@@ -36,7 +42,6 @@ def build_provider(
     base_url: str | None,
     timeout: float,
     json_mode: JsonMode = "json_schema",
-    stream_usage: bool = True,
     api_version: str | None = None,
     thinking_budget: int | None = None,
     section: str = "llm",
@@ -55,7 +60,7 @@ def build_provider(
             json_mode=json_mode,
             provider="openai",
             limit_param="max_completion_tokens",
-            stream_usage=stream_usage,
+            stream_usage=True,
         )
     if provider == "openai_compatible":
         if not base_url:
@@ -68,7 +73,7 @@ def build_provider(
             json_mode=json_mode,
             provider="openai_compatible",
             limit_param="max_tokens",
-            stream_usage=stream_usage,
+            stream_usage=False,  # some compatible servers reject stream_options
         )
     if provider == "gemini":
         if not api_key and not base_url:
@@ -98,9 +103,7 @@ def build_llm(
         base_url=settings.base_url,
         timeout=settings.timeout,
         json_mode=settings.json_mode,
-        stream_usage=settings.stream_usage,
-        api_version=settings.api_version,
-        thinking_budget=settings.thinking_budget,
+        thinking_budget=_optional(settings, "thinking_budget", None),
     )
     fallback: LLM | None = None
     fb = settings.fallback
@@ -113,10 +116,8 @@ def build_llm(
             api_key=_secret(fb.api_key),
             base_url=fb.base_url,
             timeout=fb.timeout,
-            json_mode=fb.json_mode or settings.json_mode,
-            stream_usage=settings.stream_usage,
-            api_version=fb.api_version,
-            thinking_budget=settings.thinking_budget if fb.provider == "gemini" else None,
+            json_mode=settings.json_mode,
+            thinking_budget=_optional(settings, "thinking_budget", None),
             section="llm.fallback",
         )
     return ResilientLLM(
@@ -125,7 +126,7 @@ def build_llm(
         max_retries=settings.max_retries,
         backoff_base=settings.backoff_base,
         backoff_max=settings.backoff_max,
-        max_retry_after=settings.max_retry_after,
+        max_retry_after=_optional(settings, "max_retry_after", 60.0),
         sleep=sleep,
         rng=rng,
     )
@@ -139,6 +140,4 @@ def build_brain(settings: LLMSettings, llm: LLM | None = None) -> Brain:
         max_output_tokens=settings.max_output_tokens,
         temperature=settings.temperature,
         prices=settings.prices,
-        summary_max_words=settings.summary_max_words,
-        max_fold_calls=settings.max_fold_calls,
     )

@@ -1,0 +1,1 @@
+"""Durable execution of reply jobs (the replies table is the job queue)."""

@@ -73,6 +73,8 @@ class TelegramAccounts:
         api_hash = settings.telegram.api_hash
         self._api_hash = api_hash.get_secret_value() if api_hash else ""
         self.sweep_done = asyncio.Event()  # set after every sweep (tests wait on it)
+        self.on_edited: Any = None
+        self.on_deleted: Any = None
 
     @property
     def configured(self) -> bool:
@@ -90,6 +92,10 @@ class TelegramAccounts:
         )
         account.on_incoming(self._intake.incoming)
         account.on_owner_activity(self._intake.owner_activity)
+        if self.on_edited is not None:
+            account.on_edited(self.on_edited)
+        if self.on_deleted is not None:
+            account.on_deleted(self.on_deleted)
         self._accounts[name] = account
         return account
 

@@ -33,9 +33,7 @@ class Outbox:
         self._repo = repo
         self._events = events
 
-    async def send_text(
-        self, account: Any, account_id: int, chat: int | str, text: str
-    ) -> Sent:
+    async def send_text(self, account: Any, account_id: int, chat: int | str, text: str) -> Sent:
         peer_id = await account.resolve_peer_id(chat)
         chat_record, _ = await self._repo.upsert_chat(account_id, peer_id)
         record = await self._repo.add_outgoing(

@@ -521,7 +521,13 @@ class TelegramAccount:
 
     async def resolve_peer_id(self, chat: int | str) -> int:
         """The Telegram peer id of a chat given by id, "@username" or "+phone"."""
-        return utils.get_peer_id(await self.input_peer(chat))
+        return self._peer_id(await self.input_peer(chat))
+
+    def _peer_id(self, peer: Any) -> int:
+        if isinstance(peer, types.InputPeerSelf):  # "me": Saved Messages
+            self.require_authorized()
+            return self._me.id  # type: ignore[union-attr]
+        return utils.get_peer_id(peer)
 
     async def _guarded_send(self, chat_id: int, request: Any, random_id: int) -> SendResult:
         self.require_authorized()
@@ -560,7 +566,7 @@ class TelegramAccount:
             no_webpage=True,
             reply_to=types.InputReplyToMessage(reply_to_msg_id=reply_to) if reply_to else None,
         )
-        return await self._guarded_send(utils.get_peer_id(peer), request, random_id)
+        return await self._guarded_send(self._peer_id(peer), request, random_id)
 
     async def send_voice(
         self,
@@ -589,7 +595,21 @@ class TelegramAccount:
         request = functions.messages.SendMediaRequest(
             peer=peer, media=media, message=caption, random_id=random_id
         )
-        return await self._guarded_send(utils.get_peer_id(peer), request, random_id)
+        return await self._guarded_send(self._peer_id(peer), request, random_id)
+
+    async def download_media(self, chat: int | str, message_id: int) -> bytes:
+        """The bytes of a message's media (a voice note to transcribe)."""
+        peer = await self.input_peer(chat)
+        try:
+            message = await self.client.get_messages(peer, ids=message_id)
+            if message is None or message.media is None:
+                raise InvalidInput("message", f"message {message_id} has no media")
+            data = await self.client.download_media(message, file=bytes)
+        except TwinError:
+            raise
+        except Exception as exc:
+            raise translate_rpc_error(exc) from exc
+        return bytes(data)
 
     async def set_action(self, chat: int | str, action: str = "typing") -> None:
         """Show "typing…" / "recording voice…" (Telegram shows it for ~5 s per call)."""

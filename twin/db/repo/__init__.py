@@ -11,9 +11,10 @@ from twin.db.repo.chats import ChatsMixin
 from twin.db.repo.messages import MessagesMixin
 from twin.db.repo.misc import MiscMixin
 from twin.db.repo.replies import RepliesMixin
+from twin.db.repo.stats import StatsMixin
 
 __all__ = ["Repository"]
 
 
-class Repository(AccountsMixin, ChatsMixin, MessagesMixin, RepliesMixin, MiscMixin):
+class Repository(AccountsMixin, ChatsMixin, MessagesMixin, RepliesMixin, MiscMixin, StatsMixin):
     """Implements the daemon's storage port on SQLAlchemy (SQLite or PostgreSQL)."""

@@ -186,3 +186,39 @@ class RepliesMixin(RepoBase):
         async with self._tx() as session:
             row = (await session.execute(query)).first()
         return None if row is None else ReplyRecord.from_row(row._mapping)
+
+    async def next_due_at(self) -> datetime | None:
+        """When the soonest unfinished, unleased job becomes due (the worker sleeps until then;
+        leased jobs are running, and wake the worker themselves when they finish)."""
+        due = sa.func.coalesce(R.c.next_attempt_at, R.c.reply_at)
+        query = sa.select(sa.func.min(due)).where(
+            R.c.state.in_(_UNFINISHED), R.c.lease_until.is_(None)
+        )
+        async with self._tx() as session:
+            return (await session.execute(query)).scalar()
+
+    async def release_leases(self) -> int:
+        """Forget every lease (start-up of the single daemon process: no other worker holds
+        one, so jobs interrupted by a crash resume at once instead of when leases expire)."""
+        statement = (
+            sa.update(R)
+            .where(R.c.state.in_(_UNFINISHED), R.c.lease_until.is_not(None))
+            .values(lease_until=None)
+        )
+        async with self._tx() as session:
+            return (await session.execute(statement)).rowcount or 0
+
+    async def reply_times(
+        self, account_id: int, since: datetime, *, chat_id: int | None = None
+    ) -> list[datetime]:
+        """When replies were sent (or are scheduled) since `since`: input to the rate limits."""
+        when = sa.func.coalesce(R.c.finished_at, R.c.reply_at)
+        query = sa.select(when).where(
+            R.c.account_id == account_id,
+            R.c.state.in_(("sent", "scheduled", "generating", "sending")),
+            when >= since,
+        )
+        if chat_id is not None:
+            query = query.where(R.c.chat_id == chat_id)
+        async with self._tx() as session:
+            return list((await session.execute(query)).scalars())

@@ -1,0 +1,684 @@
+"""The reply pipeline: decide on intake, then execute durable reply jobs.
+
+received → scheduled → generating → sending → sent | skipped(reason) | failed(reason) | cancelled
+
+Every step is persisted before its side effect, so a crash at any point resumes correctly:
+* scheduled/generating: nothing was sent; generation simply runs again.
+* sending: the text and every bubble's random_id were stored before the first send. Bubbles
+  already recorded as sent are skipped; the others are sent with their stored random_id, and
+  Telegram answers RANDOM_ID_DUPLICATE for any that went out before the crash. So each incoming
+  message gets exactly one complete reply: never zero, never two.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from twin.config import Settings
+from twin.domain.conversation import Persona, Turn
+from twin.domain.decide import Action, ChatState, Decision, decide, takeover_until
+from twin.domain.models import (
+    ChatKind,
+    Direction,
+    IncomingMessage,
+    MessageKind,
+    OwnerActivity,
+    ReplyState,
+    SkipReason,
+)
+from twin.domain.policies.delays import bubble_pause, split_bubbles, typing_duration
+from twin.errors import AdapterError, Conflict, NotFound, RateLimited, TwinError
+from twin.services.clock import Clock
+from twin.services.events import EventLog
+from twin.services.outbox import new_random_id
+from twin.services.policy import Behaviour, account_policy, behaviour_of
+
+log = logging.getLogger("twin.pipeline")
+
+ACTIVE = (ReplyState.RECEIVED, ReplyState.SCHEDULED, ReplyState.GENERATING, ReplyState.SENDING)
+BEFORE_SENDING = (ReplyState.RECEIVED, ReplyState.SCHEDULED, ReplyState.GENERATING)
+HISTORY_TURNS = 200
+TYPING_REFRESH = 4.5  # Telegram shows an action for ~5 s per call
+
+
+@dataclass
+class _Run:
+    """An executing job: set `cancelled` to stop its waits at once (owner took over)."""
+
+    reply_id: int
+    chat_id: int
+    cancelled: asyncio.Event
+
+
+class ReplyPipeline:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        repo: Any,
+        events: EventLog,
+        accounts: Any,
+        brain: Any,
+        stt: Any = None,
+        tts: Any = None,
+        clock: Clock,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._settings = settings
+        self._repo = repo
+        self._events = events
+        self._accounts = accounts
+        self._brain = brain
+        self._stt = stt
+        self._tts = tts
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._names: dict[int, str] = {}
+        self._runs: dict[int, _Run] = {}
+        self._chat_locks: dict[int, asyncio.Lock] = {}
+        self.wake = asyncio.Event()  # the worker sleeps on it: set when a job may be due sooner
+
+    # --- helpers -------------------------------------------------------------------------------
+    def _lock(self, chat_id: int) -> asyncio.Lock:
+        return self._chat_locks.setdefault(chat_id, asyncio.Lock())
+
+    async def _account_name(self, account_id: int) -> str:
+        if account_id not in self._names:
+            for record in await self._repo.list_accounts():
+                self._names[record.id] = record.name
+        return self._names[account_id]
+
+    async def behaviour(self, account_id: int, chat: Any) -> Behaviour:
+        overrides = await self._repo.get_settings(account_id)
+        return behaviour_of(self._settings, overrides, chat.overrides or None)
+
+    async def _emit(self, type_: str, reply: Any, **data: Any) -> None:
+        await self._events.emit(
+            type_, {"reply": reply.id, **data}, account_id=reply.account_id, chat_id=reply.chat_id
+        )
+
+    # --- intake hooks --------------------------------------------------------------------------
+    async def on_new_message(
+        self, message: IncomingMessage, chat: Any, record: Any, chat_created: bool
+    ) -> None:
+        """Decide what to do about a newly stored message and schedule it durably."""
+        async with self._lock(chat.id):
+            await self._plan(message, chat, record, chat_created)
+        self.wake.set()
+
+    async def _plan(
+        self, message: IncomingMessage, chat: Any, record: Any, chat_created: bool
+    ) -> None:
+        now = self._clock.now()
+        account_id = record.account_id
+        self._names.setdefault(account_id, message.account)
+        behaviour = await self.behaviour(account_id, chat)
+        policy = account_policy(behaviour)
+        pending = await self._repo.pending_reply(chat.id)
+        pending_since = None
+        if pending is not None and pending.decision.get("action") == Action.REPLY.value:
+            pending_since = datetime.fromisoformat(pending.decision["first_message_at"])
+        hour_ago = now - timedelta(hours=1)
+        state = ChatState(
+            chat_is_new=chat_created,
+            paused_until=chat.paused_until,
+            last_away_at=chat.last_away_at,
+            last_incoming_at=chat.last_incoming_at,
+            chat_reply_times=tuple(
+                await self._repo.reply_times(account_id, hour_ago, chat_id=chat.id)
+            ),
+            account_reply_times=tuple(await self._repo.reply_times(account_id, hour_ago)),
+            pending_since=pending_since,
+        )
+        decision = decide(policy, message, state, now=now, rng=self._rng)
+        await self._repo.update_chat(chat.id, last_incoming_at=message.date)
+        if self._brain is None and decision.action in (Action.REPLY, Action.DEFER):
+            await self._skip_message(record, decision, reason="llm_not_configured")
+            return
+        if decision.action is Action.SKIP:
+            await self._skip_message(record, decision)
+            return
+        if decision.action is Action.AWAY:
+            # Recorded now, not when sent: a burst outside hours gets one away message.
+            await self._repo.update_chat(chat.id, last_away_at=now)
+        if (
+            pending is not None
+            and decision.action is Action.REPLY
+            and pending.decision.get("action") == Action.REPLY.value
+        ):
+            # Debounce: one answer to a quick burst; the window restarts on each message.
+            await self._repo.attach_messages(pending.id, [record.id])
+            reply = await self._repo.update_reply(
+                pending.id,
+                expect_state=(ReplyState.RECEIVED, ReplyState.SCHEDULED),
+                reply_at=decision.reply_at,
+                decision={**pending.decision, "explain": list(decision.explain)},
+            )
+            await self._repo.update_message(record.id, state=ReplyState.SCHEDULED)
+            await self._emit("reply.rescheduled", reply, reply_at=reply.reply_at.isoformat())
+            return
+        reply = await self._repo.create_reply(
+            account_id,
+            chat.id,
+            reply_at=decision.reply_at,
+            message_ids=[record.id],
+            state=ReplyState.SCHEDULED,
+            decision=_decision_json(decision, message),
+        )
+        await self._repo.update_message(record.id, state=ReplyState.SCHEDULED)
+        await self._emit(
+            "reply.scheduled",
+            reply,
+            action=decision.action.value,
+            reply_at=reply.reply_at.isoformat(),
+            explain=list(decision.explain),
+        )
+
+    async def _skip_message(
+        self, record: Any, decision: Decision, reason: str | None = None
+    ) -> None:
+        if reason is None:
+            reason = decision.skip_reason.value if decision.skip_reason else "skipped"
+        await self._repo.update_message(record.id, state=ReplyState.SKIPPED, state_reason=reason)
+        await self._events.emit(
+            "message.skipped",
+            {"message": record.id, "reason": reason, "explain": list(decision.explain)},
+            account_id=record.account_id,
+            chat_id=record.chat_id,
+        )
+
+    async def on_owner_activity(self, activity: OwnerActivity, chat: Any) -> None:
+        """The owner wrote in this chat: step back (pause) and cancel what was pending."""
+        behaviour = await self.behaviour(chat.account_id, chat)
+        until = takeover_until(self._clock.now(), behaviour.twin.takeover_minutes)
+        if until is not None:
+            await self._repo.update_chat(chat.id, paused_until=until)
+        await self.cancel_pending(chat.account_id, chat.id, SkipReason.PAUSED.value)
+
+    async def cancel_pending(self, account_id: int, chat_id: int, reason: str) -> int:
+        """Cancel the chat's unfinished replies (a half-sent one stops after its current
+        bubble). Returns how many were cancelled."""
+        cancelled = 0
+        for reply in await self._repo.unfinished_replies(account_id):
+            if reply.chat_id != chat_id:
+                continue
+            try:
+                reply = await self._repo.update_reply(
+                    reply.id, expect_state=ACTIVE, state=ReplyState.CANCELLED, reason=reason
+                )
+            except Conflict:
+                continue
+            run = self._runs.get(reply.id)
+            if run is not None:
+                run.cancelled.set()
+            await self._finish_messages(reply.id, ReplyState.CANCELLED, reason)
+            await self._emit("reply.cancelled", reply, reason=reason)
+            cancelled += 1
+        return cancelled
+
+    async def on_edited(self, account: str, peer_id: int, tg_message_id: int, text: str) -> None:
+        """An edit before the reply is generated is simply what the brain will read."""
+        account_id = await self._id_of(account)
+        try:
+            chat = await self._repo.get_chat_by_peer(account_id, peer_id)
+            message = await self._repo.get_message_by_tg(account_id, chat.id, tg_message_id)
+        except NotFound:
+            return
+        await self._repo.update_message(message.id, text=text)
+        await self._events.emit(
+            "message.edited", {"message": message.id}, account_id=account_id, chat_id=chat.id
+        )
+
+    async def on_deleted(self, account: str, peer_id: int | None, tg_ids: list[int]) -> None:
+        """Deleted before the answer went out: drop them; a reply left with nothing is cancelled."""
+        if peer_id is None:
+            return  # private-chat deletions carry no chat on Telegram; matched by the sweep
+        account_id = await self._id_of(account)
+        try:
+            chat = await self._repo.get_chat_by_peer(account_id, peer_id)
+        except NotFound:
+            return
+        affected: set[int] = set()
+        for tg_id in tg_ids:
+            try:
+                message = await self._repo.get_message_by_tg(account_id, chat.id, tg_id)
+            except NotFound:
+                continue
+            if message.direction is Direction.INCOMING:
+                await self._repo.update_message(
+                    message.id, state=ReplyState.CANCELLED, state_reason=SkipReason.DELETED.value
+                )
+                if message.reply_id is not None:
+                    affected.add(message.reply_id)
+        for reply_id in affected:
+            remaining = [
+                m
+                for m in await self._repo.reply_messages(reply_id)
+                if m.direction is Direction.INCOMING and m.state is not ReplyState.CANCELLED
+            ]
+            if not remaining:
+                with contextlib.suppress(Conflict):
+                    reply = await self._repo.update_reply(
+                        reply_id,
+                        expect_state=BEFORE_SENDING,
+                        state=ReplyState.CANCELLED,
+                        reason=SkipReason.DELETED.value,
+                    )
+                    await self._emit("reply.cancelled", reply, reason=SkipReason.DELETED.value)
+
+    async def _id_of(self, account: str) -> int:
+        record = await self._repo.get_or_create_account(account)
+        self._names[record.id] = account
+        return record.id
+
+    # --- execution -----------------------------------------------------------------------------
+    async def execute(self, reply: Any) -> None:
+        """Run one claimed job to its next resting state (done, rescheduled or failed)."""
+        run = _Run(reply.id, reply.chat_id, asyncio.Event())
+        self._runs[reply.id] = run
+        try:
+            if reply.state in BEFORE_SENDING:
+                reply = await self._generate(reply, run)
+            if reply is not None and reply.state is ReplyState.SENDING:
+                await self._send(reply, run)
+        except Conflict:
+            log.info("reply %s changed under us (cancelled?); stopping", reply.id)
+        except (AdapterError, RateLimited) as exc:
+            await self._retry_later(reply, exc)
+        except TwinError as exc:
+            await self._fail(reply, type(exc).__name__)
+        except Exception:
+            log.exception("reply %s failed unexpectedly", reply.id)
+            await self._fail(reply, "internal_error")
+        finally:
+            self._runs.pop(reply.id, None)
+
+    async def _generate(self, reply: Any, run: _Run) -> Any | None:
+        now = self._clock.now()
+        chat = await self._repo.get_chat(reply.chat_id)
+        behaviour = await self.behaviour(reply.account_id, chat)
+        if not behaviour.twin.enabled:
+            return await self._skip(reply, SkipReason.DISABLED.value)
+        if chat.is_paused(now):
+            return await self._cancel(reply, SkipReason.PAUSED.value)
+        linked = await self._repo.reply_messages(reply.id)
+        incoming = [
+            m
+            for m in linked
+            if m.direction is Direction.INCOMING and m.state is not ReplyState.CANCELLED
+        ]
+        action = reply.decision.get("action", Action.REPLY.value)
+        if not incoming:
+            return await self._cancel(reply, SkipReason.DELETED.value)
+        account = await self._accounts.get(await self._account_name(reply.account_id))
+        account.require_authorized()
+        # The contact sees "read" first, as when a person opens the chat.
+        await account.mark_read(chat.peer_id, max(m.tg_message_id for m in incoming))
+        reply = await self._repo.update_reply(
+            reply.id, expect_state=BEFORE_SENDING, state=ReplyState.GENERATING
+        )
+        await self._emit("reply.generating", reply)
+        await self._transcribe(incoming, chat)
+        if action == Action.AWAY.value:
+            text, voice = behaviour.schedule.away_message, False
+            usage: dict[str, Any] = {}
+            flags: dict[str, Any] = {"away": True}
+        else:
+            result = await self._think(reply, chat, behaviour)
+            if result is None:
+                return None
+            text, flags, usage = result
+            voice = self._wants_voice(behaviour, incoming, text)
+            greeting = behaviour.twin.greeting if reply.decision.get("greeting") else ""
+            if greeting:
+                text = f"{greeting}\n\n{text}"
+        if run.cancelled.is_set():
+            return None
+        bubbles = [text] if voice else split_bubbles(text, behaviour.humanize.bubble_max_chars)
+        # Persist every bubble with its random_id *before* anything is sent.
+        for stale in linked:
+            if stale.direction is Direction.OUTGOING and stale.tg_message_id is None:
+                await self._repo.update_message(
+                    stale.id, state=ReplyState.CANCELLED, state_reason="regenerated"
+                )
+        for index, bubble in enumerate(bubbles):
+            await self._repo.add_outgoing(
+                reply.account_id,
+                reply.chat_id,
+                text=bubble,
+                kind=MessageKind.VOICE if voice else MessageKind.TEXT,
+                reply_id=reply.id,
+                bubble_index=index,
+                random_id=new_random_id(),
+                state=ReplyState.SENDING,
+            )
+        reply = await self._repo.update_reply(
+            reply.id,
+            expect_state=ReplyState.GENERATING,
+            state=ReplyState.SENDING,
+            text=text,
+            voice=voice,
+            flags=flags,
+            **usage,
+        )
+        await self._emit("reply.sending", reply, bubbles=len(bubbles), voice=voice)
+        return reply
+
+    async def _think(
+        self, reply: Any, chat: Any, behaviour: Behaviour
+    ) -> tuple[str, dict[str, Any], dict[str, Any]] | None:
+        turns, last_ids = await self._history(reply.account_id, chat)
+        twin = behaviour.twin
+        persona = Persona(
+            owner_name=twin.owner_name or "the owner",
+            facts=tuple(twin.facts),
+            boundaries=tuple(twin.boundaries),
+            disclose_assistant=twin.disclose_assistant,
+            language=twin.language,
+            instructions=twin.persona,
+        )
+        style = await self._style(reply.account_id)
+        result = await self._brain.reply(
+            history=turns,
+            persona=persona,
+            contact_name=chat.title or "the contact",
+            style=style,
+            summary=chat.summary,
+            summary_covers=0,
+            chat_id=chat.peer_id,
+            now=self._clock.now(),
+        )
+        if result.summary_changed and result.summary_covers:
+            await self._repo.update_chat(
+                chat.id,
+                summary=result.summary,
+                summary_upto_message_id=last_ids[result.summary_covers - 1],
+            )
+        usage = {
+            "prompt_tokens": result.usage.prompt_tokens,
+            "completion_tokens": result.usage.completion_tokens,
+            "cost_usd": float(result.cost.usd),
+        }
+        brain_reply = result.reply
+        flags = {
+            "requires_human": brain_reply.requires_human,
+            "intent": brain_reply.intent,
+            "confidence": brain_reply.confidence,
+            "end_conversation": brain_reply.end_conversation,
+        }
+        if brain_reply.requires_human or not brain_reply.text.strip():
+            await self._repo.update_reply(reply.id, flags=flags, **usage)
+            await self._escalate(reply, chat, brain_reply)
+            return None
+        return brain_reply.text.strip(), flags, usage
+
+    async def _history(self, account_id: int, chat: Any) -> tuple[list[Turn], list[int]]:
+        rows = await self._repo.history(account_id, chat.id, limit=HISTORY_TURNS)
+        turns: list[Turn] = []
+        ids: list[int] = []
+        for row in reversed(rows):
+            if chat.summary_upto_message_id is not None and row.id <= chat.summary_upto_message_id:
+                continue
+            if row.direction is Direction.OUTGOING and row.state is not ReplyState.SENT:
+                continue  # never sent: not part of the conversation
+            text = (
+                row.transcript if row.kind is not MessageKind.TEXT and row.transcript else row.text
+            )
+            if not text:
+                continue
+            role = "contact" if row.direction is Direction.INCOMING else "owner"
+            kind = "voice" if row.kind is MessageKind.VOICE else "text"
+            turns.append(Turn(role=role, text=text, at=row.date, kind=kind))
+            ids.append(row.id)
+        return turns, ids
+
+    async def _style(self, account_id: int) -> Any:
+        record = await self._repo.get_style_profile(account_id)
+        if record is None or not record.data:
+            return None
+        from twin.domain.style import StyleAccumulator
+
+        try:
+            return StyleAccumulator.from_dict(record.data).profile()
+        except (KeyError, TypeError, ValueError):
+            log.warning("stored style profile of account %s is unreadable; ignoring", account_id)
+            return None
+
+    async def _transcribe(self, incoming: Sequence[Any], chat: Any) -> None:
+        """Voice notes become text the brain can read (stored with the message)."""
+        for message in incoming:
+            if message.kind is MessageKind.TEXT or message.transcript:
+                continue
+            if self._stt is None:
+                raise _Unanswerable("no speech-to-text provider is configured")
+            account = await self._accounts.get(await self._account_name(message.account_id))
+            data = await account.download_media(chat.peer_id, message.tg_message_id)
+            from twin.voice.errors import AudioError, TooLong
+
+            try:
+                transcript = await self._stt.transcribe(data, language=self._settings.stt.language)
+            except (TooLong, AudioError) as exc:
+                raise _Unanswerable(f"voice note cannot be transcribed: {exc}") from exc
+            await self._repo.update_message(
+                message.id, transcript=transcript.text, cost_usd=transcript.cost_usd
+            )
+
+    def _wants_voice(self, behaviour: Behaviour, incoming: Sequence[Any], text: str) -> bool:
+        mode = behaviour.twin.voice_replies
+        if self._tts is None or mode == "never" or len(text) > behaviour.twin.voice_max_chars:
+            return False
+        return mode == "always" or any(m.kind is MessageKind.VOICE for m in incoming)
+
+    async def _send(self, reply: Any, run: _Run) -> None:
+        chat = await self._repo.get_chat(reply.chat_id)
+        behaviour = await self.behaviour(reply.account_id, chat)
+        humanize = account_policy(behaviour).humanize
+        account = await self._accounts.get(await self._account_name(reply.account_id))
+        account.require_authorized()
+        bubbles = sorted(
+            (
+                m
+                for m in await self._repo.reply_messages(reply.id)
+                if m.direction is Direction.OUTGOING
+                and m.state in (ReplyState.SENDING, ReplyState.SENT)
+            ),
+            key=lambda m: m.bubble_index or 0,
+        )
+        for position, bubble in enumerate(bubbles):
+            if bubble.state is ReplyState.SENT:
+                continue
+            if position:
+                pause = bubble_pause(humanize, self._rng)
+                if not await self._clock.sleep(pause.seconds, run.cancelled):
+                    return
+            voice = bubble.kind is MessageKind.VOICE
+            note = await self._synthesize(bubble.text) if voice else None
+            if voice and note is None:
+                voice = False  # TTS failed: the reply goes as text rather than being lost
+            await self._act(account, chat.peer_id, bubble.text, voice, humanize, run)
+            if run.cancelled.is_set():
+                return
+            current = await self._repo.get_reply(reply.id)
+            if current.state is not ReplyState.SENDING:
+                return
+            if voice:
+                result = await account.send_voice(
+                    chat.peer_id,
+                    note.ogg,
+                    duration=note.duration_s,
+                    waveform=note.waveform,
+                    random_id=bubble.random_id,
+                )
+            else:
+                result = await account.send_text(
+                    chat.peer_id, bubble.text, random_id=bubble.random_id
+                )
+            if result.message_id is not None:
+                await self._repo.mark_sent(bubble.id, result.message_id, date=self._clock.now())
+            else:
+                await self._repo.update_message(bubble.id, state=ReplyState.SENT)
+            await self._emit(
+                "bubble.sent", reply, index=bubble.bubble_index, duplicate=result.duplicate
+            )
+        reply = await self._repo.update_reply(
+            reply.id, expect_state=ReplyState.SENDING, state=ReplyState.SENT
+        )
+        await self._finish_messages(reply.id, ReplyState.SENT, None)
+        await self._repo.update_chat(chat.id, last_outgoing_at=self._clock.now())
+        await self._emit("reply.sent", reply, bubbles=len(bubbles))
+
+    async def _synthesize(self, text: str) -> Any:
+        from twin.voice.errors import SpeechError
+
+        try:
+            return await self._tts.synthesize(text)
+        except SpeechError as exc:
+            log.warning("text-to-speech failed (%s); sending the reply as text", exc)
+            return None
+
+    async def _act(
+        self, account: Any, peer_id: int, text: str, voice: bool, humanize: Any, run: _Run
+    ) -> None:
+        """Show "typing…"/"recording voice…" for a length-based time (cancellable)."""
+        delay = typing_duration(humanize, self._rng, text, voice=voice).seconds
+        action = "record_voice" if voice else "typing"
+        remaining = delay
+        while remaining > 0 and not run.cancelled.is_set():
+            with contextlib.suppress(TwinError):
+                await account.set_action(peer_id, action)
+            step = min(TYPING_REFRESH, remaining)
+            if not await self._clock.sleep(step, run.cancelled):
+                return
+            remaining -= step
+
+    async def _escalate(self, reply: Any, chat: Any, brain_reply: Any) -> None:
+        """Hand the chat to the owner: pause it and leave a note in their Saved Messages."""
+        account_name = await self._account_name(reply.account_id)
+        account = await self._accounts.get(account_name)
+        linked = await self._repo.reply_messages(reply.id)
+        last = next((m for m in reversed(linked) if m.direction is Direction.INCOMING), None)
+        excerpt = ((last.transcript or last.text or "") if last else "")[:300]
+        excerpt = excerpt.replace("http://", "").replace("https://", "")
+        note = (
+            f"twin needs you in the chat with {chat.title or chat.peer_id}"
+            f"{' (@' + chat.username + ')' if chat.username else ''}.\n"
+            f"Topic: {brain_reply.intent or 'unknown'}.\n"
+            f"Last message: \u00ab{excerpt}\u00bb"
+        )
+        random_id = reply.flags.get("notify_random_id") or new_random_id()
+        await self._repo.update_reply(
+            reply.id, flags={**reply.flags, "notify_random_id": random_id}
+        )
+        await account.send_text("me", note, random_id=random_id)
+        await self._repo.update_chat(chat.id, paused_until=_FOREVER)
+        await self._skip(reply, SkipReason.ESCALATED.value)
+        await self._emit("reply.escalated", reply, intent=brain_reply.intent)
+
+    async def _skip(self, reply: Any, reason: str) -> None:
+        reply = await self._repo.update_reply(
+            reply.id, expect_state=ACTIVE, state=ReplyState.SKIPPED, reason=reason
+        )
+        await self._finish_messages(reply.id, ReplyState.SKIPPED, reason)
+        await self._emit("reply.skipped", reply, reason=reason)
+
+    async def _cancel(self, reply: Any, reason: str) -> None:
+        reply = await self._repo.update_reply(
+            reply.id, expect_state=ACTIVE, state=ReplyState.CANCELLED, reason=reason
+        )
+        await self._finish_messages(reply.id, ReplyState.CANCELLED, reason)
+        await self._emit("reply.cancelled", reply, reason=reason)
+
+    async def _fail(self, reply: Any, reason: str) -> None:
+        with contextlib.suppress(Conflict):
+            reply = await self._repo.update_reply(
+                reply.id, expect_state=ACTIVE, state=ReplyState.FAILED, reason=reason
+            )
+            await self._finish_messages(reply.id, ReplyState.FAILED, reason)
+            await self._emit("reply.failed", reply, reason=reason)
+
+    async def _retry_later(self, reply: Any, exc: Exception) -> None:
+        current = await self._repo.get_reply(reply.id)
+        if current.state not in ACTIVE:
+            return
+        if isinstance(exc, _Unanswerable):
+            fallback = self._settings.stt.fallback
+            if fallback == "escalate":
+                chat = await self._repo.get_chat(reply.chat_id)
+                from twin.domain.structured import BrainReply
+
+                await self._escalate(
+                    current,
+                    chat,
+                    BrainReply(
+                        text="",
+                        requires_human=True,
+                        intent="voice note",
+                        confidence=0.0,
+                        end_conversation=False,
+                    ),
+                )
+            else:
+                await self._skip(current, SkipReason.TOO_LONG_VOICE.value)
+            return
+        if current.attempts >= self._settings.twin.max_attempts:
+            await self._fail(
+                current, f"{type(exc).__name__}: gave up after {current.attempts} attempts"
+            )
+            return
+        retry_after = getattr(exc, "retry_after", None)
+        twin = self._settings.twin
+        backoff = min(twin.retry_max_seconds, twin.retry_base_seconds * 2 ** (current.attempts - 1))
+        delay = max(retry_after or 0.0, backoff * self._rng.uniform(0.5, 1.0))
+        # Before sending, generation may simply run again; once sending, only resending is safe.
+        state = ReplyState.SENDING if current.state is ReplyState.SENDING else ReplyState.SCHEDULED
+        reply = await self._repo.update_reply(
+            reply.id,
+            expect_state=ACTIVE,
+            state=state,
+            next_attempt_at=self._clock.now() + timedelta(seconds=delay),
+            lease_until=None,
+        )
+        log.warning("reply %s: %s; retrying in %.1f s", reply.id, exc, delay)
+        await self._emit("reply.retry", reply, error=type(exc).__name__, delay=round(delay, 3))
+        self.wake.set()
+
+    async def _finish_messages(self, reply_id: int, state: ReplyState, reason: str | None) -> None:
+        for message in await self._repo.reply_messages(reply_id):
+            if (
+                message.direction is Direction.INCOMING
+                and message.state is not ReplyState.CANCELLED
+            ):
+                await self._repo.update_message(message.id, state=state, state_reason=reason)
+            elif (
+                message.direction is Direction.OUTGOING
+                and message.state is ReplyState.SENDING
+                and state is not ReplyState.SENT
+            ):
+                await self._repo.update_message(
+                    message.id, state=ReplyState.CANCELLED, state_reason=reason
+                )
+
+
+class _Unanswerable(AdapterError):
+    """The message cannot be understood (e.g. a voice note that cannot be transcribed)."""
+
+
+_FOREVER = datetime(9999, 12, 31, tzinfo=UTC)  # paused until the owner resumes
+
+
+def _decision_json(decision: Decision, message: IncomingMessage) -> dict[str, Any]:
+    return {
+        "action": decision.action.value,
+        "explain": list(decision.explain),
+        "greeting": decision.greeting,
+        "delay_s": round(decision.delay.seconds, 3) if decision.delay else None,
+        "first_message_at": message.date.isoformat(),
+        "chat_kind": message.chat_kind.value if isinstance(message.chat_kind, ChatKind) else None,
+    }
