@@ -103,9 +103,11 @@ class TelegramAccounts:
         """The named account, created and connected on first use (a login starts this way)."""
         self._require_configured()
         account = self._accounts.get(name) or self._new_account(name)
-        if connect and not account.connected:
-            await account.start()
-            if account.authorized:
+        if connect:
+            # start() is serialised and idempotent: awaiting it also waits for a start that
+            # another task began (connected but not yet authorized).
+            started = await account.start()
+            if started and account.authorized:
                 self._spawn(self._sweep_once(account), f"sweep {name}")
         return account
 

@@ -34,7 +34,7 @@ from twin.domain.models import (
     SkipReason,
 )
 from twin.domain.policies.delays import bubble_pause, split_bubbles, typing_duration
-from twin.errors import AdapterError, Conflict, NotFound, RateLimited, TwinError
+from twin.errors import AdapterError, Conflict, NotFound, RateLimited, TwinError, Unauthorized
 from twin.services.clock import Clock
 from twin.services.events import EventLog
 from twin.services.outbox import new_random_id
@@ -290,7 +290,8 @@ class ReplyPipeline:
                 await self._send(reply, run)
         except Conflict:
             log.info("reply %s changed under us (cancelled?); stopping", reply.id)
-        except (AdapterError, RateLimited) as exc:
+        except (AdapterError, RateLimited, Unauthorized) as exc:
+            # Unauthorized too: the account may be reconnecting; max_attempts bounds it.
             await self._retry_later(reply, exc)
         except TwinError as exc:
             await self._fail(reply, type(exc).__name__)
@@ -596,6 +597,7 @@ class ReplyPipeline:
         await self._emit("reply.cancelled", reply, reason=reason)
 
     async def _fail(self, reply: Any, reason: str) -> None:
+        log.warning("reply %s failed: %s", reply.id, reason)
         with contextlib.suppress(Conflict):
             reply = await self._repo.update_reply(
                 reply.id, expect_state=ACTIVE, state=ReplyState.FAILED, reason=reason

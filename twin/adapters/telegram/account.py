@@ -216,15 +216,17 @@ class TelegramAccount:
         return self._me
 
     # --- lifecycle ---------------------------------------------------------------------------
-    async def start(self) -> None:
+    async def start(self) -> bool:
         """Connect; if the stored session is authorized, start receiving (with catch-up).
+        Returns whether this call did the connecting.
 
         Safe to call concurrently (a login request racing the start-up connect): one start wins.
         """
         async with self._start_lock:
             if self.connected:
-                return
+                return False
             await self._start()
+            return True
 
     async def _start(self) -> None:
         if self._client is not None:
@@ -410,6 +412,10 @@ class TelegramAccount:
             replies_to_owner=replies_to_owner,
         )
         await handler(incoming)
+        if self._session is not None:
+            # Persist the entity cache now (coalesced, in the background): after a crash the
+            # reply must still be able to address this contact.
+            self._session.save()
         return True
 
     async def _chat_entity(self, message: Any) -> Any:
@@ -510,14 +516,22 @@ class TelegramAccount:
     async def input_peer(self, chat: int | str) -> Any:
         """A chat by id, "@username" or "+phone" as Telethon's input peer."""
         self.require_authorized()
-        try:
-            if isinstance(chat, str) and chat.startswith("+"):
-                return await self.client.get_input_entity("+" + mapping.normalize_phone(chat))
-            return await self.client.get_input_entity(chat)
-        except ValueError:
-            raise InvalidInput("chat", "unknown chat: not in this account's dialogs") from None
-        except Exception as exc:
-            raise translate_rpc_error(exc) from exc
+        if isinstance(chat, str) and chat.startswith("+"):
+            chat = "+" + mapping.normalize_phone(chat)
+        for attempt in range(2):
+            try:
+                return await self.client.get_input_entity(chat)
+            except ValueError:
+                if attempt or not isinstance(chat, int):
+                    break
+                # Not cached (e.g. lost in a crash): the dialogs carry every access hash.
+                try:
+                    await self.client.get_dialogs(limit=200)
+                except Exception as exc:
+                    raise translate_rpc_error(exc) from exc
+            except Exception as exc:
+                raise translate_rpc_error(exc) from exc
+        raise InvalidInput("chat", "unknown chat: not in this account's dialogs")
 
     async def resolve_peer_id(self, chat: int | str) -> int:
         """The Telegram peer id of a chat given by id, "@username" or "+phone"."""

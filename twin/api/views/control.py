@@ -307,15 +307,23 @@ async def _update_settings(
         overrides = validate_overrides(settings, merge_patch(stored, patch))
         if overrides != stored:
             await repo.put_settings(account_id, overrides)
-    if overrides != stored:
-        changed = {
-            name: sorted(stored.get(name, {}) if changes is None else changes)
-            for name, changes in patch.items()
-        }
+    changed = _changed_keys(stored, overrides)
+    if changed:
         await request.app[keys.EVENTS].emit(
             "settings.changed", {"account": account, "changed": changed}, account_id=account_id
         )
     return _settings_out(account, settings, overrides)
+
+
+def _changed_keys(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Per section, the keys whose override was added, changed or dropped."""
+    changed = {}
+    for name in SECTIONS:
+        old, new = before.get(name) or {}, after.get(name) or {}
+        keys_ = sorted(key for key in old.keys() | new.keys() if old.get(key) != new.get(key))
+        if keys_:
+            changed[name] = keys_
+    return changed
 
 
 @routes.get("/settings", name="settings_get", summary="Effective behaviour settings")
