@@ -270,20 +270,33 @@ async def child_twin(config: dict[str, Any]) -> None:
                      "")
         statements[f"{words[0].upper()} {table}".strip()] += 1
 
+    def engines() -> list[Any]:
+        database = app[keys.DATABASE]
+        found = [database.engine.sync_engine]
+        runner_engine = getattr(getattr(database.repo, "_runner", None), "_engine", None)
+        if runner_engine is not None and hasattr(runner_engine, "dialect"):
+            found.append(getattr(runner_engine, "sync_engine", runner_engine))
+        return list({id(e): e for e in found}.values())
+
     async def sql_start(_: str) -> dict[str, Any]:
         from sqlalchemy import event
 
         statements.clear()
-        event.listen(app[keys.DATABASE].engine.sync_engine, "before_cursor_execute",
-                     count_statement)
+        for engine in engines():
+            event.listen(engine, "before_cursor_execute", count_statement)
+            event.listen(engine, "commit", count_commit)
         return {}
 
     async def sql_end(_: str) -> dict[str, Any]:
         from sqlalchemy import event
 
-        event.remove(app[keys.DATABASE].engine.sync_engine, "before_cursor_execute",
-                     count_statement)
+        for engine in engines():
+            event.remove(engine, "before_cursor_execute", count_statement)
+            event.remove(engine, "commit", count_commit)
         return {"statements": dict(statements.most_common())}
+
+    def count_commit(_conn: Any) -> None:
+        statements["(transactions)"] += 1
 
     handlers = {**_profiling_handlers(config.get("cprofile")), "db_stats": db_stats,
                 "sql_start": sql_start, "sql_end": sql_end}
@@ -467,7 +480,7 @@ async def run_variant(args: argparse.Namespace, variant: str, llm: str | None,
             print(f"  {label} threads (user s, sys s, count): {end['threads']}")
         if args.sql and variant == "twin":
             counted = (await child.call("sql_end"))["statements"]
-            total = sum(counted.values())
+            total = sum(v for k, v in counted.items() if not k.startswith("("))
             replies = max(1, len(latencies))
             print(f"  {label}: {total / replies:.1f} SQL statements per reply:")
             for name, count in counted.items():

@@ -8,7 +8,8 @@ import logging
 import os
 import shlex
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -106,29 +107,39 @@ def build_parser() -> argparse.ArgumentParser:
     )
     unit.set_defaults(handler=cmd_service_unit)
 
-    for name, (helptext, register) in _EXTRA_COMMANDS.items():
-        sub = commands.add_parser(name, help=helptext, description=helptext)
-        _add_common(sub)
-        register(sub)
+    login = commands.add_parser(
+        "login",
+        help="log in to Telegram (asks for phone, code and 2FA password)",
+        description="Log an account in interactively. Answers may also be piped on stdin, "
+        "one per line. Stop `twin run` first, or log in through the API instead.",
+    )
+    _add_common(login)
+    login.add_argument("--account", default="default", help="account name (default: default)")
+    login.add_argument("--phone", help="phone number in international format (+…)")
+    login.set_defaults(handler=cmd_login)
+
+    style = commands.add_parser(
+        "style",
+        help="learn the owner's writing style from their own messages",
+        description="`twin style build` reads your own messages through Telegram and stores a "
+        "style profile the replies imitate; `twin style show` prints it.",
+    )
+    style_commands = style.add_subparsers(dest="style_command", metavar="ACTION", required=True)
+    build = style_commands.add_parser(
+        "build",
+        help="read your messages and (re)build the profile (resumable)",
+        description="Resumes an interrupted build unless --restart is given.",
+    )
+    _add_common(build)
+    build.add_argument("--account", default="default", help="account name (default: default)")
+    build.add_argument("--limit", type=int, default=2000, help="messages to read (default 2000)")
+    build.add_argument("--restart", action="store_true", help="start over instead of resuming")
+    build.set_defaults(handler=cmd_style_build)
+    show = style_commands.add_parser("show", help="print the stored profile")
+    _add_common(show)
+    show.add_argument("--account", default="default", help="account name (default: default)")
+    show.set_defaults(handler=cmd_style_show)
     return parser
-
-
-# Later layers (login, style) register their sub-commands here to keep this module the one CLI.
-_EXTRA_COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {}
-
-
-def register_command(
-    name: str, helptext: str
-) -> Callable[
-    [Callable[[argparse.ArgumentParser], None]], Callable[[argparse.ArgumentParser], None]
-]:
-    def decorator(
-        register: Callable[[argparse.ArgumentParser], None],
-    ) -> Callable[[argparse.ArgumentParser], None]:
-        _EXTRA_COMMANDS[name] = (helptext, register)
-        return register
-
-    return decorator
 
 
 def load(args: argparse.Namespace) -> Settings:
@@ -250,9 +261,131 @@ WantedBy=multi-user.target"""
     return 0
 
 
+@asynccontextmanager
+async def _runtime(settings: Settings) -> AsyncIterator[tuple[Any, Any, Any]]:
+    """Database (migrated) + Telegram accounts, for commands that run outside `twin run`."""
+    from twin.db import migrate
+    from twin.db.engine import database
+    from twin.services.accounts import TelegramAccounts
+    from twin.services.events import EventLog
+    from twin.services.intake import Intake
+
+    if not await migrate.is_up_to_date(settings.storage.url):
+        await migrate.upgrade(settings.storage.url)
+    async with database(settings) as db:
+        intake = Intake(db.repo, EventLog(db.repo))
+        accounts = TelegramAccounts(settings, db.repo, intake)
+        try:
+            yield db, accounts, intake
+        finally:
+            await accounts.stop()
+
+
+async def _ask(prompt: str, *, secret: bool = False) -> str:
+    def read() -> str:
+        if secret and sys.stdin.isatty():
+            import getpass
+
+            return getpass.getpass(prompt)
+        print(prompt, end="", flush=True, file=sys.stderr)
+        line = sys.stdin.readline()
+        if not line:
+            raise TwinError("no answer on standard input")
+        return line.strip()
+
+    return await asyncio.to_thread(read)
+
+
+def cmd_login(args: argparse.Namespace) -> int:
+    return asyncio.run(_login(load(args), args.account, args.phone))
+
+
+async def _login(settings: Settings, name: str, phone: str | None) -> int:
+    from twin.errors import InvalidInput
+
+    async with _runtime(settings) as (db, accounts, _):
+        account = await accounts.get(name)
+        if account.authorized:
+            print(f"Account '{name}' is already logged in as {account.me.name}.")
+            return 0
+        phone = phone or await _ask("Phone number (international format, e.g. +15551234567): ")
+        sent = await account.request_code(phone)
+        print(f"Telegram sent a login code ({sent.type}).", file=sys.stderr)
+        for attempt in range(3):
+            code = await _ask("Login code: ")
+            try:
+                result = await account.verify_code(phone, code)
+                break
+            except InvalidInput as exc:
+                if exc.field != "code" or attempt == 2:
+                    raise
+                print(f"{exc} - try again.", file=sys.stderr)
+        if result.status == "password_required":
+            hint = f" (hint: {result.hint})" if result.hint else ""
+            result = await account.submit_password(
+                await _ask(f"Two-step verification password{hint}: ", secret=True)
+            )
+        me = account.me
+        await db.repo.update_account(
+            name,
+            status="authorized",
+            tg_user_id=me.id,
+            username=me.username,
+            first_name=me.name,
+            phone=me.phone,
+        )
+        print(f"Logged in as {me.name}" + (f" (@{me.username})" if me.username else "") + ".")
+        return 0
+
+
+def cmd_style_build(args: argparse.Namespace) -> int:
+    return asyncio.run(_style_build(load(args), args.account, args.limit, args.restart))
+
+
+async def _style_build(settings: Settings, name: str, limit: int, restart: bool) -> int:
+    from twin.domain.style import render_style
+    from twin.errors import Unauthorized
+    from twin.services.style import build_style
+
+    def progress(read: int, done: int, total: int) -> None:
+        width = 30
+        filled = int(width * min(read, limit) / max(limit, 1))
+        bar = "#" * filled + "-" * (width - filled)
+        print(f"\r[{bar}] {read}/{limit} messages, {done}/{total} chats", end="", file=sys.stderr)
+
+    async with _runtime(settings) as (db, accounts, intake):
+        account = await accounts.get(name)
+        if not account.authorized:
+            raise Unauthorized(f"account '{name}' is not logged in: run `twin login` first")
+        account_id = await intake.account_id(name)
+        profile = await build_style(
+            account, db.repo, account_id, limit=limit, restart=restart, progress=progress
+        )
+        print(file=sys.stderr)
+        print(render_style(profile))
+    return 0
+
+
+def cmd_style_show(args: argparse.Namespace) -> int:
+    return asyncio.run(_style_show(load(args), args.account))
+
+
+async def _style_show(settings: Settings, name: str) -> int:
+    from twin.db.engine import database
+    from twin.domain.style import render_style
+    from twin.services.style import stored_profile
+
+    async with database(settings) as db:
+        account = await db.repo.get_or_create_account(name)
+        profile = await stored_profile(db.repo, account.id)
+    if profile is None:
+        print("No style profile yet: run `twin style build`.")
+        return 1
+    print(render_style(profile))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    # Register the commands contributed by later layers (they import lazily inside handlers).
-    _load_plugins()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -266,17 +399,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-
-
-def _load_plugins() -> None:
-    import importlib
-
-    for module in ("twin.adapters.telegram.cli", "twin.brain.cli"):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -146,6 +146,8 @@ class LLMSettings(Section):
     json_mode: Literal["json_schema", "json_object", "none"] = "json_schema"
     prices: dict[str, ModelPrice] = Field(default_factory=dict)
     fallback: LLMFallbackSettings = Field(default_factory=LLMFallbackSettings)
+    max_retry_after: float = Field(60.0, ge=0, description="longer Retry-After: fall back now")
+    thinking_budget: int | None = Field(None, ge=0, description="Gemini thinking tokens")
 
     @model_validator(mode="after")
     def _room_for_prompt(self) -> LLMSettings:

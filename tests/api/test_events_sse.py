@@ -200,11 +200,20 @@ async def test_heartbeat_comment(client, fast) -> None:
     response.close()
 
 
+async def test_head_answers_headers_only(client) -> None:
+    async with asyncio.timeout(TIMEOUT):
+        response = await client.head("/events", headers=AUTH)
+    assert response.status == 200
+    assert response.headers["Content-Type"] == "text/event-stream; charset=utf-8"
+    assert await streams(client.app).wait_idle(TIMEOUT)
+
+
 @pytest.mark.parametrize(
     ("headers", "query", "field"),
     [
         ({"Last-Event-ID": "abc"}, "", "Last-Event-ID"),
         ({"Last-Event-ID": "-1"}, "", "Last-Event-ID"),
+        ({"Last-Event-ID": "\u00b2"}, "", "Last-Event-ID"),  # a digit, but not 0-9
         ({}, "last_event_id=-1", "last_event_id"),
         ({}, "types=a%20b", "types"),
     ],

@@ -61,12 +61,15 @@ class Seeder:
         if finished is not None:
             usage["finished_at"] = finished
         reply = await self.repo.update_reply(reply.id, **usage)
-        async with self.db.sessions.begin() as session:
-            table = Reply.__table__
-            await session.execute(
-                sa.update(table).where(table.c.id == reply.id).values(created_at=created)
-            )
+        await self.set_created(reply.id, created)
         return reply
+
+    async def set_created(self, reply_id: int, created: datetime) -> None:
+        table = Reply.__table__
+        async with self.db.engine.begin() as connection:
+            await connection.execute(
+                sa.update(table).where(table.c.id == reply_id).values(created_at=created)
+            )
 
 
 async def seed(app) -> None:
@@ -114,11 +117,7 @@ async def seed(app) -> None:
         bob.account_id, bob.id, reply_at=datetime(2100, 1, 1, tzinfo=UTC),
         message_ids=[m11.id], decision={"action": "defer"},
     )
-    async with s.db.sessions.begin() as session:
-        table = Reply.__table__
-        await session.execute(
-            sa.update(table).where(table.c.id == reply.id).values(created_at=at(2, 20))
-        )
+    await s.set_created(reply.id, at(2, 20))
 
     # --- 2025-05-03: skipped at decision time, never finished_at: counted by created_at ---
     await s.reply(bob, [], created=at(3, 10), state="skipped", reason="rate_limited_chat",

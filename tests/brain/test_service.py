@@ -363,3 +363,16 @@ async def test_stream_reply(brain: Brain, fake_openai: FakeOpenAI) -> None:
     body = fake_openai.chat_requests[-1]
     assert body["stream"] is True and "response_format" not in body
     assert "text only" in body["messages"][0]["content"]
+
+
+async def test_an_unavailable_model_during_folding_stops_at_once(fake_openai: FakeOpenAI) -> None:
+    sleeps = SleepRecorder()
+    primary = OpenAILLM(model="m", api_key="k", base_url=fake_openai.base_url + "/v1")
+    llm = ResilientLLM(primary, max_retries=1, sleep=sleeps, rng=random.Random(0))
+    fake_openai.fail_next(status=503, times=2)  # the fold and its retry
+    try:
+        with pytest.raises(LLMUnavailable):
+            await Brain(llm).reply(history=chat(120), persona=PERSONA, contact_name="Anna")
+    finally:
+        await llm.aclose()
+    assert len(fake_openai.requests) == 2  # no reply call after the failed fold

@@ -11,6 +11,7 @@ from aiohttp import web
 from twin import __version__
 from twin.api import auth, cors, metrics, middlewares, openapi, routes
 from twin.api.validation import endpoint_of
+from twin.api.views import event_stream
 from twin.api.views.docs import STATIC_ROUTE
 from twin.config import Settings
 
@@ -59,3 +60,5 @@ def setup_api(app: web.Application, settings: Settings) -> None:
         )
 
     app.on_startup.append(on_startup)
+    # Open SSE streams end first, so a graceful stop is not held up by a watching frontend.
+    app.on_shutdown.append(event_stream.stop_event_streams)

@@ -14,7 +14,16 @@ from pathlib import Path
 from aiohttp import web
 
 from twin.api.validation import RouteTable
-from twin.api.views import control, diagnostics, docs, event_stream, stats, system, telegram
+from twin.api.views import (
+    control,
+    diagnostics,
+    docs,
+    event_stream,
+    stats,
+    style,
+    system,
+    telegram,
+)
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -23,6 +32,7 @@ ROUTE_TABLES: tuple[RouteTable, ...] = (
     docs.routes,  # GET /openapi.json, GET /docs (+ /docs/static/*)
     diagnostics.routes,  # POST /echo
     telegram.routes,  # /auth/*, /get_dialogs, /dialogs, /send_message, /messages
+    style.routes,  # GET /style
     control.routes,  # GET /chats, POST /chats/{id}/pause|resume, GET/PUT /settings, /twin/*
     stats.routes,  # GET /stats
     event_stream.routes,  # GET /events (SSE)

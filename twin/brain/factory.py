@@ -28,12 +28,6 @@ def _secret(value: SecretStr | None) -> str | None:
     return value.get_secret_value() if value is not None else None
 
 
-def _optional(settings: LLMSettings, name: str, default: Any) -> Any:
-    """Keys proposed for [llm] but not (yet) in LLMSettings: `max_retry_after` (seconds; a
-    longer Retry-After is not waited out) and `thinking_budget` (Gemini thinking tokens)."""
-    return getattr(settings, name, default)
-
-
 def build_provider(
     provider: str,
     *,
@@ -103,7 +97,7 @@ def build_llm(
         base_url=settings.base_url,
         timeout=settings.timeout,
         json_mode=settings.json_mode,
-        thinking_budget=_optional(settings, "thinking_budget", None),
+        thinking_budget=settings.thinking_budget,
     )
     fallback: LLM | None = None
     fb = settings.fallback
@@ -117,7 +111,7 @@ def build_llm(
             base_url=fb.base_url,
             timeout=fb.timeout,
             json_mode=settings.json_mode,
-            thinking_budget=_optional(settings, "thinking_budget", None),
+            thinking_budget=settings.thinking_budget,
             section="llm.fallback",
         )
     return ResilientLLM(
@@ -126,7 +120,7 @@ def build_llm(
         max_retries=settings.max_retries,
         backoff_base=settings.backoff_base,
         backoff_max=settings.backoff_max,
-        max_retry_after=_optional(settings, "max_retry_after", 60.0),
+        max_retry_after=settings.max_retry_after,
         sleep=sleep,
         rng=rng,
     )

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from twin.brain.errors import LLMError
+from twin.brain.errors import LLMError, LLMUnavailable
 from twin.brain.port import LLM, Completion
 from twin.brain.pricing import Cost, PriceTable
 from twin.domain.conversation import ChatId, Persona, StyleProfile, Turn
@@ -143,8 +143,9 @@ class Brain:
     ) -> BrainResult:
         """The owner's next message in this chat, as a structured `BrainReply`.
 
-        Raises LLMUnavailable (retry later) or LLMError (permanent) from the model call; a
-        failing summary fold is logged and skipped (the reply is still produced).
+        Raises LLMUnavailable (retry later) or LLMError (permanent) from the model calls; a
+        summary fold failing permanently is logged and skipped (the reply is still produced).
+        PromptBudgetError (a ValueError) means the persona's core rules alone exceed the budget.
         """
         prepared = await self._prepare(
             history,
@@ -290,6 +291,8 @@ class Brain:
                 completion = await self.llm.complete(
                     messages, max_tokens=self.summary_tokens, temperature=self.summary_temperature
                 )
+            except LLMUnavailable:
+                raise  # the reply call would fail the same way: let the caller reschedule now
             except LLMError as exc:
                 log.warning("summary fold failed, replying without it: %s", exc)
                 break

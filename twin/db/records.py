@@ -42,14 +42,19 @@ class _Record:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Self:
-        values = {}
-        for field in dataclasses.fields(cls):  # type: ignore[arg-type]
-            value = row[field.name]
-            enum = cls._enums.get(field.name)
-            if enum is not None and value is not None:
-                value = enum(value)
-            values[field.name] = value
+        names = _FIELD_NAMES.get(cls)
+        if names is None:
+            fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+            names = _FIELD_NAMES[cls] = tuple(field.name for field in fields)
+        values = {name: row[name] for name in names}
+        for name, enum in cls._enums.items():
+            value = values[name]
+            if value is not None:
+                values[name] = enum(value)
         return cls(**values)
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
 @dataclass(frozen=True, slots=True)

@@ -151,6 +151,7 @@ class Reply(Base):
         sa.Index("ix_replies_state_next_attempt_at", "state", "next_attempt_at"),
         sa.Index("ix_replies_state_reply_at", "state", "reply_at"),
         sa.Index("ix_replies_chat_id_state", "chat_id", "state"),
+        sa.Index("ix_replies_state_finished_at", "state", "finished_at"),  # rate limits
     )
 
     id: Mapped[int] = mapped_column(ID, primary_key=True)

@@ -2,8 +2,9 @@
 
 The replies table itself is the durable job store (not APScheduler's): a job is a row with a
 state, a due time (`reply_at`, or `next_attempt_at` after a failure) and a lease. The worker
-sleeps until the soonest due time or until the pipeline wakes it (a new message, a retry), then
-claims due rows under a lease so no job runs twice. See docs/ARCHITECTURE.md.
+sleeps until the soonest due time or until the pipeline wakes it (a new message, a retry, a
+finished job that freed a slot), then claims due rows under a lease so no job runs twice; the
+claim and the next due time are one round trip to the database. See docs/ARCHITECTURE.md.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import datetime
 from typing import Any
 
 from twin.services.clock import Clock
@@ -30,11 +32,16 @@ class ReplyWorker:
         self._running: dict[int, asyncio.Task[None]] = {}
         self._slots = asyncio.Semaphore(concurrency)
         self._task: asyncio.Task[None] | None = None
+        self._backlog = False  # the last claim left due jobs for lack of free slots
         self.idle = asyncio.Event()  # set whenever nothing is running or due (tests wait on it)
 
     async def start(self) -> None:
         # One daemon process owns the queue: leases left by a crashed run are void at once.
-        released = await self._repo.release_leases()
+        try:
+            released = await self._repo.release_leases()
+        except Exception as exc:  # the database may be down at start: leases expire anyway
+            log.error("could not release leases at start (%s)", exc)
+            released = 0
         if released:
             log.info("resuming %d interrupted repl%s", released, "y" if released == 1 else "ies")
         self._task = asyncio.create_task(self._loop(), name="reply worker")
@@ -57,29 +64,35 @@ class ReplyWorker:
         while True:
             wake.clear()
             try:
-                claimed = await self._claim()
+                due = await self._claim()
             except Exception:
                 log.exception("claiming due replies failed; retrying")
-                claimed = 0
-            if claimed:
-                continue  # more may be due right away
+                due = await self._next_due()
             if not self._running:
                 self.idle.set()
-            await self._clock.sleep(await self._seconds_until_due(), wake)
+            await self._clock.sleep(self._seconds_until(due), wake)
             self.idle.clear()
 
-    async def _claim(self) -> int:
+    async def _claim(self) -> datetime | None:
+        """Claim the due jobs there are free slots for and start them; returns when the next
+        unclaimed job is due (both in one round trip to the database)."""
         now = self._clock.now()
         free = CLAIM_BATCH - len(self._running)
         if free <= 0:
-            return 0
-        jobs = await self._repo.claim_due_replies(now, LEASE_SECONDS, free)
+            self._backlog = True  # a finishing job wakes the loop to claim the rest
+            return None
+
+        def work(tx: Any) -> tuple[list[Any], datetime | None]:
+            return tx.claim_due_replies(now, LEASE_SECONDS, free), tx.next_due_at()
+
+        jobs, due = await self._repo.transaction(work)
+        self._backlog = len(jobs) >= free
         for job in jobs:
             if job.id in self._running:
                 continue
             task = asyncio.create_task(self._run(job), name=f"reply {job.id}")
             self._running[job.id] = task
-        return len(jobs)
+        return due
 
     async def _run(self, job: Any) -> None:
         try:
@@ -89,13 +102,18 @@ class ReplyWorker:
             log.exception("reply %s: worker error", job.id)
         finally:
             self._running.pop(job.id, None)
-            self._pipeline.wake.set()  # a finished job may unblock the next one
+            # Wake the loop when this frees a slot that due jobs wait for, or when it was the
+            # last job (to report idle). New and retried jobs wake it themselves.
+            if self._backlog or not self._running:
+                self._pipeline.wake.set()
 
-    async def _seconds_until_due(self) -> float:
+    async def _next_due(self) -> datetime | None:
         try:
-            due = await self._repo.next_due_at()
+            return await self._repo.next_due_at()
         except Exception:
-            return IDLE_WAKE
+            return None
+
+    def _seconds_until(self, due: datetime | None) -> float:
         if due is None:
             return IDLE_WAKE
         return max(0.0, min(IDLE_WAKE, (due - self._clock.now()).total_seconds()))

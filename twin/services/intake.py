@@ -3,6 +3,9 @@
 Idempotent by construction: the repository records a message once per (account, chat, Telegram
 id), and only a *newly* recorded message goes on to the pipeline — so a catch-up that re-delivers
 a message, a sweep that finds it again, or two racing paths never produce a second reply.
+
+Storing is one transaction per message (chat, message and its event together): intake is on the
+path of every message, so it costs one round trip to the database, not one per statement.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any, Protocol
 
 from twin.domain.models import ChatKind, Direction, IncomingMessage, OwnerActivity
 from twin.errors import NotFound
-from twin.services.events import EventLog
+from twin.services.events import EventLog, StagedEvent
 
 log = logging.getLogger("twin.intake")
 
@@ -34,6 +37,7 @@ class IntakeStore(Protocol):
         self, account_id: int, chat_id: int, candidate_ids: list[int]
     ) -> Any: ...
     async def get_chat_by_peer(self, account_id: int, peer_id: int) -> Any: ...
+    async def transaction(self, work: Callable[[Any], Any]) -> Any: ...
 
 
 class Intake:
@@ -53,62 +57,80 @@ class Intake:
         """Store a received message; True if it was new (and so handed to the pipeline)."""
         account_id = await self.account_id(message.account)
         private = message.chat_kind is ChatKind.PRIVATE
-        chat, chat_created = await self._store.upsert_chat(
-            account_id,
-            message.chat_id,
-            kind=message.chat_kind.value,
-            title=message.chat_title or message.sender.name,
-            username=message.sender.username if private else None,
-            is_contact=message.sender.is_contact if private else None,
-            is_bot=message.sender.is_bot if private else None,
-        )
-        record, created = await self._store.add_incoming(
-            account_id,
-            chat.id,
-            message.message_id,
-            date=message.date,
-            text=message.text,
-            kind=message.kind.value,
-            sender_id=message.sender.id,
-            reply_to_tg_id=message.reply_to,
-            duration=message.duration,
-        )
-        if not created:
+
+        def store(tx: Any) -> tuple[Any, bool, Any, StagedEvent | None]:
+            chat, chat_created = tx.upsert_chat(
+                account_id,
+                message.chat_id,
+                kind=message.chat_kind.value,
+                title=message.chat_title or message.sender.name,
+                username=message.sender.username if private else None,
+                is_contact=message.sender.is_contact if private else None,
+                is_bot=message.sender.is_bot if private else None,
+            )
+            record, created = tx.add_incoming(
+                account_id,
+                chat.id,
+                message.message_id,
+                date=message.date,
+                text=message.text,
+                kind=message.kind.value,
+                sender_id=message.sender.id,
+                reply_to_tg_id=message.reply_to,
+                duration=message.duration,
+            )
+            if not created:
+                return chat, chat_created, record, None
+            event = self._events.stage(
+                tx,
+                "message.received",
+                {
+                    "chat": message.chat_id,
+                    "message_id": message.message_id,
+                    "kind": message.kind.value,
+                    "sender": message.sender.id,
+                },
+                account_id=account_id,
+                chat_id=chat.id,
+            )
+            return chat, chat_created, record, event
+
+        chat, chat_created, record, event = await self._store.transaction(store)
+        if event is None:
             return False
-        await self._events.emit(
-            "message.received",
-            {
-                "chat": message.chat_id,
-                "message_id": message.message_id,
-                "kind": message.kind.value,
-                "sender": message.sender.id,
-            },
-            account_id=account_id,
-            chat_id=chat.id,
-        )
+        self._events.publish(event)
         if self.on_new_message is not None:
             await self.on_new_message(message, chat, record, chat_created)
         return True
 
     async def owner_activity(self, activity: OwnerActivity) -> None:
         account_id = await self.account_id(activity.account)
-        chat, _ = await self._store.upsert_chat(account_id, activity.chat_id)
-        _, created = await self._store.add_incoming(
-            account_id,
-            chat.id,
-            activity.message_id,
-            date=activity.date,
-            direction=Direction.OUTGOING.value,
-        )
-        if not created:
+
+        def store(tx: Any) -> tuple[Any, StagedEvent | None]:
+            chat, _ = tx.upsert_chat(account_id, activity.chat_id)
+            _, created = tx.add_incoming(
+                account_id,
+                chat.id,
+                activity.message_id,
+                date=activity.date,
+                direction=Direction.OUTGOING.value,
+            )
+            if not created:
+                return chat, None
+            chat = tx.update_chat(chat.id, last_owner_activity_at=activity.date)
+            event = self._events.stage(
+                tx,
+                "owner.activity",
+                {"chat": activity.chat_id, "message_id": activity.message_id},
+                account_id=account_id,
+                chat_id=chat.id,
+            )
+            return chat, event
+
+        chat, event = await self._store.transaction(store)
+        if event is None:
             return
-        chat = await self._store.update_chat(chat.id, last_owner_activity_at=activity.date)
-        await self._events.emit(
-            "owner.activity",
-            {"chat": activity.chat_id, "message_id": activity.message_id},
-            account_id=account_id,
-            chat_id=chat.id,
-        )
+        self._events.publish(event)
         if self.on_owner_activity is not None:
             await self.on_owner_activity(activity, chat)
 

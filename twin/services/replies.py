@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 from collections.abc import Sequence
@@ -34,9 +35,10 @@ from twin.domain.models import (
     SkipReason,
 )
 from twin.domain.policies.delays import bubble_pause, split_bubbles, typing_duration
+from twin.domain.policies.rate_limits import WINDOW as RATE_WINDOW
 from twin.errors import AdapterError, Conflict, NotFound, RateLimited, TwinError, Unauthorized
 from twin.services.clock import Clock
-from twin.services.events import EventLog
+from twin.services.events import EventLog, StagedEvent
 from twin.services.outbox import new_random_id
 from twin.services.policy import Behaviour, account_policy, behaviour_of
 
@@ -46,6 +48,7 @@ ACTIVE = (ReplyState.RECEIVED, ReplyState.SCHEDULED, ReplyState.GENERATING, Repl
 BEFORE_SENDING = (ReplyState.RECEIVED, ReplyState.SCHEDULED, ReplyState.GENERATING)
 HISTORY_TURNS = 200
 TYPING_REFRESH = 4.5  # Telegram shows an action for ~5 s per call
+_BEHAVIOUR_CACHE = 256  # distinct per-chat override documents kept per account
 
 
 @dataclass
@@ -55,6 +58,16 @@ class _Run:
     reply_id: int
     chat_id: int
     cancelled: asyncio.Event
+
+
+@dataclass(frozen=True)
+class _Sending:
+    """A reply just moved to `sending`, with what sending it needs (no need to read it back)."""
+
+    reply: Any
+    chat: Any
+    policy: Any
+    bubbles: list[Any]
 
 
 class ReplyPipeline:
@@ -83,7 +96,14 @@ class ReplyPipeline:
         self._names: dict[int, str] = {}
         self._runs: dict[int, _Run] = {}
         self._chat_locks: dict[int, asyncio.Lock] = {}
+        # Per account: the stored overrides they were built from, and per chat-override
+        # document the merged Behaviour and its AccountPolicy (pydantic validation and working
+        # hours are too costly to redo for every message).
+        self._behaviours: dict[int, tuple[dict[str, Any], dict[str, tuple[Behaviour, Any]]]] = {}
+        # Per account: the style profile's version (updated_at) and the parsed profile.
+        self._styles: dict[int, tuple[Any, Any]] = {}
         self.wake = asyncio.Event()  # the worker sleeps on it: set when a job may be due sooner
+        events.subscribe(self._on_event)
 
     # --- helpers -------------------------------------------------------------------------------
     def _lock(self, chat_id: int) -> asyncio.Lock:
@@ -95,13 +115,69 @@ class ReplyPipeline:
                 self._names[record.id] = record.name
         return self._names[account_id]
 
+    def invalidate(self, account_id: int | None = None) -> None:
+        """Forget cached settings and style of an account (None: of every account).
+
+        Not needed for correctness: every step reads the stored overrides and the style
+        profile's version in a transaction it makes anyway, and rebuilds what changed. This
+        only frees the memory at once (PUT /settings calls it through the event log)."""
+        if account_id is None:
+            self._behaviours.clear()
+            self._styles.clear()
+        else:
+            self._behaviours.pop(account_id, None)
+            self._styles.pop(account_id, None)
+
+    def _on_event(self, event: Any) -> None:
+        if event.type == "settings.changed":
+            self.invalidate(event.account_id)
+
+    def _behaviour(
+        self, account_id: int, overrides: dict[str, Any], chat_overrides: dict[str, Any] | None
+    ) -> tuple[Behaviour, Any]:
+        """config.toml + the account's stored overrides + the chat's: (Behaviour, AccountPolicy),
+        rebuilt only when the stored overrides differ from the ones the cache was built from."""
+        cached = self._behaviours.get(account_id)
+        if cached is None or cached[0] != overrides:
+            cached = self._behaviours[account_id] = (overrides, {})
+        key = json.dumps(chat_overrides, sort_keys=True, default=str) if chat_overrides else ""
+        entry = cached[1].get(key)
+        if entry is None:
+            if len(cached[1]) >= _BEHAVIOUR_CACHE:
+                cached[1].clear()
+            behaviour = behaviour_of(self._settings, overrides, chat_overrides or None)
+            entry = cached[1][key] = (behaviour, account_policy(behaviour))
+        return entry
+
+    def _known_policy(
+        self, account_id: int, overrides: dict[str, Any], chat_overrides: dict[str, Any] | None
+    ) -> Any:
+        """The cached AccountPolicy for these overrides, or None (never builds one: safe to
+        call from inside a transaction)."""
+        cached = self._behaviours.get(account_id)
+        if cached is None or cached[0] != overrides:
+            return None
+        key = json.dumps(chat_overrides, sort_keys=True, default=str) if chat_overrides else ""
+        entry = cached[1].get(key)
+        return entry[1] if entry is not None else None
+
     async def behaviour(self, account_id: int, chat: Any) -> Behaviour:
         overrides = await self._repo.get_settings(account_id)
-        return behaviour_of(self._settings, overrides, chat.overrides or None)
+        return self._behaviour(account_id, overrides, chat.overrides)[0]
 
     async def _emit(self, type_: str, reply: Any, **data: Any) -> None:
         await self._events.emit(
             type_, {"reply": reply.id, **data}, account_id=reply.account_id, chat_id=reply.chat_id
+        )
+
+    def _stage(self, tx: Any, type_: str, reply: Any, **data: Any) -> StagedEvent:
+        """An event about `reply`, appended in the transaction `tx` (publish it afterwards)."""
+        return self._events.stage(
+            tx,
+            type_,
+            {"reply": reply.id, **data},
+            account_id=reply.account_id,
+            chat_id=reply.chat_id,
         )
 
     # --- intake hooks --------------------------------------------------------------------------
@@ -116,83 +192,105 @@ class ReplyPipeline:
     async def _plan(
         self, message: IncomingMessage, chat: Any, record: Any, chat_created: bool
     ) -> None:
+        """Two round trips to the database: what the decision needs, then its outcome (the
+        chat's activity, the job or the skip, and its event, in one transaction)."""
         now = self._clock.now()
         account_id = record.account_id
         self._names.setdefault(account_id, message.account)
-        behaviour = await self.behaviour(account_id, chat)
-        policy = account_policy(behaviour)
-        pending = await self._repo.pending_reply(chat.id)
+
+        def read(tx: Any) -> tuple[Any, ...]:
+            overrides = tx.get_settings(account_id)
+            # With the policy already known, read no more reply times than its limits need.
+            known = self._known_policy(account_id, overrides, chat.overrides)
+            limits = known.rate_limits if known is not None else None
+            return (
+                overrides,
+                tx.pending_reply(chat.id),
+                _reply_times(tx, account_id, now, chat.id, limits and limits.per_chat_per_hour),
+                _reply_times(tx, account_id, now, None, limits and limits.per_account_per_hour),
+            )
+
+        overrides, pending, chat_times, account_times = await self._repo.transaction(read)
+        _, policy = self._behaviour(account_id, overrides, chat.overrides)
         pending_since = None
         if pending is not None and pending.decision.get("action") == Action.REPLY.value:
             pending_since = datetime.fromisoformat(pending.decision["first_message_at"])
-        hour_ago = now - timedelta(hours=1)
         state = ChatState(
             chat_is_new=chat_created,
             paused_until=chat.paused_until,
             last_away_at=chat.last_away_at,
             last_incoming_at=chat.last_incoming_at,
-            chat_reply_times=tuple(
-                await self._repo.reply_times(account_id, hour_ago, chat_id=chat.id)
-            ),
-            account_reply_times=tuple(await self._repo.reply_times(account_id, hour_ago)),
+            chat_reply_times=tuple(chat_times),
+            account_reply_times=tuple(account_times),
             pending_since=pending_since,
         )
         decision = decide(policy, message, state, now=now, rng=self._rng)
-        await self._repo.update_chat(chat.id, last_incoming_at=message.date)
+        activity: dict[str, Any] = {"last_incoming_at": message.date}
+        skip_reason = None
         if self._brain is None and decision.action in (Action.REPLY, Action.DEFER):
-            await self._skip_message(record, decision, reason="llm_not_configured")
-            return
-        if decision.action is Action.SKIP:
-            await self._skip_message(record, decision)
-            return
-        if decision.action is Action.AWAY:
+            skip_reason = "llm_not_configured"
+        elif decision.action is Action.SKIP:
+            skip_reason = decision.skip_reason.value if decision.skip_reason else "skipped"
+        elif decision.action is Action.AWAY:
             # Recorded now, not when sent: a burst outside hours gets one away message.
-            await self._repo.update_chat(chat.id, last_away_at=now)
-        if (
+            activity["last_away_at"] = now
+        debounce = (
             pending is not None
             and decision.action is Action.REPLY
             and pending.decision.get("action") == Action.REPLY.value
-        ):
-            # Debounce: one answer to a quick burst; the window restarts on each message.
-            await self._repo.attach_messages(pending.id, [record.id])
-            reply = await self._repo.update_reply(
-                pending.id,
-                expect_state=(ReplyState.RECEIVED, ReplyState.SCHEDULED),
-                reply_at=decision.reply_at,
-                decision={**pending.decision, "explain": list(decision.explain)},
-            )
-            await self._repo.update_message(record.id, state=ReplyState.SCHEDULED)
-            await self._emit("reply.rescheduled", reply, reply_at=reply.reply_at.isoformat())
-            return
-        reply = await self._repo.create_reply(
-            account_id,
-            chat.id,
-            reply_at=decision.reply_at,
-            message_ids=[record.id],
-            state=ReplyState.SCHEDULED,
-            decision=_decision_json(decision, message),
-        )
-        await self._repo.update_message(record.id, state=ReplyState.SCHEDULED)
-        await self._emit(
-            "reply.scheduled",
-            reply,
-            action=decision.action.value,
-            reply_at=reply.reply_at.isoformat(),
-            explain=list(decision.explain),
         )
 
-    async def _skip_message(
-        self, record: Any, decision: Decision, reason: str | None = None
-    ) -> None:
-        if reason is None:
-            reason = decision.skip_reason.value if decision.skip_reason else "skipped"
-        await self._repo.update_message(record.id, state=ReplyState.SKIPPED, state_reason=reason)
-        await self._events.emit(
-            "message.skipped",
-            {"message": record.id, "reason": reason, "explain": list(decision.explain)},
-            account_id=record.account_id,
-            chat_id=record.chat_id,
-        )
+        def write(tx: Any) -> StagedEvent:
+            tx.update_chat(chat.id, **activity)
+            if skip_reason is not None:
+                tx.update_message(record.id, state=ReplyState.SKIPPED, state_reason=skip_reason)
+                return self._events.stage(
+                    tx,
+                    "message.skipped",
+                    {
+                        "message": record.id,
+                        "reason": skip_reason,
+                        "explain": list(decision.explain),
+                    },
+                    account_id=record.account_id,
+                    chat_id=record.chat_id,
+                )
+            if debounce:
+                # Debounce: one answer to a quick burst; the window restarts on each message.
+                # A job that started generating meanwhile is left alone: a new one answers this.
+                try:
+                    reply = tx.update_reply(
+                        pending.id,
+                        expect_state=(ReplyState.RECEIVED, ReplyState.SCHEDULED),
+                        reply_at=decision.reply_at,
+                        decision={**pending.decision, "explain": list(decision.explain)},
+                    )
+                except Conflict:
+                    pass
+                else:
+                    tx.attach_messages(pending.id, [record.id], message_state=ReplyState.SCHEDULED)
+                    return self._stage(
+                        tx, "reply.rescheduled", reply, reply_at=reply.reply_at.isoformat()
+                    )
+            reply = tx.create_reply(
+                account_id,
+                chat.id,
+                reply_at=decision.reply_at,
+                message_ids=[record.id],
+                state=ReplyState.SCHEDULED,
+                decision=_decision_json(decision, message),
+                message_state=ReplyState.SCHEDULED,
+            )
+            return self._stage(
+                tx,
+                "reply.scheduled",
+                reply,
+                action=decision.action.value,
+                reply_at=reply.reply_at.isoformat(),
+                explain=list(decision.explain),
+            )
+
+        self._events.publish(await self._repo.transaction(write))
 
     async def on_owner_activity(self, activity: OwnerActivity, chat: Any) -> None:
         """The owner wrote in this chat: step back (pause) and cancel what was pending."""
@@ -209,17 +307,21 @@ class ReplyPipeline:
         for reply in await self._repo.unfinished_replies(account_id):
             if reply.chat_id != chat_id:
                 continue
+            run = self._runs.get(reply.id)
+            if run is not None:
+                # Before the database knows: a running job checks this flag right before each
+                # send, so it can never send once the cancellation is committed. (If the job
+                # finishes first and the update below conflicts, the flag is moot.)
+                run.cancelled.set()
             try:
-                reply = await self._repo.update_reply(
-                    reply.id, expect_state=ACTIVE, state=ReplyState.CANCELLED, reason=reason
+                _, event = await self._repo.transaction(
+                    lambda tx, reply_id=reply.id: self._finish_tx(
+                        tx, reply_id, ReplyState.CANCELLED, reason, "reply.cancelled"
+                    )
                 )
             except Conflict:
                 continue
-            run = self._runs.get(reply.id)
-            if run is not None:
-                run.cancelled.set()
-            await self._finish_messages(reply.id, ReplyState.CANCELLED, reason)
-            await self._emit("reply.cancelled", reply, reason=reason)
+            self._events.publish(event)
             cancelled += 1
         return cancelled
 
@@ -284,10 +386,14 @@ class ReplyPipeline:
         run = _Run(reply.id, reply.chat_id, asyncio.Event())
         self._runs[reply.id] = run
         try:
+            sending = None
             if reply.state in BEFORE_SENDING:
-                reply = await self._generate(reply, run)
-            if reply is not None and reply.state is ReplyState.SENDING:
-                await self._send(reply, run)
+                sending = await self._generate(reply, run)
+                if sending is None:
+                    return
+                reply = sending.reply
+            if reply.state is ReplyState.SENDING:
+                await self._send(reply, run, sending)
         except Conflict:
             log.info("reply %s changed under us (cancelled?); stopping", reply.id)
         except (AdapterError, RateLimited, Unauthorized) as exc:
@@ -301,15 +407,26 @@ class ReplyPipeline:
         finally:
             self._runs.pop(reply.id, None)
 
-    async def _generate(self, reply: Any, run: _Run) -> Any | None:
+    async def _generate(self, reply: Any, run: _Run) -> _Sending | None:
+        """read → (transcribe) → generate → persist the bubbles: three round trips to the
+        database (what to answer; the move to `generating` with the history; the bubbles and
+        their random_ids with the move to `sending`), each state committed before the side
+        effect that follows it."""
         now = self._clock.now()
-        chat = await self._repo.get_chat(reply.chat_id)
-        behaviour = await self.behaviour(reply.account_id, chat)
+
+        def read(tx: Any) -> tuple[Any, ...]:
+            return (
+                tx.get_chat(reply.chat_id),
+                tx.get_settings(reply.account_id),
+                tx.reply_messages(reply.id),
+            )
+
+        chat, overrides, linked = await self._repo.transaction(read)
+        behaviour, policy = self._behaviour(reply.account_id, overrides, chat.overrides)
         if not behaviour.twin.enabled:
             return await self._skip(reply, SkipReason.DISABLED.value)
         if chat.is_paused(now):
             return await self._cancel(reply, SkipReason.PAUSED.value)
-        linked = await self._repo.reply_messages(reply.id)
         incoming = [
             m
             for m in linked
@@ -322,60 +439,111 @@ class ReplyPipeline:
         account.require_authorized()
         # The contact sees "read" first, as when a person opens the chat.
         await account.mark_read(chat.peer_id, max(m.tg_message_id for m in incoming))
-        reply = await self._repo.update_reply(
-            reply.id, expect_state=BEFORE_SENDING, state=ReplyState.GENERATING
+        away = action == Action.AWAY.value
+        # The history is read with the state change unless voice notes must be transcribed
+        # first (their transcripts are part of it).
+        with_history = not away and all(
+            m.kind is MessageKind.TEXT or m.transcript for m in incoming
         )
-        await self._emit("reply.generating", reply)
+        style_known = self._styles.get(reply.account_id)
+
+        def start(tx: Any) -> tuple[Any, ...]:
+            current = tx.update_reply(
+                reply.id, expect_state=BEFORE_SENDING, state=ReplyState.GENERATING
+            )
+            event = self._stage(tx, "reply.generating", current)
+            if not with_history:
+                return current, event, None, None
+            rows = tx.history(reply.account_id, chat.id, limit=HISTORY_TURNS)
+            version = tx.style_profile_version(reply.account_id)
+            record = None
+            if version is not None and (style_known is None or style_known[0] != version):
+                record = tx.get_style_profile(reply.account_id)
+            return current, event, rows, (version, record)
+
+        reply, event, rows, style_read = await self._repo.transaction(start)
+        self._events.publish(event)
         await self._transcribe(incoming, chat)
-        if action == Action.AWAY.value:
+        summary: dict[str, Any] = {}
+        if away:
             text, voice = behaviour.schedule.away_message, False
             usage: dict[str, Any] = {}
             flags: dict[str, Any] = {"away": True}
         else:
-            result = await self._think(reply, chat, behaviour)
+            if rows is None:
+                rows = await self._repo.history(reply.account_id, chat.id, limit=HISTORY_TURNS)
+            turns, last_ids = _turns(chat, rows)
+            style = await self._style(reply.account_id, style_read)
+            result = await self._think(reply, chat, behaviour, turns, last_ids, style)
             if result is None:
                 return None
-            text, flags, usage = result
+            text, flags, usage, summary = result
             voice = self._wants_voice(behaviour, incoming, text)
             greeting = behaviour.twin.greeting if reply.decision.get("greeting") else ""
             if greeting:
                 text = f"{greeting}\n\n{text}"
         if run.cancelled.is_set():
+            if summary:
+                await self._repo.update_chat(chat.id, **summary)
             return None
-        bubbles = [text] if voice else split_bubbles(text, behaviour.humanize.bubble_max_chars)
-        # Persist every bubble with its random_id *before* anything is sent.
-        for stale in linked:
-            if stale.direction is Direction.OUTGOING and stale.tg_message_id is None:
-                await self._repo.update_message(
-                    stale.id, state=ReplyState.CANCELLED, state_reason="regenerated"
+        texts = [text] if voice else split_bubbles(text, behaviour.humanize.bubble_max_chars)
+        generating = reply
+
+        def prepare(tx: Any) -> tuple[Any, ...] | None:
+            if summary:
+                tx.update_chat(chat.id, **summary)
+            try:
+                current = tx.update_reply(
+                    generating.id,
+                    expect_state=ReplyState.GENERATING,
+                    state=ReplyState.SENDING,
+                    text=text,
+                    voice=voice,
+                    flags=flags,
+                    **usage,
                 )
-        for index, bubble in enumerate(bubbles):
-            await self._repo.add_outgoing(
-                reply.account_id,
-                reply.chat_id,
-                text=bubble,
-                kind=MessageKind.VOICE if voice else MessageKind.TEXT,
-                reply_id=reply.id,
-                bubble_index=index,
-                random_id=new_random_id(),
-                state=ReplyState.SENDING,
-            )
-        reply = await self._repo.update_reply(
-            reply.id,
-            expect_state=ReplyState.GENERATING,
-            state=ReplyState.SENDING,
-            text=text,
-            voice=voice,
-            flags=flags,
-            **usage,
-        )
-        await self._emit("reply.sending", reply, bubbles=len(bubbles), voice=voice)
-        return reply
+            except Conflict:
+                return None  # cancelled meanwhile: keep the summary, store no bubbles
+            # Every bubble with its random_id, committed *before* anything is sent.
+            for stale in linked:
+                if stale.direction is Direction.OUTGOING and stale.tg_message_id is None:
+                    tx.update_message(
+                        stale.id, state=ReplyState.CANCELLED, state_reason="regenerated"
+                    )
+            bubbles = [
+                tx.add_outgoing(
+                    generating.account_id,
+                    generating.chat_id,
+                    text=bubble,
+                    kind=MessageKind.VOICE if voice else MessageKind.TEXT,
+                    reply_id=generating.id,
+                    bubble_index=index,
+                    random_id=new_random_id(),
+                    state=ReplyState.SENDING,
+                )
+                for index, bubble in enumerate(texts)
+            ]
+            event = self._stage(tx, "reply.sending", current, bubbles=len(texts), voice=voice)
+            return current, bubbles, event
+
+        prepared = await self._repo.transaction(prepare)
+        if prepared is None:
+            raise Conflict(f"reply {reply.id} is no longer generating")
+        reply, bubbles, event = prepared
+        self._events.publish(event)
+        return _Sending(reply, chat, policy, bubbles)
 
     async def _think(
-        self, reply: Any, chat: Any, behaviour: Behaviour
-    ) -> tuple[str, dict[str, Any], dict[str, Any]] | None:
-        turns, last_ids = await self._history(reply.account_id, chat)
+        self,
+        reply: Any,
+        chat: Any,
+        behaviour: Behaviour,
+        turns: list[Turn],
+        last_ids: list[int],
+        style: Any,
+    ) -> tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]] | None:
+        """The brain's answer: (text, flags, usage, chat fields to store: the new summary), or
+        None when the chat was handed to the owner instead."""
         twin = behaviour.twin
         persona = Persona(
             owner_name=twin.owner_name or "the owner",
@@ -385,7 +553,6 @@ class ReplyPipeline:
             language=twin.language,
             instructions=twin.persona,
         )
-        style = await self._style(reply.account_id)
         result = await self._brain.reply(
             history=turns,
             persona=persona,
@@ -396,12 +563,12 @@ class ReplyPipeline:
             chat_id=chat.peer_id,
             now=self._clock.now(),
         )
+        summary: dict[str, Any] = {}
         if result.summary_changed and result.summary_covers:
-            await self._repo.update_chat(
-                chat.id,
-                summary=result.summary,
-                summary_upto_message_id=last_ids[result.summary_covers - 1],
-            )
+            summary = {
+                "summary": result.summary,
+                "summary_upto_message_id": last_ids[result.summary_covers - 1],
+            }
         usage = {
             "prompt_tokens": result.usage.prompt_tokens,
             "completion_tokens": result.usage.completion_tokens,
@@ -415,42 +582,43 @@ class ReplyPipeline:
             "end_conversation": brain_reply.end_conversation,
         }
         if brain_reply.requires_human or not brain_reply.text.strip():
+            if summary:
+                await self._repo.update_chat(chat.id, **summary)
             await self._repo.update_reply(reply.id, flags=flags, **usage)
             await self._escalate(reply, chat, brain_reply)
             return None
-        return brain_reply.text.strip(), flags, usage
+        return brain_reply.text.strip(), flags, usage, summary
 
-    async def _history(self, account_id: int, chat: Any) -> tuple[list[Turn], list[int]]:
-        rows = await self._repo.history(account_id, chat.id, limit=HISTORY_TURNS)
-        turns: list[Turn] = []
-        ids: list[int] = []
-        for row in reversed(rows):
-            if chat.summary_upto_message_id is not None and row.id <= chat.summary_upto_message_id:
-                continue
-            if row.direction is Direction.OUTGOING and row.state is not ReplyState.SENT:
-                continue  # never sent: not part of the conversation
-            text = (
-                row.transcript if row.kind is not MessageKind.TEXT and row.transcript else row.text
-            )
-            if not text:
-                continue
-            role = "contact" if row.direction is Direction.INCOMING else "owner"
-            kind = "voice" if row.kind is MessageKind.VOICE else "text"
-            turns.append(Turn(role=role, text=text, at=row.date, kind=kind))
-            ids.append(row.id)
-        return turns, ids
-
-    async def _style(self, account_id: int) -> Any:
-        record = await self._repo.get_style_profile(account_id)
-        if record is None or not record.data:
+    async def _style(self, account_id: int, read: tuple[Any, Any] | None = None) -> Any:
+        """The account's style profile, parsed once per stored version. `read` is (version,
+        record or None) when the caller already looked it up in its transaction."""
+        if read is None:
+            version = await self._repo.style_profile_version(account_id)
+            record = None
+        else:
+            version, record = read
+        if version is None:
+            self._styles.pop(account_id, None)
             return None
-        from twin.domain.style import StyleAccumulator
+        known = self._styles.get(account_id)
+        if known is not None and known[0] == version:
+            return known[1]
+        if record is None:
+            record = await self._repo.get_style_profile(account_id)
+            if record is None:
+                return None
+        profile = None
+        if record.data:
+            from twin.domain.style import StyleAccumulator
 
-        try:
-            return StyleAccumulator.from_dict(record.data).profile()
-        except (KeyError, TypeError, ValueError):
-            log.warning("stored style profile of account %s is unreadable; ignoring", account_id)
-            return None
+            try:
+                profile = StyleAccumulator.from_dict(record.data).profile()
+            except (KeyError, TypeError, ValueError):
+                log.warning(
+                    "stored style profile of account %s is unreadable; ignoring", account_id
+                )
+        self._styles[account_id] = (record.updated_at, profile)
+        return profile
 
     async def _transcribe(self, incoming: Sequence[Any], chat: Any) -> None:
         """Voice notes become text the brain can read (stored with the message)."""
@@ -477,21 +645,38 @@ class ReplyPipeline:
             return False
         return mode == "always" or any(m.kind is MessageKind.VOICE for m in incoming)
 
-    async def _send(self, reply: Any, run: _Run) -> None:
-        chat = await self._repo.get_chat(reply.chat_id)
-        behaviour = await self.behaviour(reply.account_id, chat)
-        humanize = account_policy(behaviour).humanize
-        account = await self._accounts.get(await self._account_name(reply.account_id))
-        account.require_authorized()
-        bubbles = sorted(
-            (
+    async def _send(self, reply: Any, run: _Run, sending: _Sending | None = None) -> None:
+        """Send the stored bubbles in order, each with its stored random_id. Straight after
+        generation the caller hands over what it has; a job resumed in `sending` reads it."""
+        if sending is None:
+
+            def read(tx: Any) -> tuple[Any, ...]:
+                return (
+                    tx.get_reply(reply.id),
+                    tx.get_chat(reply.chat_id),
+                    tx.get_settings(reply.account_id),
+                    tx.reply_messages(reply.id),
+                )
+
+            current, chat, overrides, linked = await self._repo.transaction(read)
+            if current.state is not ReplyState.SENDING:
+                return
+            _, policy = self._behaviour(reply.account_id, overrides, chat.overrides)
+            bubbles = [
                 m
-                for m in await self._repo.reply_messages(reply.id)
+                for m in linked
                 if m.direction is Direction.OUTGOING
                 and m.state in (ReplyState.SENDING, ReplyState.SENT)
-            ),
-            key=lambda m: m.bubble_index or 0,
-        )
+            ]
+        else:
+            chat, policy, bubbles = sending.chat, sending.policy, sending.bubbles
+        humanize = policy.humanize
+        account = await self._accounts.get(await self._account_name(reply.account_id))
+        account.require_authorized()
+        bubbles = sorted(bubbles, key=lambda m: m.bubble_index or 0)
+        unsent = [i for i, bubble in enumerate(bubbles) if bubble.state is not ReplyState.SENT]
+        still_sending = True  # as of the last transaction (the one that read or set `sending`)
+        finished = False
         for position, bubble in enumerate(bubbles):
             if bubble.state is ReplyState.SENT:
                 continue
@@ -504,10 +689,9 @@ class ReplyPipeline:
             if voice and note is None:
                 voice = False  # TTS failed: the reply goes as text rather than being lost
             await self._act(account, chat.peer_id, bubble.text, voice, humanize, run)
-            if run.cancelled.is_set():
-                return
-            current = await self._repo.get_reply(reply.id)
-            if current.state is not ReplyState.SENDING:
+            # A cancellation raises the flag before it is committed, so flag + the state seen
+            # by the last transaction cover every cancellation committed before this send.
+            if run.cancelled.is_set() or not still_sending:
                 return
             if voice:
                 result = await account.send_voice(
@@ -521,19 +705,55 @@ class ReplyPipeline:
                 result = await account.send_text(
                     chat.peer_id, bubble.text, random_id=bubble.random_id
                 )
-            if result.message_id is not None:
-                await self._repo.mark_sent(bubble.id, result.message_id, date=self._clock.now())
-            else:
-                await self._repo.update_message(bubble.id, state=ReplyState.SENT)
-            await self._emit(
-                "bubble.sent", reply, index=bubble.bubble_index, duplicate=result.duplicate
+            last = position == unsent[-1]
+            sent_at = self._clock.now()
+
+            def record(
+                tx: Any,
+                bubble: Any = bubble,
+                result: Any = result,
+                last: bool = last,
+                sent_at: datetime = sent_at,
+            ) -> tuple[list[StagedEvent], bool, bool]:
+                if result.message_id is not None:
+                    tx.mark_sent(bubble.id, result.message_id, date=sent_at)
+                else:
+                    tx.update_message(bubble.id, state=ReplyState.SENT)
+                events = [
+                    self._stage(
+                        tx,
+                        "bubble.sent",
+                        reply,
+                        index=bubble.bubble_index,
+                        duplicate=result.duplicate,
+                    )
+                ]
+                if not last:
+                    return events, tx.get_reply(reply.id).state is ReplyState.SENDING, False
+                # The reply is complete: close it in the same transaction.
+                try:
+                    done = self._finish_sent_tx(tx, reply, chat, len(bubbles), sent_at)
+                except Conflict:
+                    return events, False, False
+                return [*events, done], True, True
+
+            events, still_sending, finished = await self._repo.transaction(record)
+            self._events.publish(*events)
+            if last and not finished:
+                raise Conflict(f"reply {reply.id} is no longer sending")
+        if not finished:  # every bubble had gone out before (a resumed job)
+            event = await self._repo.transaction(
+                lambda tx: self._finish_sent_tx(tx, reply, chat, len(bubbles), self._clock.now())
             )
-        reply = await self._repo.update_reply(
-            reply.id, expect_state=ReplyState.SENDING, state=ReplyState.SENT
-        )
-        await self._finish_messages(reply.id, ReplyState.SENT, None)
-        await self._repo.update_chat(chat.id, last_outgoing_at=self._clock.now())
-        await self._emit("reply.sent", reply, bubbles=len(bubbles))
+            self._events.publish(event)
+
+    def _finish_sent_tx(
+        self, tx: Any, reply: Any, chat: Any, bubbles: int, now: datetime
+    ) -> StagedEvent:
+        done = tx.update_reply(reply.id, expect_state=ReplyState.SENDING, state=ReplyState.SENT)
+        self._finish_messages_tx(tx, reply.id, ReplyState.SENT, None)
+        tx.update_chat(chat.id, last_outgoing_at=now)
+        return self._stage(tx, "reply.sent", done, bubbles=bubbles)
 
     async def _synthesize(self, text: str) -> Any:
         from twin.voice.errors import SpeechError
@@ -583,27 +803,30 @@ class ReplyPipeline:
         await self._emit("reply.escalated", reply, intent=brain_reply.intent)
 
     async def _skip(self, reply: Any, reason: str) -> None:
-        reply = await self._repo.update_reply(
-            reply.id, expect_state=ACTIVE, state=ReplyState.SKIPPED, reason=reason
-        )
-        await self._finish_messages(reply.id, ReplyState.SKIPPED, reason)
-        await self._emit("reply.skipped", reply, reason=reason)
+        await self._finish(reply, ReplyState.SKIPPED, reason, "reply.skipped")
 
     async def _cancel(self, reply: Any, reason: str) -> None:
-        reply = await self._repo.update_reply(
-            reply.id, expect_state=ACTIVE, state=ReplyState.CANCELLED, reason=reason
-        )
-        await self._finish_messages(reply.id, ReplyState.CANCELLED, reason)
-        await self._emit("reply.cancelled", reply, reason=reason)
+        await self._finish(reply, ReplyState.CANCELLED, reason, "reply.cancelled")
 
     async def _fail(self, reply: Any, reason: str) -> None:
         log.warning("reply %s failed: %s", reply.id, reason)
         with contextlib.suppress(Conflict):
-            reply = await self._repo.update_reply(
-                reply.id, expect_state=ACTIVE, state=ReplyState.FAILED, reason=reason
-            )
-            await self._finish_messages(reply.id, ReplyState.FAILED, reason)
-            await self._emit("reply.failed", reply, reason=reason)
+            await self._finish(reply, ReplyState.FAILED, reason, "reply.failed")
+
+    async def _finish(self, reply: Any, state: ReplyState, reason: str, event: str) -> None:
+        """Move an active job to a terminal state with its messages and event (one round
+        trip); Conflict if it is no longer active."""
+        _, staged = await self._repo.transaction(
+            lambda tx: self._finish_tx(tx, reply.id, state, reason, event)
+        )
+        self._events.publish(staged)
+
+    def _finish_tx(
+        self, tx: Any, reply_id: int, state: ReplyState, reason: str, event: str
+    ) -> tuple[Any, StagedEvent]:
+        done = tx.update_reply(reply_id, expect_state=ACTIVE, state=state, reason=reason)
+        self._finish_messages_tx(tx, reply_id, state, reason)
+        return done, self._stage(tx, event, done, reason=reason)
 
     async def _retry_later(self, reply: Any, exc: Exception) -> None:
         current = await self._repo.get_reply(reply.id)
@@ -651,21 +874,56 @@ class ReplyPipeline:
         await self._emit("reply.retry", reply, error=type(exc).__name__, delay=round(delay, 3))
         self.wake.set()
 
-    async def _finish_messages(self, reply_id: int, state: ReplyState, reason: str | None) -> None:
-        for message in await self._repo.reply_messages(reply_id):
+    @staticmethod
+    def _finish_messages_tx(tx: Any, reply_id: int, state: ReplyState, reason: str | None) -> None:
+        """The job's outcome onto its messages: its incoming messages take its state; bubbles
+        never sent are cancelled unless the job was sent."""
+        for message in tx.reply_messages(reply_id):
             if (
                 message.direction is Direction.INCOMING
                 and message.state is not ReplyState.CANCELLED
             ):
-                await self._repo.update_message(message.id, state=state, state_reason=reason)
+                tx.update_message(message.id, state=state, state_reason=reason)
             elif (
                 message.direction is Direction.OUTGOING
                 and message.state is ReplyState.SENDING
                 and state is not ReplyState.SENT
             ):
-                await self._repo.update_message(
-                    message.id, state=ReplyState.CANCELLED, state_reason=reason
-                )
+                tx.update_message(message.id, state=ReplyState.CANCELLED, state_reason=reason)
+
+
+def _reply_times(
+    tx: Any, account_id: int, now: datetime, chat_id: int | None, limit: int | None
+) -> list[datetime]:
+    """Reply times for a rate limit of `limit` per hour (None: unknown yet, 0: no limit)."""
+    if limit == 0:
+        return []  # no limit: nothing to count
+    since = now - RATE_WINDOW
+    if limit is not None:
+        # The policy counts times strictly after `since`; the repository's `since` is
+        # inclusive. One microsecond (the stored resolution) makes the capped read exact.
+        since += timedelta(microseconds=1)
+    return tx.reply_times(account_id, since, chat_id=chat_id, limit=limit)
+
+
+def _turns(chat: Any, rows: Sequence[Any]) -> tuple[list[Turn], list[int]]:
+    """The conversation the brain reads: `rows` (newest first) after the stored summary,
+    oldest first, without bubbles that were never sent; and the message id of each turn."""
+    turns: list[Turn] = []
+    ids: list[int] = []
+    for row in reversed(rows):
+        if chat.summary_upto_message_id is not None and row.id <= chat.summary_upto_message_id:
+            continue
+        if row.direction is Direction.OUTGOING and row.state is not ReplyState.SENT:
+            continue  # never sent: not part of the conversation
+        text = row.transcript if row.kind is not MessageKind.TEXT and row.transcript else row.text
+        if not text:
+            continue
+        role = "contact" if row.direction is Direction.INCOMING else "owner"
+        kind = "voice" if row.kind is MessageKind.VOICE else "text"
+        turns.append(Turn(role=role, text=text, at=row.date, kind=kind))
+        ids.append(row.id)
+    return turns, ids
 
 
 class _Unanswerable(AdapterError):

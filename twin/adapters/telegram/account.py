@@ -640,6 +640,36 @@ class TelegramAccount:
         except Exception as exc:
             raise translate_rpc_error(exc) from exc
 
+    async def private_chat_ids(self, limit: int = 500) -> list[int]:
+        """Private chats with people (no bots, no Saved Messages), most recent first."""
+        self.require_authorized()
+        try:
+            found = await self.client.get_dialogs(limit=limit)
+        except Exception as exc:
+            raise translate_rpc_error(exc) from exc
+        return [
+            d.id
+            for d in found
+            if d.is_user
+            and not getattr(d.entity, "bot", False)
+            and not getattr(d.entity, "is_self", False)
+            and d.id != SERVICE_USER_ID
+        ]
+
+    async def own_messages(
+        self, chat: int, *, before_id: int = 0, limit: int = 100
+    ) -> tuple[list[tuple[int, str, datetime]], int | None]:
+        """One page of history older than `before_id`: the owner's own messages in it (newest
+        first; text may be empty for media) and the cursor of the next page (None at the end)."""
+        peer = await self.input_peer(chat)
+        try:
+            # Plain history, filtered here: works everywhere messages.search may not.
+            page = await self.client.get_messages(peer, limit=limit, offset_id=before_id)
+        except Exception as exc:
+            raise translate_rpc_error(exc) from exc
+        own = [(m.id, m.message or "", m.date) for m in page if m.out]
+        return own, (page[-1].id if len(page) == limit else None)
+
     async def dialogs(self, limit: int, offset: int = 0) -> list[Dialog]:
         self.require_authorized()
         try:

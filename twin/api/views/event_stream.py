@@ -28,7 +28,6 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import Field
-from sqlalchemy.exc import SQLAlchemyError
 
 from twin import keys
 from twin.api.errors import ApiError
@@ -152,6 +151,8 @@ async def events(request: web.Request, query: EventsQuery) -> web.StreamResponse
             }
         )
         await response.prepare(request)
+        if request.method == "HEAD":  # aiohttp routes HEAD to every GET: headers only
+            return response
         stream = _Stream(request, response, repo, event_log, wanted, stop)
         await stream.run(position)
     finally:
@@ -164,7 +165,7 @@ def _requested_position(request: web.Request, query: EventsQuery) -> int | None:
     if header is None or not header.strip():
         return query.last_event_id
     text = header.strip()
-    if not text.isdigit() or len(text) > 19:
+    if not (text.isascii() and text.isdigit()) or len(text) > 19:
         raise ApiError(
             422,
             "The request is not valid.",
@@ -262,7 +263,7 @@ class _Stream:
                     await self._write(b": heartbeat\n\n")
         except ConnectionResetError:  # the client went away mid-write (aiohttp's subclass too)
             log.debug("event stream client disconnected")
-        except (OSError, SQLAlchemyError) as exc:
+        except Exception as exc:  # e.g. the database went away mid-stream
             # The response has started: no error shape now. The client reconnects and resumes.
             log.warning("event stream ended: %s: %s", type(exc).__name__, exc)
 

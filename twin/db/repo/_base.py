@@ -1,13 +1,14 @@
-"""Shared plumbing of the repository mixins: transactions, dialect-specific inserts, errors."""
+"""Shared plumbing of the repository mixins: units of work, dialect-specific inserts, errors."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -21,21 +22,34 @@ CHUNK = 500
 
 
 class RepoBase:
-    """State shared by the mixins. Every public method runs in its own short transaction."""
+    """State shared by the mixins. Every public method is one unit of work: a synchronous
+    function of a Connection, run in its own short transaction by the runner (a dedicated
+    thread for a SQLite file, the async engine otherwise; see twin.db.engine)."""
 
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], cipher: SessionCipher
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        cipher: SessionCipher,
+        *,
+        runner: Any = None,
     ) -> None:
+        from twin.db.engine import AsyncRunner
+
         self._sessions = sessions
         self._cipher = cipher
+        self._runner = runner if runner is not None else AsyncRunner(sessions.kw["bind"])
 
-    def _tx(self):  # -> AsyncContextManager[AsyncSession]
-        return self._sessions.begin()
+    async def _run(self, work: Callable[[Connection], T]) -> T:
+        return await self._runner.run(work)
+
+    async def aclose(self) -> None:
+        """Finish queued work and release the runner's resources (Database.dispose calls it)."""
+        await self._runner.aclose()
 
     @staticmethod
-    def _insert(session: AsyncSession, table: sa.Table) -> Any:
-        """INSERT with ON CONFLICT support for the session's backend."""
-        dialect = session.get_bind().dialect.name
+    def _insert(connection: Connection, table: sa.Table) -> Any:
+        """INSERT with ON CONFLICT support for the connection's backend."""
+        dialect = connection.dialect.name
         if dialect == "postgresql":
             return postgresql.insert(table)
         if dialect == "sqlite":
@@ -43,8 +57,8 @@ class RepoBase:
         raise NotImplementedError(f"no upsert support for {dialect}")
 
     @staticmethod
-    def _is_postgres(session: AsyncSession) -> bool:
-        return session.get_bind().dialect.name == "postgresql"
+    def _is_postgres(connection: Connection) -> bool:
+        return connection.dialect.name == "postgresql"
 
 
 def check_fields(fields: Mapping[str, Any], allowed: Iterable[str], what: str) -> None:

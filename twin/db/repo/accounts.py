@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from twin.db.base import utcnow
 from twin.db.records import AccountRecord, AccountStatus, EntityRecord
@@ -33,23 +34,29 @@ class AccountsMixin(RepoBase):
     # --- accounts --------------------------------------------------------------------------
 
     async def get_or_create_account(self, name: str) -> AccountRecord:
-        async with self._tx() as session:
-            insert = self._insert(session, A).values(name=name)
-            await session.execute(insert.on_conflict_do_nothing(index_elements=["name"]))
-            row = (await session.execute(_account_select().where(A.c.name == name))).one()
-        return AccountRecord.from_row(row._mapping)
+        def work(connection: Connection) -> AccountRecord:
+            insert = self._insert(connection, A).values(name=name)
+            connection.execute(insert.on_conflict_do_nothing(index_elements=["name"]))
+            row = connection.execute(_account_select().where(A.c.name == name)).one()
+            return AccountRecord.from_row(row._mapping)
+
+        return await self._run(work)
 
     async def get_account(self, name: str) -> AccountRecord:
-        async with self._tx() as session:
-            row = (await session.execute(_account_select().where(A.c.name == name))).first()
-        if row is None:
-            raise NotFound(f"account '{name}' does not exist")
-        return AccountRecord.from_row(row._mapping)
+        def work(connection: Connection) -> AccountRecord:
+            row = connection.execute(_account_select().where(A.c.name == name)).first()
+            if row is None:
+                raise NotFound(f"account '{name}' does not exist")
+            return AccountRecord.from_row(row._mapping)
+
+        return await self._run(work)
 
     async def list_accounts(self) -> list[AccountRecord]:
-        async with self._tx() as session:
-            rows = await session.execute(_account_select().order_by(A.c.id))
-        return [AccountRecord.from_row(row._mapping) for row in rows]
+        def work(connection: Connection) -> list[AccountRecord]:
+            rows = connection.execute(_account_select().order_by(A.c.id))
+            return [AccountRecord.from_row(row._mapping) for row in rows]
+
+        return await self._run(work)
 
     async def update_account(self, name: str, **fields: Any) -> AccountRecord:
         """Set profile fields (phone, tg_user_id, username, first_name, status, enabled)."""
@@ -61,13 +68,16 @@ class AccountsMixin(RepoBase):
     async def _update_account(self, name: str, values: Mapping[str, Any]) -> AccountRecord:
         if not values:
             return await self.get_account(name)
-        async with self._tx() as session:
-            result = await session.execute(sa.update(A).where(A.c.name == name).values(**values))
+
+        def work(connection: Connection) -> AccountRecord:
+            result = connection.execute(sa.update(A).where(A.c.name == name).values(**values))
             if result.rowcount == 0:
                 raise NotFound(f"account '{name}' does not exist")
             # Read back with a SELECT: SQLite 3.40 miscomputes `x IS NOT NULL` in RETURNING.
-            row = (await session.execute(_account_select().where(A.c.name == name))).one()
-        return AccountRecord.from_row(row._mapping)
+            row = connection.execute(_account_select().where(A.c.name == name)).one()
+            return AccountRecord.from_row(row._mapping)
+
+        return await self._run(work)
 
     # --- session data ----------------------------------------------------------------------
 
@@ -102,11 +112,13 @@ class AccountsMixin(RepoBase):
         )
 
     async def _account_column(self, name: str, column: sa.Column[Any]) -> Any:
-        async with self._tx() as session:
-            row = (await session.execute(sa.select(column).where(A.c.name == name))).first()
-        if row is None:
-            raise NotFound(f"account '{name}' does not exist")
-        return row[0]
+        def work(connection: Connection) -> Any:
+            row = connection.execute(sa.select(column).where(A.c.name == name)).first()
+            if row is None:
+                raise NotFound(f"account '{name}' does not exist")
+            return row[0]
+
+        return await self._run(work)
 
     # --- entity cache ----------------------------------------------------------------------
 
@@ -125,10 +137,11 @@ class AccountsMixin(RepoBase):
         if not latest:
             return 0
         items = list(latest.values())
-        async with self._tx() as session:
+
+        def work(connection: Connection) -> None:
             for chunk in chunks(items):
-                insert = self._insert(session, E).values(list(chunk))
-                await session.execute(
+                insert = self._insert(connection, E).values(list(chunk))
+                connection.execute(
                     insert.on_conflict_do_update(
                         index_elements=["account_id", "entity_id"],
                         set_={
@@ -137,6 +150,8 @@ class AccountsMixin(RepoBase):
                         },
                     )
                 )
+
+        await self._run(work)
         return len(items)
 
     async def get_entity(
@@ -159,13 +174,18 @@ class AccountsMixin(RepoBase):
         else:
             query = query.where(E.c.phone == _normalise_phone(phone))
         query = query.order_by(E.c.updated_at.desc(), E.c.id.desc()).limit(1)
-        async with self._tx() as session:
-            row = (await session.execute(query)).first()
-        return None if row is None else EntityRecord.from_row(row._mapping)
+
+        def work(connection: Connection) -> EntityRecord | None:
+            row = connection.execute(query).first()
+            return None if row is None else EntityRecord.from_row(row._mapping)
+
+        return await self._run(work)
 
     async def list_entities(self, account_id: int) -> list[EntityRecord]:
         """The whole entity cache of an account (loaded once when its Telethon session opens)."""
         query = sa.select(E).where(E.c.account_id == account_id).order_by(E.c.entity_id)
-        async with self._tx() as session:
-            rows = await session.execute(query)
-        return [EntityRecord.from_row(row._mapping) for row in rows]
+
+        def work(connection: Connection) -> list[EntityRecord]:
+            return [EntityRecord.from_row(row._mapping) for row in connection.execute(query)]
+
+        return await self._run(work)

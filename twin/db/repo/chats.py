@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from twin.db.records import ChatRecord
 from twin.db.repo._base import RepoBase, check_fields, conflict_on_integrity
@@ -26,6 +27,17 @@ _UPDATABLE = (
     "last_owner_activity_at",
     "last_away_at",
 )
+
+
+# Statements built once (see messages.py); UPDATEs take their SET columns from the parameters.
+_BY_PEER = (C.c.account_id == sa.bindparam("_account_id")) & (
+    C.c.peer_id == sa.bindparam("_peer_id")
+)
+_SELECT = sa.select(C).where(C.c.id == sa.bindparam("_chat_id"))
+_SELECT_BY_PEER = sa.select(C).where(_BY_PEER)
+_UPDATE = sa.update(C).where(C.c.id == sa.bindparam("_chat_id")).returning(*C.c)
+_UPDATE_BY_PEER = sa.update(C).where(_BY_PEER).returning(*C.c)
+_insert_chat: dict[str, Any] = {}  # per dialect: INSERT … ON CONFLICT DO NOTHING RETURNING
 
 
 def _later(a: sa.ColumnElement[Any], b: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
@@ -49,6 +61,25 @@ class ChatsMixin(RepoBase):
 
         Returns the chat and whether it was created; safe under concurrent callers.
         """
+        return await self._run(
+            lambda c: self._upsert_chat(
+                c, account_id, peer_id, kind=kind, title=title, username=username,
+                is_contact=is_contact, is_bot=is_bot,
+            )
+        )
+
+    def _upsert_chat(
+        self,
+        c: Connection,
+        account_id: int,
+        peer_id: int,
+        *,
+        kind: str | None = None,
+        title: str | None = None,
+        username: str | None = None,
+        is_contact: bool | None = None,
+        is_bot: bool | None = None,
+    ) -> tuple[ChatRecord, bool]:
         given = {
             key: value
             for key, value in {
@@ -57,26 +88,35 @@ class ChatsMixin(RepoBase):
             }.items()
             if value is not None
         }
-        async with self._tx() as session:
-            insert = (
-                self._insert(session, C)
-                .values(account_id=account_id, peer_id=peer_id, **given)
-                .on_conflict_do_nothing(index_elements=["account_id", "peer_id"])
-                .returning(*C.c)
-            )
-            row = (await session.execute(insert)).first()
+        where = {"_account_id": account_id, "_peer_id": peer_id}
+        # Most messages come from a known chat whose description did not change: read first,
+        # and write only what differs.
+        row = c.execute(_SELECT_BY_PEER, where).first()
+        if row is None:
+            insert = _insert_chat.get(c.dialect.name)
+            if insert is None:
+                insert = _insert_chat[c.dialect.name] = (
+                    self._insert(c, C)
+                    .on_conflict_do_nothing(index_elements=["account_id", "peer_id"])
+                    .returning(*C.c)
+                )
+            row = c.execute(insert, {"account_id": account_id, "peer_id": peer_id, **given}).first()
             if row is not None:
                 return ChatRecord.from_row(row._mapping), True
-            where = (C.c.account_id == account_id) & (C.c.peer_id == peer_id)
-            if given:
-                statement: Any = sa.update(C).where(where).values(**given).returning(*C.c)
-            else:
-                statement = sa.select(C).where(where)
-            row = (await session.execute(statement)).one()
+            row = c.execute(_SELECT_BY_PEER, where).one()  # created meanwhile by another writer
+        changed = {key: value for key, value in given.items() if row._mapping[key] != value}
+        if changed:
+            row = c.execute(_UPDATE_BY_PEER, {**changed, **where}).one()
         return ChatRecord.from_row(row._mapping), False
 
     async def get_chat(self, chat_id: int) -> ChatRecord:
-        return await self._one_chat(C.c.id == chat_id, f"chat {chat_id}")
+        return await self._run(lambda c: self._get_chat(c, chat_id))
+
+    def _get_chat(self, c: Connection, chat_id: int) -> ChatRecord:
+        row = c.execute(_SELECT, {"_chat_id": chat_id}).first()
+        if row is None:
+            raise NotFound(f"chat {chat_id} does not exist")
+        return ChatRecord.from_row(row._mapping)
 
     async def get_chat_by_peer(self, account_id: int, peer_id: int) -> ChatRecord:
         return await self._one_chat(
@@ -85,11 +125,13 @@ class ChatsMixin(RepoBase):
         )
 
     async def _one_chat(self, where: sa.ColumnElement[bool], what: str) -> ChatRecord:
-        async with self._tx() as session:
-            row = (await session.execute(sa.select(C).where(where))).first()
-        if row is None:
-            raise NotFound(f"{what} does not exist")
-        return ChatRecord.from_row(row._mapping)
+        def work(connection: Connection) -> ChatRecord:
+            row = connection.execute(sa.select(C).where(where)).first()
+            if row is None:
+                raise NotFound(f"{what} does not exist")
+            return ChatRecord.from_row(row._mapping)
+
+        return await self._run(work)
 
     async def list_chats(
         self, account_id: int, *, limit: int = 50, offset: int = 0
@@ -104,14 +146,19 @@ class ChatsMixin(RepoBase):
             .limit(limit)
             .offset(offset)
         )
-        async with self._tx() as session:
-            rows = await session.execute(query)
-        return [ChatRecord.from_row(row._mapping) for row in rows]
+
+        def work(connection: Connection) -> list[ChatRecord]:
+            return [ChatRecord.from_row(row._mapping) for row in connection.execute(query)]
+
+        return await self._run(work)
 
     async def count_chats(self, account_id: int) -> int:
         query = sa.select(sa.func.count()).select_from(C).where(C.c.account_id == account_id)
-        async with self._tx() as session:
-            return int((await session.execute(query)).scalar_one())
+
+        def work(connection: Connection) -> int:
+            return int(connection.execute(query).scalar_one())
+
+        return await self._run(work)
 
     async def update_chat(self, chat_id: int, **fields: Any) -> ChatRecord:
         """Set any of: kind, title, username, is_contact, is_bot, paused_until, overrides,
@@ -120,7 +167,17 @@ class ChatsMixin(RepoBase):
         check_fields(fields, _UPDATABLE, "update_chat")
         if not fields:
             return await self.get_chat(chat_id)
-        return await self._update_chat(C.c.id == chat_id, fields, f"chat {chat_id}")
+        return await self._run(lambda c: self._update_chat_by_id(c, chat_id, **fields))
+
+    def _update_chat_by_id(self, c: Connection, chat_id: int, **fields: Any) -> ChatRecord:
+        check_fields(fields, _UPDATABLE, "update_chat")
+        if not fields:
+            return self._get_chat(c, chat_id)
+        with conflict_on_integrity(f"cannot update chat {chat_id}"):
+            row = c.execute(_UPDATE, {**fields, "_chat_id": chat_id}).first()
+        if row is None:
+            raise NotFound(f"chat {chat_id} does not exist")
+        return ChatRecord.from_row(row._mapping)
 
     async def set_paused(
         self, account_id: int, peer_id: int, until: datetime | None
@@ -136,9 +193,12 @@ class ChatsMixin(RepoBase):
         self, where: sa.ColumnElement[bool], values: dict[str, Any], what: str
     ) -> ChatRecord:
         statement = sa.update(C).where(where).values(**values).returning(*C.c)
-        async with self._tx() as session:
+
+        def work(connection: Connection) -> ChatRecord:
             with conflict_on_integrity(f"cannot update {what}"):
-                row = (await session.execute(statement)).first()
-        if row is None:
-            raise NotFound(f"{what} does not exist")
-        return ChatRecord.from_row(row._mapping)
+                row = connection.execute(statement).first()
+            if row is None:
+                raise NotFound(f"{what} does not exist")
+            return ChatRecord.from_row(row._mapping)
+
+        return await self._run(work)

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from twin.db.base import utcnow
 from twin.db.records import Direction, MessageKind, MessageRecord, ReplyState
@@ -15,6 +16,27 @@ from twin.db.tables import Message
 from twin.errors import NotFound
 
 M = Message.__table__
+
+# Statements built once: building a statement costs more than running it on SQLite. UPDATEs take
+# their SET columns from the parameters they are executed with.
+_BY_ID = sa.bindparam("_message_id")
+_UPDATE = sa.update(M).where(M.c.id == _BY_ID).returning(*M.c)
+_INSERT = sa.insert(M).returning(*M.c)
+_SELECT_BY_REPLY = (
+    sa.select(M).where(M.c.reply_id == sa.bindparam("_reply_id")).order_by(M.c.date, M.c.id)
+)
+_SELECT_HISTORY = (
+    sa.select(M)
+    .where(M.c.account_id == sa.bindparam("_account_id"), M.c.chat_id == sa.bindparam("_chat_id"))
+    .order_by(M.c.date.desc(), M.c.id.desc())
+    .limit(sa.bindparam("_limit"))
+)
+_SELECT_BY_TG = sa.select(M).where(
+    M.c.account_id == sa.bindparam("_account_id"),
+    M.c.chat_id == sa.bindparam("_chat_id"),
+    M.c.tg_message_id == sa.bindparam("_tg_message_id"),
+)
+_insert_incoming: dict[str, Any] = {}  # per dialect: INSERT … ON CONFLICT DO NOTHING RETURNING
 
 _UPDATABLE = (
     "text",
@@ -57,6 +79,41 @@ class MessagesMixin(RepoBase):
         state defaults to "sent"). Returns the stored message and whether this call created it;
         a repeat or a concurrent duplicate returns the existing row untouched.
         """
+        return await self._run(
+            lambda c: self._add_incoming(
+                c,
+                account_id,
+                chat_id,
+                tg_message_id,
+                date=date,
+                text=text,
+                kind=kind,
+                sender_id=sender_id,
+                reply_to_tg_id=reply_to_tg_id,
+                duration=duration,
+                transcript=transcript,
+                direction=direction,
+                state=state,
+            )
+        )
+
+    def _add_incoming(
+        self,
+        c: Connection,
+        account_id: int,
+        chat_id: int,
+        tg_message_id: int,
+        *,
+        date: datetime,
+        text: str | None = None,
+        kind: MessageKind | str = MessageKind.TEXT,
+        sender_id: int | None = None,
+        reply_to_tg_id: int | None = None,
+        duration: float | None = None,
+        transcript: str | None = None,
+        direction: Direction | str = Direction.INCOMING,
+        state: ReplyState | str | None = None,
+    ) -> tuple[MessageRecord, bool]:
         direction = Direction(direction)
         if state is None:
             state = ReplyState.RECEIVED if direction is Direction.INCOMING else ReplyState.SENT
@@ -74,25 +131,21 @@ class MessagesMixin(RepoBase):
             "date": date,
             "state": ReplyState(state).value,
         }
-        async with self._tx() as session:
-            with conflict_on_integrity(f"cannot record message {tg_message_id}"):
-                insert = (
-                    self._insert(session, M)
-                    .values(**values)
-                    .on_conflict_do_nothing(
-                        index_elements=["account_id", "chat_id", "tg_message_id"]
-                    )
-                    .returning(*M.c)
-                )
-                row = (await session.execute(insert)).first()
-            if row is not None:
-                return MessageRecord.from_row(row._mapping), True
-            existing = sa.select(M).where(
-                M.c.account_id == account_id,
-                M.c.chat_id == chat_id,
-                M.c.tg_message_id == tg_message_id,
+        insert = _insert_incoming.get(c.dialect.name)
+        if insert is None:
+            insert = _insert_incoming[c.dialect.name] = (
+                self._insert(c, M)
+                .on_conflict_do_nothing(index_elements=["account_id", "chat_id", "tg_message_id"])
+                .returning(*M.c)
             )
-            row = (await session.execute(existing)).one()
+        with conflict_on_integrity(f"cannot record message {tg_message_id}"):
+            row = c.execute(insert, values).first()
+        if row is not None:
+            return MessageRecord.from_row(row._mapping), True
+        row = c.execute(
+            _SELECT_BY_TG,
+            {"_account_id": account_id, "_chat_id": chat_id, "_tg_message_id": tg_message_id},
+        ).one()
         return MessageRecord.from_row(row._mapping), False
 
     async def add_outgoing(
@@ -114,6 +167,37 @@ class MessagesMixin(RepoBase):
         Persist `random_id` here or with `set_random_id` BEFORE sending: Telegram rejects a
         repeated random_id, which makes a retried send idempotent.
         """
+        return await self._run(
+            lambda c: self._add_outgoing(
+                c,
+                account_id,
+                chat_id,
+                text=text,
+                kind=kind,
+                reply_id=reply_id,
+                bubble_index=bubble_index,
+                random_id=random_id,
+                state=state,
+                date=date,
+                duration=duration,
+            )
+        )
+
+    def _add_outgoing(
+        self,
+        c: Connection,
+        account_id: int,
+        chat_id: int,
+        *,
+        text: str | None,
+        kind: MessageKind | str = MessageKind.TEXT,
+        reply_id: int | None = None,
+        bubble_index: int | None = None,
+        random_id: int | None = None,
+        state: ReplyState | str = ReplyState.SENDING,
+        date: datetime | None = None,
+        duration: float | None = None,
+    ) -> MessageRecord:
         values = {
             "account_id": account_id,
             "chat_id": chat_id,
@@ -127,9 +211,8 @@ class MessagesMixin(RepoBase):
             "state": ReplyState(state).value,
             "date": date or utcnow(),
         }
-        async with self._tx() as session:
-            with conflict_on_integrity(f"random_id {random_id} is already used"):
-                row = (await session.execute(sa.insert(M).values(**values).returning(*M.c))).one()
+        with conflict_on_integrity(f"random_id {random_id} is already used"):
+            row = c.execute(_INSERT, values).one()
         return MessageRecord.from_row(row._mapping)
 
     async def get_message(self, message_id: int) -> MessageRecord:
@@ -152,27 +235,30 @@ class MessagesMixin(RepoBase):
         )
 
     async def _one_message(self, where: sa.ColumnElement[bool], what: str) -> MessageRecord:
-        async with self._tx() as session:
-            row = (await session.execute(sa.select(M).where(where))).first()
-        if row is None:
-            raise NotFound(f"{what} does not exist")
-        return MessageRecord.from_row(row._mapping)
+        def work(connection: Connection) -> MessageRecord:
+            row = connection.execute(sa.select(M).where(where)).first()
+            if row is None:
+                raise NotFound(f"{what} does not exist")
+            return MessageRecord.from_row(row._mapping)
+
+        return await self._run(work)
 
     async def update_message(self, message_id: int, **fields: Any) -> MessageRecord:
         """Set any of: text, transcript, duration, kind, state, state_reason, reply_id,
         bubble_index, random_id, tg_message_id, date, prompt_tokens, completion_tokens,
         cost_usd. Conflict if a unique key (Telegram id, random_id) is already taken."""
-        check_fields(fields, _UPDATABLE, "update_message")
-        if "state" in fields:
-            fields["state"] = ReplyState(fields["state"]).value
-        if "kind" in fields:
-            fields["kind"] = MessageKind(fields["kind"]).value
+        fields = _message_fields(fields)
         if not fields:
             return await self.get_message(message_id)
-        statement = sa.update(M).where(M.c.id == message_id).values(**fields).returning(*M.c)
-        async with self._tx() as session:
+        return await self._run(lambda c: self._update_message(c, message_id, **fields))
+
+    def _update_message(self, c: Connection, message_id: int, **fields: Any) -> MessageRecord:
+        fields = _message_fields(fields)
+        if not fields:
+            row = c.execute(sa.select(M).where(M.c.id == message_id)).first()
+        else:
             with conflict_on_integrity(f"cannot update message {message_id}"):
-                row = (await session.execute(statement)).first()
+                row = c.execute(_UPDATE, {**fields, "_message_id": message_id}).first()
         if row is None:
             raise NotFound(f"message {message_id} does not exist")
         return MessageRecord.from_row(row._mapping)
@@ -189,44 +275,61 @@ class MessagesMixin(RepoBase):
         self, message_id: int, tg_message_id: int, *, date: datetime | None = None
     ) -> MessageRecord:
         """The bubble went out as Telegram message `tg_message_id`."""
-        fields: dict[str, Any] = {"tg_message_id": tg_message_id, "state": ReplyState.SENT}
-        if date is not None:
-            fields["date"] = date
-        return await self.update_message(message_id, **fields)
+        return await self.update_message(message_id, **_sent_fields(tg_message_id, date))
+
+    def _mark_sent(
+        self, c: Connection, message_id: int, tg_message_id: int, *, date: datetime | None = None
+    ) -> MessageRecord:
+        return self._update_message(c, message_id, **_sent_fields(tg_message_id, date))
 
     async def history(
         self, account_id: int, chat_id: int, *, limit: int = 50, before_id: int | None = None
     ) -> list[MessageRecord]:
         """Messages of a chat newest first (by date, then id); page with `before_id` = the
         last (oldest) message id of the previous page."""
-        query = sa.select(M).where(M.c.account_id == account_id, M.c.chat_id == chat_id)
-        async with self._tx() as session:
-            if before_id is not None:
-                cursor = (
-                    await session.execute(
-                        sa.select(M.c.date, M.c.id).where(
-                            M.c.id == before_id, M.c.chat_id == chat_id
-                        )
-                    )
-                ).first()
-                if cursor is None:
-                    raise NotFound(f"message {before_id} of chat {chat_id} does not exist")
-                query = query.where(
-                    (M.c.date < cursor.date) | ((M.c.date == cursor.date) & (M.c.id < cursor.id))
-                )
-            query = query.order_by(M.c.date.desc(), M.c.id.desc()).limit(limit)
-            rows = await session.execute(query)
+        return await self._run(
+            lambda c: self._history(c, account_id, chat_id, limit=limit, before_id=before_id)
+        )
+
+    def _history(
+        self,
+        c: Connection,
+        account_id: int,
+        chat_id: int,
+        *,
+        limit: int = 50,
+        before_id: int | None = None,
+    ) -> list[MessageRecord]:
+        if before_id is None:
+            rows = c.execute(
+                _SELECT_HISTORY,
+                {"_account_id": account_id, "_chat_id": chat_id, "_limit": limit},
+            )
             return [MessageRecord.from_row(row._mapping) for row in rows]
+        cursor = c.execute(
+            sa.select(M.c.date, M.c.id).where(M.c.id == before_id, M.c.chat_id == chat_id)
+        ).first()
+        if cursor is None:
+            raise NotFound(f"message {before_id} of chat {chat_id} does not exist")
+        query = (
+            sa.select(M)
+            .where(M.c.account_id == account_id, M.c.chat_id == chat_id)
+            .where((M.c.date < cursor.date) | ((M.c.date == cursor.date) & (M.c.id < cursor.id)))
+            .order_by(M.c.date.desc(), M.c.id.desc())
+            .limit(limit)
+        )
+        return [MessageRecord.from_row(row._mapping) for row in c.execute(query)]
 
     async def unrecorded_ids(
         self, account_id: int, chat_id: int, candidate_ids: Iterable[int]
     ) -> list[int]:
         """Which of these Telegram message ids are not stored yet (input order, no repeats)."""
         wanted = list(dict.fromkeys(candidate_ids))
-        known: set[int] = set()
-        async with self._tx() as session:
+
+        def work(connection: Connection) -> set[int]:
+            known: set[int] = set()
             for chunk in chunks(wanted):
-                rows = await session.execute(
+                rows = connection.execute(
                     sa.select(M.c.tg_message_id).where(
                         M.c.account_id == account_id,
                         M.c.chat_id == chat_id,
@@ -234,12 +337,32 @@ class MessagesMixin(RepoBase):
                     )
                 )
                 known.update(rows.scalars())
+            return known
+
+        known = await self._run(work)
         return [message_id for message_id in wanted if message_id not in known]
 
     async def reply_messages(self, reply_id: int) -> list[MessageRecord]:
         """Messages linked to a reply job (incoming triggers and outgoing bubbles), oldest
         first."""
-        query = sa.select(M).where(M.c.reply_id == reply_id).order_by(M.c.date, M.c.id)
-        async with self._tx() as session:
-            rows = await session.execute(query)
+        return await self._run(lambda c: self._reply_messages(c, reply_id))
+
+    def _reply_messages(self, c: Connection, reply_id: int) -> list[MessageRecord]:
+        rows = c.execute(_SELECT_BY_REPLY, {"_reply_id": reply_id})
         return [MessageRecord.from_row(row._mapping) for row in rows]
+
+
+def _message_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    check_fields(fields, _UPDATABLE, "update_message")
+    if "state" in fields:
+        fields["state"] = ReplyState(fields["state"]).value
+    if "kind" in fields:
+        fields["kind"] = MessageKind(fields["kind"]).value
+    return fields
+
+
+def _sent_fields(tg_message_id: int, date: datetime | None) -> dict[str, Any]:
+    fields: dict[str, Any] = {"tg_message_id": tg_message_id, "state": ReplyState.SENT.value}
+    if date is not None:
+        fields["date"] = date
+    return fields

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from twin.db.base import utcnow
 from twin.db.records import EventRecord, StyleProfileRecord
@@ -16,16 +18,23 @@ S = AccountSettings.__table__
 P = StyleProfile.__table__
 V = Event.__table__
 
+_SELECT_SETTINGS = sa.select(S.c.data).where(S.c.account_id == sa.bindparam("_account_id"))
+_SELECT_STYLE = sa.select(P).where(P.c.account_id == sa.bindparam("_account_id"))
+_SELECT_STYLE_VERSION = sa.select(P.c.updated_at).where(
+    P.c.account_id == sa.bindparam("_account_id")
+)
+_INSERT_EVENT = sa.insert(V).returning(V.c.id)
+
 
 class MiscMixin(RepoBase):
     # --- settings overrides ----------------------------------------------------------------
 
     async def get_settings(self, account_id: int) -> dict[str, Any]:
         """The account's overrides of [twin]/[schedule]/[humanize] ({} when none)."""
-        async with self._tx() as session:
-            data = (
-                await session.execute(sa.select(S.c.data).where(S.c.account_id == account_id))
-            ).scalar_one_or_none()
+        return await self._run(lambda c: self._get_settings(c, account_id))
+
+    def _get_settings(self, c: Connection, account_id: int) -> dict[str, Any]:
+        data = c.execute(_SELECT_SETTINGS, {"_account_id": account_id}).scalar_one_or_none()
         return dict(data or {})
 
     async def put_settings(self, account_id: int, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -36,11 +45,19 @@ class MiscMixin(RepoBase):
     # --- style profiles --------------------------------------------------------------------
 
     async def get_style_profile(self, account_id: int) -> StyleProfileRecord | None:
-        async with self._tx() as session:
-            row = (
-                await session.execute(sa.select(P).where(P.c.account_id == account_id))
-            ).first()
+        return await self._run(lambda c: self._get_style_profile(c, account_id))
+
+    def _get_style_profile(self, c: Connection, account_id: int) -> StyleProfileRecord | None:
+        row = c.execute(_SELECT_STYLE, {"_account_id": account_id}).first()
         return None if row is None else StyleProfileRecord.from_row(row._mapping)
+
+    async def style_profile_version(self, account_id: int) -> datetime | None:
+        """When the account's style profile was last written (None: there is none); lets a
+        caller keep the parsed profile until it changes, whoever wrote it."""
+        return await self._run(lambda c: self._style_profile_version(c, account_id))
+
+    def _style_profile_version(self, c: Connection, account_id: int) -> datetime | None:
+        return c.execute(_SELECT_STYLE_VERSION, {"_account_id": account_id}).scalar_one_or_none()
 
     async def put_style_profile(
         self,
@@ -58,14 +75,16 @@ class MiscMixin(RepoBase):
         self, table: sa.Table, account_id: int, values: dict[str, Any]
     ) -> Mapping[str, Any]:
         values = {**values, "updated_at": utcnow()}
-        async with self._tx() as session:
+
+        def work(connection: Connection) -> Mapping[str, Any]:
             with conflict_on_integrity(f"account {account_id} does not exist"):
-                insert = self._insert(session, table).values(account_id=account_id, **values)
+                insert = self._insert(connection, table).values(account_id=account_id, **values)
                 statement = insert.on_conflict_do_update(
                     index_elements=["account_id"], set_=values
                 ).returning(*table.c)
-                row = (await session.execute(statement)).one()
-        return row._mapping
+                return connection.execute(statement).one()._mapping
+
+        return await self._run(work)
 
     # --- events ----------------------------------------------------------------------------
 
@@ -78,15 +97,26 @@ class MiscMixin(RepoBase):
         chat_id: int | None = None,
     ) -> int:
         """Append to the event log; returns the event id (the SSE Last-Event-ID)."""
+        return await self._run(
+            lambda c: self._append_event(c, type, data, account_id=account_id, chat_id=chat_id)
+        )
+
+    def _append_event(
+        self,
+        c: Connection,
+        type: str,
+        data: Mapping[str, Any] | None = None,
+        *,
+        account_id: int | None = None,
+        chat_id: int | None = None,
+    ) -> int:
         values = {
             "type": type,
             "data": dict(data or {}),
             "account_id": account_id,
             "chat_id": chat_id,
         }
-        statement = sa.insert(V).values(**values).returning(V.c.id)
-        async with self._tx() as session:
-            return int((await session.execute(statement)).scalar_one())
+        return int(c.execute(_INSERT_EVENT, values).scalar_one())
 
     async def events_since(
         self, last_id: int = 0, *, limit: int = 100, account_id: int | None = None
@@ -95,10 +125,15 @@ class MiscMixin(RepoBase):
         query = sa.select(V).where(V.c.id > last_id)
         if account_id is not None:
             query = query.where(V.c.account_id == account_id)
-        async with self._tx() as session:
-            rows = await session.execute(query.order_by(V.c.id).limit(limit))
-        return [EventRecord.from_row(row._mapping) for row in rows]
+        query = query.order_by(V.c.id).limit(limit)
+
+        def work(connection: Connection) -> list[EventRecord]:
+            return [EventRecord.from_row(row._mapping) for row in connection.execute(query)]
+
+        return await self._run(work)
 
     async def last_event_id(self) -> int:
-        async with self._tx() as session:
-            return int((await session.execute(sa.select(sa.func.max(V.c.id)))).scalar() or 0)
+        def work(connection: Connection) -> int:
+            return int(connection.execute(sa.select(sa.func.max(V.c.id))).scalar() or 0)
+
+        return await self._run(work)

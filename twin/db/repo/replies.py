@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from twin.db.base import utcnow
 from twin.db.records import ReplyRecord, ReplyState
@@ -37,6 +38,67 @@ _UPDATABLE = (
     "finished_at",
 )
 
+# Statements built once (see messages.py); UPDATEs take their SET columns from the parameters.
+_BY_ID = R.c.id == sa.bindparam("_reply_id")
+_INSERT = sa.insert(R).returning(*R.c)
+_SELECT = sa.select(R).where(_BY_ID)
+_UPDATE = sa.update(R).where(_BY_ID).returning(*R.c)
+_UPDATE_IF = (
+    sa.update(R)
+    .where(_BY_ID, R.c.state.in_(sa.bindparam("_expect", expanding=True)))
+    .returning(*R.c)
+)
+_SELECT_IF = sa.select(R).where(_BY_ID, R.c.state.in_(sa.bindparam("_expect", expanding=True)))
+_LINK = sa.update(M).where(
+    M.c.id.in_(sa.bindparam("_ids", expanding=True)), M.c.chat_id == sa.bindparam("_chat_id")
+)
+_PENDING = (
+    sa.select(R)
+    .where(R.c.chat_id == sa.bindparam("_chat_id"), R.c.state.in_(("received", "scheduled")))
+    .order_by(R.c.id.desc())
+    .limit(1)
+)
+_NEXT_DUE = sa.select(sa.func.min(sa.func.coalesce(R.c.next_attempt_at, R.c.reply_at))).where(
+    R.c.state.in_(_UNFINISHED), R.c.lease_until.is_(None)
+)
+_COUNTED = ("sent", "scheduled", "generating", "sending")  # replies that use up rate limits
+
+
+def _times_statement(*, chat: bool, capped: bool, raw: bool) -> Any:
+    """coalesce(finished_at, reply_at) >= since, as two index range scans: finished replies by
+    (state, finished_at), the others by (state, reply_at). A single coalesce() predicate can
+    use neither index and reads every reply the account ever sent. `raw`: the stored text
+    (SQLite), parsed by `_parse_times`, several times cheaper per row than the column type."""
+    since = sa.bindparam("_since", type_=R.c.reply_at.type)
+
+    def part(column: Any, *where: Any) -> Any:
+        value = sa.type_coerce(column, sa.String) if raw else column
+        query = sa.select(value.label("at")).where(
+            R.c.account_id == sa.bindparam("_account_id"), R.c.state.in_(_COUNTED), *where
+        )
+        return query.where(R.c.chat_id == sa.bindparam("_chat_id")) if chat else query
+
+    statement = sa.union_all(
+        part(R.c.finished_at, R.c.finished_at >= since),
+        part(R.c.reply_at, R.c.finished_at.is_(None), R.c.reply_at >= since),
+    )
+    return statement.limit(sa.bindparam("_cap")) if capped else statement
+
+
+_TIMES = {
+    (chat, capped, raw): _times_statement(chat=chat, capped=capped, raw=raw)
+    for chat in (False, True)
+    for capped in (False, True)
+    for raw in (False, True)
+}
+
+
+def _parse_times(values: Iterable[Any]) -> list[datetime]:
+    """SQLite's stored UTC text ('YYYY-MM-DD HH:MM:SS[.ffffff]') as aware datetimes."""
+    parse = datetime.fromisoformat
+    return [parse(value).replace(tzinfo=UTC) for value in values]
+_claims: dict[str, Any] = {}  # per dialect
+
 
 class RepliesMixin(RepoBase):
     async def create_reply(
@@ -51,8 +113,42 @@ class RepliesMixin(RepoBase):
         decision: Mapping[str, Any] | None = None,
         flags: Mapping[str, Any] | None = None,
         voice: bool = False,
+        message_state: ReplyState | str | None = None,
     ) -> ReplyRecord:
-        """Create a reply job and link the chat's messages it answers (messages.reply_id)."""
+        """Create a reply job and link the chat's messages it answers (messages.reply_id);
+        with `message_state`, the linked messages move to that state in the same transaction
+        (so no worker can finish the job before its messages say it was scheduled)."""
+        return await self._run(
+            lambda c: self._create_reply(
+                c,
+                account_id,
+                chat_id,
+                reply_at=reply_at,
+                message_ids=message_ids,
+                state=state,
+                reason=reason,
+                decision=decision,
+                flags=flags,
+                voice=voice,
+                message_state=message_state,
+            )
+        )
+
+    def _create_reply(
+        self,
+        c: Connection,
+        account_id: int,
+        chat_id: int,
+        *,
+        reply_at: datetime,
+        message_ids: Iterable[int] = (),
+        state: ReplyState | str = ReplyState.SCHEDULED,
+        reason: str | None = None,
+        decision: Mapping[str, Any] | None = None,
+        flags: Mapping[str, Any] | None = None,
+        voice: bool = False,
+        message_state: ReplyState | str | None = None,
+    ) -> ReplyRecord:
         values = {
             "account_id": account_id,
             "chat_id": chat_id,
@@ -64,35 +160,61 @@ class RepliesMixin(RepoBase):
             "voice": voice,
         }
         ids = list(dict.fromkeys(message_ids))
-        async with self._tx() as session:
-            row = (await session.execute(sa.insert(R).values(**values).returning(*R.c))).one()
-            await self._link(session, row.id, chat_id, ids)
+        row = c.execute(_INSERT, values).one()
+        self._link(c, row.id, chat_id, ids, message_state)
         return ReplyRecord.from_row(row._mapping)
 
-    async def attach_messages(self, reply_id: int, message_ids: Iterable[int]) -> None:
-        """Link more messages of the reply's chat to it (debounce: one answer for a burst)."""
+    async def attach_messages(
+        self,
+        reply_id: int,
+        message_ids: Iterable[int],
+        *,
+        message_state: ReplyState | str | None = None,
+    ) -> None:
+        """Link more messages of the reply's chat to it (debounce: one answer for a burst),
+        optionally moving them to `message_state` in the same transaction."""
+        await self._run(
+            lambda c: self._attach_messages(c, reply_id, message_ids, message_state=message_state)
+        )
+
+    def _attach_messages(
+        self,
+        c: Connection,
+        reply_id: int,
+        message_ids: Iterable[int],
+        *,
+        message_state: ReplyState | str | None = None,
+    ) -> None:
         ids = list(dict.fromkeys(message_ids))
-        async with self._tx() as session:
-            chat_id = (
-                await session.execute(sa.select(R.c.chat_id).where(R.c.id == reply_id))
-            ).scalar_one_or_none()
-            if chat_id is None:
-                raise NotFound(f"reply {reply_id} does not exist")
-            await self._link(session, reply_id, chat_id, ids)
+        chat_id = c.execute(
+            sa.select(R.c.chat_id).where(_BY_ID), {"_reply_id": reply_id}
+        ).scalar_one_or_none()
+        if chat_id is None:
+            raise NotFound(f"reply {reply_id} does not exist")
+        self._link(c, reply_id, chat_id, ids, message_state)
 
     @staticmethod
-    async def _link(session: Any, reply_id: int, chat_id: int, ids: list[int]) -> None:
+    def _link(
+        c: Connection,
+        reply_id: int,
+        chat_id: int,
+        ids: list[int],
+        state: ReplyState | str | None = None,
+    ) -> None:
         if not ids:
             return
-        result = await session.execute(
-            sa.update(M).where(M.c.id.in_(ids), M.c.chat_id == chat_id).values(reply_id=reply_id)
-        )
+        values: dict[str, Any] = {"reply_id": reply_id}
+        if state is not None:
+            values["state"] = ReplyState(state).value
+        result = c.execute(_LINK, {**values, "_ids": ids, "_chat_id": chat_id})
         if result.rowcount != len(ids):
             raise NotFound(f"some of messages {ids} do not exist in chat {chat_id}")
 
     async def get_reply(self, reply_id: int) -> ReplyRecord:
-        async with self._tx() as session:
-            row = (await session.execute(sa.select(R).where(R.c.id == reply_id))).first()
+        return await self._run(lambda c: self._get_reply(c, reply_id))
+
+    def _get_reply(self, c: Connection, reply_id: int) -> ReplyRecord:
+        row = c.execute(_SELECT, {"_reply_id": reply_id}).first()
         if row is None:
             raise NotFound(f"reply {reply_id} does not exist")
         return ReplyRecord.from_row(row._mapping)
@@ -109,26 +231,39 @@ class RepliesMixin(RepoBase):
         still in (one of) those states, else Conflict: e.g. the owner cancelled it meanwhile.
         """
         check_fields(fields, _UPDATABLE, "update_reply")
+        return await self._run(
+            lambda c: self._update_reply(c, reply_id, expect_state=expect_state, **fields)
+        )
+
+    def _update_reply(
+        self,
+        c: Connection,
+        reply_id: int,
+        *,
+        expect_state: ReplyState | str | Iterable[ReplyState | str] | None = None,
+        **fields: Any,
+    ) -> ReplyRecord:
+        check_fields(fields, _UPDATABLE, "update_reply")
         if "state" in fields:
             fields["state"] = ReplyState(fields["state"]).value
             if fields["state"] in _TERMINAL:
                 fields.setdefault("finished_at", utcnow())
                 fields.setdefault("lease_until", None)
-        where = [R.c.id == reply_id]
+        params: dict[str, Any] = {**fields, "_reply_id": reply_id}
         if expect_state is not None:
             if isinstance(expect_state, str):
                 expect_state = [expect_state]
-            where.append(R.c.state.in_([ReplyState(s).value for s in expect_state]))
-        if fields:
-            statement: Any = sa.update(R).where(*where).values(**fields).returning(*R.c)
+            params["_expect"] = [ReplyState(s).value for s in expect_state]
+            statement = _UPDATE_IF if fields else _SELECT_IF
         else:
-            statement = sa.select(R).where(*where)
-        async with self._tx() as session:
-            with conflict_on_integrity(f"cannot update reply {reply_id}"):
-                row = (await session.execute(statement)).first()
+            statement = _UPDATE if fields else _SELECT
+        with conflict_on_integrity(f"cannot update reply {reply_id}"):
+            row = c.execute(statement, params).first()
         if row is not None:
             return ReplyRecord.from_row(row._mapping)
-        current = await self.get_reply(reply_id)  # raises NotFound
+        current = c.execute(sa.select(R.c.state).where(_BY_ID), {"_reply_id": reply_id}).first()
+        if current is None:
+            raise NotFound(f"reply {reply_id} does not exist")
         raise Conflict(f"reply {reply_id} is {current.state}, not {expect_state}")
 
     async def claim_due_replies(
@@ -142,28 +277,21 @@ class RepliesMixin(RepoBase):
         locks candidates with FOR UPDATE SKIP LOCKED; SQLite serialises writers, and the
         claim is one conditional UPDATE.
         """
-        lease_until = now + timedelta(seconds=lease_seconds)
-        due = (
-            sa.select(R.c.id)
-            .where(
-                R.c.state.in_(_UNFINISHED),
-                R.c.reply_at <= now,
-                sa.or_(R.c.next_attempt_at.is_(None), R.c.next_attempt_at <= now),
-                sa.or_(R.c.lease_until.is_(None), R.c.lease_until <= now),
-            )
-            .order_by(R.c.reply_at, R.c.id)
-            .limit(limit)
-        )
-        claim = sa.update(R).values(lease_until=lease_until, attempts=R.c.attempts + 1)
-        async with self._tx() as session:
-            if self._is_postgres(session):
-                # A CTE is evaluated once, so the locked rows are exactly the updated ones.
-                locked = due.with_for_update(skip_locked=True).cte("due")
-                statement = claim.where(R.c.id == locked.c.id)
-            else:
-                statement = claim.where(R.c.id.in_(due.scalar_subquery()))
-            rows = (await session.execute(statement.returning(*R.c))).all()
-        claimed = [ReplyRecord.from_row(row._mapping) for row in rows]
+        return await self._run(lambda c: self._claim_due_replies(c, now, lease_seconds, limit))
+
+    def _claim_due_replies(
+        self, c: Connection, now: datetime, lease_seconds: float, limit: int = 10
+    ) -> list[ReplyRecord]:
+        dialect = c.dialect.name
+        statement = _claims.get(dialect)
+        if statement is None:
+            statement = _claims[dialect] = _claim_statement(self._is_postgres(c))
+        params = {
+            "_now": now,
+            "_limit": limit,
+            "_lease_until": now + timedelta(seconds=lease_seconds),
+        }
+        claimed = [ReplyRecord.from_row(row._mapping) for row in c.execute(statement, params)]
         return sorted(claimed, key=lambda reply: (reply.reply_at, reply.id))
 
     async def unfinished_replies(self, account_id: int | None = None) -> list[ReplyRecord]:
@@ -171,31 +299,28 @@ class RepliesMixin(RepoBase):
         query = sa.select(R).where(R.c.state.in_(_UNFINISHED))
         if account_id is not None:
             query = query.where(R.c.account_id == account_id)
-        async with self._tx() as session:
-            rows = await session.execute(query.order_by(R.c.reply_at, R.c.id))
-        return [ReplyRecord.from_row(row._mapping) for row in rows]
+        query = query.order_by(R.c.reply_at, R.c.id)
+
+        def work(connection: Connection) -> list[ReplyRecord]:
+            return [ReplyRecord.from_row(row._mapping) for row in connection.execute(query)]
+
+        return await self._run(work)
 
     async def pending_reply(self, chat_id: int) -> ReplyRecord | None:
         """The chat's newest job that has not started generating (received/scheduled)."""
-        query = (
-            sa.select(R)
-            .where(R.c.chat_id == chat_id, R.c.state.in_(("received", "scheduled")))
-            .order_by(R.c.id.desc())
-            .limit(1)
-        )
-        async with self._tx() as session:
-            row = (await session.execute(query)).first()
+        return await self._run(lambda c: self._pending_reply(c, chat_id))
+
+    def _pending_reply(self, c: Connection, chat_id: int) -> ReplyRecord | None:
+        row = c.execute(_PENDING, {"_chat_id": chat_id}).first()
         return None if row is None else ReplyRecord.from_row(row._mapping)
 
     async def next_due_at(self) -> datetime | None:
         """When the soonest unfinished, unleased job becomes due (the worker sleeps until then;
         leased jobs are running, and wake the worker themselves when they finish)."""
-        due = sa.func.coalesce(R.c.next_attempt_at, R.c.reply_at)
-        query = sa.select(sa.func.min(due)).where(
-            R.c.state.in_(_UNFINISHED), R.c.lease_until.is_(None)
-        )
-        async with self._tx() as session:
-            return (await session.execute(query)).scalar()
+        return await self._run(self._next_due_at)
+
+    def _next_due_at(self, c: Connection) -> datetime | None:
+        return c.execute(_NEXT_DUE).scalar()
 
     async def release_leases(self) -> int:
         """Forget every lease (start-up of the single daemon process: no other worker holds
@@ -205,20 +330,66 @@ class RepliesMixin(RepoBase):
             .where(R.c.state.in_(_UNFINISHED), R.c.lease_until.is_not(None))
             .values(lease_until=None)
         )
-        async with self._tx() as session:
-            return (await session.execute(statement)).rowcount or 0
+
+        def work(connection: Connection) -> int:
+            return connection.execute(statement).rowcount or 0
+
+        return await self._run(work)
 
     async def reply_times(
-        self, account_id: int, since: datetime, *, chat_id: int | None = None
+        self,
+        account_id: int,
+        since: datetime,
+        *,
+        chat_id: int | None = None,
+        limit: int | None = None,
     ) -> list[datetime]:
-        """When replies were sent (or are scheduled) since `since`: input to the rate limits."""
-        when = sa.func.coalesce(R.c.finished_at, R.c.reply_at)
-        query = sa.select(when).where(
-            R.c.account_id == account_id,
-            R.c.state.in_(("sent", "scheduled", "generating", "sending")),
-            when >= since,
+        """When replies were sent (or are scheduled) since `since`: input to the rate limits.
+        With `limit`, at most that many (in no particular order): enough to tell whether a
+        limit of that size is reached, without reading a busy hour's every reply."""
+        return await self._run(
+            lambda c: self._reply_times(c, account_id, since, chat_id=chat_id, limit=limit)
         )
+
+    def _reply_times(
+        self,
+        c: Connection,
+        account_id: int,
+        since: datetime,
+        *,
+        chat_id: int | None = None,
+        limit: int | None = None,
+    ) -> list[datetime]:
+        params: dict[str, Any] = {"_account_id": account_id, "_since": since}
         if chat_id is not None:
-            query = query.where(R.c.chat_id == chat_id)
-        async with self._tx() as session:
-            return list((await session.execute(query)).scalars())
+            params["_chat_id"] = chat_id
+        if limit is not None:
+            params["_cap"] = limit
+        raw = c.dialect.name == "sqlite"
+        statement = _TIMES[chat_id is not None, limit is not None, raw]
+        values = c.execute(statement, params).scalars().all()
+        return _parse_times(values) if raw else list(values)
+
+
+def _claim_statement(postgres: bool) -> Any:
+    now = sa.bindparam("_now", type_=R.c.reply_at.type)
+    due = (
+        sa.select(R.c.id)
+        .where(
+            R.c.state.in_(_UNFINISHED),
+            R.c.reply_at <= now,
+            sa.or_(R.c.next_attempt_at.is_(None), R.c.next_attempt_at <= now),
+            sa.or_(R.c.lease_until.is_(None), R.c.lease_until <= now),
+        )
+        .order_by(R.c.reply_at, R.c.id)
+        .limit(sa.bindparam("_limit"))
+    )
+    claim = sa.update(R).values(
+        lease_until=sa.bindparam("_lease_until", type_=R.c.lease_until.type),
+        attempts=R.c.attempts + 1,
+    )
+    if postgres:
+        # A CTE is evaluated once, so the locked rows are exactly the updated ones.
+        locked = due.with_for_update(skip_locked=True).cte("due")
+        return claim.where(R.c.id == locked.c.id).returning(*R.c)
+    return claim.where(R.c.id.in_(due.scalar_subquery())).returning(*R.c)

@@ -35,6 +35,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from twin.db.repo._base import RepoBase
 from twin.db.tables import Message, Reply
@@ -167,15 +168,18 @@ class StatsMixin(RepoBase):
         since = datetime.combine(start, time(), tzinfo=UTC)
         until = datetime.combine(end + timedelta(days=1), time(), tzinfo=UTC)
         tallies: defaultdict[date, _Tally] = defaultdict(_Tally)
-        async with self._tx() as session:
-            postgres = self._is_postgres(session)
+
+        def work(connection: Connection) -> None:
+            postgres = self._is_postgres(connection)
             for statement, apply in (
                 (_messages_query(account_id, since, until, postgres), _apply_messages),
                 (_replies_query(account_id, since, until, postgres), _apply_replies),
                 (_deferred_query(account_id, since, until, postgres), _apply_deferred),
                 (_durations_query(account_id, since, until), _apply_durations),
             ):
-                apply(tallies, await session.execute(statement))
+                apply(tallies, connection.execute(statement))
+
+        await self._run(work)
         totals = _Tally()
         days = []
         for offset in range((end - start).days + 1):

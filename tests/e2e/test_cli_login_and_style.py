@@ -1,0 +1,95 @@
+"""`twin login` with answers piped on stdin, then `twin run` on the saved session; and the
+resumable `twin style build` over the owner's real message history."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import tomli_w
+from telethon import functions
+
+from tests.e2e.conftest import OWNER_PHONE, login
+from tests.e2e.process import DaemonProcess
+from tests.sandbox.server import SandboxServer
+from twin import keys
+from twin.services.style import build_style, stored_profile
+
+
+async def test_twin_login_reads_answers_from_stdin_and_the_session_persists(tmp_path: Path):
+    server = SandboxServer(fixed_code="24680")
+    await server.start()
+    try:
+        server.create_user(OWNER_PHONE, "Olga", username="olga_owner", password="s3cret pass")
+        pem = server.write_public_key(tmp_path / "key.pem")
+        config = {
+            "telegram": {"api_id": 1, "server": f"127.0.0.1:{server.port}",
+                         "dc_id": server.dc_id, "rsa_public_key_file": str(pem)},
+            "storage": {"url": f"sqlite+aiosqlite:///{tmp_path / 'twin.db'}"},
+        }
+        (tmp_path / "config.toml").write_text(tomli_w.dumps(config), encoding="utf-8")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TWIN_")}
+        env.update(TWIN_TELEGRAM__API_HASH="cli-hash", TWIN_SECURITY__SECRET_KEY="cli-key")
+        login_process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "twin", "login", "--config", "config.toml",
+            cwd=tmp_path, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(
+            login_process.communicate(f"+{OWNER_PHONE}\n11111\n24680\ns3cret pass\n".encode()), 60
+        )
+        assert login_process.returncode == 0, err.decode()
+        assert "Logged in as Olga (@olga_owner)." in out.decode()
+        assert "the login code is wrong - try again." in err.decode()  # 11111 was refused
+        assert "s3cret pass" not in (out + err).decode()
+
+        daemon = DaemonProcess(tmp_path, config, {
+            "TWIN_TELEGRAM__API_HASH": "cli-hash", "TWIN_SECURITY__SECRET_KEY": "cli-key",
+        })
+        await daemon.start()
+        try:
+            async def authorized() -> bool:
+                status, body = await daemon.call("GET", "/auth/status")
+                return status == 200 and body["authorized"]
+
+            await daemon.until(authorized, 20, "the daemon did not reuse the saved session")
+        finally:
+            assert daemon.terminate() == 0
+    finally:
+        await server.stop()
+
+
+async def test_style_build_is_resumable_and_served_by_get_style(
+    sandbox, sandbox_clients, make_daemon
+):
+    owner = sandbox.create_user(OWNER_PHONE, "Olga", username="olga_owner")
+    friends = [
+        sandbox.create_user(f"1555030{i}", f"Friend{i}", username=f"friend_{i}_x") for i in range(3)
+    ]
+    for friend in friends:
+        sandbox.add_contact(owner, friend)
+    for n in range(30):
+        friend = friends[n % 3]
+        sandbox.send_message(owner, friend, f"Привет! Как дела, {n}? 🙂" if n % 2 else f"ok {n}")
+    daemon = await make_daemon()
+    await login(daemon, sandbox)
+    account = await daemon.app[keys.ACCOUNTS].get()
+    await account.client(functions.contacts.GetContactsRequest(hash=0))
+    repo = daemon.app[keys.DATABASE].repo
+    account_id = await daemon.app[keys.INTAKE].account_id("default")
+    seen: list[int] = []
+
+    first = await build_style(account, repo, account_id, limit=12,
+                              progress=lambda read, done, total: seen.append(read))
+    assert first.message_count == 12 and seen[-1] == 12
+    resumed = await build_style(account, repo, account_id, limit=30)
+    assert resumed.message_count == 30  # continued, nothing counted twice
+    assert dict(resumed.languages).get("ru", 0) > 0
+    assert (await stored_profile(repo, account_id)).message_count == 30
+
+    status, body = await daemon.call("GET", "/style")
+    assert status == 200 and body["message_count"] == 30
+    assert "examples" not in body["profile"]
