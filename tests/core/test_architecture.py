@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
+
+import pytest
+from importlinter.cli import EXIT_STATUS_SUCCESS, lint_imports
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_import_contracts_hold() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "importlinter.cli", "--config", str(REPO / "pyproject.toml")],
-        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
-    )
-    if result.returncode != 0 and "No module named importlinter.cli" in result.stderr:
-        result = subprocess.run(
-            ["lint-imports", "--config", str(REPO / "pyproject.toml")],
-            cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
-        )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "0 broken" in result.stdout, result.stdout
+def test_import_contracts_hold(capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
+    monkeypatch.chdir(REPO)
+    status = lint_imports(config_filename=str(REPO / "pyproject.toml"), no_cache=True)
+    output = capsys.readouterr().out
+    assert status == EXIT_STATUS_SUCCESS, output
+    assert "4 kept, 0 broken" in output

@@ -90,3 +90,50 @@ def test_service_unit_is_hardened(tmp_path: Path) -> None:
     ):
         assert directive in unit.splitlines(), directive
     assert " -m twin run --config " in unit
+
+
+async def test_new_user_minimal_config_runs(tmp_path: Path) -> None:
+    """The README's promise: the repository's config.toml plus TWIN_API__TOKENS is enough."""
+    import asyncio
+    import shutil
+    import signal
+
+    import aiohttp
+
+    from tests.e2e.process import free_port
+
+    shutil.copy(REPO / "config.toml", tmp_path / "config.toml")
+    port = free_port()
+    env = {"TWIN_API__TOKENS": "a-long-enough-token-123", "TWIN_API__PORT": str(port)}
+    assert run_twin("check-config", cwd=tmp_path, env=env).returncode == 0
+
+    base = {k: v for k, v in os.environ.items() if not k.startswith("TWIN_")}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "twin", "run", cwd=tmp_path, env={**base, **env},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        async with aiohttp.ClientSession() as http:
+            while True:
+                try:
+                    async with http.get(f"http://127.0.0.1:{port}/health") as response:
+                        if response.status == 200:
+                            assert (await response.json())["database"] == "ok"
+                            break
+                except aiohttp.ClientError:
+                    pass
+                assert loop.time() < deadline, "twin run did not become healthy"
+                await asyncio.sleep(0.1)
+            headers = {"Authorization": "Bearer a-long-enough-token-123"}
+            async with http.get(f"http://127.0.0.1:{port}/auth/status", headers=headers) as r:
+                assert (await r.json())["configured"] is False  # no Telegram yet: says so
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output = (await asyncio.wait_for(process.communicate(), 15))[0].decode()
+    assert process.returncode == 0, output
+    key_file = tmp_path / "sessions" / "secret.key"
+    assert key_file.exists() and (key_file.stat().st_mode & 0o777) == 0o600
+    assert output.count("created a new secret key") == 1
+    assert (tmp_path / "sessions" / "twin.db").exists()

@@ -125,9 +125,15 @@ class SettingsOut(ApiModel):
 
 def _chat_out(chat: Any, now: datetime) -> ChatOut:
     return ChatOut(
-        id=chat.peer_id, kind=chat.kind, title=chat.title, username=chat.username,
-        is_contact=chat.is_contact, is_bot=chat.is_bot, paused=chat.is_paused(now),
-        paused_until=chat.paused_until, last_incoming_at=chat.last_incoming_at,
+        id=chat.peer_id,
+        kind=chat.kind,
+        title=chat.title,
+        username=chat.username,
+        is_contact=chat.is_contact,
+        is_bot=chat.is_bot,
+        paused=chat.is_paused(now),
+        paused_until=chat.paused_until,
+        last_incoming_at=chat.last_incoming_at,
         last_outgoing_at=chat.last_outgoing_at,
         last_owner_activity_at=chat.last_owner_activity_at,
     )
@@ -142,7 +148,9 @@ async def chats(request: web.Request, query: ChatsQuery) -> ChatsOut:
     total = await repo.count_chats(account_id)
     now = datetime.now(UTC)
     return ChatsOut(
-        chats=[_chat_out(chat, now) for chat in rows], total=total, limit=query.limit,
+        chats=[_chat_out(chat, now) for chat in rows],
+        total=total,
+        limit=query.limit,
         offset=query.offset,
     )
 
@@ -353,3 +361,82 @@ async def enable(request: web.Request, body: AccountIn) -> SettingsOut:
 async def disable(request: web.Request, body: AccountIn) -> SettingsOut:
     """Sets the `twin.enabled` override to false: no replies in any chat until enabled."""
     return await _update_settings(request, body.account, {"twin": {"enabled": False}})
+
+
+# --- per-chat settings ----------------------------------------------------------------------------
+
+
+class ChatSettingsIn(SettingsIn):
+    """The same sections as PUT /settings, applied to one chat on top of the account's."""
+
+
+class ChatSettingsOut(ApiModel):
+    account: str
+    chat: int
+    effective: EffectiveOut = Field(description="config.toml + account overrides + chat overrides")
+    overrides: dict[str, dict[str, Any]] = Field(description="what this chat changed")
+
+
+async def _chat_settings_out(
+    request: web.Request, account: str, account_id: int, chat: Any
+) -> ChatSettingsOut:
+    settings = request.app[keys.SETTINGS]
+    account_overrides = await request.app[keys.DATABASE].repo.get_settings(account_id)
+    try:
+        behaviour = behaviour_of(settings, account_overrides, chat.overrides or None)
+    except ValidationError as exc:
+        raise ApiError(
+            409,
+            "The stored chat overrides are not valid with the current settings.",
+            details=list(_problems("settings", exc)),
+        ) from None
+    return ChatSettingsOut(
+        account=account,
+        chat=chat.peer_id,
+        effective=EffectiveOut(
+            twin=behaviour.twin, schedule=behaviour.schedule, humanize=behaviour.humanize
+        ),
+        overrides={k: dict(v) for k, v in (chat.overrides or {}).items() if v},
+    )
+
+
+async def _chat_of(request: web.Request, account: str, peer_id: int) -> tuple[int, Any]:
+    account_id = await request.app[keys.INTAKE].account_id(account)
+    try:
+        chat = await request.app[keys.DATABASE].repo.get_chat_by_peer(account_id, peer_id)
+    except NotFound:
+        raise NotFound(f"chat {peer_id} is unknown to account '{account}'") from None
+    return account_id, chat
+
+
+@routes.get("/chats/{chat_id}/settings", name="chat_settings_get", summary="A chat's settings")
+async def get_chat_settings(
+    request: web.Request, path: ChatPath, query: SettingsQuery
+) -> ChatSettingsOut:
+    """The effective settings in this chat and what the chat overrides (e.g. voice replies)."""
+    account_id, chat = await _chat_of(request, query.account, path.chat_id)
+    return await _chat_settings_out(request, query.account, account_id, chat)
+
+
+@routes.put("/chats/{chat_id}/settings", name="chat_settings_put", summary="Override per chat")
+async def put_chat_settings(
+    request: web.Request, path: ChatPath, body: ChatSettingsIn
+) -> ChatSettingsOut:
+    """Merge these keys into the chat's overrides (null drops a key or a section), e.g.
+    `{"twin": {"voice_replies": "always"}}` or a chat-specific working-hours table."""
+    account_id, chat = await _chat_of(request, body.account, path.chat_id)
+    patch = {name: getattr(body, name) for name in SECTIONS if name in body.model_fields_set}
+    repo = request.app[keys.DATABASE].repo
+    lock = request.app[keys.SERVICES].setdefault(_SETTINGS_LOCK, asyncio.Lock())
+    async with lock:
+        overrides = validate_overrides(
+            request.app[keys.SETTINGS], merge_patch(chat.overrides or {}, patch)
+        )
+        chat = await repo.update_chat(chat.id, overrides=overrides)
+    await request.app[keys.EVENTS].emit(
+        "chat.settings_changed",
+        {"account": body.account, "chat": path.chat_id, "overrides": overrides},
+        account_id=account_id,
+        chat_id=chat.id,
+    )
+    return await _chat_settings_out(request, body.account, account_id, chat)
