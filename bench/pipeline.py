@@ -310,6 +310,8 @@ _SQL_WORDS = {"INTO", "FROM", "OR", "IGNORE", "DISTINCT", "MIN", "MAX", "COUNT",
 
 def run_child(config_json: str) -> None:
     config = json.loads(config_json)
+    if os.environ.get("BENCH_SWITCH_INTERVAL"):  # diagnosis only: GIL hand-over latency
+        sys.setswitchinterval(float(os.environ["BENCH_SWITCH_INTERVAL"]))
     os.environ["BENCH_LABEL"] = config["label"]
     if config["variant"] == "echo":
         asyncio.run(child_echo(config))

@@ -279,3 +279,15 @@ async def test_dialogs_list_and_pagination(sandbox, sandbox_clients, make_daemon
     assert status == 200 and len(page["dialogs"]) == 1
     status, body = await daemon.call("GET", "/dialogs", params={"limit": "many"})
     assert status == 422
+
+
+async def test_messages_missed_during_a_reconnect_are_caught_up(sandbox, make_daemon):
+    owner, contact = people(sandbox)
+    daemon = await make_daemon()
+    await login(daemon, sandbox)
+    account = await daemon.app[keys.ACCOUNTS].get()
+    assert account.connected
+    sandbox.disconnect_user(owner)
+    sandbox.send_message(contact, owner, "sent while you were reconnecting")  # not pushed
+    event = await wait_for_event(daemon, "message.received", timeout=15)
+    assert event["chat"] == contact.id

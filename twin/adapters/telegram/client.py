@@ -21,6 +21,24 @@ TEST_DC = (2, "149.154.167.40", 443)
 
 _registered_keys: set[str] = set()
 
+log = logging.getLogger("twin.telegram")
+
+
+class TwinTelegramClient(TelegramClient):
+    """Telethon's client, plus catch-up after an automatic reconnect.
+
+    Telethon 1.x only sends get_me() after reconnecting by itself (catching up is a TODO in
+    its updates mixin), so messages pushed while the connection was down would arrive only with
+    the next gap or sweep. We extend that hook to also fetch the difference.
+    """
+
+    async def _handle_auto_reconnect(self) -> None:
+        await super()._handle_auto_reconnect()
+        try:
+            await self.catch_up()
+        except Exception as exc:  # the next sweep still finds what this missed
+            log.warning("catch-up after reconnect failed: %s", exc)
+
 
 def _register_server_key(settings: TelegramSettings) -> None:
     path = settings.rsa_public_key_file
@@ -62,7 +80,7 @@ def build_client(
 ) -> TelegramClient:
     _register_server_key(settings)
     point_session(settings, session)
-    return TelegramClient(
+    return TwinTelegramClient(
         session,
         settings.api_id,
         api_hash,
