@@ -8,6 +8,13 @@ from collections.abc import Iterator
 
 import pytest
 
+# Fixtures shared across test packages: the sandbox MTProto server and the provider fakes.
+pytest_plugins = [
+    "tests.sandbox.fixtures",
+    "tests.providers.fixtures",
+    "tests.providers.voice_fixtures",
+]
+
 
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:

@@ -9,7 +9,8 @@ from tests.api.test_control import add_chat, client, events_of  # noqa: F401  (f
 async def test_chat_overrides_layer_over_account_settings(client) -> None:  # noqa: F811
     await add_chat(client, 4242)
     response = await client.put(
-        "/settings", json={"twin": {"voice_replies": "mirror", "takeover_minutes": 10}},
+        "/settings",
+        json={"twin": {"voice_replies": "mirror", "takeover_minutes": 10}},
         headers=AUTH,
     )
     assert response.status == 200

@@ -1,13 +1,11 @@
-"""Brain tests: the provider fakes (until tests/conftest.py imports them suite-wide) and a
+"""Brain tests: a
 recorder that stands in for asyncio.sleep in backoff."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.providers.fixtures import fake_gemini, fake_openai
-
-__all__ = ["SleepRecorder", "fake_gemini", "fake_openai"]
+__all__ = ["SleepRecorder"]
 
 
 class SleepRecorder:

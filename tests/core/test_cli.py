@@ -109,8 +109,14 @@ async def test_new_user_minimal_config_runs(tmp_path: Path) -> None:
 
     base = {k: v for k, v in os.environ.items() if not k.startswith("TWIN_")}
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "twin", "run", cwd=tmp_path, env={**base, **env},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        sys.executable,
+        "-m",
+        "twin",
+        "run",
+        cwd=tmp_path,
+        env={**base, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         loop = asyncio.get_running_loop()

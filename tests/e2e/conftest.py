@@ -9,12 +9,6 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from tests.sandbox.fixtures import (  # noqa: F401  (fixtures)
-    sandbox,
-    sandbox_clients,
-    sandbox_pem,
-    voice_note_ogg,
-)
 from tests.sandbox.server import SandboxServer
 from twin.app import Adapters, create_app
 from twin.config import Settings, load_settings
@@ -109,8 +103,12 @@ async def login(daemon: Daemon, sandbox: SandboxServer, phone: str = OWNER_PHONE
 
 
 async def wait_for_event(
-    daemon: Daemon, type_: str, predicate: Callable[[dict], bool] = lambda _: True,
-    *, after: int = 0, timeout: float = 10.0,
+    daemon: Daemon,
+    type_: str,
+    predicate: Callable[[dict], bool] = lambda _: True,
+    *,
+    after: int = 0,
+    timeout: float = 10.0,
 ) -> dict:
     """The first stored event of `type_` (newer than `after`) matching `predicate`.
 
@@ -155,16 +153,54 @@ def fast_pipeline(llm_base_url: str, **sections: Any) -> dict[str, dict[str, Any
             "timeout": 5,
         },
         "twin": {
-            "debounce_seconds": 0.2, "debounce_max_seconds": 2, "owner_name": "Olga",
-            "retry_base_seconds": 0.05, "retry_max_seconds": 0.5,
+            "debounce_seconds": 0.2,
+            "debounce_max_seconds": 2,
+            "owner_name": "Olga",
+            "retry_base_seconds": 0.05,
+            "retry_max_seconds": 0.5,
         },
         "schedule": {"hours": {day: ["00:00-24:00"] for day in DAYS}},
         "humanize": {
-            "read_delay_median": 0.05, "read_delay_sigma": 0.1, "read_delay_min": 0.0,
-            "read_delay_max": 0.2, "typing_cps": 200.0, "typing_min": 0.05,
-            "typing_max": 0.3, "bubble_pause": 0.05,
+            "read_delay_median": 0.05,
+            "read_delay_sigma": 0.1,
+            "read_delay_min": 0.0,
+            "read_delay_max": 0.2,
+            "typing_cps": 200.0,
+            "typing_min": 0.05,
+            "typing_max": 0.3,
+            "bubble_pause": 0.05,
         },
     }
     for name, values in sections.items():
         base.setdefault(name, {}).update(values)
     return base
+
+
+def people(sandbox: SandboxServer) -> tuple[Any, Any]:
+    """The owner (Olga) and a contact (Carl) who have saved each other."""
+    owner = sandbox.create_user(OWNER_PHONE, "Olga", "Owner", username="olga_owner")
+    contact = sandbox.create_user(CONTACT_PHONE, "Carl", "Contact", username="carl_contact")
+    sandbox.add_contact(owner, contact)
+    sandbox.add_contact(contact, owner)
+    return owner, contact
+
+
+async def contact_client(sandbox_clients: Any) -> Any:
+    """Carl's stock Telethon client, signed in, with his contacts (the owner) cached."""
+    from telethon import functions
+
+    client = await sandbox_clients.signed_in(CONTACT_PHONE)
+    await client(functions.contacts.GetContactsRequest(hash=0))
+    return client
+
+
+def brain_reply(text: str, **flags: Any) -> dict[str, Any]:
+    """A structured model answer, as the fake LLM should return it."""
+    return {
+        "text": text,
+        "requires_human": False,
+        "intent": "chat",
+        "confidence": 0.9,
+        "end_conversation": False,
+        **flags,
+    }

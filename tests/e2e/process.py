@@ -42,7 +42,10 @@ class DaemonProcess:
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(  # noqa: ASYNC220 - started once, waited on below
                 [sys.executable, "-m", "twin", "run", "--config", "config.toml"],
-                cwd=self.workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                cwd=self.workdir,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         await self.until(self._healthy, timeout, "the daemon did not become healthy")
 

@@ -26,16 +26,28 @@ async def test_twin_login_reads_answers_from_stdin_and_the_session_persists(tmp_
         server.create_user(OWNER_PHONE, "Olga", username="olga_owner", password="s3cret pass")
         pem = server.write_public_key(tmp_path / "key.pem")
         config = {
-            "telegram": {"api_id": 1, "server": f"127.0.0.1:{server.port}",
-                         "dc_id": server.dc_id, "rsa_public_key_file": str(pem)},
+            "telegram": {
+                "api_id": 1,
+                "server": f"127.0.0.1:{server.port}",
+                "dc_id": server.dc_id,
+                "rsa_public_key_file": str(pem),
+            },
             "storage": {"url": f"sqlite+aiosqlite:///{tmp_path / 'twin.db'}"},
         }
         (tmp_path / "config.toml").write_text(tomli_w.dumps(config), encoding="utf-8")
         env = {k: v for k, v in os.environ.items() if not k.startswith("TWIN_")}
         env.update(TWIN_TELEGRAM__API_HASH="cli-hash", TWIN_SECURITY__SECRET_KEY="cli-key")
         login_process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "twin", "login", "--config", "config.toml",
-            cwd=tmp_path, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "twin",
+            "login",
+            "--config",
+            "config.toml",
+            cwd=tmp_path,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
         out, err = await asyncio.wait_for(
@@ -46,11 +58,17 @@ async def test_twin_login_reads_answers_from_stdin_and_the_session_persists(tmp_
         assert "the login code is wrong - try again." in err.decode()  # 11111 was refused
         assert "s3cret pass" not in (out + err).decode()
 
-        daemon = DaemonProcess(tmp_path, config, {
-            "TWIN_TELEGRAM__API_HASH": "cli-hash", "TWIN_SECURITY__SECRET_KEY": "cli-key",
-        })
+        daemon = DaemonProcess(
+            tmp_path,
+            config,
+            {
+                "TWIN_TELEGRAM__API_HASH": "cli-hash",
+                "TWIN_SECURITY__SECRET_KEY": "cli-key",
+            },
+        )
         await daemon.start()
         try:
+
             async def authorized() -> bool:
                 status, body = await daemon.call("GET", "/auth/status")
                 return status == 200 and body["authorized"]
@@ -82,8 +100,9 @@ async def test_style_build_is_resumable_and_served_by_get_style(
     account_id = await daemon.app[keys.INTAKE].account_id("default")
     seen: list[int] = []
 
-    first = await build_style(account, repo, account_id, limit=12,
-                              progress=lambda read, done, total: seen.append(read))
+    first = await build_style(
+        account, repo, account_id, limit=12, progress=lambda read, done, total: seen.append(read)
+    )
     assert first.message_count == 12 and seen[-1] == 12
     resumed = await build_style(account, repo, account_id, limit=30)
     assert resumed.message_count == 30  # continued, nothing counted twice

@@ -10,37 +10,50 @@ from typing import Any
 import pytest
 from telethon import events, functions
 
-from tests.e2e.conftest import CONTACT_PHONE, OWNER_PHONE
+from tests.e2e.conftest import CONTACT_PHONE, OWNER_PHONE, brain_reply
 from tests.e2e.process import DaemonProcess
-from tests.providers.fixtures import fake_openai  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.e2e
 
 ALL_DAY = {day: ["00:00-24:00"] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
 
 
-def brain(text: str) -> dict[str, Any]:
-    return {"text": text, "requires_human": False, "intent": "chat", "confidence": 0.9,
-            "end_conversation": False}
-
-
 def make_process(sandbox, pem: Path, tmp_path: Path, fake, **humanize: Any) -> DaemonProcess:
     config = {
         "telegram": {
-            "api_id": 12345, "server": f"127.0.0.1:{sandbox.port}", "dc_id": sandbox.dc_id,
-            "rsa_public_key_file": str(pem), "flood_sleep_threshold": 0,
-            "request_retries": 1, "sweep_interval": 3600,
+            "api_id": 12345,
+            "server": f"127.0.0.1:{sandbox.port}",
+            "dc_id": sandbox.dc_id,
+            "rsa_public_key_file": str(pem),
+            "flood_sleep_threshold": 0,
+            "request_retries": 1,
+            "sweep_interval": 3600,
         },
         "storage": {"url": f"sqlite+aiosqlite:///{tmp_path / 'twin.db'}"},
-        "llm": {"provider": "openai", "model": "gpt-test", "base_url": fake.base_url + "/v1",
-                "max_retries": 0, "timeout": 30},
+        "llm": {
+            "provider": "openai",
+            "model": "gpt-test",
+            "base_url": fake.base_url + "/v1",
+            "max_retries": 0,
+            "timeout": 30,
+        },
         "stt": {"provider": "none"},
-        "twin": {"debounce_seconds": 0, "owner_name": "Olga", "retry_base_seconds": 0.05,
-                 "retry_max_seconds": 0.2},
+        "twin": {
+            "debounce_seconds": 0,
+            "owner_name": "Olga",
+            "retry_base_seconds": 0.05,
+            "retry_max_seconds": 0.2,
+        },
         "schedule": {"hours": ALL_DAY},
-        "humanize": {"read_delay_median": 0.0, "read_delay_sigma": 0.0, "read_delay_min": 0.0,
-                     "read_delay_max": 0.0, "typing_cps": 0.0, "bubble_pause": 0.0,
-                     **humanize},
+        "humanize": {
+            "read_delay_median": 0.0,
+            "read_delay_sigma": 0.0,
+            "read_delay_min": 0.0,
+            "read_delay_max": 0.0,
+            "typing_cps": 0.0,
+            "bubble_pause": 0.0,
+            **humanize,
+        },
     }
     secrets = {
         "TWIN_TELEGRAM__API_HASH": "crash-api-hash",
@@ -100,10 +113,16 @@ async def message_states(daemon: DaemonProcess, chat_id: int) -> list[tuple[str,
 
 async def test_kill_while_scheduled(sandbox, sandbox_clients, sandbox_pem, tmp_path, fake_openai):
     daemon, talk, contact = await setup(
-        sandbox, sandbox_clients, sandbox_pem, tmp_path, fake_openai,
-        read_delay_median=1.5, read_delay_min=1.5, read_delay_max=1.5,
+        sandbox,
+        sandbox_clients,
+        sandbox_pem,
+        tmp_path,
+        fake_openai,
+        read_delay_median=1.5,
+        read_delay_min=1.5,
+        read_delay_max=1.5,
     )
-    fake_openai.respond_with(lambda body: brain("answer"))
+    fake_openai.respond_with(lambda body: brain_reply("answer"))
     await talk.client.send_message(talk.owner.id, "first")
 
     async def scheduled() -> bool:
@@ -124,7 +143,7 @@ async def test_kill_while_generating(sandbox, sandbox_clients, sandbox_pem, tmp_
         sandbox, sandbox_clients, sandbox_pem, tmp_path, fake_openai
     )
     fake_openai.fail_next(hang=True)  # the model never answers this first request
-    fake_openai.respond_with(lambda body: brain("generated after restart"))
+    fake_openai.respond_with(lambda body: brain_reply("generated after restart"))
     await talk.client.send_message(talk.owner.id, "hello")
     await asyncio.wait_for(fake_openai.request_seen.wait(), 15)  # the daemon is generating
     daemon.kill()
@@ -140,7 +159,7 @@ async def test_kill_after_telegram_accepted_but_before_it_was_recorded(
     daemon, talk, contact = await setup(
         sandbox, sandbox_clients, sandbox_pem, tmp_path, fake_openai
     )
-    fake_openai.respond_with(lambda body: brain("only once"))
+    fake_openai.respond_with(lambda body: brain_reply("only once"))
     # Every frame the server writes is delayed: the server stores the message at once, but the
     # daemon learns of its success only later — that window is where we kill it.
     sandbox.faults.set_latency(3.0)
@@ -166,15 +185,20 @@ async def test_kill_after_telegram_accepted_but_before_it_was_recorded(
 
 async def test_kill_between_bubbles(sandbox, sandbox_clients, sandbox_pem, tmp_path, fake_openai):
     daemon, talk, contact = await setup(
-        sandbox, sandbox_clients, sandbox_pem, tmp_path, fake_openai,
-        bubble_max_chars=40, bubble_pause=2.0,
+        sandbox,
+        sandbox_clients,
+        sandbox_pem,
+        tmp_path,
+        fake_openai,
+        bubble_max_chars=40,
+        bubble_pause=2.0,
     )
     long_reply = (
         "First part of a long answer here.\n\n"
         "Second part comes after a pause.\n\n"
         "Third and last part of it."
     )
-    fake_openai.respond_with(lambda body: brain(long_reply))
+    fake_openai.respond_with(lambda body: brain_reply(long_reply))
     await talk.client.send_message(talk.owner.id, "tell me everything")
     await talk.wait_received(1)
     daemon.kill()  # during the pause before the second bubble

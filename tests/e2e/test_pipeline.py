@@ -4,26 +4,19 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 from telethon import events, functions
 
-from tests.e2e.conftest import CONTACT_PHONE, OWNER_PHONE, fast_pipeline, login, wait_for_event
-from tests.providers.fixtures import fake_openai  # noqa: F401  (fixture)
+from tests.e2e.conftest import (
+    CONTACT_PHONE,
+    OWNER_PHONE,
+    brain_reply,
+    contact_client,
+    fast_pipeline,
+    login,
+    people,
+    wait_for_event,
+)
 from twin import keys
-
-
-def people(sandbox):
-    owner = sandbox.create_user(OWNER_PHONE, "Olga", "Owner", username="olga_owner")
-    contact = sandbox.create_user(CONTACT_PHONE, "Carl", "Contact", username="carl_contact")
-    sandbox.add_contact(owner, contact)
-    sandbox.add_contact(contact, owner)
-    return owner, contact
-
-
-async def contact_client(sandbox_clients):
-    client = await sandbox_clients.signed_in(CONTACT_PHONE)
-    await client(functions.contacts.GetContactsRequest(hash=0))
-    return client
 
 
 class Observed:
@@ -74,8 +67,13 @@ async def test_contact_sees_read_then_typing_then_the_llm_reply(
     carl = await contact_client(sandbox_clients)
     seen = Observed(carl, owner.id)
     fake_openai.queue_reply(
-        {"text": "Hi Carl! All good here.", "requires_human": False, "intent": "greeting",
-         "confidence": 0.9, "end_conversation": False}
+        {
+            "text": "Hi Carl! All good here.",
+            "requires_human": False,
+            "intent": "greeting",
+            "confidence": 0.9,
+            "end_conversation": False,
+        }
     )
 
     await carl.send_message(owner.id, "hey, how are you?")
@@ -96,11 +94,6 @@ async def test_contact_sees_read_then_typing_then_the_llm_reply(
     assert sent["bubbles"] == 1
 
 
-def brain(text: str, **flags) -> dict:
-    return {"text": text, "requires_human": False, "intent": "chat", "confidence": 0.9,
-            "end_conversation": False, **flags}
-
-
 async def wait_idle(daemon) -> None:
     """The worker has nothing running and nothing due."""
     worker = daemon.app[keys.SERVICES]["worker"]
@@ -113,8 +106,9 @@ async def test_non_contacts_off_and_bots_are_never_answered(
     owner = sandbox.create_user(OWNER_PHONE, "Olga", username="olga_owner")
     stranger = sandbox.create_user(CONTACT_PHONE, "Stan", username="stan_stranger")
     bot = sandbox.create_user("15550300", "Helper", username="helper_bot", bot=True)
-    daemon = await make_daemon(**fast_pipeline(fake_openai.base_url + "/v1",
-                                               twin={"non_contacts": False}))
+    daemon = await make_daemon(
+        **fast_pipeline(fake_openai.base_url + "/v1", twin={"non_contacts": False})
+    )
     await login(daemon, sandbox)
 
     sandbox.send_message(stranger, owner, "hi, do we know each other?")
@@ -137,10 +131,16 @@ async def test_away_mode_sends_one_away_message_per_window(
 ):
     owner, contact = people(sandbox)
     closed = {day: ["closed"] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
-    daemon = await make_daemon(**fast_pipeline(
-        fake_openai.base_url + "/v1",
-        schedule={"hours": closed, "outside_hours": "away", "away_message": "Away till Monday."},
-    ))
+    daemon = await make_daemon(
+        **fast_pipeline(
+            fake_openai.base_url + "/v1",
+            schedule={
+                "hours": closed,
+                "outside_hours": "away",
+                "away_message": "Away till Monday.",
+            },
+        )
+    )
     await login(daemon, sandbox)
     carl = await contact_client(sandbox_clients)
     seen = Observed(carl, owner.id)
@@ -171,14 +171,16 @@ async def test_defer_answers_at_the_next_opening(
     nine_to_six = {day: ["09:00-18:00"] for day in ("mon", "tue", "wed", "thu", "fri", "sat")}
     daemon = await make_daemon(
         adapters=Adapters(clock=clock),
-        **fast_pipeline(fake_openai.base_url + "/v1",
-                        schedule={"hours": nine_to_six, "outside_hours": "defer"},
-                        humanize={"enabled": False}),
+        **fast_pipeline(
+            fake_openai.base_url + "/v1",
+            schedule={"hours": nine_to_six, "outside_hours": "defer"},
+            humanize={"enabled": False},
+        ),
     )
     await login(daemon, sandbox)
     carl = await contact_client(sandbox_clients)
     seen = Observed(carl, owner.id)
-    fake_openai.queue_reply(brain("Morning! Just saw this."))
+    fake_openai.queue_reply(brain_reply("Morning! Just saw this."))
 
     await carl.send_message(owner.id, "ping me when you're up")
     scheduled = await wait_for_event(daemon, "reply.scheduled")
@@ -207,8 +209,13 @@ async def test_owner_takeover_cancels_pending_reply_and_pauses_the_chat(
         **fast_pipeline(
             fake_openai.base_url + "/v1",
             twin={"takeover_minutes": 30, "debounce_seconds": 0},
-            humanize={"read_delay_median": 60, "read_delay_min": 60, "read_delay_max": 60,
-                      "typing_cps": 0, "bubble_pause": 0},
+            humanize={
+                "read_delay_median": 60,
+                "read_delay_min": 60,
+                "read_delay_max": 60,
+                "typing_cps": 0,
+                "bubble_pause": 0,
+            },
         ),
     )
     await login(daemon, sandbox)
@@ -232,7 +239,7 @@ async def test_owner_takeover_cancels_pending_reply_and_pauses_the_chat(
     assert sandbox.messages_from(owner, contact) == ["I'll answer this one myself"]
 
     await clock.advance(31 * 60)  # the takeover is over
-    fake_openai.queue_reply(brain("Anytime!"))
+    fake_openai.queue_reply(brain_reply("Anytime!"))
     await carl.send_message(owner.id, "one more thing")
     await wait_for_event(daemon, "reply.scheduled", after=scheduled["id"])
     await clock.advance(61)
@@ -247,13 +254,16 @@ async def test_three_quick_messages_get_one_reply_to_all(
     sandbox, sandbox_clients, make_daemon, fake_openai
 ):
     owner, contact = people(sandbox)
-    daemon = await make_daemon(**fast_pipeline(
-        fake_openai.base_url + "/v1", twin={"debounce_seconds": 1.0, "debounce_max_seconds": 5},
-    ))
+    daemon = await make_daemon(
+        **fast_pipeline(
+            fake_openai.base_url + "/v1",
+            twin={"debounce_seconds": 1.0, "debounce_max_seconds": 5},
+        )
+    )
     await login(daemon, sandbox)
     carl = await contact_client(sandbox_clients)
     seen = Observed(carl, owner.id)
-    fake_openai.queue_reply(brain("Yes, yes and 7 pm works."))
+    fake_openai.queue_reply(brain_reply("Yes, yes and 7 pm works."))
 
     for text in ("are you coming tonight?", "bring the charger", "7 pm ok?"):
         await carl.send_message(owner.id, text)
@@ -277,7 +287,7 @@ async def test_provider_outage_then_recovery_and_retry_after(
     seen = Observed(carl, owner.id)
     fake_openai.fail_next(times=2, status=500)
     fake_openai.fail_next(times=1, status=429, retry_after=1)
-    fake_openai.queue_reply(brain("Sorry, phone was acting up."))
+    fake_openai.queue_reply(brain_reply("Sorry, phone was acting up."))
 
     await carl.send_message(owner.id, "hello?")
     reply = await seen.next_message(timeout=20)
@@ -299,7 +309,7 @@ async def test_requires_human_escalates_to_saved_messages(
     daemon = await make_daemon(**fast_pipeline(fake_openai.base_url + "/v1"))
     await login(daemon, sandbox)
     carl = await contact_client(sandbox_clients)
-    fake_openai.queue_reply(brain("", requires_human=True, intent="money request"))
+    fake_openai.queue_reply(brain_reply("", requires_human=True, intent="money request"))
 
     await carl.send_message(owner.id, "can you lend me $500? https://pay.example/x")
     escalated = await wait_for_event(daemon, "reply.escalated")

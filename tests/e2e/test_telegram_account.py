@@ -10,25 +10,13 @@ from telethon import functions, types
 from tests.e2e.conftest import (
     CONTACT_PHONE,
     OWNER_PHONE,
+    contact_client,
     count_events,
     login,
+    people,
     wait_for_event,
 )
 from twin import keys
-
-
-def people(sandbox):
-    owner = sandbox.create_user(OWNER_PHONE, "Olga", "Owner", username="olga_owner")
-    contact = sandbox.create_user(CONTACT_PHONE, "Carl", "Contact", username="carl_contact")
-    sandbox.add_contact(owner, contact)
-    sandbox.add_contact(contact, owner)
-    return owner, contact
-
-
-async def contact_client(sandbox_clients, owner):
-    client = await sandbox_clients.signed_in(CONTACT_PHONE)
-    await client(functions.contacts.GetContactsRequest(hash=0))
-    return client
 
 
 async def test_login_by_code_then_restart_is_still_authorized(sandbox, make_daemon):
@@ -56,7 +44,9 @@ async def test_two_step_verification_and_wrong_answers(sandbox, make_daemon):
     daemon = await make_daemon()
     phone = "+" + OWNER_PHONE
 
-    status, body = await daemon.call("POST", "/auth/verify_code", json={"phone": phone, "code": "1"})
+    status, body = await daemon.call(
+        "POST", "/auth/verify_code", json={"phone": phone, "code": "1"}
+    )
     assert status == 409 and body["error"]["type"] == "conflict"  # no pending login
 
     status, _ = await daemon.call("POST", "/auth/request_code", json={"phone": phone})
@@ -68,7 +58,9 @@ async def test_two_step_verification_and_wrong_answers(sandbox, make_daemon):
     assert body["error"]["details"][0]["field"] == "code"
 
     code = sandbox.last_code(OWNER_PHONE)
-    status, body = await daemon.call("POST", "/auth/verify_code", json={"phone": phone, "code": code})
+    status, body = await daemon.call(
+        "POST", "/auth/verify_code", json={"phone": phone, "code": code}
+    )
     assert status == 200 and body["status"] == "password_required"
 
     status, body = await daemon.call("POST", "/auth/password", json={"password": "hunter2-bad"})
@@ -89,7 +81,9 @@ async def test_expired_code_is_409_and_bad_phone_is_422(sandbox, make_daemon):
     await daemon.call("POST", "/auth/request_code", json={"phone": phone})
     code = sandbox.last_code(OWNER_PHONE)
     sandbox.expire_code(OWNER_PHONE)
-    status, body = await daemon.call("POST", "/auth/verify_code", json={"phone": phone, "code": code})
+    status, body = await daemon.call(
+        "POST", "/auth/verify_code", json={"phone": phone, "code": code}
+    )
     assert status == 409 and "expired" in body["error"]["message"]
 
 
@@ -109,7 +103,7 @@ async def test_contact_message_is_stored_once_and_shown(sandbox, sandbox_clients
     owner, contact = people(sandbox)
     daemon = await make_daemon()
     await login(daemon, sandbox)
-    carl = await contact_client(sandbox_clients, owner)
+    carl = await contact_client(sandbox_clients)
 
     await carl.send_message(owner.id, "hello Olga")
     event = await wait_for_event(daemon, "message.received")
@@ -118,7 +112,9 @@ async def test_contact_message_is_stored_once_and_shown(sandbox, sandbox_clients
     # A sweep over the same unread message must not record it again.
     accounts = daemon.app[keys.ACCOUNTS]
     account = await accounts.get()
-    await account.sweep(lambda chat, ids: daemon.app[keys.INTAKE].recorded_ids("default", chat, ids))
+    await account.sweep(
+        lambda chat, ids: daemon.app[keys.INTAKE].recorded_ids("default", chat, ids)
+    )
     assert await count_events(daemon, "message.received") == 1
 
     status, body = await daemon.call("GET", "/messages", params={"chat": contact.id})
@@ -134,7 +130,7 @@ async def test_messages_sent_while_down_are_caught_up_once(sandbox, sandbox_clie
     owner, contact = people(sandbox)
     daemon = await make_daemon()
     await login(daemon, sandbox)
-    carl = await contact_client(sandbox_clients, owner)
+    carl = await contact_client(sandbox_clients)
     await carl.send_message(owner.id, "before the restart")
     await wait_for_event(daemon, "message.received")
 
@@ -161,7 +157,7 @@ async def test_dropped_updates_are_recovered_by_the_sweep(sandbox, sandbox_clien
     owner, contact = people(sandbox)
     daemon = await make_daemon(telegram={"sweep_interval": 0.3})
     await login(daemon, sandbox)
-    carl = await contact_client(sandbox_clients, owner)
+    carl = await contact_client(sandbox_clients)
     sandbox.faults.drop_updates(0.3, seed=7)
 
     texts = [f"message {i}" for i in range(12)]
@@ -183,7 +179,7 @@ async def test_owner_writing_from_another_session_is_owner_activity(
     owner, contact = people(sandbox)
     daemon = await make_daemon()
     await login(daemon, sandbox)
-    carl = await contact_client(sandbox_clients, owner)
+    carl = await contact_client(sandbox_clients)
     await carl.send_message(owner.id, "are you there?")
     await wait_for_event(daemon, "message.received")
 
@@ -220,7 +216,9 @@ async def test_send_message_reaches_contact_and_flood_wait_is_429(
     assert status == 200, body
 
     sandbox.faults.flood_wait("messages.sendMessage", seconds=42)
-    status, body = await daemon.call("POST", "/send_message", json={"chat": contact.id, "text": "x"})
+    status, body = await daemon.call(
+        "POST", "/send_message", json={"chat": contact.id, "text": "x"}
+    )
     assert status == 429 and body["error"]["type"] == "rate_limited"
     assert sandbox.messages_from(owner, contact) == ["hi from the API", "by phone"]
 
@@ -248,10 +246,12 @@ async def test_voice_note_from_contact_is_recognised(
     owner, contact = people(sandbox)
     daemon = await make_daemon()
     await login(daemon, sandbox)
-    carl = await contact_client(sandbox_clients, owner)
+    carl = await contact_client(sandbox_clients)
     # Official apps state the duration (Telethon alone can't measure OGG without hachoir).
     await carl.send_file(
-        owner.id, voice_note_ogg, voice_note=True,
+        owner.id,
+        voice_note_ogg,
+        voice_note=True,
         attributes=[types.DocumentAttributeAudio(duration=2, voice=True)],
     )
 
@@ -267,7 +267,9 @@ async def test_dialogs_list_and_pagination(sandbox, sandbox_clients, make_daemon
     owner, contact = people(sandbox)
     daemon = await make_daemon()
     await login(daemon, sandbox)
-    await daemon.call("POST", "/send_message", json={"chat": "@carl_contact", "text": "latest words"})
+    await daemon.call(
+        "POST", "/send_message", json={"chat": "@carl_contact", "text": "latest words"}
+    )
 
     status, body = await daemon.call("GET", "/dialogs", params={"limit": 10})
     assert status == 200

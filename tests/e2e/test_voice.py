@@ -8,9 +8,14 @@ import asyncio
 
 from telethon import events, functions, types
 
-from tests.e2e.conftest import CONTACT_PHONE, OWNER_PHONE, fast_pipeline, login, wait_for_event
-from tests.providers.fixtures import fake_openai  # noqa: F401  (fixtures)
-from tests.providers.voice_fixtures import fake_elevenlabs, fake_openai_audio  # noqa: F401
+from tests.e2e.conftest import (
+    CONTACT_PHONE,
+    OWNER_PHONE,
+    brain_reply,
+    fast_pipeline,
+    login,
+    wait_for_event,
+)
 from twin.voice.audio import probe
 from twin.voice.waveform import unpack_levels
 
@@ -19,18 +24,23 @@ from twin.voice.waveform import unpack_levels
 LONG_REPLY = "I got your voice note, thanks! " * 5 + "Talk soon, and say hi to everyone."
 
 
-def brain(text: str) -> dict:
-    return {"text": text, "requires_human": False, "intent": "chat", "confidence": 0.9,
-            "end_conversation": False}
-
-
 def voice_settings(fake_openai, fake_openai_audio, fake_elevenlabs, **sections) -> dict:
     return fast_pipeline(
         fake_openai.base_url + "/v1",
-        stt={"provider": "openai", "base_url": fake_openai_audio.base_url + "/v1",
-             "api_key": "sk-stt", "max_retries": 0, **sections.pop("stt", {})},
-        tts={"provider": "elevenlabs", "base_url": fake_elevenlabs.base_url,
-             "api_key": "xi-test", "voice_id": "owner-voice", "max_retries": 0},
+        stt={
+            "provider": "openai",
+            "base_url": fake_openai_audio.base_url + "/v1",
+            "api_key": "sk-stt",
+            "max_retries": 0,
+            **sections.pop("stt", {}),
+        },
+        tts={
+            "provider": "elevenlabs",
+            "base_url": fake_elevenlabs.base_url,
+            "api_key": "xi-test",
+            "voice_id": "owner-voice",
+            "max_retries": 0,
+        },
         twin={"voice_replies": "mirror", **sections.pop("twin", {})},
         **sections,
     )
@@ -56,22 +66,31 @@ async def start(sandbox, sandbox_clients, make_daemon, settings):
 
 async def send_voice(carl, owner_id: int, ogg: bytes, seconds: int = 2) -> None:
     await carl.send_file(
-        owner_id, ogg, voice_note=True,
+        owner_id,
+        ogg,
+        voice_note=True,
         attributes=[types.DocumentAttributeAudio(duration=seconds, voice=True)],
     )
 
 
 async def test_voice_note_is_transcribed_and_answered_with_a_voice_note(
-    sandbox, sandbox_clients, make_daemon, fake_openai, fake_openai_audio, fake_elevenlabs,
+    sandbox,
+    sandbox_clients,
+    make_daemon,
+    fake_openai,
+    fake_openai_audio,
+    fake_elevenlabs,
     voice_note_ogg,
 ):
     fake_openai_audio.transcript = "can you pick up milk on the way home"
     fake_openai_audio.expect_duration = 1.5  # the fake rejects anything but our real 1.5 s note
     daemon, owner, contact, carl, inbox = await start(
-        sandbox, sandbox_clients, make_daemon,
+        sandbox,
+        sandbox_clients,
+        make_daemon,
         voice_settings(fake_openai, fake_openai_audio, fake_elevenlabs),
     )
-    fake_openai.queue_reply(brain(LONG_REPLY))
+    fake_openai.queue_reply(brain_reply(LONG_REPLY))
 
     await send_voice(carl, owner.id, voice_note_ogg)
     reply = await asyncio.wait_for(inbox.get(), 30)
@@ -98,15 +117,22 @@ async def test_voice_note_is_transcribed_and_answered_with_a_voice_note(
 
 
 async def test_failing_tts_sends_the_same_reply_as_text(
-    sandbox, sandbox_clients, make_daemon, fake_openai, fake_openai_audio, fake_elevenlabs,
+    sandbox,
+    sandbox_clients,
+    make_daemon,
+    fake_openai,
+    fake_openai_audio,
+    fake_elevenlabs,
     voice_note_ogg,
 ):
     daemon, owner, contact, carl, inbox = await start(
-        sandbox, sandbox_clients, make_daemon,
+        sandbox,
+        sandbox_clients,
+        make_daemon,
         voice_settings(fake_openai, fake_openai_audio, fake_elevenlabs),
     )
     fake_elevenlabs.fail_next(times=5, status=500)
-    fake_openai.queue_reply(brain("Sure, will do."))
+    fake_openai.queue_reply(brain_reply("Sure, will do."))
 
     await send_voice(carl, owner.id, voice_note_ogg)
     reply = await asyncio.wait_for(inbox.get(), 30)
@@ -117,13 +143,24 @@ async def test_failing_tts_sends_the_same_reply_as_text(
 
 
 async def test_voice_note_longer_than_max_seconds_follows_the_fallback(
-    sandbox, sandbox_clients, make_daemon, fake_openai, fake_openai_audio, fake_elevenlabs,
+    sandbox,
+    sandbox_clients,
+    make_daemon,
+    fake_openai,
+    fake_openai_audio,
+    fake_elevenlabs,
     voice_note_ogg,
 ):
     daemon, owner, contact, carl, inbox = await start(
-        sandbox, sandbox_clients, make_daemon,
-        voice_settings(fake_openai, fake_openai_audio, fake_elevenlabs,
-                       stt={"max_seconds": 1.0, "fallback": "skip"}),
+        sandbox,
+        sandbox_clients,
+        make_daemon,
+        voice_settings(
+            fake_openai,
+            fake_openai_audio,
+            fake_elevenlabs,
+            stt={"max_seconds": 1.0, "fallback": "skip"},
+        ),
     )
     await send_voice(carl, owner.id, voice_note_ogg)  # 1.5 s > 1 s
     skipped = await wait_for_event(daemon, "reply.skipped")
@@ -134,10 +171,17 @@ async def test_voice_note_longer_than_max_seconds_follows_the_fallback(
 
 
 async def test_send_message_with_voice_true_sends_a_synthesized_note(
-    sandbox, sandbox_clients, make_daemon, fake_openai, fake_openai_audio, fake_elevenlabs,
+    sandbox,
+    sandbox_clients,
+    make_daemon,
+    fake_openai,
+    fake_openai_audio,
+    fake_elevenlabs,
 ):
     daemon, owner, contact, carl, inbox = await start(
-        sandbox, sandbox_clients, make_daemon,
+        sandbox,
+        sandbox_clients,
+        make_daemon,
         voice_settings(fake_openai, fake_openai_audio, fake_elevenlabs),
     )
     status, body = await daemon.call(

@@ -1,3 +1,1 @@
-from tests.providers.voice_fixtures import fake_elevenlabs, fake_openai_audio
-
-__all__ = ["fake_elevenlabs", "fake_openai_audio"]
+"""Speech fakes are registered suite-wide by tests/conftest.py (pytest_plugins)."""
