@@ -320,3 +320,38 @@ async def test_requires_human_escalates_to_saved_messages(
     assert sandbox.messages_from(owner, contact) == []
     status, body = await daemon.call("GET", "/dialogs")
     assert next(d for d in body["dialogs"] if d["id"] == contact.id)["paused"] is True
+
+
+async def test_an_edit_before_the_reply_is_what_the_brain_reads(
+    sandbox, sandbox_clients, make_daemon, fake_openai
+):
+    from datetime import UTC, datetime
+
+    from twin.app import Adapters
+    from twin.services.clock import ManualClock
+
+    owner, contact = people(sandbox)
+    clock = ManualClock(datetime.now(UTC))
+    daemon = await make_daemon(
+        adapters=Adapters(clock=clock),
+        **fast_pipeline(
+            fake_openai.base_url + "/v1",
+            twin={"debounce_seconds": 0},
+            humanize={"read_delay_median": 30, "read_delay_min": 30, "read_delay_max": 30,
+                      "typing_cps": 0, "bubble_pause": 0},
+        ),
+    )
+    await login(daemon, sandbox)
+    carl = await contact_client(sandbox_clients)
+    seen = Observed(carl, owner.id)
+    fake_openai.queue_reply(brain_reply("Thursday works."))
+
+    sent = await carl.send_message(owner.id, "meet on Wednsday?")
+    await wait_for_event(daemon, "reply.scheduled")
+    await carl.edit_message(owner.id, sent.id, "meet on Thursday?")
+    await wait_for_event(daemon, "message.edited")
+    await clock.advance(31)
+    reply = await seen.next_message()
+    assert reply.message == "Thursday works."
+    prompt = " ".join(m["content"] for m in fake_openai.last_messages if m["role"] == "user")
+    assert "meet on Thursday?" in prompt and "Wednsday" not in prompt
