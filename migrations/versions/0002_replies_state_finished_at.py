@@ -1,4 +1,4 @@
-"""index replies by (state, finished_at): the rate limits' look-up of recent replies
+"""index replies by (state, finished_at, account_id): the rate limits' count of recent replies
 
 Revision ID: 0002
 Revises: 0001
@@ -6,7 +6,8 @@ Create Date: 2026-11-21
 
 Every incoming message counts the account's replies of the last hour. Sent replies are found by
 `finished_at`, which no index covered, so that look-up read every reply ever sent (1.5 ms per
-message at 10,000 replies, growing without bound). With this index it reads only the last hour.
+message at 10,000 replies, growing without bound). With this index it reads only the last hour,
+and counts it from the index alone (account_id included).
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_index("ix_replies_state_finished_at", "replies", ["state", "finished_at"])
+    op.create_index(
+        "ix_replies_state_finished_at", "replies", ["state", "finished_at", "account_id"]
+    )
 
 
 def downgrade() -> None:

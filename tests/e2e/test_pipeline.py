@@ -355,3 +355,36 @@ async def test_an_edit_before_the_reply_is_what_the_brain_reads(
     assert reply.message == "Thursday works."
     prompt = " ".join(m["content"] for m in fake_openai.last_messages if m["role"] == "user")
     assert "meet on Thursday?" in prompt and "Wednsday" not in prompt
+
+
+async def test_a_deleted_message_cancels_its_pending_reply(
+    sandbox, sandbox_clients, make_daemon, fake_openai
+):
+    from datetime import UTC, datetime
+
+    from twin.app import Adapters
+    from twin.services.clock import ManualClock
+
+    owner, contact = people(sandbox)
+    clock = ManualClock(datetime.now(UTC))
+    daemon = await make_daemon(
+        adapters=Adapters(clock=clock),
+        **fast_pipeline(
+            fake_openai.base_url + "/v1",
+            twin={"debounce_seconds": 0},
+            humanize={"read_delay_median": 30, "read_delay_min": 30, "read_delay_max": 30,
+                      "typing_cps": 0, "bubble_pause": 0},
+        ),
+    )
+    await login(daemon, sandbox)
+    carl = await contact_client(sandbox_clients)
+
+    sent = await carl.send_message(owner.id, "oops, wrong chat")
+    scheduled = await wait_for_event(daemon, "reply.scheduled")
+    await carl.delete_messages(owner.id, [sent.id], revoke=True)  # private: no chat id on it
+    cancelled = await wait_for_event(daemon, "reply.cancelled")
+    assert cancelled["reply"] == scheduled["reply"] and cancelled["reason"] == "deleted"
+    await clock.advance(31)
+    await wait_idle(daemon)
+    assert fake_openai.chat_requests == []
+    assert sandbox.messages_from(owner, contact) == []

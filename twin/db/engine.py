@@ -75,14 +75,19 @@ def _ensure_sqlite_dir(url: URL) -> None:
     Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
-def _sqlite_pragmas(foreign_keys: bool):
+def _sqlite_pragmas(foreign_keys: bool, *, wait: bool = True):
+    """The connection's pragmas. `wait=False` (the event loop's own connection): no busy
+    timeout and no automatic checkpoints, so it never sleeps or fsyncs (see SQLiteRunner)."""
+
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
-            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS if wait else 0}")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            if not wait:
+                cursor.execute("PRAGMA wal_autocheckpoint=0")
         finally:
             cursor.close()
 
@@ -94,9 +99,14 @@ def _sqlite_pragmas(foreign_keys: bool):
 
 class Runner(Protocol):
     """Runs `work(connection)` in one transaction: committed when it returns, rolled back when
-    it raises. Every repository method is one unit of work."""
+    it raises. Every repository method is one unit of work.
+
+    `run_inline` is for the short units of the reply pipeline's hot path: a runner may run
+    them on the event loop's own thread when that is cheaper than handing them to another."""
 
     async def run(self, work: Work[T]) -> T: ...
+
+    async def run_inline(self, work: Work[T]) -> T: ...
 
     async def aclose(self) -> None: ...
 
@@ -112,45 +122,117 @@ class AsyncRunner:
         async with self._engine.begin() as connection:
             return await connection.run_sync(work)
 
+    run_inline = run
+
     async def aclose(self) -> None:
         """The engine belongs to the caller, who disposes it."""
 
 
-class ThreadRunner:
-    """Units of work on a file SQLite database, each run whole in one dedicated thread.
+class SQLiteRunner:
+    """Units of work on a file SQLite database, with the synchronous sqlite3 driver.
 
-    Why: through aiosqlite every statement costs several thread hops (cursor, execute, fetch,
-    close, commit, the pool's reset), ~0.5 ms of CPU for a one-row query; the event loop then
-    spends most of its time handing work to threads. Here a whole transaction is one hop
-    (~0.05 ms for the same query). SQLite lets one writer in at a time anyway, so one thread
-    with one connection loses no parallelism, and it keeps repository calls in the order they
-    were made. Durability is unchanged: the same pragmas, and a unit of work returns only after
-    its COMMIT.
+    Why not aiosqlite: through it every statement costs several thread hops (cursor, execute,
+    fetch, close, commit, the pool's reset), ~0.5 ms of CPU for a one-row query, and the event
+    loop spent most of its time handing work to threads. Here a whole transaction is one call.
+
+    * `run()`: in one dedicated thread with its own connection. For everything but the hot
+      path (API queries, statistics, session saves), which may take long or wait for a lock.
+    * `run_inline()`: on the event loop's thread, with a second connection. The pipeline's
+      units are short (a few indexed statements, ~0.1-0.5 ms), and a hop to a thread and back
+      costs more than that: about 0.6 ms of latency each with the GIL contended, four of them
+      before a reply is sent. This connection never blocks the loop: while the thread has
+      work (it may hold the write lock), inline units wait for it asynchronously; the busy
+      timeout is 0, and when another process holds the write lock, the unit is rolled back
+      and run in the thread instead, which waits as usual. It never checkpoints either (WAL
+      checkpoints fsync): the thread does that every CHECKPOINT_EVERY inline commits, in the
+      background.
+
+    Durability is the same on both paths: the same pragmas (WAL, synchronous=NORMAL), and a
+    unit of work returns only after its COMMIT.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    CHECKPOINT_EVERY = 500
+
+    def __init__(self, engine: Engine, inline_engine: Engine | None = None) -> None:
         self._engine = engine
+        self._inline_engine = inline_engine
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="twin-db")
         self._closed = False
+        self._in_thread = 0  # units of work queued or running in the thread
+        self._thread_idle = asyncio.Event()
+        self._thread_idle.set()
+        self._inline_commits = 0
+        self._checkpoint: asyncio.Future[Any] | None = None
 
     async def run(self, work: Work[T]) -> T:
         if self._closed:
             raise RuntimeError("the database is closed")
-        return await asyncio.get_running_loop().run_in_executor(
-            self._executor, self._transaction, work
-        )
+        self._in_thread += 1
+        self._thread_idle.clear()
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                self._executor, self._transaction, work
+            )
+        finally:
+            self._in_thread -= 1
+            if not self._in_thread:
+                self._thread_idle.set()
 
     def _transaction(self, work: Work[T]) -> T:
         with self._engine.begin() as connection:
             return work(connection)
 
+    async def run_inline(self, work: Work[T]) -> T:
+        if self._closed:
+            raise RuntimeError("the database is closed")
+        if self._inline_engine is None:
+            return await self.run(work)
+        while self._in_thread:
+            # The thread may hold the write lock: wait for it rather than find the database
+            # locked (and do not queue there: the loop's units would then keep it busy).
+            await self._thread_idle.wait()
+        try:
+            with self._inline_engine.begin() as connection:
+                result = work(connection)
+        except sa.exc.OperationalError as exc:
+            if not _is_busy(exc):
+                raise
+            return await self.run(work)  # rolled back: run it where waiting is harmless
+        self._inline_commits += 1
+        if self._inline_commits % self.CHECKPOINT_EVERY == 0:
+            self._start_checkpoint()
+        return result
+
+    def _start_checkpoint(self) -> None:
+        if self._checkpoint is not None and not self._checkpoint.done():
+            return
+        self._checkpoint = asyncio.get_running_loop().run_in_executor(
+            self._executor, self._wal_checkpoint
+        )
+
+    def _wal_checkpoint(self) -> None:
+        try:
+            with self._engine.connect() as connection:
+                connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").all()
+        except sa.exc.SQLAlchemyError as exc:  # the next one catches up
+            log.warning("WAL checkpoint failed: %s", exc)
+
     async def aclose(self) -> None:
         if self._closed:
             return
         self._closed = True
+        if self._inline_engine is not None:
+            self._inline_engine.dispose()
         # Queued units of work finish first; the connection is closed by the thread that owns it.
         await asyncio.get_running_loop().run_in_executor(self._executor, self._engine.dispose)
         self._executor.shutdown(wait=False)
+
+
+def _is_busy(exc: sa.exc.OperationalError) -> bool:
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED (and their extended codes)
+    return "locked" in str(exc.orig) or "busy" in str(exc.orig)
 
 
 def is_sqlite_file(url: str | URL) -> bool:
@@ -166,23 +248,25 @@ def is_sqlite_file(url: str | URL) -> bool:
 
 
 def create_runner(url: str | URL, engine: AsyncEngine, *, echo: bool = False) -> Runner:
-    """The runner for the repository: a dedicated thread for a SQLite file (the same file,
-    opened with the synchronous sqlite3 driver and the same pragmas), else the async engine."""
+    """The runner for the repository: `SQLiteRunner` for a SQLite file (the same file, opened
+    with the synchronous sqlite3 driver and the same pragmas), else the async engine."""
     url = make_url(url)
     if not is_sqlite_file(url):
         return AsyncRunner(engine)
-    sync_engine = sa.create_engine(
-        url.set(drivername="sqlite+pysqlite"),
-        echo=echo,
-        # One thread, one connection: no pool contention, no busy waits between our own
-        # connections. check_same_thread is moot (the connection never leaves its thread).
-        poolclass=sa.pool.QueuePool,
-        pool_size=1,
-        max_overflow=0,
-        connect_args={"check_same_thread": False},
-    )
-    event.listen(sync_engine, "connect", _sqlite_pragmas(True))
-    return ThreadRunner(sync_engine)
+    sync_url = url.set(drivername="sqlite+pysqlite")
+    # One connection each, used by one thread at a time (so check_same_thread is moot).
+    options: dict[str, Any] = {
+        "echo": echo,
+        "poolclass": sa.pool.QueuePool,
+        "pool_size": 1,
+        "max_overflow": 0,
+        "connect_args": {"check_same_thread": False},
+    }
+    engine_in_thread = sa.create_engine(sync_url, **options)
+    event.listen(engine_in_thread, "connect", _sqlite_pragmas(True))
+    engine_inline = sa.create_engine(sync_url, **options)
+    event.listen(engine_inline, "connect", _sqlite_pragmas(True, wait=False))
+    return SQLiteRunner(engine_in_thread, engine_inline)
 
 
 async def ping(engine: AsyncEngine) -> bool:

@@ -151,7 +151,8 @@ class Reply(Base):
         sa.Index("ix_replies_state_next_attempt_at", "state", "next_attempt_at"),
         sa.Index("ix_replies_state_reply_at", "state", "reply_at"),
         sa.Index("ix_replies_chat_id_state", "chat_id", "state"),
-        sa.Index("ix_replies_state_finished_at", "state", "finished_at"),  # rate limits
+        # The rate limits count recent replies (see RepliesMixin.count_replies).
+        sa.Index("ix_replies_state_finished_at", "state", "finished_at", "account_id"),
     )
 
     id: Mapped[int] = mapped_column(ID, primary_key=True)

@@ -4,7 +4,9 @@ The replies table itself is the durable job store (not APScheduler's): a job is 
 state, a due time (`reply_at`, or `next_attempt_at` after a failure) and a lease. The worker
 sleeps until the soonest due time or until the pipeline wakes it (a new message, a retry, a
 finished job that freed a slot), then claims due rows under a lease so no job runs twice; the
-claim and the next due time are one round trip to the database. See docs/ARCHITECTURE.md.
+claim and the next due time are one round trip to the database. A job that is due the moment it
+is created comes straight from the pipeline instead (`lease_until` / `submit`): the pipeline
+creates it already leased, in the transaction that schedules it. See docs/ARCHITECTURE.md.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from twin.services.clock import Clock
@@ -45,8 +47,11 @@ class ReplyWorker:
         if released:
             log.info("resuming %d interrupted repl%s", released, "y" if released == 1 else "ies")
         self._task = asyncio.create_task(self._loop(), name="reply worker")
+        self._pipeline.handoff = self
 
     async def stop(self) -> None:
+        if self._pipeline.handoff is self:
+            self._pipeline.handoff = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -82,22 +87,41 @@ class ReplyWorker:
             self._backlog = True  # a finishing job wakes the loop to claim the rest
             return None
 
-        def work(tx: Any) -> tuple[list[Any], datetime | None]:
-            return tx.claim_due_replies(now, LEASE_SECONDS, free), tx.next_due_at()
+        context = getattr(self._pipeline, "job_context", None)
 
-        jobs, due = await self._repo.transaction(work)
+        def work(tx: Any) -> tuple[list[Any], list[Any], datetime | None]:
+            jobs = tx.claim_due_replies(now, LEASE_SECONDS, free)
+            # What each job's first step reads, read here: one round trip for the batch.
+            contexts = [context(tx, job) if context else None for job in jobs]
+            return jobs, contexts, tx.next_due_at()
+
+        jobs, contexts, due = await self._repo.transaction(work)
         self._backlog = len(jobs) >= free
-        for job in jobs:
+        for job, job_context in zip(jobs, contexts, strict=True):
             if job.id in self._running:
                 continue
-            task = asyncio.create_task(self._run(job), name=f"reply {job.id}")
+            task = asyncio.create_task(self._run(job, job_context), name=f"reply {job.id}")
             self._running[job.id] = task
         return due
 
-    async def _run(self, job: Any) -> None:
+    def lease_until(self, now: datetime) -> datetime | None:
+        """The lease for a job created due right now and handed over with `submit()`; None
+        when there is no free slot for it (it then waits for a claim like any other)."""
+        if self._task is None or self._backlog or len(self._running) >= CLAIM_BATCH:
+            return None  # stopped, or older due jobs wait for a slot: first come, first served
+        return now + timedelta(seconds=LEASE_SECONDS)
+
+    def submit(self, job: Any, context: Any = None) -> None:
+        """Run a job the pipeline created already leased (see `lease_until()`)."""
+        if job.id in self._running:
+            return
+        self.idle.clear()
+        self._running[job.id] = asyncio.create_task(self._run(job, context), name=f"reply {job.id}")
+
+    async def _run(self, job: Any, context: Any = None) -> None:
         try:
             async with self._slots:
-                await self._pipeline.execute(job)
+                await self._pipeline.execute(job, context)
         except Exception:
             log.exception("reply %s: worker error", job.id)
         finally:

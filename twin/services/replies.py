@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import random
@@ -61,6 +62,17 @@ class _Run:
 
 
 @dataclass(frozen=True)
+class _Planned:
+    """What the first step of a job reads (chat, stored overrides, linked messages), read
+    already by whoever handed the job over: the plan step that created it claimed, or the
+    worker's claim of a batch."""
+
+    chat: Any
+    overrides: dict[str, Any]
+    linked: list[Any]
+
+
+@dataclass(frozen=True)
 class _Sending:
     """A reply just moved to `sending`, with what sending it needs (no need to read it back)."""
 
@@ -103,6 +115,7 @@ class ReplyPipeline:
         # Per account: the style profile's version (updated_at) and the parsed profile.
         self._styles: dict[int, tuple[Any, Any]] = {}
         self.wake = asyncio.Event()  # the worker sleeps on it: set when a job may be due sooner
+        self.handoff: Any = None  # the running worker: jobs due at once go to it directly
         events.subscribe(self._on_event)
 
     # --- helpers -------------------------------------------------------------------------------
@@ -149,18 +162,6 @@ class ReplyPipeline:
             entry = cached[1][key] = (behaviour, account_policy(behaviour))
         return entry
 
-    def _known_policy(
-        self, account_id: int, overrides: dict[str, Any], chat_overrides: dict[str, Any] | None
-    ) -> Any:
-        """The cached AccountPolicy for these overrides, or None (never builds one: safe to
-        call from inside a transaction)."""
-        cached = self._behaviours.get(account_id)
-        if cached is None or cached[0] != overrides:
-            return None
-        key = json.dumps(chat_overrides, sort_keys=True, default=str) if chat_overrides else ""
-        entry = cached[1].get(key)
-        return entry[1] if entry is not None else None
-
     async def behaviour(self, account_id: int, chat: Any) -> Behaviour:
         overrides = await self._repo.get_settings(account_id)
         return self._behaviour(account_id, overrides, chat.overrides)[0]
@@ -186,65 +187,58 @@ class ReplyPipeline:
     ) -> None:
         """Decide what to do about a newly stored message and schedule it durably."""
         async with self._lock(chat.id):
-            await self._plan(message, chat, record, chat_created)
-        self.wake.set()
+            handed_over = await self._plan(message, chat, record, chat_created)
+        if not handed_over:
+            self.wake.set()
 
     async def _plan(
         self, message: IncomingMessage, chat: Any, record: Any, chat_created: bool
-    ) -> None:
-        """Two round trips to the database: what the decision needs, then its outcome (the
-        chat's activity, the job or the skip, and its event, in one transaction)."""
+    ) -> bool:
+        """One round trip to the database: read what the decision needs, decide (pure), store
+        the outcome (the chat's activity, the job or the skip, and its event). A job due at
+        once is created already leased and handed straight to the worker. Returns whether it
+        was handed over."""
         now = self._clock.now()
         account_id = record.account_id
         self._names.setdefault(account_id, message.account)
+        worker = self.handoff
+        lease_until = worker.lease_until(now) if worker is not None else None
 
-        def read(tx: Any) -> tuple[Any, ...]:
+        def plan(tx: Any) -> tuple[StagedEvent, Any, Any]:
             overrides = tx.get_settings(account_id)
-            # With the policy already known, read no more reply times than its limits need.
-            known = self._known_policy(account_id, overrides, chat.overrides)
-            limits = known.rate_limits if known is not None else None
-            return (
-                overrides,
-                tx.pending_reply(chat.id),
-                _reply_times(tx, account_id, now, chat.id, limits and limits.per_chat_per_hour),
-                _reply_times(tx, account_id, now, None, limits and limits.per_account_per_hour),
+            _, policy = self._behaviour(account_id, overrides, chat.overrides)
+            limits = policy.rate_limits
+            pending = tx.pending_reply(chat.id)
+            pending_since = None
+            if pending is not None and pending.decision.get("action") == Action.REPLY.value:
+                pending_since = datetime.fromisoformat(pending.decision["first_message_at"])
+            state = ChatState(
+                chat_is_new=chat_created,
+                paused_until=chat.paused_until,
+                last_away_at=chat.last_away_at,
+                last_incoming_at=chat.last_incoming_at,
+                chat_reply_times=tuple(
+                    _reply_times(tx, account_id, now, chat.id, limits.per_chat_per_hour)
+                ),
+                account_reply_times=tuple(
+                    _reply_times(tx, account_id, now, None, limits.per_account_per_hour)
+                ),
+                pending_since=pending_since,
             )
-
-        overrides, pending, chat_times, account_times = await self._repo.transaction(read)
-        _, policy = self._behaviour(account_id, overrides, chat.overrides)
-        pending_since = None
-        if pending is not None and pending.decision.get("action") == Action.REPLY.value:
-            pending_since = datetime.fromisoformat(pending.decision["first_message_at"])
-        state = ChatState(
-            chat_is_new=chat_created,
-            paused_until=chat.paused_until,
-            last_away_at=chat.last_away_at,
-            last_incoming_at=chat.last_incoming_at,
-            chat_reply_times=tuple(chat_times),
-            account_reply_times=tuple(account_times),
-            pending_since=pending_since,
-        )
-        decision = decide(policy, message, state, now=now, rng=self._rng)
-        activity: dict[str, Any] = {"last_incoming_at": message.date}
-        skip_reason = None
-        if self._brain is None and decision.action in (Action.REPLY, Action.DEFER):
-            skip_reason = "llm_not_configured"
-        elif decision.action is Action.SKIP:
-            skip_reason = decision.skip_reason.value if decision.skip_reason else "skipped"
-        elif decision.action is Action.AWAY:
-            # Recorded now, not when sent: a burst outside hours gets one away message.
-            activity["last_away_at"] = now
-        debounce = (
-            pending is not None
-            and decision.action is Action.REPLY
-            and pending.decision.get("action") == Action.REPLY.value
-        )
-
-        def write(tx: Any) -> StagedEvent:
-            tx.update_chat(chat.id, **activity)
+            decision = decide(policy, message, state, now=now, rng=self._rng)
+            activity: dict[str, Any] = {"last_incoming_at": message.date}
+            skip_reason = None
+            if self._brain is None and decision.action in (Action.REPLY, Action.DEFER):
+                skip_reason = "llm_not_configured"
+            elif decision.action is Action.SKIP:
+                skip_reason = decision.skip_reason.value if decision.skip_reason else "skipped"
+            elif decision.action is Action.AWAY:
+                # Recorded now, not when sent: a burst outside hours gets one away message.
+                activity["last_away_at"] = now
+            updated_chat = tx.update_chat(chat.id, **activity)
             if skip_reason is not None:
                 tx.update_message(record.id, state=ReplyState.SKIPPED, state_reason=skip_reason)
-                return self._events.stage(
+                event = self._events.stage(
                     tx,
                     "message.skipped",
                     {
@@ -255,7 +249,12 @@ class ReplyPipeline:
                     account_id=record.account_id,
                     chat_id=record.chat_id,
                 )
-            if debounce:
+                return event, None, None
+            if (
+                pending is not None
+                and decision.action is Action.REPLY
+                and pending.decision.get("action") == Action.REPLY.value
+            ):
                 # Debounce: one answer to a quick burst; the window restarts on each message.
                 # A job that started generating meanwhile is left alone: a new one answers this.
                 try:
@@ -269,9 +268,11 @@ class ReplyPipeline:
                     pass
                 else:
                     tx.attach_messages(pending.id, [record.id], message_state=ReplyState.SCHEDULED)
-                    return self._stage(
+                    event = self._stage(
                         tx, "reply.rescheduled", reply, reply_at=reply.reply_at.isoformat()
                     )
+                    return event, None, None
+            due = decision.reply_at <= now
             reply = tx.create_reply(
                 account_id,
                 chat.id,
@@ -280,8 +281,9 @@ class ReplyPipeline:
                 state=ReplyState.SCHEDULED,
                 decision=_decision_json(decision, message),
                 message_state=ReplyState.SCHEDULED,
+                lease_until=lease_until if due else None,
             )
-            return self._stage(
+            event = self._stage(
                 tx,
                 "reply.scheduled",
                 reply,
@@ -289,8 +291,17 @@ class ReplyPipeline:
                 reply_at=reply.reply_at.isoformat(),
                 explain=list(decision.explain),
             )
+            if reply.lease_until is None:
+                return event, None, None
+            linked = dataclasses.replace(record, state=ReplyState.SCHEDULED, reply_id=reply.id)
+            return event, reply, _Planned(updated_chat, overrides, [linked])
 
-        self._events.publish(await self._repo.transaction(write))
+        event, claimed, planned = await self._repo.transaction(plan)
+        self._events.publish(event)
+        if claimed is None:
+            return False
+        worker.submit(claimed, planned)
+        return True
 
     async def on_owner_activity(self, activity: OwnerActivity, chat: Any) -> None:
         """The owner wrote in this chat: step back (pause) and cancel what was pending."""
@@ -340,25 +351,26 @@ class ReplyPipeline:
 
     async def on_deleted(self, account: str, peer_id: int | None, tg_ids: list[int]) -> None:
         """Deleted before the answer went out: drop them; a reply left with nothing is cancelled."""
-        if peer_id is None:
-            return  # private-chat deletions carry no chat on Telegram; matched by the sweep
         account_id = await self._id_of(account)
-        try:
-            chat = await self._repo.get_chat_by_peer(account_id, peer_id)
-        except NotFound:
-            return
-        affected: set[int] = set()
-        for tg_id in tg_ids:
+        chat_id = None
+        if peer_id is not None:  # channels/supergroups say where; private chats do not
             try:
-                message = await self._repo.get_message_by_tg(account_id, chat.id, tg_id)
+                chat_id = (await self._repo.get_chat_by_peer(account_id, peer_id)).id
             except NotFound:
-                continue
-            if message.direction is Direction.INCOMING:
-                await self._repo.update_message(
-                    message.id, state=ReplyState.CANCELLED, state_reason=SkipReason.DELETED.value
-                )
-                if message.reply_id is not None:
-                    affected.add(message.reply_id)
+                return
+        affected: set[int] = set()
+        for message in await self._repo.incoming_by_tg_ids(account_id, tg_ids, chat_id=chat_id):
+            await self._repo.update_message(
+                message.id, state=ReplyState.CANCELLED, state_reason=SkipReason.DELETED.value
+            )
+            await self._events.emit(
+                "message.deleted",
+                {"message": message.id},
+                account_id=account_id,
+                chat_id=message.chat_id,
+            )
+            if message.reply_id is not None:
+                affected.add(message.reply_id)
         for reply_id in affected:
             remaining = [
                 m
@@ -381,14 +393,26 @@ class ReplyPipeline:
         return record.id
 
     # --- execution -----------------------------------------------------------------------------
-    async def execute(self, reply: Any) -> None:
-        """Run one claimed job to its next resting state (done, rescheduled or failed)."""
+    def job_context(self, tx: Any, reply: Any) -> _Planned | None:
+        """Inside the transaction that claims `reply`: what its first step would read (the
+        worker reads it for a whole batch of jobs in one round trip)."""
+        if reply.state not in BEFORE_SENDING:
+            return None
+        return _Planned(
+            tx.get_chat(reply.chat_id),
+            tx.get_settings(reply.account_id),
+            tx.reply_messages(reply.id),
+        )
+
+    async def execute(self, reply: Any, planned: _Planned | None = None) -> None:
+        """Run one claimed job to its next resting state (done, rescheduled or failed).
+        `planned`: what its first step would read, read when it was handed over."""
         run = _Run(reply.id, reply.chat_id, asyncio.Event())
         self._runs[reply.id] = run
         try:
             sending = None
             if reply.state in BEFORE_SENDING:
-                sending = await self._generate(reply, run)
+                sending = await self._generate(reply, run, planned)
                 if sending is None:
                     return
                 reply = sending.reply
@@ -407,21 +431,26 @@ class ReplyPipeline:
         finally:
             self._runs.pop(reply.id, None)
 
-    async def _generate(self, reply: Any, run: _Run) -> _Sending | None:
+    async def _generate(
+        self, reply: Any, run: _Run, planned: _Planned | None = None
+    ) -> _Sending | None:
         """read → (transcribe) → generate → persist the bubbles: three round trips to the
-        database (what to answer; the move to `generating` with the history; the bubbles and
-        their random_ids with the move to `sending`), each state committed before the side
-        effect that follows it."""
+        database (what to answer, unless read when the job was handed over; the move to
+        `generating` with the history; the bubbles and their random_ids with the move to
+        `sending`), each state committed before the side effect that follows it."""
         now = self._clock.now()
+        if planned is not None:
+            chat, overrides, linked = planned.chat, planned.overrides, planned.linked
+        else:
 
-        def read(tx: Any) -> tuple[Any, ...]:
-            return (
-                tx.get_chat(reply.chat_id),
-                tx.get_settings(reply.account_id),
-                tx.reply_messages(reply.id),
-            )
+            def read(tx: Any) -> tuple[Any, ...]:
+                return (
+                    tx.get_chat(reply.chat_id),
+                    tx.get_settings(reply.account_id),
+                    tx.reply_messages(reply.id),
+                )
 
-        chat, overrides, linked = await self._repo.transaction(read)
+            chat, overrides, linked = await self._repo.transaction(read)
         behaviour, policy = self._behaviour(reply.account_id, overrides, chat.overrides)
         if not behaviour.twin.enabled:
             return await self._skip(reply, SkipReason.DISABLED.value)
@@ -454,7 +483,7 @@ class ReplyPipeline:
             event = self._stage(tx, "reply.generating", current)
             if not with_history:
                 return current, event, None, None
-            rows = tx.history(reply.account_id, chat.id, limit=HISTORY_TURNS)
+            rows = tx.conversation(reply.account_id, chat.id, limit=HISTORY_TURNS)
             version = tx.style_profile_version(reply.account_id)
             record = None
             if version is not None and (style_known is None or style_known[0] != version):
@@ -471,7 +500,7 @@ class ReplyPipeline:
             flags: dict[str, Any] = {"away": True}
         else:
             if rows is None:
-                rows = await self._repo.history(reply.account_id, chat.id, limit=HISTORY_TURNS)
+                rows = await self._repo.conversation(reply.account_id, chat.id, limit=HISTORY_TURNS)
             turns, last_ids = _turns(chat, rows)
             style = await self._style(reply.account_id, style_read)
             result = await self._think(reply, chat, behaviour, turns, last_ids, style)
@@ -707,6 +736,11 @@ class ReplyPipeline:
                 )
             last = position == unsent[-1]
             sent_at = self._clock.now()
+            # Dated like Telegram dates messages, in whole seconds: the history is ordered by
+            # (date, id), and a bubble dated to the microsecond would sort after a contact's
+            # message of the same second that it actually preceded (found by bench/pipeline.py:
+            # the model was then shown a conversation ending in the owner's words).
+            sent_date = sent_at.replace(microsecond=0)
 
             def record(
                 tx: Any,
@@ -714,9 +748,10 @@ class ReplyPipeline:
                 result: Any = result,
                 last: bool = last,
                 sent_at: datetime = sent_at,
+                sent_date: datetime = sent_date,
             ) -> tuple[list[StagedEvent], bool, bool]:
                 if result.message_id is not None:
-                    tx.mark_sent(bubble.id, result.message_id, date=sent_at)
+                    tx.mark_sent(bubble.id, result.message_id, date=sent_date)
                 else:
                     tx.update_message(bubble.id, state=ReplyState.SENT)
                 events = [
@@ -751,7 +786,7 @@ class ReplyPipeline:
         self, tx: Any, reply: Any, chat: Any, bubbles: int, now: datetime
     ) -> StagedEvent:
         done = tx.update_reply(reply.id, expect_state=ReplyState.SENDING, state=ReplyState.SENT)
-        self._finish_messages_tx(tx, reply.id, ReplyState.SENT, None)
+        tx.finish_reply_messages(reply.id, ReplyState.SENT, None)
         tx.update_chat(chat.id, last_outgoing_at=now)
         return self._stage(tx, "reply.sent", done, bubbles=bubbles)
 
@@ -825,7 +860,7 @@ class ReplyPipeline:
         self, tx: Any, reply_id: int, state: ReplyState, reason: str, event: str
     ) -> tuple[Any, StagedEvent]:
         done = tx.update_reply(reply_id, expect_state=ACTIVE, state=state, reason=reason)
-        self._finish_messages_tx(tx, reply_id, state, reason)
+        tx.finish_reply_messages(reply_id, state, reason)
         return done, self._stage(tx, event, done, reason=reason)
 
     async def _retry_later(self, reply: Any, exc: Exception) -> None:
@@ -874,36 +909,23 @@ class ReplyPipeline:
         await self._emit("reply.retry", reply, error=type(exc).__name__, delay=round(delay, 3))
         self.wake.set()
 
-    @staticmethod
-    def _finish_messages_tx(tx: Any, reply_id: int, state: ReplyState, reason: str | None) -> None:
-        """The job's outcome onto its messages: its incoming messages take its state; bubbles
-        never sent are cancelled unless the job was sent."""
-        for message in tx.reply_messages(reply_id):
-            if (
-                message.direction is Direction.INCOMING
-                and message.state is not ReplyState.CANCELLED
-            ):
-                tx.update_message(message.id, state=state, state_reason=reason)
-            elif (
-                message.direction is Direction.OUTGOING
-                and message.state is ReplyState.SENDING
-                and state is not ReplyState.SENT
-            ):
-                tx.update_message(message.id, state=ReplyState.CANCELLED, state_reason=reason)
-
 
 def _reply_times(
-    tx: Any, account_id: int, now: datetime, chat_id: int | None, limit: int | None
+    tx: Any, account_id: int, now: datetime, chat_id: int | None, limit: int
 ) -> list[datetime]:
-    """Reply times for a rate limit of `limit` per hour (None: unknown yet, 0: no limit)."""
-    if limit == 0:
+    """The reply times `decide()` checks against a limit of `limit` per hour (0: none). The
+    policy only compares their number with the limit (RateLimits / check_rate), so the
+    database counts them; they are read, all of them, only when the limit is reached (its
+    explanation quotes the number). A busy hour holds many: reading them all for every
+    message cost more than everything else the decision does."""
+    if limit <= 0:
         return []  # no limit: nothing to count
     since = now - RATE_WINDOW
-    if limit is not None:
-        # The policy counts times strictly after `since`; the repository's `since` is
-        # inclusive. One microsecond (the stored resolution) makes the capped read exact.
-        since += timedelta(microseconds=1)
-    return tx.reply_times(account_id, since, chat_id=chat_id, limit=limit)
+    # The policy counts times strictly after `since`; the repository's `since` is inclusive:
+    # one microsecond (the stored resolution) makes the count the same.
+    if tx.count_replies(account_id, since + timedelta(microseconds=1), chat_id=chat_id) < limit:
+        return []
+    return tx.reply_times(account_id, since, chat_id=chat_id)
 
 
 def _turns(chat: Any, rows: Sequence[Any]) -> tuple[list[Turn], list[int]]:

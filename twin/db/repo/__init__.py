@@ -31,11 +31,13 @@ class Repository(AccountsMixin, ChatsMixin, MessagesMixin, RepliesMixin, MiscMix
         """Run `work(tx)` in one transaction: committed when it returns, rolled back (nothing
         written) when it raises. `tx` offers the repository's operations synchronously.
 
-        `work` runs in the database's own thread (SQLite) or inside SQLAlchemy's greenlet
-        bridge (PostgreSQL): it must only compute and call `tx`; no awaits, no event-loop
-        objects, no I/O of its own.
+        For the short units of the hot path (a few indexed statements): on SQLite it may run
+        on the event loop's own thread (see twin.db.engine.SQLiteRunner), on PostgreSQL inside
+        SQLAlchemy's greenlet bridge. `work` must only compute and call `tx` (no awaits, no
+        I/O of its own), and may run twice: a unit that found the database locked is rolled
+        back and run again where it can wait.
         """
-        return await self._run(lambda connection: work(Transaction(self, connection)))
+        return await self._runner.run_inline(lambda connection: work(Transaction(self, connection)))
 
 
 def _op(name: str) -> Any:
@@ -69,6 +71,8 @@ class Transaction:
     update_message = _op("update_message")
     mark_sent = _op("mark_sent")
     history = _op("history")
+    conversation = _op("conversation")
+    finish_reply_messages = _op("finish_reply_messages")
     reply_messages = _op("reply_messages")
     # replies
     create_reply = _op("create_reply")
@@ -79,6 +83,7 @@ class Transaction:
     pending_reply = _op("pending_reply")
     next_due_at = _op("next_due_at")
     reply_times = _op("reply_times")
+    count_replies = _op("count_replies")
     # settings, style, events
     get_settings = _op("get_settings")
     get_style_profile = _op("get_style_profile")

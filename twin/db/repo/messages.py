@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -30,6 +30,22 @@ _SELECT_HISTORY = (
     .where(M.c.account_id == sa.bindparam("_account_id"), M.c.chat_id == sa.bindparam("_chat_id"))
     .order_by(M.c.date.desc(), M.c.id.desc())
     .limit(sa.bindparam("_limit"))
+)
+_CONVERSATION = (
+    sa.select(M.c.id, M.c.direction, M.c.state, M.c.kind, M.c.text, M.c.transcript, M.c.date)
+    .where(M.c.account_id == sa.bindparam("_account_id"), M.c.chat_id == sa.bindparam("_chat_id"))
+    .order_by(M.c.date.desc(), M.c.id.desc())
+    .limit(sa.bindparam("_limit"))
+)
+_FINISH_INCOMING = sa.update(M).where(
+    M.c.reply_id == sa.bindparam("_reply_id"),
+    M.c.direction == Direction.INCOMING.value,
+    M.c.state != ReplyState.CANCELLED.value,
+)
+_CANCEL_UNSENT = sa.update(M).where(
+    M.c.reply_id == sa.bindparam("_reply_id"),
+    M.c.direction == Direction.OUTGOING.value,
+    M.c.state == ReplyState.SENDING.value,
 )
 _SELECT_BY_TG = sa.select(M).where(
     M.c.account_id == sa.bindparam("_account_id"),
@@ -230,6 +246,23 @@ class MessagesMixin(RepoBase):
             f"message with random_id {random_id}",
         )
 
+    async def incoming_by_tg_ids(
+        self, account_id: int, tg_message_ids: list[int], *, chat_id: int | None = None
+    ) -> list[MessageRecord]:
+        """Incoming messages with these Telegram ids. Without `chat_id`: across the account's
+        private chats and basic groups, whose message ids are per account (that is all a
+        private-chat deletion update says)."""
+        where = (M.c.account_id == account_id) & (M.c.direction == "incoming")
+        where &= M.c.tg_message_id.in_(list(tg_message_ids))
+        if chat_id is not None:
+            where &= M.c.chat_id == chat_id
+
+        def work(connection: Connection) -> list[MessageRecord]:
+            rows = connection.execute(sa.select(M).where(where))
+            return [MessageRecord.from_row(row._mapping) for row in rows]
+
+        return await self._run(work) if tg_message_ids else []
+
     async def _one_message(self, where: sa.ColumnElement[bool], what: str) -> MessageRecord:
         def work(connection: Connection) -> MessageRecord:
             row = connection.execute(sa.select(M).where(where)).first()
@@ -316,6 +349,57 @@ class MessagesMixin(RepoBase):
         )
         return [MessageRecord.from_row(row._mapping) for row in c.execute(query)]
 
+    async def conversation(
+        self, account_id: int, chat_id: int, *, limit: int = 50
+    ) -> list[ConversationRow]:
+        """The newest `limit` messages of a chat as `history()` orders them, with only what a
+        prompt needs (the brain reads up to 200 of them for every reply)."""
+        return await self._run(lambda c: self._conversation(c, account_id, chat_id, limit=limit))
+
+    def _conversation(
+        self, c: Connection, account_id: int, chat_id: int, *, limit: int = 50
+    ) -> list[ConversationRow]:
+        rows = c.execute(
+            _CONVERSATION, {"_account_id": account_id, "_chat_id": chat_id, "_limit": limit}
+        )
+        return [
+            ConversationRow(
+                id,
+                Direction(direction),
+                ReplyState(state),
+                MessageKind(kind),
+                text,
+                transcript,
+                date,
+            )
+            for id, direction, state, kind, text, transcript, date in rows
+        ]
+
+    async def finish_reply_messages(
+        self, reply_id: int, state: ReplyState | str, reason: str | None = None
+    ) -> None:
+        """A job's outcome onto its messages: its incoming messages (but cancelled ones) take
+        `state` and `reason`; unless the job was sent, its bubbles still `sending` are
+        cancelled with `reason`."""
+        await self._run(lambda c: self._finish_reply_messages(c, reply_id, state, reason))
+
+    def _finish_reply_messages(
+        self, c: Connection, reply_id: int, state: ReplyState | str, reason: str | None = None
+    ) -> None:
+        state = ReplyState(state)
+        c.execute(
+            _FINISH_INCOMING, {"state": state.value, "state_reason": reason, "_reply_id": reply_id}
+        )
+        if state is not ReplyState.SENT:
+            c.execute(
+                _CANCEL_UNSENT,
+                {
+                    "state": ReplyState.CANCELLED.value,
+                    "state_reason": reason,
+                    "_reply_id": reply_id,
+                },
+            )
+
     async def unrecorded_ids(
         self, account_id: int, chat_id: int, candidate_ids: Iterable[int]
     ) -> list[int]:
@@ -346,6 +430,18 @@ class MessagesMixin(RepoBase):
     def _reply_messages(self, c: Connection, reply_id: int) -> list[MessageRecord]:
         rows = c.execute(_SELECT_BY_REPLY, {"_reply_id": reply_id})
         return [MessageRecord.from_row(row._mapping) for row in rows]
+
+
+class ConversationRow(NamedTuple):
+    """A message as the brain's prompt needs it (see `MessagesMixin.conversation`)."""
+
+    id: int
+    direction: Direction
+    state: ReplyState
+    kind: MessageKind
+    text: str | None
+    transcript: str | None
+    date: datetime
 
 
 def _insert_if_new(c: Connection) -> Any:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -64,52 +64,36 @@ _NEXT_DUE = sa.select(sa.func.min(sa.func.coalesce(R.c.next_attempt_at, R.c.repl
 _COUNTED = ("sent", "scheduled", "generating", "sending")  # replies that use up rate limits
 
 
-def _times_statement(*, chat: bool, capped: bool) -> Any:
-    """coalesce(finished_at, reply_at) >= since, as two index range scans: finished replies by
-    (state, finished_at), the others by (state, reply_at). A single coalesce() predicate can
-    use neither index and reads every reply the account ever sent."""
+def _window(select: Any, *, chat: bool) -> Any:
+    """Replies counted by the rate limits with coalesce(finished_at, reply_at) >= since, as
+    two index range scans: finished ones by (state, finished_at, account_id), which also
+    answers a count without reading the table, the others by (state, reply_at). A single
+    coalesce() predicate can use neither index and reads every reply the account ever sent."""
     since = sa.bindparam("_since", type_=R.c.reply_at.type)
 
     def part(column: Any, *where: Any) -> Any:
-        query = sa.select(column.label("at")).where(
+        query = select(column).where(
             R.c.account_id == sa.bindparam("_account_id"), R.c.state.in_(_COUNTED), *where
         )
         return query.where(R.c.chat_id == sa.bindparam("_chat_id")) if chat else query
 
-    statement = sa.union_all(
+    return (
         part(R.c.finished_at, R.c.finished_at >= since),
         part(R.c.reply_at, R.c.finished_at.is_(None), R.c.reply_at >= since),
     )
-    return statement.limit(sa.bindparam("_cap")) if capped else statement
 
 
-_TIMES = {
-    (chat, capped): _times_statement(chat=chat, capped=capped)
-    for chat in (False, True)
-    for capped in (False, True)
-}
+def _times_statement(*, chat: bool) -> Any:
+    return sa.union_all(*_window(lambda column: sa.select(column.label("at")), chat=chat))
 
 
-def _sqlite_times_sql(*, chat: bool, capped: bool) -> str:
-    """The same query for SQLite's driver itself: a busy hour can hold hundreds of replies,
-    and SQLAlchemy's per-row result handling costs ~10 times the row itself."""
-    counted = ", ".join(f"'{state}'" for state in _COUNTED)
-    of_chat = " AND chat_id = ?" if chat else ""
-    # Constants only; every value is a bound parameter.
-    sql = (
-        f"SELECT finished_at FROM replies WHERE account_id = ? AND state IN ({counted})"  # noqa: S608
-        f" AND finished_at >= ?{of_chat}"
-        f" UNION ALL SELECT reply_at FROM replies WHERE account_id = ? AND state IN ({counted})"
-        f" AND finished_at IS NULL AND reply_at >= ?{of_chat}"
-    )
-    return sql + " LIMIT ?" if capped else sql
+def _count_statement(*, chat: bool) -> Any:
+    finished, unfinished = _window(lambda _: sa.select(sa.func.count()), chat=chat)
+    return sa.select(finished.scalar_subquery() + unfinished.scalar_subquery())
 
 
-_SQLITE_TIMES = {
-    (chat, capped): _sqlite_times_sql(chat=chat, capped=capped)
-    for chat in (False, True)
-    for capped in (False, True)
-}
+_TIMES = {chat: _times_statement(chat=chat) for chat in (False, True)}
+_COUNT = {chat: _count_statement(chat=chat) for chat in (False, True)}
 _claims: dict[str, Any] = {}  # per dialect
 
 
@@ -127,10 +111,13 @@ class RepliesMixin(RepoBase):
         flags: Mapping[str, Any] | None = None,
         voice: bool = False,
         message_state: ReplyState | str | None = None,
+        lease_until: datetime | None = None,
     ) -> ReplyRecord:
         """Create a reply job and link the chat's messages it answers (messages.reply_id);
         with `message_state`, the linked messages move to that state in the same transaction
-        (so no worker can finish the job before its messages say it was scheduled)."""
+        (so no worker can finish the job before its messages say it was scheduled). With
+        `lease_until` the job is created claimed, as `claim_due_replies` would leave it (one
+        attempt counted): for a caller that runs it at once."""
         return await self._run(
             lambda c: self._create_reply(
                 c,
@@ -144,6 +131,7 @@ class RepliesMixin(RepoBase):
                 flags=flags,
                 voice=voice,
                 message_state=message_state,
+                lease_until=lease_until,
             )
         )
 
@@ -161,6 +149,7 @@ class RepliesMixin(RepoBase):
         flags: Mapping[str, Any] | None = None,
         voice: bool = False,
         message_state: ReplyState | str | None = None,
+        lease_until: datetime | None = None,
     ) -> ReplyRecord:
         values = {
             "account_id": account_id,
@@ -171,6 +160,8 @@ class RepliesMixin(RepoBase):
             "flags": dict(flags or {}),
             "reply_at": reply_at,
             "voice": voice,
+            "lease_until": lease_until,
+            "attempts": 0 if lease_until is None else 1,
         }
         ids = list(dict.fromkeys(message_ids))
         row = c.execute(_INSERT, values).one()
@@ -350,50 +341,38 @@ class RepliesMixin(RepoBase):
         return await self._run(work)
 
     async def reply_times(
-        self,
-        account_id: int,
-        since: datetime,
-        *,
-        chat_id: int | None = None,
-        limit: int | None = None,
+        self, account_id: int, since: datetime, *, chat_id: int | None = None
     ) -> list[datetime]:
-        """When replies were sent (or are scheduled) since `since`: input to the rate limits.
-        With `limit`, at most that many (in no particular order): enough to tell whether a
-        limit of that size is reached, without reading a busy hour's every reply."""
-        return await self._run(
-            lambda c: self._reply_times(c, account_id, since, chat_id=chat_id, limit=limit)
-        )
+        """When replies were sent (or are scheduled) since `since`: input to the rate limits."""
+        return await self._run(lambda c: self._reply_times(c, account_id, since, chat_id=chat_id))
 
     def _reply_times(
-        self,
-        c: Connection,
-        account_id: int,
-        since: datetime,
-        *,
-        chat_id: int | None = None,
-        limit: int | None = None,
+        self, c: Connection, account_id: int, since: datetime, *, chat_id: int | None = None
     ) -> list[datetime]:
-        key = (chat_id is not None, limit is not None)
-        if c.dialect.name == "sqlite":
-            # Stored as naive UTC text: format `since` as the column type does, compare as text.
-            stored = R.c.reply_at.type.bind_processor(c.dialect)
-            part = (account_id, stored(since) if stored else since)
-            if chat_id is not None:
-                part += (chat_id,)
-            args = part + part + ((limit,) if limit is not None else ())
-            cursor = c.connection.cursor()
-            try:
-                rows = cursor.execute(_SQLITE_TIMES[key], args).fetchall()
-            finally:
-                cursor.close()
-            parse = datetime.fromisoformat
-            return [parse(value).replace(tzinfo=UTC) for (value,) in rows]
-        params: dict[str, Any] = {"_account_id": account_id, "_since": since}
-        if chat_id is not None:
-            params["_chat_id"] = chat_id
-        if limit is not None:
-            params["_cap"] = limit
-        return list(c.execute(_TIMES[key], params).scalars())
+        return list(
+            c.execute(
+                _TIMES[chat_id is not None], _window_params(account_id, since, chat_id)
+            ).scalars()
+        )
+
+    async def count_replies(
+        self, account_id: int, since: datetime, *, chat_id: int | None = None
+    ) -> int:
+        """How many `reply_times()` there are, counted by the database."""
+        return await self._run(lambda c: self._count_replies(c, account_id, since, chat_id=chat_id))
+
+    def _count_replies(
+        self, c: Connection, account_id: int, since: datetime, *, chat_id: int | None = None
+    ) -> int:
+        statement = _COUNT[chat_id is not None]
+        return int(c.execute(statement, _window_params(account_id, since, chat_id)).scalar_one())
+
+
+def _window_params(account_id: int, since: datetime, chat_id: int | None) -> dict[str, Any]:
+    params: dict[str, Any] = {"_account_id": account_id, "_since": since}
+    if chat_id is not None:
+        params["_chat_id"] = chat_id
+    return params
 
 
 def _claim_statement(postgres: bool) -> Any:
