@@ -100,6 +100,35 @@ async def wait_idle(daemon) -> None:
     await asyncio.wait_for(worker.idle.wait(), 10)
 
 
+async def slow_reader(sandbox, sandbox_clients, make_daemon, fake_openai, *, read_delay, **twin):
+    """A daemon on a ManualClock that reads after exactly `read_delay` seconds (no typing), so a
+    test can act while a reply is pending and then move time on."""
+    from datetime import UTC, datetime
+
+    from twin.app import Adapters
+    from twin.services.clock import ManualClock
+
+    owner, contact = people(sandbox)
+    clock = ManualClock(datetime.now(UTC))
+    daemon = await make_daemon(
+        adapters=Adapters(clock=clock),
+        **fast_pipeline(
+            fake_openai.base_url + "/v1",
+            twin={"debounce_seconds": 0, **twin},
+            humanize={
+                "read_delay_median": read_delay,
+                "read_delay_min": read_delay,
+                "read_delay_max": read_delay,
+                "typing_cps": 0,
+                "bubble_pause": 0,
+            },
+        ),
+    )
+    await login(daemon, sandbox)
+    carl = await contact_client(sandbox_clients)
+    return daemon, clock, owner, contact, carl, Observed(carl, owner.id)
+
+
 async def test_non_contacts_off_and_bots_are_never_answered(
     sandbox, sandbox_clients, make_daemon, fake_openai
 ):
@@ -197,30 +226,9 @@ async def test_defer_answers_at_the_next_opening(
 async def test_owner_takeover_cancels_pending_reply_and_pauses_the_chat(
     sandbox, sandbox_clients, make_daemon, fake_openai
 ):
-    from datetime import UTC, datetime
-
-    from twin.app import Adapters
-    from twin.services.clock import ManualClock
-
-    owner, contact = people(sandbox)
-    clock = ManualClock(datetime.now(UTC))
-    daemon = await make_daemon(
-        adapters=Adapters(clock=clock),
-        **fast_pipeline(
-            fake_openai.base_url + "/v1",
-            twin={"takeover_minutes": 30, "debounce_seconds": 0},
-            humanize={
-                "read_delay_median": 60,
-                "read_delay_min": 60,
-                "read_delay_max": 60,
-                "typing_cps": 0,
-                "bubble_pause": 0,
-            },
-        ),
+    daemon, clock, owner, contact, carl, seen = await slow_reader(
+        sandbox, sandbox_clients, make_daemon, fake_openai, read_delay=60, takeover_minutes=30
     )
-    await login(daemon, sandbox)
-    carl = await contact_client(sandbox_clients)
-    seen = Observed(carl, owner.id)
 
     await carl.send_message(owner.id, "quick question")
     scheduled = await wait_for_event(daemon, "reply.scheduled")
@@ -325,25 +333,9 @@ async def test_requires_human_escalates_to_saved_messages(
 async def test_an_edit_before_the_reply_is_what_the_brain_reads(
     sandbox, sandbox_clients, make_daemon, fake_openai
 ):
-    from datetime import UTC, datetime
-
-    from twin.app import Adapters
-    from twin.services.clock import ManualClock
-
-    owner, contact = people(sandbox)
-    clock = ManualClock(datetime.now(UTC))
-    daemon = await make_daemon(
-        adapters=Adapters(clock=clock),
-        **fast_pipeline(
-            fake_openai.base_url + "/v1",
-            twin={"debounce_seconds": 0},
-            humanize={"read_delay_median": 30, "read_delay_min": 30, "read_delay_max": 30,
-                      "typing_cps": 0, "bubble_pause": 0},
-        ),
+    daemon, clock, owner, contact, carl, seen = await slow_reader(
+        sandbox, sandbox_clients, make_daemon, fake_openai, read_delay=30
     )
-    await login(daemon, sandbox)
-    carl = await contact_client(sandbox_clients)
-    seen = Observed(carl, owner.id)
     fake_openai.queue_reply(brain_reply("Thursday works."))
 
     sent = await carl.send_message(owner.id, "meet on Wednsday?")
@@ -360,24 +352,9 @@ async def test_an_edit_before_the_reply_is_what_the_brain_reads(
 async def test_a_deleted_message_cancels_its_pending_reply(
     sandbox, sandbox_clients, make_daemon, fake_openai
 ):
-    from datetime import UTC, datetime
-
-    from twin.app import Adapters
-    from twin.services.clock import ManualClock
-
-    owner, contact = people(sandbox)
-    clock = ManualClock(datetime.now(UTC))
-    daemon = await make_daemon(
-        adapters=Adapters(clock=clock),
-        **fast_pipeline(
-            fake_openai.base_url + "/v1",
-            twin={"debounce_seconds": 0},
-            humanize={"read_delay_median": 30, "read_delay_min": 30, "read_delay_max": 30,
-                      "typing_cps": 0, "bubble_pause": 0},
-        ),
+    daemon, clock, owner, contact, carl, seen = await slow_reader(
+        sandbox, sandbox_clients, make_daemon, fake_openai, read_delay=30
     )
-    await login(daemon, sandbox)
-    carl = await contact_client(sandbox_clients)
 
     sent = await carl.send_message(owner.id, "oops, wrong chat")
     scheduled = await wait_for_event(daemon, "reply.scheduled")
