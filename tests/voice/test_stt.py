@@ -221,3 +221,49 @@ async def test_the_fake_really_checks_the_uploaded_duration(
         await make_stt().transcribe(audio.make_tone(3.0))
     assert (info.value.status, info.value.transient) == (400, False)
     assert fake_openai_audio.uploads == []
+
+
+def _round_video_note(seconds: float) -> bytes:
+    """An MP4 like Telegram's round video notes: a small square video plus AAC audio."""
+    import io
+    import math
+
+    import av
+    import numpy as np
+
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="mp4") as container:
+        video = container.add_stream("mpeg4", rate=10)
+        video.width = video.height = 64
+        video.pix_fmt = "yuv420p"
+        sound = container.add_stream("aac", rate=48000)
+        sound.layout = "mono"
+        for index in range(int(seconds * 10)):
+            frame = av.VideoFrame.from_ndarray(
+                np.full((64, 64, 3), index * 20 % 255, dtype=np.uint8), format="rgb24"
+            )
+            container.mux(video.encode(frame))
+        samples = int(seconds * 48000)
+        tone = (np.sin(2 * math.pi * 440 * np.arange(samples) / 48000) * 0.5).astype(np.float32)
+        for start in range(0, samples, 1024):
+            chunk = tone[start : start + 1024].reshape(1, -1)
+            frame = av.AudioFrame.from_ndarray(chunk, format="flt", layout="mono")
+            frame.sample_rate = 48000
+            frame.pts = start
+            container.mux(sound.encode(frame))
+        container.mux(video.encode(None))
+        container.mux(sound.encode(None))
+    return buffer.getvalue()
+
+
+async def test_transcribes_a_round_video_note(
+    fake_openai_audio: FakeOpenAIAudio, make_stt: Factory
+) -> None:
+    fake_openai_audio.transcript = "look at this"
+    fake_openai_audio.expect_duration = 2.0  # the fake decodes the upload's audio with PyAV
+    stt = make_stt()
+    transcript = await stt.transcribe(_round_video_note(2.0))
+    assert transcript.text == "look at this"
+    assert transcript.duration_s == pytest.approx(2.0, abs=0.2)
+    (upload,) = fake_openai_audio.uploads
+    assert upload.filename.endswith((".m4a", ".mp4", ".ogg"))
