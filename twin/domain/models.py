@@ -32,6 +32,10 @@ class Direction(StrEnum):
     OUTGOING = "outgoing"
 
 
+# A pause with no end (manual "until resumed", escalation): far enough never to expire.
+PAUSED_FOREVER = datetime(9999, 12, 31, tzinfo=UTC)
+
+
 def require_aware(value: datetime, name: str) -> datetime:
     """Naive datetimes are refused everywhere in the domain: a wrong-zone guess is a silent bug."""
     if value.tzinfo is None or value.utcoffset() is None:

@@ -20,13 +20,14 @@ import logging
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from twin.config import Settings
 from twin.domain.conversation import Persona, Turn
 from twin.domain.decide import Action, ChatState, Decision, decide, takeover_until
 from twin.domain.models import (
+    PAUSED_FOREVER,
     ChatKind,
     Direction,
     IncomingMessage,
@@ -42,6 +43,7 @@ from twin.services.clock import Clock
 from twin.services.events import EventLog, StagedEvent
 from twin.services.outbox import new_random_id
 from twin.services.policy import Behaviour, account_policy, behaviour_of
+from twin.services.style import accumulator_of
 
 log = logging.getLogger("twin.pipeline")
 
@@ -636,16 +638,10 @@ class ReplyPipeline:
             record = await self._repo.get_style_profile(account_id)
             if record is None:
                 return None
-        profile = None
-        if record.data:
-            from twin.domain.style import StyleAccumulator
-
-            try:
-                profile = StyleAccumulator.from_dict(record.data).profile()
-            except (KeyError, TypeError, ValueError):
-                log.warning(
-                    "stored style profile of account %s is unreadable; ignoring", account_id
-                )
+        accumulator = accumulator_of(record)
+        if accumulator is None and record.data:
+            log.warning("stored style profile of account %s is unreadable; ignoring", account_id)
+        profile = accumulator.profile() if accumulator is not None else None
         self._styles[account_id] = (record.updated_at, profile)
         return profile
 
@@ -833,7 +829,7 @@ class ReplyPipeline:
             reply.id, flags={**reply.flags, "notify_random_id": random_id}
         )
         await account.send_text("me", note, random_id=random_id)
-        await self._repo.update_chat(chat.id, paused_until=_FOREVER)
+        await self._repo.update_chat(chat.id, paused_until=PAUSED_FOREVER)
         await self._skip(reply, SkipReason.ESCALATED.value)
         await self._emit("reply.escalated", reply, intent=brain_reply.intent)
 
@@ -950,9 +946,6 @@ def _turns(chat: Any, rows: Sequence[Any]) -> tuple[list[Turn], list[int]]:
 
 class _Unanswerable(AdapterError):
     """The message cannot be understood (e.g. a voice note that cannot be transcribed)."""
-
-
-_FOREVER = datetime(9999, 12, 31, tzinfo=UTC)  # paused until the owner resumes
 
 
 def _decision_json(decision: Decision, message: IncomingMessage) -> dict[str, Any]:

@@ -17,14 +17,18 @@ BATCH = 100
 Progress = Callable[[int, int, int], None]  # messages read, chats done, chats in total
 
 
-async def load_accumulator(repo: Any, account_id: int) -> StyleAccumulator | None:
-    record = await repo.get_style_profile(account_id)
+def accumulator_of(record: Any) -> StyleAccumulator | None:
+    """The accumulator in a stored style record; None if absent or unreadable (old format)."""
     if record is None or not record.data:
         return None
     try:
         return StyleAccumulator.from_dict(record.data)
     except (KeyError, TypeError, ValueError):
         return None
+
+
+async def load_accumulator(repo: Any, account_id: int) -> StyleAccumulator | None:
+    return accumulator_of(await repo.get_style_profile(account_id))
 
 
 async def stored_profile(repo: Any, account_id: int) -> StyleProfile | None:

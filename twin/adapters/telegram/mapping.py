@@ -116,11 +116,8 @@ def mask_phone(phone: str | None) -> str | None:
     digits = phone.lstrip("+")
     if len(digits) <= 6:
         return "+" + "*" * len(digits)
-    return (
-        f"+{digits[:4]}{'*' * (len(digits) - 8)}{digits[-4:]}"
-        if len(digits) > 8
-        else (f"+{digits[:2]}{'*' * (len(digits) - 4)}{digits[-2:]}")
-    )
+    keep = 4 if len(digits) > 8 else 2
+    return f"+{digits[:keep]}{'*' * (len(digits) - 2 * keep)}{digits[-keep:]}"
 
 
 def normalize_phone(phone: str) -> str:

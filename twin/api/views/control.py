@@ -28,13 +28,12 @@ from twin.api.errors import ApiError
 from twin.api.validation import ApiModel, RouteTable
 from twin.api.views.telegram import AccountName
 from twin.config import HumanizeSettings, ScheduleSettings, Settings, TwinSettings
-from twin.domain.models import SkipReason
+from twin.domain.models import PAUSED_FOREVER, SkipReason
 from twin.errors import NotFound
 from twin.services.policy import OVERRIDABLE, account_policy, behaviour_of, merge_behaviour
 
 routes = RouteTable(tags=("control",))
 
-PAUSED_FOREVER = datetime(9999, 12, 31, tzinfo=UTC)
 MAX_PAUSE_MINUTES = 366 * 24 * 60
 SECTIONS = tuple(OVERRIDABLE)  # twin, schedule, humanize
 _SETTINGS_LOCK = "settings_lock"  # in app[keys.SERVICES]: one read-modify-write at a time
