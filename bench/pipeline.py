@@ -150,10 +150,26 @@ async def _serve_commands(handlers: dict[str, Any]) -> None:
 
 
 def _measuring(config: dict[str, Any]) -> dict[str, Any]:
-    """mark_start / mark_end around the load phase: CPU time, and cProfile if asked."""
+    """mark_start / mark_end around the load phase: CPU time, garbage collections (count and
+    time per generation), and cProfile if asked."""
+    import gc
+
     state: dict[str, Any] = {}
+    collections_ = {generation: [0, 0.0] for generation in range(3)}
+    began: list[float] = []
+
+    def on_gc(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            began.append(time.perf_counter())
+        elif began:
+            entry = collections_[info["generation"]]
+            entry[0] += 1
+            entry[1] += time.perf_counter() - began.pop()
 
     async def start() -> dict[str, Any]:
+        for entry in collections_.values():
+            entry[:] = [0, 0.0]
+        gc.callbacks.append(on_gc)
         if config.get("cprofile"):
             import cProfile
 
@@ -163,10 +179,11 @@ def _measuring(config: dict[str, Any]) -> dict[str, Any]:
 
     async def end() -> dict[str, Any]:
         cpu = cpu_seconds()
+        gc.callbacks.remove(on_gc)
         if "profile" in state:
             state["profile"].disable()
             state["profile"].dump_stats(Path(config["cprofile"]) / f"{config['label']}.prof")
-        return {"cpu": cpu, "threads": thread_cpu()}
+        return {"cpu": cpu, "threads": thread_cpu(), "gc": collections_}
 
     return {"mark_start": start, "mark_end": end}
 
@@ -582,7 +599,7 @@ async def run_variant(
         await asyncio.gather(*(talk.converse(c, args.messages, "msg", load) for c in contacts))
         wall = time.perf_counter() - started
         end = await child.call("mark_end")
-        diagnosis = {"threads": end["threads"]}
+        diagnosis = {"threads": end["threads"], "gc": end["gc"]}
         if twin:
             if args.db_busy:
                 diagnosis["db_busy"] = await child.call("db_busy")
@@ -741,6 +758,12 @@ def _print_diagnosis(args: argparse.Namespace, r: dict[str, Any]) -> None:
     diagnosis, replies = r["diagnosis"], max(1, len(r["load"]))
     if args.threads:
         print(f"  CPU by thread since start-up [user s, sys s]: {diagnosis['threads']}")
+    collected = diagnosis.get("gc") or {}
+    gc_seconds = sum(seconds for _, seconds in collected.values())
+    print("  garbage collection during the load: "
+          + ", ".join(f"gen{gen} {count}x {seconds * 1e3:.0f} ms"
+                      for gen, (count, seconds) in sorted(collected.items()))
+          + f" ({gc_seconds / replies * 1e3:.2f} ms per reply)")
     busy = diagnosis.get("db_busy")
     units = (busy or {}).get("inline", 0) + (busy or {}).get("thread", 0)
     if args.db_busy and units:

@@ -58,8 +58,7 @@ class Seeder:
             chat.account_id, chat.id, reply_at=created, message_ids=[m.id for m in messages],
             decision={"action": action, "explain": ["seeded"]}, state=state, reason=reason,
         )
-        if finished is not None:
-            usage["finished_at"] = finished
+        usage["finished_at"] = finished  # None: a row without it (counted by created_at)
         reply = await self.repo.update_reply(reply.id, **usage)
         await self.set_created(reply.id, created)
         return reply

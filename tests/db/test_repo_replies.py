@@ -142,3 +142,44 @@ async def test_deleting_a_reply_unlinks_messages(db, chat) -> None:
     async with db.engine.begin() as connection:
         await connection.execute(sa.text("DELETE FROM replies WHERE id = :id"), {"id": reply.id})
     assert (await db.repo.get_message(ids[0])).reply_id is None
+
+
+async def test_rate_limit_window_counts_what_the_policy_counts(repo: Repository, chat) -> None:
+    """count_replies / reply_times: replies sent (by finished_at) or still on their way (by
+    reply_at) since `since`, per account or per chat; skipped, cancelled and failed ones never."""
+    other, _ = await repo.upsert_chat(chat.account_id, 4041)
+    since = datetime.now(UTC) - timedelta(hours=1)
+
+    async def reply(in_chat, state: ReplyState, reply_at: datetime) -> None:
+        job = await repo.create_reply(chat.account_id, in_chat.id, reply_at=reply_at)
+        if state is not ReplyState.SCHEDULED:
+            await repo.update_reply(job.id, state=state)  # terminal: finished now
+
+    recent, old = since + timedelta(minutes=30), since - timedelta(minutes=5)
+    await reply(chat, ReplyState.SENT, old)  # scheduled long ago, finished now: counts
+    await reply(chat, ReplyState.SENT, recent)
+    await reply(chat, ReplyState.SCHEDULED, recent)  # on its way: counts
+    await reply(chat, ReplyState.SCHEDULED, old)  # overdue, never sent: does not
+    await reply(chat, ReplyState.GENERATING, recent)
+    await reply(other, ReplyState.SENDING, recent)
+    for state in (ReplyState.SKIPPED, ReplyState.CANCELLED, ReplyState.FAILED):
+        await reply(chat, state, recent)
+    # sent before the window: finished_at set in the past
+    gone = await repo.create_reply(chat.account_id, chat.id, reply_at=old)
+    await repo.update_reply(gone.id, state=ReplyState.SENT, finished_at=old)
+
+    assert await repo.count_replies(chat.account_id, since) == 5
+    assert await repo.count_replies(chat.account_id, since, chat_id=chat.id) == 4
+    assert await repo.count_replies(chat.account_id, since, chat_id=other.id) == 1
+    times = await repo.reply_times(chat.account_id, since)
+    assert len(times) == 5 and all(at >= since for at in times)
+    assert len(await repo.reply_times(chat.account_id, since, chat_id=chat.id)) == 4
+
+
+async def test_a_reply_created_terminal_is_finished(repo: Repository, chat) -> None:
+    skipped = await repo.create_reply(
+        chat.account_id, chat.id, reply_at=NOW, state=ReplyState.SKIPPED, reason="bot"
+    )
+    assert skipped.finished_at is not None
+    scheduled = await repo.create_reply(chat.account_id, chat.id, reply_at=NOW)
+    assert scheduled.finished_at is None

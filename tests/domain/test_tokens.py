@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+import math
+
 from hypothesis import given
 from hypothesis import strategies as st
 
+from twin.domain import tokens
 from twin.domain.tokens import (
     MESSAGE_OVERHEAD,
     estimate_message_tokens,
@@ -99,3 +103,67 @@ def test_truncate_keeps_as_much_as_fits() -> None:
     # one more character of the text would not fit
     longer = "…" + text[-len(cut) :]
     assert estimate_tokens(longer) > 50
+
+
+# The charging rules of the module docstring, applied run by run, character by character: the
+# specification the vectorised estimator must match exactly.
+_RUN_CHARGE = {
+    tokens._ASCII_LETTER: lambda n: math.ceil(n / 4),
+    tokens._CYRILLIC: lambda n: math.ceil(n / 2),
+    tokens._OTHER_LETTER: lambda n: n,
+    tokens._DIGIT: lambda n: math.ceil(n / 3),
+    tokens._CJK: lambda n: math.ceil(1.5 * n),
+    tokens._SYMBOL: lambda n: 3 * n,
+    tokens._PUNCT: lambda n: n,
+    tokens._NEWLINE: lambda n: n,
+    tokens._MODIFIER: lambda n: n,
+    tokens._SPACE: lambda n: n / 4,
+}
+
+
+def _reference_cost(text: str) -> float:
+    total = 0.0
+    for cls, run in itertools.groupby(text, tokens._char_class):
+        total += _RUN_CHARGE[cls](len(list(run)))
+    return total
+
+
+_MIXED = st.text(
+    alphabet=st.sampled_from(
+        list("ab Z09 \n\t.,!-")
+        + list("жЖё")
+        + ["é", "ß", "α", "ع", "你", "か", "한", "😂", "❤"]
+        + ["\ufe0f", "\u200d", "\U0001f3fb", "\u20e3", "\u2028", "\u00a0", "٣", "Ⅻ", "€", "\x00"]
+    )
+)
+
+
+@given(st.one_of(st.text(), _MIXED))
+def test_vectorised_estimate_matches_the_run_by_run_rules(text: str) -> None:
+    assert tokens._raw_cost(text) == _reference_cost(text)
+    assert estimate_tokens(text) == (
+        math.ceil(_reference_cost(text) * tokens.MARGIN) if text else 0
+    )
+
+
+def test_known_texts_match_the_run_by_run_rules() -> None:
+    for text in (ENGLISH, RUSSIAN, CHINESE, EMOJI, ENGLISH + RUSSIAN + CHINESE + EMOJI * 3):
+        assert tokens._raw_cost(text) == _reference_cost(text)
+
+
+def test_class_cache_stays_bounded() -> None:
+    rare = "".join(chr(cp) for cp in range(0x1D400, 0x1D400 + 300))  # math alphanumerics
+    limit = tokens._CLASS_CACHE_LIMIT
+    try:
+        tokens._CLASS_CACHE_LIMIT = len(tokens._CLASS_CODES) + 10
+        assert tokens._raw_cost(rare) == _reference_cost(rare)
+        assert len(tokens._CLASS_CODES) <= tokens._CLASS_CACHE_LIMIT
+    finally:
+        tokens._CLASS_CACHE_LIMIT = limit
+
+
+@given(st.lists(st.one_of(st.text(), _MIXED), max_size=6))
+def test_line_by_line_estimate_equals_the_whole_text_estimate(lines: list[str]) -> None:
+    text = "\n".join(lines)
+    expected = math.ceil(_reference_cost(text) * tokens.MARGIN) if text else 0
+    assert estimate_tokens(text) == expected

@@ -37,7 +37,9 @@ def _in(column: str, values: tuple[str, ...]) -> str:
 
 def _account_fk(*, primary_key: bool = False) -> Mapped[int]:
     return mapped_column(
-        ID, sa.ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=primary_key,
+        ID,
+        sa.ForeignKey("accounts.id", ondelete="CASCADE"),
+        primary_key=primary_key,
         nullable=False,
     )
 
@@ -50,7 +52,10 @@ def _created() -> Mapped[datetime]:
 
 def _updated() -> Mapped[datetime]:
     return mapped_column(
-        UTCDateTime(), nullable=False, default=utcnow, onupdate=utcnow,
+        UTCDateTime(),
+        nullable=False,
+        default=utcnow,
+        onupdate=utcnow,
         server_default=sa.func.now(),
     )
 
@@ -150,8 +155,8 @@ class Reply(Base):
         sa.CheckConstraint("attempts >= 0", name="attempts"),
         sa.Index("ix_replies_state_next_attempt_at", "state", "next_attempt_at"),
         sa.Index("ix_replies_state_reply_at", "state", "reply_at"),
-        sa.Index("ix_replies_chat_id_state", "chat_id", "state"),
-        # The rate limits count recent replies (see RepliesMixin.count_replies).
+        # The rate limits count recent replies (see RepliesMixin.count_replies), per chat too.
+        sa.Index("ix_replies_chat_id_state_finished_at", "chat_id", "state", "finished_at"),
         sa.Index("ix_replies_state_finished_at", "state", "finished_at", "account_id"),
     )
 
@@ -166,9 +171,7 @@ class Reply(Base):
     reason: Mapped[str | None] = mapped_column(sa.String(64))
     decision: Mapped[dict[str, Any]] = _json()
     reply_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
-    attempts: Mapped[int] = mapped_column(
-        sa.Integer, nullable=False, default=0, server_default="0"
-    )
+    attempts: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0, server_default="0")
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     text: Mapped[str | None] = mapped_column(sa.Text)
@@ -265,9 +268,7 @@ class Event(Base):
     account_id: Mapped[int | None] = mapped_column(
         ID, sa.ForeignKey("accounts.id", ondelete="CASCADE")
     )
-    chat_id: Mapped[int | None] = mapped_column(
-        ID, sa.ForeignKey("chats.id", ondelete="SET NULL")
-    )
+    chat_id: Mapped[int | None] = mapped_column(ID, sa.ForeignKey("chats.id", ondelete="SET NULL"))
     type: Mapped[str] = mapped_column(sa.String(64), nullable=False)
     data: Mapped[dict[str, Any]] = _json()
     created_at: Mapped[datetime] = mapped_column(

@@ -23,15 +23,20 @@ log = logging.getLogger("twin.worker")
 
 LEASE_SECONDS = 900.0  # longer than any single run (typing is capped), renewed by re-claiming
 IDLE_WAKE = 60.0  # re-check at least this often, in case a wake-up was missed
-CLAIM_BATCH = 20
+DEFAULT_CONCURRENCY = 50  # jobs running at once (mostly waiting on the LLM and Telegram)
 
 
 class ReplyWorker:
-    def __init__(self, repo: Any, pipeline: Any, clock: Clock, *, concurrency: int = 50) -> None:
+    def __init__(
+        self, repo: Any, pipeline: Any, clock: Clock, *, concurrency: int = DEFAULT_CONCURRENCY
+    ) -> None:
         self._repo = repo
         self._pipeline = pipeline
         self._clock = clock
         self._running: dict[int, asyncio.Task[None]] = {}
+        self._concurrency = concurrency
+        # Claims and hand-overs keep `_running` within `concurrency`; the semaphore also bounds
+        # the hand-overs granted while their creating transactions were still under way.
         self._slots = asyncio.Semaphore(concurrency)
         self._task: asyncio.Task[None] | None = None
         self._backlog = False  # the last claim left due jobs for lack of free slots
@@ -82,7 +87,7 @@ class ReplyWorker:
         """Claim the due jobs there are free slots for and start them; returns when the next
         unclaimed job is due (both in one round trip to the database)."""
         now = self._clock.now()
-        free = CLAIM_BATCH - len(self._running)
+        free = self._concurrency - len(self._running)
         if free <= 0:
             self._backlog = True  # a finishing job wakes the loop to claim the rest
             return None
@@ -107,7 +112,7 @@ class ReplyWorker:
     def lease_until(self, now: datetime) -> datetime | None:
         """The lease for a job created due right now and handed over with `submit()`; None
         when there is no free slot for it (it then waits for a claim like any other)."""
-        if self._task is None or self._backlog or len(self._running) >= CLAIM_BATCH:
+        if self._task is None or self._backlog or len(self._running) >= self._concurrency:
             return None  # stopped, or older due jobs wait for a slot: first come, first served
         return now + timedelta(seconds=LEASE_SECONDS)
 

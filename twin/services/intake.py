@@ -5,7 +5,10 @@ id), and only a *newly* recorded message goes on to the pipeline — so a catch-
 a message, a sweep that finds it again, or two racing paths never produce a second reply.
 
 Storing is one transaction per message (chat, message and its event together): intake is on the
-path of every message, so it costs one round trip to the database, not one per statement.
+path of every message, so it costs one round trip to the database, not one per statement. With
+a pipeline attached (`on_new_message`), the pipeline runs that same transaction and adds its
+decision to it: a message is never stored without what is to be done about it, so no crash can
+leave a message recorded (and so never delivered again) but unanswered.
 """
 
 from __future__ import annotations
@@ -20,7 +23,11 @@ from twin.services.events import EventLog, StagedEvent
 
 log = logging.getLogger("twin.intake")
 
-NewMessageHook = Callable[[IncomingMessage, Any, Any, bool], Awaitable[None]]
+# (chat, chat_created, record, event) for a newly stored message, None for one already stored
+Stored = tuple[Any, bool, Any, StagedEvent] | None
+StoreWork = Callable[[Any], Stored]
+# (message, account id, the storing work to run in its transaction) -> whether it was new
+NewMessageHook = Callable[[IncomingMessage, int, StoreWork], Awaitable[bool]]
 OwnerActivityHook = Callable[[OwnerActivity, Any], Awaitable[None]]
 
 
@@ -58,7 +65,7 @@ class Intake:
         account_id = await self.account_id(message.account)
         private = message.chat_kind is ChatKind.PRIVATE
 
-        def store(tx: Any) -> tuple[Any, bool, Any, StagedEvent | None]:
+        def store(tx: Any) -> Stored:
             chat, chat_created = tx.upsert_chat(
                 account_id,
                 message.chat_id,
@@ -80,7 +87,7 @@ class Intake:
                 duration=message.duration,
             )
             if not created:
-                return chat, chat_created, record, None
+                return None
             event = self._events.stage(
                 tx,
                 "message.received",
@@ -95,12 +102,12 @@ class Intake:
             )
             return chat, chat_created, record, event
 
-        chat, chat_created, record, event = await self._store.transaction(store)
-        if event is None:
-            return False
-        self._events.publish(event)
         if self.on_new_message is not None:
-            await self.on_new_message(message, chat, record, chat_created)
+            return await self.on_new_message(message, account_id, store)
+        stored = await self._store.transaction(store)
+        if stored is None:
+            return False
+        self._events.publish(stored[3])
         return True
 
     async def owner_activity(self, activity: OwnerActivity) -> None:

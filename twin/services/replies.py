@@ -18,7 +18,8 @@ import dataclasses
 import json
 import logging
 import random
-from collections.abc import Sequence
+import weakref
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -72,6 +73,9 @@ class _Planned:
     chat: Any
     overrides: dict[str, Any]
     linked: list[Any]
+    # for a job created already `generating`: the conversation rows and (style version, style
+    # record or None), read in the transaction that created it
+    started: tuple[Any, tuple[Any, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -109,7 +113,10 @@ class ReplyPipeline:
         self._rng = rng or random.Random()
         self._names: dict[int, str] = {}
         self._runs: dict[int, _Run] = {}
-        self._chat_locks: dict[int, asyncio.Lock] = {}
+        # per (account, peer): held only while someone waits on it
+        self._chat_locks: weakref.WeakValueDictionary[tuple[int, int], asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
         # Per account: the stored overrides they were built from, and per chat-override
         # document the merged Behaviour and its AccountPolicy (pydantic validation and working
         # hours are too costly to redo for every message).
@@ -121,8 +128,12 @@ class ReplyPipeline:
         events.subscribe(self._on_event)
 
     # --- helpers -------------------------------------------------------------------------------
-    def _lock(self, chat_id: int) -> asyncio.Lock:
-        return self._chat_locks.setdefault(chat_id, asyncio.Lock())
+    def _lock(self, account_id: int, peer_id: int) -> asyncio.Lock:
+        key = (account_id, peer_id)
+        lock = self._chat_locks.get(key)
+        if lock is None:
+            lock = self._chat_locks[key] = asyncio.Lock()
+        return lock
 
     async def _account_name(self, account_id: int) -> str:
         if account_id not in self._names:
@@ -185,107 +196,149 @@ class ReplyPipeline:
 
     # --- intake hooks --------------------------------------------------------------------------
     async def on_new_message(
-        self, message: IncomingMessage, chat: Any, record: Any, chat_created: bool
-    ) -> None:
-        """Decide what to do about a newly stored message and schedule it durably."""
-        async with self._lock(chat.id):
-            handed_over = await self._plan(message, chat, record, chat_created)
-        if not handed_over:
+        self, message: IncomingMessage, account_id: int, store: Callable[[Any], Any]
+    ) -> bool:
+        """Store a message (intake's `store`) and decide what to do about it in one
+        transaction, then hand the job over. Returns whether the message was new."""
+        async with self._lock(account_id, message.chat_id):
+            planned = await self._plan(message, account_id, store)
+        if planned is None:
+            return False
+        if not planned:
             self.wake.set()
+        return True
 
     async def _plan(
-        self, message: IncomingMessage, chat: Any, record: Any, chat_created: bool
-    ) -> bool:
-        """One round trip to the database: read what the decision needs, decide (pure), store
-        the outcome (the chat's activity, the job or the skip, and its event). A job due at
-        once is created already leased and handed straight to the worker. Returns whether it
-        was handed over."""
+        self, message: IncomingMessage, account_id: int, store: Callable[[Any], Any]
+    ) -> bool | None:
+        """One round trip to the database: store the message, read what the decision needs,
+        decide (pure), store the outcome (the chat's activity, the job or the skip, and the
+        events). A job due at once is created already leased and started (`generating`, with
+        the conversation read) and handed straight to the worker. Returns whether it was
+        handed over, None when the message was stored before."""
         now = self._clock.now()
-        account_id = record.account_id
         self._names.setdefault(account_id, message.account)
         worker = self.handoff
         lease_until = worker.lease_until(now) if worker is not None else None
+        style_known = self._styles.get(account_id)
 
-        def plan(tx: Any) -> tuple[StagedEvent, Any, Any]:
-            overrides = tx.get_settings(account_id)
-            _, policy = self._behaviour(account_id, overrides, chat.overrides)
-            limits = policy.rate_limits
-            pending = tx.pending_reply(chat.id)
-            pending_since = None
-            if pending is not None and pending.decision.get("action") == Action.REPLY.value:
-                pending_since = datetime.fromisoformat(pending.decision["first_message_at"])
-            state = ChatState(
-                chat_is_new=chat_created,
-                paused_until=chat.paused_until,
-                last_away_at=chat.last_away_at,
-                last_incoming_at=chat.last_incoming_at,
-                chat_reply_times=tuple(
-                    _reply_times(tx, account_id, now, chat.id, limits.per_chat_per_hour)
-                ),
-                account_reply_times=tuple(
-                    _reply_times(tx, account_id, now, None, limits.per_account_per_hour)
-                ),
-                pending_since=pending_since,
+        def plan(tx: Any) -> tuple[list[StagedEvent], Any, Any] | None:
+            stored = store(tx)
+            if stored is None:
+                return None
+            chat, chat_created, record, received = stored
+            events, claimed, planned = self._plan_tx(
+                tx, message, chat, record, chat_created, now, lease_until, style_known
             )
-            decision = decide(policy, message, state, now=now, rng=self._rng)
-            activity: dict[str, Any] = {"last_incoming_at": message.date}
-            skip_reason = None
-            if self._brain is None and decision.action in (Action.REPLY, Action.DEFER):
-                skip_reason = "llm_not_configured"
-            elif decision.action is Action.SKIP:
-                skip_reason = decision.skip_reason.value if decision.skip_reason else "skipped"
-            elif decision.action is Action.AWAY:
-                # Recorded now, not when sent: a burst outside hours gets one away message.
-                activity["last_away_at"] = now
-            updated_chat = tx.update_chat(chat.id, **activity)
-            if skip_reason is not None:
-                tx.update_message(record.id, state=ReplyState.SKIPPED, state_reason=skip_reason)
-                event = self._events.stage(
-                    tx,
-                    "message.skipped",
-                    {
-                        "message": record.id,
-                        "reason": skip_reason,
-                        "explain": list(decision.explain),
-                    },
-                    account_id=record.account_id,
-                    chat_id=record.chat_id,
+            return [received, *events], claimed, planned
+
+        outcome = await self._repo.transaction(plan)
+        if outcome is None:
+            return None
+        events, claimed, planned = outcome
+        self._events.publish(*events)
+        if claimed is None:
+            return False
+        worker.submit(claimed, planned)
+        return True
+
+    def _plan_tx(
+        self,
+        tx: Any,
+        message: IncomingMessage,
+        chat: Any,
+        record: Any,
+        chat_created: bool,
+        now: datetime,
+        lease_until: datetime | None,
+        style_known: tuple[Any, Any] | None,
+    ) -> tuple[list[StagedEvent], Any, Any]:
+        account_id = record.account_id
+        overrides = tx.get_settings(account_id)
+        behaviour, policy = self._behaviour(account_id, overrides, chat.overrides)
+        limits = policy.rate_limits
+        pending = tx.pending_reply(chat.id)
+        pending_since = None
+        if pending is not None and pending.decision.get("action") == Action.REPLY.value:
+            pending_since = datetime.fromisoformat(pending.decision["first_message_at"])
+        state = ChatState(
+            chat_is_new=chat_created,
+            paused_until=chat.paused_until,
+            last_away_at=chat.last_away_at,
+            last_incoming_at=chat.last_incoming_at,
+            chat_reply_times=tuple(
+                _reply_times(tx, account_id, now, chat.id, limits.per_chat_per_hour)
+            ),
+            account_reply_times=tuple(
+                _reply_times(tx, account_id, now, None, limits.per_account_per_hour)
+            ),
+            pending_since=pending_since,
+        )
+        decision = decide(policy, message, state, now=now, rng=self._rng)
+        activity: dict[str, Any] = {"last_incoming_at": message.date}
+        skip_reason = None
+        if self._brain is None and decision.action in (Action.REPLY, Action.DEFER):
+            skip_reason = "llm_not_configured"
+        elif decision.action is Action.SKIP:
+            skip_reason = decision.skip_reason.value if decision.skip_reason else "skipped"
+        elif decision.action is Action.AWAY:
+            # Recorded now, not when sent: a burst outside hours gets one away message.
+            activity["last_away_at"] = now
+        updated_chat = tx.update_chat(chat.id, **activity)
+        if skip_reason is not None:
+            tx.update_message(record.id, state=ReplyState.SKIPPED, state_reason=skip_reason)
+            event = self._events.stage(
+                tx,
+                "message.skipped",
+                {"message": record.id, "reason": skip_reason, "explain": list(decision.explain)},
+                account_id=record.account_id,
+                chat_id=record.chat_id,
+            )
+            return [event], None, None
+        if (
+            pending is not None
+            and decision.action is Action.REPLY
+            and pending.decision.get("action") == Action.REPLY.value
+        ):
+            # Debounce: one answer to a quick burst; the window restarts on each message.
+            # A job that started generating meanwhile is left alone: a new one answers this.
+            try:
+                reply = tx.update_reply(
+                    pending.id,
+                    expect_state=(ReplyState.RECEIVED, ReplyState.SCHEDULED),
+                    reply_at=decision.reply_at,
+                    decision={**pending.decision, "explain": list(decision.explain)},
                 )
-                return event, None, None
-            if (
-                pending is not None
-                and decision.action is Action.REPLY
-                and pending.decision.get("action") == Action.REPLY.value
-            ):
-                # Debounce: one answer to a quick burst; the window restarts on each message.
-                # A job that started generating meanwhile is left alone: a new one answers this.
-                try:
-                    reply = tx.update_reply(
-                        pending.id,
-                        expect_state=(ReplyState.RECEIVED, ReplyState.SCHEDULED),
-                        reply_at=decision.reply_at,
-                        decision={**pending.decision, "explain": list(decision.explain)},
-                    )
-                except Conflict:
-                    pass
-                else:
-                    tx.attach_messages(pending.id, [record.id], message_state=ReplyState.SCHEDULED)
-                    event = self._stage(
-                        tx, "reply.rescheduled", reply, reply_at=reply.reply_at.isoformat()
-                    )
-                    return event, None, None
-            due = decision.reply_at <= now
-            reply = tx.create_reply(
-                account_id,
-                chat.id,
-                reply_at=decision.reply_at,
-                message_ids=[record.id],
-                state=ReplyState.SCHEDULED,
-                decision=_decision_json(decision, message),
-                message_state=ReplyState.SCHEDULED,
-                lease_until=lease_until if due else None,
-            )
-            event = self._stage(
+            except Conflict:
+                pass
+            else:
+                tx.attach_messages(pending.id, [record.id], message_state=ReplyState.SCHEDULED)
+                event = self._stage(
+                    tx, "reply.rescheduled", reply, reply_at=reply.reply_at.isoformat()
+                )
+                return [event], None, None
+        handed_over = lease_until is not None and decision.reply_at <= now
+        # Started at once (no separate step to move it to `generating`) when nothing has to
+        # happen first: a text to answer, by a twin that is on (voice notes are transcribed
+        # before the conversation is read; an away message needs no conversation).
+        start = (
+            handed_over
+            and decision.action is Action.REPLY
+            and message.kind is MessageKind.TEXT
+            and behaviour.twin.enabled
+        )
+        reply = tx.create_reply(
+            account_id,
+            chat.id,
+            reply_at=decision.reply_at,
+            message_ids=[record.id],
+            state=ReplyState.GENERATING if start else ReplyState.SCHEDULED,
+            decision=_decision_json(decision, message),
+            message_state=ReplyState.SCHEDULED,
+            lease_until=lease_until if handed_over else None,
+        )
+        events = [
+            self._stage(
                 tx,
                 "reply.scheduled",
                 reply,
@@ -293,17 +346,15 @@ class ReplyPipeline:
                 reply_at=reply.reply_at.isoformat(),
                 explain=list(decision.explain),
             )
-            if reply.lease_until is None:
-                return event, None, None
-            linked = dataclasses.replace(record, state=ReplyState.SCHEDULED, reply_id=reply.id)
-            return event, reply, _Planned(updated_chat, overrides, [linked])
-
-        event, claimed, planned = await self._repo.transaction(plan)
-        self._events.publish(event)
-        if claimed is None:
-            return False
-        worker.submit(claimed, planned)
-        return True
+        ]
+        if not handed_over:
+            return events, None, None
+        linked = dataclasses.replace(record, state=ReplyState.SCHEDULED, reply_id=reply.id)
+        started = None
+        if start:
+            events.append(self._stage(tx, "reply.generating", reply))
+            started = _started_tx(tx, account_id, chat.id, style_known)
+        return events, reply, _Planned(updated_chat, overrides, [linked], started)
 
     async def on_owner_activity(self, activity: OwnerActivity, chat: Any) -> None:
         """The owner wrote in this chat: step back (pause) and cancel what was pending."""
@@ -441,8 +492,10 @@ class ReplyPipeline:
         `generating` with the history; the bubbles and their random_ids with the move to
         `sending`), each state committed before the side effect that follows it."""
         now = self._clock.now()
+        started = None
         if planned is not None:
             chat, overrides, linked = planned.chat, planned.overrides, planned.linked
+            started = planned.started
         else:
 
             def read(tx: Any) -> tuple[Any, ...]:
@@ -468,8 +521,33 @@ class ReplyPipeline:
             return await self._cancel(reply, SkipReason.DELETED.value)
         account = await self._accounts.get(await self._account_name(reply.account_id))
         account.require_authorized()
-        # The contact sees "read" first, as when a person opens the chat.
-        await account.mark_read(chat.peer_id, max(m.tg_message_id for m in incoming))
+        # The contact sees "read" first, as when a person opens the chat. The request goes out
+        # now and its answer is awaited only before the reply is committed to sending: the
+        # round trip overlaps generation instead of adding to every reply's latency.
+        reading = asyncio.ensure_future(
+            account.mark_read(chat.peer_id, max(m.tg_message_id for m in incoming))
+        )
+        try:
+            return await self._generate_read(
+                reply, run, chat, behaviour, policy, linked, incoming, action, reading, started
+            )
+        finally:
+            reading.add_done_callback(_consume_read)  # retrieved even if nobody awaited it
+
+    async def _generate_read(
+        self,
+        reply: Any,
+        run: _Run,
+        chat: Any,
+        behaviour: Behaviour,
+        policy: Any,
+        linked: list[Any],
+        incoming: list[Any],
+        action: str,
+        reading: asyncio.Future[None],
+        started: tuple[Any, tuple[Any, Any]] | None,
+    ) -> _Sending | None:
+        """_generate once the read receipt is on its way (`reading`)."""
         away = action == Action.AWAY.value
         # The history is read with the state change unless voice notes must be transcribed
         # first (their transcripts are part of it).
@@ -485,15 +563,13 @@ class ReplyPipeline:
             event = self._stage(tx, "reply.generating", current)
             if not with_history:
                 return current, event, None, None
-            rows = tx.conversation(reply.account_id, chat.id, limit=HISTORY_TURNS)
-            version = tx.style_profile_version(reply.account_id)
-            record = None
-            if version is not None and (style_known is None or style_known[0] != version):
-                record = tx.get_style_profile(reply.account_id)
-            return current, event, rows, (version, record)
+            return (current, event, *_started_tx(tx, reply.account_id, chat.id, style_known))
 
-        reply, event, rows, style_read = await self._repo.transaction(start)
-        self._events.publish(event)
+        if started is not None and reply.state is ReplyState.GENERATING:
+            rows, style_read = started  # started by the transaction that created it
+        else:
+            reply, event, rows, style_read = await self._repo.transaction(start)
+            self._events.publish(event)
         await self._transcribe(incoming, chat)
         summary: dict[str, Any] = {}
         if away:
@@ -519,6 +595,7 @@ class ReplyPipeline:
             return None
         texts = [text] if voice else split_bubbles(text, behaviour.humanize.bubble_max_chars)
         generating = reply
+        await reading  # read before the reply exists; a failure retries the generation
 
         def prepare(tx: Any) -> tuple[Any, ...] | None:
             if summary:
@@ -906,6 +983,19 @@ class ReplyPipeline:
         self.wake.set()
 
 
+def _started_tx(
+    tx: Any, account_id: int, chat_id: int, style_known: tuple[Any, Any] | None
+) -> tuple[Any, tuple[Any, Any]]:
+    """What generation reads with the move to `generating`: the conversation (newest first)
+    and (style profile version, the profile record if it is not the `style_known` one)."""
+    rows = tx.conversation(account_id, chat_id, limit=HISTORY_TURNS)
+    version = tx.style_profile_version(account_id)
+    record = None
+    if version is not None and (style_known is None or style_known[0] != version):
+        record = tx.get_style_profile(account_id)
+    return rows, (version, record)
+
+
 def _reply_times(
     tx: Any, account_id: int, now: datetime, chat_id: int | None, limit: int
 ) -> list[datetime]:
@@ -942,6 +1032,13 @@ def _turns(chat: Any, rows: Sequence[Any]) -> tuple[list[Turn], list[int]]:
         turns.append(Turn(role=role, text=text, at=row.date, kind=kind))
         ids.append(row.id)
     return turns, ids
+
+
+def _consume_read(reading: asyncio.Future[None]) -> None:
+    """Retrieve a read receipt's outcome, so a failure nobody awaited (the job ended first) is
+    logged rather than reported by asyncio as never retrieved."""
+    if not reading.cancelled() and reading.exception() is not None:
+        log.info("read receipt failed: %s", reading.exception())
 
 
 class _Unanswerable(AdapterError):

@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from twin.db.lean import prepared
 from twin.db.records import ChatRecord
 from twin.db.repo._base import RepoBase, check_fields, conflict_on_integrity
 from twin.db.tables import Chat
@@ -33,10 +34,10 @@ _UPDATABLE = (
 _BY_PEER = (C.c.account_id == sa.bindparam("_account_id")) & (
     C.c.peer_id == sa.bindparam("_peer_id")
 )
-_SELECT = sa.select(C).where(C.c.id == sa.bindparam("_chat_id"))
-_SELECT_BY_PEER = sa.select(C).where(_BY_PEER)
-_UPDATE = sa.update(C).where(C.c.id == sa.bindparam("_chat_id")).returning(*C.c)
-_UPDATE_BY_PEER = sa.update(C).where(_BY_PEER).returning(*C.c)
+_SELECT = prepared(sa.select(C).where(C.c.id == sa.bindparam("_chat_id")))
+_SELECT_BY_PEER = prepared(sa.select(C).where(_BY_PEER))
+_UPDATE = prepared(sa.update(C).where(C.c.id == sa.bindparam("_chat_id")).returning(*C.c))
+_UPDATE_BY_PEER = prepared(sa.update(C).where(_BY_PEER).returning(*C.c))
 _insert_chat: dict[str, Any] = {}  # per dialect: INSERT … ON CONFLICT DO NOTHING RETURNING
 
 
@@ -63,8 +64,14 @@ class ChatsMixin(RepoBase):
         """
         return await self._run(
             lambda c: self._upsert_chat(
-                c, account_id, peer_id, kind=kind, title=title, username=username,
-                is_contact=is_contact, is_bot=is_bot,
+                c,
+                account_id,
+                peer_id,
+                kind=kind,
+                title=title,
+                username=username,
+                is_contact=is_contact,
+                is_bot=is_bot,
             )
         )
 
@@ -83,8 +90,11 @@ class ChatsMixin(RepoBase):
         given = {
             key: value
             for key, value in {
-                "kind": kind, "title": title, "username": username,
-                "is_contact": is_contact, "is_bot": is_bot,
+                "kind": kind,
+                "title": title,
+                "username": username,
+                "is_contact": is_contact,
+                "is_bot": is_bot,
             }.items()
             if value is not None
         }
@@ -95,7 +105,7 @@ class ChatsMixin(RepoBase):
         if row is None:
             insert = _insert_chat.get(c.dialect.name)
             if insert is None:
-                insert = _insert_chat[c.dialect.name] = (
+                insert = _insert_chat[c.dialect.name] = prepared(
                     self._insert(c, C)
                     .on_conflict_do_nothing(index_elements=["account_id", "peer_id"])
                     .returning(*C.c)
@@ -137,8 +147,9 @@ class ChatsMixin(RepoBase):
         self, account_id: int, *, limit: int = 50, offset: int = 0
     ) -> list[ChatRecord]:
         """Chats of an account, most recent activity first."""
-        activity = sa.func.coalesce(_later(C.c.last_incoming_at, C.c.last_outgoing_at),
-                                    C.c.created_at)
+        activity = sa.func.coalesce(
+            _later(C.c.last_incoming_at, C.c.last_outgoing_at), C.c.created_at
+        )
         query = (
             sa.select(C)
             .where(C.c.account_id == account_id)
@@ -179,9 +190,7 @@ class ChatsMixin(RepoBase):
             raise NotFound(f"chat {chat_id} does not exist")
         return ChatRecord.from_row(row._mapping)
 
-    async def set_paused(
-        self, account_id: int, peer_id: int, until: datetime | None
-    ) -> ChatRecord:
+    async def set_paused(self, account_id: int, peer_id: int, until: datetime | None) -> ChatRecord:
         """Pause the twin in a chat until `until` (None resumes it)."""
         return await self._update_chat(
             (C.c.account_id == account_id) & (C.c.peer_id == peer_id),

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from twin.db.base import utcnow
+from twin.db.lean import prepared
 from twin.db.records import Direction, MessageKind, MessageRecord, ReplyState
 from twin.db.repo._base import RepoBase, check_fields, chunks, conflict_on_integrity
 from twin.db.tables import Message
@@ -20,8 +21,8 @@ M = Message.__table__
 # Statements built once: building a statement costs more than running it on SQLite. UPDATEs take
 # their SET columns from the parameters they are executed with.
 _BY_ID = sa.bindparam("_message_id")
-_UPDATE = sa.update(M).where(M.c.id == _BY_ID).returning(*M.c)
-_INSERT = sa.insert(M).returning(*M.c)
+_UPDATE = prepared(sa.update(M).where(M.c.id == _BY_ID).returning(*M.c))
+_INSERT = prepared(sa.insert(M).returning(*M.c))
 _SELECT_BY_REPLY = (
     sa.select(M).where(M.c.reply_id == sa.bindparam("_reply_id")).order_by(M.c.date, M.c.id)
 )
@@ -31,26 +32,30 @@ _SELECT_HISTORY = (
     .order_by(M.c.date.desc(), M.c.id.desc())
     .limit(sa.bindparam("_limit"))
 )
-_CONVERSATION = (
+_CONVERSATION = prepared(
     sa.select(M.c.id, M.c.direction, M.c.state, M.c.kind, M.c.text, M.c.transcript, M.c.date)
     .where(M.c.account_id == sa.bindparam("_account_id"), M.c.chat_id == sa.bindparam("_chat_id"))
     .order_by(M.c.date.desc(), M.c.id.desc())
     .limit(sa.bindparam("_limit"))
 )
-_FINISH_INCOMING = sa.update(M).where(
-    M.c.reply_id == sa.bindparam("_reply_id"),
-    M.c.direction == Direction.INCOMING.value,
-    M.c.state != ReplyState.CANCELLED.value,
+_FINISH_INCOMING = prepared(
+    sa.update(M).where(
+        M.c.reply_id == sa.bindparam("_reply_id"),
+        M.c.direction == Direction.INCOMING.value,
+        M.c.state != ReplyState.CANCELLED.value,
+    )
 )
 _CANCEL_UNSENT = sa.update(M).where(
     M.c.reply_id == sa.bindparam("_reply_id"),
     M.c.direction == Direction.OUTGOING.value,
     M.c.state == ReplyState.SENDING.value,
 )
-_SELECT_BY_TG = sa.select(M).where(
-    M.c.account_id == sa.bindparam("_account_id"),
-    M.c.chat_id == sa.bindparam("_chat_id"),
-    M.c.tg_message_id == sa.bindparam("_tg_message_id"),
+_SELECT_BY_TG = prepared(
+    sa.select(M).where(
+        M.c.account_id == sa.bindparam("_account_id"),
+        M.c.chat_id == sa.bindparam("_chat_id"),
+        M.c.tg_message_id == sa.bindparam("_tg_message_id"),
+    )
 )
 _insert_incoming: dict[str, Any] = {}  # per dialect: INSERT … ON CONFLICT DO NOTHING RETURNING
 
@@ -149,7 +154,7 @@ class MessagesMixin(RepoBase):
         }
         insert = _insert_incoming.get(c.dialect.name)
         if insert is None:
-            insert = _insert_incoming[c.dialect.name] = _insert_if_new(c)
+            insert = _insert_incoming[c.dialect.name] = prepared(_insert_if_new(c))
         with conflict_on_integrity(f"cannot record message {tg_message_id}"):
             row = c.execute(insert, values).first()
         if row is not None:

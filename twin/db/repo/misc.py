@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from twin.db.base import utcnow
+from twin.db.lean import prepared
 from twin.db.records import EventRecord, StyleProfileRecord
 from twin.db.repo._base import RepoBase, conflict_on_integrity
 from twin.db.tables import AccountSettings, Event, StyleProfile
@@ -18,12 +19,14 @@ S = AccountSettings.__table__
 P = StyleProfile.__table__
 V = Event.__table__
 
-_SELECT_SETTINGS = sa.select(S.c.data).where(S.c.account_id == sa.bindparam("_account_id"))
-_SELECT_STYLE = sa.select(P).where(P.c.account_id == sa.bindparam("_account_id"))
-_SELECT_STYLE_VERSION = sa.select(P.c.updated_at).where(
-    P.c.account_id == sa.bindparam("_account_id")
+_SELECT_SETTINGS = prepared(
+    sa.select(S.c.data).where(S.c.account_id == sa.bindparam("_account_id"))
 )
-_INSERT_EVENT = sa.insert(V).returning(V.c.id)
+_SELECT_STYLE = prepared(sa.select(P).where(P.c.account_id == sa.bindparam("_account_id")))
+_SELECT_STYLE_VERSION = prepared(
+    sa.select(P.c.updated_at).where(P.c.account_id == sa.bindparam("_account_id"))
+)
+_INSERT_EVENT = prepared(sa.insert(V).returning(V.c.id))
 
 
 class MiscMixin(RepoBase):

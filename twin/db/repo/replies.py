@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from twin.db.base import utcnow
+from twin.db.lean import prepared
 from twin.db.records import ReplyRecord, ReplyState
 from twin.db.repo._base import RepoBase, check_fields, conflict_on_integrity
 from twin.db.tables import Message, Reply
@@ -38,23 +39,42 @@ _UPDATABLE = (
     "finished_at",
 )
 
+
 # Statements built once (see messages.py); UPDATEs take their SET columns from the parameters.
+def _state_in(states: Iterable[str]) -> Any:
+    """`state IN ('a', 'b')` with the constants in the SQL text: compiled once, not expanded
+    per execution like a bound list, and the planner sees the values."""
+    return R.c.state.in_([sa.literal_column(f"'{ReplyState(s).value}'") for s in states])
+
+
 _BY_ID = R.c.id == sa.bindparam("_reply_id")
-_INSERT = sa.insert(R).returning(*R.c)
-_SELECT = sa.select(R).where(_BY_ID)
-_UPDATE = sa.update(R).where(_BY_ID).returning(*R.c)
-_UPDATE_IF = (
-    sa.update(R)
-    .where(_BY_ID, R.c.state.in_(sa.bindparam("_expect", expanding=True)))
-    .returning(*R.c)
-)
-_SELECT_IF = sa.select(R).where(_BY_ID, R.c.state.in_(sa.bindparam("_expect", expanding=True)))
+_INSERT = prepared(sa.insert(R).returning(*R.c))
+_SELECT = prepared(sa.select(R).where(_BY_ID))
+_UPDATE = prepared(sa.update(R).where(_BY_ID).returning(*R.c))
+_guarded: dict[tuple[bool, tuple[str, ...]], Any] = {}
+
+
+def _guarded_statement(update: bool, expect: tuple[str, ...]) -> Any:
+    """UPDATE (or SELECT) of one reply only while it is in one of the `expect` states, built
+    once per combination with the states in the SQL text (the pipeline uses a handful)."""
+    key = (update, expect)
+    statement = _guarded.get(key)
+    if statement is None:
+        base = sa.update(R) if update else sa.select(R)
+        where = base.where(_BY_ID, _state_in(expect))
+        statement = _guarded[key] = prepared(where.returning(*R.c) if update else where)
+    return statement
+
+
 _LINK = sa.update(M).where(
     M.c.id.in_(sa.bindparam("_ids", expanding=True)), M.c.chat_id == sa.bindparam("_chat_id")
 )
-_PENDING = (
+_LINK_ONE = prepared(  # the common case: a reply created for one message
+    sa.update(M).where(M.c.id == sa.bindparam("_id"), M.c.chat_id == sa.bindparam("_chat_id"))
+)
+_PENDING = prepared(
     sa.select(R)
-    .where(R.c.chat_id == sa.bindparam("_chat_id"), R.c.state.in_(("received", "scheduled")))
+    .where(R.c.chat_id == sa.bindparam("_chat_id"), _state_in(("received", "scheduled")))
     .order_by(R.c.id.desc())
     .limit(1)
 )
@@ -67,19 +87,25 @@ _COUNTED = ("sent", "scheduled", "generating", "sending")  # replies that use up
 def _window(select: Any, *, chat: bool) -> Any:
     """Replies counted by the rate limits with coalesce(finished_at, reply_at) >= since, as
     two index range scans: finished ones by (state, finished_at, account_id), which also
-    answers a count without reading the table, the others by (state, reply_at). A single
-    coalesce() predicate can use neither index and reads every reply the account ever sent."""
-    since = sa.bindparam("_since", type_=R.c.reply_at.type)
+    answers an account's count without reading the table (by (chat_id, state, finished_at) for
+    a chat), the unfinished ones by (state, reply_at). A single coalesce() predicate can use
+    neither index and reads every reply the account ever sent.
 
-    def part(column: Any, *where: Any) -> Any:
+    A reply has `finished_at` exactly when its state is terminal (stamped by create_reply and
+    update_reply; terminal states are never left), so the unfinished scan skips `sent`: else
+    it would read, row by row, every reply sent in the window only to find it finished."""
+    since = sa.bindparam("_since", type_=R.c.reply_at.type)
+    unfinished = [s for s in _COUNTED if s in _UNFINISHED]
+
+    def part(column: Any, states: Iterable[str], *where: Any) -> Any:
         query = select(column).where(
-            R.c.account_id == sa.bindparam("_account_id"), R.c.state.in_(_COUNTED), *where
+            R.c.account_id == sa.bindparam("_account_id"), _state_in(states), *where
         )
         return query.where(R.c.chat_id == sa.bindparam("_chat_id")) if chat else query
 
     return (
-        part(R.c.finished_at, R.c.finished_at >= since),
-        part(R.c.reply_at, R.c.finished_at.is_(None), R.c.reply_at >= since),
+        part(R.c.finished_at, _COUNTED, R.c.finished_at >= since),
+        part(R.c.reply_at, unfinished, R.c.finished_at.is_(None), R.c.reply_at >= since),
     )
 
 
@@ -93,7 +119,7 @@ def _count_statement(*, chat: bool) -> Any:
 
 
 _TIMES = {chat: _times_statement(chat=chat) for chat in (False, True)}
-_COUNT = {chat: _count_statement(chat=chat) for chat in (False, True)}
+_COUNT = {chat: prepared(_count_statement(chat=chat)) for chat in (False, True)}
 _claims: dict[str, Any] = {}  # per dialect
 
 
@@ -162,6 +188,9 @@ class RepliesMixin(RepoBase):
             "voice": voice,
             "lease_until": lease_until,
             "attempts": 0 if lease_until is None else 1,
+            # terminal from the start (e.g. recorded as skipped): finished now, as update_reply
+            # would stamp it (the rate limits rely on it, see _window)
+            "finished_at": utcnow() if ReplyState(state).value in _TERMINAL else None,
         }
         ids = list(dict.fromkeys(message_ids))
         row = c.execute(_INSERT, values).one()
@@ -210,7 +239,10 @@ class RepliesMixin(RepoBase):
         values: dict[str, Any] = {"reply_id": reply_id}
         if state is not None:
             values["state"] = ReplyState(state).value
-        result = c.execute(_LINK, {**values, "_ids": ids, "_chat_id": chat_id})
+        if len(ids) == 1:
+            result = c.execute(_LINK_ONE, {**values, "_id": ids[0], "_chat_id": chat_id})
+        else:
+            result = c.execute(_LINK, {**values, "_ids": ids, "_chat_id": chat_id})
         if result.rowcount != len(ids):
             raise NotFound(f"some of messages {ids} do not exist in chat {chat_id}")
 
@@ -257,8 +289,8 @@ class RepliesMixin(RepoBase):
         if expect_state is not None:
             if isinstance(expect_state, str):
                 expect_state = [expect_state]
-            params["_expect"] = [ReplyState(s).value for s in expect_state]
-            statement = _UPDATE_IF if fields else _SELECT_IF
+            expect = tuple(sorted({ReplyState(s).value for s in expect_state}))
+            statement = _guarded_statement(bool(fields), expect)
         else:
             statement = _UPDATE if fields else _SELECT
         with conflict_on_integrity(f"cannot update reply {reply_id}"):
