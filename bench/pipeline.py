@@ -270,27 +270,43 @@ def _sql_counter(app: Any) -> dict[str, Any]:
     def on_commit(_conn: Any) -> None:
         counted["(transactions)"] += 1
 
+    def runner() -> Any:
+        return getattr(app[keys.DATABASE].repo, "_runner", None)
+
     def engines() -> list[Any]:
-        database = app[keys.DATABASE]
-        runner = getattr(database.repo, "_runner", None)
-        found = [database.engine.sync_engine]
-        for name in ("_engine", "_inline_engine"):
-            engine = getattr(runner, name, None)
-            if engine is not None and hasattr(engine, "dialect"):
-                found.append(getattr(engine, "sync_engine", engine))
+        """Engines whose statements SQLAlchemy sees (the event loop's connection is traced
+        by sqlite3 instead: twin.db.lean runs most of its statements past SQLAlchemy)."""
+        found = [app[keys.DATABASE].engine.sync_engine]
+        engine = getattr(runner(), "_engine", None)
+        if engine is not None and hasattr(engine, "dialect"):
+            found.append(getattr(engine, "sync_engine", engine))
         return list({id(engine): engine for engine in found}.values())
+
+    def inline_driver() -> Any:
+        connection = getattr(runner(), "_inline_connection", None)
+        return None if connection is None else connection.connection.driver_connection
+
+    def on_traced(statement: str) -> None:
+        if statement.split(None, 1)[0].upper() == "COMMIT":
+            on_commit(None)
+        elif statement.split(None, 1)[0].upper() not in ("BEGIN", "ROLLBACK"):
+            on_statement(None, None, statement)
 
     async def start() -> dict[str, Any]:
         counted.clear()
         for engine in engines():
             event.listen(engine, "before_cursor_execute", on_statement)
             event.listen(engine, "commit", on_commit)
+        if inline_driver() is not None:
+            inline_driver().set_trace_callback(on_traced)
         return {}
 
     async def end() -> dict[str, Any]:
         for engine in engines():
             event.remove(engine, "before_cursor_execute", on_statement)
             event.remove(engine, "commit", on_commit)
+        if inline_driver() is not None:
+            inline_driver().set_trace_callback(None)
         return {"statements": dict(counted.most_common())}
 
     return {"sql_start": start, "sql_end": end}
