@@ -37,9 +37,7 @@ def _in(column: str, values: tuple[str, ...]) -> str:
 
 def _account_fk(*, primary_key: bool = False) -> Mapped[int]:
     return mapped_column(
-        ID,
-        sa.ForeignKey("accounts.id", ondelete="CASCADE"),
-        primary_key=primary_key,
+        ID, sa.ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=primary_key,
         nullable=False,
     )
 
@@ -52,10 +50,7 @@ def _created() -> Mapped[datetime]:
 
 def _updated() -> Mapped[datetime]:
     return mapped_column(
-        UTCDateTime(),
-        nullable=False,
-        default=utcnow,
-        onupdate=utcnow,
+        UTCDateTime(), nullable=False, default=utcnow, onupdate=utcnow,
         server_default=sa.func.now(),
     )
 
@@ -171,7 +166,9 @@ class Reply(Base):
     reason: Mapped[str | None] = mapped_column(sa.String(64))
     decision: Mapped[dict[str, Any]] = _json()
     reply_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
-    attempts: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0, server_default="0")
+    attempts: Mapped[int] = mapped_column(
+        sa.Integer, nullable=False, default=0, server_default="0"
+    )
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     text: Mapped[str | None] = mapped_column(sa.Text)
@@ -268,7 +265,9 @@ class Event(Base):
     account_id: Mapped[int | None] = mapped_column(
         ID, sa.ForeignKey("accounts.id", ondelete="CASCADE")
     )
-    chat_id: Mapped[int | None] = mapped_column(ID, sa.ForeignKey("chats.id", ondelete="SET NULL"))
+    chat_id: Mapped[int | None] = mapped_column(
+        ID, sa.ForeignKey("chats.id", ondelete="SET NULL")
+    )
     type: Mapped[str] = mapped_column(sa.String(64), nullable=False)
     data: Mapped[dict[str, Any]] = _json()
     created_at: Mapped[datetime] = mapped_column(

@@ -527,27 +527,7 @@ class ReplyPipeline:
         reading = asyncio.ensure_future(
             account.mark_read(chat.peer_id, max(m.tg_message_id for m in incoming))
         )
-        try:
-            return await self._generate_read(
-                reply, run, chat, behaviour, policy, linked, incoming, action, reading, started
-            )
-        finally:
-            reading.add_done_callback(_consume_read)  # retrieved even if nobody awaited it
-
-    async def _generate_read(
-        self,
-        reply: Any,
-        run: _Run,
-        chat: Any,
-        behaviour: Behaviour,
-        policy: Any,
-        linked: list[Any],
-        incoming: list[Any],
-        action: str,
-        reading: asyncio.Future[None],
-        started: tuple[Any, tuple[Any, Any]] | None,
-    ) -> _Sending | None:
-        """_generate once the read receipt is on its way (`reading`)."""
+        reading.add_done_callback(_consume_read)  # retrieved even if nobody awaits it
         away = action == Action.AWAY.value
         # The history is read with the state change unless voice notes must be transcribed
         # first (their transcripts are part of it).

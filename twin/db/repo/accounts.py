@@ -83,7 +83,9 @@ class AccountsMixin(RepoBase):
 
     async def save_session(self, name: str, data: bytes) -> None:
         """Store the Telegram session blob (auth key, dc, server) encrypted for this account."""
-        await self._update_account(name, {"session_data": self._cipher.encrypt(data, account=name)})
+        await self._update_account(
+            name, {"session_data": self._cipher.encrypt(data, account=name)}
+        )
 
     async def load_session(self, name: str) -> bytes | None:
         """The decrypted session blob, or None when none is stored; SessionDecryptError if the
