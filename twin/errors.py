@@ -32,7 +32,14 @@ class PolicyError(TwinError):
 
 
 class AdapterError(TwinError):
-    """An I/O dependency (Telegram, a provider, the database) failed."""
+    """An I/O dependency (Telegram, a provider, the database) failed.
+
+    `transient` tells an outage (timeouts, connection errors, 5xx, 429: the same request may
+    succeed later) from a refusal that no retry can change (an invalid request, content
+    refused, a peer that does not exist). The reply pipeline retries only transient failures.
+    """
+
+    transient: bool = True
 
 
 class RateLimited(AdapterError):

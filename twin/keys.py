@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from twin.db.engine import Database
     from twin.services.accounts import TelegramAccounts
     from twin.services.events import EventLog
+    from twin.services.health import Health
     from twin.services.intake import Intake
     from twin.services.outbox import Outbox
 
@@ -21,5 +22,6 @@ EVENTS: web.AppKey[EventLog] = web.AppKey("events")
 INTAKE: web.AppKey[Intake] = web.AppKey("intake")
 ACCOUNTS: web.AppKey[TelegramAccounts] = web.AppKey("accounts")
 OUTBOX: web.AppKey[Outbox] = web.AppKey("outbox")
+HEALTH: web.AppKey[Health] = web.AppKey("health")  # dependencies' last success / failure
 # Later layers (pipeline, brain, channels) register their services here by name.
 SERVICES: web.AppKey[dict[str, Any]] = web.AppKey("services")

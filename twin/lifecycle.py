@@ -99,6 +99,7 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         from twin.services.accounts import TelegramAccounts
         from twin.services.clock import SystemClock
         from twin.services.events import EventLog
+        from twin.services.health import Health
         from twin.services.intake import Intake
         from twin.services.outbox import Outbox
         from twin.services.replies import ReplyPipeline
@@ -124,6 +125,7 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         services["tts"] = adapters.tts if adapters.tts is not None else build_tts(settings.tts)
         clock = adapters.clock or SystemClock()
         services["clock"] = clock
+        app[keys.HEALTH] = Health(clock)
         pipeline = ReplyPipeline(
             settings=settings,
             repo=repo,

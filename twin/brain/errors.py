@@ -27,6 +27,7 @@ class LLMError(AdapterError):
         self.provider = provider
         self.status = status
         self.retryable = retryable
+        self.transient = retryable
         self.retry_after = retry_after
 
 

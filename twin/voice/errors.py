@@ -44,12 +44,16 @@ class SpeechUnavailable(SpeechError):
 class AudioError(SpeechError):
     """The bytes are not audio PyAV can decode (or contain no audio stream / no samples)."""
 
+    transient = False
+
 
 class TooLong(SpeechError):
     """The audio exceeds a configured limit, so it was NOT sent to the provider.
 
     `duration_s` is None when the size limit tripped before the audio was probed.
     """
+
+    transient = False
 
     def __init__(
         self,
