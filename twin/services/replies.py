@@ -474,8 +474,13 @@ class ReplyPipeline:
         except Conflict:
             log.info("reply %s changed under us (cancelled?); stopping", reply.id)
         except (AdapterError, RateLimited, Unauthorized) as exc:
-            # Unauthorized too: the account may be reconnecting; max_attempts bounds it.
-            await self._retry_later(reply, exc)
+            if isinstance(exc, AdapterError) and not exc.transient:
+                # A refusal no retry can change (an invalid request, a peer that blocked the
+                # owner): fail now, with the dependency's own reason.
+                await self._fail(reply, failure_reason(exc))
+            else:
+                # Unauthorized too: the account may be reconnecting; max_attempts bounds it.
+                await self._retry_later(reply, exc)
         except TwinError as exc:
             await self._fail(reply, type(exc).__name__)
         except Exception:
@@ -1019,6 +1024,13 @@ def _consume_read(reading: asyncio.Future[None]) -> None:
     logged rather than reported by asyncio as never retrieved."""
     if not reading.cancelled() and reading.exception() is not None:
         log.info("read receipt failed: %s", reading.exception())
+
+
+def failure_reason(exc: Exception, limit: int = 200) -> str:
+    """A failed reply's recorded reason: the error's kind and its own message."""
+    text = str(exc).strip()
+    reason = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return reason if len(reason) <= limit else reason[: limit - 1] + "…"
 
 
 class _Unanswerable(AdapterError):
