@@ -263,20 +263,22 @@ WantedBy=multi-user.target"""
 
 @asynccontextmanager
 async def _runtime(settings: Settings) -> AsyncIterator[tuple[Any, Any, Any]]:
-    """Database (migrated) + Telegram accounts, for commands that run outside `twin run`."""
+    """Database (migrated) + Telegram accounts, for commands that run outside `twin run`.
+
+    The accounts take in no updates: a message that arrives while a command runs is left to
+    the daemon, which catches up on it (the stored update state is not moved)."""
     from twin.db import migrate
     from twin.db.engine import database
     from twin.services.accounts import TelegramAccounts
-    from twin.services.events import EventLog
-    from twin.services.intake import Intake
+    from twin.services.directory import AccountDirectory
 
     if not await migrate.is_up_to_date(settings.storage.url):
         await migrate.upgrade(settings.storage.url)
     async with database(settings) as db:
-        intake = Intake(db.repo, EventLog(db.repo))
-        accounts = TelegramAccounts(settings, db.repo, intake)
+        directory = AccountDirectory(db.repo)
+        accounts = TelegramAccounts(settings, db.repo, directory)
         try:
-            yield db, accounts, intake
+            yield db, accounts, directory
         finally:
             await accounts.stop()
 
@@ -304,7 +306,7 @@ async def _login(settings: Settings, name: str, phone: str | None) -> int:
     from twin.errors import InvalidInput
 
     async with _runtime(settings) as (db, accounts, _):
-        account = await accounts.get(name)
+        account = await accounts.for_login(name)
         if account.authorized:
             print(f"Account '{name}' is already logged in as {account.me.name}.")
             return 0
@@ -353,11 +355,11 @@ async def _style_build(settings: Settings, name: str, limit: int, restart: bool)
         bar = "#" * filled + "-" * (width - filled)
         print(f"\r[{bar}] {read}/{limit} messages, {done}/{total} chats", end="", file=sys.stderr)
 
-    async with _runtime(settings) as (db, accounts, intake):
+    async with _runtime(settings) as (db, accounts, directory):
         account = await accounts.get(name)
         if not account.authorized:
             raise Unauthorized(f"account '{name}' is not logged in: run `twin login` first")
-        account_id = await intake.account_id(name)
+        account_id = await directory.id_of(name)
         profile = await build_style(
             account, db.repo, account_id, limit=limit, restart=restart, progress=progress
         )
@@ -376,7 +378,7 @@ async def _style_show(settings: Settings, name: str) -> int:
     from twin.services.style import stored_profile
 
     async with database(settings) as db:
-        account = await db.repo.get_or_create_account(name)
+        account = await db.repo.get_account(name)
         profile = await stored_profile(db.repo, account.id)
     if profile is None:
         print("No style profile yet: run `twin style build`.")

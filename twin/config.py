@@ -77,6 +77,7 @@ class TelegramSettings(Section):
     connection_retries: int = Field(-1, ge=-1)
     max_catch_up_age: float = Field(6 * 3600, ge=0, description="seconds")
     sweep_interval: float = Field(300, gt=0, description="seconds between reconciliation sweeps")
+    max_accounts: int = Field(50, ge=1, description="Telegram accounts one process serves")
 
     @field_validator("server")
     @classmethod
@@ -91,6 +92,12 @@ class TelegramSettings(Section):
 class StorageSettings(Section):
     url: str = "sqlite+aiosqlite:///sessions/twin.db"
     echo: bool = False
+    busy_timeout: float = Field(
+        10.0, gt=0, le=3600, description="seconds a SQLite write waits for a lock held elsewhere"
+    )
+    max_held_updates: int = Field(
+        10_000, ge=0, description="received updates kept in memory while the database is down"
+    )
 
     @field_validator("url")
     @classmethod

@@ -50,6 +50,11 @@ class RateLimited(AdapterError):
         super().__init__(message)
 
 
+class StorageUnavailable(AdapterError):
+    """The database cannot be reached (server down, connection lost, file locked too long):
+    the same unit of work may succeed once it is back."""
+
+
 class TelegramUnavailable(AdapterError):
     """Telegram could not be reached or the account is not connected."""
 

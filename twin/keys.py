@@ -11,6 +11,7 @@ from twin.config import Settings
 if TYPE_CHECKING:
     from twin.db.engine import Database
     from twin.services.accounts import TelegramAccounts
+    from twin.services.directory import AccountDirectory
     from twin.services.events import EventLog
     from twin.services.health import Health
     from twin.services.intake import Intake
@@ -20,6 +21,7 @@ SETTINGS = web.AppKey("settings", Settings)
 DATABASE: web.AppKey[Database] = web.AppKey("database")
 EVENTS: web.AppKey[EventLog] = web.AppKey("events")
 INTAKE: web.AppKey[Intake] = web.AppKey("intake")
+DIRECTORY: web.AppKey[AccountDirectory] = web.AppKey("directory")  # account names <-> ids
 ACCOUNTS: web.AppKey[TelegramAccounts] = web.AppKey("accounts")
 OUTBOX: web.AppKey[Outbox] = web.AppKey("outbox")
 HEALTH: web.AppKey[Health] = web.AppKey("health")  # dependencies' last success / failure

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -15,7 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from twin import keys
 from twin.config import Settings
-from twin.errors import ConfigError
+from twin.errors import ConfigError, StorageUnavailable
 
 if TYPE_CHECKING:
     from twin.app import Adapters
@@ -29,7 +30,7 @@ def install(app: web.Application, settings: Settings, adapters: Adapters) -> Non
     app.cleanup_ctx.append(_database_context(settings, adapters))
     app.cleanup_ctx.append(_services_context(settings, adapters))
     app.cleanup_ctx.append(_telegram_context())
-    app.cleanup_ctx.append(_worker_context())
+    app.cleanup_ctx.append(_worker_context(settings))
 
 
 def _database_context(settings: Settings, adapters: Adapters) -> Context:
@@ -80,12 +81,18 @@ def _brain(settings: Settings) -> Any:
         return None
 
 
-def _worker_context() -> Context:
+def _worker_context(settings: Settings) -> Context:
     async def context(app: web.Application) -> AsyncIterator[None]:
         worker = app[keys.SERVICES].get("worker")
         if worker is None:
             yield
             return
+        clock = app[keys.SERVICES]["clock"]
+        since = clock.now() - timedelta(seconds=settings.telegram.max_catch_up_age)
+        try:  # jobs these create wait for the worker, which starts next
+            await app[keys.SERVICES]["pipeline"].plan_stored(since)
+        except StorageUnavailable:
+            log.warning("stored messages not checked for a decision: the database is down")
         await worker.start()
         yield
         await worker.stop()
@@ -98,6 +105,7 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         from twin.jobs.worker import ReplyWorker
         from twin.services.accounts import TelegramAccounts
         from twin.services.clock import SystemClock
+        from twin.services.directory import AccountDirectory
         from twin.services.events import EventLog
         from twin.services.health import Health
         from twin.services.intake import Intake
@@ -112,20 +120,25 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         events = EventLog(repo)
         try:
             events.last_id = await repo.last_event_id()
-        except (OSError, SQLAlchemyError):
+        except (OSError, SQLAlchemyError, StorageUnavailable):
             log.warning("event log position unknown: the database is unreachable")
-        intake = Intake(repo, events)
+        clock = adapters.clock or SystemClock()
+        directory = AccountDirectory(repo)
+        intake = Intake(
+            repo, events, directory, clock=clock, max_held=settings.storage.max_held_updates
+        )
         app[keys.EVENTS] = events
         app[keys.INTAKE] = intake
-        accounts = TelegramAccounts(settings, repo, intake)
+        app[keys.DIRECTORY] = directory
+        accounts = TelegramAccounts(settings, repo, directory, intake)
         app[keys.ACCOUNTS] = accounts
         app[keys.OUTBOX] = Outbox(repo, events)
         services = app[keys.SERVICES]
         services["stt"] = adapters.stt if adapters.stt is not None else _speech_to_text(settings)
         services["tts"] = adapters.tts if adapters.tts is not None else build_tts(settings.tts)
-        clock = adapters.clock or SystemClock()
         services["clock"] = clock
         app[keys.HEALTH] = Health(clock)
+        _intake_metrics(app, intake)
         pipeline = ReplyPipeline(
             settings=settings,
             repo=repo,
@@ -135,6 +148,11 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
             stt=services["stt"],
             tts=services["tts"],
             clock=clock,
+            directory=directory,
+        )
+        max_age = settings.telegram.max_catch_up_age
+        pipeline.unstored_floor = lambda account, peer: intake.unstored_floor(
+            account, peer, max_age
         )
         services["pipeline"] = pipeline
         intake.on_new_message = pipeline.on_new_message
@@ -143,11 +161,35 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         accounts.on_deleted = pipeline.on_deleted
         services["worker"] = ReplyWorker(repo, pipeline, clock)
         yield
+        await intake.aclose()
         for name in ("stt", "tts"):
             if services.get(name) is not None:
                 await services[name].aclose()
 
     return context
+
+
+def _intake_metrics(app: web.Application, intake: Any) -> None:
+    """Updates waiting in memory for the database, and those that did not fit, in /metrics."""
+    from prometheus_client import Gauge
+
+    from twin.api.metrics import METRICS
+
+    metrics = app.get(METRICS)
+    if metrics is None:
+        return
+    held = Gauge(
+        "twin_intake_held_updates",
+        "Received updates held in memory until the database accepts them.",
+        registry=metrics.registry,
+    )
+    held.set_function(lambda: intake.held)
+    dropped = Gauge(
+        "twin_intake_dropped_updates",
+        "Updates that did not fit in memory during a database outage (the sweep finds them).",
+        registry=metrics.registry,
+    )
+    dropped.set_function(lambda: intake.dropped)
 
 
 def _telegram_context() -> Context:

@@ -41,7 +41,7 @@ def repo_of(client):
 
 
 async def account_id(client, name: str = "default") -> int:
-    return await client.app[keys.INTAKE].account_id(name)
+    return await client.app[keys.DIRECTORY].create(name)
 
 
 async def events_of(client, type_: str) -> list:
@@ -349,12 +349,14 @@ async def test_settings_changed_event(client) -> None:
 
 
 async def test_settings_are_per_account(client) -> None:
+    await account_id(client, "other")
     await put_settings(client, {"account": "other", "twin": {"persona": "theirs"}})
     assert (await get_settings(client))["overrides"] == {}
     assert (await get_settings(client, "other"))["overrides"] == {"twin": {"persona": "theirs"}}
 
 
 async def test_enable_and_disable_the_twin(client) -> None:
+    await account_id(client, "other")
     response = await client.post("/twin/disable", json={}, headers=AUTH)
     assert response.status == 200
     body = await response.json()

@@ -151,3 +151,53 @@ def test_env_opens_its_own_engine_without_a_connection(tmp_path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'twin.db'}"
     command.upgrade(migrate.alembic_config(url), "head")
     assert asyncio.run(migrate.current(url)) == migrate.head()
+
+
+async def test_phantom_accounts_are_removed_and_real_ones_kept(engine_url: str) -> None:
+    """Issue 11.1: accounts that API reads created (never logged in, owning nothing) go; an
+    account that was logged in, or owns any row, stays."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(migrate.alembic_config(engine_url))
+    await migrate.upgrade(engine_url, script.get_revision("0005").down_revision)
+    engine = create_engine(engine_url)
+    try:
+        async with engine.begin() as connection:
+            for name, status, user_id in [
+                ("typo1", "new", None),
+                ("typo2", "code_sent", None),
+                ("owner", "authorized", 42),
+                ("logged_out", "logged_out", 43),
+                ("has_chat", "new", None),
+                ("has_settings", "new", None),
+            ]:
+                await connection.execute(
+                    sa.text(
+                        "INSERT INTO accounts (name, status, tg_user_id, enabled, created_at, "
+                        "updated_at) VALUES (:name, :status, :user_id, true, CURRENT_TIMESTAMP, "
+                        "CURRENT_TIMESTAMP)"
+                    ),
+                    {"name": name, "status": status, "user_id": user_id},
+                )
+            ids = dict((await connection.execute(sa.text("SELECT name, id FROM accounts"))).all())
+            await connection.execute(
+                sa.text(
+                    "INSERT INTO chats (account_id, peer_id, kind, is_contact, is_bot, "
+                    "created_at, updated_at) VALUES (:a, 7, 'private', false, false, "
+                    "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                ),
+                {"a": ids["has_chat"]},
+            )
+            await connection.execute(
+                sa.text(
+                    "INSERT INTO account_settings (account_id, data, updated_at) "
+                    "VALUES (:a, '{}', CURRENT_TIMESTAMP)"
+                ),
+                {"a": ids["has_settings"]},
+            )
+        await migrate.upgrade(engine_url)
+        async with engine.connect() as connection:
+            names = set((await connection.execute(sa.text("SELECT name FROM accounts"))).scalars())
+    finally:
+        await engine.dispose()
+    assert names == {"owner", "logged_out", "has_chat", "has_settings"}

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import (
 from twin.db.crypto import SessionCipher, load_or_create_key
 from twin.db.lean import LeanConnection
 from twin.db.repo import Repository
-from twin.errors import ConfigError
+from twin.errors import ConfigError, StorageUnavailable
 
 if TYPE_CHECKING:
     from twin.config import Settings
@@ -76,7 +76,9 @@ def _ensure_sqlite_dir(url: URL) -> None:
     Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
-def _sqlite_pragmas(foreign_keys: bool, *, wait: bool = True):
+def _sqlite_pragmas(
+    foreign_keys: bool, *, wait: bool = True, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS
+):
     """The connection's pragmas. `wait=False` (the event loop's own connection): no busy
     timeout and no automatic checkpoints, so it never sleeps or fsyncs (see SQLiteRunner)."""
 
@@ -85,7 +87,7 @@ def _sqlite_pragmas(foreign_keys: bool, *, wait: bool = True):
         try:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
-            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS if wait else 0}")
+            cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms if wait else 0}")
             cursor.execute("PRAGMA synchronous=NORMAL")
             if not wait:
                 cursor.execute("PRAGMA wal_autocheckpoint=0")
@@ -112,6 +114,46 @@ class Runner(Protocol):
     async def aclose(self) -> None: ...
 
 
+# asyncpg's errors that mean "the server or the connection to it", not "the statement".
+_POSTGRES_OUTAGES = frozenset(
+    {
+        "AdminShutdownError",
+        "CannotConnectNowError",
+        "ConnectionDoesNotExistError",
+        "ConnectionFailureError",
+        "ConnectionRejectionError",
+        "CrashShutdownError",
+        "InterfaceError",
+        "TooManyConnectionsError",
+    }
+)
+# SQLite: busy/locked past the busy timeout, I/O errors, a file that cannot be opened.
+_SQLITE_OUTAGES = frozenset({5, 6, 10, 14})  # BUSY, LOCKED, IOERR, CANTOPEN
+
+
+def is_outage(exc: BaseException) -> bool:
+    """True when `exc` says the database could not be reached or used right now (a retry of
+    the same unit of work may succeed), rather than that the work itself is wrong."""
+    if isinstance(exc, OSError | TimeoutError | sa.exc.TimeoutError):
+        return True  # connection refused/reset, connect or pool timeouts
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return False
+    if exc.connection_invalidated or isinstance(exc, sa.exc.InterfaceError):
+        return True
+    orig = exc.orig
+    code = getattr(orig, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in _SQLITE_OUTAGES
+    cause = getattr(orig, "__cause__", None)
+    names = {cls.__name__ for cls in type(cause).__mro__} if cause is not None else set()
+    return bool(names & _POSTGRES_OUTAGES)
+
+
+def _unavailable(exc: BaseException) -> StorageUnavailable:
+    log.debug("database unavailable: %s: %s", type(exc).__name__, exc)
+    return StorageUnavailable(f"the database is unavailable ({type(exc).__name__})")
+
+
 class AsyncRunner:
     """Units of work on an AsyncEngine (PostgreSQL/asyncpg, in-memory SQLite): the synchronous
     `work` runs through SQLAlchemy's greenlet bridge, each statement awaiting the driver."""
@@ -120,8 +162,13 @@ class AsyncRunner:
         self._engine = engine
 
     async def run(self, work: Work[T]) -> T:
-        async with self._engine.begin() as connection:
-            return await connection.run_sync(work)
+        try:
+            async with self._engine.begin() as connection:
+                return await connection.run_sync(work)
+        except Exception as exc:
+            if is_outage(exc):
+                raise _unavailable(exc) from exc
+            raise
 
     run_inline = run
 
@@ -175,6 +222,10 @@ class SQLiteRunner:
             return await asyncio.get_running_loop().run_in_executor(
                 self._executor, self._transaction, work
             )
+        except Exception as exc:
+            if is_outage(exc):
+                raise _unavailable(exc) from exc
+            raise
         finally:
             self._in_thread -= 1
             if not self._in_thread:
@@ -203,6 +254,8 @@ class SQLiteRunner:
                 result = work(LeanConnection(connection))
         except sa.exc.OperationalError as exc:
             if not _is_busy(exc):
+                if is_outage(exc):
+                    raise _unavailable(exc) from exc
                 raise
             return await self.run(work)  # rolled back: run it where waiting is harmless
         self._inline_commits += 1
@@ -256,7 +309,13 @@ def is_sqlite_file(url: str | URL) -> bool:
     )
 
 
-def create_runner(url: str | URL, engine: AsyncEngine, *, echo: bool = False) -> Runner:
+def create_runner(
+    url: str | URL,
+    engine: AsyncEngine,
+    *,
+    echo: bool = False,
+    busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
+) -> Runner:
     """The runner for the repository: `SQLiteRunner` for a SQLite file (the same file, opened
     with the synchronous sqlite3 driver and the same pragmas), else the async engine."""
     url = make_url(url)
@@ -272,7 +331,9 @@ def create_runner(url: str | URL, engine: AsyncEngine, *, echo: bool = False) ->
         "connect_args": {"check_same_thread": False},
     }
     engine_in_thread = sa.create_engine(sync_url, **options)
-    event.listen(engine_in_thread, "connect", _sqlite_pragmas(True))
+    event.listen(
+        engine_in_thread, "connect", _sqlite_pragmas(True, busy_timeout_ms=busy_timeout_ms)
+    )
     engine_inline = sa.create_engine(sync_url, **options)
     event.listen(engine_inline, "connect", _sqlite_pragmas(True, wait=False))
     return SQLiteRunner(engine_in_thread, engine_inline)
@@ -305,11 +366,17 @@ class Database:
         await self.engine.dispose()
 
 
-def open_database(url: str | URL, cipher: SessionCipher, *, echo: bool = False) -> Database:
+def open_database(
+    url: str | URL,
+    cipher: SessionCipher,
+    *,
+    echo: bool = False,
+    busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
+) -> Database:
     """Build a `Database` without the key handling of `database()`; the caller disposes it."""
     engine = create_engine(url, echo=echo)
     sessions = async_sessionmaker(engine, expire_on_commit=False)
-    runner = create_runner(url, engine, echo=echo)
+    runner = create_runner(url, engine, echo=echo, busy_timeout_ms=busy_timeout_ms)
     return Database(
         engine=engine, sessions=sessions, repo=Repository(sessions, cipher, runner=runner)
     )
@@ -325,7 +392,12 @@ async def database(settings: Settings) -> AsyncIterator[Database]:
             "without it",
             settings.security.key_file,
         )
-    db = open_database(settings.storage.url, SessionCipher(key), echo=settings.storage.echo)
+    db = open_database(
+        settings.storage.url,
+        SessionCipher(key),
+        echo=settings.storage.echo,
+        busy_timeout_ms=round(settings.storage.busy_timeout * 1000),
+    )
     try:
         yield db
     finally:

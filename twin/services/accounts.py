@@ -3,6 +3,15 @@
 Accounts are named ("default" when an API call names none); each has one Telethon client and
 one database-backed session. Intake hooks are attached here, so the adapter never knows about
 storage or the pipeline.
+
+Every connection to Telegram creates or uses an authorization key, so this process opens one
+only when the owner asked for it: at start-up for the accounts that are logged in (`default`
+first, at most `[telegram] max_accounts`), and on a login request. Naming an unknown account
+anywhere else is a 404 (NotFound), never a new account.
+
+Without an intake (the CLI's `twin login` / `twin style build`) accounts connect without taking
+in updates: Telegram is asked not to push any, and the stored update state is left where
+`twin run` left it, so the daemon catches up on everything that arrived meanwhile.
 """
 
 from __future__ import annotations
@@ -14,26 +23,25 @@ from typing import Any
 
 from twin.adapters.telegram.account import TelegramAccount
 from twin.config import Settings
-from twin.errors import TelegramUnavailable
+from twin.errors import Conflict, NotFound, TelegramUnavailable
+from twin.services.directory import DEFAULT_ACCOUNT, AccountDirectory
 from twin.services.intake import Intake
 
 log = logging.getLogger("twin.accounts")
 
-DEFAULT_ACCOUNT = "default"
+__all__ = ["DEFAULT_ACCOUNT", "RepositorySessionStore", "TelegramAccounts"]
+
 _RECONNECT_DELAY = 10.0
 
 
 class RepositorySessionStore:
     """The Telethon session's storage port, on the repository (which keys accounts by id)."""
 
-    def __init__(self, repo: Any) -> None:
+    def __init__(self, repo: Any, directory: AccountDirectory) -> None:
         self._repo = repo
-
-    async def _id(self, account: str) -> int:
-        return (await self._repo.get_or_create_account(account)).id
+        self._directory = directory
 
     async def load_session(self, account: str) -> bytes | None:
-        await self._id(account)
         return await self._repo.load_session(account)
 
     async def save_session(self, account: str, data: bytes) -> None:
@@ -49,12 +57,12 @@ class RepositorySessionStore:
         await self._repo.save_update_state(account, state)
 
     async def load_entities(self, account: str) -> list[tuple[Any, ...]]:
-        rows = await self._repo.list_entities(await self._id(account))
+        rows = await self._repo.list_entities(await self._directory.id_of(account))
         return [(r.entity_id, r.access_hash, r.username, r.phone, r.name) for r in rows]
 
     async def upsert_entities(self, account: str, rows: list[tuple[Any, ...]]) -> None:
         await self._repo.upsert_entities(
-            await self._id(account),
+            await self._directory.id_of(account),
             [
                 {"entity_id": i, "access_hash": h, "username": u, "phone": p, "name": n}
                 for i, h, u, p, n in rows
@@ -63,11 +71,18 @@ class RepositorySessionStore:
 
 
 class TelegramAccounts:
-    def __init__(self, settings: Settings, repo: Any, intake: Intake) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        repo: Any,
+        directory: AccountDirectory,
+        intake: Intake | None = None,
+    ) -> None:
         self._settings = settings
         self._repo = repo
+        self._directory = directory
         self._intake = intake
-        self._store = RepositorySessionStore(repo)
+        self._store = RepositorySessionStore(repo, directory)
         self._accounts: dict[str, TelegramAccount] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         api_hash = settings.telegram.api_hash
@@ -80,6 +95,10 @@ class TelegramAccounts:
     def configured(self) -> bool:
         return bool(self._settings.telegram.api_id and self._api_hash)
 
+    @property
+    def receives_updates(self) -> bool:
+        return self._intake is not None
+
     def _require_configured(self) -> None:
         if not self.configured:
             raise TelegramUnavailable(
@@ -88,28 +107,70 @@ class TelegramAccounts:
 
     def _new_account(self, name: str) -> TelegramAccount:
         account = TelegramAccount(
-            name, self._settings.telegram, self._store, api_hash=self._api_hash
+            name,
+            self._settings.telegram,
+            self._store,
+            api_hash=self._api_hash,
+            receive_updates=self.receives_updates,
         )
-        account.on_incoming(self._intake.incoming)
-        account.on_owner_activity(self._intake.owner_activity)
-        if self.on_edited is not None:
-            account.on_edited(self.on_edited)
-        if self.on_deleted is not None:
-            account.on_deleted(self.on_deleted)
+        if self._intake is not None:
+            account.on_incoming(self._intake.incoming)
+            account.on_owner_activity(self._intake.owner_activity)
+            if self.on_edited is not None:
+                account.on_edited(self.on_edited)
+            if self.on_deleted is not None:
+                account.on_deleted(self.on_deleted)
         self._accounts[name] = account
         return account
 
-    async def get(self, name: str = DEFAULT_ACCOUNT, *, connect: bool = True) -> TelegramAccount:
-        """The named account, created and connected on first use (a login starts this way)."""
-        self._require_configured()
-        account = self._accounts.get(name) or self._new_account(name)
-        if connect:
-            # start() is serialised and idempotent: awaiting it also waits for a start that
-            # another task began (connected but not yet authorized).
-            started = await account.start()
-            if started and account.authorized:
-                self._spawn(self._sweep_once(account), f"sweep {name}")
+    async def _open(self, name: str) -> TelegramAccount:
+        """The account object of an existing account (NotFound for an unknown name)."""
+        account = self._accounts.get(name)
+        if account is None:
+            await self._directory.id_of(name)  # NotFound: reading never creates an account
+            self._check_capacity(name)
+            account = self._accounts.get(name) or self._new_account(name)
         return account
+
+    def _check_capacity(self, name: str) -> None:
+        limit = self._settings.telegram.max_accounts
+        if name not in self._accounts and len(self._accounts) >= limit:
+            raise Conflict(
+                f"this process already serves {limit} Telegram accounts ([telegram] max_accounts)"
+            )
+
+    async def get(self, name: str = DEFAULT_ACCOUNT, *, connect: bool = True) -> TelegramAccount:
+        """An existing account; with `connect`, connected when it holds a session (or a login
+        is under way). An account that never logged in is not connected: a connection would
+        create an authorization key the owner did not ask for. Callers that need it logged in
+        get Unauthorized from `require_authorized()`."""
+        self._require_configured()
+        account = await self._open(name)
+        wanted = connect and not account.connected
+        if wanted and (account.logging_in or await self._has_session(name)):
+            await self._connect(account)
+        return account
+
+    async def for_login(self, name: str = DEFAULT_ACCOUNT) -> TelegramAccount:
+        """The account to log in (created if missing: only logins create accounts), connected."""
+        self._require_configured()
+        if name not in self._accounts:
+            self._check_capacity(name)
+            await self._directory.create(name)
+        account = await self._open(name)
+        await self._connect(account)
+        return account
+
+    async def _has_session(self, name: str) -> bool:
+        record = await self._repo.get_account(name)
+        return bool(record.has_session)
+
+    async def _connect(self, account: TelegramAccount) -> None:
+        # start() is serialised and idempotent: awaiting it also waits for a start that
+        # another task began (connected but not yet authorized).
+        started = await account.start()
+        if started and account.authorized and self._intake is not None:
+            self._spawn(self._sweep_once(account), f"sweep {account.name}")
 
     def known(self) -> list[TelegramAccount]:
         return list(self._accounts.values())
@@ -132,23 +193,41 @@ class TelegramAccounts:
             except Exception as exc:  # the database may be down at start: retry, don't crash
                 log.error("cannot list accounts (%s); retrying in %.0f s", exc, _RECONNECT_DELAY)
                 await asyncio.sleep(_RECONNECT_DELAY)
-        names = {record.name for record in records} or {DEFAULT_ACCOUNT}
-        for name in sorted(names):
-            self._spawn(self._connect_forever(name), f"connect {name}")
+        logged_in = sorted(
+            (r for r in records if r.has_session and r.status == "authorized"),
+            key=lambda r: (r.name != DEFAULT_ACCOUNT, r.id),
+        )
+        limit = self._settings.telegram.max_accounts
+        if len(logged_in) > limit:
+            log.warning(
+                "%d accounts are logged in but this process serves at most %d "
+                "([telegram] max_accounts): not starting %s",
+                len(logged_in),
+                limit,
+                ", ".join(r.name for r in logged_in[limit:]),
+            )
+        for record in logged_in[:limit]:
+            self._directory.remember(record.name, record.id)
+            self._spawn(self._connect_forever(record.name), f"connect {record.name}")
 
     async def _connect_forever(self, name: str) -> None:
         while True:
             try:
-                await self.get(name)
+                await self._connect(await self._open(name))
                 return
             except TelegramUnavailable as exc:
                 log.warning("account %s: %s; retrying in %.0f s", name, exc, _RECONNECT_DELAY)
                 await asyncio.sleep(_RECONNECT_DELAY)
+            except NotFound:
+                return  # removed meanwhile
 
     async def _sweep_once(self, account: TelegramAccount) -> None:
+        intake = self._intake
+        if intake is None:
+            return
         try:
             await account.sweep(
-                lambda chat_id, ids: self._intake.recorded_ids(account.name, chat_id, ids)
+                lambda chat_id, ids: intake.recorded_ids(account.name, chat_id, ids)
             )
         except Exception:
             log.exception("account %s: reconciliation sweep failed", account.name)
@@ -156,6 +235,8 @@ class TelegramAccounts:
             self.sweep_done.set()
 
     async def _sweep_loop(self) -> None:
+        if self._intake is None:
+            return
         while True:
             await asyncio.sleep(self._settings.telegram.sweep_interval)
             for account in list(self._accounts.values()):

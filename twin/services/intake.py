@@ -9,16 +9,30 @@ path of every message, so it costs one round trip to the database, not one per s
 a pipeline attached (`on_new_message`), the pipeline runs that same transaction and adds its
 decision to it: a message is never stored without what is to be done about it, so no crash can
 leave a message recorded (and so never delivered again) but unanswered.
+
+Nothing handed over is lost when the database is unreachable: Telegram will not deliver an
+update twice, so a message that cannot be stored is *held* in memory (in arrival order, up to
+`max_held`) and stored by a background task that retries with backoff until the database is
+back. While anything is held, later arrivals queue behind it, so each chat's messages are still
+stored (and decided) in order. The pipeline never marks a chat read past a held message
+(`unstored_floor`); what does not fit in memory is found again by the reconciliation sweep.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import random
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from twin.domain.models import ChatKind, Direction, IncomingMessage, OwnerActivity
-from twin.errors import NotFound
+from twin.errors import NotFound, StorageUnavailable
+from twin.services.clock import Clock
+from twin.services.directory import AccountDirectory
 from twin.services.events import EventLog, StagedEvent
 
 log = logging.getLogger("twin.intake")
@@ -30,16 +44,15 @@ StoreWork = Callable[[Any], Stored]
 NewMessageHook = Callable[[IncomingMessage, int, StoreWork], Awaitable[bool]]
 OwnerActivityHook = Callable[[OwnerActivity, Any], Awaitable[None]]
 
+Update = IncomingMessage | OwnerActivity
+UpdateKey = tuple[str, int, int]  # account, chat (peer) id, Telegram message id
+
+MAX_HELD = 10_000  # updates held in memory while the database is unreachable
+RETRY_BASE = 0.5  # seconds: first retry of a held update
+RETRY_MAX = 15.0  # seconds: the longest wait between two tries
+
 
 class IntakeStore(Protocol):
-    async def get_or_create_account(self, name: str) -> Any: ...
-    async def upsert_chat(
-        self, account_id: int, peer_id: int, **fields: Any
-    ) -> tuple[Any, bool]: ...
-    async def add_incoming(
-        self, account_id: int, chat_id: int, tg_message_id: int, **fields: Any
-    ) -> tuple[Any, bool]: ...
-    async def update_chat(self, chat_id: int, **fields: Any) -> Any: ...
     async def unrecorded_ids(
         self, account_id: int, chat_id: int, candidate_ids: list[int]
     ) -> Any: ...
@@ -47,21 +60,204 @@ class IntakeStore(Protocol):
     async def transaction(self, work: Callable[[Any], Any]) -> Any: ...
 
 
+class _Takeover:
+    """Owner activity that is stored, but whose hand-over to the pipeline (pause the chat,
+    cancel its pending reply) failed for the database: only that part is retried."""
+
+    def __init__(self, activity: OwnerActivity, chat: Any) -> None:
+        self.activity = activity
+        self.chat = chat
+        self.account = activity.account
+        self.chat_id = activity.chat_id
+        self.message_id = activity.message_id
+
+
+Held = Update | _Takeover
+
+
+class _HandOverPending(StorageUnavailable):
+    """Owner activity was stored but not handed over: hold `takeover` instead of it."""
+
+    def __init__(self, takeover: _Takeover, cause: StorageUnavailable) -> None:
+        super().__init__(str(cause))
+        self.takeover = takeover
+
+
+def _key(update: Held) -> UpdateKey:
+    return update.account, update.chat_id, update.message_id
+
+
 class Intake:
-    def __init__(self, store: IntakeStore, events: EventLog) -> None:
+    def __init__(
+        self,
+        store: IntakeStore,
+        events: EventLog,
+        directory: AccountDirectory,
+        *,
+        clock: Clock | None = None,
+        max_held: int = MAX_HELD,
+        rng: random.Random | None = None,
+    ) -> None:
         self._store = store
         self._events = events
-        self._account_ids: dict[str, int] = {}
+        self._directory = directory
+        self._clock = clock
+        self._max_held = max_held
+        self._rng = rng or random.Random()
+        self._held: OrderedDict[UpdateKey, Held] = OrderedDict()
+        # Incoming messages not stored (held, or dropped when memory was full) per chat:
+        # message id -> date. Read receipts stop below the smallest.
+        self._unstored: dict[tuple[str, int], dict[int, datetime]] = {}
+        self._retry: asyncio.Task[None] | None = None
+        self._arrived = asyncio.Event()
+        self.dropped = 0  # updates that did not fit in memory (the sweep finds them again)
+        self.changed = asyncio.Event()  # set when `held` or `dropped` changes (tests wait on it)
         self.on_new_message: NewMessageHook | None = None
         self.on_owner_activity: OwnerActivityHook | None = None
 
-    async def account_id(self, name: str) -> int:
-        if name not in self._account_ids:
-            self._account_ids[name] = (await self._store.get_or_create_account(name)).id
-        return self._account_ids[name]
+    # --- what callers read ---------------------------------------------------------------------
+    @property
+    def held(self) -> int:
+        """Updates waiting in memory for the database (exported in /metrics)."""
+        return len(self._held)
 
+    def unstored_floor(
+        self, account: str, peer_id: int, max_age: float | None = None
+    ) -> int | None:
+        """The smallest id of this chat's incoming messages that are not stored yet (None when
+        there is none): a read receipt must stay below it. Dropped messages older than
+        `max_age` seconds no longer count (the sweep will not take them in either)."""
+        pending = self._unstored.get((account, peer_id))
+        if not pending:
+            return None
+        if max_age is not None and self._clock is not None:
+            cutoff = self._clock.now() - timedelta(seconds=max_age)
+            for message_id in [i for i, date in pending.items() if date < cutoff]:
+                if (account, peer_id, message_id) not in self._held:
+                    del pending[message_id]
+            if not pending:
+                del self._unstored[(account, peer_id)]
+                return None
+        return min(pending)
+
+    async def account_id(self, name: str) -> int:
+        return await self._directory.id_of(name)
+
+    # --- intake ----------------------------------------------------------------------------------
     async def incoming(self, message: IncomingMessage) -> bool:
-        """Store a received message; True if it was new (and so handed to the pipeline)."""
+        """Store a received message; True if it was new (and so handed to the pipeline).
+        False too when it is held for the database (it will be handed over once stored)."""
+        return await self._take(message)
+
+    async def owner_activity(self, activity: OwnerActivity) -> None:
+        await self._take(activity)
+
+    async def _take(self, update: Update) -> bool:
+        if self._held:  # behind the updates already waiting: keep each chat in order
+            self._hold(update)
+            return False
+        try:
+            return await self._store_update(update)
+        except StorageUnavailable as exc:
+            log.warning(
+                "account %s: cannot store message %s of chat %s (%s); holding it until the "
+                "database is back",
+                update.account,
+                update.message_id,
+                update.chat_id,
+                exc,
+            )
+            self._hold(getattr(exc, "takeover", update))
+            return False
+
+    def _hold(self, update: Held) -> None:
+        key = _key(update)
+        if key in self._held:
+            self._held[key] = update  # in its place: a stored activity becomes its hand-over
+        else:
+            if len(self._held) >= self._max_held:
+                self.dropped += 1
+                if self.dropped == 1 or self.dropped % 1000 == 0:
+                    log.error(
+                        "%d update(s) dropped: more than %d are waiting for the database; the "
+                        "reconciliation sweep will look for them once it is back",
+                        self.dropped,
+                        self._max_held,
+                    )
+            else:
+                self._held[key] = update
+        if isinstance(update, IncomingMessage):
+            chat = self._unstored.setdefault((update.account, update.chat_id), {})
+            chat[update.message_id] = update.date
+        self.changed.set()
+        self._arrived.set()
+        if self._retry is None or self._retry.done():
+            self._retry = asyncio.create_task(self._store_held(), name="intake retry")
+
+    def _stored(self, update: Held) -> None:
+        if self._held.pop(_key(update), None) is not None:
+            self.changed.set()
+        chat = self._unstored.get((update.account, update.chat_id))
+        if chat is not None:
+            chat.pop(update.message_id, None)
+            if not chat:
+                del self._unstored[(update.account, update.chat_id)]
+
+    async def _store_held(self) -> None:
+        """Store the held updates in arrival order, retrying with backoff while the database
+        is unreachable; a new arrival makes it try again at once."""
+        failures = 0
+        while self._held:
+            update = next(iter(self._held.values()))
+            try:
+                await self._store_update(update)
+            except StorageUnavailable as exc:
+                self._held[_key(update)] = getattr(exc, "takeover", update)
+                failures += 1
+                cap = min(RETRY_MAX, RETRY_BASE * 2 ** (failures - 1))
+                self._arrived.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._arrived.wait(), self._rng.uniform(cap / 2, cap))
+                continue
+            except Exception:
+                # Not an outage: retrying cannot help. Logged with its identity; the sweep may
+                # still find the message.
+                log.exception(
+                    "account %s: failed to store message %s of chat %s; dropped",
+                    update.account,
+                    update.message_id,
+                    update.chat_id,
+                )
+            if failures:
+                log.info("the database is back: storing %d held update(s)", len(self._held))
+                failures = 0
+            self._stored(update)
+
+    async def aclose(self) -> None:
+        if self._retry is not None:
+            self._retry.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retry
+        if self._held:
+            log.error(
+                "%d update(s) were still waiting for the database at shutdown; the next start "
+                "finds them through catch-up and the reconciliation sweep",
+                len(self._held),
+            )
+
+    async def _store_update(self, update: Held) -> bool:
+        if isinstance(update, IncomingMessage):
+            new = await self._store_incoming(update)
+        elif isinstance(update, _Takeover):
+            await self._hand_over_activity(update)
+            new = True
+        else:
+            await self._store_owner_activity(update)
+            new = True
+        self._stored(update)
+        return new
+
+    async def _store_incoming(self, message: IncomingMessage) -> bool:
         account_id = await self.account_id(message.account)
         private = message.chat_kind is ChatKind.PRIVATE
 
@@ -110,7 +306,7 @@ class Intake:
         self._events.publish(stored[3])
         return True
 
-    async def owner_activity(self, activity: OwnerActivity) -> None:
+    async def _store_owner_activity(self, activity: OwnerActivity) -> None:
         account_id = await self.account_id(activity.account)
 
         def store(tx: Any) -> tuple[Any, StagedEvent | None]:
@@ -138,15 +334,25 @@ class Intake:
         if event is None:
             return
         self._events.publish(event)
+        takeover = _Takeover(activity, chat)
+        try:
+            await self._hand_over_activity(takeover)
+        except StorageUnavailable as exc:
+            # Stored, so a retry would find it recorded and stop there: retry the hand-over.
+            raise _HandOverPending(takeover, exc) from exc
+
+    async def _hand_over_activity(self, takeover: _Takeover) -> None:
         if self.on_owner_activity is not None:
-            await self.on_owner_activity(activity, chat)
+            await self.on_owner_activity(takeover.activity, takeover.chat)
 
     async def recorded_ids(self, account: str, peer_id: int, ids: list[int]) -> set[int]:
-        """Which of these Telegram ids are already stored (for the reconciliation sweep)."""
+        """Which of these Telegram ids are already stored or held (for the reconciliation
+        sweep)."""
+        held = {i for i in ids if (account, peer_id, i) in self._held}
         account_id = await self.account_id(account)
         try:
             chat = await self._store.get_chat_by_peer(account_id, peer_id)
         except NotFound:
-            return set()
+            return held
         missing = set(await self._store.unrecorded_ids(account_id, chat.id, ids))
-        return set(ids) - missing
+        return (set(ids) - missing) | held

@@ -35,12 +35,14 @@ from twin.domain.models import (
     MessageKind,
     OwnerActivity,
     ReplyState,
+    Sender,
     SkipReason,
 )
 from twin.domain.policies.delays import bubble_pause, split_bubbles, typing_duration
 from twin.domain.policies.rate_limits import WINDOW as RATE_WINDOW
 from twin.errors import AdapterError, Conflict, NotFound, RateLimited, TwinError, Unauthorized
 from twin.services.clock import Clock
+from twin.services.directory import AccountDirectory
 from twin.services.events import EventLog, StagedEvent
 from twin.services.outbox import new_random_id
 from twin.services.policy import Behaviour, account_policy, behaviour_of
@@ -100,6 +102,7 @@ class ReplyPipeline:
         stt: Any = None,
         tts: Any = None,
         clock: Clock,
+        directory: AccountDirectory,
         rng: random.Random | None = None,
     ) -> None:
         self._settings = settings
@@ -111,7 +114,7 @@ class ReplyPipeline:
         self._tts = tts
         self._clock = clock
         self._rng = rng or random.Random()
-        self._names: dict[int, str] = {}
+        self._directory = directory
         self._runs: dict[int, _Run] = {}
         # per (account, peer): held only while someone waits on it
         self._chat_locks: weakref.WeakValueDictionary[tuple[int, int], asyncio.Lock] = (
@@ -125,6 +128,9 @@ class ReplyPipeline:
         self._styles: dict[int, tuple[Any, Any]] = {}
         self.wake = asyncio.Event()  # the worker sleeps on it: set when a job may be due sooner
         self.handoff: Any = None  # the running worker: jobs due at once go to it directly
+        # (account name, chat peer id) -> the smallest id of its messages intake could not
+        # store yet: the read receipt stays below it (see Intake.unstored_floor)
+        self.unstored_floor: Callable[[str, int], int | None] = lambda account, peer: None
         events.subscribe(self._on_event)
 
     # --- helpers -------------------------------------------------------------------------------
@@ -136,10 +142,7 @@ class ReplyPipeline:
         return lock
 
     async def _account_name(self, account_id: int) -> str:
-        if account_id not in self._names:
-            for record in await self._repo.list_accounts():
-                self._names[record.id] = record.name
-        return self._names[account_id]
+        return await self._directory.name_of(account_id)
 
     def invalidate(self, account_id: int | None = None) -> None:
         """Forget cached settings and style of an account (None: of every account).
@@ -208,6 +211,38 @@ class ReplyPipeline:
             self.wake.set()
         return True
 
+    async def plan_stored(self, since: datetime) -> int:
+        """Decide on stored incoming messages that have neither a decision nor a reply job
+        (dated `since` or later): what an interrupted intake, or a command of an older version
+        that stored without planning, left behind. Run at start-up; returns how many."""
+        planned = 0
+        for record in await self._repo.unplanned_incoming(since):
+            chat = await self._repo.get_chat(record.chat_id)
+            message = _incoming_of(await self._account_name(record.account_id), chat, record)
+
+            def store(tx: Any, record: Any = record, chat: Any = chat) -> Any:
+                current = tx.unplanned_message(record.id)
+                if current is None:
+                    return None  # planned meanwhile
+                event = self._events.stage(
+                    tx,
+                    "message.recovered",
+                    {"chat": chat.peer_id, "message_id": record.tg_message_id},
+                    account_id=record.account_id,
+                    chat_id=record.chat_id,
+                )
+                return tx.get_chat(record.chat_id), False, current, event
+
+            async with self._lock(record.account_id, message.chat_id):
+                outcome = await self._plan(message, record.account_id, store)
+            if outcome is not None:
+                planned += 1
+                if not outcome:
+                    self.wake.set()
+        if planned:
+            log.info("planned %d stored message(s) that had no decision", planned)
+        return planned
+
     async def _plan(
         self, message: IncomingMessage, account_id: int, store: Callable[[Any], Any]
     ) -> bool | None:
@@ -217,7 +252,7 @@ class ReplyPipeline:
         the conversation read) and handed straight to the worker. Returns whether it was
         handed over, None when the message was stored before."""
         now = self._clock.now()
-        self._names.setdefault(account_id, message.account)
+        self._directory.remember(message.account, account_id)
         worker = self.handoff
         lease_until = worker.lease_until(now) if worker is not None else None
         style_known = self._styles.get(account_id)
@@ -441,9 +476,7 @@ class ReplyPipeline:
                     await self._emit("reply.cancelled", reply, reason=SkipReason.DELETED.value)
 
     async def _id_of(self, account: str) -> int:
-        record = await self._repo.get_or_create_account(account)
-        self._names[record.id] = account
-        return record.id
+        return await self._directory.id_of(account)
 
     # --- execution -----------------------------------------------------------------------------
     def job_context(self, tx: Any, reply: Any) -> _Planned | None:
@@ -528,9 +561,15 @@ class ReplyPipeline:
         account.require_authorized()
         # The contact sees "read" first, as when a person opens the chat. The request goes out
         # now and its answer is awaited only before the reply is committed to sending: the
-        # round trip overlaps generation instead of adding to every reply's latency.
+        # round trip overlaps generation instead of adding to every reply's latency. Never
+        # past a message intake could not store yet: a chat marked read past it would hide it
+        # from the reconciliation sweep's "unread" view and from the owner.
+        read_upto = max(m.tg_message_id for m in incoming)
+        floor = self.unstored_floor(account.name, chat.peer_id)
+        if floor is not None:
+            read_upto = min(read_upto, floor - 1)
         reading = asyncio.ensure_future(
-            account.mark_read(chat.peer_id, max(m.tg_message_id for m in incoming))
+            account.mark_read(chat.peer_id, read_upto) if read_upto > 0 else asyncio.sleep(0)
         )
         reading.add_done_callback(_consume_read)  # retrieved even if nobody awaits it
         away = action == Action.AWAY.value
@@ -1035,6 +1074,33 @@ def failure_reason(exc: Exception, limit: int = 200) -> str:
 
 class _Unanswerable(AdapterError):
     """The message cannot be understood (e.g. a voice note that cannot be transcribed)."""
+
+
+def _incoming_of(account: str, chat: Any, record: Any) -> IncomingMessage:
+    """A stored incoming message as intake would have handed it over. Groups' messages are
+    stored only when they address the owner, so they count as mentions."""
+    kind = ChatKind(chat.kind)
+    private = kind is ChatKind.PRIVATE
+    return IncomingMessage(
+        account=account,
+        chat_id=chat.peer_id,
+        chat_kind=kind,
+        message_id=record.tg_message_id,
+        sender=Sender(
+            id=record.sender_id or chat.peer_id,
+            name=chat.title or "",
+            username=chat.username if private else None,
+            is_contact=bool(chat.is_contact) if private else False,
+            is_bot=bool(chat.is_bot) if private else False,
+        ),
+        date=record.date,
+        text=record.text or "",
+        kind=record.kind,
+        duration=record.duration,
+        reply_to=record.reply_to_tg_id,
+        mentions_owner=not private,
+        chat_title=chat.title,
+    )
 
 
 def _decision_json(decision: Decision, message: IncomingMessage) -> dict[str, Any]:

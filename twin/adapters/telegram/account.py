@@ -45,6 +45,7 @@ _SENT_IDS_REMEMBERED = 2048
 SERVICE_USER_ID = 777000
 _SWEEP_DIALOGS = 100
 _SWEEP_MESSAGES_PER_CHAT = 50
+_SWEEP_READ_MESSAGES = 20  # newest messages compared in a private chat with nothing unread
 
 _CODE_TYPES = {
     types.auth.SentCodeTypeApp: "app",
@@ -170,6 +171,7 @@ class TelegramAccount:
         store: SessionStore,
         *,
         api_hash: str,
+        receive_updates: bool = True,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.name = name
@@ -186,7 +188,9 @@ class TelegramAccount:
         self._in_flight = _InFlight()
         self._lock = asyncio.Lock()
         self._start_lock = asyncio.Lock()
-        self._handlers_registered = False
+        # False for the CLI: connect without taking in updates and leave the stored update
+        # state where the daemon left it (so `twin run` catches up on what arrives meanwhile).
+        self._receive_updates = receive_updates
 
     # --- wiring ------------------------------------------------------------------------------
     def on_incoming(self, handler: IncomingHandler) -> None:
@@ -231,10 +235,21 @@ class TelegramAccount:
     async def _start(self) -> None:
         if self._client is not None:
             await self._client.disconnect()
-        self._session = await DatabaseSession.open(self._store, self.name)
-        self._client = build_client(
-            self._settings, self._session, api_hash=self._api_hash, account=self.name
+        self._session = await DatabaseSession.open(
+            self._store, self.name, keep_update_state=not self._receive_updates
         )
+        self._client = build_client(
+            self._settings,
+            self._session,
+            api_hash=self._api_hash,
+            account=self.name,
+            receive_updates=self._receive_updates,
+        )
+        if self._receive_updates:
+            # Every client gets the handlers: a client rebuilt after a logout must hear too.
+            self._client.add_event_handler(self._on_new_message, events.NewMessage())
+            self._client.add_event_handler(self._on_edited, events.MessageEdited())
+            self._client.add_event_handler(self._on_deleted, events.MessageDeleted())
         try:
             await self._client.connect()
         except (ConnectionError, OSError) as exc:
@@ -250,6 +265,11 @@ class TelegramAccount:
             self._client = None
         if self._session is not None:
             await self._session.flush()
+
+    @property
+    def logging_in(self) -> bool:
+        """A login code was requested and the login is not complete yet."""
+        return self._pending is not None
 
     @property
     def connected(self) -> bool:
@@ -272,11 +292,6 @@ class TelegramAccount:
             phone=user.phone,
         )
         self._pending = None
-        if not self._handlers_registered:
-            self.client.add_event_handler(self._on_new_message, events.NewMessage())
-            self.client.add_event_handler(self._on_edited, events.MessageEdited())
-            self.client.add_event_handler(self._on_deleted, events.MessageDeleted())
-            self._handlers_registered = True
         # Persist at once: a crash before Telethon's periodic save must not lose the login.
         if self._session is not None:
             await self._session.flush()
@@ -353,18 +368,26 @@ class TelegramAccount:
         return info.hint or None
 
     async def logout(self) -> None:
+        """Log out of Telegram (the authorization ends there), disconnect and forget the
+        session. The next login builds a new client, with its own handlers."""
         async with self._lock:
             if self._me is None:
                 raise Unauthorized("the Telegram account is not logged in")
             try:
-                await self.client.log_out()
+                # Not client.log_out(): it would hand our session's async delete() to
+                # Telethon's experimental async-session path, and we erase it ourselves.
+                await self.client(functions.auth.LogOutRequest())
             except Exception as exc:
                 raise translate_rpc_error(exc) from exc
-            if self._session is not None:
-                await self._session.delete()
+            client, session = self._client, self._session
             self._me = None
             self._pending = None
             self._client = None
+            self._session = None
+            if client is not None:
+                await client.disconnect()
+            if session is not None:
+                await session.erase()
             log.info("account %s logged out", self.name)
 
     def require_authorized(self) -> None:
@@ -483,7 +506,14 @@ class TelegramAccount:
             log.exception("account %s: failed to handle a deletion", self.name)
 
     async def sweep(self, is_recorded: Callable[[int, list[int]], Awaitable[set[int]]]) -> int:
-        """Take in unread incoming messages whose update never arrived; returns how many.
+        """Take in messages whose update never reached intake; returns how many.
+
+        Every private chat whose last message is within `max_catch_up_age` has its newest
+        messages compared with what is stored — read or not: a read receipt (the owner's, or
+        one sent before a message could be stored) may have marked a chat read past a message
+        that was never stored. Groups are checked when they have unread messages. An owner's
+        message (from another device) newer than a missed one is taken in too, in order, so
+        the twin does not answer what the owner already answered.
 
         `is_recorded(chat_id, ids)` answers which of the ids are already stored, so known
         messages cost no entity look-ups.
@@ -497,16 +527,37 @@ class TelegramAccount:
         except Exception as exc:
             raise translate_rpc_error(exc) from exc
         for dialog in dialogs:
-            if dialog.unread_count <= 0 or (dialog.is_channel and not dialog.is_group):
+            last = dialog.message
+            if last is None or last.date < cutoff or (dialog.is_channel and not dialog.is_group):
                 continue
-            limit = min(dialog.unread_count, _SWEEP_MESSAGES_PER_CHAT)
-            messages = await self.client.get_messages(dialog.input_entity, limit=limit)
-            candidates = [m for m in messages if not m.out and m.date >= cutoff]
-            if not candidates:
+            unread = min(dialog.unread_count, _SWEEP_MESSAGES_PER_CHAT)
+            if dialog.is_user:
+                limit = max(_SWEEP_READ_MESSAGES, unread)
+            elif unread > 0:
+                limit = unread
+            else:
                 continue
-            known = await is_recorded(dialog.id, [m.id for m in candidates])
-            for message in reversed(candidates):  # oldest first, as they arrived
-                if message.id not in known and await self.take_in(message):
+            try:
+                messages = await self.client.get_messages(dialog.input_entity, limit=limit)
+            except Exception as exc:
+                raise translate_rpc_error(exc) from exc
+            recent = [m for m in messages if m.date >= cutoff]
+            if not recent:
+                continue
+            known = await is_recorded(dialog.id, [m.id for m in recent])
+            missed = [m for m in recent if not m.out and m.id not in known]
+            if not missed:
+                continue
+            oldest = min(m.id for m in missed)
+            owner = [
+                m
+                for m in recent
+                if m.out and m.id > oldest and m.id not in known and m.id not in self._sent_ids
+            ]
+            for message in sorted([*missed, *owner], key=lambda m: m.id):  # as they happened
+                if message.out:
+                    await self._handle_outgoing(message)
+                elif await self.take_in(message):
                     taken += 1
         if taken:
             log.info("account %s: sweep took in %d missed message(s)", self.name, taken)

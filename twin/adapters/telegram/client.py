@@ -76,8 +76,15 @@ def point_session(settings: TelegramSettings, session: Session) -> None:
 
 
 def build_client(
-    settings: TelegramSettings, session: Session, *, api_hash: str, account: str
+    settings: TelegramSettings,
+    session: Session,
+    *,
+    api_hash: str,
+    account: str,
+    receive_updates: bool = True,
 ) -> TelegramClient:
+    """The account's client. `receive_updates=False` (the CLI): Telegram pushes nothing to it
+    and it does not catch up, so it never consumes updates meant for the daemon."""
     _register_server_key(settings)
     point_session(settings, session)
     return TwinTelegramClient(
@@ -94,7 +101,7 @@ def build_client(
         connection_retries=settings.connection_retries,
         auto_reconnect=True,
         raise_last_call_error=True,
-        catch_up=True,
-        receive_updates=True,
+        catch_up=receive_updates,
+        receive_updates=receive_updates,
         base_logger=logging.getLogger(f"telethon.{account}"),
     )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import datetime as dt
 import json
 from typing import Any, Protocol
@@ -41,10 +42,17 @@ class SessionStore(Protocol):
 
 
 class DatabaseSession(MemorySession):
-    def __init__(self, store: SessionStore, account: str) -> None:
+    """`keep_update_state`: never overwrite an update state that was stored before (a client
+    that does not take in updates — the CLI's — must leave catching up to the daemon)."""
+
+    def __init__(
+        self, store: SessionStore, account: str, *, keep_update_state: bool = False
+    ) -> None:
         super().__init__()
         self._store = store
         self._account = account
+        self._keep_update_state = keep_update_state
+        self._erased = False
         self._saved_blob: bytes | None = None
         self._saved_states: dict[str, Any] | None = None
         self._saved_entities: set[tuple[Any, ...]] = set()
@@ -52,8 +60,10 @@ class DatabaseSession(MemorySession):
         self._writer: asyncio.Task[None] | None = None
 
     @classmethod
-    async def open(cls, store: SessionStore, account: str) -> DatabaseSession:
-        session = cls(store, account)
+    async def open(
+        cls, store: SessionStore, account: str, *, keep_update_state: bool = False
+    ) -> DatabaseSession:
+        session = cls(store, account, keep_update_state=keep_update_state)
         await session.load()
         return session
 
@@ -115,6 +125,8 @@ class DatabaseSession(MemorySession):
         Synchronous on purpose: Telethon supports coroutine session methods only as an
         "experimental feature", so the database write happens beside it, not inside it.
         """
+        if self._erased:
+            return  # logged out: nothing of this session may be written again
         self._dirty = True
         if self._writer is None or self._writer.done():
             try:
@@ -138,7 +150,9 @@ class DatabaseSession(MemorySession):
                 await self._store.save_session(self._account, blob)
                 self._saved_blob = blob
             states = self._states()
-            if states != self._saved_states:
+            if states != self._saved_states and not (
+                self._keep_update_state and self._saved_states
+            ):
                 await self._store.save_update_state(self._account, states)
                 self._saved_states = states
             new_entities = self._entities - self._saved_entities
@@ -149,7 +163,12 @@ class DatabaseSession(MemorySession):
     def close(self) -> None:
         self.save()
 
-    async def delete(self) -> None:  # type: ignore[override]
+    async def erase(self) -> None:
+        """Forget the session for good (logout): pending writes finish first, none follow."""
+        self._erased = True
+        if self._writer is not None and not self._writer.done():
+            with contextlib.suppress(Exception):
+                await self._writer
         await self._store.delete_session(self._account)
         self._auth_key = None
         self._update_states.clear()

@@ -142,7 +142,7 @@ def _chat_out(chat: Any, now: datetime) -> ChatOut:
 async def chats(request: web.Request, query: ChatsQuery) -> ChatsOut:
     """Chats the twin has seen (from the database, not Telegram), most recent activity first."""
     repo = request.app[keys.DATABASE].repo
-    account_id = await request.app[keys.INTAKE].account_id(query.account)
+    account_id = await request.app[keys.DIRECTORY].id_of(query.account)
     rows = await repo.list_chats(account_id, limit=query.limit, offset=query.offset)
     total = await repo.count_chats(account_id)
     now = datetime.now(UTC)
@@ -157,7 +157,7 @@ async def chats(request: web.Request, query: ChatsQuery) -> ChatsOut:
 async def _set_paused(
     request: web.Request, account: str, peer_id: int, until: datetime | None
 ) -> tuple[int, Any]:
-    account_id = await request.app[keys.INTAKE].account_id(account)
+    account_id = await request.app[keys.DIRECTORY].id_of(account)
     try:
         chat = await request.app[keys.DATABASE].repo.set_paused(account_id, peer_id, until)
     except NotFound:
@@ -307,7 +307,7 @@ async def _update_settings(
 ) -> SettingsOut:
     settings = request.app[keys.SETTINGS]
     repo = request.app[keys.DATABASE].repo
-    account_id = await request.app[keys.INTAKE].account_id(account)
+    account_id = await request.app[keys.DIRECTORY].id_of(account)
     lock = request.app[keys.SERVICES].setdefault(_SETTINGS_LOCK, asyncio.Lock())
     async with lock:
         stored = await repo.get_settings(account_id)
@@ -336,7 +336,7 @@ def _changed_keys(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[s
 @routes.get("/settings", name="settings_get", summary="Effective behaviour settings")
 async def get_settings(request: web.Request, query: SettingsQuery) -> SettingsOut:
     """The account's effective [twin], [schedule] and [humanize] settings and its overrides."""
-    account_id = await request.app[keys.INTAKE].account_id(query.account)
+    account_id = await request.app[keys.DIRECTORY].id_of(query.account)
     overrides = await request.app[keys.DATABASE].repo.get_settings(account_id)
     return _settings_out(query.account, request.app[keys.SETTINGS], overrides)
 
@@ -400,7 +400,7 @@ async def _chat_settings_out(
 
 
 async def _chat_of(request: web.Request, account: str, peer_id: int) -> tuple[int, Any]:
-    account_id = await request.app[keys.INTAKE].account_id(account)
+    account_id = await request.app[keys.DIRECTORY].id_of(account)
     try:
         chat = await request.app[keys.DATABASE].repo.get_chat_by_peer(account_id, peer_id)
     except NotFound:

@@ -85,7 +85,7 @@ async def stats(request: web.Request, query: StatsQuery) -> StatsOut:
     escalations, failures, median/p95 time to reply (seconds), tokens and cost."""
     end = query.to or dt.datetime.now(dt.UTC).date()
     start = end - dt.timedelta(days=query.days - 1)
-    account_id = await request.app[keys.INTAKE].account_id(query.account)
+    account_id = await request.app[keys.DIRECTORY].id_of(query.account)
     report = await request.app[keys.DATABASE].repo.activity_stats(account_id, start, end)
     return StatsOut.model_validate(
         {

@@ -29,7 +29,7 @@ class StyleOut(ApiModel):
 
 @routes.get("/style", name="style", summary="The learned style profile")
 async def style(request: web.Request, query: StyleQuery) -> StyleOut:
-    account_id = await request.app[keys.INTAKE].account_id(query.account)
+    account_id = await request.app[keys.DIRECTORY].id_of(query.account)
     profile = await stored_profile(request.app[keys.DATABASE].repo, account_id)
     if profile is None:
         raise NotFound("no style profile yet: run `twin style build`")

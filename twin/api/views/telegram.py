@@ -167,13 +167,16 @@ def _user(user: Any) -> UserOut | None:
 
 
 async def _account(request: web.Request, name: str, *, connect: bool = True) -> Any:
+    """An existing account (404 for an unknown name: only a login creates one)."""
     return await request.app[keys.ACCOUNTS].get(name, connect=connect)
 
 
 @routes.post("/auth/request_code", name="auth_request_code", summary="Send a login code")
 async def request_code(request: web.Request, body: RequestCodeIn) -> RequestCodeOut:
-    """Ask Telegram to send a login code; a second request for the same phone replaces it."""
-    sent = await (await _account(request, body.account)).request_code(body.phone)
+    """Ask Telegram to send a login code; a second request for the same phone replaces it.
+    The only request that creates an account (named by `account`, default `default`)."""
+    account = await request.app[keys.ACCOUNTS].for_login(body.account)
+    sent = await account.request_code(body.phone)
     return RequestCodeOut(
         status="code_sent", phone_code_hash=sent.phone_code_hash, type=sent.type,
         timeout=sent.timeout,
@@ -201,7 +204,6 @@ async def _remember_login(request: web.Request, name: str, account: Any) -> None
     if account.me is None:
         return
     repo = request.app[keys.DATABASE].repo
-    await repo.get_or_create_account(name)
     await repo.update_account(
         name,
         status="authorized",
@@ -241,7 +243,7 @@ async def _dialogs(request: web.Request, params: DialogsIn) -> DialogsOut:
     account = await _account(request, params.account)
     found = await account.dialogs(params.limit, params.offset)
     repo = request.app[keys.DATABASE].repo
-    account_id = await request.app[keys.INTAKE].account_id(params.account)
+    account_id = await request.app[keys.DIRECTORY].id_of(params.account)
     now = datetime.now().astimezone()
     result = []
     for dialog in found:
@@ -276,7 +278,7 @@ async def dialogs(request: web.Request, query: DialogsIn) -> DialogsOut:
 async def send_message(request: web.Request, body: SendMessageIn) -> SendMessageOut:
     account = await _account(request, body.account)
     account.require_authorized()
-    account_id = await request.app[keys.INTAKE].account_id(body.account)
+    account_id = await request.app[keys.DIRECTORY].id_of(body.account)
     outbox = request.app[keys.OUTBOX]
     if body.voice:
         speaker = request.app[keys.SERVICES].get("tts")
@@ -294,7 +296,7 @@ async def send_message(request: web.Request, body: SendMessageIn) -> SendMessage
 @routes.get("/messages", name="messages", summary="Stored history of a chat, newest first")
 async def messages(request: web.Request, query: MessagesQuery) -> MessagesOut:
     repo = request.app[keys.DATABASE].repo
-    account_id = await request.app[keys.INTAKE].account_id(query.account)
+    account_id = await request.app[keys.DIRECTORY].id_of(query.account)
     try:
         chat = await repo.get_chat_by_peer(account_id, query.chat)
     except NotFound:

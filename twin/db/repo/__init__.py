@@ -74,6 +74,7 @@ class Transaction:
     conversation = _op("conversation")
     finish_reply_messages = _op("finish_reply_messages")
     reply_messages = _op("reply_messages")
+    unplanned_message = _op("unplanned_message")
     # replies
     create_reply = _op("create_reply")
     attach_messages = _op("attach_messages")

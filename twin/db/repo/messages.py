@@ -57,6 +57,11 @@ _SELECT_BY_TG = prepared(
         M.c.tg_message_id == sa.bindparam("_tg_message_id"),
     )
 )
+_UNPLANNED = sa.and_(
+    M.c.direction == Direction.INCOMING.value,
+    M.c.state == ReplyState.RECEIVED.value,
+    M.c.reply_id.is_(None),
+)
 _insert_incoming: dict[str, Any] = {}  # per dialect: INSERT … ON CONFLICT DO NOTHING RETURNING
 
 _UPDATABLE = (
@@ -426,6 +431,27 @@ class MessagesMixin(RepoBase):
 
         known = await self._run(work)
         return [message_id for message_id in wanted if message_id not in known]
+
+    async def unplanned_incoming(self, since: datetime, limit: int = 1000) -> list[MessageRecord]:
+        """Incoming messages stored without a decision (still `received`, no reply job) dated
+        `since` or later, oldest first: an interrupted intake or an older version left them."""
+        query = (
+            sa.select(M)
+            .where(_UNPLANNED, M.c.date >= since)
+            .order_by(M.c.date, M.c.id)
+            .limit(limit)
+        )
+
+        def work(connection: Connection) -> list[MessageRecord]:
+            return [MessageRecord.from_row(row._mapping) for row in connection.execute(query)]
+
+        return await self._run(work)
+
+    def _unplanned_message(self, c: Connection, message_id: int) -> MessageRecord | None:
+        """The message if it is still without a decision (inside the transaction that plans
+        it, so two planners cannot both take it)."""
+        row = c.execute(sa.select(M).where(M.c.id == message_id, _UNPLANNED)).first()
+        return None if row is None else MessageRecord.from_row(row._mapping)
 
     async def reply_messages(self, reply_id: int) -> list[MessageRecord]:
         """Messages linked to a reply job (incoming triggers and outgoing bubbles), oldest

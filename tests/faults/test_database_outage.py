@@ -1,0 +1,147 @@
+"""The database blinks: SQLite locked by another process past the busy timeout, PostgreSQL
+unreachable (behind a proxy the test takes down and brings back). Messages that arrive
+meanwhile are held in memory, stored once the database is back, and each is answered exactly
+once (issue 11.2: before, they were dropped for good).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+from telethon import events
+
+from tests.e2e.conftest import contact_client, fast_pipeline, login, people, wait_for_event
+from tests.faults.checks import assert_exactly_once, until, wait_all_answered
+from tests.faults.proxy import TcpProxy
+from twin import keys
+
+POSTGRES_ENV = "TWIN_TEST_POSTGRES_URL"
+
+
+async def _outage_then_recovery(daemon, sandbox, sandbox_clients, take_down, bring_back):
+    owner, contact = sandbox.user("15550100"), sandbox.user("15550200")
+    await login(daemon, sandbox)
+    carl = await contact_client(sandbox_clients)
+    await carl.send_message(owner.id, "hello")
+    await wait_for_event(daemon, "reply.sent")
+    intake = daemon.app[keys.INTAKE]
+
+    await take_down()
+    texts = ["are you there?", "it is about tomorrow", "call me back"]
+    for text in texts:
+        await carl.send_message(owner.id, text)
+    await until(lambda: intake.held == len(texts), intake.changed, 30, "messages to be held")
+    await bring_back()
+
+    await until(lambda: intake.held == 0, intake.changed, 60, "held messages to be stored")
+    await wait_all_answered(daemon, contact.id, 1 + len(texts))
+    await assert_exactly_once(daemon, sandbox, owner, contact)
+    assert intake.dropped == 0
+
+
+async def test_sqlite_locked_by_another_process(
+    sandbox, sandbox_clients, make_daemon, fake_openai, tmp_path: Path
+):
+    people(sandbox)
+    daemon = await make_daemon(
+        **fast_pipeline(fake_openai.base_url + "/v1"), storage={"busy_timeout": 0.2}
+    )
+    lock = sqlite3.connect(tmp_path / "twin.db", timeout=30, isolation_level=None)
+
+    async def take_down() -> None:
+        lock.execute("BEGIN EXCLUSIVE")  # a writer that holds on: every write is "locked"
+
+    async def bring_back() -> None:
+        lock.execute("ROLLBACK")
+
+    try:
+        await _outage_then_recovery(daemon, sandbox, sandbox_clients, take_down, bring_back)
+    finally:
+        lock.close()
+
+
+@pytest.fixture
+async def postgres_database():
+    """A database of its own on the local PostgreSQL (dropped afterwards)."""
+    base = os.environ.get(POSTGRES_ENV)
+    if not base:
+        pytest.skip(f"{POSTGRES_ENV} is not set")
+    from tests.db.conftest import _execute
+
+    name = f"twin_fault_{uuid.uuid4().hex[:8]}"
+    await _execute(base, f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(base).set(database=name)
+    finally:
+        await _execute(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.mark.postgres
+async def test_postgresql_unreachable_then_back(
+    sandbox, sandbox_clients, make_daemon, fake_openai, postgres_database
+):
+    people(sandbox)
+    proxy = TcpProxy(postgres_database.host or "127.0.0.1", postgres_database.port or 5432)
+    await proxy.start()
+    url = postgres_database.set(host="127.0.0.1", port=proxy.port)
+    try:
+        daemon = await make_daemon(
+            **fast_pipeline(fake_openai.base_url + "/v1"),
+            storage={"url": url.render_as_string(hide_password=False)},
+        )
+        await _outage_then_recovery(
+            daemon, sandbox, sandbox_clients, proxy.stop, proxy.start
+        )
+    finally:
+        await proxy.stop()
+
+
+async def test_read_receipt_never_passes_a_message_that_is_not_stored(
+    sandbox, sandbox_clients, make_daemon, fake_openai, tmp_path: Path
+):
+    """With no room to hold it (max_held_updates = 0) a message that cannot be stored is
+    dropped: later replies in that chat must not mark it read, and the sweep finds it."""
+    owner, contact = people(sandbox)
+    daemon = await make_daemon(
+        **fast_pipeline(fake_openai.base_url + "/v1"),
+        storage={"busy_timeout": 0.2, "max_held_updates": 0},
+    )
+    await login(daemon, sandbox)
+    carl = await contact_client(sandbox_clients)
+    reads: list[int] = []
+
+    @carl.on(events.MessageRead(inbox=False))
+    async def on_read(event) -> None:
+        reads.append(event.max_id)
+
+    await carl.send_message(owner.id, "hello")
+    await wait_for_event(daemon, "reply.sent")
+    intake = daemon.app[keys.INTAKE]
+    lock = sqlite3.connect(tmp_path / "twin.db", timeout=30, isolation_level=None)
+    try:
+        lock.execute("BEGIN EXCLUSIVE")
+        lost = await carl.send_message(owner.id, "this one is lost")
+        await until(lambda: intake.dropped == 1, intake.changed, 30, "the message to be dropped")
+        lock.execute("ROLLBACK")
+    finally:
+        lock.close()
+    after = await wait_for_event(daemon, "reply.sent")
+    later = await carl.send_message(owner.id, "and this one is not")
+    await wait_for_event(daemon, "reply.sent", after=after["id"])
+    # The contact's ids and the owner's differ; in the sandbox (as in Telegram) a read receipt
+    # reports the contact's own message ids.
+    assert reads and max(reads) < lost.id < later.id
+
+    accounts = daemon.app[keys.ACCOUNTS]
+    account = await accounts.get()
+    taken = await account.sweep(
+        lambda chat, ids: intake.recorded_ids("default", chat, ids)
+    )
+    assert taken == 1
+    await wait_all_answered(daemon, contact.id, 3)
+    await assert_exactly_once(daemon, sandbox, owner, contact)
