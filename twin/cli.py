@@ -149,6 +149,7 @@ def load(args: argparse.Namespace) -> Settings:
         level=args.log_level or settings.logging.level,
         fmt=args.log_format or settings.logging.format,
         secrets=settings.secret_values(),
+        sdk_debug=settings.logging.sdk_debug,
     )
     return settings
 

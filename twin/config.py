@@ -1,6 +1,7 @@
 """Configuration: config.toml overridden by `TWIN_<SECTION>__<KEY>` environment variables.
 
-Read once into frozen objects by `load_settings()`; this is the only module that reads os.environ.
+Read once into frozen objects by `load_settings()`; this module and its sources
+(twin/config_sources.py: how each variable is decoded) are the only readers of os.environ.
 Secrets (typed `SecretStr`) are accepted only from the environment, or from a file named by
 `TWIN_<SECTION>__<KEY>_FILE`: a secret found in config.toml is refused, because config files get
 committed, copied and pasted into bug reports.
@@ -8,12 +9,9 @@ committed, copied and pasted into bug reports.
 
 from __future__ import annotations
 
-import os
 import re
 import tomllib
-import typing
 from collections.abc import Iterator
-from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -26,34 +24,25 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
-    EnvSettingsSource,
-    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
 
+from twin.config_sources import (
+    ONE_ITEM_PER_VALUE,
+    EnvSource,
+    LoadContext,
+    SecretFileSource,
+    TomlDataSource,
+    env_name,
+    loading,
+    secret_paths,
+)
 from twin.errors import ConfigError
 
-ENV_PREFIX = "TWIN_"
-ENV_DELIMITER = "__"
 DEFAULT_CONFIG_PATH = Path("config.toml")
-
-_toml_data: ContextVar[dict[str, Any] | None] = ContextVar("_toml_data", default=None)
-
-
-def _split_csv(value: Any) -> Any:
-    """Lists may come from env as `a,b,c` (what people type) or as a JSON array."""
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("["):
-            import json
-
-            return json.loads(text)
-        return [item.strip() for item in text.split(",") if item.strip()]
-    return value
 
 
 class Section(BaseModel):
@@ -115,11 +104,9 @@ class SecuritySettings(Section):
 class ApiSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, lt=65536)
-    tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
-    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    tokens: list[SecretStr] = Field(default_factory=list)
+    cors_origins: list[str] = Field(default_factory=list)
     max_body_bytes: int = Field(1024 * 1024, gt=0)
-
-    _split = field_validator("tokens", "cors_origins", mode="before")(_split_csv)
 
 
 class ModelPrice(Section):
@@ -195,8 +182,9 @@ class TwinSettings(Section):
     enabled: bool = True
     owner_name: str = ""
     persona: str = ""
-    facts: list[str] = Field(default_factory=list)
-    boundaries: list[str] = Field(
+    # Prose may contain commas: from the environment one value is one item (JSON for several).
+    facts: Annotated[list[str], ONE_ITEM_PER_VALUE] = Field(default_factory=list)
+    boundaries: Annotated[list[str], ONE_ITEM_PER_VALUE] = Field(
         default_factory=lambda: [
             "Never agree to payments, transfers or meetings; say you will get back to them.",
         ]
@@ -208,8 +196,8 @@ class TwinSettings(Section):
     new_chats: bool = True
     contacts: bool = True
     non_contacts: bool = True
-    include: list[str] = Field(default_factory=list)
-    exclude: list[str] = Field(default_factory=list)
+    include: list[int | str] = Field(default_factory=list)  # chat ids or @usernames
+    exclude: list[int | str] = Field(default_factory=list)
     groups_when_mentioned: bool = True
     # owner first
     takeover_minutes: float = Field(30.0, ge=0)
@@ -231,7 +219,7 @@ class TwinSettings(Section):
 
     @field_validator("include", "exclude")
     @classmethod
-    def _recipients(cls, value: list[str], info: Any) -> list[str]:
+    def _recipients(cls, value: list[int | str], info: Any) -> list[int | str]:
         from twin.domain.policies.recipients import normalize_recipient
 
         for entry in value:
@@ -242,6 +230,16 @@ class TwinSettings(Section):
 class ClosedSpan(Section):
     start: str
     end: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, value: Any) -> Any:
+        # "2026-12-24" (that whole day) or "start/end" (an ISO 8601 interval): one item of
+        # TWIN_SCHEDULE__CLOSED=2026-12-24/2027-01-02,2027-05-01
+        if isinstance(value, str):
+            start, _, end = value.partition("/")
+            return {"start": start.strip(), "end": (end or start).strip()}
+        return value
 
 
 class ScheduleSettings(Section):
@@ -309,18 +307,13 @@ class HumanizeSettings(Section):
 class LoggingSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["text", "json"] = "text"
+    sdk_debug: bool = Field(False, description="let provider SDKs log at DEBUG (whole prompts)")
 
 
 class Settings(BaseSettings):
     """The whole effective configuration. Build it with `load_settings()`."""
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX,
-        env_nested_delimiter=ENV_DELIMITER,
-        extra="forbid",
-        frozen=True,
-        case_sensitive=False,
-    )
+    model_config = SettingsConfigDict(extra="forbid", frozen=True)
 
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
@@ -346,9 +339,9 @@ class Settings(BaseSettings):
         # Highest priority first: explicit kwargs, env, env-named secret files, config.toml.
         return (
             init_settings,
-            _EnvSource(settings_cls),
-            _SecretFileSource(settings_cls),
-            _TomlDataSource(settings_cls),
+            EnvSource(settings_cls),
+            SecretFileSource(settings_cls),
+            TomlDataSource(settings_cls),
         )
 
     def secret_values(self) -> list[str]:
@@ -360,84 +353,7 @@ class Settings(BaseSettings):
         return _mask(self.model_dump())
 
 
-# --- sources ---------------------------------------------------------------------------------
-
-
-class _TomlDataSource(PydanticBaseSettingsSource):
-    """The already-parsed config.toml (parsed once by load_settings, checked for secrets)."""
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return (_toml_data.get() or {}).get(field_name), field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        return dict(_toml_data.get() or {})
-
-
-class _EnvSource(EnvSettingsSource):
-    """The standard env source, minus the `…_FILE` pointers that _SecretFileSource resolves."""
-
-    def __call__(self) -> dict[str, Any]:
-        data = super().__call__()
-        for path, _ in _secret_paths(Settings):
-            node: Any = data
-            for part in path[:-1]:
-                node = node.get(part) if isinstance(node, dict) else None
-            if isinstance(node, dict):
-                node.pop(path[-1] + "_file", None)
-        return data
-
-
-class _SecretFileSource(PydanticBaseSettingsSource):
-    """`TWIN_SECTION__KEY_FILE=/run/secrets/x` supplies a secret from a file (systemd, Docker)."""
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        result: dict[str, Any] = {}
-        for path, _ in _secret_paths(Settings):
-            env_name = ENV_PREFIX + ENV_DELIMITER.join(p.upper() for p in path) + "_FILE"
-            file_name = _environ_get(env_name)
-            if not file_name:
-                continue
-            try:
-                value = Path(file_name).read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ConfigError(
-                    [f"{'.'.join(path)}: cannot read {env_name}: {exc.strerror}"]
-                ) from None
-            node = result
-            for part in path[:-1]:
-                node = node.setdefault(part, {})
-            node[path[-1]] = value
-        return result
-
-
-def _environ_get(name: str) -> str | None:
-    for key, value in os.environ.items():
-        if key.upper() == name:
-            return value
-    return None
-
-
 # --- secrets ---------------------------------------------------------------------------------
-
-
-def _is_secret_annotation(annotation: Any) -> bool:
-    if annotation is SecretStr:
-        return True
-    return any(_is_secret_annotation(arg) for arg in typing.get_args(annotation))
-
-
-def _secret_paths(
-    model: type[BaseModel], prefix: tuple[str, ...] = ()
-) -> Iterator[tuple[tuple[str, ...], FieldInfo]]:
-    for name, field in model.model_fields.items():
-        annotation = field.annotation
-        if _is_secret_annotation(annotation):
-            yield (*prefix, name), field
-        elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            yield from _secret_paths(annotation, (*prefix, name))
 
 
 def _iter_secrets(model: BaseModel) -> Iterator[tuple[str, SecretStr | None]]:
@@ -467,16 +383,15 @@ def _mask(value: Any) -> Any:
 
 def _secrets_in_file(data: dict[str, Any]) -> list[str]:
     problems = []
-    for path, _ in _secret_paths(Settings):
+    for path, _ in secret_paths(Settings):
         node: Any = data
         for part in path:
             node = node.get(part) if isinstance(node, dict) else None
         if node not in (None, "", []):
-            dotted = ".".join(path)
-            env_name = ENV_PREFIX + ENV_DELIMITER.join(p.upper() for p in path)
+            dotted, variable = ".".join(path), env_name(path)
             problems.append(
                 f"{dotted}: secrets are not accepted in the config file; "
-                f"set {env_name} (or {env_name}_FILE) in the environment instead"
+                f"set {variable} (or {variable}_FILE) in the environment instead"
             )
     return problems
 
@@ -484,16 +399,26 @@ def _secrets_in_file(data: dict[str, Any]) -> list[str]:
 # --- loading ---------------------------------------------------------------------------------
 
 
-def _format_error(error: dict[str, Any]) -> str:
-    location = ".".join(str(part) for part in error["loc"]) or "(config)"
+_NAMED_KEY = re.compile(r"^([a-z_]+(?:\.[a-z_0-9]+|\[\d+\])+): ")
+
+
+def _format_error(error: dict[str, Any], context: LoadContext) -> str:
+    """One line `key: problem`, plus the variable the key came from when it was set by one."""
+    location = "".join(
+        f"[{part}]" if isinstance(part, int) else f".{part}" for part in error["loc"]
+    ).lstrip(".")
     message = error["msg"].removeprefix("Value error, ")
-    if re.match(r"^[a-z_]+(\.[a-z_0-9]+)+: ", message):
-        return message  # the domain parser already named the exact key
-    if error["type"] == "extra_forbidden":
-        message = "unknown key"
-    elif error["type"] == "missing":
-        message = "required key is missing"
-    return f"{location}: {message}"
+    named = _NAMED_KEY.match(message)
+    if named:  # the domain parser already named the exact key
+        key, line = named.group(1), message
+    else:
+        if error["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif error["type"] == "missing":
+            message = "required key is missing"
+        key, line = location, f"{location or '(config)'}: {message}"
+    variable = context.origin(key) if key else None
+    return f"{line} (from {variable})" if variable else line
 
 
 def read_config_file(path: Path | None) -> dict[str, Any]:
@@ -514,15 +439,15 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
     """Load and validate the configuration; raise ConfigError listing every problem."""
     data = read_config_file(path)
     problems = _secrets_in_file(data)
-    token = _toml_data.set(_without_secrets(data))
+    context = LoadContext(file_data=_without_secrets(data))
+    token = loading.set(context)
     try:
         settings = Settings(**overrides)
     except ValidationError as exc:
-        problems += [_format_error(e) for e in exc.errors()]
-    except ValueError as exc:  # pydantic-settings' SettingsError for undecodable env values
-        problems.append(str(exc))
+        problems += [_format_error(e, context) for e in exc.errors()]
     finally:
-        _toml_data.reset(token)
+        loading.reset(token)
+    problems = context.problems + problems
     if problems:
         raise ConfigError(problems)
     return settings
@@ -531,7 +456,7 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
 def _without_secrets(data: dict[str, Any]) -> dict[str, Any]:
     """A copy of the file's data minus refused secrets, so the rest is still validated."""
     result = {key: dict(value) if isinstance(value, dict) else value for key, value in data.items()}
-    for path, _ in _secret_paths(Settings):
+    for path, _ in secret_paths(Settings):
         node: Any = result
         for part in path[:-1]:
             child = node.get(part) if isinstance(node, dict) else None

@@ -32,6 +32,11 @@ _PATTERNS = [
     re.compile(r"()([A-Za-z0-9+/_-]{64,}={0,2})"),
 ]
 
+# Provider SDKs and their HTTP clients: at DEBUG the openai SDK logs every request's options,
+# whole prompts included. They stay at INFO or above unless `[logging] sdk_debug = true`.
+# (Telethon is quieted separately below.)
+SDK_LOGGERS = ("openai", "httpx", "httpcore", "google_genai", "google", "elevenlabs")
+
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "twin_request_id", default=None
 )
@@ -124,8 +129,11 @@ def setup_logging(
     fmt: str = "text",
     secrets: Iterable[str] = (),
     stream: TextIO | None = None,
+    *,
+    sdk_debug: bool = False,
 ) -> logging.Handler:
-    """Route every logger through one redacting handler on the root logger."""
+    """Route every logger, and Python warnings, through one redacting handler on the root
+    logger; provider SDKs log at DEBUG only with `sdk_debug`."""
     redactor.add(*secrets)
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter(redactor) if fmt == "json" else TextFormatter(redactor))
@@ -139,4 +147,10 @@ def setup_logging(
     root.setLevel(level)
     # Telethon is chatty at INFO (every reconnect); keep it one level quieter than ours.
     logging.getLogger("telethon").setLevel(max(logging.getLevelName(level), logging.WARNING))
+    for name in SDK_LOGGERS:
+        sdk_level = logging.NOTSET if sdk_debug else max(logging.getLevelName(level), logging.INFO)
+        logging.getLogger(name).setLevel(sdk_level)
+    # A warning (DeprecationWarning, "coroutine was never awaited"…) becomes a record of the
+    # "py.warnings" logger instead of a raw stderr line that would break JSON log output.
+    logging.captureWarnings(True)
     return handler

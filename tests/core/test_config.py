@@ -155,3 +155,202 @@ def test_a_table_in_the_file_replaces_the_default_table(tmp_path: Path) -> None:
     # Listing only Monday means only Monday is open: defaults are not merged into tables.
     settings = load_settings(write(tmp_path, '[schedule.hours]\nmon = ["09:00-18:00"]\n'))
     assert settings.schedule.hours == {"mon": ["09:00-18:00"]}
+
+
+# --- lists and tables from the environment -------------------------------------------------------
+
+# Every list-valued key, in the three forms the environment takes: one value, `a,b`, JSON.
+# Prose lists (facts, boundaries) keep commas: `a,b` is one item there.
+LIST_KEYS = {
+    "api.tokens": (
+        ("tok-one", ["tok-one"]),
+        ("tok-one, tok-two", ["tok-one", "tok-two"]),
+        ('["tok-one", "tok-two"]', ["tok-one", "tok-two"]),
+    ),
+    "api.cors_origins": (
+        ("https://a.example", ["https://a.example"]),
+        ("https://a.example,https://b.example", ["https://a.example", "https://b.example"]),
+        ('["https://a.example"]', ["https://a.example"]),
+    ),
+    "twin.facts": (
+        ("I live in Lisbon, Portugal", ["I live in Lisbon, Portugal"]),
+        ("tea, not coffee", ["tea, not coffee"]),
+        ('["I live in Lisbon, Portugal", "tea"]', ["I live in Lisbon, Portugal", "tea"]),
+    ),
+    "twin.boundaries": (
+        ("No money, ever.", ["No money, ever."]),
+        ("a, b", ["a, b"]),
+        ('["No money, ever.", "No meetings."]', ["No money, ever.", "No meetings."]),
+    ),
+    "twin.include": (
+        ("@alice_friend", ["@alice_friend"]),
+        ("@alice_friend, 12345", ["@alice_friend", "12345"]),
+        ('["@alice_friend", 12345]', ["@alice_friend", 12345]),
+    ),
+    "twin.exclude": (
+        ("@spam", ["@spam"]),
+        ("@spammer,-100123", ["@spammer", "-100123"]),
+        ('["@spammer", -100123]', ["@spammer", -100123]),
+    ),
+    "schedule.hours.mon": (
+        ("00:00-24:00", ["00:00-24:00"]),
+        ("09:00-12:00, 13:00-18:00", ["09:00-12:00", "13:00-18:00"]),
+        ('["09:00-12:00", "13:00-18:00"]', ["09:00-12:00", "13:00-18:00"]),
+    ),
+    "schedule.closed": (
+        ("2026-12-24/2027-01-02", [("2026-12-24", "2027-01-02")]),
+        ("2026-12-24/2027-01-02,2027-05-01", [("2026-12-24", "2027-01-02"), ("2027-05-01",) * 2]),
+        (
+            '[{"start": "2026-12-24", "end": "2027-01-02"}, "2027-05-01T09:00/2027-05-01T12:00"]',
+            [("2026-12-24", "2027-01-02"), ("2027-05-01T09:00", "2027-05-01T12:00")],
+        ),
+    ),
+}
+
+
+def _env(key: str) -> str:
+    return "TWIN_" + key.upper().replace(".", "__")
+
+
+def _value(settings: Settings, key: str) -> object:
+    node: object = settings
+    for part in key.split("."):
+        node = node[part] if isinstance(node, dict) else getattr(node, part)
+    if key == "api.tokens":
+        return [token.get_secret_value() for token in node]  # type: ignore[attr-defined]
+    if key == "schedule.closed":
+        return [(span.start, span.end) for span in node]  # type: ignore[attr-defined]
+    return node
+
+
+def test_the_table_names_every_list_valued_key() -> None:
+    from twin.config_sources import list_keys
+
+    keys = {".".join(path).replace("<name>", "mon") for path in list_keys(Settings)}
+    assert keys == set(LIST_KEYS)
+
+
+@pytest.mark.parametrize(
+    ("key", "text", "expected"),
+    [
+        pytest.param(key, text, expected, id=f"{key}-{form}")
+        for key, forms in LIST_KEYS.items()
+        for form, (text, expected) in zip(("single", "commas", "json"), forms, strict=True)
+    ],
+)
+def test_every_list_key_from_the_environment(
+    key: str, text: str, expected: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(_env(key), text)
+    assert _value(load_settings(None), key) == expected
+
+
+def test_a_table_entry_from_the_environment_keeps_the_other_entries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TWIN_SCHEDULE__HOURS__MON", "00:00-24:00")
+    monkeypatch.setenv("TWIN_SCHEDULE__HOURS__TUE", "")  # an empty list: closed on Tuesdays
+    defaults = load_settings(write(tmp_path, "")).schedule.hours  # no hours in the file
+    assert defaults == {
+        **{day: ["08:00-23:00"] for day in ("wed", "thu", "fri", "sat", "sun")},
+        "mon": ["00:00-24:00"],
+        "tue": [],
+    }
+    file = write(tmp_path, '[schedule.hours]\nwed = ["10:00-11:00"]\n')
+    assert load_settings(file).schedule.hours == {
+        "mon": ["00:00-24:00"],
+        "tue": [],
+        "wed": ["10:00-11:00"],
+    }
+    # A whole table, like a table in the file, replaces the default one; the entries of
+    # more specific variables override its entries.
+    monkeypatch.setenv("TWIN_SCHEDULE__HOURS", '{"fri": ["09:00-17:00"], "tue": ["10:00-11:00"]}')
+    assert load_settings(write(tmp_path, "")).schedule.hours == {
+        "fri": ["09:00-17:00"],
+        "mon": ["00:00-24:00"],
+        "tue": [],
+    }
+
+
+def test_tables_and_scalars_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TWIN_LLM__PRICES", '{"gpt-4o-mini": {"input": 0.15, "output": 0.6}}')
+    monkeypatch.setenv("TWIN_LLM__FALLBACK", '{"provider": "gemini", "model": "g"}')
+    monkeypatch.setenv("TWIN_TWIN__PERSONA", "[brackets] and {braces}, commas: text stays text")
+    monkeypatch.setenv("TWIN_LOGGING__SDK_DEBUG", "true")
+    settings = load_settings(None)
+    assert settings.llm.prices["gpt-4o-mini"].output == 0.6
+    assert (settings.llm.fallback.provider, settings.llm.fallback.model) == ("gemini", "g")
+    assert settings.twin.persona == "[brackets] and {braces}, commas: text stays text"
+    assert settings.logging.sdk_debug is True
+
+
+def test_a_secret_file_holds_a_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "tokens").write_text("tok-one,tok-two\n", encoding="utf-8")
+    monkeypatch.setenv("TWIN_API__TOKENS_FILE", str(tmp_path / "tokens"))
+    tokens = load_settings(None).api.tokens
+    assert [t.get_secret_value() for t in tokens] == ["tok-one", "tok-two"]
+
+
+@pytest.mark.parametrize(
+    ("variable", "text", "problem"),
+    [
+        (
+            "TWIN_TWIN__EXCLUDE",
+            "@spam, @x",
+            "twin.exclude: '@x' is not a chat id or @username (from TWIN_TWIN__EXCLUDE)",
+        ),
+        (
+            "TWIN_TWIN__INCLUDE",
+            "@good_name, not a name",
+            "twin.include: 'not a name' is not a chat id or @username (from TWIN_TWIN__INCLUDE)",
+        ),
+        (
+            "TWIN_TWIN__INCLUDE",
+            '["@good_name", ',
+            "twin.include: TWIN_TWIN__INCLUDE is not valid JSON (Expecting value at column 15); "
+            "a value starting with [ or { is read as JSON",
+        ),
+        (
+            "TWIN_SCHEDULE__HOURS__MON",
+            "09:00-25:00",
+            "schedule.hours.mon: '09:00-25:00' is not HH:MM-HH:MM (from TWIN_SCHEDULE__HOURS__MON)",
+        ),
+        (
+            "TWIN_SCHEDULE__HOURS__MOONDAY",
+            "09:00-17:00",
+            "schedule.hours: unknown day 'moonday' (use mon, tue, wed, thu, fri, sat, sun)"
+            " (from TWIN_SCHEDULE__HOURS__MOONDAY)",
+        ),
+        (
+            "TWIN_SCHEDULE__HOURS",
+            "mon=09:00-17:00",
+            "schedule.hours: TWIN_SCHEDULE__HOURS must be a JSON object, or set "
+            "TWIN_SCHEDULE__HOURS__<KEY> for each key",
+        ),
+        (
+            "TWIN_SCHEDULE__CLOSED",
+            "2026-12-24/someday",
+            "schedule.closed[0].end: 'someday' is not an ISO date or datetime"
+            " (from TWIN_SCHEDULE__CLOSED)",
+        ),
+        (
+            "TWIN_API__CORS_ORIGINS",
+            '{"origin": "https://a.example"}',
+            "api.cors_origins[0]: Input should be a valid string (from TWIN_API__CORS_ORIGINS)",
+        ),
+        ("TWIN_API__COLOUR", "blue", "api.colour: unknown key (from TWIN_API__COLOUR)"),
+        (
+            "TWIN_LOGGING__SDK_DEBUG",
+            "maybe",
+            "logging.sdk_debug: Input should be a valid boolean, unable to interpret input"
+            " (from TWIN_LOGGING__SDK_DEBUG)",
+        ),
+    ],
+)
+def test_bad_values_from_the_environment_name_the_key_and_the_variable(
+    variable: str, text: str, problem: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(variable, text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(None)
+    assert info.value.problems == [problem]

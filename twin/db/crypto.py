@@ -103,7 +103,8 @@ def load_or_create_key(settings: Settings) -> tuple[bytes, bool]:
         return _read_key_file(path), False
     except FileNotFoundError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = base64.urlsafe_b64encode(secrets.token_bytes(32))
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

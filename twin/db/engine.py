@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import stat
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -46,12 +48,13 @@ def create_engine(
 
     SQLite connections get WAL, foreign keys (unless `sqlite_foreign_keys=False`, which the
     migrations use so that batch table rebuilds cannot cascade), a busy timeout and
-    synchronous=NORMAL; the database file's directory is created if missing.
+    synchronous=NORMAL; a missing database file is created readable by its owner only (see
+    `_create_sqlite_file`).
     """
     url = make_url(url)
     backend = url.get_backend_name()
     if backend == "sqlite":
-        _ensure_sqlite_dir(url)
+        _create_sqlite_file(url)
         engine = create_async_engine(url, echo=echo, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas(sqlite_foreign_keys))
         return engine
@@ -69,11 +72,44 @@ def create_engine(
     raise ConfigError([f"storage.url: unsupported database backend '{backend}'"])
 
 
-def _ensure_sqlite_dir(url: URL) -> None:
-    database = url.database
-    if not database or database == ":memory:" or database.startswith("file:"):
+def _create_sqlite_file(url: URL) -> None:
+    """Create a missing database file 0600 (in a new directory 0700), whatever the umask.
+
+    SQLite itself would create it 0644 less the umask, readable by every local user, and it
+    gives the -wal and -shm files the database file's mode. An existing file is left as it is
+    (`warn_if_exposed` tells the owner at start-up)."""
+    if not is_sqlite_file(url):
         return
-    Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    path = Path(str(url.database)).expanduser()
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    try:
+        os.fchmod(fd, 0o600)  # an empty file is an empty SQLite database
+    finally:
+        os.close(fd)
+
+
+def warn_if_exposed(url: str | URL) -> None:
+    """Log a warning when the SQLite database file is accessible to other local users."""
+    if not is_sqlite_file(url):
+        return
+    path = Path(str(make_url(url).database)).expanduser()
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return
+    if mode & 0o077:
+        log.warning(
+            "database file %s is accessible to other users (mode %o): it holds your chats and "
+            "Telegram sessions; run chmod 600 %s*",
+            path,
+            mode,
+            path,
+        )
 
 
 def _sqlite_pragmas(
@@ -392,6 +428,7 @@ async def database(settings: Settings) -> AsyncIterator[Database]:
             "without it",
             settings.security.key_file,
         )
+    warn_if_exposed(settings.storage.url)
     db = open_database(
         settings.storage.url,
         SessionCipher(key),

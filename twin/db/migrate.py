@@ -1,8 +1,10 @@
 """Alembic, driven from code: `twin migrate` and the tests call these coroutines.
 
 There is no alembic.ini (the top-level layout is fixed): the Config is built here, pointing at
-the repository's migrations/ folder. The migration runs inside the caller's event loop on one
-async connection (`connection.run_sync`), which env.py picks up from `config.attributes`.
+the migrations: the repository's top-level migrations/ folder in a source checkout (or an
+editable install), `twin/_migrations` in an installed distribution (setup.py maps it there).
+The migration runs inside the caller's event loop on one async connection
+(`connection.run_sync`), which env.py picks up from `config.attributes`.
 """
 
 from __future__ import annotations
@@ -20,7 +22,19 @@ from sqlalchemy.engine import Connection
 from twin.db.engine import create_engine
 from twin.errors import ConfigError, TwinError
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+_PACKAGE = Path(__file__).resolve().parents[1]  # twin/
+# First the copy inside an installed package, then the source tree's folder.
+_CANDIDATES = (_PACKAGE / "_migrations", _PACKAGE.parent / "migrations")
+
+
+def _find_migrations() -> Path:
+    for candidate in _CANDIDATES:
+        if (candidate / "env.py").is_file():
+            return candidate
+    return _CANDIDATES[0]
+
+
+MIGRATIONS_DIR = _find_migrations()
 
 
 class MigrationError(TwinError):
@@ -31,7 +45,10 @@ def alembic_config(url: str) -> Config:
     """An Alembic Config for `url`, without any ini file."""
     if not (MIGRATIONS_DIR / "env.py").is_file():
         raise ConfigError(
-            [f"migrations folder not found at {MIGRATIONS_DIR}: run twin from a source checkout"]
+            [
+                f"migrations not found (looked in {' and '.join(map(str, _CANDIDATES))}): "
+                "reinstall twin"
+            ]
         )
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
