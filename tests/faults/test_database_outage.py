@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy.engine import make_url
 from telethon import events
 
-from tests.e2e.conftest import contact_client, fast_pipeline, login, people, wait_for_event
+from tests.e2e.conftest import AUTH, contact_client, fast_pipeline, login, people, wait_for_event
 from tests.faults.checks import assert_exactly_once, until, wait_all_answered
 from tests.faults.proxy import TcpProxy
 from twin import keys
@@ -36,6 +36,8 @@ async def _outage_then_recovery(daemon, sandbox, sandbox_clients, take_down, bri
     for text in texts:
         await carl.send_message(owner.id, text)
     await until(lambda: intake.held == len(texts), intake.changed, 30, "messages to be held")
+    response = await daemon.client.get("/metrics", headers=AUTH)
+    assert f"twin_intake_held_updates {float(len(texts))}" in await response.text()
     await bring_back()
 
     await until(lambda: intake.held == 0, intake.changed, 60, "held messages to be stored")
@@ -94,9 +96,7 @@ async def test_postgresql_unreachable_then_back(
             **fast_pipeline(fake_openai.base_url + "/v1"),
             storage={"url": url.render_as_string(hide_password=False)},
         )
-        await _outage_then_recovery(
-            daemon, sandbox, sandbox_clients, proxy.stop, proxy.start
-        )
+        await _outage_then_recovery(daemon, sandbox, sandbox_clients, proxy.stop, proxy.start)
     finally:
         await proxy.stop()
 
@@ -139,9 +139,7 @@ async def test_read_receipt_never_passes_a_message_that_is_not_stored(
 
     accounts = daemon.app[keys.ACCOUNTS]
     account = await accounts.get()
-    taken = await account.sweep(
-        lambda chat, ids: intake.recorded_ids("default", chat, ids)
-    )
+    taken = await account.sweep(lambda chat, ids: intake.recorded_ids("default", chat, ids))
     assert taken == 1
     await wait_all_answered(daemon, contact.id, 3)
     await assert_exactly_once(daemon, sandbox, owner, contact)

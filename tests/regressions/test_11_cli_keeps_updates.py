@@ -74,9 +74,19 @@ async def test_messages_sent_during_twin_style_build_are_answered_by_the_next_ru
     env.update(TWIN_TELEGRAM__API_HASH="e2e-api-hash", TWIN_SECURITY__SECRET_KEY="e2e-secret-key")
     sandbox.faults.set_latency(0.2)  # the build takes a few seconds: messages arrive meanwhile
     build = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "twin", "style", "build", "--limit", "5", "--config", "cli.toml",
-        cwd=tmp_path, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "twin",
+        "style",
+        "build",
+        "--limit",
+        "5",
+        "--config",
+        "cli.toml",
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     owner_connected = lambda: any(  # noqa: E731
         c.user_id == owner.id and not c.closed for c in sandbox.connections
@@ -92,8 +102,11 @@ async def test_messages_sent_during_twin_style_build_are_answered_by_the_next_ru
     async with database(settings) as db:  # the command stored nothing of them
         account_id = (await db.repo.get_account("default")).id
         chat = await db.repo.get_chat_by_peer(account_id, contact.id)
-        incoming = [m for m in await db.repo.history(account_id, chat.id, limit=10)
-                    if m.direction.value == "incoming"]
+        incoming = [
+            m
+            for m in await db.repo.history(account_id, chat.id, limit=10)
+            if m.direction.value == "incoming"
+        ]
         assert [m.text for m in incoming] == ["first"]
 
     await daemon.start()

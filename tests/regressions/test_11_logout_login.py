@@ -76,9 +76,17 @@ async def _cli_login(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TWIN_")}
     env.update(SECRETS)
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "twin", "login", "--config", "config.toml",
-        cwd=tmp_path, env=env,
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "twin",
+        "login",
+        "--config",
+        "config.toml",
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(process.communicate(f"+{OWNER_PHONE}\n24680\n".encode()), 60)
     assert process.returncode == 0, err.decode()

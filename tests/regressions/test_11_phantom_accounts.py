@@ -103,8 +103,10 @@ async def test_start_connects_only_logged_in_accounts_default_first_within_the_c
 
     assert [account.name for account in accounts.known()] == ["default"]
     assert len(sandbox.world.auths) == keys_before  # reconnected with its stored key only
-    assert any("max_accounts" in r.getMessage() and "second" in r.getMessage()
-               for r in caplog.records)
-    status, body = await daemon.call("POST", "/auth/request_code", json={
-        "phone": "+15550300", "account": "third"})
+    assert any(
+        "max_accounts" in r.getMessage() and "second" in r.getMessage() for r in caplog.records
+    )
+    status, body = await daemon.call(
+        "POST", "/auth/request_code", json={"phone": "+15550300", "account": "third"}
+    )
     assert status == 409 and "max_accounts" in body["error"]["message"]
