@@ -209,7 +209,10 @@ class TelegramAccount:
             await self._client.disconnect()
         self._session = await DatabaseSession.open(self._store, self.name)
         self._client = build_client(
-            self._settings, self._session, api_hash=self._api_hash, account=self.name,
+            self._settings,
+            self._session,
+            api_hash=self._api_hash,
+            account=self.name,
             link=self.link,
         )
         self._client.add_event_handler(self._on_update, events.Raw)

@@ -120,18 +120,13 @@ class LinkState:
     def connect_failed(self, exc: BaseException) -> None:
         reason = describe(exc)
         self._error(reason)
-        if self._outage_since is None and not self._closing:
+        if self._outage_since is None and not self._closing:  # a start that cannot connect
             self._begin_outage()
-            if self._ever_up:
-                log.warning(
-                    "account %s: cannot reach Telegram (%s); reconnecting with backoff",
-                    self.account, reason,
-                )
-            else:
-                log.warning(
-                    "account %s: cannot connect to Telegram (%s); retrying with backoff",
-                    self.account, reason,
-                )
+            log.warning(
+                "account %s: cannot connect to Telegram (%s); retrying with backoff",
+                self.account,
+                reason,
+            )
         self._notify()
 
     def received(self) -> None:
@@ -152,13 +147,18 @@ class LinkState:
             self.reconnects += 1
             log.info(
                 "account %s: connection to Telegram restored after %.1f s (%d attempt(s))",
-                self.account, self._monotonic() - self._outage_started, attempts,
+                self.account,
+                self._monotonic() - self._outage_started,
+                attempts,
             )
         else:
             log.info(
                 "account %s: connected to Telegram after %.1f s (%d attempt(s); client API "
                 "layer %d)",
-                self.account, self._monotonic() - self._outage_started, attempts, self.layer,
+                self.account,
+                self._monotonic() - self._outage_started,
+                attempts,
+                self.layer,
             )
         self._outage_since = self._outage_started = None
         self._ever_up = True
@@ -180,7 +180,10 @@ class LinkState:
         log.warning(
             "account %s: connection to Telegram lost (%s); reconnecting with backoff "
             "(%.3g–%.3g s between attempts)",
-            self.account, reason, self.backoff.base, self.backoff.cap,
+            self.account,
+            reason,
+            self.backoff.base,
+            self.backoff.cap,
         )
         self._notify()
 
@@ -190,6 +193,7 @@ class LinkState:
         self._outage_since = self._outage_started = None
         self.attempts = 0
         self._previous_delay = None
+        self._ever_up = False  # the next connection is a first one, not a reconnect
 
     # --- client events -----------------------------------------------------------------------
     def update_received(self) -> None:
@@ -212,7 +216,11 @@ class LinkState:
         log.warning(
             "account %s: dropped an update the client cannot decode (constructor %08x is "
             "unknown to client API layer %d; is the server on a newer layer?); %d so far%s",
-            self.account, constructor_id & 0xFFFFFFFF, self.layer, self.undecodable_updates, also,
+            self.account,
+            constructor_id & 0xFFFFFFFF,
+            self.layer,
+            self.undecodable_updates,
+            also,
         )
         self._undecodable_logged_at = now
         self._undecodable_unlogged = 0
