@@ -183,3 +183,26 @@ async def test_daemon_started_while_telegram_is_down_is_not_ready_until_connecte
         r.getMessage() for r in caplog.records if "connected to Telegram after" in r.getMessage()
     ]
     assert "client API layer" in connected
+
+
+async def test_a_client_rebuilt_after_telethon_gave_up_still_takes_messages_in(
+    sandbox: SandboxServer, make_daemon
+) -> None:
+    owner, contacts = cast(sandbox, 1)
+    # Finite retries: Telethon gives up reconnecting, and the next use of the account starts
+    # a new client, which must get the intake handlers again.
+    daemon = await make_daemon(telegram={**BACKOFF, "connection_retries": 1})
+    await login(daemon, sandbox)
+    account = await daemon.app[keys.ACCOUNTS].get()
+    await sandbox.pause()
+    await account.link.wait_until(lambda state: state.attempts >= 2, 10)
+    client = account.client
+    with pytest.raises(ConnectionError):  # Telethon gave up
+        await asyncio.wait_for(client.disconnected, 10)
+    await sandbox.resume()
+
+    status, _ = await daemon.call("GET", "/dialogs")  # any use of the account restarts it
+    assert status == 200 and account.client is not client
+    sandbox.send_message(contacts[0], owner, "after the restart")
+    received = await wait_for_event(daemon, "message.received")
+    assert received["chat"] == contacts[0].id

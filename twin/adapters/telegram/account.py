@@ -216,6 +216,7 @@ class TelegramAccount:
             link=self.link,
         )
         self._client.add_event_handler(self._on_update, events.Raw)
+        self._handlers_registered = False  # a new client: intake handlers go on it at login
         try:
             await self._client.connect()
         except (ConnectionError, OSError) as exc:
