@@ -17,9 +17,10 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -261,7 +262,7 @@ class ReadinessCollector(Collector):
         yield from (connected, reconnects, last_update, undecodable)
 
 
-def install(app: web.Application, registry: Any) -> None:
+def install(app: web.Application, registry: CollectorRegistry) -> None:
     """Register the collector in the app's registry (`twin.api.metrics.ApiMetrics.registry`)."""
     app[PROBE] = Probe()
     registry.register(ReadinessCollector(app))

@@ -90,7 +90,7 @@ class _TrackedConnection(ConnectionTcpFull):
 
     async def _recv(self) -> bytes:
         try:
-            return await super()._recv()  # type: ignore[no-any-return]
+            return await super()._recv()
         except Exception as exc:  # remembered for the "link lost" reason
             self._failure = exc
             raise
