@@ -64,6 +64,12 @@ class TelegramSettings(Section):
     flood_sleep_threshold: int = Field(5, ge=0)
     request_retries: int = Field(5, ge=0)
     connection_retries: int = Field(-1, ge=-1)
+    reconnect_backoff_base: float = Field(
+        1.0, gt=0, le=3600, description="seconds: the shortest wait between reconnect attempts"
+    )
+    reconnect_backoff_max: float = Field(
+        60.0, gt=0, le=3600, description="seconds: the longest wait between reconnect attempts"
+    )
     max_catch_up_age: float = Field(6 * 3600, ge=0, description="seconds")
     sweep_interval: float = Field(300, gt=0, description="seconds between reconciliation sweeps")
     max_accounts: int = Field(50, ge=1, description="Telegram accounts one process serves")
@@ -76,6 +82,15 @@ class TelegramSettings(Section):
             if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
                 raise ValueError(f"'{value}' is not host:port")
         return value
+
+    @model_validator(mode="after")
+    def _backoff_in_order(self) -> TelegramSettings:
+        if self.reconnect_backoff_max < self.reconnect_backoff_base:
+            raise ValueError(
+                f"reconnect_backoff_max ({self.reconnect_backoff_max:g}) < "
+                f"reconnect_backoff_base ({self.reconnect_backoff_base:g})"
+            )
+        return self
 
 
 class StorageSettings(Section):

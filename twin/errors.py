@@ -59,6 +59,34 @@ class TelegramUnavailable(AdapterError):
     """Telegram could not be reached or the account is not connected."""
 
 
+class TelegramRefused(AdapterError):
+    """Telegram answered, and refused: no retry of the same request changes that.
+
+    `rpc_error` is Telegram's own error message ("USER_IS_BLOCKED", "INPUT_METHOD_INVALID"…),
+    kept for logs, the API's error details and a failed reply's reason. This base class is a
+    refusal the daemon has no better name for (the API answers 502 `upstream_error`).
+    """
+
+    transient = False
+
+    def __init__(self, message: str, *, rpc_error: str, code: int | None = None) -> None:
+        self.rpc_error = rpc_error
+        self.code = code
+        super().__init__(f"{rpc_error}: {message}")
+
+
+class TelegramForbidden(TelegramRefused):
+    """The account may not do this: blocked by the user, no right to write in the chat, privacy."""
+
+
+class ChatInvalid(TelegramRefused):
+    """The chat (peer) named in the request is not valid for this account."""
+
+
+class ChatGone(TelegramRefused):
+    """What the request names existed but no longer does (a deleted account, a message id)."""
+
+
 class Unauthorized(TwinError):
     """The Telegram account is not logged in (yet)."""
 

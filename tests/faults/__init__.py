@@ -1,0 +1,1 @@
+"""Fault tests: the real daemon against the sandbox while something breaks (see conftest.py)."""

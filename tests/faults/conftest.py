@@ -1,5 +1,11 @@
-"""Fault tests drive the real daemon (the end-to-end fixtures) through outages of what it
-depends on: the database, the MTProto server, the LLM provider. Each asserts that every
-message ends answered exactly once."""
+"""Fault tests: the real daemon (create_app, in-process) against the sandbox MTProto server and
+the provider fakes while something breaks — the database (SQLite locked, PostgreSQL behind a
+proxy that goes down), the MTProto server (down and back, refusals, undecodable updates), the
+LLM provider — asserting that nothing is lost, nothing is doubled and the daemon says what is
+happening (status, /ready, metrics, one log line per event). Synchronisation waits on events
+and conditions only.
+"""
 
-from tests.e2e.conftest import make_daemon  # noqa: F401  (a fixture)
+from __future__ import annotations
+
+from tests.e2e.conftest import make_daemon  # noqa: F401  (the e2e daemon fixture)

@@ -186,9 +186,10 @@ class Connection:
 
     def push(self, body: bytes) -> None:
         """Deliver an already serialised Updates object, unless the drop fault eats it."""
-        if self.server.faults.should_drop():
+        faults = self.server.faults
+        if faults.should_drop():
             return
-        self.send(body, response=False)
+        self.send(faults.garble(body, self.user_id), response=False)
 
     def rpc_error(self, req_msg_id: int, code: int, message: str) -> None:
         self.send(rpc_result(req_msg_id, bytes(types.RpcError(code, message))), response=True)

@@ -1,4 +1,5 @@
-"""Fault switches: injected RPC errors (FLOOD_WAIT_X), dropped update pushes, added latency.
+"""Fault switches: injected RPC errors (FLOOD_WAIT_X), dropped update pushes, undecodable
+update pushes, added latency. (A whole-server outage is `SandboxServer.pause()` / `resume()`.)
 
 Why they live on the server: the daemon must be tested against the failures real Telegram
 produces, with the stock client in the loop. Drops use a seeded RNG so a failing run can be
@@ -12,11 +13,17 @@ Method names accept Telethon class names ("messages.SendMessageRequest") or TL n
 from __future__ import annotations
 
 import random
+import struct
 from dataclasses import dataclass
 
+from telethon.tl import types
 from telethon.tl.tlobject import TLObject
 
 from .tl import method_key
+
+#: A constructor id no layer of the installed Telethon knows (checked by the sandbox's tests).
+UNKNOWN_CONSTRUCTOR = 0xDEADBEEF
+_MESSAGE = struct.pack("<I", types.Message.CONSTRUCTOR_ID)
 
 
 @dataclass
@@ -32,6 +39,8 @@ class Faults:
         self._drop_fraction = 0.0
         self._rng = random.Random(0)
         self.dropped = 0
+        self._undecodable: list[int | None] = []  # one entry per push to garble: user id or None
+        self.garbled = 0
         #: Seconds added to every frame the server writes (one-way latency, order preserved).
         self.latency = 0.0
 
@@ -78,6 +87,30 @@ class Faults:
             return True
         return False
 
+    # -- undecodable pushes ---------------------------------------------------------------------
+
+    def undecodable_pushes(self, times: int = 1, *, to_user: int | None = None) -> None:
+        """Garble the next `times` pushed updates (to `to_user` only, if given) the way a server
+        on a newer layer would look to this client: the first `Message` inside gets a
+        constructor id the client does not know (the outer one if there is none). The server's
+        state (pts) moves on as usual, so the client sees a gap with the next update."""
+        if times < 1:
+            raise ValueError("times must be >= 1")
+        self._undecodable.extend([to_user] * times)
+
+    def garble(self, body: bytes, user_id: int | None) -> bytes:
+        """`body`, garbled if an undecodable push is due for `user_id`."""
+        for index, target in enumerate(self._undecodable):
+            if target is None or target == user_id:
+                del self._undecodable[index]
+                self.garbled += 1
+                unknown = struct.pack("<I", UNKNOWN_CONSTRUCTOR)
+                at = body.find(_MESSAGE)
+                if at < 0:
+                    return unknown + body[4:]
+                return body[:at] + unknown + body[at + 4 :]
+        return body
+
     # -- all ------------------------------------------------------------------------------------
 
     def set_latency(self, seconds: float) -> None:
@@ -89,4 +122,5 @@ class Faults:
         """Switch every fault off."""
         self._errors.clear()
         self._drop_fraction = 0.0
+        self._undecodable.clear()
         self.latency = 0.0

@@ -78,6 +78,9 @@ class SandboxServer:
         #: Called with (phone, code) whenever a login code is issued (the CLI prints it).
         self.on_code: Callable[[str, str], None] | None = None
         self._server: asyncio.base_events.Server | None = None
+        #: Connections accepted so far (a paused server accepts none: clients are refused).
+        self.accepted = 0
+        self.paused = False
         self._tasks: set[asyncio.Task] = set()
         self._waiters: list[asyncio.Future] = []
 
@@ -136,6 +139,7 @@ class SandboxServer:
     async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         self._tasks.add(task)
+        self.accepted += 1
         conn = Connection(self, reader, writer)
         self.connections.add(conn)
         try:
@@ -362,6 +366,24 @@ class SandboxServer:
         for conn in conns:
             conn.close()
         return len(conns)
+
+    async def pause(self) -> None:
+        """A server outage: close every connection and stop listening, so clients are refused
+        ("connection refused") until `resume()`. Accounts, keys, messages and pts are kept, and
+        `send_message` still works: what is sent meanwhile is there for getDifference later."""
+        if self._server is None or self.paused:
+            raise RuntimeError("the sandbox server is not running")
+        self.paused = True
+        await self.stop()
+        self.notify_change()
+
+    async def resume(self) -> None:
+        """End a `pause()`: listen again on the same port."""
+        if not self.paused:
+            raise RuntimeError("the sandbox server is not paused")
+        await self.start(self.host, self.port)
+        self.paused = False
+        self.notify_change()
 
     def disconnect_user(self, user: UserRef) -> int:
         """Close every connection authorized as `user`."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 import pytest
@@ -102,3 +103,49 @@ async def test_unknown_method_gets_a_clear_error(
         await sandbox_pair.a(functions.stickers.CheckShortNameRequest("abc"))
     assert caught.value.message == "METHOD_NOT_SUPPORTED_BY_SANDBOX"
     assert sandbox.unsupported == ["stickers.CheckShortNameRequest"]
+
+
+async def test_pause_refuses_connections_and_resume_keeps_the_world(
+    sandbox: SandboxServer, sandbox_pair: Pair
+) -> None:
+    await sandbox_pair.a.disconnect()
+    accepted = sandbox.accepted
+    await sandbox.pause()
+    assert sandbox.online_sessions(sandbox_pair.bob) == 0  # open connections were closed too
+    with pytest.raises(ConnectionRefusedError):
+        await asyncio.open_connection(sandbox.host, sandbox.port)
+    # Sent while the server is "down": stored, delivered once Alice is back.
+    sandbox.send_message(sandbox_pair.bob, sandbox_pair.alice, "while you were out")
+
+    await sandbox.resume()
+    await sandbox_pair.a.connect()  # the same session: auth key and pts survived the pause
+    [message] = await sandbox_pair.a.get_messages(sandbox_pair.bob.id, limit=1)
+    assert message.message == "while you were out"
+    assert sandbox.accepted == accepted + 1
+
+
+async def test_undecodable_push_is_dropped_by_the_client_and_recovered_from_the_gap(
+    sandbox: SandboxServer, sandbox_pair: Pair, caplog: pytest.LogCaptureFixture
+) -> None:
+    from telethon.tl.alltlobjects import tlobjects
+
+    from .faults import UNKNOWN_CONSTRUCTOR
+
+    assert UNKNOWN_CONSTRUCTOR not in tlobjects
+    received: list[str] = []
+    both = asyncio.Event()
+
+    @sandbox_pair.a.on(events.NewMessage(incoming=True))
+    async def on_message(event: events.NewMessage.Event) -> None:
+        received.append(event.raw_text)
+        if len(received) == 2:
+            both.set()
+
+    sandbox.faults.undecodable_pushes(1, to_user=sandbox_pair.alice.id)
+    with caplog.at_level(logging.INFO, logger="telethon"):
+        sandbox.send_message(sandbox_pair.bob, sandbox_pair.alice, "from a newer layer")
+        sandbox.send_message(sandbox_pair.bob, sandbox_pair.alice, "next one")  # reveals the gap
+        await asyncio.wait_for(both.wait(), 5)
+    assert sandbox.faults.garbled == 1
+    assert sorted(received) == ["from a newer layer", "next one"]
+    assert f"Type {UNKNOWN_CONSTRUCTOR:08x} not found" in caplog.text

@@ -9,7 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from twin import __version__
-from twin.api import auth, cors, metrics, middlewares, openapi, routes
+from twin.api import auth, cors, metrics, middlewares, openapi, readiness, routes
 from twin.api.validation import endpoint_of
 from twin.api.views import event_stream
 from twin.api.views.docs import STATIC_ROUTE
@@ -19,6 +19,7 @@ from twin.config import Settings
 def setup_api(app: web.Application, settings: Settings) -> None:
     """Install metrics, routes, CORS, middlewares and the OpenAPI document on `app`."""
     app[metrics.METRICS] = api_metrics = metrics.ApiMetrics()
+    readiness.install(app, api_metrics.registry)  # /ready's snapshot, also in /metrics
     routes.setup_routes(app)
     preflights = cors.setup_cors(app, settings.api.cors_origins)
     public_resources = {STATIC_ROUTE}  # the Swagger UI assets of /docs
@@ -53,9 +54,10 @@ def setup_api(app: web.Application, settings: Settings) -> None:
             title="twin control API",
             version=__version__,
             description=(
-                "Control API of the twin daemon. Every endpoint except `GET /health` and the "
-                "`/docs` page needs `Authorization: Bearer <token>` (TWIN_API__TOKENS). Errors "
-                'always have the shape `{"error": {type, message, details, request_id}}`.'
+                "Control API of the twin daemon. Every endpoint except `GET /health`, "
+                "`GET /ready` and the `/docs` page needs `Authorization: Bearer <token>` "
+                "(TWIN_API__TOKENS). Errors always have the shape "
+                '`{"error": {type, message, details, request_id}}`.'
             ),
         )
 

@@ -34,6 +34,7 @@ ErrorType = Literal[
     "unsupported_media_type",
     "rate_limited",
     "internal_error",
+    "upstream_error",
     "unavailable",
 ]
 
@@ -49,6 +50,7 @@ TYPE_BY_STATUS: dict[int, ErrorType] = {
     422: "validation_error",
     429: "rate_limited",
     500: "internal_error",
+    502: "upstream_error",
     503: "unavailable",
 }
 
@@ -142,11 +144,37 @@ def from_domain(exc: errors.TwinError) -> ApiError | None:
         if exc.retry_after is not None:
             headers["Retry-After"] = str(max(0, math.ceil(exc.retry_after)))
         return ApiError(429, text or "Rate limited: retry later.", headers=headers)
+    if isinstance(exc, errors.TelegramRefused):
+        return _telegram_refusal(exc)
     if isinstance(exc, errors.TelegramUnavailable):
         return ApiError(503, text or "Telegram is unavailable.")
     if isinstance(exc, errors.AdapterError):
         return ApiError(503, "A dependency of the daemon is unavailable; retry later.")
     return None
+
+
+def _telegram_refusal(exc: errors.TelegramRefused) -> ApiError:
+    """Telegram said no: its own error message goes in `details` (field "telegram").
+
+    422 when the chat the request names is not valid for the account (as when the daemon itself
+    cannot resolve it), 404 when what it names no longer exists, 403 when the account may not do
+    it, 502 `upstream_error` for any other refusal (a request Telegram found wrong: a bug or an
+    API change on our side, not something the caller can fix by retrying).
+    """
+    telegram = ("telegram", exc.rpc_error)
+    if isinstance(exc, errors.ChatInvalid):
+        return ApiError(
+            422,
+            "Telegram does not accept this chat for this account.",
+            details=[("chat", "not a chat this account can reach"), telegram],
+        )
+    if isinstance(exc, errors.ChatGone):
+        return ApiError(
+            404, "What the request names no longer exists on Telegram.", details=[telegram]
+        )
+    if isinstance(exc, errors.TelegramForbidden):
+        return ApiError(403, "Telegram does not allow this account to do this.", details=[telegram])
+    return ApiError(502, "Telegram refused the request.", details=[telegram])
 
 
 def error_response(

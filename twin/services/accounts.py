@@ -146,7 +146,7 @@ class TelegramAccounts:
         get Unauthorized from `require_authorized()`."""
         self._require_configured()
         account = await self._open(name)
-        wanted = connect and not account.connected
+        wanted = connect and not account.running
         if wanted and (account.logging_in or await self._has_session(name)):
             await self._connect(account)
         return account

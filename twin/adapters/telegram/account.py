@@ -18,15 +18,15 @@ from typing import Any
 from telethon import TelegramClient, errors, events, functions, types, utils
 
 from twin.adapters.telegram import mapping
-from twin.adapters.telegram.client import build_client
+from twin.adapters.telegram.client import build_client, new_link
+from twin.adapters.telegram.link import LinkState, LinkStatus
+from twin.adapters.telegram.refusals import translate_rpc_error
 from twin.adapters.telegram.session import DatabaseSession, SessionStore
 from twin.config import TelegramSettings
 from twin.domain.models import ChatKind, IncomingMessage, OwnerActivity
 from twin.errors import (
-    AdapterError,
     Conflict,
     InvalidInput,
-    RateLimited,
     TelegramUnavailable,
     TwinError,
     Unauthorized,
@@ -134,33 +134,6 @@ class _InFlight:
     done: dict[int, asyncio.Event] = field(default_factory=dict)
 
 
-def translate_rpc_error(exc: Exception) -> Exception:
-    """Telethon's errors → domain errors with the field or retry delay the API needs."""
-    if isinstance(exc, errors.FloodWaitError | errors.SlowModeWaitError):
-        return RateLimited("Telegram asks to wait before retrying", retry_after=float(exc.seconds))
-    if isinstance(exc, errors.FloodPremiumWaitError):
-        return RateLimited("Telegram asks to wait before retrying", retry_after=float(exc.seconds))
-    if isinstance(exc, errors.PhoneNumberInvalidError | errors.PhoneNumberBannedError):
-        return InvalidInput("phone", "the phone number is invalid or banned")
-    if isinstance(exc, errors.PhoneNumberUnoccupiedError):
-        return InvalidInput("phone", "no Telegram account uses this phone number")
-    if isinstance(exc, errors.PhoneCodeInvalidError | errors.PhoneCodeEmptyError):
-        return InvalidInput("code", "the login code is wrong")
-    if isinstance(exc, errors.PhoneCodeExpiredError):
-        return Conflict("the login code has expired; request a new one")
-    if isinstance(exc, errors.PasswordHashInvalidError):
-        return InvalidInput("password", "the two-step verification password is wrong")
-    if isinstance(exc, errors.AuthKeyUnregisteredError | errors.UnauthorizedError):
-        return Unauthorized("the Telegram account is not logged in")
-    if isinstance(exc, errors.UsernameInvalidError | errors.UsernameNotOccupiedError):
-        return InvalidInput("chat", "no Telegram user has this username")
-    if isinstance(exc, ConnectionError | OSError | asyncio.TimeoutError):
-        return TelegramUnavailable("Telegram is not reachable right now")
-    if isinstance(exc, errors.RPCError):
-        return AdapterError(f"Telegram refused the request ({exc.__class__.__name__})")
-    return exc
-
-
 class TelegramAccount:
     """A logged-in (or logging-in) personal account. One Telethon client, one DB session."""
 
@@ -191,6 +164,8 @@ class TelegramAccount:
         # False for the CLI: connect without taking in updates and leave the stored update
         # state where the daemon left it (so `twin run` catches up on what arrives meanwhile).
         self._receive_updates = receive_updates
+        self.link: LinkState = new_link(settings, name)  # the real link state, across clients
+        self._authorization_known = False  # set once the stored session has been checked
 
     # --- wiring ------------------------------------------------------------------------------
     def on_incoming(self, handler: IncomingHandler) -> None:
@@ -227,13 +202,14 @@ class TelegramAccount:
         Safe to call concurrently (a login request racing the start-up connect): one start wins.
         """
         async with self._start_lock:
-            if self.connected:
+            if self.running:
                 return False
             await self._start()
             return True
 
     async def _start(self) -> None:
         if self._client is not None:
+            self.link.closing()
             await self._client.disconnect()
         self._session = await DatabaseSession.open(
             self._store, self.name, keep_update_state=not self._receive_updates
@@ -244,9 +220,12 @@ class TelegramAccount:
             api_hash=self._api_hash,
             account=self.name,
             receive_updates=self._receive_updates,
+            link=self.link,
         )
+        self._client.add_event_handler(self._on_update, events.Raw)
         if self._receive_updates:
-            # Every client gets the handlers: a client rebuilt after a logout must hear too.
+            # Every client gets the handlers: a client rebuilt after a logout, or after Telethon
+            # gave up reconnecting, must hear too.
             self._client.add_event_handler(self._on_new_message, events.NewMessage())
             self._client.add_event_handler(self._on_edited, events.MessageEdited())
             self._client.add_event_handler(self._on_deleted, events.MessageDeleted())
@@ -257,9 +236,11 @@ class TelegramAccount:
             raise TelegramUnavailable(f"cannot connect to Telegram: {exc}") from exc
         if await self._client.is_user_authorized():
             await self._authorized(await self._client.get_me())
+        self._authorization_known = True
 
     async def stop(self) -> None:
         if self._client is not None:
+            self.link.closing()
             # disconnect() hands the update state (pts…) to the session: catch-up relies on it.
             await self._client.disconnect()
             self._client = None
@@ -272,17 +253,40 @@ class TelegramAccount:
         return self._pending is not None
 
     @property
-    def connected(self) -> bool:
+    def running(self) -> bool:
+        """Telethon's "connected": the client was started and not stopped (it stays True while
+        Telethon reconnects in the background, so it says nothing about the link)."""
         return self._client is not None and self._client.is_connected()
 
+    @property
+    def connected(self) -> bool:
+        """Whether the link to Telegram is up right now (see link.py)."""
+        return self.running and self.link.connected
+
+    def link_status(self) -> LinkStatus:
+        return self.link.status()
+
+    @property
+    def expects_link(self) -> bool:
+        """Whether the daemon needs this account connected to be ready: it is logged in, or it
+        may be (its stored session has not been checked yet, e.g. Telegram is down at start)."""
+        return self._me is not None or not self._authorization_known
+
     def status(self) -> dict[str, Any]:
+        link = self.link.status()
         return {
             "account": self.name,
             "connected": self.connected,
+            "since": link.since,
+            "last_update_at": link.last_update_at,
+            "reconnects": link.reconnects,
             "authorized": self.authorized,
             "user": self._me.public() if self._me else None,
             "pending_login": self._pending is not None,
         }
+
+    async def _on_update(self, update: Any) -> None:
+        self.link.update_received()
 
     async def _authorized(self, user: Any) -> None:
         self._me = TelegramUser(
@@ -306,7 +310,7 @@ class TelegramAccount:
             try:
                 sent = await self.client.send_code_request("+" + digits)
             except Exception as exc:
-                raise translate_rpc_error(exc) from exc
+                raise translate_rpc_error(exc, account=self.name) from exc
             # A second request for the same phone replaces the first pending login.
             self._pending = _PendingLogin(phone=digits, phone_code_hash=sent.phone_code_hash)
             return CodeSent(
@@ -344,7 +348,7 @@ class TelegramAccount:
             except TwinError:
                 raise
             except Exception as exc:
-                raise translate_rpc_error(exc) from exc
+                raise translate_rpc_error(exc, account=self.name) from exc
             await self._authorized(user)
             return LoginResult("authorized", user=self._me)
 
@@ -373,12 +377,13 @@ class TelegramAccount:
         async with self._lock:
             if self._me is None:
                 raise Unauthorized("the Telegram account is not logged in")
+            self.link.closing()
             try:
                 # Not client.log_out(): it would hand our session's async delete() to
                 # Telethon's experimental async-session path, and we erase it ourselves.
                 await self.client(functions.auth.LogOutRequest())
             except Exception as exc:
-                raise translate_rpc_error(exc) from exc
+                raise translate_rpc_error(exc, account=self.name) from exc
             client, session = self._client, self._session
             self._me = None
             self._pending = None
@@ -525,7 +530,7 @@ class TelegramAccount:
         try:
             dialogs = await self.client.get_dialogs(limit=_SWEEP_DIALOGS)
         except Exception as exc:
-            raise translate_rpc_error(exc) from exc
+            raise translate_rpc_error(exc, account=self.name) from exc
         for dialog in dialogs:
             last = dialog.message
             if last is None or last.date < cutoff or (dialog.is_channel and not dialog.is_group):
@@ -540,7 +545,7 @@ class TelegramAccount:
             try:
                 messages = await self.client.get_messages(dialog.input_entity, limit=limit)
             except Exception as exc:
-                raise translate_rpc_error(exc) from exc
+                raise translate_rpc_error(exc, account=self.name) from exc
             recent = [m for m in messages if m.date >= cutoff]
             if not recent:
                 continue
@@ -579,9 +584,9 @@ class TelegramAccount:
                 try:
                     await self.client.get_dialogs(limit=200)
                 except Exception as exc:
-                    raise translate_rpc_error(exc) from exc
+                    raise translate_rpc_error(exc, account=self.name) from exc
             except Exception as exc:
-                raise translate_rpc_error(exc) from exc
+                raise translate_rpc_error(exc, account=self.name) from exc
         raise InvalidInput("chat", "unknown chat: not in this account's dialogs")
 
     async def resolve_peer_id(self, chat: int | str) -> int:
@@ -608,7 +613,7 @@ class TelegramAccount:
                 )
                 return SendResult(message_id=None, duplicate=True)
             except Exception as exc:
-                raise translate_rpc_error(exc) from exc
+                raise translate_rpc_error(exc, account=self.name) from exc
             message_id = _sent_message_id(result, random_id)
             if message_id is not None:
                 self._sent_ids.append(message_id)
@@ -647,7 +652,7 @@ class TelegramAccount:
         try:
             uploaded = await self.client.upload_file(ogg_opus, file_name="voice.ogg")
         except Exception as exc:
-            raise translate_rpc_error(exc) from exc
+            raise translate_rpc_error(exc, account=self.name) from exc
         media = types.InputMediaUploadedDocument(
             file=uploaded,
             mime_type="audio/ogg",
@@ -673,7 +678,7 @@ class TelegramAccount:
         except TwinError:
             raise
         except Exception as exc:
-            raise translate_rpc_error(exc) from exc
+            raise translate_rpc_error(exc, account=self.name) from exc
         return bytes(data)
 
     async def set_action(self, chat: int | str, action: str = "typing") -> None:
@@ -682,14 +687,14 @@ class TelegramAccount:
         try:
             await self.client(functions.messages.SetTypingRequest(peer, TYPING_ACTIONS[action]()))
         except Exception as exc:
-            raise translate_rpc_error(exc) from exc
+            raise translate_rpc_error(exc, account=self.name) from exc
 
     async def mark_read(self, chat: int | str, max_id: int) -> None:
         peer = await self.input_peer(chat)
         try:
             await self.client.send_read_acknowledge(peer, max_id=max_id)
         except Exception as exc:
-            raise translate_rpc_error(exc) from exc
+            raise translate_rpc_error(exc, account=self.name) from exc
 
     async def private_chat_ids(self, limit: int = 500) -> list[int]:
         """Private chats with people (no bots, no Saved Messages), most recent first."""
@@ -697,7 +702,7 @@ class TelegramAccount:
         try:
             found = await self.client.get_dialogs(limit=limit)
         except Exception as exc:
-            raise translate_rpc_error(exc) from exc
+            raise translate_rpc_error(exc, account=self.name) from exc
         return [
             d.id
             for d in found
@@ -717,7 +722,7 @@ class TelegramAccount:
             # Plain history, filtered here: works everywhere messages.search may not.
             page = await self.client.get_messages(peer, limit=limit, offset_id=before_id)
         except Exception as exc:
-            raise translate_rpc_error(exc) from exc
+            raise translate_rpc_error(exc, account=self.name) from exc
         own = [(m.id, m.message or "", m.date) for m in page if m.out]
         return own, (page[-1].id if len(page) == limit else None)
 
@@ -726,7 +731,7 @@ class TelegramAccount:
         try:
             found = await self.client.get_dialogs(limit=limit + offset)
         except Exception as exc:
-            raise translate_rpc_error(exc) from exc
+            raise translate_rpc_error(exc, account=self.name) from exc
         result = []
         for dialog in found[offset : offset + limit]:
             message = dialog.message

@@ -69,7 +69,14 @@ class StatusQuery(ApiModel):
 class StatusOut(ApiModel):
     account: str
     configured: bool
-    connected: bool
+    connected: bool = Field(
+        description="whether the link to Telegram is up now (stays false while reconnecting)"
+    )
+    since: datetime | None = Field(None, description="when the current link state began")
+    last_update_at: datetime | None = Field(
+        None, description="when Telegram last delivered an update to this account"
+    )
+    reconnects: int = Field(0, description="link outages that ended with the link up again")
     authorized: bool
     user: UserOut | None
     pending_login: bool
@@ -233,7 +240,8 @@ async def status(request: web.Request, query: StatusQuery) -> StatusOut:
     state = (await _account(request, query.account, connect=False)).status()
     return StatusOut(
         account=state["account"], configured=True, connected=state["connected"],
-        authorized=state["authorized"],
+        since=state["since"], last_update_at=state["last_update_at"],
+        reconnects=state["reconnects"], authorized=state["authorized"],
         user=UserOut(**state["user"]) if state["user"] else None,
         pending_login=state["pending_login"],
     )
