@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from twin.domain.backoff import Backoff
 from twin.domain.models import ChatKind, Direction, IncomingMessage, OwnerActivity
 from twin.errors import NotFound, StorageUnavailable
 from twin.services.clock import Clock
@@ -48,8 +49,8 @@ Update = IncomingMessage | OwnerActivity
 UpdateKey = tuple[str, int, int]  # account, chat (peer) id, Telegram message id
 
 MAX_HELD = 10_000  # updates held in memory while the database is unreachable
-RETRY_BASE = 0.5  # seconds: first retry of a held update
-RETRY_MAX = 15.0  # seconds: the longest wait between two tries
+# Between two tries to store a held update (a new arrival makes it try at once).
+RETRY = Backoff(base=0.5, cap=15.0)
 
 
 class IntakeStore(Protocol):
@@ -207,6 +208,7 @@ class Intake:
         """Store the held updates in arrival order, retrying with backoff while the database
         is unreachable; a new arrival makes it try again at once."""
         failures = 0
+        delay: float | None = None
         while self._held:
             update = next(iter(self._held.values()))
             try:
@@ -214,10 +216,10 @@ class Intake:
             except StorageUnavailable as exc:
                 self._held[_key(update)] = getattr(exc, "takeover", update)
                 failures += 1
-                cap = min(RETRY_MAX, RETRY_BASE * 2 ** (failures - 1))
+                delay = RETRY.next_delay(delay, self._rng)
                 self._arrived.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._arrived.wait(), self._rng.uniform(cap / 2, cap))
+                    await asyncio.wait_for(self._arrived.wait(), delay)
                 continue
             except Exception:
                 # Not an outage: retrying cannot help. Logged with its identity; the sweep may
@@ -230,7 +232,7 @@ class Intake:
                 )
             if failures:
                 log.info("the database is back: storing %d held update(s)", len(self._held))
-                failures = 0
+                failures, delay = 0, None
             self._stored(update)
 
     async def aclose(self) -> None:
