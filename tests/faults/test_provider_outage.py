@@ -115,14 +115,26 @@ async def test_llm_500s_longer_than_the_retry_budget_lose_and_double_nothing(
     failed = await wait_distinct(daemon, "reply.failed", len(contacts))
     # The first contact writes again during the outage: a second reply, failed too.
     sandbox.send_message(contacts[0], owner, "hello?? anyone")
-    last = max(e["id"] for e in failed.values())
-    failed |= await wait_distinct(daemon, "reply.failed", 1, after=last)
+    second = await wait_for_event(
+        daemon, "reply.failed", lambda d: d["reply"] not in failed, timeout=30
+    )
+    failed[second["reply"]] = second
     assert len(failed) == len(contacts) + 1
     for reply_id, event in failed.items():
         reply = await repo(daemon).get_reply(reply_id)
         assert (reply.state, reply.failure) == (ReplyState.FAILED, Failure.OUTAGE)
         assert event["failure"] == "outage" and "500" in event["error"]
     assert health.get("llm").failing  # only outages count as the provider failing
+    # While it lasts, the probe tries one chat (the oldest failure's) with one attempt.
+    probe = await wait_for_event(daemon, "reply.requeued", lambda d: d["trigger"] == "probe")
+    again = await wait_for_event(
+        daemon, "reply.failed", lambda d: d["reply"] == probe["reply"], after=probe["id"]
+    )
+    assert again["failure"] == "outage"
+    assert (await repo(daemon).get_reply(probe["reply"])).chat_id == (
+        await repo(daemon).get_reply(min(failed))
+    ).chat_id
+    assert [e["reply"] for e in await events_of(daemon, "reply.requeued")] == [probe["reply"]]
     assert sandbox.messages_from(owner, contacts[0]) == []
 
     fake_openai.end_outage()  # back, and nobody writes: only the probe can notice

@@ -325,9 +325,11 @@ class OutageRecovery:
             self._failed.clear()
             try:
                 pending = await self._pending()
-            except Exception as exc:  # the database may be down: look again later
+            except Exception as exc:  # the database may be down: look again soon
                 log.warning("outage probe: cannot read failed replies (%s)", exc)
-                pending = False
+                await self._clock.sleep(self._probe_delay(failed_probes))
+                failed_probes += 1
+                continue
             if not pending:
                 failed_probes = 0
                 await self._clock.sleep(IDLE_CHECK, self._failed)
