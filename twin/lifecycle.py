@@ -93,8 +93,11 @@ def _worker_context(settings: Settings) -> Context:
             await app[keys.SERVICES]["pipeline"].plan_stored(since)
         except StorageUnavailable:
             log.warning("stored messages not checked for a decision: the database is down")
+        recovery = app[keys.SERVICES]["recovery"]
         await worker.start()
+        await recovery.start()  # probes while replies an outage made fail wait
         yield
+        await recovery.stop()
         await worker.stop()
 
     return context
@@ -102,6 +105,7 @@ def _worker_context(settings: Settings) -> Context:
 
 def _services_context(settings: Settings, adapters: Adapters) -> Context:
     async def context(app: web.Application) -> AsyncIterator[None]:
+        from twin.api.metrics import METRICS
         from twin.jobs.worker import ReplyWorker
         from twin.services.accounts import TelegramAccounts
         from twin.services.clock import SystemClock
@@ -109,7 +113,9 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         from twin.services.events import EventLog
         from twin.services.health import Health
         from twin.services.intake import Intake
+        from twin.services.monitored import monitored
         from twin.services.outbox import Outbox
+        from twin.services.recovery import OutageRecovery, RecoveryMetrics
         from twin.services.replies import ReplyPipeline
         from twin.voice.factory import build_tts
 
@@ -134,17 +140,21 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         app[keys.ACCOUNTS] = accounts
         app[keys.OUTBOX] = Outbox(repo, events)
         services = app[keys.SERVICES]
-        services["stt"] = adapters.stt if adapters.stt is not None else _speech_to_text(settings)
-        services["tts"] = adapters.tts if adapters.tts is not None else build_tts(settings.tts)
         services["clock"] = clock
-        app[keys.HEALTH] = Health(clock)
+        health = app[keys.HEALTH] = Health(clock)
         _intake_metrics(app, intake)
+        # Every call of a provider reports its outcome to the health registry.
+        stt = adapters.stt if adapters.stt is not None else _speech_to_text(settings)
+        tts = adapters.tts if adapters.tts is not None else build_tts(settings.tts)
+        services["stt"] = monitored(stt, health, "stt", "transcribe")
+        services["tts"] = monitored(tts, health, "tts", "synthesize")
+        brain = monitored(adapters.brain or _brain(settings), health, "llm", "reply")
         pipeline = ReplyPipeline(
             settings=settings,
             repo=repo,
             events=events,
             accounts=accounts,
-            brain=adapters.brain or _brain(settings),
+            brain=brain,
             stt=services["stt"],
             tts=services["tts"],
             clock=clock,
@@ -160,6 +170,17 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         accounts.on_edited = pipeline.on_edited
         accounts.on_deleted = pipeline.on_deleted
         services["worker"] = ReplyWorker(repo, pipeline, clock)
+        recovery = OutageRecovery(
+            settings=settings,
+            repo=repo,
+            events=events,
+            clock=clock,
+            wake=pipeline.wake,
+            metrics=RecoveryMetrics(app[METRICS].registry if METRICS in app else None),
+        )
+        services["recovery"] = recovery
+        # The first success of a provider that was failing re-queues what its outage failed.
+        health.on_recovered(recovery.on_recovered)
         yield
         await intake.aclose()
         for name in ("stt", "tts"):

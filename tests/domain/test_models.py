@@ -140,10 +140,25 @@ class TestReplyStateMachine:
         assert can_transition(src, ReplyState.CANCELLED)
         assert can_transition(src, ReplyState.FAILED)
 
-    @given(st.sampled_from(sorted(TERMINAL_STATES)), st.sampled_from(list(ReplyState)))
+    @given(
+        st.sampled_from(sorted(TERMINAL_STATES - {ReplyState.FAILED})),
+        st.sampled_from(list(ReplyState)),
+    )
     def test_terminal_states_never_move(self, src: ReplyState, dst: ReplyState) -> None:
         assert is_terminal(src)
         assert not can_transition(src, dst)
+
+    def test_a_failed_reply_may_only_be_requeued_or_dropped(self) -> None:
+        assert is_terminal(ReplyState.FAILED)
+        allowed = {s for s in ReplyState if can_transition(ReplyState.FAILED, s)}
+        # to SENDING when its bubbles were stored (resumed, never regenerated); skipped when
+        # another reply answers it, cancelled when the owner answered meanwhile
+        assert allowed == {
+            ReplyState.SCHEDULED,
+            ReplyState.SENDING,
+            ReplyState.SKIPPED,
+            ReplyState.CANCELLED,
+        }
 
     @given(st.sampled_from(list(ReplyState)))
     def test_no_self_transitions(self, state: ReplyState) -> None:

@@ -46,6 +46,9 @@ class FakeProviderServer:
         self._faults: deque[Fault] = deque()
         self._runner: web.AppRunner | None = None
         self._hung: list[asyncio.Event] = []
+        self._outage: Fault | None = None
+        self._outage_over = asyncio.Event()
+        self.outage_requests = 0  # requests the current/last outage answered
         self.port: int = 0
         self.request_seen = asyncio.Event()
 
@@ -66,6 +69,7 @@ class FakeProviderServer:
     async def stop(self) -> None:
         for event in self._hung:
             event.set()
+        self._outage_over.set()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -89,6 +93,20 @@ class FakeProviderServer:
     def clear_faults(self) -> None:
         self._faults.clear()
 
+    def start_outage(self, **fault: Any) -> None:
+        """Fail every request (status=500, retry_after=…, hang=True, path_contains=…) until
+        `end_outage()`: a provider that is down for as long as the test says, however many
+        requests come. Queued `fail_next` faults go first."""
+        self._outage = Fault(**fault)
+        self._outage_over = asyncio.Event()
+        self.outage_requests = 0
+
+    def end_outage(self) -> None:
+        """The provider works again: hung requests (if their client still waits) and every
+        later one are answered normally."""
+        self._outage = None
+        self._outage_over.set()
+
     def _take_fault(self, path: str) -> Fault | None:
         for fault in list(self._faults):
             if fault.path_contains in path:
@@ -101,9 +119,21 @@ class FakeProviderServer:
         if self.latency:
             await asyncio.sleep(self.latency)
         fault = self._take_fault(request.path)
-        if fault is None:
+        outage = self._outage
+        if fault is None and outage is not None and outage.path_contains in request.path:
+            self.outage_requests += 1
+            if outage.hang:
+                await self._outage_over.wait()
+                if request.transport is None or request.transport.is_closing():
+                    # The client gave up (its timeout): no answer into a closed socket.
+                    raise asyncio.CancelledError
+                return await handler(request)
+            await self.record(request)
+            fault = outage
+        elif fault is None:
             return await handler(request)
-        await self.record(request)
+        else:
+            await self.record(request)
         if fault.hang:
             released = asyncio.Event()
             self._hung.append(released)

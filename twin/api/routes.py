@@ -19,6 +19,7 @@ from twin.api.views import (
     diagnostics,
     docs,
     event_stream,
+    replies,
     stats,
     style,
     system,
@@ -36,6 +37,7 @@ ROUTE_TABLES: tuple[RouteTable, ...] = (
     control.routes,  # GET /chats, POST /chats/{id}/pause|resume, GET/PUT /settings, /twin/*
     stats.routes,  # GET /stats
     event_stream.routes,  # GET /events (SSE)
+    replies.routes,  # POST /replies/{id}/retry
 )
 
 

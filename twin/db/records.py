@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Self
 
-from twin.domain.models import Direction, MessageKind, ReplyState
+from twin.domain.models import Direction, Failure, MessageKind, ReplyState
 
 __all__ = [
     "AccountRecord",
@@ -21,6 +21,7 @@ __all__ = [
     "Direction",
     "EntityRecord",
     "EventRecord",
+    "Failure",
     "MessageKind",
     "MessageRecord",
     "ReplyRecord",
@@ -147,6 +148,7 @@ class ReplyRecord(_Record):
     chat_id: int
     state: ReplyState
     reason: str | None
+    failure: Failure | None
     decision: dict[str, Any]
     reply_at: datetime
     attempts: int
@@ -162,7 +164,7 @@ class ReplyRecord(_Record):
     updated_at: datetime
     finished_at: datetime | None
 
-    _enums = {"state": ReplyState}
+    _enums = {"state": ReplyState, "failure": Failure}
 
 
 @dataclass(frozen=True, slots=True)

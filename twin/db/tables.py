@@ -29,6 +29,7 @@ STATES = (
     "failed",
     "cancelled",
 )
+FAILURES = ("outage", "permanent", "expired")  # twin.domain.models.Failure
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -148,7 +149,10 @@ class Reply(Base):
     __table_args__ = (
         sa.CheckConstraint(_in("state", STATES), name="state"),
         sa.CheckConstraint("attempts >= 0", name="attempts"),
+        sa.CheckConstraint(_in("failure", FAILURES), name="failure"),
         sa.Index("ix_replies_state_next_attempt_at", "state", "next_attempt_at"),
+        # Outage failures waiting for the dependency to come back (few; most rows are NULL).
+        sa.Index("ix_replies_failure", "failure"),
         sa.Index("ix_replies_state_reply_at", "state", "reply_at"),
         # The rate limits count recent replies (see RepliesMixin.count_replies), per chat too.
         sa.Index("ix_replies_chat_id_state_finished_at", "chat_id", "state", "finished_at"),
@@ -164,6 +168,8 @@ class Reply(Base):
         sa.String(16), nullable=False, default="scheduled", server_default="scheduled"
     )
     reason: Mapped[str | None] = mapped_column(sa.String(64))
+    # why a `failed` reply failed (Failure: outage | permanent | expired); NULL otherwise
+    failure: Mapped[str | None] = mapped_column(sa.String(16))
     decision: Mapped[dict[str, Any]] = _json()
     reply_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     attempts: Mapped[int] = mapped_column(

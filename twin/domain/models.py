@@ -115,6 +115,20 @@ TERMINAL_STATES: frozenset[ReplyState] = frozenset(
     {ReplyState.SENT, ReplyState.SKIPPED, ReplyState.FAILED, ReplyState.CANCELLED}
 )
 
+
+class Failure(StrEnum):
+    """Why a reply is `failed` (`replies.failure`)."""
+
+    # A dependency was down (5xx, 429, timeouts, connection errors) for all of max_attempts:
+    # re-queued automatically once it works again, if the message is recent enough.
+    OUTAGE = "outage"
+    # A refusal no retry can change (invalid request, content refused, an internal error):
+    # re-queued only by hand (POST /replies/{id}/retry).
+    PERMANENT = "permanent"
+    # An outage failure found too old to re-queue (its message is older than
+    # telegram.max_catch_up_age when the dependency came back): stays failed.
+    EXPIRED = "expired"
+
 _TRANSITIONS: dict[ReplyState, frozenset[ReplyState]] = {
     ReplyState.RECEIVED: frozenset(
         {ReplyState.SCHEDULED, ReplyState.SKIPPED, ReplyState.CANCELLED, ReplyState.FAILED}
@@ -137,11 +151,20 @@ _TRANSITIONS: dict[ReplyState, frozenset[ReplyState]] = {
     # different text. Retries of a send stay in SENDING with the persisted random_id.
     # CANCELLED is allowed because the owner may take over while the twin is "typing".
     ReplyState.SENDING: frozenset({ReplyState.SENT, ReplyState.FAILED, ReplyState.CANCELLED}),
+    # The one terminal state that may be left: re-queued after an outage or by hand, to
+    # SCHEDULED when nothing was stored to send, else to SENDING (the stored bubbles resume
+    # with their random_ids; regenerating could send a second, different text). Several
+    # outage failures of one chat are answered by one re-queued reply: the others are
+    # SKIPPED as superseded. One whose chat the owner wrote in since is CANCELLED instead.
+    ReplyState.FAILED: frozenset(
+        {ReplyState.SCHEDULED, ReplyState.SENDING, ReplyState.SKIPPED, ReplyState.CANCELLED}
+    ),
 }
 
 
 def can_transition(src: ReplyState, dst: ReplyState) -> bool:
-    """Whether a reply may move from `src` to `dst`; terminal states never move."""
+    """Whether a reply may move from `src` to `dst`; terminal states never move, but for
+    a failed reply's re-queue."""
     return dst in _TRANSITIONS.get(src, frozenset())
 
 

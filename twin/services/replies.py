@@ -31,6 +31,7 @@ from twin.domain.models import (
     PAUSED_FOREVER,
     ChatKind,
     Direction,
+    Failure,
     IncomingMessage,
     MessageKind,
     OwnerActivity,
@@ -55,6 +56,8 @@ BEFORE_SENDING = (ReplyState.RECEIVED, ReplyState.SCHEDULED, ReplyState.GENERATI
 HISTORY_TURNS = 200
 TYPING_REFRESH = 4.5  # Telegram shows an action for ~5 s per call
 _BEHAVIOUR_CACHE = 256  # distinct per-chat override documents kept per account
+REASON_CHARS = 64  # replies.reason and messages.state_reason are VARCHAR(64)
+ERROR_CHARS = 200  # the error in a reply.failed event
 
 
 @dataclass
@@ -509,16 +512,16 @@ class ReplyPipeline:
         except (AdapterError, RateLimited, Unauthorized) as exc:
             if isinstance(exc, AdapterError) and not exc.transient:
                 # A refusal no retry can change (an invalid request, a peer that blocked the
-                # owner): fail now, with the dependency's own reason.
-                await self._fail(reply, failure_reason(exc))
+                # owner): fail now, with the dependency's own reason, never re-queued by itself.
+                await self._fail(reply, failure_reason(exc), Failure.PERMANENT)
             else:
                 # Unauthorized too: the account may be reconnecting; max_attempts bounds it.
                 await self._retry_later(reply, exc)
         except TwinError as exc:
-            await self._fail(reply, type(exc).__name__)
+            await self._fail(reply, type(exc).__name__, Failure.PERMANENT)
         except Exception:
             log.exception("reply %s failed unexpectedly", reply.id)
-            await self._fail(reply, "internal_error")
+            await self._fail(reply, "internal_error", Failure.PERMANENT)
         finally:
             self._runs.pop(reply.id, None)
 
@@ -940,25 +943,56 @@ class ReplyPipeline:
     async def _cancel(self, reply: Any, reason: str) -> None:
         await self._finish(reply, ReplyState.CANCELLED, reason, "reply.cancelled")
 
-    async def _fail(self, reply: Any, reason: str) -> None:
-        log.warning("reply %s failed: %s", reply.id, reason)
+    async def _fail(
+        self, reply: Any, reason: str, failure: Failure, error: str | None = None
+    ) -> None:
+        """Fail a job for good, recording why (`failure`): an outage failure is re-queued
+        when the dependency works again (twin.services.recovery), a permanent one only by hand.
+        `reason` is stored (cut to the column); the event also carries the full `error`."""
+        log.warning("reply %s failed (%s): %s", reply.id, failure.value, error or reason)
+        stored = clip_reason(reason)
+        details: dict[str, Any] = {}
+        if error or stored != reason:
+            details["error"] = clip_reason(error or reason, ERROR_CHARS)
         with contextlib.suppress(Conflict):
-            await self._finish(reply, ReplyState.FAILED, reason, "reply.failed")
+            await self._finish(
+                reply, ReplyState.FAILED, stored, "reply.failed", failure=failure, **details
+            )
 
-    async def _finish(self, reply: Any, state: ReplyState, reason: str, event: str) -> None:
+    async def _finish(
+        self,
+        reply: Any,
+        state: ReplyState,
+        reason: str,
+        event: str,
+        failure: Failure | None = None,
+        **details: Any,
+    ) -> None:
         """Move an active job to a terminal state with its messages and event (one round
         trip); Conflict if it is no longer active."""
         _, staged = await self._repo.transaction(
-            lambda tx: self._finish_tx(tx, reply.id, state, reason, event)
+            lambda tx: self._finish_tx(tx, reply.id, state, reason, event, failure, **details)
         )
         self._events.publish(staged)
 
     def _finish_tx(
-        self, tx: Any, reply_id: int, state: ReplyState, reason: str, event: str
+        self,
+        tx: Any,
+        reply_id: int,
+        state: ReplyState,
+        reason: str,
+        event: str,
+        failure: Failure | None = None,
+        **details: Any,
     ) -> tuple[Any, StagedEvent]:
-        done = tx.update_reply(reply_id, expect_state=ACTIVE, state=state, reason=reason)
+        fields: dict[str, Any] = {}
+        if failure is not None:
+            fields["failure"] = details["failure"] = failure.value
+        done = tx.update_reply(
+            reply_id, expect_state=ACTIVE, state=state, reason=reason, **fields
+        )
         tx.finish_reply_messages(reply_id, state, reason)
-        return done, self._stage(tx, event, done, reason=reason)
+        return done, self._stage(tx, event, done, reason=reason, **details)
 
     async def _retry_later(self, reply: Any, exc: Exception) -> None:
         current = await self._repo.get_reply(reply.id)
@@ -985,8 +1019,13 @@ class ReplyPipeline:
                 await self._skip(current, SkipReason.TOO_LONG_VOICE.value)
             return
         if current.attempts >= self._settings.twin.max_attempts:
+            # An outage outlasted the retry budget: re-queued once the dependency answers
+            # again (twin.services.recovery), while the message is recent enough.
             await self._fail(
-                current, f"{type(exc).__name__}: gave up after {current.attempts} attempts"
+                current,
+                f"{type(exc).__name__}: gave up after {current.attempts} attempts",
+                Failure.OUTAGE,
+                error=failure_reason(exc, ERROR_CHARS),
             )
             return
         retry_after = getattr(exc, "retry_after", None)
@@ -1065,10 +1104,14 @@ def _consume_read(reading: asyncio.Future[None]) -> None:
         log.info("read receipt failed: %s", reading.exception())
 
 
-def failure_reason(exc: Exception, limit: int = 200) -> str:
-    """A failed reply's recorded reason: the error's kind and its own message."""
+def failure_reason(exc: Exception, limit: int = ERROR_CHARS) -> str:
+    """A failed reply's reason: the error's kind and its own message (`_fail` stores it cut
+    to the column's size, and puts the whole of it in the event)."""
     text = str(exc).strip()
-    reason = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return clip_reason(f"{type(exc).__name__}: {text}" if text else type(exc).__name__, limit)
+
+
+def clip_reason(reason: str, limit: int = REASON_CHARS) -> str:
     return reason if len(reason) <= limit else reason[: limit - 1] + "…"
 
 

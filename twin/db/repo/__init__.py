@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from twin.db.repo.accounts import AccountsMixin
 from twin.db.repo.chats import ChatsMixin
+from twin.db.repo.failures import FailuresMixin
 from twin.db.repo.messages import MessagesMixin
 from twin.db.repo.misc import MiscMixin
 from twin.db.repo.replies import RepliesMixin
@@ -24,7 +25,9 @@ __all__ = ["Repository", "Transaction"]
 T = TypeVar("T")
 
 
-class Repository(AccountsMixin, ChatsMixin, MessagesMixin, RepliesMixin, MiscMixin, StatsMixin):
+class Repository(
+    AccountsMixin, ChatsMixin, MessagesMixin, RepliesMixin, FailuresMixin, MiscMixin, StatsMixin
+):
     """Implements the daemon's storage port on SQLAlchemy (SQLite or PostgreSQL)."""
 
     async def transaction(self, work: Callable[[Transaction], T]) -> T:
@@ -85,6 +88,8 @@ class Transaction:
     next_due_at = _op("next_due_at")
     reply_times = _op("reply_times")
     count_replies = _op("count_replies")
+    outage_failures = _op("outage_failures")
+    requeue_reply = _op("requeue_reply")
     # settings, style, events
     get_settings = _op("get_settings")
     get_style_profile = _op("get_style_profile")

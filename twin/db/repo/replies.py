@@ -25,6 +25,7 @@ _TERMINAL = tuple(s.value for s in TERMINAL_STATES)
 _UPDATABLE = (
     "state",
     "reason",
+    "failure",
     "decision",
     "reply_at",
     "attempts",
@@ -92,8 +93,9 @@ def _window(select: Any, *, chat: bool) -> Any:
     neither index and reads every reply the account ever sent.
 
     A reply has `finished_at` exactly when its state is terminal (stamped by create_reply and
-    update_reply; terminal states are never left), so the unfinished scan skips `sent`: else
-    it would read, row by row, every reply sent in the window only to find it finished."""
+    update_reply; cleared by requeue_reply, the only way out of a terminal state), so the
+    unfinished scan skips `sent`: else it would read, row by row, every reply sent in the
+    window only to find it finished."""
     since = sa.bindparam("_since", type_=R.c.reply_at.type)
     unfinished = [s for s in _COUNTED if s in _UNFINISHED]
 
