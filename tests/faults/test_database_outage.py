@@ -143,3 +143,64 @@ async def test_read_receipt_never_passes_a_message_that_is_not_stored(
     assert taken == 1
     await wait_all_answered(daemon, contact.id, 3)
     await assert_exactly_once(daemon, sandbox, owner, contact)
+
+
+async def _job_stopped_mid_generation(daemon, sandbox, sandbox_clients, fake_openai, down, up):
+    """The database goes away while a reply is being generated: the job stops (nothing can be
+    recorded), and resumes as soon as the database is back — not when its lease expires."""
+    owner, contact = sandbox.user("15550100"), sandbox.user("15550200")
+    await login(daemon, sandbox)
+    carl = await contact_client(sandbox_clients)
+    worker = daemon.app[keys.SERVICES]["worker"]
+    fake_openai.latency = 1.0  # the model takes a while: the outage starts meanwhile
+    await carl.send_message(owner.id, "quick question")
+    started = await wait_for_event(daemon, "reply.generating")
+    await down()
+    await until(lambda: started["reply"] in worker.stalled, worker.idle, 30, "the job to stop")
+    fake_openai.latency = 0.0
+    await up()
+
+    await wait_all_answered(daemon, contact.id, 1)
+    await assert_exactly_once(daemon, sandbox, owner, contact)
+    assert not worker.stalled
+
+
+async def test_a_reply_in_flight_resumes_when_sqlite_is_unlocked(
+    sandbox, sandbox_clients, make_daemon, fake_openai, tmp_path: Path
+):
+    people(sandbox)
+    daemon = await make_daemon(
+        **fast_pipeline(fake_openai.base_url + "/v1"), storage={"busy_timeout": 0.2}
+    )
+    lock = sqlite3.connect(tmp_path / "twin.db", timeout=30, isolation_level=None)
+
+    async def down() -> None:
+        lock.execute("BEGIN EXCLUSIVE")
+
+    async def up() -> None:
+        lock.execute("ROLLBACK")
+
+    try:
+        await _job_stopped_mid_generation(daemon, sandbox, sandbox_clients, fake_openai, down, up)
+    finally:
+        lock.close()
+
+
+@pytest.mark.postgres
+async def test_a_reply_in_flight_resumes_when_postgresql_is_back(
+    sandbox, sandbox_clients, make_daemon, fake_openai, postgres_database
+):
+    people(sandbox)
+    proxy = TcpProxy(postgres_database.host or "127.0.0.1", postgres_database.port or 5432)
+    await proxy.start()
+    url = postgres_database.set(host="127.0.0.1", port=proxy.port)
+    try:
+        daemon = await make_daemon(
+            **fast_pipeline(fake_openai.base_url + "/v1"),
+            storage={"url": url.render_as_string(hide_password=False)},
+        )
+        await _job_stopped_mid_generation(
+            daemon, sandbox, sandbox_clients, fake_openai, proxy.stop, proxy.start
+        )
+    finally:
+        await proxy.stop()

@@ -14,9 +14,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from datetime import datetime, timedelta
 from typing import Any
 
+from twin.domain.backoff import Backoff
+from twin.errors import StorageUnavailable
 from twin.services.clock import Clock
 
 log = logging.getLogger("twin.worker")
@@ -24,6 +27,7 @@ log = logging.getLogger("twin.worker")
 LEASE_SECONDS = 900.0  # longer than any single run (typing is capped), renewed by re-claiming
 IDLE_WAKE = 60.0  # re-check at least this often, in case a wake-up was missed
 DEFAULT_CONCURRENCY = 50  # jobs running at once (mostly waiting on the LLM and Telegram)
+CLAIM_RETRY = Backoff(base=0.5, cap=15.0)  # claims while the database is unavailable
 
 
 class ReplyWorker:
@@ -40,6 +44,8 @@ class ReplyWorker:
         self._slots = asyncio.Semaphore(concurrency)
         self._task: asyncio.Task[None] | None = None
         self._backlog = False  # the last claim left due jobs for lack of free slots
+        self._stalled: set[int] = set()  # jobs stopped by a database outage, still leased
+        self._rng = random.Random()
         self.idle = asyncio.Event()  # set whenever nothing is running or due (tests wait on it)
 
     async def start(self) -> None:
@@ -71,16 +77,24 @@ class ReplyWorker:
 
     async def _loop(self) -> None:
         wake = self._pipeline.wake
+        retry: float | None = None  # while the database is unavailable: the backoff's last wait
         while True:
             wake.clear()
             try:
-                due = await self._claim()
+                wait = self._seconds_until(await self._claim())
+                if retry is not None:
+                    log.info("the database is back: reply jobs run again")
+                retry = None
+            except StorageUnavailable as exc:
+                if retry is None:
+                    log.warning("cannot claim due replies: %s; retrying with backoff", exc)
+                retry = wait = CLAIM_RETRY.next_delay(retry, self._rng)
             except Exception:
                 log.exception("claiming due replies failed; retrying")
-                due = await self._next_due()
+                wait = self._seconds_until(await self._next_due())
             if not self._running:
                 self.idle.set()
-            await self._clock.sleep(self._seconds_until(due), wake)
+            await self._clock.sleep(wait, wake)
             self.idle.clear()
 
     async def _claim(self) -> datetime | None:
@@ -93,14 +107,18 @@ class ReplyWorker:
             return None
 
         context = getattr(self._pipeline, "job_context", None)
+        stalled = sorted(self._stalled)
 
         def work(tx: Any) -> tuple[list[Any], list[Any], datetime | None]:
+            if stalled:  # jobs the database stopped: claimable again at once
+                tx.release_leases(stalled)
             jobs = tx.claim_due_replies(now, LEASE_SECONDS, free)
             # What each job's first step reads, read here: one round trip for the batch.
             contexts = [context(tx, job) if context else None for job in jobs]
             return jobs, contexts, tx.next_due_at()
 
         jobs, contexts, due = await self._repo.transaction(work)
+        self._stalled.difference_update(stalled)
         self._backlog = len(jobs) >= free
         for job, job_context in zip(jobs, contexts, strict=True):
             if job.id in self._running:
@@ -108,6 +126,11 @@ class ReplyWorker:
             task = asyncio.create_task(self._run(job, job_context), name=f"reply {job.id}")
             self._running[job.id] = task
         return due
+
+    @property
+    def stalled(self) -> frozenset[int]:
+        """Jobs a database outage stopped; they resume at the first claim that succeeds."""
+        return frozenset(self._stalled)
 
     def lease_until(self, now: datetime) -> datetime | None:
         """The lease for a job created due right now and handed over with `submit()`; None
@@ -127,6 +150,11 @@ class ReplyWorker:
         try:
             async with self._slots:
                 await self._pipeline.execute(job, context)
+        except StorageUnavailable as exc:
+            # Its last committed state stands (a step is recorded before its side effect), so
+            # it resumes from there; its lease is released by the first claim that succeeds.
+            log.warning("reply %s: paused until the database is back (%s)", job.id, exc)
+            self._stalled.add(job.id)
         except Exception:
             log.exception("reply %s: worker error", job.id)
         finally:

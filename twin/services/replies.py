@@ -41,7 +41,15 @@ from twin.domain.models import (
 )
 from twin.domain.policies.delays import bubble_pause, split_bubbles, typing_duration
 from twin.domain.policies.rate_limits import WINDOW as RATE_WINDOW
-from twin.errors import AdapterError, Conflict, NotFound, RateLimited, TwinError, Unauthorized
+from twin.errors import (
+    AdapterError,
+    Conflict,
+    NotFound,
+    RateLimited,
+    StorageUnavailable,
+    TwinError,
+    Unauthorized,
+)
 from twin.services.clock import Clock
 from twin.services.directory import AccountDirectory
 from twin.services.events import EventLog, StagedEvent
@@ -507,6 +515,8 @@ class ReplyPipeline:
                 reply = sending.reply
             if reply.state is ReplyState.SENDING:
                 await self._send(reply, run, sending)
+        except StorageUnavailable:
+            raise  # nothing can be recorded now: the worker resumes the job when it can
         except Conflict:
             log.info("reply %s changed under us (cancelled?); stopping", reply.id)
         except (AdapterError, RateLimited, Unauthorized) as exc:

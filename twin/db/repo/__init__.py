@@ -84,6 +84,7 @@ class Transaction:
     get_reply = _op("get_reply")
     update_reply = _op("update_reply")
     claim_due_replies = _op("claim_due_replies")
+    release_leases = _op("release_leases")
     pending_reply = _op("pending_reply")
     next_due_at = _op("next_due_at")
     reply_times = _op("reply_times")

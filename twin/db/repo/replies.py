@@ -360,19 +360,20 @@ class RepliesMixin(RepoBase):
     def _next_due_at(self, c: Connection) -> datetime | None:
         return c.execute(_NEXT_DUE).scalar()
 
-    async def release_leases(self) -> int:
+    async def release_leases(self, ids: list[int] | None = None) -> int:
         """Forget every lease (start-up of the single daemon process: no other worker holds
-        one, so jobs interrupted by a crash resume at once instead of when leases expire)."""
-        statement = (
-            sa.update(R)
-            .where(R.c.state.in_(_UNFINISHED), R.c.lease_until.is_not(None))
-            .values(lease_until=None)
-        )
+        one, so jobs interrupted by a crash resume at once instead of when leases expire), or
+        the leases of these jobs only."""
+        return await self._run(lambda connection: self._release_leases(connection, ids))
 
-        def work(connection: Connection) -> int:
-            return connection.execute(statement).rowcount or 0
-
-        return await self._run(work)
+    def _release_leases(self, connection: Connection, ids: list[int] | None = None) -> int:
+        where = [R.c.state.in_(_UNFINISHED), R.c.lease_until.is_not(None)]
+        if ids is not None:
+            if not ids:
+                return 0
+            where.append(R.c.id.in_(ids))
+        statement = sa.update(R).where(*where).values(lease_until=None)
+        return connection.execute(statement).rowcount or 0
 
     async def reply_times(
         self, account_id: int, since: datetime, *, chat_id: int | None = None
