@@ -40,6 +40,7 @@ def setup_api(app: web.Application, settings: Settings) -> None:
             middlewares.request_id_middleware,
             metrics.metrics_middleware(api_metrics),
             middlewares.error_middleware(settings.api.max_body_bytes),
+            middlewares.static_files_middleware(STATIC_ROUTE, routes.STATIC_DIR),
             auth.auth_middleware(settings.api.tokens, is_public),
         ]
     )

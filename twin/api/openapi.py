@@ -13,7 +13,7 @@ from aiohttp import web
 from pydantic import TypeAdapter
 
 from twin.api.errors import ErrorResponse
-from twin.api.validation import JSON, Endpoint, endpoint_of
+from twin.api.validation import JSON, Endpoint, accepts_empty_body, endpoint_of
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 SECURITY_SCHEME = "bearerAuth"
@@ -70,7 +70,8 @@ def build_openapi(app: web.Application, *, title: str, version: str, description
             operation["parameters"] = parameters
         if "body" in ep.inputs:
             operation["requestBody"] = {
-                "required": True,
+                # A body whose fields all have defaults may be left out (it is then `{}`).
+                "required": not accepts_empty_body(ep.inputs["body"]),
                 "content": {JSON: {"schema": schema((ep.name, "body"), "validation")}},
             }
 
@@ -124,5 +125,18 @@ def _parameters(source: str, ref: dict, components: dict) -> list[dict[str, Any]
         param = {"name": name, "in": source, "required": source == "path" or name in required}
         if "description" in field_schema:
             param["description"] = field_schema["description"]
-        params.append({**param, "schema": field_schema})
+        params.append({**param, "schema": _not_null(field_schema)})
     return params
+
+
+def _not_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A parameter's schema without its `null` branch: text in a URL cannot be null, and an
+    optional parameter is simply left out (`before: int | None = None` is an optional integer)."""
+    branches = schema.get("anyOf")
+    if not branches or {"type": "null"} not in branches:
+        return schema
+    rest = [branch for branch in branches if branch != {"type": "null"}]
+    outer = {key: value for key, value in schema.items() if key != "anyOf"}
+    if outer.get("default", ...) is None:
+        del outer["default"]
+    return {**outer, **rest[0]} if len(rest) == 1 else {**outer, "anyOf": rest}

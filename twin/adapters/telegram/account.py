@@ -153,6 +153,8 @@ def translate_rpc_error(exc: Exception) -> Exception:
         return Unauthorized("the Telegram account is not logged in")
     if isinstance(exc, errors.UsernameInvalidError | errors.UsernameNotOccupiedError):
         return InvalidInput("chat", "no Telegram user has this username")
+    if isinstance(exc, errors.PeerIdInvalidError | errors.ChatIdInvalidError):
+        return InvalidInput("chat", "unknown chat: not in this account's dialogs")
     if isinstance(exc, ConnectionError | OSError | asyncio.TimeoutError):
         return TelegramUnavailable("Telegram is not reachable right now")
     if isinstance(exc, errors.RPCError):
@@ -361,7 +363,7 @@ class TelegramAccount:
             except Exception as exc:
                 raise translate_rpc_error(exc) from exc
             if self._session is not None:
-                await self._session.delete()
+                await self._session.purge()
             self._me = None
             self._pending = None
             self._client = None

@@ -149,11 +149,19 @@ class DatabaseSession(MemorySession):
     def close(self) -> None:
         self.save()
 
-    async def delete(self) -> None:  # type: ignore[override]
-        await self._store.delete_session(self._account)
+    def delete(self) -> None:
+        """Forget the key, update state and entities (Telethon calls this in log_out).
+        Synchronous like save(), for the same reason; `purge()` removes the stored row."""
         self._auth_key = None
         self._update_states.clear()
         self._entities.clear()
+
+    async def purge(self) -> None:
+        """Delete the session: in memory and, once pending writes are done, in the database."""
+        self.delete()
+        if self._writer is not None and not self._writer.done():
+            await self._writer
+        await self._store.delete_session(self._account)
         self._saved_blob = None
         self._saved_states = None
         self._saved_entities = set()

@@ -9,20 +9,20 @@ from aiohttp import web
 from pydantic import Field, field_validator
 
 from twin import keys
+from twin.api.fields import ChatReference, Int64, PeerId, Phone, RowId
 from twin.api.validation import ApiModel, RouteTable
 from twin.errors import NotFound
 
 routes = RouteTable(tags=("telegram",))
 
 AccountName = Field("default", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
-Phone = Field(min_length=5, max_length=32, pattern=r"^\+?[0-9 ()-]+$", examples=["+15551234567"])
 
 
 # --- models -------------------------------------------------------------------------------------
 
 
 class RequestCodeIn(ApiModel):
-    phone: str = Phone
+    phone: Phone
     account: str = AccountName
 
 
@@ -34,9 +34,18 @@ class RequestCodeOut(ApiModel):
 
 
 class VerifyCodeIn(ApiModel):
-    phone: str = Phone
-    code: str | None = Field(None, min_length=1, max_length=16, pattern=r"^[0-9 -]+$")
-    password: str | None = Field(None, min_length=1, max_length=256)
+    phone: Phone
+    code: str = Field(
+        max_length=16,
+        pattern=r"^[0-9](?:[ -]*[0-9])*$",
+        description="the login code (digits; spaces and dashes between them are allowed)",
+    )
+    password: str | None = Field(
+        None,
+        min_length=1,
+        max_length=256,
+        description="the two-step verification password, if the account has one (null: none)",
+    )
     account: str = AccountName
 
 
@@ -104,21 +113,17 @@ class DialogsOut(ApiModel):
 
 
 class SendMessageIn(ApiModel):
-    chat: int | str = Field(description='chat id, "@username" or "+phone"')
+    chat: Int64 | ChatReference = Field(description='chat id, "@username" or "+phone"')
     text: str = Field(min_length=1, max_length=4096)
     voice: bool = Field(False, description="send as a synthesized voice note ([tts] provider)")
     account: str = AccountName
 
     @field_validator("chat")
     @classmethod
-    def _chat_reference(cls, value: int | str) -> int | str:
-        if isinstance(value, str):
-            text = value.strip()
-            if text.lstrip("-").isdigit():
-                return int(text)
-            if not (text.startswith("@") and len(text) > 1) and not text.startswith("+"):
-                raise ValueError('must be a chat id, "@username" or "+phone"')
-            return text
+    def _chat_id_as_number(cls, value: int | str) -> int | str:
+        # The pattern let through only ids of at most 18 digits, "@username" or "+phone".
+        if isinstance(value, str) and not value.startswith(("@", "+")):
+            return int(value)
         return value
 
 
@@ -129,9 +134,9 @@ class SendMessageOut(ApiModel):
 
 
 class MessagesQuery(ApiModel):
-    chat: int = Field(description="Telegram chat (peer) id")
+    chat: PeerId
     limit: int = Field(50, ge=1, le=500)
-    before: int | None = Field(None, description="the `id` of the oldest message already seen")
+    before: RowId | None = Field(None, description="the `id` of the oldest message already seen")
     account: str = AccountName
 
 
