@@ -288,6 +288,18 @@ async def test_bodies_that_may_be_left_out_are_documented_so(client) -> None:
     assert ("/echo", "post") not in optional and ("/send_message", "post") not in optional
 
 
+async def test_rate_limits_are_documented(client) -> None:
+    doc = await (await client.get("/openapi.json", headers=AUTH)).json()
+    chats = doc["paths"]["/chats"]["get"]["responses"]
+    assert set(chats["200"]["headers"]) == {
+        "X-RateLimit-Limit",
+        "X-RateLimit-Remaining",
+        "X-RateLimit-Reset",
+    }
+    assert "Retry-After" in chats["429"]["headers"]
+    assert "429" not in doc["paths"]["/health"]["get"]["responses"]
+
+
 def test_iso_dates_are_real_dates() -> None:
     class Day(ApiModel):
         day: IsoDate

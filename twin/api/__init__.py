@@ -9,7 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from twin import __version__
-from twin.api import auth, cors, metrics, middlewares, openapi, routes
+from twin.api import auth, cors, metrics, middlewares, openapi, ratelimit, routes
 from twin.api.validation import endpoint_of
 from twin.api.views import event_stream
 from twin.api.views.docs import STATIC_ROUTE
@@ -19,6 +19,7 @@ from twin.config import Settings
 def setup_api(app: web.Application, settings: Settings) -> None:
     """Install metrics, routes, CORS, middlewares and the OpenAPI document on `app`."""
     app[metrics.METRICS] = api_metrics = metrics.ApiMetrics()
+    app[ratelimit.RATE_LIMITS] = limits = ratelimit.RateLimits(settings.api, api_metrics)
     routes.setup_routes(app)
     preflights = cors.setup_cors(app, settings.api.cors_origins)
     public_resources = {STATIC_ROUTE}  # the Swagger UI assets of /docs
@@ -42,9 +43,11 @@ def setup_api(app: web.Application, settings: Settings) -> None:
             middlewares.error_middleware(settings.api.max_body_bytes),
             middlewares.static_files_middleware(STATIC_ROUTE, routes.STATIC_DIR),
             auth.auth_middleware(settings.api.tokens, is_public),
+            ratelimit.rate_limit_middleware(limits),
         ]
     )
     app.on_response_prepare.append(middlewares.on_response_prepare)
+    app.on_response_prepare.append(ratelimit.on_response_prepare)
 
     async def on_startup(app: web.Application) -> None:
         auth.log_token_problems(settings.api.tokens)
@@ -56,7 +59,11 @@ def setup_api(app: web.Application, settings: Settings) -> None:
             description=(
                 "Control API of the twin daemon. Every endpoint except `GET /health` and the "
                 "`/docs` page needs `Authorization: Bearer <token>` (TWIN_API__TOKENS). Errors "
-                'always have the shape `{"error": {type, message, details, request_id}}`.'
+                'always have the shape `{"error": {type, message, details, request_id}}`. '
+                "Requests are limited per token (api.rate_limit_requests per "
+                "api.rate_limit_seconds; X-RateLimit-Limit/-Remaining/-Reset headers, Reset "
+                "in Unix seconds) and login attempts per account and client address; over a "
+                "limit the answer is 429 with Retry-After."
             ),
         )
 

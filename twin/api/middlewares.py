@@ -1,7 +1,7 @@
 """Request id and error middlewares.
 
 Order (outermost first, see `twin.api.setup_api`): request_id → metrics → errors → static files
-→ auth → view.
+→ auth → rate limit → view.
 """
 
 from __future__ import annotations

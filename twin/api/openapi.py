@@ -20,6 +20,15 @@ SECURITY_SCHEME = "bearerAuth"
 OPENAPI_DOCUMENT = web.AppKey("twin_openapi_document", dict)
 
 _ERROR_KEY = "error"
+_RATE_HEADERS = {
+    "X-RateLimit-Limit": "Requests allowed per window for this API token.",
+    "X-RateLimit-Remaining": "Requests left in the window after this one.",
+    "X-RateLimit-Reset": "Unix time (seconds) when the oldest request counted leaves the window.",
+}
+_RATE_LIMITED = (
+    "Too many requests: over the API token's rate limit, or (login endpoints) over the login "
+    "attempts of the account or of the client address. Retry-After says when to retry."
+)
 _BODY_ERRORS = {
     "400": "The body is not valid JSON.",
     "413": "The body is larger than api.max_body_bytes.",
@@ -76,6 +85,8 @@ def build_openapi(app: web.Application, *, title: str, version: str, description
             }
 
         responses: dict[str, Any] = {str(ep.status): _success(ep, schema)}
+        if not ep.public:  # counted against the token's rate limit
+            responses[str(ep.status)]["headers"] = _rate_headers()
         for status in ep.responses:
             responses[str(status)] = {
                 "description": f"{status} response",
@@ -89,6 +100,13 @@ def build_openapi(app: web.Application, *, title: str, version: str, description
                 responses[code] = {"description": text, **error}
         if ep.inputs:
             responses["422"] = {"description": "The request failed validation.", **error}
+        if not ep.public:
+            retry = {"description": "Seconds to wait.", "schema": {"type": "integer"}}
+            responses["429"] = {
+                "description": _RATE_LIMITED,
+                "headers": {"Retry-After": retry, **_rate_headers()},
+                **error,
+            }
         responses["default"] = {"description": "Any other error, in the one error shape.", **error}
         operation["responses"] = responses
         if ep.public:
@@ -104,6 +122,13 @@ def build_openapi(app: web.Application, *, title: str, version: str, description
             "securitySchemes": {SECURITY_SCHEME: {"type": "http", "scheme": "bearer"}},
         },
         "security": [{SECURITY_SCHEME: []}],
+    }
+
+
+def _rate_headers() -> dict[str, Any]:
+    return {
+        name: {"description": text, "schema": {"type": "integer"}}
+        for name, text in _RATE_HEADERS.items()
     }
 
 

@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 
 from twin import keys
 from twin.api.fields import ChatReference, Int64, PeerId, Phone, RowId
+from twin.api.ratelimit import login_attempt
 from twin.api.validation import ApiModel, RouteTable
 from twin.errors import NotFound
 
@@ -178,6 +179,7 @@ async def _account(request: web.Request, name: str, *, connect: bool = True) -> 
 @routes.post("/auth/request_code", name="auth_request_code", summary="Send a login code")
 async def request_code(request: web.Request, body: RequestCodeIn) -> RequestCodeOut:
     """Ask Telegram to send a login code; a second request for the same phone replaces it."""
+    login_attempt(request, "request_code", body.account)
     sent = await (await _account(request, body.account)).request_code(body.phone)
     return RequestCodeOut(
         status="code_sent", phone_code_hash=sent.phone_code_hash, type=sent.type,
@@ -188,16 +190,22 @@ async def request_code(request: web.Request, body: RequestCodeIn) -> RequestCode
 @routes.post("/auth/verify_code", name="auth_verify_code", summary="Complete a login")
 async def verify_code(request: web.Request, body: VerifyCodeIn) -> LoginOut:
     """The code (and, for two-step verification, the password) from the login code request."""
+    attempt = login_attempt(request, "verify_code", body.account)
     account = await _account(request, body.account)
     result = await account.verify_code(body.phone, body.code, body.password)
+    if result.status == "authorized":
+        attempt.succeeded()
     await _remember_login(request, body.account, account)
     return LoginOut(status=result.status, user=_user(result.user), hint=result.hint)
 
 
 @routes.post("/auth/password", name="auth_password", summary="Two-step verification password")
 async def password(request: web.Request, body: PasswordIn) -> LoginOut:
+    attempt = login_attempt(request, "password", body.account)
     account = await _account(request, body.account)
     result = await account.submit_password(body.password)
+    if result.status == "authorized":
+        attempt.succeeded()
     await _remember_login(request, body.account, account)
     return LoginOut(status=result.status, user=_user(result.user), hint=result.hint)
 
