@@ -214,6 +214,30 @@ def test_chat_references_documented_invalid(chat) -> None:
     assert caught.value.status == 422
 
 
+@pytest.mark.parametrize(
+    ("text", "accepted"),
+    [
+        ("hi", True),
+        (" hi\n", True),
+        ("\u00e9t\u00e9 \U0001f600", True),
+        ("", False),
+        (" ", False),
+        ("\f\n\t", False),  # only whitespace: Telegram refuses it (MESSAGE_EMPTY)
+        ("a\x00b", False),  # PostgreSQL cannot store a NUL in text
+        ("\x00", False),
+        ("x" * 4097, False),
+    ],
+)
+def test_message_texts(text, accepted) -> None:
+    body = {"chat": 42, "text": text}
+    if accepted:
+        assert body_of(SendMessageIn, body).text == text
+    else:
+        with pytest.raises(ApiError) as caught:
+            body_of(SendMessageIn, body)
+        assert caught.value.details[0][0] == "text"
+
+
 def _ecma_like(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern, re.ASCII)
 

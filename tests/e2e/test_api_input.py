@@ -52,6 +52,22 @@ async def test_chats_telegram_does_not_know_are_422(sandbox, make_daemon):
         assert body["error"]["details"][0]["field"] == "chat"
 
 
+async def test_texts_telegram_would_refuse_are_422(sandbox, make_daemon):
+    people(sandbox)
+    daemon = await make_daemon()
+    await login(daemon, sandbox)
+    for text in (
+        " \f\n",  # only whitespace: the documented pattern refuses it
+        "\x1c",  # whitespace to Telegram (and Python), not to the pattern: Telegram refuses it
+        "\U0001f600" * 4096,  # 4096 characters, but 8192 UTF-16 units for Telegram
+    ):
+        status, body = await daemon.call(
+            "POST", "/send_message", json={"chat": "@carl_contact", "text": text}
+        )
+        assert status == 422, (text[:5], body)
+        assert body["error"]["details"][0]["field"] == "text"
+
+
 async def test_a_second_code_request_sends_a_new_code(sandbox, make_daemon):
     sandbox.create_user(OWNER_PHONE, "Olga")
     daemon = await make_daemon()

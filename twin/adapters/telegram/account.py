@@ -155,6 +155,10 @@ def translate_rpc_error(exc: Exception) -> Exception:
         return InvalidInput("chat", "no Telegram user has this username")
     if isinstance(exc, errors.PeerIdInvalidError | errors.ChatIdInvalidError):
         return InvalidInput("chat", "unknown chat: not in this account's dialogs")
+    if isinstance(exc, errors.MessageEmptyError):
+        return InvalidInput("text", "the message is empty (only whitespace)")
+    if isinstance(exc, errors.MessageTooLongError):
+        return InvalidInput("text", "the message is longer than Telegram allows")
     if isinstance(exc, ConnectionError | OSError | asyncio.TimeoutError):
         return TelegramUnavailable("Telegram is not reachable right now")
     if isinstance(exc, errors.RPCError):

@@ -115,7 +115,14 @@ class DialogsOut(ApiModel):
 
 class SendMessageIn(ApiModel):
     chat: Int64 | ChatReference = Field(description='chat id, "@username" or "+phone"')
-    text: str = Field(min_length=1, max_length=4096)
+    text: str = Field(
+        min_length=1,
+        max_length=4096,
+        # Not only whitespace, and no NUL (which PostgreSQL cannot store in text).
+        pattern=r"^[^\x00]*[^\s\x00][^\x00]*$",
+        description="not only whitespace, no NUL character; at most 4096 characters "
+        "(Telegram counts UTF-16 units, so fewer of those outside the BMP)",
+    )
     voice: bool = Field(False, description="send as a synthesized voice note ([tts] provider)")
     account: str = AccountName
 
