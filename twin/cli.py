@@ -158,22 +158,20 @@ def load(args: argparse.Namespace) -> Settings:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from aiohttp import web
-
+    from twin.api.server import run_app
     from twin.app import create_app
 
     settings = load(args)
     host = args.host or settings.api.host
     port = settings.api.port if args.port is None else args.port
     log.info("twin %s starting; API on http://%s:%s", __version__, host, port)
-    web.run_app(
+    run_app(  # web.run_app, with aiohttp's own error answers in the API's error shape
         create_app(settings),
         host=host,
         port=port,
         shutdown_timeout=SHUTDOWN_TIMEOUT,
         access_log=logging.getLogger("twin.access"),
         print=_announce,
-        handle_signals=True,
     )
     log.info("twin stopped")
     return 0

@@ -122,6 +122,30 @@ class ApiSettings(Section):
     tokens: list[SecretStr] = Field(default_factory=list)
     cors_origins: list[str] = Field(default_factory=list)
     max_body_bytes: int = Field(1024 * 1024, gt=0)
+    rate_limit_requests: int = Field(
+        600, ge=0, description="requests per API token per rate_limit_seconds; 0 = no limit"
+    )
+    rate_limit_seconds: float = Field(60.0, gt=0)
+    login_attempts: int = Field(
+        5, ge=0, description="per login endpoint, per account and per client address; 0 = off"
+    )
+    login_window_seconds: float = Field(900.0, gt=0)
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="reverse proxies (addresses or networks) whose X-Forwarded-For is believed",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"'{entry}' is not an IP address or network") from None
+        return value
 
 
 class ModelPrice(Section):

@@ -269,7 +269,7 @@ async def test_get_settings_shows_config_defaults(client) -> None:
 
 async def test_put_settings_merges_partial_updates(client) -> None:
     defaults = (await get_settings(client))["effective"]
-    body = await put_settings(client, {"twin": {"takeover_minutes": "5"}})  # normalised
+    body = await put_settings(client, {"twin": {"takeover_minutes": 5}})  # normalised
     assert body["overrides"] == {"twin": {"takeover_minutes": 5.0}}
     assert body["effective"]["twin"] == {**defaults["twin"], "takeover_minutes": 5.0}
 
@@ -317,6 +317,8 @@ async def test_settings_changes_reach_the_pipelines_view(client) -> None:
          ["schedule.closed.0"]),
         ({"twin": {"takeover_minutes": -1}}, ["twin.takeover_minutes"]),
         ({"twin": {"takeover_minutes": "soon"}}, ["twin.takeover_minutes"]),
+        ({"twin": {"takeover_minutes": "5"}}, ["twin.takeover_minutes"]),  # a number, not text
+        ({"twin": {"enabled": 0}}, ["twin.enabled"]),  # a boolean, not a number
         ({"twin": {"no_such_key": 1}}, ["twin.no_such_key"]),
         ({"twin": {"include": ["not a chat"]}}, ["twin.include"]),
         ({"humanize": {"read_delay_min": 50, "read_delay_max": 10}}, ["humanize.read_delay_min"]),

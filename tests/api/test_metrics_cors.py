@@ -85,7 +85,7 @@ async def test_preflight_from_an_allowed_origin(make_client) -> None:
     assert "X-Request-ID" in response.headers
 
 
-async def test_actual_cors_request_exposes_request_id_and_retry_after(make_client) -> None:
+async def test_actual_cors_request_exposes_request_id_and_rate_limit_headers(make_client) -> None:
     client = await make_client(cors_origins=[ORIGIN])
     response = await client.post(
         "/echo", json={"message": "hi"}, headers={**AUTH, "Origin": ORIGIN}
@@ -93,7 +93,13 @@ async def test_actual_cors_request_exposes_request_id_and_retry_after(make_clien
     assert response.status == 200
     assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
     exposed = set(response.headers["Access-Control-Expose-Headers"].split(","))
-    assert exposed == {"X-Request-ID", "Retry-After"}
+    assert exposed == {
+        "X-Request-ID",
+        "Retry-After",
+        "X-RateLimit-Limit",
+        "X-RateLimit-Remaining",
+        "X-RateLimit-Reset",
+    }
     assert "Origin" in response.headers.getall("Vary")
 
     # Errors carry the CORS headers too, so the frontend can read them.

@@ -199,7 +199,9 @@ async def test_stats_default_range_ends_today(client) -> None:
         ({"days": "367"}, "days"),
         ({"days": "a week"}, "days"),
         ({"to": "2025-13-01"}, "to"),
-        ({"to": "9999-12-31"}, "to"),
+        ({"to": "0"}, "to"),  # not read as a Unix time: a date is YYYY-MM-DD
+        ({"to": "2025-5-4"}, "to"),
+        ({"to": "0000-01-01"}, "to"),
         ({"account": "no spaces"}, "account"),
         ({"dayz": "7"}, "dayz"),
     ],
@@ -209,6 +211,23 @@ async def test_stats_rejects_bad_parameters(client, params, field) -> None:
     assert response.status == 422
     error = assert_error(await response.json(), "validation_error")
     assert [detail["field"] for detail in error["details"]] == [field]
+
+
+@pytest.mark.parametrize(
+    ("to", "days", "start"),
+    [
+        ("1969-12-26", "7", "1969-12-20"),  # before the Unix epoch
+        ("9999-12-31", "3", "9999-12-29"),  # the last day there is
+        ("0001-01-02", "7", "0001-01-01"),  # the range is cut at the first day there is
+    ],
+)
+async def test_stats_accepts_every_real_date(client, to, days, start) -> None:
+    response = await client.get("/stats", params={"to": to, "days": days}, headers=AUTH)
+    assert response.status == 200, await response.text()
+    body = await response.json()
+    assert (body["from"], body["to"]) == (start, to)
+    assert body["days"][0]["date"] == start and body["days"][-1]["date"] == to
+    assert body["totals"] == figures()
 
 
 @given(st.lists(st.floats(0, 1e6, allow_nan=False), min_size=2, max_size=50))

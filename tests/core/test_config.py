@@ -172,6 +172,11 @@ LIST_KEYS = {
         ("https://a.example,https://b.example", ["https://a.example", "https://b.example"]),
         ('["https://a.example"]', ["https://a.example"]),
     ),
+    "api.trusted_proxies": (
+        ("10.0.0.1", ["10.0.0.1"]),
+        ("10.0.0.1, 192.168.0.0/16", ["10.0.0.1", "192.168.0.0/16"]),
+        ('["::1"]', ["::1"]),
+    ),
     "twin.facts": (
         ("I live in Lisbon, Portugal", ["I live in Lisbon, Portugal"]),
         ("tea, not coffee", ["tea, not coffee"]),

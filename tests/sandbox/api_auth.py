@@ -85,6 +85,29 @@ def send_code(call: Call, req: functions.auth.SendCodeRequest) -> types.auth.Sen
     return types.auth.SentCode(type=code_type, phone_code_hash=login.phone_code_hash)
 
 
+@handler(functions.auth.ResendCodeRequest, auth=False)
+def resend_code(call: Call, req: functions.auth.ResendCodeRequest) -> types.auth.SentCode:
+    """A fresh code for a pending login (Telethon asks for it on a second send_code_request
+    for the same phone); an unknown, replaced or expired login is PHONE_CODE_EXPIRED."""
+    phone = normalize_phone(req.phone_number or "")
+    world = call.world
+    pending = world.codes.get(phone)
+    if (
+        pending is None
+        or pending.phone_code_hash != req.phone_code_hash
+        or world.clock.now() > pending.expires_at
+    ):
+        raise RpcFailure(400, "PHONE_CODE_EXPIRED")
+    login = world.issue_code(phone, phone_code_hash=pending.phone_code_hash)
+    if call.server.on_code is not None:
+        call.server.on_code(phone, login.code)
+    uid = world.by_phone.get(phone)
+    if uid is not None:
+        _deliver_code_message(call, uid, login.code)
+    code_type = types.auth.SentCodeTypeSms(length=_CODE_LENGTH)
+    return types.auth.SentCode(type=code_type, phone_code_hash=login.phone_code_hash)
+
+
 def _deliver_code_message(call: Call, uid: int, code: str) -> None:
     """Like Telegram: the code arrives from 777000 in the account's logged-in sessions."""
     world = call.world

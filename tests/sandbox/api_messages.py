@@ -1,4 +1,5 @@
-"""Handlers for messages.*: send, media, history, dialogs, typing, reads, edit, delete, groups.
+"""Handlers for messages.*: send, media, history, dialogs, typing, reads, edit, delete, groups
+(and channels.getChannels, which only says that a channel is unknown: there are none).
 
 Why the response shapes: Telethon reconciles its own sends from the *result* (private text →
 UpdateShortSentMessage; media and group sends → Updates with UpdateMessageID + UpdateNewMessage)
@@ -309,6 +310,16 @@ def get_chats(call: Call, req: functions.messages.GetChatsRequest) -> types.mess
     return types.messages.Chats(
         chats=[call.world.chat_view(cid, me.id) for cid in req.id if cid in call.world.groups]
     )
+
+
+@handler(functions.channels.GetChannelsRequest)
+def get_channels(call: Call, req: functions.channels.GetChannelsRequest) -> object:
+    """The sandbox has no channels: every one asked for is unknown (Telethon asks when given a
+    channel's marked id, -100…, that is not in its entity cache)."""
+    call.me()
+    if req.id:
+        raise RpcFailure(400, "CHANNEL_INVALID")
+    return types.messages.Chats(chats=[])
 
 
 @handler(functions.messages.GetFullChatRequest)

@@ -214,12 +214,13 @@ class World(MessageBoxes):
 
     # -- login codes ----------------------------------------------------------------------
 
-    def issue_code(self, phone: str) -> LoginCode:
+    def issue_code(self, phone: str, phone_code_hash: str | None = None) -> LoginCode:
+        """A new code for `phone` (a resend keeps the login's `phone_code_hash`)."""
         code = self.fixed_code or f"{secrets.randbelow(100000):05d}"
         login = LoginCode(
             phone=phone,
             code=code,
-            phone_code_hash=secrets.token_hex(8),
+            phone_code_hash=phone_code_hash or secrets.token_hex(8),
             expires_at=self.clock.now() + self.code_ttl,
         )
         self.codes[phone] = login

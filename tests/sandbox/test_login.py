@@ -76,6 +76,40 @@ async def test_wrong_expired_code_and_bad_phone(
     assert not await client.is_user_authorized()
 
 
+async def test_second_code_request_resends_a_new_code(
+    sandbox: SandboxServer, sandbox_clients: SandboxClients
+) -> None:
+    # Telethon answers a second send_code_request for the same phone with auth.resendCode.
+    sandbox.create_user("15550007", "Fay")
+    client = sandbox_clients.new()
+    await client.connect()
+    first = await client.send_code_request("15550007")
+    old = sandbox.last_code("15550007")
+    again = await client.send_code_request("15550007")
+    assert again.phone_code_hash == first.phone_code_hash
+    new = sandbox.last_code("15550007")
+    if new != old:  # the old code is replaced (a 1-in-100000 chance of drawing the same one)
+        with pytest.raises(errors.PhoneCodeInvalidError):
+            await client.sign_in("15550007", old)
+    me = await client.sign_in("15550007", new)
+    assert me.first_name == "Fay"
+
+
+async def test_resend_after_expiry_sends_a_fresh_code(
+    sandbox: SandboxServer, sandbox_clients: SandboxClients
+) -> None:
+    sandbox.create_user("15550008", "Gus")
+    client = sandbox_clients.new()
+    await client.connect()
+    first = await client.send_code_request("15550008")
+    sandbox.expire_code("15550008")
+    # resendCode answers PHONE_CODE_EXPIRED; Telethon then sends a new code (a new login).
+    again = await client.send_code_request("15550008")
+    assert again.phone_code_hash != first.phone_code_hash
+    me = await client.sign_in("15550008", sandbox.last_code("15550008"))
+    assert me.first_name == "Gus"
+
+
 async def test_unregistered_phone_needs_sign_up(
     sandbox: SandboxServer, sandbox_clients: SandboxClients
 ) -> None:

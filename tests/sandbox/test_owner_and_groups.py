@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from telethon import events, functions, types
+import pytest
+from telethon import errors, events, functions, types
 
 from .fixtures import Pair, SandboxClients
 from .server import SandboxServer
@@ -138,3 +139,16 @@ async def test_contact_flags(sandbox: SandboxServer, sandbox_pair: Pair) -> None
     assert again.contact and not again.mutual_contact
     contacts = await sandbox_pair.a(functions.contacts.GetContactsRequest(hash=0))
     assert {c.user_id for c in contacts.contacts} == {sandbox_pair.bob.id, fan.id, stranger.id}
+
+
+async def test_unknown_channel_and_group_ids_are_refused(sandbox_pair: Pair) -> None:
+    # Telethon looks a channel's marked id (-100…) up with channels.getChannels; there are no
+    # channels in the sandbox, so that answer is CHANNEL_INVALID (and Telethon's a ValueError).
+    with pytest.raises(errors.ChannelInvalidError):
+        await sandbox_pair.a(
+            functions.channels.GetChannelsRequest([types.InputChannel(1234567890, 0)])
+        )
+    with pytest.raises(ValueError, match="Could not find the input entity"):
+        await sandbox_pair.a.get_input_entity(-1001234567890)
+    with pytest.raises(errors.ChatIdInvalidError):
+        await sandbox_pair.a.send_message(-4242, "hello?")

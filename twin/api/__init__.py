@@ -9,7 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from twin import __version__
-from twin.api import auth, cors, metrics, middlewares, openapi, readiness, routes
+from twin.api import auth, cors, metrics, middlewares, openapi, ratelimit, readiness, routes
 from twin.api.validation import endpoint_of
 from twin.api.views import event_stream
 from twin.api.views.docs import STATIC_ROUTE
@@ -20,6 +20,7 @@ def setup_api(app: web.Application, settings: Settings) -> None:
     """Install metrics, routes, CORS, middlewares and the OpenAPI document on `app`."""
     app[metrics.METRICS] = api_metrics = metrics.ApiMetrics()
     readiness.install(app, api_metrics.registry)  # /ready's snapshot, also in /metrics
+    app[ratelimit.RATE_LIMITS] = limits = ratelimit.RateLimits(settings.api, api_metrics)
     routes.setup_routes(app)
     preflights = cors.setup_cors(app, settings.api.cors_origins)
     public_resources = {STATIC_ROUTE}  # the Swagger UI assets of /docs
@@ -41,10 +42,13 @@ def setup_api(app: web.Application, settings: Settings) -> None:
             middlewares.request_id_middleware,
             metrics.metrics_middleware(api_metrics),
             middlewares.error_middleware(settings.api.max_body_bytes),
+            middlewares.static_files_middleware(STATIC_ROUTE, routes.STATIC_DIR),
             auth.auth_middleware(settings.api.tokens, is_public),
+            ratelimit.rate_limit_middleware(limits),
         ]
     )
     app.on_response_prepare.append(middlewares.on_response_prepare)
+    app.on_response_prepare.append(ratelimit.on_response_prepare)
 
     async def on_startup(app: web.Application) -> None:
         auth.log_token_problems(settings.api.tokens)
@@ -57,7 +61,11 @@ def setup_api(app: web.Application, settings: Settings) -> None:
                 "Control API of the twin daemon. Every endpoint except `GET /health`, "
                 "`GET /ready` and the `/docs` page needs `Authorization: Bearer <token>` "
                 "(TWIN_API__TOKENS). Errors always have the shape "
-                '`{"error": {type, message, details, request_id}}`.'
+                '`{"error": {type, message, details, request_id}}`. '
+                "Requests are limited per token (api.rate_limit_requests per "
+                "api.rate_limit_seconds; X-RateLimit-Limit/-Remaining/-Reset headers, Reset "
+                "in Unix seconds) and login attempts per account and client address; over a "
+                "limit the answer is 429 with Retry-After."
             ),
         )
 

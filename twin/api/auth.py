@@ -10,6 +10,7 @@ answer 503 until the admin sets TWIN_API__TOKENS.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 from collections.abc import Callable, Collection, Sequence
@@ -23,6 +24,9 @@ from twin.api.middlewares import Handler, Middleware
 log = logging.getLogger("twin.api.auth")
 
 MIN_TOKEN_LENGTH = 16
+# Which configured token a request presented, as a fingerprint (never the token itself): the
+# key of the per-token rate limit, safe to keep in memory and to log.
+TOKEN_ID: web.RequestKey[str] = web.RequestKey("twin_token_id", str)
 _CHALLENGE = 'Bearer realm="twin"'
 _INVALID = 'Bearer realm="twin", error="invalid_token"'
 
@@ -34,20 +38,33 @@ def configured_tokens(tokens: Sequence[SecretStr]) -> list[bytes]:
 
 def token_matches(candidate: str, tokens: Collection[bytes]) -> bool:
     """Constant-time check against every configured token (no early exit on a match)."""
+    return matching_token(candidate, list(tokens)) is not None
+
+
+def matching_token(candidate: str, tokens: Sequence[bytes]) -> int | None:
+    """The index of the configured token `candidate` is, compared in constant time with every
+    one of them (no early exit on a match); None if it is none of them."""
     try:
         given = candidate.encode("utf-8", "surrogateescape")
     except UnicodeEncodeError:
-        return False
-    matched = False
-    for token in tokens:
-        matched |= hmac.compare_digest(given, token)
-    return matched
+        return None
+    found = None
+    for index, token in enumerate(tokens):
+        if hmac.compare_digest(given, token):
+            found = index
+    return found
+
+
+def fingerprint(token: bytes) -> str:
+    """A short, one-way name for a token (SHA-256 prefix), usable as a key or in a log."""
+    return hashlib.sha256(token).hexdigest()[:16]
 
 
 def auth_middleware(
     tokens: Sequence[SecretStr], is_public: Callable[[web.Request], bool]
 ) -> Middleware:
     known = configured_tokens(tokens)
+    names = [fingerprint(token) for token in known]
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -66,8 +83,10 @@ def auth_middleware(
                 "Missing bearer token: send 'Authorization: Bearer <token>'.",
                 headers={"WWW-Authenticate": _CHALLENGE},
             )
-        if not token_matches(credentials.strip(), known):
+        index = matching_token(credentials.strip(), known)
+        if index is None:
             raise ApiError(401, "Invalid bearer token.", headers={"WWW-Authenticate": _INVALID})
+        request[TOKEN_ID] = names[index]
         return await handler(request)
 
     return middleware

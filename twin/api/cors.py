@@ -8,7 +8,13 @@ import aiohttp_cors
 from aiohttp import web
 
 ALLOW_HEADERS = ("Authorization", "Content-Type", "X-Request-ID")
-EXPOSE_HEADERS = ("X-Request-ID", "Retry-After")
+EXPOSE_HEADERS = (
+    "X-Request-ID",
+    "Retry-After",
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+)
 
 
 def setup_cors(app: web.Application, origins: Sequence[str]) -> frozenset[web.AbstractRoute]:

@@ -25,6 +25,13 @@ class ApiMetrics:
             ("method", "route", "status"),
             registry=self.registry,
         )
+        self.rate_limited = Counter(
+            "twin_http_rate_limited",
+            "Requests refused with 429 by the API's own rate limits, by limit "
+            "(token, login_account, login_address).",
+            ("limit",),
+            registry=self.registry,
+        )
         self.latency = Histogram(
             "twin_http_request_duration_seconds",
             "Time to produce an HTTP response (streamed bodies: until headers), by route name.",

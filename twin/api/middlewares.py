@@ -1,6 +1,7 @@
 """Request id and error middlewares.
 
-Order (outermost first, see `twin.api.setup_api`): request_id → metrics → errors → auth → view.
+Order (outermost first, see `twin.api.setup_api`): request_id → metrics → errors → static files
+→ auth → rate limit → view.
 """
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ import logging
 import re
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from twin import errors
 from twin.api.context import request_id_var
@@ -68,6 +71,9 @@ def error_middleware(max_body_bytes: int) -> Middleware:
             if exc.status < 400:  # redirects and the like are not errors
                 raise
             error = _from_http_exception(exc, request, max_body_bytes)
+        except (HttpProcessingError, web.RequestPayloadError) as exc:  # bad gzip, chunks …
+            reason = parse_error_message(exc)
+            error = ApiError(400, f"The request body could not be read: {reason}.")
         except errors.TwinError as exc:
             mapped = from_domain(exc)
             if mapped is None:
@@ -92,6 +98,23 @@ def error_middleware(max_body_bytes: int) -> Middleware:
             details=error.details,
             headers=error.headers,
         )
+
+    return middleware
+
+
+def static_files_middleware(resource_name: str, directory: Path) -> Middleware:
+    """A missing static file is a 404 in the error shape: aiohttp's static handler only finds
+    out when it sends the file, and then answers an empty 404 of its own. The assets are a
+    fixed set of files, listed once here."""
+    files = frozenset(path.name for path in directory.iterdir() if path.is_file())
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        resource = request.match_info.route.resource
+        static = resource is not None and resource.name == resource_name
+        if static and request.match_info.get("filename") not in files:
+            raise web.HTTPNotFound()
+        return await handler(request)
 
     return middleware
 
@@ -121,3 +144,14 @@ def _from_http_exception(
     else:
         message = exc.reason
     return ApiError(exc.status, message, headers=headers)
+
+
+def parse_error_message(exc: BaseException | None) -> str:
+    """What aiohttp's parser found wrong, without the bytes it quotes from the request."""
+    if isinstance(exc, web.RequestPayloadError) and exc.__cause__ is not None:
+        exc = exc.__cause__  # the body's parser error, re-raised to the reader
+    if not isinstance(exc, HttpProcessingError):
+        return "malformed request"
+    # aiohttp's messages quote the offending input after the first line (or after a colon).
+    text = (exc.message or "").strip().split("\n", 1)[0].split(":", 1)[0].strip()
+    return text[:120] or "malformed request"

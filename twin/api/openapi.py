@@ -13,13 +13,22 @@ from aiohttp import web
 from pydantic import TypeAdapter
 
 from twin.api.errors import ErrorResponse
-from twin.api.validation import JSON, Endpoint, endpoint_of
+from twin.api.validation import JSON, Endpoint, accepts_empty_body, endpoint_of
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 SECURITY_SCHEME = "bearerAuth"
 OPENAPI_DOCUMENT = web.AppKey("twin_openapi_document", dict)
 
 _ERROR_KEY = "error"
+_RATE_HEADERS = {
+    "X-RateLimit-Limit": "Requests allowed per window for this API token.",
+    "X-RateLimit-Remaining": "Requests left in the window after this one.",
+    "X-RateLimit-Reset": "Unix time (seconds) when the oldest request counted leaves the window.",
+}
+_RATE_LIMITED = (
+    "Too many requests: over the API token's rate limit, or (login endpoints) over the login "
+    "attempts of the account or of the client address. Retry-After says when to retry."
+)
 _BODY_ERRORS = {
     "400": "The body is not valid JSON.",
     "413": "The body is larger than api.max_body_bytes.",
@@ -70,11 +79,14 @@ def build_openapi(app: web.Application, *, title: str, version: str, description
             operation["parameters"] = parameters
         if "body" in ep.inputs:
             operation["requestBody"] = {
-                "required": True,
+                # A body whose fields all have defaults may be left out (it is then `{}`).
+                "required": not accepts_empty_body(ep.inputs["body"]),
                 "content": {JSON: {"schema": schema((ep.name, "body"), "validation")}},
             }
 
         responses: dict[str, Any] = {str(ep.status): _success(ep, schema)}
+        if not ep.public:  # counted against the token's rate limit
+            responses[str(ep.status)]["headers"] = _rate_headers()
         for status in ep.responses:
             responses[str(status)] = {
                 "description": f"{status} response",
@@ -88,6 +100,13 @@ def build_openapi(app: web.Application, *, title: str, version: str, description
                 responses[code] = {"description": text, **error}
         if ep.inputs:
             responses["422"] = {"description": "The request failed validation.", **error}
+        if not ep.public:
+            retry = {"description": "Seconds to wait.", "schema": {"type": "integer"}}
+            responses["429"] = {
+                "description": _RATE_LIMITED,
+                "headers": {"Retry-After": retry, **_rate_headers()},
+                **error,
+            }
         responses["default"] = {"description": "Any other error, in the one error shape.", **error}
         operation["responses"] = responses
         if ep.public:
@@ -103,6 +122,13 @@ def build_openapi(app: web.Application, *, title: str, version: str, description
             "securitySchemes": {SECURITY_SCHEME: {"type": "http", "scheme": "bearer"}},
         },
         "security": [{SECURITY_SCHEME: []}],
+    }
+
+
+def _rate_headers() -> dict[str, Any]:
+    return {
+        name: {"description": text, "schema": {"type": "integer"}}
+        for name, text in _RATE_HEADERS.items()
     }
 
 
@@ -124,5 +150,18 @@ def _parameters(source: str, ref: dict, components: dict) -> list[dict[str, Any]
         param = {"name": name, "in": source, "required": source == "path" or name in required}
         if "description" in field_schema:
             param["description"] = field_schema["description"]
-        params.append({**param, "schema": field_schema})
+        params.append({**param, "schema": _not_null(field_schema)})
     return params
+
+
+def _not_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A parameter's schema without its `null` branch: text in a URL cannot be null, and an
+    optional parameter is simply left out (`before: int | None = None` is an optional integer)."""
+    branches = schema.get("anyOf")
+    if not branches or {"type": "null"} not in branches:
+        return schema
+    rest = [branch for branch in branches if branch != {"type": "null"}]
+    outer = {key: value for key, value in schema.items() if key != "anyOf"}
+    if outer.get("default", ...) is None:
+        del outer["default"]
+    return {**outer, **rest[0]} if len(rest) == 1 else {**outer, "anyOf": rest}

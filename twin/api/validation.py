@@ -8,7 +8,16 @@
 
 A view takes the request plus any of `body` (JSON body), `query` (query string) and `path` (URL
 placeholders), each annotated with an `ApiModel`. Their parsing and validation errors are uniform
-(400 malformed JSON, 413, 415, 422 with field details). The return annotation is the response
+(400 malformed JSON, 413, 415, 422 with field details).
+
+The models are the one source of truth: /openapi.json is their JSON Schema, and input is
+validated against them strictly, i.e. exactly as documented. A JSON body is validated in
+pydantic's strict mode (`false` is not an integer, `"5"` is not a number). Path and query values
+are text: each is read as the JSON type its field documents (`integer`: an optional minus and
+ASCII digits; `number`: a JSON number; `boolean`: `true` or `false`; anything else stays text)
+and then validated strictly too, so `?limit=1_0` or `?to=0` is refused rather than guessed at.
+A model whose fields all have defaults also accepts an empty body (no body, or Content-Length 0)
+as `{}`, so parameterless POSTs need none. The return annotation is the response
 schema: a model (or `list[Model]` …) dumped as JSON, `None` for 204, or a `web.StreamResponse` for
 anything else; `Model | web.Response` documents the model and lets the view `respond()` with
 another status. `twin.api.openapi` builds the OpenAPI document from these same declarations.
@@ -17,14 +26,17 @@ another status. `twin.api.openapi` builds the OpenAPI document from these same d
 from __future__ import annotations
 
 import inspect
+import json
+import re
 import types
 import typing
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import partialmethod
+from functools import cache, partialmethod
 from typing import Any
 
 from aiohttp import web
+from multidict import MultiMapping
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from pydantic_core import from_json
 
@@ -75,12 +87,10 @@ class Endpoint:
         for source, model in self.inputs.items():
             if source == "body":
                 kwargs[source] = await _parse_body(request, model)
+            elif source == "path":
+                kwargs[source] = parse_parameters(model, request.match_info, root="path")
             else:
-                raw = request.match_info if source == "path" else _query_input(request, model)
-                try:
-                    kwargs[source] = model.model_validate(dict(raw))
-                except ValidationError as exc:
-                    raise validation_error(exc, root=source) from None
+                kwargs[source] = parse_query(model, request.query)
         result = await self.view(request, **kwargs)
         if isinstance(result, web.StreamResponse):
             return result
@@ -207,32 +217,135 @@ def _is_many(annotation: Any) -> bool:
     return origin in (list, set, frozenset, tuple)
 
 
-def _query_input(request: web.Request, model: type[BaseModel]) -> dict[str, Any]:
-    """Repeated keys become lists; a list field always gets a list (`?tag=a` -> ["a"])."""
+def parse_query(model: type[BaseModel], query: MultiMapping[str]) -> BaseModel:
+    """A query string as `model`; repeated keys become lists, and a list field always gets a
+    list (`?tag=a` -> ["a"])."""
     many = {f.alias or n for n, f in model.model_fields.items() if _is_many(f.annotation)}
-    query = request.query
-    return {
+    raw = {
         key: query.getall(key) if key in many or len(query.getall(key)) > 1 else query[key]
         for key in dict.fromkeys(query.keys())
     }
+    return parse_parameters(model, raw, root="query")
+
+
+def parse_parameters(
+    model: type[BaseModel], raw: Mapping[str, str | list[str]], *, root: str
+) -> BaseModel:
+    """Path or query values (text) as `model`: each read as the JSON type its field documents,
+    then validated strictly; 422 naming the fields otherwise."""
+    kinds = _parameter_kinds(model)
+    data = {key: _as_documented(value, kinds.get(key, frozenset())) for key, value in raw.items()}
+    try:
+        return model.model_validate_json(json.dumps(data), strict=True)
+    except ValidationError as exc:
+        raise validation_error(exc, root=root) from None
+
+
+def parse_body(model: type[BaseModel], raw: bytes) -> BaseModel:
+    """A JSON body as `model`, strictly (JSON types are not converted); 400 if it is not JSON,
+    422 naming the fields if it does not match."""
+    if not raw and _all_optional(model):
+        raw = b"{}"
+    try:  # strict JSON: NaN and Infinity are not JSON, whatever Python's json module thinks
+        data = from_json(raw, allow_inf_nan=False)
+    except ValueError as exc:
+        raise ApiError(400, f"The request body is not valid JSON: {exc}.") from None
+    if _has_integral_float(data):  # 5.0 is an integer to JSON Schema, as to any JSON reader
+        raw = json.dumps(_integral_floats_as_ints(data)).encode()
+    try:
+        return model.model_validate_json(raw, strict=True)
+    except ValidationError as exc:
+        raise validation_error(exc, root="body") from None
+
+
+def accepts_empty_body(model: type[BaseModel]) -> bool:
+    """Whether `model` may be sent as no body at all (every field has a default)."""
+    return _all_optional(model)
+
+
+# Longer digit strings stay text (Python refuses to convert them, and no field takes them).
+_INTEGER = re.compile(r"-?[0-9]{1,4000}", re.ASCII)
+_NUMBER = re.compile(
+    r"-?(?:0|[1-9][0-9]{0,400})(?:\.[0-9]{1,400})?(?:[eE][+-]?[0-9]{1,4})?", re.ASCII
+)
+_BOOLEANS = {"true": True, "false": False}
+
+
+def _as_documented(value: str | list[str], kinds: frozenset[str]) -> Any:
+    if isinstance(value, list):
+        return [_as_documented(item, _item_kinds(kinds)) for item in value]
+    if "integer" in kinds and _INTEGER.fullmatch(value):
+        return int(value)
+    if kinds & {"integer", "number"} and _NUMBER.fullmatch(value):
+        return _integral_floats_as_ints(json.loads(value))  # "5.0" is an integer too
+    if "boolean" in kinds and value in _BOOLEANS:
+        return _BOOLEANS[value]
+    return value  # text; a field that is not text refuses it
+
+
+def _has_integral_float(value: Any) -> bool:
+    if isinstance(value, float):
+        return value.is_integer()
+    if isinstance(value, dict):
+        return any(_has_integral_float(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_has_integral_float(item) for item in value)
+    return False
+
+
+def _integral_floats_as_ints(value: Any) -> Any:
+    """JSON does not tell 5 from 5.0 and JSON Schema's `integer` accepts both; pydantic's strict
+    mode only the first. Every integral number becomes an int (a `number` field takes ints)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _integral_floats_as_ints(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_integral_floats_as_ints(item) for item in value]
+    return value
+
+
+def _item_kinds(kinds: frozenset[str]) -> frozenset[str]:
+    return frozenset(kind.removeprefix("array:") for kind in kinds if kind.startswith("array:"))
+
+
+@cache
+def _parameter_kinds(model: type[BaseModel]) -> dict[str, frozenset[str]]:
+    """Per field (by alias), the JSON types its schema documents: "integer", "array:string" …"""
+    schema = model.model_json_schema(mode="validation")
+    return {
+        name: frozenset(_json_types(prop, schema.get("$defs", {})))
+        for name, prop in schema.get("properties", {}).items()
+    }
+
+
+def _json_types(schema: Mapping[str, Any], defs: Mapping[str, Any]) -> Iterator[str]:
+    if "$ref" in schema:
+        yield from _json_types(defs.get(schema["$ref"].rsplit("/", 1)[-1], {}), defs)
+    for branch in (*schema.get("anyOf", ()), *schema.get("oneOf", ()), *schema.get("allOf", ())):
+        yield from _json_types(branch, defs)
+    kind = schema.get("type")
+    for name in kind if isinstance(kind, list) else [kind] if kind else []:
+        if name == "array":
+            yield from (f"array:{item}" for item in _json_types(schema.get("items", {}), defs))
+        else:
+            yield name
+
+
+def _all_optional(model: type[BaseModel]) -> bool:
+    return not any(info.is_required() for info in model.model_fields.values())
 
 
 async def _parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
+    if _all_optional(model) and (request.content_length == 0 or not request.body_exists):
+        return parse_body(model, b"")  # no body at all: every field has its default
     ctype = request.content_type
     if ctype != JSON and not (ctype.startswith("application/") and ctype.endswith("+json")):
         raise ApiError(415, f"The request body must be JSON (Content-Type: {JSON}).")
     if request.content_length is not None and request.content_length > request.client_max_size:
         # Refuse before reading; a chunked body is cut off by request.read() itself.
         raise web.HTTPRequestEntityTooLarge(request.client_max_size, request.content_length)
-    raw = await request.read()
-    try:  # strict JSON: NaN and Infinity are not JSON, whatever Python's json module thinks
-        from_json(raw, allow_inf_nan=False)
-    except ValueError as exc:
-        raise ApiError(400, f"The request body is not valid JSON: {exc}.") from None
-    try:
-        return model.model_validate_json(raw)
-    except ValidationError as exc:
-        raise validation_error(exc, root="body") from None
+    return parse_body(model, await request.read())
 
 
 def _json(body: bytes, status: int) -> web.Response:

@@ -10,6 +10,7 @@ API's error details and a failed reply's reason.
     FLOOD_WAIT_X, SLOWMODE_WAIT_X, code 420  → RateLimited(retry_after)  429 + Retry-After
     401 (AUTH_KEY_UNREGISTERED, …)           → Unauthorized              401
     chat not valid for this account          → ChatInvalid               422
+    text refused (empty, too long)           → InvalidInput("text")      422
     chat/user/message no longer exists       → ChatGone                  404
     not allowed (blocked, privacy, rights)   → TelegramForbidden         403
     5xx, -503 Timeout, connection errors     → TelegramUnavailable       503 (transient)
@@ -57,6 +58,9 @@ CHAT_INVALID = frozenset(
         "USERNAME_NOT_OCCUPIED",
     }
 )
+# The text itself is refused: empty to Telegram (only whitespace it strips) or too long in its
+# own measure (UTF-16 units, after entities): the request's `text` is at fault (422).
+TEXT_INVALID = frozenset({"MESSAGE_EMPTY", "MESSAGE_TOO_LONG"})
 # What the request names existed and does not any more (404).
 GONE = frozenset({"INPUT_USER_DEACTIVATED", "MSG_ID_INVALID", "MESSAGE_ID_INVALID"})
 # The account may not do this (403). Telegram files some of these under 400, some under 403;
@@ -128,6 +132,8 @@ def _refusal(message: str, code: int | None) -> TwinError:
         return TelegramUnavailable(f"Telegram is having trouble ({message})")
     if message in GONE:
         return ChatGone("it no longer exists", rpc_error=message, code=code)
+    if message in TEXT_INVALID:
+        return InvalidInput("text", f"Telegram does not accept this text ({message})")
     if message in CHAT_INVALID:
         return ChatInvalid("the chat is not valid for this account", rpc_error=message, code=code)
     if code == 403 or message in FORBIDDEN or message.startswith(_FORBIDDEN_PREFIXES):

@@ -164,7 +164,11 @@ class DatabaseSession(MemorySession):
         self.save()
 
     async def erase(self) -> None:
-        """Forget the session for good (logout): pending writes finish first, none follow."""
+        """Forget the session for good (logout): pending writes finish first, none follow.
+
+        Not Telethon's `delete()`: Telethon awaits a coroutine session method only on its
+        "experimental" async-session path (with a warning), so the account logs out itself and
+        calls this."""
         self._erased = True
         if self._writer is not None and not self._writer.done():
             with contextlib.suppress(Exception):

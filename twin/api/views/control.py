@@ -18,13 +18,14 @@ import asyncio
 import re
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 from aiohttp import web
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, create_model
 
 from twin import keys
 from twin.api.errors import ApiError
+from twin.api.fields import PeerId
 from twin.api.validation import ApiModel, RouteTable
 from twin.api.views.telegram import AccountName
 from twin.config import HumanizeSettings, ScheduleSettings, Settings, TwinSettings
@@ -76,7 +77,7 @@ class ChatsOut(ApiModel):
 
 
 class ChatPath(ApiModel):
-    chat_id: int = Field(description="Telegram peer id")
+    chat_id: PeerId
 
 
 class PauseIn(ApiModel):
@@ -98,13 +99,45 @@ class SettingsQuery(ApiModel):
     account: str = AccountName
 
 
+def _patch_model(section: type[BaseModel]) -> type[ApiModel]:
+    """The keys of a config section as an override: each optional, typed and bounded exactly
+    as in config.toml; null drops the key's override. Rules that span keys (min <= max, a
+    known time zone, valid working hours) are checked when the overrides are merged."""
+    fields: dict[str, Any] = {}
+    for name, info in section.model_fields.items():
+        annotation = info.annotation
+        if info.metadata:
+            annotation = Annotated[annotation, *info.metadata]
+        fields[name] = (annotation | None, Field(None, description=info.description))
+    return create_model(
+        f"{section.__name__}Patch", __base__=ApiModel, __doc__=_patch_model.__doc__, **fields
+    )
+
+
+TwinPatch = _patch_model(TwinSettings)
+SchedulePatch = _patch_model(ScheduleSettings)
+HumanizePatch = _patch_model(HumanizeSettings)
+
+
 class SettingsIn(ApiModel):
     account: str = AccountName
-    twin: dict[str, Any] | None = Field(
+    twin: TwinPatch | None = Field(
         None, description="[twin] keys to override; null for a key (or the section) drops it"
     )
-    schedule: dict[str, Any] | None = Field(None, description="[schedule] keys to override")
-    humanize: dict[str, Any] | None = Field(None, description="[humanize] keys to override")
+    schedule: SchedulePatch | None = Field(None, description="[schedule] keys to override")
+    humanize: HumanizePatch | None = Field(None, description="[humanize] keys to override")
+
+    def patch(self) -> dict[str, dict[str, Any] | None]:
+        """The sections given, as plain data: the keys sent (null: drop), or None (drop all)."""
+        result: dict[str, dict[str, Any] | None] = {}
+        for name in SECTIONS:
+            if name not in self.model_fields_set:
+                continue
+            section: BaseModel | None = getattr(self, name)
+            result[name] = (
+                None if section is None else section.model_dump(mode="json", exclude_unset=True)
+            )
+        return result
 
 
 class EffectiveOut(ApiModel):
@@ -346,8 +379,7 @@ async def put_settings(request: web.Request, body: SettingsIn) -> SettingsOut:
     """Merge these keys into the account's overrides (a key set to null reverts to
     config.toml; a section set to null reverts all its keys). Invalid values: 422 naming each
     field, e.g. `schedule.hours.mon`. Takes effect for the next message."""
-    patch = {name: getattr(body, name) for name in SECTIONS if name in body.model_fields_set}
-    return await _update_settings(request, body.account, patch)
+    return await _update_settings(request, body.account, body.patch())
 
 
 @routes.post("/twin/enable", name="twin_enable", summary="Switch the twin on for an account")
@@ -424,7 +456,7 @@ async def put_chat_settings(
     """Merge these keys into the chat's overrides (null drops a key or a section), e.g.
     `{"twin": {"voice_replies": "always"}}` or a chat-specific working-hours table."""
     account_id, chat = await _chat_of(request, body.account, path.chat_id)
-    patch = {name: getattr(body, name) for name in SECTIONS if name in body.model_fields_set}
+    patch = body.patch()
     repo = request.app[keys.DATABASE].repo
     lock = request.app[keys.SERVICES].setdefault(_SETTINGS_LOCK, asyncio.Lock())
     async with lock:

@@ -31,6 +31,7 @@ from pydantic import Field
 
 from twin import keys
 from twin.api.errors import ApiError
+from twin.api.fields import INT64_MAX
 from twin.api.validation import ApiModel, RouteTable
 
 log = logging.getLogger("twin.api.events")
@@ -109,6 +110,7 @@ class EventsQuery(ApiModel):
     last_event_id: int | None = Field(
         None,
         ge=0,
+        le=INT64_MAX,
         description="replay the stored events after this id first (the `Last-Event-ID` header "
         "wins when both are given); without either, only new events are streamed",
     )
@@ -165,7 +167,7 @@ def _requested_position(request: web.Request, query: EventsQuery) -> int | None:
     if header is None or not header.strip():
         return query.last_event_id
     text = header.strip()
-    if not (text.isascii() and text.isdigit()) or len(text) > 19:
+    if not (text.isascii() and text.isdigit()) or len(text) > 19 or int(text) > INT64_MAX:
         raise ApiError(
             422,
             "The request is not valid.",

@@ -9,6 +9,7 @@ from aiohttp import web
 from pydantic import Field
 
 from twin import keys
+from twin.api.fields import IsoDate
 from twin.api.validation import ApiModel, RouteTable
 from twin.api.views.telegram import AccountName
 from twin.db.repo.stats import MAX_DAYS, DayStats
@@ -19,11 +20,10 @@ routes = RouteTable(tags=("observability",))
 class StatsQuery(ApiModel):
     account: str = AccountName
     days: int = Field(7, ge=1, le=MAX_DAYS, description="how many UTC days, ending with `to`")
-    to: dt.date | None = Field(
+    to: IsoDate | None = Field(
         None,
-        ge=dt.date(1970, 1, 1),
-        le=dt.date(9999, 12, 30),
-        description="the last UTC day (YYYY-MM-DD); default today",
+        description="the last UTC day (YYYY-MM-DD); default today. The range never starts "
+        "before 0001-01-01.",
     )
 
 
@@ -84,7 +84,7 @@ async def stats(request: web.Request, query: StatsQuery) -> StatsOut:
     """Per UTC day and in total: messages received, replies sent, skips by reason, deferrals,
     escalations, failures, median/p95 time to reply (seconds), tokens and cost."""
     end = query.to or dt.datetime.now(dt.UTC).date()
-    start = end - dt.timedelta(days=query.days - 1)
+    start = dt.date.fromordinal(max(1, end.toordinal() - (query.days - 1)))
     account_id = await request.app[keys.DIRECTORY].id_of(query.account)
     report = await request.app[keys.DATABASE].repo.activity_stats(account_id, start, end)
     return StatsOut.model_validate(

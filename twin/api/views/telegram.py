@@ -9,20 +9,21 @@ from aiohttp import web
 from pydantic import Field, field_validator
 
 from twin import keys
+from twin.api.fields import ChatReference, Int64, PeerId, Phone, RowId
+from twin.api.ratelimit import login_attempt
 from twin.api.validation import ApiModel, RouteTable
 from twin.errors import NotFound
 
 routes = RouteTable(tags=("telegram",))
 
 AccountName = Field("default", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
-Phone = Field(min_length=5, max_length=32, pattern=r"^\+?[0-9 ()-]+$", examples=["+15551234567"])
 
 
 # --- models -------------------------------------------------------------------------------------
 
 
 class RequestCodeIn(ApiModel):
-    phone: str = Phone
+    phone: Phone
     account: str = AccountName
 
 
@@ -34,9 +35,18 @@ class RequestCodeOut(ApiModel):
 
 
 class VerifyCodeIn(ApiModel):
-    phone: str = Phone
-    code: str | None = Field(None, min_length=1, max_length=16, pattern=r"^[0-9 -]+$")
-    password: str | None = Field(None, min_length=1, max_length=256)
+    phone: Phone
+    code: str = Field(
+        max_length=16,
+        pattern=r"^[0-9](?:[ -]*[0-9])*$",
+        description="the login code (digits; spaces and dashes between them are allowed)",
+    )
+    password: str | None = Field(
+        None,
+        min_length=1,
+        max_length=256,
+        description="the two-step verification password, if the account has one (null: none)",
+    )
     account: str = AccountName
 
 
@@ -111,21 +121,24 @@ class DialogsOut(ApiModel):
 
 
 class SendMessageIn(ApiModel):
-    chat: int | str = Field(description='chat id, "@username" or "+phone"')
-    text: str = Field(min_length=1, max_length=4096)
+    chat: Int64 | ChatReference = Field(description='chat id, "@username" or "+phone"')
+    text: str = Field(
+        min_length=1,
+        max_length=4096,
+        # Not only whitespace, and no NUL (which PostgreSQL cannot store in text).
+        pattern=r"^[^\x00]*[^\s\x00][^\x00]*$",
+        description="not only whitespace, no NUL character; at most 4096 characters "
+        "(Telegram counts UTF-16 units, so fewer of those outside the BMP)",
+    )
     voice: bool = Field(False, description="send as a synthesized voice note ([tts] provider)")
     account: str = AccountName
 
     @field_validator("chat")
     @classmethod
-    def _chat_reference(cls, value: int | str) -> int | str:
-        if isinstance(value, str):
-            text = value.strip()
-            if text.lstrip("-").isdigit():
-                return int(text)
-            if not (text.startswith("@") and len(text) > 1) and not text.startswith("+"):
-                raise ValueError('must be a chat id, "@username" or "+phone"')
-            return text
+    def _chat_id_as_number(cls, value: int | str) -> int | str:
+        # The pattern let through only ids of at most 18 digits, "@username" or "+phone".
+        if isinstance(value, str) and not value.startswith(("@", "+")):
+            return int(value)
         return value
 
 
@@ -136,9 +149,9 @@ class SendMessageOut(ApiModel):
 
 
 class MessagesQuery(ApiModel):
-    chat: int = Field(description="Telegram chat (peer) id")
+    chat: PeerId
     limit: int = Field(50, ge=1, le=500)
-    before: int | None = Field(None, description="the `id` of the oldest message already seen")
+    before: RowId | None = Field(None, description="the `id` of the oldest message already seen")
     account: str = AccountName
 
 
@@ -182,6 +195,7 @@ async def _account(request: web.Request, name: str, *, connect: bool = True) -> 
 async def request_code(request: web.Request, body: RequestCodeIn) -> RequestCodeOut:
     """Ask Telegram to send a login code; a second request for the same phone replaces it.
     The only request that creates an account (named by `account`, default `default`)."""
+    login_attempt(request, "request_code", body.account)
     account = await request.app[keys.ACCOUNTS].for_login(body.account)
     sent = await account.request_code(body.phone)
     return RequestCodeOut(
@@ -193,16 +207,22 @@ async def request_code(request: web.Request, body: RequestCodeIn) -> RequestCode
 @routes.post("/auth/verify_code", name="auth_verify_code", summary="Complete a login")
 async def verify_code(request: web.Request, body: VerifyCodeIn) -> LoginOut:
     """The code (and, for two-step verification, the password) from the login code request."""
+    attempt = login_attempt(request, "verify_code", body.account)
     account = await _account(request, body.account)
     result = await account.verify_code(body.phone, body.code, body.password)
+    if result.status == "authorized":
+        attempt.succeeded()
     await _remember_login(request, body.account, account)
     return LoginOut(status=result.status, user=_user(result.user), hint=result.hint)
 
 
 @routes.post("/auth/password", name="auth_password", summary="Two-step verification password")
 async def password(request: web.Request, body: PasswordIn) -> LoginOut:
+    attempt = login_attempt(request, "password", body.account)
     account = await _account(request, body.account)
     result = await account.submit_password(body.password)
+    if result.status == "authorized":
+        attempt.succeeded()
     await _remember_login(request, body.account, account)
     return LoginOut(status=result.status, user=_user(result.user), hint=result.hint)
 

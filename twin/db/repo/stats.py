@@ -166,7 +166,12 @@ class StatsMixin(RepoBase):
         if (end - start).days + 1 > MAX_DAYS:
             raise ValueError(f"at most {MAX_DAYS} days at once")
         since = datetime.combine(start, time(), tzinfo=UTC)
-        until = datetime.combine(end + timedelta(days=1), time(), tzinfo=UTC)
+        # The end of 9999-12-31 is the last instant a datetime has (no day after it exists).
+        until = (
+            datetime.combine(end + timedelta(days=1), time(), tzinfo=UTC)
+            if end < date.max
+            else datetime.max.replace(tzinfo=UTC)
+        )
         tallies: defaultdict[date, _Tally] = defaultdict(_Tally)
 
         def work(connection: Connection) -> None:

@@ -1,0 +1,201 @@
+"""The API's own rate limits: per API token on every authenticated request, and per account
+and per client address on the login endpoints. Over a limit: 429 `rate_limited` in the one
+error shape, with Retry-After (whole seconds).
+
+Per token (`api.rate_limit_requests` per `api.rate_limit_seconds`, 0 = off): every request that
+presented a valid token counts, whatever its answer; public endpoints (/health, /docs and its
+assets) are not limited. Each response to such a request carries
+
+    X-RateLimit-Limit      the requests allowed per window
+    X-RateLimit-Remaining  how many are left after this one
+    X-RateLimit-Reset      when the oldest request counted leaves the window, as Unix time in
+                           seconds (GitHub's convention); Remaining grows again from then on
+
+The token is known only by its fingerprint (`twin.api.auth.fingerprint`), never in clear text.
+
+Login (`api.login_attempts` per `api.login_window_seconds`, 0 = off): /auth/request_code,
+/auth/verify_code and /auth/password each count their valid requests (the body passed
+validation) per account name and per client address; the next one over either limit is refused
+before it reaches Telegram. A completed login (status "authorized") clears the account's counts
+of all three, so the owner is not locked out of the next login by the typos of this one; the
+address's counts stay. The client address is the connection's, unless it is one of
+`api.trusted_proxies`: then it is the right-most address in X-Forwarded-For that is not a
+trusted proxy (the header is never believed from anyone else).
+
+Windows are moving windows (`twin.domain.throttle`), kept in memory: a restart forgets them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from twin.api.auth import TOKEN_ID
+from twin.api.errors import ApiError
+from twin.api.metrics import ApiMetrics
+from twin.api.middlewares import Handler, Middleware
+from twin.config import ApiSettings
+from twin.domain.throttle import MovingWindow, Quota, Verdict
+
+LOGIN_SCOPES = ("request_code", "verify_code", "password")
+LIMIT_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
+_HEADERS: web.RequestKey[dict[str, str]] = web.RequestKey("twin_rate_limit_headers", dict)
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class RateLimits:
+    """The app's limit windows; `now` is the clock (Unix time), replaceable in tests."""
+
+    def __init__(
+        self,
+        settings: ApiSettings,
+        metrics: ApiMetrics,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self.now = now
+        self.metrics = metrics
+        self.requests = MovingWindow(
+            Quota(settings.rate_limit_requests, settings.rate_limit_seconds)
+        )
+        login = Quota(settings.login_attempts, settings.login_window_seconds)
+        self.login_by_account = MovingWindow(login)
+        self.login_by_address = MovingWindow(login)
+        self.trusted_proxies: tuple[Network, ...] = tuple(
+            ipaddress.ip_network(entry, strict=False) for entry in settings.trusted_proxies
+        )
+
+    def count_request(self, request: web.Request) -> None:
+        """Count a request with a valid token; 429 when the token's window is full."""
+        token = request.get(TOKEN_ID)
+        if token is None or self.requests.quota.unlimited:
+            return
+        now = self.now()
+        verdict = self.requests.hit(token, now)
+        request[_HEADERS] = {
+            "X-RateLimit-Limit": str(verdict.limit),
+            "X-RateLimit-Remaining": str(verdict.remaining),
+            "X-RateLimit-Reset": str(math.ceil(now + verdict.reset_after)),
+        }
+        if not verdict.allowed:
+            quota = self.requests.quota
+            self._refuse(
+                "token",
+                verdict,
+                f"Too many requests with this API token: at most {quota.limit} per "
+                f"{_seconds(quota.window)}.",
+            )
+
+    def login_attempt(self, request: web.Request, scope: str, account: str) -> LoginAttempt:
+        """Count one attempt at login endpoint `scope` for `account` from the request's client;
+        429 (counting nothing) when the account or the address has no attempt left."""
+        if scope not in LOGIN_SCOPES:
+            raise ValueError(f"unknown login scope {scope!r}")
+        attempt = LoginAttempt(self, scope, account)
+        if self.login_by_account.quota.unlimited:
+            return attempt
+        now = self.now()
+        address = client_address(request, self.trusted_proxies)
+        by_account = self.login_by_account.peek((scope, account), now)
+        by_address = self.login_by_address.peek((scope, address), now)
+        quota = self.login_by_account.quota
+        window = f"at most {quota.limit} per {_seconds(quota.window)}"
+        if not by_account.allowed:
+            self._refuse(
+                "login_account",
+                by_account,
+                f"Too many login attempts for account '{account}' ({window}).",
+            )
+        if not by_address.allowed:
+            self._refuse(
+                "login_address",
+                by_address,
+                f"Too many login attempts from this address ({window}).",
+            )
+        self.login_by_account.hit((scope, account), now)
+        self.login_by_address.hit((scope, address), now)
+        return attempt
+
+    def login_succeeded(self, account: str) -> None:
+        for scope in LOGIN_SCOPES:
+            self.login_by_account.reset((scope, account))
+
+    def _refuse(self, limit: str, verdict: Verdict, message: str) -> None:
+        self.metrics.rate_limited.labels(limit).inc()
+        retry_after = max(1, math.ceil(verdict.retry_after))
+        raise ApiError(
+            429,
+            f"{message} Retry in {retry_after} s.",
+            headers={"Retry-After": str(retry_after)},
+        )
+
+
+@dataclass(frozen=True)
+class LoginAttempt:
+    limits: RateLimits
+    scope: str
+    account: str
+
+    def succeeded(self) -> None:
+        """The login completed: the account's attempts no longer count."""
+        self.limits.login_succeeded(self.account)
+
+
+RATE_LIMITS = web.AppKey("twin_rate_limits", RateLimits)
+
+
+def login_attempt(request: web.Request, scope: str, account: str) -> LoginAttempt:
+    """For the login views: count this attempt, or answer 429 (see the module docstring)."""
+    return request.app[RATE_LIMITS].login_attempt(request, scope, account)
+
+
+def client_address(request: web.BaseRequest, trusted: Sequence[Network]) -> str:
+    """The client's address: the peer's, or behind a trusted proxy the right-most address of
+    X-Forwarded-For that is not itself a trusted proxy."""
+    peer = request.remote or "unknown"
+    if not trusted or not _trusted(peer, trusted):
+        return peer
+    hops = [
+        hop.strip()
+        for header in request.headers.getall("X-Forwarded-For", [])
+        for hop in header.split(",")
+        if hop.strip()
+    ]
+    for hop in reversed(hops):
+        if not _trusted(hop, trusted):
+            return hop
+    return hops[0] if hops else peer
+
+
+def _trusted(address: str, trusted: Sequence[Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in trusted)
+
+
+def _seconds(window: float) -> str:
+    return f"{window:g} s"
+
+
+def rate_limit_middleware(limits: RateLimits) -> Middleware:
+    """Per-token limit; must run after the auth middleware (which names the token)."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        limits.count_request(request)
+        return await handler(request)
+
+    return middleware
+
+
+async def on_response_prepare(request: web.BaseRequest, response: web.StreamResponse) -> None:
+    """The X-RateLimit-* headers on every response to a counted request (errors, streams too)."""
+    for name, value in request.get(_HEADERS, {}).items():
+        response.headers[name] = value
