@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy.engine import make_url
 
+from tests.db.conftest import _execute
 from tests.sandbox.server import SandboxServer
 from twin.app import Adapters, create_app
 from twin.config import Settings, load_settings
@@ -204,3 +208,20 @@ def brain_reply(text: str, **flags: Any) -> dict[str, Any]:
         "end_conversation": False,
         **flags,
     }
+
+
+POSTGRES_ENV = "TWIN_TEST_POSTGRES_URL"
+
+
+@pytest.fixture
+async def postgres_database():
+    """A database of its own on the local PostgreSQL (dropped afterwards)."""
+    base = os.environ.get(POSTGRES_ENV)
+    if not base:
+        pytest.skip(f"{POSTGRES_ENV} is not set")
+    name = f"twin_fault_{uuid.uuid4().hex[:8]}"
+    await _execute(base, f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(base).set(database=name)
+    finally:
+        await _execute(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -8,4 +8,4 @@ and conditions only.
 
 from __future__ import annotations
 
-from tests.e2e.conftest import make_daemon  # noqa: F401  (the e2e daemon fixture)
+from tests.e2e.conftest import make_daemon, postgres_database  # noqa: F401  (the e2e daemon fixture)

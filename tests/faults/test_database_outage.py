@@ -6,13 +6,10 @@ once (issue 11.2: before, they were dropped for good).
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy.engine import make_url
 from telethon import events
 
 from tests.e2e.conftest import AUTH, contact_client, fast_pipeline, login, people, wait_for_event
@@ -65,22 +62,6 @@ async def test_sqlite_locked_by_another_process(
         await _outage_then_recovery(daemon, sandbox, sandbox_clients, take_down, bring_back)
     finally:
         lock.close()
-
-
-@pytest.fixture
-async def postgres_database():
-    """A database of its own on the local PostgreSQL (dropped afterwards)."""
-    base = os.environ.get(POSTGRES_ENV)
-    if not base:
-        pytest.skip(f"{POSTGRES_ENV} is not set")
-    from tests.db.conftest import _execute
-
-    name = f"twin_fault_{uuid.uuid4().hex[:8]}"
-    await _execute(base, f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(base).set(database=name)
-    finally:
-        await _execute(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.mark.postgres

@@ -88,7 +88,9 @@ def to_incoming(
         message_id=message.id,
         sender=sender_from_user(sender, utils.get_peer_id(message.from_id or message.peer_id)),
         date=message.date,
-        text=getattr(message, "message", "") or "",
+        # NUL is valid in Telegram text but not in PostgreSQL text: it would make the message
+        # impossible to store, so it becomes U+FFFD (the replacement character).
+        text=(getattr(message, "message", "") or "").replace("\x00", "\ufffd"),
         kind=MessageKind.OTHER if is_service else kind,
         duration=duration,
         reply_to=reply_to,
