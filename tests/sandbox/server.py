@@ -64,7 +64,6 @@ class SandboxServer:
         self.host = "127.0.0.1"
         self.port = 0
         self.connections: set[Connection] = set()
-        self.accepted = 0  # TCP connections ever accepted: "was this server contacted at all?"
         self.internal_errors: list[str] = []
         self.client_errors: list[str] = []
         self.unsupported: list[str] = []
@@ -138,7 +137,6 @@ class SandboxServer:
         task = asyncio.current_task()
         self._tasks.add(task)
         conn = Connection(self, reader, writer)
-        self.accepted += 1
         self.connections.add(conn)
         try:
             await conn.run()
