@@ -22,6 +22,8 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in list(os.environ):
         if name.upper().startswith("TWIN_") and not name.upper().startswith("TWIN_TEST_"):
             monkeypatch.delenv(name)
+    # systemd's, for a unit with StateDirectory=: it would move the default data directory.
+    monkeypatch.delenv("STATE_DIRECTORY", raising=False)
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     yield

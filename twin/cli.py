@@ -7,20 +7,24 @@ import asyncio
 import logging
 import os
 import shlex
+import socket
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from twin import __version__
-from twin.config import Settings, load_settings
-from twin.errors import ConfigError, TwinError
+from twin.config import Settings, find_config_file, load_settings
+from twin.errors import ConfigError, StartupError, TwinError
 from twin.logs import setup_logging
 
 log = logging.getLogger("twin.cli")
 
-EXIT_CONFIG = 2
+T = TypeVar("T")
+
+EXIT_CONFIG = 2  # also a StartupError; the systemd unit's RestartPreventExitStatus=2
+LOGIN_TRIES = 3  # a wrong phone, code or password is asked for again, this many times in all
 SHUTDOWN_TIMEOUT = 8.0  # seconds; systemd's default TimeoutStopSec is 90, we promise 10
 
 
@@ -82,10 +86,16 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser(
         "check-config",
         help="validate the configuration and print it with secrets masked",
-        description="Exit 0 and print the effective configuration (TOML, secrets masked), "
-        "or exit 2 with one line per problem.",
+        description="Print which config file was read and the effective configuration (TOML, "
+        "secrets masked, paths absolute), with a warning for each thing `twin run` will not do "
+        "(no Telegram credentials, no API token, no LLM key, a missing file…); exit 0. Exit 2 "
+        "with one line per problem when the configuration is invalid, when `twin run` would "
+        "refuse to start (a data directory it cannot write…), or, with --strict, on warnings.",
     )
     _add_common(check)
+    check.add_argument(
+        "--strict", action="store_true", help="treat warnings as errors (exit status 2)"
+    )
     check.set_defaults(handler=cmd_check_config)
 
     unit = commands.add_parser(
@@ -103,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     unit.add_argument(
         "--workdir",
         default=None,
-        help="WorkingDirectory= (default: the current directory)",
+        help="WorkingDirectory= (default: the state directory, /var/lib/twin)",
     )
     unit.set_defaults(handler=cmd_service_unit)
 
@@ -115,7 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_common(login)
     login.add_argument("--account", default="default", help="account name (default: default)")
-    login.add_argument("--phone", help="phone number in international format (+…)")
+    login.add_argument(
+        "--phone", type=_phone_argument, help="phone number in international format (+…)"
+    )
     login.set_defaults(handler=cmd_login)
 
     style = commands.add_parser(
@@ -164,17 +176,63 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = load(args)
     host = args.host or settings.api.host
     port = settings.api.port if args.port is None else args.port
+    # Before anything else starts: a daemon that cannot keep its files or serve its port says
+    # so in one line and exits 2, without opening the database or contacting Telegram.
+    prepare_storage(settings)
+    sockets = listen(host, port)
+    port = sockets[0].getsockname()[1]
     log.info("twin %s starting; API on http://%s:%s", __version__, host, port)
     run_app(  # web.run_app, with aiohttp's own error answers in the API's error shape
         create_app(settings),
-        host=host,
-        port=port,
+        sock=sockets,
         shutdown_timeout=SHUTDOWN_TIMEOUT,
         access_log=logging.getLogger("twin.access"),
         print=_announce,
     )
     log.info("twin stopped")
     return 0
+
+
+def prepare_storage(settings: Settings) -> None:
+    """Create the data directory if missing; StartupError when twin cannot write it, or write
+    its database file, or read its key file (the first problem found)."""
+    from twin.db.files import storage_problems
+
+    problems = storage_problems(settings, create=True)
+    if problems:
+        raise StartupError(problems[0])
+
+
+def listen(host: str, port: int) -> list[socket.socket]:
+    """Listening sockets for `host`:`port` (every address the name resolves to, as aiohttp
+    would bind them); StartupError naming the address when one cannot be bound."""
+    from twin.db.files import reason
+
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        addresses = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror as exc:
+        raise StartupError(f"cannot listen on {where}: {reason(exc)}") from None
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, address in dict.fromkeys(addresses):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            if port == 0 and len(sockets) > 1:  # one free port for every address
+                address = (address[0], sockets[0].getsockname()[1], *address[2:])
+            sock.bind(address)
+            sock.listen(128)
+            sock.setblocking(False)
+    except OSError as exc:
+        for sock in sockets:
+            sock.close()
+        raise StartupError(f"cannot listen on {where}: {reason(exc)}") from None
+    return sockets
 
 
 def _announce(text: str) -> None:
@@ -189,6 +247,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     from twin.db import migrate
 
     settings = load(args)
+    prepare_storage(settings)
     url = settings.storage.url
     if args.downgrade:
         asyncio.run(migrate.downgrade(url, args.downgrade))
@@ -202,9 +261,27 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_check_config(args: argparse.Namespace) -> int:
     import tomli_w
 
+    from twin.config_check import check
+
+    config_file = find_config_file(args.config)
     settings = load(args)
+    if config_file is not None:
+        print(f"# config file: {config_file}")
+    else:
+        print(
+            f"# no config file ({Path('config.toml').absolute()} not found): defaults and the "
+            "environment; relative paths are relative to the current directory"
+        )
+    print(f"# data directory: {settings.storage.data_dir}")
     print(tomli_w.dumps(_drop_none(settings.masked())), end="")
-    return 0
+    findings = check(settings)
+    errors = findings.fatal + (findings.warnings if args.strict else [])
+    for problem in errors:
+        print(f"config error: {problem}", file=sys.stderr)
+    if not args.strict:
+        for problem in findings.warnings:
+            print(f"warning: {problem}", file=sys.stderr)
+    return EXIT_CONFIG if errors else 0
 
 
 def _drop_none(value: Any) -> Any:
@@ -217,41 +294,56 @@ def _drop_none(value: Any) -> Any:
 
 
 def cmd_service_unit(args: argparse.Namespace) -> int:
-    workdir = Path(args.workdir or os.getcwd()).resolve()
-    config = (args.config or workdir / "config.toml").resolve()
-    sessions = workdir / "sessions"
-    exec_start = shlex.join([sys.executable, "-m", "twin", "run", "--config", str(config)])
+    config = Path(os.path.abspath(args.config or "config.toml"))
+    if not config.exists():
+        print(f"warning: {config} does not exist yet; the service needs it", file=sys.stderr)
+    workdir = Path(os.path.abspath(args.workdir)) if args.workdir else "%S/twin"
+    twin = [sys.executable, "-m", "twin"]
     print(
         f"""[Unit]
 Description=twin - Telegram digital twin
-Documentation=file://{workdir}/README.md
 After=network-online.target
 Wants=network-online.target
 
 [Service]
 Type=simple
 User={args.user}
-WorkingDirectory={workdir}
 EnvironmentFile={args.env_file}
-ExecStartPre={shlex.join([sys.executable, "-m", "twin", "migrate", "--config", str(config)])}
-ExecStart={exec_start} --log-format json
+# /var/lib/twin, created for User= (mode 0700) and its path given to twin as $STATE_DIRECTORY:
+# the default data directory (database and key file) unless [storage] data_dir says otherwise.
+StateDirectory=twin
+StateDirectoryMode=0700
+WorkingDirectory={workdir}
+# `twin run` upgrades the database schema itself before it starts serving.
+ExecStart={shlex.join([*twin, "run", "--config", str(config)])} --log-format json
 Restart=on-failure
 RestartSec=5
+# Exit status 2: invalid configuration, a data directory or key file twin cannot use, a port in
+# use. Restarting cannot fix those: the unit stops and the journal says why, once.
+RestartPreventExitStatus=2
 TimeoutStopSec=15
 KillSignal=SIGTERM
 
-# Hardening: the daemon only needs to write its own state directory.
+# Hardening: the daemon only writes its state directory and talks TCP (Telegram, providers, API).
 NoNewPrivileges=true
+CapabilityBoundingSet=
+AmbientCapabilities=
 ProtectSystem=strict
 ProtectHome=read-only
-ReadWritePaths={sessions}
 PrivateTmp=true
 PrivateDevices=true
 ProtectKernelTunables=true
 ProtectKernelModules=true
+ProtectKernelLogs=true
 ProtectControlGroups=true
+ProtectClock=true
+ProtectHostname=true
+RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
+RestrictNamespaces=true
+RestrictRealtime=true
 RestrictSUIDSGID=true
 LockPersonality=true
+SystemCallArchitectures=native
 UMask=0077
 
 [Install]
@@ -297,11 +389,42 @@ async def _ask(prompt: str, *, secret: bool = False) -> str:
     return await asyncio.to_thread(read)
 
 
+def _phone_argument(text: str) -> str:
+    from twin.domain.phones import PHONE_RULE, parse_phone
+
+    try:
+        parse_phone(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not {PHONE_RULE}") from None
+    return text
+
+
 def cmd_login(args: argparse.Namespace) -> int:
-    return asyncio.run(_login(load(args), args.account, args.phone))
+    settings = load(args)
+    prepare_storage(settings)
+    return asyncio.run(_login(settings, args.account, args.phone))
+
+
+async def _until_accepted(
+    field: str, ask: Callable[[], Awaitable[str]], use: Callable[[str], Awaitable[T]]
+) -> T:
+    """`use(await ask())`, asked again (LOGIN_TRIES in all) while the answer for `field` is
+    refused; any other error, or the last refusal, propagates."""
+    from twin.errors import InvalidInput
+
+    for attempt in range(LOGIN_TRIES):
+        answer = await ask()
+        try:
+            return await use(answer)
+        except InvalidInput as exc:
+            if exc.field != field or attempt == LOGIN_TRIES - 1:
+                raise
+            print(f"{exc} - try again.", file=sys.stderr)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 async def _login(settings: Settings, name: str, phone: str | None) -> int:
+    from twin.domain.phones import PHONE_RULE, parse_phone
     from twin.errors import InvalidInput
 
     async with _runtime(settings) as (db, accounts, _):
@@ -309,22 +432,36 @@ async def _login(settings: Settings, name: str, phone: str | None) -> int:
         if account.authorized:
             print(f"Account '{name}' is already logged in as {account.me.name}.")
             return 0
-        phone = phone or await _ask("Phone number (international format, e.g. +15551234567): ")
-        sent = await account.request_code(phone)
-        print(f"Telegram sent a login code ({sent.type}).", file=sys.stderr)
-        for attempt in range(3):
-            code = await _ask("Login code: ")
+
+        async def ask_phone() -> str:
+            if phone is not None:  # --phone: already checked; a refusal by Telegram is final
+                return phone
+            return await _ask("Phone number (international format, e.g. +15551234567): ")
+
+        async def request_code(text: str) -> str:
             try:
-                result = await account.verify_code(phone, code)
-                break
-            except InvalidInput as exc:
-                if exc.field != "code" or attempt == 2:
-                    raise
-                print(f"{exc} - try again.", file=sys.stderr)
+                digits = parse_phone(text)
+            except ValueError:
+                raise InvalidInput("phone", f"not {PHONE_RULE}") from None
+            sent = await account.request_code("+" + digits)
+            print(f"Telegram sent a login code ({sent.type}).", file=sys.stderr)
+            return "+" + digits
+
+        if phone is not None:
+            number = await request_code(phone)
+        else:
+            number = await _until_accepted("phone", ask_phone, request_code)
+        result = await _until_accepted(
+            "code",
+            lambda: _ask("Login code: "),
+            lambda code: account.verify_code(number, code),
+        )
         if result.status == "password_required":
             hint = f" (hint: {result.hint})" if result.hint else ""
-            result = await account.submit_password(
-                await _ask(f"Two-step verification password{hint}: ", secret=True)
+            await _until_accepted(
+                "password",
+                lambda: _ask(f"Two-step verification password{hint}: ", secret=True),
+                account.submit_password,
             )
         me = account.me
         await db.repo.update_account(
@@ -340,7 +477,9 @@ async def _login(settings: Settings, name: str, phone: str | None) -> int:
 
 
 def cmd_style_build(args: argparse.Namespace) -> int:
-    return asyncio.run(_style_build(load(args), args.account, args.limit, args.restart))
+    settings = load(args)
+    prepare_storage(settings)
+    return asyncio.run(_style_build(settings, args.account, args.limit, args.restart))
 
 
 async def _style_build(settings: Settings, name: str, limit: int, restart: bool) -> int:
@@ -368,7 +507,9 @@ async def _style_build(settings: Settings, name: str, limit: int, restart: bool)
 
 
 def cmd_style_show(args: argparse.Namespace) -> int:
-    return asyncio.run(_style_show(load(args), args.account))
+    settings = load(args)
+    prepare_storage(settings)
+    return asyncio.run(_style_show(settings, args.account))
 
 
 async def _style_show(settings: Settings, name: str) -> int:
@@ -394,6 +535,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         for problem in exc.problems:
             print(f"config error: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    except StartupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except TwinError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -9,6 +9,7 @@ committed, copied and pasted into bug reports.
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from collections.abc import Iterator
@@ -43,6 +44,12 @@ from twin.config_sources import (
 from twin.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("config.toml")
+DEFAULT_DATA_DIR = Path("sessions")
+# systemd sets this for a unit with StateDirectory= (the unit `twin service-unit` prints has
+# StateDirectory=twin, so /var/lib/twin, created for the unit's user): the default data directory.
+STATE_DIRECTORY_VARIABLE = "STATE_DIRECTORY"
+DATABASE_FILE_NAME = "twin.db"
+KEY_FILE_NAME = "secret.key"
 
 
 class Section(BaseModel):
@@ -94,7 +101,12 @@ class TelegramSettings(Section):
 
 
 class StorageSettings(Section):
-    url: str = "sqlite+aiosqlite:///sessions/twin.db"
+    data_dir: Path = Field(
+        DEFAULT_DATA_DIR,
+        description="where the SQLite database and the key file live unless url / key_file say "
+        "otherwise; default $STATE_DIRECTORY under systemd, else sessions/ next to the config",
+    )
+    url: str = "sqlite+aiosqlite:///sessions/twin.db"  # unset: data_dir/twin.db (see load_settings)
     echo: bool = False
     busy_timeout: float = Field(
         10.0, gt=0, le=3600, description="seconds a SQLite write waits for a lock held elsewhere"
@@ -113,7 +125,7 @@ class StorageSettings(Section):
 
 class SecuritySettings(Section):
     secret_key: SecretStr | None = None
-    key_file: Path = Path("sessions/secret.key")
+    key_file: Path = Path("sessions/secret.key")  # unset: data_dir/secret.key (see load_settings)
 
 
 class ApiSettings(Section):
@@ -460,25 +472,43 @@ def _format_error(error: dict[str, Any], context: LoadContext) -> str:
     return f"{line} (from {variable})" if variable else line
 
 
-def read_config_file(path: Path | None) -> dict[str, Any]:
-    """Parse config.toml; a missing default file is fine (defaults + env), a named one is not."""
+def find_config_file(path: Path | None) -> Path | None:
+    """The config file `load_settings(path)` reads, as an absolute path: `path` (a ConfigError
+    if it does not exist), else ./config.toml when it exists, else None (defaults + env)."""
     target = path or DEFAULT_CONFIG_PATH
     if not target.exists():
         if path is not None:
             raise ConfigError([f"{target}: config file not found"])
+        return None
+    return Path(os.path.abspath(target))
+
+
+def read_config_file(path: Path | None) -> dict[str, Any]:
+    """Parse config.toml; a missing default file is fine (defaults + env), a named one is not."""
+    target = find_config_file(path)
+    if target is None:
         return {}
     try:
         with target.open("rb") as handle:
             return tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{target}: invalid TOML: {exc}"]) from None
+    except OSError as exc:
+        raise ConfigError([f"{target}: cannot read the config file: {exc.strerror}"]) from None
 
 
 def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
-    """Load and validate the configuration; raise ConfigError listing every problem."""
-    data = read_config_file(path)
+    """Load and validate the configuration; raise ConfigError listing every problem.
+
+    Relative paths (the SQLite file in storage.url, storage.data_dir, security.key_file,
+    telegram.rsa_public_key_file, and files named by TWIN_*_FILE variables), wherever they were
+    set, are relative to the directory of the config file read, or to the current directory
+    when there is none; the settings returned hold absolute paths."""
+    config_file = find_config_file(path)
+    base = config_file.parent if config_file is not None else Path(os.path.abspath(os.curdir))
+    data = read_config_file(config_file)
     problems = _secrets_in_file(data)
-    context = LoadContext(file_data=_without_secrets(data))
+    context = LoadContext(file_data=_without_secrets(data), base_dir=base)
     token = loading.set(context)
     try:
         settings = Settings(**overrides)
@@ -489,7 +519,52 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
     problems = context.problems + problems
     if problems:
         raise ConfigError(problems)
-    return settings
+    return resolve_paths(settings, base)
+
+
+def state_directory() -> Path | None:
+    """systemd's $STATE_DIRECTORY (the first one when the unit names several), if set."""
+    value = os.environ.get(STATE_DIRECTORY_VARIABLE, "").split(":")[0]
+    return Path(value) if value and os.path.isabs(value) else None
+
+
+def resolve_paths(settings: Settings, base: Path) -> Settings:
+    """`settings` with every path absolute (relative ones are relative to `base`) and the data
+    directory's defaults filled in: storage.data_dir, when not set, is $STATE_DIRECTORY (under
+    systemd) or else `base`/sessions; storage.url and security.key_file, when not set, are
+    twin.db and secret.key in it."""
+    from twin.db.files import sqlite_path, with_sqlite_path
+
+    def absolute(path: Path) -> Path:
+        path = path.expanduser()
+        return path if path.is_absolute() else Path(os.path.normpath(base / path))
+
+    storage, security, telegram = settings.storage, settings.security, settings.telegram
+    if "data_dir" in storage.model_fields_set:
+        data_dir = absolute(storage.data_dir)
+    else:
+        data_dir = state_directory() or absolute(DEFAULT_DATA_DIR)
+    url = storage.url
+    if "url" not in storage.model_fields_set:
+        url = with_sqlite_path(url, data_dir / DATABASE_FILE_NAME)
+    else:
+        database = sqlite_path(url)
+        if database is not None and not database.is_absolute():
+            url = with_sqlite_path(url, absolute(database))
+    if "key_file" in security.model_fields_set:
+        key_file = absolute(security.key_file)
+    else:
+        key_file = data_dir / KEY_FILE_NAME
+    rsa_key = telegram.rsa_public_key_file
+    return settings.model_copy(
+        update={
+            "storage": storage.model_copy(update={"data_dir": data_dir, "url": url}),
+            "security": security.model_copy(update={"key_file": key_file}),
+            "telegram": telegram.model_copy(
+                update={"rsa_public_key_file": absolute(rsa_key) if rsa_key else None}
+            ),
+        }
+    )
 
 
 def _without_secrets(data: dict[str, Any]) -> dict[str, Any]:

@@ -55,6 +55,7 @@ class LoadContext:
     """One `load_settings` call: the file's data in, problems and variable names out."""
 
     file_data: dict[str, Any] = field(default_factory=dict)
+    base_dir: Path | None = None  # relative TWIN_*_FILE paths are relative to this directory
     problems: list[str] = field(default_factory=list)
     origins: dict[str, str] = field(default_factory=dict)  # dotted key → variable name
 
@@ -341,10 +342,13 @@ class SecretFileSource(_ContextSource):
             file_name = environ_get(variable)
             if not file_name:
                 continue
+            secret_file = Path(file_name).expanduser()
+            if context.base_dir is not None and not secret_file.is_absolute():
+                secret_file = context.base_dir / secret_file
             try:
-                text = Path(file_name).read_text(encoding="utf-8").strip()
+                text = secret_file.read_text(encoding="utf-8").strip()
             except OSError as exc:
-                problems.append(f"{key}: cannot read {variable}: {exc.strerror}")
+                problems.append(f"{key}: cannot read {secret_file} ({variable}): {exc.strerror}")
                 continue
             target = key_type(self.settings_cls, path)
             assert target is not None  # secret_paths names existing keys

@@ -97,3 +97,9 @@ class InvalidInput(TwinError):
     def __init__(self, field: str, message: str) -> None:
         self.field = field
         super().__init__(message)
+
+
+class StartupError(TwinError):
+    """The process cannot start where it is: a file it needs cannot be written or read, or its
+    port is taken. The CLI prints the one line and exits 2, which the systemd unit's
+    RestartPreventExitStatus=2 turns into a stop instead of a restart loop."""

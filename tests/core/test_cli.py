@@ -80,16 +80,30 @@ def test_service_unit_is_hardened(tmp_path: Path) -> None:
     for directive in (
         "Type=simple",
         "Restart=on-failure",
+        "RestartPreventExitStatus=2",  # a start that cannot work stops instead of looping
         "EnvironmentFile=/etc/twin/twin.env",
-        f"WorkingDirectory={tmp_path.resolve()}",
+        "StateDirectory=twin",  # /var/lib/twin, created by systemd for User=
+        "StateDirectoryMode=0700",
+        "WorkingDirectory=%S/twin",
         "NoNewPrivileges=true",
         "ProtectSystem=strict",
-        f"ReadWritePaths={tmp_path.resolve() / 'sessions'}",
         "PrivateTmp=true",
+        "CapabilityBoundingSet=",
         "User=owner",
     ):
         assert directive in unit.splitlines(), directive
-    assert " -m twin run --config " in unit
+    assert f" -m twin run --config {tmp_path.resolve() / 'config.toml'} " in unit
+    # No ExecStartPre: its failure would restart the unit whatever its exit status (twin run
+    # upgrades the schema itself), and no ReadWritePaths into a checkout: the state directory.
+    assert "ExecStartPre=" not in unit and "ReadWritePaths=" not in unit
+    assert "does not exist yet" in result.stderr  # no config.toml in tmp_path
+
+    config = tmp_path / "etc" / "config.toml"
+    config.parent.mkdir()
+    config.write_text("", encoding="utf-8")
+    result = run_twin("service-unit", "--config", "etc/config.toml", cwd=tmp_path)
+    assert f" -m twin run --config {config.resolve()} --log-format json" in result.stdout
+    assert "User=twin" in result.stdout.splitlines() and result.stderr == ""
 
 
 async def test_new_user_minimal_config_runs(tmp_path: Path) -> None:

@@ -21,8 +21,10 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_repository_config_states_exactly_the_defaults(tmp_path: Path) -> None:
-    # The documented file shows every default: loading it must change nothing.
-    from_file = load_settings(REPO / "config.toml")
+    # The documented file shows every default: loading it must change nothing (both files in
+    # one directory: relative paths are relative to it).
+    (tmp_path / "repository.toml").write_bytes((REPO / "config.toml").read_bytes())
+    from_file = load_settings(tmp_path / "repository.toml")
     defaults = load_settings(write(tmp_path, ""))
     assert from_file.model_dump() == defaults.model_dump()
 
@@ -359,3 +361,101 @@ def test_bad_values_from_the_environment_name_the_key_and_the_variable(
     with pytest.raises(ConfigError) as info:
         load_settings(None)
     assert info.value.problems == [problem]
+
+
+# --- paths (issue 12.2): relative to the config file's directory -------------------------------
+
+
+def test_relative_paths_are_relative_to_the_config_files_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    etc, elsewhere = tmp_path / "etc", tmp_path / "elsewhere"
+    etc.mkdir()
+    elsewhere.mkdir()
+    (etc / "api_hash").write_text("hash-from-a-file\n", encoding="utf-8")
+    config = etc / "config.toml"
+    config.write_text(
+        '[telegram]\nrsa_public_key_file = "keys/server.pem"\n'
+        '[storage]\nurl = "sqlite+aiosqlite:///db/twin.db"\n'
+        '[security]\nkey_file = "keys/secret.key"\n',
+        encoding="utf-8",
+    )
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setenv("TWIN_TELEGRAM__API_HASH_FILE", "api_hash")
+    settings = load_settings(Path("../etc/config.toml"))
+    assert settings.storage.url == f"sqlite+aiosqlite:///{etc}/db/twin.db"
+    assert settings.security.key_file == etc / "keys" / "secret.key"
+    assert settings.telegram.rsa_public_key_file == etc / "keys" / "server.pem"
+    assert settings.storage.data_dir == etc / "sessions"
+    assert settings.telegram.api_hash.get_secret_value() == "hash-from-a-file"
+
+    # The environment's relative paths too.
+    monkeypatch.setenv("TWIN_STORAGE__URL", "sqlite+aiosqlite:///from-env.db")
+    monkeypatch.setenv("TWIN_SECURITY__KEY_FILE", "from-env.key")
+    settings = load_settings(Path("../etc/config.toml"))
+    assert settings.storage.url == f"sqlite+aiosqlite:///{etc}/from-env.db"
+    assert settings.security.key_file == etc / "from-env.key"
+
+
+def test_the_data_directory_holds_the_default_database_and_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "conf").mkdir()
+    config = write(tmp_path / "conf", "")
+    settings = load_settings(config)
+    assert settings.storage.data_dir == tmp_path / "conf" / "sessions"
+    assert settings.storage.url == f"sqlite+aiosqlite:///{tmp_path}/conf/sessions/twin.db"
+    assert settings.security.key_file == tmp_path / "conf" / "sessions" / "secret.key"
+
+    config.write_text('[storage]\ndata_dir = "../state"\n', encoding="utf-8")
+    settings = load_settings(config)
+    assert settings.storage.data_dir == tmp_path / "state"
+    assert settings.storage.url == f"sqlite+aiosqlite:///{tmp_path}/state/twin.db"
+    assert settings.security.key_file == tmp_path / "state" / "secret.key"
+
+    # PostgreSQL: the URL is left alone, the key file still lives in the data directory.
+    monkeypatch.setenv("TWIN_STORAGE__URL", "postgresql+asyncpg://twin@db.example:5432/twin")
+    settings = load_settings(config)
+    assert settings.storage.url == "postgresql+asyncpg://twin@db.example:5432/twin"
+    assert settings.security.key_file == tmp_path / "state" / "secret.key"
+
+
+def test_without_a_config_file_paths_are_relative_to_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TWIN_SECURITY__KEY_FILE", "k/secret.key")
+    settings = load_settings(None)
+    assert settings.storage.url == f"sqlite+aiosqlite:///{tmp_path}/sessions/twin.db"
+    assert settings.security.key_file == tmp_path / "k" / "secret.key"
+
+
+def test_systemd_state_directory_is_the_default_data_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STATE_DIRECTORY", "/var/lib/twin:/var/lib/other")
+    settings = load_settings(write(tmp_path, ""))
+    assert settings.storage.data_dir == Path("/var/lib/twin")
+    assert settings.storage.url == "sqlite+aiosqlite:////var/lib/twin/twin.db"
+    assert settings.security.key_file == Path("/var/lib/twin/secret.key")
+
+    # A data directory the configuration names wins.
+    settings = load_settings(write(tmp_path, '[storage]\ndata_dir = "/srv/twin"\n'))
+    assert settings.storage.url == "sqlite+aiosqlite:////srv/twin/twin.db"
+    assert settings.security.key_file == Path("/srv/twin/secret.key")
+
+
+def test_absolute_and_home_paths_stay_as_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    settings = load_settings(
+        write(
+            tmp_path,
+            '[storage]\nurl = "sqlite+aiosqlite:////abs/twin.db"\n'
+            '[security]\nkey_file = "~/twin.key"\n',
+        )
+    )
+    assert settings.storage.url == "sqlite+aiosqlite:////abs/twin.db"
+    assert settings.security.key_file == tmp_path / "home" / "twin.key"

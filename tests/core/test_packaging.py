@@ -7,6 +7,8 @@ import asyncio
 import shutil
 import subprocess
 import sys
+import sysconfig
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -38,7 +40,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The wheel, built once per session from a copy of the sources (a build writes build/ and
     *.egg-info next to them)."""
     source = tmp_path_factory.mktemp("source")
-    for name in ("pyproject.toml", "setup.py", "README.md"):
+    for name in ("pyproject.toml", "setup.py", "README.md", "LICENSE"):
         if (REPO / name).exists():
             shutil.copy2(REPO / name, source / name)
     for name in ("twin", "migrations"):
@@ -53,18 +55,36 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh venv with the wheel installed. It sees this interpreter's site-packages for the
-    dependencies (nothing to download), so the test checks that twin is the wheel's."""
+    """A fresh venv with the wheel installed. Its dependencies come from the environment running
+    this suite (nothing to download): a .pth file puts that environment's site-packages after
+    the venv's own. Not --system-site-packages, which would be the *base* interpreter's packages:
+    in CI's brand-new venv those are not what README's install command installed. The .pth
+    files of that environment are not processed (an editable twin stays out), so the test
+    checks that twin is the wheel's. pip too comes from there, and installs into the venv."""
     root = tmp_path_factory.mktemp("venv")
     subprocess.run(
-        [sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(root)],
-        check=True,
-        timeout=120,
+        [sys.executable, "-m", "venv", "--without-pip", str(root)], check=True, timeout=120
     )
     python = str(root / "bin" / "python")
+    site = _run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+    ours = dict.fromkeys(sysconfig.get_paths()[key] for key in ("purelib", "platlib"))
+    Path(site.stdout.strip(), "dependencies.pth").write_text("\n".join(ours) + "\n")
     install = _run(python, "-m", "pip", "install", "--no-deps", "--no-index", "--quiet", str(wheel))
     assert install.returncode == 0, install.stdout + install.stderr
     return root
+
+
+def test_the_wheel_ships_the_license_pyproject_names(wheel: Path) -> None:
+    """Issue 12.8: pyproject says MIT; the LICENSE file says so too, and ships in the wheel."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert project["license"] == "MIT"
+    text = (REPO / "LICENSE").read_text(encoding="utf-8")
+    assert text.startswith("MIT License\n") and "Permission is hereby granted" in text
+    with zipfile.ZipFile(wheel) as archive:
+        info = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        shipped = info.replace("METADATA", "licenses/LICENSE")
+        assert archive.read(shipped).decode() == text
+        assert "License-Expression: MIT" in archive.read(info).decode().splitlines()
 
 
 def test_the_wheel_ships_the_migrations(wheel: Path) -> None:

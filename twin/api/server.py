@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -104,19 +105,18 @@ class ApiRunner(web.AppRunner):
 def run_app(
     app: web.Application,
     *,
-    host: str,
-    port: int,
+    sock: list[socket.socket],
     shutdown_timeout: float,
     access_log: logging.Logger | None,
     print: Callable[[str], None],  # the name web.run_app uses
 ) -> None:
-    """Serve `app` on host:port until SIGINT/SIGTERM, like `web.run_app`."""
+    """Serve `app` on the listening sockets (bound by the caller, so a port in use is known
+    before anything starts) until SIGINT/SIGTERM, like `web.run_app`."""
     loop = asyncio.new_event_loop()
     main = loop.create_task(
         _serve(
             app,
-            host=host,
-            port=port,
+            sock=sock,
             shutdown_timeout=shutdown_timeout,
             access_log=access_log,
             print=print,
@@ -143,8 +143,7 @@ def run_app(
 async def _serve(
     app: web.Application,
     *,
-    host: str,
-    port: int,
+    sock: list[socket.socket],
     shutdown_timeout: float,
     access_log: logging.Logger | None,
     print: Callable[[str], None],
@@ -154,8 +153,8 @@ async def _serve(
     )
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port)
-        await site.start()
+        for listening in sock:
+            await web.SockSite(runner, listening).start()
         names = ", ".join(sorted(str(s.name) for s in runner.sites))
         print(f"======== Running on {names} ========\n(Press CTRL+C to quit)")
         await asyncio.Event().wait()  # until SIGINT/SIGTERM raise GracefulExit

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 from twin.brain.gemini_llm import GeminiLLM
+from twin.brain.needs import provider_problem
 from twin.brain.openai_llm import OpenAILLM
 from twin.brain.port import LLM
 from twin.brain.resilient import ResilientLLM
@@ -42,10 +43,10 @@ def build_provider(
 ) -> LLM:
     """One provider adapter, without retries. `provider`: openai | openai_compatible | gemini.
     `section` names the config section in error messages."""
-    env = "TWIN_" + section.upper().replace(".", "__") + "__API_KEY"
+    problem = provider_problem(provider, api_key=api_key, base_url=base_url, section=section)
+    if problem:
+        raise ConfigError([problem])
     if provider == "openai":
-        if not api_key:
-            raise ConfigError([f"{section}.api_key: required for provider 'openai' ({env})"])
         return OpenAILLM(
             model=model,
             api_key=api_key,
@@ -57,8 +58,6 @@ def build_provider(
             stream_usage=True,
         )
     if provider == "openai_compatible":
-        if not base_url:
-            raise ConfigError([f"{section}.base_url: required for provider 'openai_compatible'"])
         return OpenAILLM(
             model=model,
             api_key=api_key,
@@ -70,8 +69,6 @@ def build_provider(
             stream_usage=False,  # some compatible servers reject stream_options
         )
     if provider == "gemini":
-        if not api_key and not base_url:
-            raise ConfigError([f"{section}.api_key: required for provider 'gemini' ({env})"])
         return GeminiLLM(
             model=model,
             api_key=api_key,

@@ -12,6 +12,7 @@ import random
 
 from twin.config import STTSettings, TTSSettings
 from twin.errors import ConfigError
+from twin.voice.needs import key_problem, tts_problems
 from twin.voice.retry import RetryPolicy, Sleep
 from twin.voice.stt import OpenAITranscriber, SpeechToText
 from twin.voice.tts import ElevenLabsSpeaker, OpenAISpeaker, TextToSpeech
@@ -20,12 +21,12 @@ _KEYLESS = "unused"  # self-hosted OpenAI-compatible servers ignore the key
 
 
 def _api_key(section: str, settings: STTSettings | TTSSettings) -> str:
+    problem = key_problem(section, settings)
+    if problem:
+        raise ConfigError([problem])
     if settings.api_key is not None and settings.api_key.get_secret_value():
         return settings.api_key.get_secret_value()
-    if settings.base_url:
-        return _KEYLESS
-    env = f"TWIN_{section.upper()}__API_KEY"
-    raise ConfigError([f"{section}.api_key: required for provider {settings.provider!r} ({env})"])
+    return _KEYLESS
 
 
 def _policy(settings: STTSettings | TTSSettings) -> RetryPolicy:
@@ -75,9 +76,10 @@ def build_tts(
 ) -> TextToSpeech | None:
     if settings.provider == "none":
         return None
+    problems = tts_problems(settings)
+    if problems:
+        raise ConfigError(problems)
     if settings.provider == "elevenlabs":
-        if not settings.voice_id:
-            raise ConfigError(["tts.voice_id: required for provider 'elevenlabs'"])
         return ElevenLabsSpeaker(
             api_key=_api_key("tts", settings),
             voice_id=settings.voice_id,
