@@ -14,13 +14,13 @@ from typing import Annotated
 
 from pydantic import BeforeValidator, Field
 
+from twin.domain.phones import PHONE_DIGITS, PHONE_MAX_LENGTH, PHONE_PATTERN
+
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 
-# A phone in international form: 7 to 15 digits (E.164), an optional leading "+", and spaces,
-# dashes or parentheses only between digits ("+1 (555) 010-0100").
-PHONE_DIGITS = r"[0-9](?:[ ()-]*[0-9]){6,14}"
-PHONE_PATTERN = rf"^\+?{PHONE_DIGITS}$"
+# A phone in international form (twin.domain.phones, the rule `twin login` applies too): 7 to 15
+# digits (E.164), an optional leading "+", and spaces, dashes or parentheses only between digits.
 # A Telegram username: a letter, then letters, digits or underscores; 4 to 32 characters.
 USERNAME = r"[A-Za-z][A-Za-z0-9_]{3,31}"
 # A chat id given as a string: at most 18 digits, so it is always inside the 64-bit range.
@@ -40,7 +40,7 @@ RowId = Annotated[int, Field(ge=1, le=INT64_MAX)]
 Phone = Annotated[
     str,
     Field(
-        max_length=32,
+        max_length=PHONE_MAX_LENGTH,
         pattern=PHONE_PATTERN,
         description="international form, 7 to 15 digits",
         examples=["+15551234567"],
