@@ -7,17 +7,90 @@ once (issue 11.2: before, they were dropped for good).
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import URL
 from telethon import events
 
-from tests.e2e.conftest import AUTH, contact_client, fast_pipeline, login, people, wait_for_event
+from tests.e2e.conftest import (
+    AUTH,
+    Daemon,
+    contact_client,
+    fast_pipeline,
+    login,
+    people,
+    wait_for_event,
+)
 from tests.faults.checks import assert_exactly_once, until, wait_all_answered
 from tests.faults.proxy import TcpProxy
 from twin import keys
 
 POSTGRES_ENV = "TWIN_TEST_POSTGRES_URL"
+
+
+@dataclass
+class Blink:
+    """The daemon, and how the test takes its database away and brings it back."""
+
+    daemon: Daemon
+    down: Callable[[], Awaitable[None]]
+    up: Callable[[], Awaitable[None]]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def postgres(request: pytest.FixtureRequest) -> URL | None:
+    """None for SQLite, else a PostgreSQL database of the test's own."""
+    return None if request.param == "sqlite" else request.getfixturevalue("postgres_database")
+
+
+@pytest.fixture
+async def blink(postgres, sandbox, make_daemon, fake_openai, tmp_path: Path):
+    """SQLite: another process holds the write lock past `busy_timeout`. PostgreSQL: the proxy
+    in front of the server refuses connections and cuts the open ones."""
+    people(sandbox)
+    sections = fast_pipeline(fake_openai.base_url + "/v1")
+    if postgres is None:
+        daemon = await make_daemon(**sections, storage={"busy_timeout": 0.2})
+        lock = sqlite3.connect(tmp_path / "twin.db", timeout=30, isolation_level=None)
+
+        async def down() -> None:
+            lock.execute("BEGIN EXCLUSIVE")  # a writer that holds on: every write is "locked"
+
+        async def up() -> None:
+            lock.execute("ROLLBACK")
+
+        try:
+            yield Blink(daemon, down, up)
+        finally:
+            lock.close()
+        return
+    proxy = TcpProxy(postgres.host or "127.0.0.1", postgres.port or 5432)
+    await proxy.start()
+    url = postgres.set(host="127.0.0.1", port=proxy.port)
+    try:
+        daemon = await make_daemon(
+            **sections, storage={"url": url.render_as_string(hide_password=False)}
+        )
+        yield Blink(daemon, proxy.stop, proxy.start)
+    finally:
+        await proxy.stop()
+
+
+async def test_messages_arriving_while_the_database_is_away_are_answered_once(
+    blink, sandbox, sandbox_clients
+):
+    await _outage_then_recovery(blink.daemon, sandbox, sandbox_clients, blink.down, blink.up)
+
+
+async def test_a_reply_in_flight_resumes_when_the_database_is_back(
+    blink, sandbox, sandbox_clients, fake_openai
+):
+    await _job_stopped_mid_generation(
+        blink.daemon, sandbox, sandbox_clients, fake_openai, blink.down, blink.up
+    )
 
 
 async def _outage_then_recovery(daemon, sandbox, sandbox_clients, take_down, bring_back):
@@ -41,45 +114,6 @@ async def _outage_then_recovery(daemon, sandbox, sandbox_clients, take_down, bri
     await wait_all_answered(daemon, contact.id, 1 + len(texts))
     await assert_exactly_once(daemon, sandbox, owner, contact)
     assert intake.dropped == 0
-
-
-async def test_sqlite_locked_by_another_process(
-    sandbox, sandbox_clients, make_daemon, fake_openai, tmp_path: Path
-):
-    people(sandbox)
-    daemon = await make_daemon(
-        **fast_pipeline(fake_openai.base_url + "/v1"), storage={"busy_timeout": 0.2}
-    )
-    lock = sqlite3.connect(tmp_path / "twin.db", timeout=30, isolation_level=None)
-
-    async def take_down() -> None:
-        lock.execute("BEGIN EXCLUSIVE")  # a writer that holds on: every write is "locked"
-
-    async def bring_back() -> None:
-        lock.execute("ROLLBACK")
-
-    try:
-        await _outage_then_recovery(daemon, sandbox, sandbox_clients, take_down, bring_back)
-    finally:
-        lock.close()
-
-
-@pytest.mark.postgres
-async def test_postgresql_unreachable_then_back(
-    sandbox, sandbox_clients, make_daemon, fake_openai, postgres_database
-):
-    people(sandbox)
-    proxy = TcpProxy(postgres_database.host or "127.0.0.1", postgres_database.port or 5432)
-    await proxy.start()
-    url = postgres_database.set(host="127.0.0.1", port=proxy.port)
-    try:
-        daemon = await make_daemon(
-            **fast_pipeline(fake_openai.base_url + "/v1"),
-            storage={"url": url.render_as_string(hide_password=False)},
-        )
-        await _outage_then_recovery(daemon, sandbox, sandbox_clients, proxy.stop, proxy.start)
-    finally:
-        await proxy.stop()
 
 
 async def test_read_receipt_never_passes_a_message_that_is_not_stored(
@@ -144,44 +178,3 @@ async def _job_stopped_mid_generation(daemon, sandbox, sandbox_clients, fake_ope
     await wait_all_answered(daemon, contact.id, 1)
     await assert_exactly_once(daemon, sandbox, owner, contact)
     assert not worker.stalled
-
-
-async def test_a_reply_in_flight_resumes_when_sqlite_is_unlocked(
-    sandbox, sandbox_clients, make_daemon, fake_openai, tmp_path: Path
-):
-    people(sandbox)
-    daemon = await make_daemon(
-        **fast_pipeline(fake_openai.base_url + "/v1"), storage={"busy_timeout": 0.2}
-    )
-    lock = sqlite3.connect(tmp_path / "twin.db", timeout=30, isolation_level=None)
-
-    async def down() -> None:
-        lock.execute("BEGIN EXCLUSIVE")
-
-    async def up() -> None:
-        lock.execute("ROLLBACK")
-
-    try:
-        await _job_stopped_mid_generation(daemon, sandbox, sandbox_clients, fake_openai, down, up)
-    finally:
-        lock.close()
-
-
-@pytest.mark.postgres
-async def test_a_reply_in_flight_resumes_when_postgresql_is_back(
-    sandbox, sandbox_clients, make_daemon, fake_openai, postgres_database
-):
-    people(sandbox)
-    proxy = TcpProxy(postgres_database.host or "127.0.0.1", postgres_database.port or 5432)
-    await proxy.start()
-    url = postgres_database.set(host="127.0.0.1", port=proxy.port)
-    try:
-        daemon = await make_daemon(
-            **fast_pipeline(fake_openai.base_url + "/v1"),
-            storage={"url": url.render_as_string(hide_password=False)},
-        )
-        await _job_stopped_mid_generation(
-            daemon, sandbox, sandbox_clients, fake_openai, proxy.stop, proxy.start
-        )
-    finally:
-        await proxy.stop()

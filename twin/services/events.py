@@ -86,6 +86,16 @@ class EventLog:
         event_id = tx.append_event(type, data, account_id=account_id, chat_id=chat_id)
         return StagedEvent(event_id, type, data, account_id, chat_id)
 
+    def stage_reply(self, tx: Any, type: str, reply: Any, **data: Any) -> StagedEvent:
+        """An event about a reply job (`data` gets its id), appended inside `tx`."""
+        return self.stage(
+            tx,
+            type,
+            {"reply": reply.id, **data},
+            account_id=reply.account_id,
+            chat_id=reply.chat_id,
+        )
+
     def publish(self, *events: StagedEvent | None) -> None:
         """Announce events whose transaction has committed (None entries are skipped)."""
         announced = False

@@ -234,7 +234,7 @@ class OutageRecovery:
             reason=EXPIRED_REASON,
         )
         tx.finish_reply_messages(reply.id, ReplyState.FAILED, EXPIRED_REASON)
-        return self._stage(
+        return self._events.stage_reply(
             tx,
             "reply.expired",
             reply,
@@ -253,7 +253,7 @@ class OutageRecovery:
             failure=None,
         )
         tx.finish_reply_messages(reply.id, ReplyState.CANCELLED, reason)
-        return self._stage(tx, "reply.cancelled", reply, reason=reason)
+        return self._events.stage_reply(tx, "reply.cancelled", reply, reason=reason)
 
     def _merge_tx(self, tx: Any, older: Any, newest: Any) -> StagedEvent:
         """`older` never sent anything: its messages go to `newest`, which answers them all."""
@@ -267,7 +267,7 @@ class OutageRecovery:
         )
         incoming = [m.id for m in tx.reply_messages(older.id) if m.direction is Direction.INCOMING]
         tx.attach_messages(newest.id, incoming)
-        return self._stage(tx, "reply.skipped", older, reason=reason, into=newest.id)
+        return self._events.stage_reply(tx, "reply.skipped", older, reason=reason, into=newest.id)
 
     def _requeued_tx(
         self, tx: Any, reply: Any, trigger: str, *, attempts: int
@@ -275,7 +275,7 @@ class OutageRecovery:
         """Re-queue `reply` (by hand: whatever its failure; else only an outage failure)."""
         failures = None if trigger == "manual" else (Failure.OUTAGE,)
         done = tx.requeue_reply(reply.id, failures=failures, attempts=attempts)
-        event = self._stage(
+        event = self._events.stage_reply(
             tx,
             "reply.requeued",
             done,
@@ -285,15 +285,6 @@ class OutageRecovery:
             previous=reply.reason,
         )
         return done, event
-
-    def _stage(self, tx: Any, type_: str, reply: Any, **data: Any) -> StagedEvent:
-        return self._events.stage(
-            tx,
-            type_,
-            {"reply": reply.id, **data},
-            account_id=reply.account_id,
-            chat_id=reply.chat_id,
-        )
 
     # --- by hand ---------------------------------------------------------------------------------
     async def retry(self, reply_id: int, account_id: int) -> Any:

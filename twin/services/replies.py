@@ -198,16 +198,6 @@ class ReplyPipeline:
             type_, {"reply": reply.id, **data}, account_id=reply.account_id, chat_id=reply.chat_id
         )
 
-    def _stage(self, tx: Any, type_: str, reply: Any, **data: Any) -> StagedEvent:
-        """An event about `reply`, appended in the transaction `tx` (publish it afterwards)."""
-        return self._events.stage(
-            tx,
-            type_,
-            {"reply": reply.id, **data},
-            account_id=reply.account_id,
-            chat_id=reply.chat_id,
-        )
-
     # --- intake hooks --------------------------------------------------------------------------
     async def on_new_message(
         self, message: IncomingMessage, account_id: int, store: Callable[[Any], Any]
@@ -359,7 +349,7 @@ class ReplyPipeline:
                 pass
             else:
                 tx.attach_messages(pending.id, [record.id], message_state=ReplyState.SCHEDULED)
-                event = self._stage(
+                event = self._events.stage_reply(
                     tx, "reply.rescheduled", reply, reply_at=reply.reply_at.isoformat()
                 )
                 return [event], None, None
@@ -384,7 +374,7 @@ class ReplyPipeline:
             lease_until=lease_until if handed_over else None,
         )
         events = [
-            self._stage(
+            self._events.stage_reply(
                 tx,
                 "reply.scheduled",
                 reply,
@@ -398,7 +388,7 @@ class ReplyPipeline:
         linked = dataclasses.replace(record, state=ReplyState.SCHEDULED, reply_id=reply.id)
         started = None
         if start:
-            events.append(self._stage(tx, "reply.generating", reply))
+            events.append(self._events.stage_reply(tx, "reply.generating", reply))
             started = _started_tx(tx, account_id, chat.id, style_known)
         return events, reply, _Planned(updated_chat, overrides, [linked], started)
 
@@ -597,7 +587,7 @@ class ReplyPipeline:
             current = tx.update_reply(
                 reply.id, expect_state=BEFORE_SENDING, state=ReplyState.GENERATING
             )
-            event = self._stage(tx, "reply.generating", current)
+            event = self._events.stage_reply(tx, "reply.generating", current)
             if not with_history:
                 return current, event, None, None
             return (current, event, *_started_tx(tx, reply.account_id, chat.id, style_known))
@@ -668,7 +658,9 @@ class ReplyPipeline:
                 )
                 for index, bubble in enumerate(texts)
             ]
-            event = self._stage(tx, "reply.sending", current, bubbles=len(texts), voice=voice)
+            event = self._events.stage_reply(
+                tx, "reply.sending", current, bubbles=len(texts), voice=voice
+            )
             return current, bubbles, event
 
         prepared = await self._repo.transaction(prepare)
@@ -865,7 +857,7 @@ class ReplyPipeline:
                 else:
                     tx.update_message(bubble.id, state=ReplyState.SENT)
                 events = [
-                    self._stage(
+                    self._events.stage_reply(
                         tx,
                         "bubble.sent",
                         reply,
@@ -898,7 +890,7 @@ class ReplyPipeline:
         done = tx.update_reply(reply.id, expect_state=ReplyState.SENDING, state=ReplyState.SENT)
         tx.finish_reply_messages(reply.id, ReplyState.SENT, None)
         tx.update_chat(chat.id, last_outgoing_at=now)
-        return self._stage(tx, "reply.sent", done, bubbles=bubbles)
+        return self._events.stage_reply(tx, "reply.sent", done, bubbles=bubbles)
 
     async def _synthesize(self, text: str) -> Any:
         from twin.voice.errors import SpeechError
@@ -1002,7 +994,7 @@ class ReplyPipeline:
             reply_id, expect_state=ACTIVE, state=state, reason=reason, **fields
         )
         tx.finish_reply_messages(reply_id, state, reason)
-        return done, self._stage(tx, event, done, reason=reason, **details)
+        return done, self._events.stage_reply(tx, event, done, reason=reason, **details)
 
     async def _retry_later(self, reply: Any, exc: Exception) -> None:
         current = await self._repo.get_reply(reply.id)
