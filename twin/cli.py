@@ -427,7 +427,7 @@ async def _login(settings: Settings, name: str, phone: str | None) -> int:
     from twin.domain.phones import PHONE_RULE, parse_phone
     from twin.errors import InvalidInput
 
-    async with _runtime(settings) as (db, accounts, _):
+    async with _runtime(settings) as (_, accounts, _directory):
         account = await accounts.for_login(name)
         if account.authorized:
             print(f"Account '{name}' is already logged in as {account.me.name}.")
@@ -463,15 +463,7 @@ async def _login(settings: Settings, name: str, phone: str | None) -> int:
                 lambda: _ask(f"Two-step verification password{hint}: ", secret=True),
                 account.submit_password,
             )
-        me = account.me
-        await db.repo.update_account(
-            name,
-            status="authorized",
-            tg_user_id=me.id,
-            username=me.username,
-            first_name=me.name,
-            phone=me.phone,
-        )
+        me = account.me  # its account row was updated as it logged in
         print(f"Logged in as {me.name}" + (f" (@{me.username})" if me.username else "") + ".")
         return 0
 

@@ -21,7 +21,7 @@ import contextlib
 import logging
 from typing import Any
 
-from twin.adapters.telegram.account import TelegramAccount
+from twin.adapters.telegram.account import TelegramAccount, TelegramUser
 from twin.config import Settings
 from twin.errors import Conflict, NotFound, TelegramUnavailable
 from twin.services.directory import DEFAULT_ACCOUNT, AccountDirectory
@@ -113,6 +113,7 @@ class TelegramAccounts:
             api_hash=self._api_hash,
             receive_updates=self.receives_updates,
         )
+        account.on_authorized(self._remember_login)
         if self._intake is not None:
             account.on_incoming(self._intake.incoming)
             account.on_owner_activity(self._intake.owner_activity)
@@ -122,6 +123,18 @@ class TelegramAccounts:
                 account.on_deleted(self.on_deleted)
         self._accounts[name] = account
         return account
+
+    async def _remember_login(self, name: str, user: TelegramUser) -> None:
+        """Record who the account is logged in as, before its session is flushed: start-up
+        connects the accounts recorded as authorized, so none with a session is left out."""
+        await self._repo.update_account(
+            name,
+            status="authorized",
+            tg_user_id=user.id,
+            username=user.username,
+            first_name=user.name,
+            phone=user.phone,
+        )
 
     async def _open(self, name: str) -> TelegramAccount:
         """The account object of an existing account (NotFound for an unknown name)."""
@@ -147,7 +160,10 @@ class TelegramAccounts:
         self._require_configured()
         account = await self._open(name)
         wanted = connect and not account.running
-        if wanted and (account.logging_in or await self._has_session(name)):
+        if wanted and account.logging_in:
+            await self._connect(account)
+        elif wanted and await self._has_session(name):
+            account.expect_link()
             await self._connect(account)
         return account
 
@@ -213,7 +229,9 @@ class TelegramAccounts:
     async def _connect_forever(self, name: str) -> None:
         while True:
             try:
-                await self._connect(await self._open(name))
+                account = await self._open(name)
+                account.expect_link()
+                await self._connect(account)
                 return
             except TelegramUnavailable as exc:
                 log.warning("account %s: %s; retrying in %.0f s", name, exc, _RECONNECT_DELAY)

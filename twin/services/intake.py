@@ -174,7 +174,11 @@ class Intake:
     def _hold(self, update: Held) -> None:
         key = _key(update)
         if key in self._held:
-            self._held[key] = update  # in its place: a stored activity becomes its hand-over
+            # In its place: a stored activity becomes its hand-over; a redelivery (catch-up,
+            # the sweep) never turns a pending hand-over back into a plain activity, whose
+            # retry would find it stored and stop there.
+            if not isinstance(self._held[key], _Takeover):
+                self._held[key] = update
         else:
             if len(self._held) >= self._max_held:
                 self.dropped += 1
@@ -211,13 +215,13 @@ class Intake:
         delay: float | None = None
         while self._held:
             update = next(iter(self._held.values()))
+            self._arrived.clear()  # before the try: an arrival during it is not forgotten
             try:
                 await self._store_update(update)
             except StorageUnavailable as exc:
                 self._held[_key(update)] = getattr(exc, "takeover", update)
                 failures += 1
                 delay = RETRY.next_delay(delay, self._rng)
-                self._arrived.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._arrived.wait(), delay)
                 continue

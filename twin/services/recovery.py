@@ -198,7 +198,7 @@ class OutageRecovery:
         failures = tx.outage_failures(BATCH, chat_id=chat_id)
         done = _Pass(more=len(failures) == BATCH)
         fresh: dict[int, list[Any]] = {}  # per chat, oldest first
-        for reply, newest, owner_active_at in failures:
+        for reply, newest, owner_active_at, later_id in failures:
             if newest is None or newest < since:
                 done.events.append(self._expire_tx(tx, reply, newest))
                 done.expired += 1
@@ -206,6 +206,11 @@ class OutageRecovery:
                 # The owner wrote in the chat since: they took over, as if it had been pending.
                 done.events.append(self._owner_took_over_tx(tx, reply))
                 done.cancelled += 1
+            elif later_id is not None:
+                # A newer reply of the chat read the whole conversation: it answers these
+                # messages too (re-queuing this one would answer the contact twice).
+                done.events.append(self._merge_tx(tx, reply, tx.get_reply(later_id)))
+                done.merged += 1
             else:
                 fresh.setdefault(reply.chat_id, []).append(reply)
                 done.fresh += 1
@@ -266,7 +271,9 @@ class OutageRecovery:
             failure=None,
         )
         incoming = [m.id for m in tx.reply_messages(older.id) if m.direction is Direction.INCOMING]
-        tx.attach_messages(newest.id, incoming)
+        # A reply already sent answered them; an active one finishes them with itself.
+        state = ReplyState.SENT if newest.state is ReplyState.SENT else ReplyState.SCHEDULED
+        tx.attach_messages(newest.id, incoming, message_state=state)
         return self._events.stage_reply(tx, "reply.skipped", older, reason=reason, into=newest.id)
 
     def _requeued_tx(

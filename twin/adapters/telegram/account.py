@@ -39,6 +39,7 @@ IncomingHandler = Callable[[IncomingMessage], Awaitable[None]]
 OwnerActivityHandler = Callable[[OwnerActivity], Awaitable[None]]
 EditHandler = Callable[[str, int, int, str], Awaitable[None]]  # account, chat, message id, text
 DeleteHandler = Callable[[str, int | None, list[int]], Awaitable[None]]
+AuthorizedHandler = Callable[[str, "TelegramUser"], Awaitable[None]]  # account, who
 
 _SENT_IDS_REMEMBERED = 2048
 # Telegram's service notifications (login codes, security alerts): never a conversation.
@@ -117,6 +118,7 @@ class _Handlers:
     owner_activity: OwnerActivityHandler | None = None
     edited: EditHandler | None = None
     deleted: DeleteHandler | None = None
+    authorized: AuthorizedHandler | None = None
 
 
 @dataclass
@@ -166,6 +168,7 @@ class TelegramAccount:
         self._receive_updates = receive_updates
         self.link: LinkState = new_link(settings, name)  # the real link state, across clients
         self._authorization_known = False  # set once the stored session has been checked
+        self._expected = False  # it holds a stored session (see expect_link)
 
     # --- wiring ------------------------------------------------------------------------------
     def on_incoming(self, handler: IncomingHandler) -> None:
@@ -179,6 +182,15 @@ class TelegramAccount:
 
     def on_deleted(self, handler: DeleteHandler) -> None:
         self._handlers.deleted = handler
+
+    def on_authorized(self, handler: AuthorizedHandler) -> None:
+        """`handler(account, user)` when the account is found or becomes logged in, before its
+        session is flushed: whatever it records is never behind the stored session."""
+        self._handlers.authorized = handler
+
+    def expect_link(self) -> None:
+        """This account holds a stored session: until it is checked, /ready counts on it."""
+        self._expected = True
 
     @property
     def client(self) -> TelegramClient:
@@ -270,7 +282,7 @@ class TelegramAccount:
     def expects_link(self) -> bool:
         """Whether the daemon needs this account connected to be ready: it is logged in, or it
         may be (its stored session has not been checked yet, e.g. Telegram is down at start)."""
-        return self._me is not None or not self._authorization_known
+        return self._me is not None or (self._expected and not self._authorization_known)
 
     def status(self) -> dict[str, Any]:
         link = self.link.status()
@@ -296,6 +308,8 @@ class TelegramAccount:
             phone=user.phone,
         )
         self._pending = None
+        if self._handlers.authorized is not None:
+            await self._handlers.authorized(self.name, self._me)
         # Persist at once: a crash before Telethon's periodic save must not lose the login.
         if self._session is not None:
             await self._session.flush()

@@ -229,16 +229,7 @@ async def password(request: web.Request, body: PasswordIn) -> LoginOut:
 
 async def _remember_login(request: web.Request, name: str, account: Any) -> None:
     if account.me is None:
-        return
-    repo = request.app[keys.DATABASE].repo
-    await repo.update_account(
-        name,
-        status="authorized",
-        tg_user_id=account.me.id,
-        username=account.me.username,
-        first_name=account.me.name,
-        phone=account.me.phone,
-    )
+        return  # the account's row was updated as it logged in (TelegramAccounts)
     await request.app[keys.EVENTS].emit("account.authorized", {"account": name})
 
 

@@ -60,11 +60,14 @@ _REOPEN_INCOMING = (
 
 class OutageFailure(NamedTuple):
     """A reply failed by an outage; when the newest message it answers was sent (None when it
-    answers none) and when the owner last wrote in its chat from another device."""
+    answers none), when the owner last wrote in its chat from another device, and the newest
+    later reply of its chat that answers or will answer (a newer reply reads the whole
+    conversation, so it answered this one's messages too)."""
 
     reply: ReplyRecord
     newest_message_at: datetime | None
     owner_active_at: datetime | None
+    later_reply_id: int | None = None
 
 
 def _newest_incoming() -> sa.ScalarSelect[datetime]:
@@ -75,11 +78,34 @@ def _newest_incoming() -> sa.ScalarSelect[datetime]:
     )
 
 
+# Replies that answer (or are about to): a later one of these supersedes an outage failure.
+_ANSWERING = tuple(
+    state.value
+    for state in (
+        ReplyState.RECEIVED,
+        ReplyState.SCHEDULED,
+        ReplyState.GENERATING,
+        ReplyState.SENDING,
+        ReplyState.SENT,
+    )
+)
+
+
+def _later_reply() -> sa.ScalarSelect[int]:
+    later = R.alias("later")
+    return (
+        sa.select(sa.func.max(later.c.id))
+        .where(later.c.chat_id == R.c.chat_id, later.c.id > R.c.id, later.c.state.in_(_ANSWERING))
+        .scalar_subquery()
+    )
+
+
 _OUTAGES = (
     sa.select(
         R,
         _newest_incoming().label("newest_message_at"),
         C.c.last_owner_activity_at.label("owner_active_at"),
+        _later_reply().label("later_reply_id"),
     )
     .join(C, C.c.id == R.c.chat_id)
     .where(R.c.failure == Failure.OUTAGE.value, R.c.state == _FAILED)
@@ -106,7 +132,10 @@ class FailuresMixin(RepoBase):
             rows = c.execute(_OUTAGES_OF_CHAT, {"_limit": limit, "_chat_id": chat_id})
         return [
             OutageFailure(
-                ReplyRecord.from_row(row._mapping), row.newest_message_at, row.owner_active_at
+                ReplyRecord.from_row(row._mapping),
+                row.newest_message_at,
+                row.owner_active_at,
+                row.later_reply_id,
             )
             for row in rows
         ]
