@@ -19,10 +19,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from typing import Any
 
 from twin.adapters.telegram.account import TelegramAccount, TelegramUser
 from twin.config import Settings
+from twin.domain.backoff import Backoff
 from twin.errors import Conflict, NotFound, TelegramUnavailable
 from twin.services.directory import DEFAULT_ACCOUNT, AccountDirectory
 from twin.services.intake import Intake
@@ -88,6 +90,10 @@ class TelegramAccounts:
         api_hash = settings.telegram.api_hash
         self._api_hash = api_hash.get_secret_value() if api_hash else ""
         self.sweep_done = asyncio.Event()  # set after every sweep (tests wait on it)
+        self._supervised: set[str] = set()
+        telegram = settings.telegram
+        self._backoff = Backoff(telegram.reconnect_backoff_base, telegram.reconnect_backoff_max)
+        self._rng = random.Random()
         self.on_edited: Any = None
         self.on_deleted: Any = None
 
@@ -126,7 +132,11 @@ class TelegramAccounts:
 
     async def _remember_login(self, name: str, user: TelegramUser) -> None:
         """Record who the account is logged in as, before its session is flushed: start-up
-        connects the accounts recorded as authorized, so none with a session is left out."""
+        connects the accounts recorded as authorized, so none with a session is left out.
+        From now on its connection is supervised."""
+        account = self._accounts.get(name)
+        if account is not None:
+            self._supervise(account)
         await self._repo.update_account(
             name,
             status="authorized",
@@ -188,6 +198,41 @@ class TelegramAccounts:
         if started and account.authorized and self._intake is not None:
             self._spawn(self._sweep_once(account), f"sweep {account.name}")
 
+    def _supervise(self, account: TelegramAccount) -> None:
+        if self._intake is not None and account.name not in self._supervised:
+            self._supervised.add(account.name)
+            self._spawn(self._supervisor(account), f"supervise {account.name}")
+
+    async def _supervisor(self, account: TelegramAccount) -> None:
+        """Start a new client whenever Telethon gives up on the account's connection (finite
+        `connection_retries`, a transport error it does not retry) while it is logged in, so
+        the daemon never stays deaf until something happens to use the account."""
+        try:
+            while True:
+                reason = await account.wait_stopped()
+                if not account.authorized:
+                    return  # logged out (or never was): nothing to keep connected
+                if not account.running:
+                    log.warning(
+                        "account %s: the Telegram client stopped (%s); starting a new one",
+                        account.name,
+                        reason or "disconnected",
+                    )
+                    await self._connect_with_backoff(account)
+        finally:
+            self._supervised.discard(account.name)
+
+    async def _connect_with_backoff(self, account: TelegramAccount) -> None:
+        delay: float | None = None
+        while True:
+            try:
+                await account.start()
+                return
+            except TelegramUnavailable as exc:
+                delay = self._backoff.next_delay(delay, self._rng)
+                log.info("account %s: %s; next try in %.1f s", account.name, exc, delay)
+                await asyncio.sleep(delay)
+
     def known(self) -> list[TelegramAccount]:
         return list(self._accounts.values())
 
@@ -227,6 +272,7 @@ class TelegramAccounts:
             self._spawn(self._connect_forever(record.name), f"connect {record.name}")
 
     async def _connect_forever(self, name: str) -> None:
+        delay: float | None = None
         while True:
             try:
                 account = await self._open(name)
@@ -234,8 +280,9 @@ class TelegramAccounts:
                 await self._connect(account)
                 return
             except TelegramUnavailable as exc:
-                log.warning("account %s: %s; retrying in %.0f s", name, exc, _RECONNECT_DELAY)
-                await asyncio.sleep(_RECONNECT_DELAY)
+                delay = self._backoff.next_delay(delay, self._rng)
+                log.warning("account %s: %s; retrying in %.1f s", name, exc, delay)
+                await asyncio.sleep(delay)
             except NotFound:
                 return  # removed meanwhile
 

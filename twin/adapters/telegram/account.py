@@ -259,6 +259,20 @@ class TelegramAccount:
         if self._session is not None:
             await self._session.flush()
 
+    async def wait_stopped(self) -> BaseException | None:
+        """Until the current client stops (Telethon gave up reconnecting, or it was stopped or
+        replaced); what stopped it, if it said. Returns at once when there is no client."""
+        client = self._client
+        if client is None:
+            return None
+        try:
+            await client.disconnected
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # Telethon's own reason for giving up
+            return exc
+        return None
+
     @property
     def logging_in(self) -> bool:
         """A login code was requested and the login is not complete yet."""
