@@ -25,6 +25,7 @@ from twin.adapters.telegram.session import DatabaseSession, SessionStore
 from twin.config import TelegramSettings
 from twin.domain.models import ChatKind, IncomingMessage, OwnerActivity
 from twin.errors import (
+    AdapterError,
     Conflict,
     InvalidInput,
     TelegramUnavailable,
@@ -169,6 +170,8 @@ class TelegramAccount:
         self.link: LinkState = new_link(settings, name)  # the real link state, across clients
         self._authorization_known = False  # set once the stored session has been checked
         self._expected = False  # it holds a stored session (see expect_link)
+        # dialog id -> its newest message id when the sweep last checked it
+        self._checked_top: dict[int, int] = {}
 
     # --- wiring ------------------------------------------------------------------------------
     def on_incoming(self, handler: IncomingHandler) -> None:
@@ -548,6 +551,12 @@ class TelegramAccount:
         message (from another device) newer than a missed one is taken in too, in order, so
         the twin does not answer what the owner already answered.
 
+        A dialog is read again only when its newest message changed since it was last checked
+        (the first sweep reads every one within `max_catch_up_age`): nothing new, nothing
+        missed, so no request is spent on chats where nothing happened. A dialog Telegram
+        refuses to show is logged and passed over; a flood wait or an outage ends the sweep
+        (the dialogs not checked yet are read next time).
+
         `is_recorded(chat_id, ids)` answers which of the ids are already stored, so known
         messages cost no entity look-ups.
         """
@@ -563,6 +572,8 @@ class TelegramAccount:
             last = dialog.message
             if last is None or last.date < cutoff or (dialog.is_channel and not dialog.is_group):
                 continue
+            if self._checked_top.get(dialog.id) == last.id:
+                continue  # nothing new since this dialog was checked
             unread = min(dialog.unread_count, _SWEEP_MESSAGES_PER_CHAT)
             if dialog.is_user:
                 limit = max(_SWEEP_READ_MESSAGES, unread)
@@ -573,13 +584,16 @@ class TelegramAccount:
             try:
                 messages = await self.client.get_messages(dialog.input_entity, limit=limit)
             except Exception as exc:
-                raise translate_rpc_error(exc, account=self.name) from exc
+                error = translate_rpc_error(exc, account=self.name)
+                if isinstance(error, AdapterError) and not error.transient:
+                    log.info("account %s: sweep skips chat %s: %s", self.name, dialog.id, error)
+                    continue
+                raise error from exc
             recent = [m for m in messages if m.date >= cutoff]
-            if not recent:
-                continue
-            known = await is_recorded(dialog.id, [m.id for m in recent])
+            known = await is_recorded(dialog.id, [m.id for m in recent]) if recent else set()
             missed = [m for m in recent if not m.out and m.id not in known]
             if not missed:
+                self._checked_top[dialog.id] = last.id
                 continue
             oldest = min(m.id for m in missed)
             owner = [
@@ -592,6 +606,7 @@ class TelegramAccount:
                     await self._handle_outgoing(message)
                 elif await self.take_in(message):
                     taken += 1
+            self._checked_top[dialog.id] = last.id
         if taken:
             log.info("account %s: sweep took in %d missed message(s)", self.name, taken)
         return taken
