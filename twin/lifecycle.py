@@ -6,7 +6,9 @@ failure half-way through start-up still releases whatever was already opened.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -16,7 +18,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from twin import keys
 from twin.config import Settings
-from twin.errors import ConfigError, StorageUnavailable
+from twin.domain.backoff import Backoff
+from twin.errors import ConfigError, StartupError, StorageUnavailable
 
 if TYPE_CHECKING:
     from twin.app import Adapters
@@ -39,23 +42,50 @@ def _database_context(settings: Settings, adapters: Adapters) -> Context:
             app[keys.DATABASE] = adapters.database
             yield
             return
-        from twin.db import migrate
         from twin.db.engine import database
 
-        # The embedded default must "just run": bring the schema up to date on start. A server
-        # that is down is not fatal: /health says so and the services retry until it is back.
-        try:
-            if not await migrate.is_up_to_date(settings.storage.url):
-                log.info("upgrading the database schema to %s", migrate.head())
-                await migrate.upgrade(settings.storage.url)
-        except (OSError, SQLAlchemyError) as exc:
-            log.error("database unreachable at start (%s); schema not checked", exc)
+        await _schema_up_to_date(settings)
         async with database(settings) as db:
             app[keys.DATABASE] = db
             yield
         log.info("database closed")
 
     return context
+
+
+async def _schema_up_to_date(settings: Settings) -> None:
+    """Bring the schema up to date before anything uses the database (the embedded default
+    must "just run"). A database that is not reachable yet (PostgreSQL starting after twin on
+    boot) is waited for with backoff: code running on an older schema would fail every write
+    as a bug. One that refuses twin for good (bad credentials, no such database) stops the
+    start with one line (exit 2)."""
+    from twin.db import migrate
+    from twin.db.engine import is_outage
+
+    backoff, delay, waited = Backoff(base=0.5, cap=15.0), None, False
+    rng = random.Random()
+    while True:
+        try:
+            if not await migrate.is_up_to_date(settings.storage.url):
+                log.info("upgrading the database schema to %s", migrate.head())
+                await migrate.upgrade(settings.storage.url)
+            if waited:
+                log.info("the database is reachable: starting")
+            return
+        except ConfigError:
+            raise
+        except Exception as exc:  # the driver's own errors too (asyncpg refuses at connect)
+            if not is_outage(exc):
+                raise StartupError(f"cannot use the database: {type(exc).__name__}: {exc}") from exc
+            delay = backoff.next_delay(delay, rng)
+            if not waited:
+                log.warning(
+                    "the database is unreachable (%s: %s); waiting for it before starting",
+                    type(exc).__name__,
+                    exc,
+                )
+            waited = True
+            await asyncio.sleep(delay)
 
 
 def _speech_to_text(settings: Settings) -> Any:

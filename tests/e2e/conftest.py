@@ -56,9 +56,14 @@ class Daemon:
 
     async def start(self) -> TestClient:
         self.app = create_app(self.settings, adapters=self.adapters)
-        self.client = TestClient(TestServer(self.app))
-        await self.client.start_server()
-        return self.client
+        client = TestClient(TestServer(self.app))
+        try:
+            await client.start_server()
+        except BaseException:
+            await client.close()
+            raise
+        self.client = client
+        return client
 
     async def stop(self) -> None:
         if self.client is not None:

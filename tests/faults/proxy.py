@@ -15,6 +15,10 @@ class TcpProxy:
         self._server: asyncio.Server | None = None
         self._pipes: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
+        #: While set, every connection is accepted and cut at once (the server is "down"), and
+        #: `refused` fires: a test can see that someone tried.
+        self.refusing = False
+        self.refused = asyncio.Event()
 
     @property
     def up(self) -> bool:
@@ -40,6 +44,10 @@ class TcpProxy:
                 await task
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.refusing:
+            writer.transport.abort()
+            self.refused.set()
+            return
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
         except OSError:

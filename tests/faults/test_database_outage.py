@@ -6,6 +6,7 @@ once (issue 11.2: before, they were dropped for good).
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -178,3 +179,40 @@ async def _job_stopped_mid_generation(daemon, sandbox, sandbox_clients, fake_ope
     await wait_all_answered(daemon, contact.id, 1)
     await assert_exactly_once(daemon, sandbox, owner, contact)
     assert not worker.stalled
+
+
+@pytest.mark.postgres
+async def test_a_database_not_reachable_at_start_is_waited_for_then_migrated(
+    sandbox, make_daemon, postgres_database
+):
+    """Review of issue 11: starting on an unchecked schema made every write fail as a bug."""
+    from twin.db import migrate
+
+    proxy = TcpProxy(postgres_database.host or "127.0.0.1", postgres_database.port or 5432)
+    proxy.refusing = True  # as PostgreSQL still starting on boot: connections are cut
+    await proxy.start()
+    url = postgres_database.set(host="127.0.0.1", port=proxy.port)
+    rendered = url.render_as_string(hide_password=False)
+    starting = asyncio.ensure_future(make_daemon(storage={"url": rendered}))
+    try:
+        await asyncio.wait_for(proxy.refused.wait(), 30)
+        assert not starting.done()  # waiting for the database, not running on an unknown schema
+        proxy.refusing = False
+        daemon = await asyncio.wait_for(starting, 60)
+        assert (await daemon.client.get("/health")).status == 200
+        assert await migrate.current(rendered) == migrate.head()
+    finally:
+        if not starting.done():
+            starting.cancel()
+        await proxy.stop()
+
+
+@pytest.mark.postgres
+async def test_a_database_that_refuses_twin_stops_the_start_with_one_line(
+    sandbox, make_daemon, postgres_database
+):
+    from twin.errors import StartupError
+
+    missing = postgres_database.set(database=postgres_database.database + "_missing")
+    with pytest.raises(StartupError, match="cannot use the database"):
+        await make_daemon(storage={"url": missing.render_as_string(hide_password=False)})
