@@ -105,6 +105,7 @@ class OutageRecovery:
         self._failed = asyncio.Event()  # an outage failure was announced: the prober looks
         # the chat being probed, and what its first outcome says (see _verdict)
         self._probe: tuple[int, asyncio.Future[Verdict]] | None = None
+        self._probed: set[int] = set()  # chats probed in this round (see _probe_once)
         self._task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         events.subscribe(self._on_event)
@@ -340,6 +341,7 @@ class OutageRecovery:
                 verdict = Verdict.DOWN
             if verdict is Verdict.WORKS:
                 failed_probes = 0
+                self._probed.clear()
                 await self.requeue("a probe reply was answered")
             elif verdict is Verdict.DOWN:
                 failed_probes += 1
@@ -372,16 +374,21 @@ class OutageRecovery:
         try:
             async with self._lock:
                 since = self._since()
-                oldest = next(
-                    (
-                        reply
-                        for reply, newest, _ in await self._repo.outage_failures(BATCH)
-                        if newest is not None and newest >= since
-                    ),
-                    None,
-                )
-                if oldest is None:
+                fresh = [
+                    failure.reply
+                    for failure in await self._repo.outage_failures(BATCH)
+                    if failure.newest_message_at is not None
+                    and failure.newest_message_at >= since
+                ]
+                if not fresh:
                     return Verdict.UNKNOWN
+                # The oldest failure of a chat not probed yet in this round: one that can
+                # never succeed must not hold back every other chat's.
+                oldest = next((r for r in fresh if r.chat_id not in self._probed), None)
+                if oldest is None:
+                    self._probed.clear()
+                    oldest = fresh[0]
+                self._probed.add(oldest.chat_id)
                 # Listening before the commit: its outcome cannot be announced unheard.
                 self._probe = (oldest.chat_id, outcome)
                 done = await self._repo.transaction(

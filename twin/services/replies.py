@@ -510,12 +510,14 @@ class ReplyPipeline:
         except Conflict:
             log.info("reply %s changed under us (cancelled?); stopping", reply.id)
         except (AdapterError, RateLimited, Unauthorized) as exc:
-            if isinstance(exc, AdapterError) and not exc.transient:
+            if isinstance(exc, Unauthorized) or (
+                isinstance(exc, AdapterError) and not exc.transient
+            ):
                 # A refusal no retry can change (an invalid request, a peer that blocked the
-                # owner): fail now, with the dependency's own reason, never re-queued by itself.
+                # owner, an account that is logged out — a reconnect is TelegramUnavailable):
+                # fail now, with the dependency's own reason, never re-queued by itself.
                 await self._fail(reply, failure_reason(exc), Failure.PERMANENT)
             else:
-                # Unauthorized too: the account may be reconnecting; max_attempts bounds it.
                 await self._retry_later(reply, exc)
         except TwinError as exc:
             await self._fail(reply, type(exc).__name__, Failure.PERMANENT)
