@@ -163,8 +163,13 @@ _POSTGRES_OUTAGES = frozenset(
         "TooManyConnectionsError",
     }
 )
-# SQLite: busy/locked past the busy timeout, I/O errors, a file that cannot be opened.
-_SQLITE_OUTAGES = frozenset({5, 6, 10, 14})  # BUSY, LOCKED, IOERR, CANTOPEN
+# SQLite: busy/locked past the busy timeout, a read-only file, I/O errors, a full disk, a file
+# that cannot be opened.
+_SQLITE_OUTAGES = frozenset({5, 6, 8, 10, 13, 14})  # BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN
+# PostgreSQL SQLSTATEs of the server's state rather than the statement's: connection exceptions
+# (08), insufficient resources such as a full disk (53), operator intervention such as a shutdown
+# (57P), and a read-only transaction during a failover (25006).
+_POSTGRES_SQLSTATE_OUTAGES = ("08", "53", "57P", "25006")
 
 
 def is_outage(exc: BaseException) -> bool:
@@ -181,6 +186,9 @@ def is_outage(exc: BaseException) -> bool:
     if code is not None:
         return code & 0xFF in _SQLITE_OUTAGES
     cause = getattr(orig, "__cause__", None)
+    sqlstate = getattr(cause, "sqlstate", None) or getattr(orig, "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate.startswith(_POSTGRES_SQLSTATE_OUTAGES):
+        return True
     names = {cls.__name__ for cls in type(cause).__mro__} if cause is not None else set()
     return bool(names & _POSTGRES_OUTAGES)
 
