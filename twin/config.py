@@ -50,6 +50,7 @@ DEFAULT_DATA_DIR = Path("sessions")
 STATE_DIRECTORY_VARIABLE = "STATE_DIRECTORY"
 DATABASE_FILE_NAME = "twin.db"
 KEY_FILE_NAME = "secret.key"
+MIN_TOKEN_LENGTH = 16  # shorter API tokens work, but are warned about (start-up, check-config)
 
 
 class Section(BaseModel):

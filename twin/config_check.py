@@ -13,12 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from twin.brain.needs import llm_problems
-from twin.config import Settings
+from twin.config import MIN_TOKEN_LENGTH, Settings
 from twin.db.files import reason, storage_problems
 from twin.voice.needs import stt_problems, tts_problems
 
-# The API's own rule (twin/api/auth.py MIN_TOKEN_LENGTH): shorter tokens are logged at start-up.
-MIN_TOKEN_LENGTH = 16
 PKCS1_MARKER = "-----BEGIN RSA PUBLIC KEY-----"
 
 
@@ -85,7 +83,8 @@ def _api(settings: Settings) -> list[str]:
     tokens = [t for t in tokens if t]
     if not tokens:
         return [
-            "api.tokens is empty (TWIN_API__TOKENS): every endpoint but GET /health answers 503"
+            "api.tokens is empty (TWIN_API__TOKENS): every endpoint but GET /health, GET /ready "
+            "and /docs answers 503"
         ]
     short = sum(1 for token in tokens if len(token) < MIN_TOKEN_LENGTH)
     if short:

@@ -6,6 +6,19 @@ Adapters translate vendor errors (Telethon's FloodWaitError, HTTP 429 …) into 
 
 from __future__ import annotations
 
+ERROR_CHARS = 200  # an error as logs, events and /ready show it
+
+
+def clip(text: str, limit: int = ERROR_CHARS) -> str:
+    """`text` cut to `limit` characters (an ellipsis marks the cut)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def describe(exc: BaseException, limit: int = ERROR_CHARS) -> str:
+    """An error as one bounded line: its kind and its own message."""
+    text = " ".join(str(exc).split())
+    return clip(f"{type(exc).__name__}: {text}" if text else type(exc).__name__, limit)
+
 
 class TwinError(Exception):
     """Base of every error the daemon raises on purpose."""

@@ -222,25 +222,27 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
 
 def _intake_metrics(app: web.Application, intake: Any) -> None:
     """Updates waiting in memory for the database, and those that did not fit, in /metrics."""
-    from prometheus_client import Gauge
+    from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily
 
     from twin.api.metrics import METRICS
 
+    class IntakeCollector:
+        def collect(self) -> Any:
+            yield GaugeMetricFamily(
+                "twin_intake_held_updates",
+                "Received updates held in memory until the database accepts them.",
+                value=intake.held,
+            )
+            yield CounterMetricFamily(
+                "twin_intake_dropped_updates",
+                "Updates that did not fit in memory during a database outage (the sweep "
+                "finds them).",
+                value=intake.dropped,
+            )
+
     metrics = app.get(METRICS)
-    if metrics is None:
-        return
-    held = Gauge(
-        "twin_intake_held_updates",
-        "Received updates held in memory until the database accepts them.",
-        registry=metrics.registry,
-    )
-    held.set_function(lambda: intake.held)
-    dropped = Gauge(
-        "twin_intake_dropped_updates",
-        "Updates that did not fit in memory during a database outage (the sweep finds them).",
-        registry=metrics.registry,
-    )
-    dropped.set_function(lambda: intake.dropped)
+    if metrics is not None:
+        metrics.registry.register(IntakeCollector())
 
 
 def _telegram_context() -> Context:

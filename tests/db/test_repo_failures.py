@@ -8,8 +8,8 @@ import pytest
 
 from twin.db.records import Direction, Failure, ReplyState
 from twin.db.repo import Repository
-from twin.errors import Conflict, NotFound
-from twin.services.replies import clip_reason, failure_reason
+from twin.errors import Conflict, NotFound, clip
+from twin.services.replies import REASON_CHARS, failure_reason
 
 NOW = datetime(2025, 5, 1, 10, 0, tzinfo=UTC)
 
@@ -50,7 +50,7 @@ async def test_a_failed_reply_records_why(repo: Repository, chat) -> None:
 async def test_a_failure_reason_fits_its_column(repo: Repository, chat) -> None:
     """The pipeline's stored reasons fit VARCHAR(64), which PostgreSQL enforces."""
     error = RuntimeError("Error code: 400 - " + "{'error': {'message': 'refused'}} " * 10)
-    reason = clip_reason(failure_reason(error))
+    reason = clip(failure_reason(error), REASON_CHARS)
     assert len(failure_reason(error)) > 64 >= len(reason)
     failed, message = await _failed(repo, chat, 1, Failure.PERMANENT, reason=reason)
     assert failed.reason == reason
@@ -75,7 +75,9 @@ async def test_outage_failures_oldest_first_with_their_newest_message(
     await repo.update_chat(other.id, last_owner_activity_at=owner_wrote)
 
     found = await repo.outage_failures()
-    assert [tuple(f[1:]) for f in found] == [(NOW, None), (NOW - timedelta(hours=1), owner_wrote)]
+    assert [tuple(f[1:3]) for f in found] == [(NOW, None), (NOW - timedelta(hours=1), owner_wrote)]
+    # a newer reply of the chat that answers (or will) supersedes the failure
+    assert [f.later_reply_id for f in found] == [active.id, None]
     assert [f.reply.id for f in found] == [first.id, second.id]
     assert [f.reply.id for f in await repo.outage_failures(1)] == [first.id]
     assert [f.reply.id for f in await repo.outage_failures(chat_id=other.id)] == [second.id]
@@ -161,7 +163,7 @@ async def test_requeue_in_a_unit_of_work(repo: Repository, chat) -> None:
     failed, message = await _failed(repo, chat, 1, Failure.OUTAGE)
 
     def unit(tx):
-        [(reply, newest, _)] = tx.outage_failures(10)
+        [(reply, newest, _, _)] = tx.outage_failures(10)
         return tx.requeue_reply(reply.id, failures=[Failure.OUTAGE]), newest
 
     requeued, newest = await repo.transaction(unit)

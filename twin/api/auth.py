@@ -20,10 +20,10 @@ from pydantic import SecretStr
 
 from twin.api.errors import ApiError
 from twin.api.middlewares import Handler, Middleware
+from twin.config import MIN_TOKEN_LENGTH
 
 log = logging.getLogger("twin.api.auth")
 
-MIN_TOKEN_LENGTH = 16
 # Which configured token a request presented, as a fingerprint (never the token itself): the
 # key of the per-token rate limit, safe to keep in memory and to log.
 TOKEN_ID: web.RequestKey[str] = web.RequestKey("twin_token_id", str)

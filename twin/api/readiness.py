@@ -25,11 +25,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from twin import keys
+from twin.errors import clip
 from twin.logs import redactor
 
 log = logging.getLogger("twin.api.health")
 
-_ERROR_CHARS = 200
 
 Status = Literal["ok", "down", "unknown"]
 
@@ -84,8 +84,7 @@ def short_error(text: str | None) -> str | None:
     """An error text fit for a public answer: redacted, one line, bounded."""
     if not text:
         return None
-    line = redactor(" ".join(text.split()))
-    return line if len(line) <= _ERROR_CHARS else line[: _ERROR_CHARS - 1] + "…"
+    return clip(redactor(" ".join(text.split())))
 
 
 def probe_of(app: web.Application) -> Probe:

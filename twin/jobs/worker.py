@@ -155,6 +155,7 @@ class ReplyWorker:
             # it resumes from there; its lease is released by the first claim that succeeds.
             log.warning("reply %s: paused until the database is back (%s)", job.id, exc)
             self._stalled.add(job.id)
+            self._pipeline.wake.set()  # the loop's claims back off until it answers
         except Exception:
             log.exception("reply %s: worker error", job.id)
         finally:

@@ -16,13 +16,12 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from twin.errors import AdapterError
+from twin.errors import AdapterError, describe
 from twin.services.health import Health
 
 T = TypeVar("T")
 
 CREDENTIALS_REFUSED = frozenset({401, 403})
-_ERROR_CHARS = 200
 
 
 def is_down(exc: BaseException) -> bool:
@@ -30,12 +29,6 @@ def is_down(exc: BaseException) -> bool:
     if not isinstance(exc, AdapterError):
         return False
     return exc.transient or getattr(exc, "status", None) in CREDENTIALS_REFUSED
-
-
-def describe(exc: BaseException) -> str:
-    text = str(exc).strip()
-    described = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-    return described if len(described) <= _ERROR_CHARS else described[: _ERROR_CHARS - 1] + "…"
 
 
 class Monitored:

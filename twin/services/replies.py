@@ -42,6 +42,7 @@ from twin.domain.models import (
 from twin.domain.policies.delays import bubble_pause, split_bubbles, typing_duration
 from twin.domain.policies.rate_limits import WINDOW as RATE_WINDOW
 from twin.errors import (
+    ERROR_CHARS,
     AdapterError,
     Conflict,
     NotFound,
@@ -49,6 +50,8 @@ from twin.errors import (
     StorageUnavailable,
     TwinError,
     Unauthorized,
+    clip,
+    describe,
 )
 from twin.services.clock import Clock
 from twin.services.directory import AccountDirectory
@@ -65,7 +68,6 @@ HISTORY_TURNS = 200
 TYPING_REFRESH = 4.5  # Telegram shows an action for ~5 s per call
 _BEHAVIOUR_CACHE = 256  # distinct per-chat override documents kept per account
 REASON_CHARS = 64  # replies.reason and messages.state_reason are VARCHAR(64)
-ERROR_CHARS = 200  # the error in a reply.failed event
 
 
 @dataclass
@@ -954,10 +956,10 @@ class ReplyPipeline:
         when the dependency works again (twin.services.recovery), a permanent one only by hand.
         `reason` is stored (cut to the column); the event also carries the full `error`."""
         log.warning("reply %s failed (%s): %s", reply.id, failure.value, error or reason)
-        stored = clip_reason(reason)
+        stored = clip(reason, REASON_CHARS)
         details: dict[str, Any] = {}
         if error or stored != reason:
-            details["error"] = clip_reason(error or reason, ERROR_CHARS)
+            details["error"] = clip(error or reason, ERROR_CHARS)
         with contextlib.suppress(Conflict):
             await self._finish(
                 reply, ReplyState.FAILED, stored, "reply.failed", failure=failure, **details
@@ -1111,12 +1113,7 @@ def _consume_read(reading: asyncio.Future[None]) -> None:
 def failure_reason(exc: Exception, limit: int = ERROR_CHARS) -> str:
     """A failed reply's reason: the error's kind and its own message (`_fail` stores it cut
     to the column's size, and puts the whole of it in the event)."""
-    text = str(exc).strip()
-    return clip_reason(f"{type(exc).__name__}: {text}" if text else type(exc).__name__, limit)
-
-
-def clip_reason(reason: str, limit: int = REASON_CHARS) -> str:
-    return reason if len(reason) <= limit else reason[: limit - 1] + "…"
+    return describe(exc, limit)
 
 
 class _Unanswerable(AdapterError):

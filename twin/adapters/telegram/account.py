@@ -408,13 +408,13 @@ class TelegramAccount:
         async with self._lock:
             if self._me is None:
                 raise Unauthorized("the Telegram account is not logged in")
-            self.link.closing()
             try:
                 # Not client.log_out(): it would hand our session's async delete() to
                 # Telethon's experimental async-session path, and we erase it ourselves.
                 await self.client(functions.auth.LogOutRequest())
             except Exception as exc:
                 raise translate_rpc_error(exc, account=self.name) from exc
+            self.link.closing()  # logged out: what follows is no outage
             client, session = self._client, self._session
             self._me = None
             self._pending = None

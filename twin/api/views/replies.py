@@ -50,10 +50,10 @@ async def retry_reply(request: web.Request, path: ReplyPath, body: RetryIn) -> R
     if recovery is None:  # no database to run replies on
         raise ApiError(503, "Replies are not running.")
     try:
-        account = await request.app[keys.DATABASE].repo.get_account(body.account)
+        account_id = await request.app[keys.DIRECTORY].id_of(body.account)
     except NotFound:
         raise NotFound(f"reply {path.reply_id} does not exist") from None
-    reply = await recovery.retry(path.reply_id, account.id)
+    reply = await recovery.retry(path.reply_id, account_id)
     return ReplyOut(
         id=reply.id,
         state=reply.state.value,

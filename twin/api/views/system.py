@@ -55,7 +55,6 @@ class TelegramComponentOut(ComponentOut):
     authorized: bool
     connected: bool = Field(description="the real link state (not Telethon's is_connected())")
     since: datetime | None = Field(description="when the current link state began")
-    last_update_at: datetime | None = Field(description="the last update Telegram delivered")
     reconnects: int = Field(description="outages that ended with the link up again")
     undecodable_updates: int = Field(description="updates dropped as undecodable")
 
