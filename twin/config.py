@@ -359,7 +359,11 @@ class HumanizeSettings(Section):
 class LoggingSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["text", "json"] = "text"
-    sdk_debug: bool = Field(False, description="let provider SDKs log at DEBUG (whole prompts)")
+    sdk_debug: bool = Field(
+        False,
+        description="let libraries (provider SDKs and their HTTP clients, alembic, aiosqlite) "
+        "log at DEBUG (whole prompts); otherwise they log WARNING and above",
+    )
 
 
 class Settings(BaseSettings):

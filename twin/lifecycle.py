@@ -66,9 +66,14 @@ async def _schema_up_to_date(settings: Settings) -> None:
     rng = random.Random()
     while True:
         try:
-            if not await migrate.is_up_to_date(settings.storage.url):
-                log.info("upgrading the database schema to %s", migrate.head())
+            before, head = await migrate.current(settings.storage.url), migrate.head()
+            if before != head:
                 await migrate.upgrade(settings.storage.url)
+                log.info(
+                    "database schema upgraded to %s (%s)",
+                    head,
+                    f"was {before}" if before else "a new database",
+                )
             if waited:
                 log.info("the database is reachable: starting")
             return
@@ -138,6 +143,7 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         from twin.api.metrics import METRICS
         from twin.jobs.worker import ReplyWorker
         from twin.services.accounts import TelegramAccounts
+        from twin.services.activity import ActivityLog
         from twin.services.clock import SystemClock
         from twin.services.directory import AccountDirectory
         from twin.services.events import EventLog
@@ -160,6 +166,7 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
             log.warning("event log position unknown: the database is unreachable")
         clock = adapters.clock or SystemClock()
         directory = AccountDirectory(repo)
+        ActivityLog(events, directory.known_name)  # one log line per event (pipeline step)
         intake = Intake(
             repo, events, directory, clock=clock, max_held=settings.storage.max_held_updates
         )

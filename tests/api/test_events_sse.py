@@ -113,7 +113,7 @@ async def test_replays_after_last_event_id_then_streams_live(client) -> None:
     data = replayed[0].data
     assert data is not None
     assert {k: v for k, v in data.items() if k != "created_at"} == {
-        "id": second, "type": "test.two", "account_id": None, "chat_id": None, "data": {"n": 2},
+        "id": second, "type": "test.two", "account": None, "chat": None, "data": {"n": 2},
     }
     created = datetime.fromisoformat(data["created_at"])
     assert abs(datetime.now(UTC) - created) < timedelta(minutes=1)
@@ -186,6 +186,47 @@ async def test_pause_events_arrive_on_the_stream(client) -> None:
     message = await read_event(response)
     assert message.event == "chat.paused"
     assert message.data is not None and message.data["data"]["chat"] == 77
+    assert (message.data["account"], message.data["chat"]) == ("default", 77)
+    response.close()
+
+
+async def test_the_envelope_names_the_account_and_chat_as_the_api_does(client) -> None:
+    """Issue 12.5: not the database's ids (`account_id: 1`, `chat_id: 1`) but the account's name
+    and the chat's Telegram peer id, as GET /chats and GET /messages show them."""
+    repo = client.app[keys.DATABASE].repo
+    other = (await repo.get_or_create_account("work")).id  # ids differ from the peer's
+    chat, _ = await repo.upsert_chat(other, 4242)
+    assert (other, chat.id) != (4242, 4242)
+    replayed = await client.app[keys.EVENTS].emit(
+        "reply.sent", {"reply": 9, "bubbles": 1}, account_id=other, chat_id=chat.id
+    )
+    response = await open_stream(client, last_event_id=str(replayed - 1))
+    message = await read_event(response)
+    assert message.data is not None
+    assert {k: v for k, v in message.data.items() if k != "created_at"} == {
+        "id": replayed, "type": "reply.sent", "account": "work", "chat": 4242,
+        "data": {"reply": 9, "bubbles": 1},
+    }
+    chats = await client.get("/chats", params={"account": "work"}, headers=AUTH)
+    assert [c["id"] for c in (await chats.json())["chats"]] == [message.data["chat"]]
+    response.close()
+
+
+@pytest.mark.parametrize("types", ["nope", "reply.sent,nope", "nope.*", "re*ly", "test.one"])
+async def test_unknown_event_types_are_422_listing_the_known_ones(client, types) -> None:
+    response = await client.get("/events", params={"types": types}, headers=AUTH)
+    assert response.status == 422
+    error = assert_error(await response.json(), "validation_error")
+    [detail] = error["details"]
+    assert detail["field"] == "types"
+    assert "unknown event type" in detail["error"]
+    assert "reply.sent" in detail["error"] and "chat.paused" in detail["error"]
+    assert streams(client.app).active == 0
+
+
+@pytest.mark.parametrize("types", ["reply.*", "*", "reply*", "chat.paused,message.*"])
+async def test_known_types_and_prefixes_are_accepted(client, types) -> None:
+    response = await open_stream(client, types=types)
     response.close()
 
 

@@ -74,13 +74,39 @@ async def test_real_sqlite_database_is_healthy(make_client, tmp_path) -> None:
     assert (await response.json())["database"] == "ok"
 
 
-async def test_unreachable_postgresql_is_503(make_client, tmp_path) -> None:
-    url = "postgresql+asyncpg://postgres@127.0.0.1:1/x"  # nothing listens on port 1
-    client = await make_client(settings=_real_settings(url, tmp_path), real_database=True)
-    response = await client.get("/health")
-    assert response.status == 503
-    assert await response.json() == {
-        "status": "degraded",
-        "database": "down",
-        "version": __version__,
-    }
+@pytest.mark.postgres
+async def test_postgresql_going_unreachable_is_503(make_client, tmp_path) -> None:
+    """A real PostgreSQL behind a proxy: up at start, then cut. (An unreachable database at
+    start is waited for before anything is served: tests/faults/test_database_outage.py.)"""
+    import os
+    import uuid
+
+    from sqlalchemy.engine import make_url
+
+    from tests.db.conftest import _execute
+    from tests.faults.proxy import TcpProxy
+
+    base = os.environ.get("TWIN_TEST_POSTGRES_URL")
+    if not base:
+        pytest.skip("TWIN_TEST_POSTGRES_URL is not set")
+    name = f"twin_health_{uuid.uuid4().hex[:8]}"
+    await _execute(base, f'CREATE DATABASE "{name}"')
+    target = make_url(base).set(database=name)
+    proxy = TcpProxy(target.host or "127.0.0.1", target.port or 5432)
+    await proxy.start()
+    try:
+        url = target.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+        client = await make_client(settings=_real_settings(url, tmp_path), real_database=True)
+        assert (await client.get("/health")).status == 200
+        await proxy.stop()
+        response = await client.get("/health")
+        assert response.status == 503
+        assert await response.json() == {
+            "status": "degraded",
+            "database": "down",
+            "version": __version__,
+        }
+        await client.close()
+    finally:
+        await proxy.stop()
+        await _execute(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from twin.config import load_settings
-from twin.logs import Redactor, request_id_var, setup_logging
+from twin.logs import Redactor, request_scope, setup_logging
 
 API_TOKEN = "tok-9f8e7d6c5b4a"
 API_HASH = "0123456789abcdef0123456789abcdef"
@@ -33,19 +33,29 @@ def _emit_everywhere() -> None:
     from twin.logs import redactor
 
     # Dynamic secrets (a login in progress) are registered by the code that receives them.
-    redactor.add(PASSWORD)
-    loggers = [logging.getLogger(n) for n in ("twin.api", "telethon.network", "aiohttp.access", "")]
-    for logger in loggers:
+    redactor.add(LOGIN_CODE, PASSWORD)
+    names = ("twin.api", "twin.access", "twin.pipeline", "telethon.network", "aiohttp.access", "")
+    for logger in map(logging.getLogger, names):
         logger.warning("config hash %s key %s", API_HASH, LLM_KEY)
         logger.info("Authorization: Bearer %s", API_TOKEN)
         logger.info("sign in with code=%s password=%s", LOGIN_CODE, PASSWORD)
+        logger.info("the code %s was refused; retype the password %s", LOGIN_CODE, PASSWORD)
         logger.info("session %s", SESSION)
         logger.info({"phone_code": LOGIN_CODE, "api_key": LLM_KEY})
+        # structured fields (the JSON format writes each as a key)
+        logger.info("step", extra={"error": f"rejected key {LLM_KEY}", "path": f"/{API_TOKEN}"})
+        # ordinary words next to key names are prose, not values
+        logger.warning("%s", WORDS)
         try:
             raise RuntimeError(f"provider rejected key {LLM_KEY} and session {SESSION}")
         except RuntimeError:
             logger.exception("call failed for %s", API_TOKEN)
     logging.getLogger("twin.x").error("quoted %s", json.dumps({"password": PASSWORD}))
+
+
+# What the redactor once garbled ("llm.api_key: *** for…"), and a peer id that contains the
+# registered login code.
+WORDS = "llm.api_key: required for provider openai; token: expired; chat 1735190000"
 
 
 @pytest.mark.parametrize("fmt", ["text", "json"])
@@ -55,23 +65,80 @@ def test_no_secret_reaches_any_log_path(settings, fmt: str) -> None:
     _emit_everywhere()
     output = stream.getvalue()
     assert output.count("\n") >= 20  # the records were really written
+    masked = output.replace(WORDS, "")  # it has the login code inside a longer number
     for secret in (API_TOKEN, API_HASH, LLM_KEY, PASSWORD, LOGIN_CODE, SESSION, SESSION[:60]):
-        assert secret not in output, f"{secret[:12]}… leaked in {fmt} logs"
+        assert secret not in masked, f"{secret[:12]}… leaked in {fmt} logs"
     assert "RuntimeError" in output  # tracebacks are kept, only secrets are masked
+    assert output.count(WORDS) == 6  # once per logger, untouched
     if fmt == "json":
         records = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
         assert {r["logger"] for r in records} >= {"twin.api", "telethon.network", "root"}
+        fields = [r for r in records if r["message"] == "step"]
+        assert len(fields) == 5  # Telethon's logger drops INFO
+        assert all(r["error"] == "rejected key ***" and r["path"] == "/***" for r in fields)
+
+
+@pytest.mark.parametrize(
+    ("text", "redacted"),
+    [
+        # values: masked
+        ("api_key: sk-abc123", "api_key: ***"),
+        ("api_key=required", "api_key=***"),  # an assignment is a value, whatever it reads
+        ('{"token": "expired"}', '{"token": "***"}'),  # so is anything quoted
+        ("{'password': 'hunter'}", "{'password': '***'}"),
+        ("secret_key: Zm9vYmFy", "secret_key: ***"),
+        ("Authorization: Bearer abc.def-123", "Authorization: Bearer ***"),
+        ("code: 12345", "code: ***"),
+        ("session " + "aB3" * 30, "session ***"),
+        # words: kept
+        ("llm.api_key: required for provider 'openai'", None),
+        ("token: expired, password: wrong.", None),
+        ("GET /dialogs 200 status code: 404", None),
+        ("/var/lib/twin/" + "x" * 80, None),  # a long path is not base64
+        ("peer 1135790000 and message 113579", None),  # the short secret inside numbers
+    ],
+)
+def test_the_redactor_masks_values_not_words(text: str, redacted: str | None) -> None:
+    assert Redactor(["13579"])(text) == (text if redacted is None else redacted)
+
+
+def test_a_short_secret_is_masked_where_it_stands_alone() -> None:
+    redact = Redactor(["13579", "hunter22"])
+    assert redact("the code 13579 was refused") == "the code *** was refused"
+    assert redact("pw hunter22 in a sentence, xhunter22y too") == "pw *** in a sentence, x***y too"
 
 
 def test_request_id_is_attached_to_records() -> None:
     stream = io.StringIO()
     setup_logging("INFO", "json", stream=stream)
-    token = request_id_var.set("req-123")
-    try:
+    with request_scope("req-123"):
         logging.getLogger("twin.api").info("handled")
-    finally:
-        request_id_var.reset(token)
     assert json.loads(stream.getvalue().splitlines()[-1])["request_id"] == "req-123"
+
+
+async def test_a_task_started_by_a_request_stops_carrying_its_id_when_it_ends() -> None:
+    """A Telegram connection opened by a login request lives on: what it logs afterwards (a
+    message received, a reply sent) is no part of that request."""
+    import asyncio
+
+    stream = io.StringIO()
+    setup_logging("INFO", "json", stream=stream)
+    log = logging.getLogger("twin.test")
+    later = asyncio.Event()
+
+    async def background() -> None:
+        log.info("during")
+        await later.wait()
+        log.info("after")
+
+    with request_scope("req-login"):
+        task = asyncio.create_task(background())  # copies the request's context
+        await asyncio.sleep(0)
+    later.set()
+    await task
+    records = {r["message"]: r for r in map(json.loads, stream.getvalue().splitlines())}
+    assert records["during"]["request_id"] == "req-login"
+    assert "request_id" not in records["after"]
 
 
 def test_redactor_keeps_ordinary_text_readable() -> None:
@@ -110,16 +177,22 @@ async def test_sdk_debug_logs_only_with_sdk_debug(
     await _ask_openai(fake_openai.base_url)
     output = capsys.readouterr().err
     assert "twin's own debug line" in output
-    assert "HTTP Request: POST" in output  # the SDKs' INFO lines stay
+    # The HTTP clients' one line per request is chatter unless asked for.
+    assert ("HTTP Request: POST" in output) is sdk_debug
     assert ("Request options" in output) is sdk_debug
     assert (PROMPT in output) is sdk_debug
 
 
-def test_sdk_loggers_follow_a_quieter_level() -> None:
-    setup_logging("WARNING", stream=io.StringIO())
-    assert not logging.getLogger("openai._base_client").isEnabledFor(logging.INFO)
-    setup_logging("DEBUG", stream=io.StringIO())
-    assert logging.getLogger("httpx").getEffectiveLevel() == logging.INFO
+@pytest.mark.parametrize("level", ["DEBUG", "INFO", "WARNING"])
+def test_library_loggers_log_warnings_only(level: str) -> None:
+    setup_logging(level, stream=io.StringIO())
+    for name in ("openai._base_client", "httpx", "alembic.runtime.migration", "aiosqlite"):
+        assert not logging.getLogger(name).isEnabledFor(logging.INFO), name
+        assert logging.getLogger(name).isEnabledFor(logging.WARNING), name
+    setup_logging(level, stream=io.StringIO(), sdk_debug=True)
+    assert logging.getLogger("httpx").isEnabledFor(logging.DEBUG)
+    setup_logging("ERROR", stream=io.StringIO())
+    assert not logging.getLogger("httpx").isEnabledFor(logging.WARNING)
 
 
 async def test_a_warning_while_the_daemon_runs_is_one_json_record(tmp_path) -> None:

@@ -77,9 +77,10 @@ class DaemonProcess:
         return self.log.read_text(encoding="utf-8", errors="replace")
 
     async def call(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
+        headers = {**AUTH, **kwargs.pop("headers", {})}
         async with (
             aiohttp.ClientSession() as http,
-            http.request(method, self.base + path, headers=AUTH, **kwargs) as response,
+            http.request(method, self.base + path, headers=headers, **kwargs) as response,
         ):
             return response.status, await response.json()
 

@@ -38,4 +38,8 @@ async def test_twin_run_answers_malformed_http_in_the_error_shape(tmp_path):
         assert daemon.terminate() == 0, daemon.output()
     log = daemon.output()
     assert "malformed HTTP request" in log and "Traceback" not in log
+    # …and the access log has its line (no route: aiohttp answered before routing).
+    [access] = [line for line in log.splitlines() if "twin.access" in line]
+    assert f"[{error['request_id']}]" in access and " 400 " in access, access
+    assert "route=unparsed" in access
     assert "twin stopped" in log

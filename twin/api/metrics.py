@@ -10,7 +10,7 @@ import time
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from twin.api.middlewares import Handler, Middleware
+from twin.api.middlewares import ROUTE, Handler, Middleware, route_label
 
 # Label values come from a closed set: arbitrary methods or paths must not grow the registry.
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -41,21 +41,12 @@ class ApiMetrics:
 
     def observe(self, request: web.Request, status: int, seconds: float) -> None:
         method = request.method if request.method in _METHODS else "OTHER"
-        route = route_label(request)
+        route = request.get(ROUTE) or route_label(request)
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(method, route).observe(seconds)
 
 
 METRICS = web.AppKey("twin_api_metrics", ApiMetrics)
-
-
-def route_label(request: web.Request) -> str:
-    """The route's name; "unmatched" for 404/405 (never the raw path)."""
-    match_info = request.match_info
-    resource = match_info.route.resource
-    if match_info.http_exception is not None or resource is None:
-        return "unmatched"
-    return match_info.route.name or resource.name or resource.canonical
 
 
 def metrics_middleware(metrics: ApiMetrics) -> Middleware:

@@ -16,7 +16,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from twin import errors
-from twin.api.context import request_id_var
+from twin.api.context import request_scope
 from twin.api.errors import ApiError, error_response, from_domain
 
 log = logging.getLogger("twin.api")
@@ -26,9 +26,20 @@ Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 REQUEST_ID_HEADER = "X-Request-ID"
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("twin_request_id", str)
+# The route's name, set for every request that was routed (the access log reads it).
+ROUTE: web.RequestKey[str] = web.RequestKey("twin_route", str)
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 # aiohttp's own HTTP exceptions keep these headers when converted to the error shape.
 _KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate")
+
+
+def route_label(request: web.Request) -> str:
+    """The route's name; "unmatched" for 404/405 (never the raw path)."""
+    match_info = request.match_info
+    resource = match_info.route.resource
+    if match_info.http_exception is not None or resource is None:
+        return "unmatched"
+    return match_info.route.name or resource.name or resource.canonical
 
 
 def request_id_of(request: web.BaseRequest) -> str:
@@ -40,15 +51,14 @@ def request_id_of(request: web.BaseRequest) -> str:
 
 @web.middleware
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Honour a sane incoming X-Request-ID, else make one; expose it to logs via a contextvar."""
+    """Honour a sane incoming X-Request-ID, else make one; the request's log records (and its
+    tasks', while it lasts) carry it."""
     incoming = request.headers.get(REQUEST_ID_HEADER, "")
     rid = incoming if _SANE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
     request[REQUEST_ID] = rid
-    token = request_id_var.set(rid)
-    try:
+    request[ROUTE] = route_label(request)
+    with request_scope(rid):
         return await handler(request)
-    finally:
-        request_id_var.reset(token)
 
 
 async def on_response_prepare(request: web.BaseRequest, response: web.StreamResponse) -> None:

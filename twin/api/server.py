@@ -9,8 +9,9 @@ aiohttp has no setting or signal for these answers, and `web.run_app` builds its
 * `ApiRequestHandler` overrides `handle_error` to answer in the error shape, with an
   X-Request-ID, logging the parser's complaint in one line (no traceback for client garbage);
 * `ApiRunner` is `web.AppRunner` whose server makes `ApiRequestHandler`s;
-* `run_app` is `web.run_app` (TCP only) with `ApiRunner`, shutting down in the same order:
-  the app first, then whatever tasks are left.
+* `run_app` is `web.run_app` (TCP only) with `ApiRunner` and the API's access log
+  (twin.api.access), shutting down in the same order: the app first, then whatever tasks are
+  left.
 
 This relies on aiohttp internals that are stable in 3.x but not documented as extension points
 (`AppRunner._make_server`, `Server._kwargs`/`_loop`); tests/api/test_http_errors.py sends raw
@@ -32,6 +33,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
+from twin.api.access import AccessLogger
 from twin.api.errors import error_response
 from twin.api.middlewares import REQUEST_ID_HEADER, parse_error_message, request_id_of
 
@@ -149,7 +151,11 @@ async def _serve(
     print: Callable[[str], None],
 ) -> None:
     runner = ApiRunner(
-        app, handle_signals=True, shutdown_timeout=shutdown_timeout, access_log=access_log
+        app,
+        handle_signals=True,
+        shutdown_timeout=shutdown_timeout,
+        access_log=access_log,
+        access_log_class=AccessLogger,
     )
     await runner.setup()
     try:

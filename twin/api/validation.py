@@ -45,6 +45,9 @@ from twin.api.errors import ApiError, validation_error
 JSON = "application/json"
 ENDPOINT_ATTR = "__twin_endpoint__"
 INPUTS = ("path", "query", "body")
+# The request's parsed inputs ("path" / "query" / "body" -> model): the access log names the
+# account, chat and reply a request was about from them.
+PARSED_INPUTS: web.RequestKey[dict[str, BaseModel]] = web.RequestKey("twin_inputs", dict)
 
 View = Callable[..., Awaitable[Any]]
 
@@ -84,6 +87,7 @@ class Endpoint:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         kwargs: dict[str, Any] = {}
+        request[PARSED_INPUTS] = kwargs
         for source, model in self.inputs.items():
             if source == "body":
                 kwargs[source] = await _parse_body(request, model)

@@ -183,3 +183,5 @@ class EventRecord(_Record):
     type: str
     data: dict[str, Any]
     created_at: datetime
+    account: str | None  # the account's name
+    chat: int | None  # the chat's Telegram peer id

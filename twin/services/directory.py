@@ -69,6 +69,10 @@ class AccountDirectory:
                 raise NotFound(f"account {account_id} does not exist")
         return known
 
+    def known_name(self, account_id: int) -> str | None:
+        """The name of `account_id` if this process has met it (no database read)."""
+        return self._names.get(account_id)
+
     def remember(self, name: str, account_id: int) -> None:
         """Record a pair learnt elsewhere (e.g. from a message the account received)."""
         self._ids[name] = account_id

@@ -6,6 +6,12 @@ Two ways to log an event, both durable before anyone is told:
 * `stage(tx, ...)` appends it inside a `Repository.transaction` together with the state change
   it records (one round trip, and the change and its event are committed or lost together);
   the caller hands the result to `publish()` once that transaction has committed.
+
+Events are stored with the internal ids of their account and chat; what leaves the process (the
+SSE envelope of GET /events, the log lines of twin.services.activity) names them as the rest of
+the API does: the account's name and the chat's Telegram peer id. `data` refers to messages by
+their Telegram message id (`message_id`) and to replies by `reply` (the `reply_id` of GET
+/messages). EVENT_TYPES lists every type and its data; GET /events refuses to filter by others.
 """
 
 from __future__ import annotations
@@ -19,6 +25,49 @@ from typing import Any, Protocol
 log = logging.getLogger("twin.events")
 
 Listener = Callable[["StagedEvent"], None]
+
+# Every event type, with what it means and its `data` (every event also has the envelope's
+# account and chat). A new type must be added here (tests/services/test_activity.py checks
+# that every type the code emits is listed, and has a log line).
+EVENT_TYPES: Mapping[str, str] = {
+    "message.received": "a contact's message was stored: chat, message_id, kind, sender",
+    "message.recovered": "a stored message that never got a decision is decided now: chat, "
+    "message_id",
+    "message.skipped": "a message will not be answered: message_id, reason, explain",
+    "message.edited": "a contact edited a message before it was answered: chat, message_id",
+    "message.deleted": "a contact deleted a message before it was answered: chat, message_id",
+    "message.sent": "a message sent through POST /send_message: chat, message_id, manual",
+    "owner.activity": "the owner wrote in the chat from another device: chat, message_id",
+    "reply.scheduled": "a reply job was created for a message: reply, message_id, action "
+    "(reply | defer | away), reply_at, delay_s, explain",
+    "reply.rescheduled": "another message arrived: the reply waits longer (debounce): reply, "
+    "message_id, reply_at, delay_s",
+    "reply.generating": "the model is asked for the reply: reply",
+    "reply.sending": "the reply's bubbles are stored and being sent: reply, bubbles, voice",
+    "bubble.sent": "one bubble went out: reply, index, message_id, duplicate",
+    "reply.sent": "every bubble went out: reply, bubbles",
+    "reply.skipped": "the reply was not sent: reply, reason (into: the reply that answers "
+    "its messages instead)",
+    "reply.cancelled": "the reply was cancelled (owner took over, message deleted): reply, "
+    "reason",
+    "reply.failed": "the reply failed for good: reply, reason, failure (outage | permanent), "
+    "error",
+    "reply.retry": "a transient failure: the reply is tried again later: reply, error, "
+    "reason, delay, attempt",
+    "reply.escalated": "the model asked for the owner: the chat is paused and the owner "
+    "notified: reply, intent",
+    "reply.requeued": "a failed reply is tried again: reply, trigger, state, failure, previous",
+    "reply.expired": "an outage failure too old to re-queue: reply, reason, previous, "
+    "message_at",
+    "chat.paused": "the twin was paused in a chat: account, chat, until, minutes, cancelled",
+    "chat.resumed": "the twin was resumed in a chat: account, chat",
+    "chat.settings_changed": "a chat's overrides changed: account, chat, overrides",
+    "settings.changed": "an account's overrides changed: account, changed",
+    "account.authorized": "an account logged in: account",
+    "account.logged_out": "an account logged out: account",
+}
+
+_PEERS_KEPT = 100_000  # chat id -> Telegram peer id pairs remembered (a few MB at most)
 
 
 class EventStore(Protocol):
@@ -52,6 +101,21 @@ class EventLog:
         self._waiters: set[asyncio.Future[None]] = set()
         self._listeners: list[Listener] = []
         self.last_id = 0
+        # chat id -> Telegram peer id, learnt from the events that name both and from the
+        # chats the pipeline reads: what listeners (the log lines) name a chat by
+        self._peers: dict[int, int] = {}
+
+    def remember_chat(self, chat_id: int, peer_id: int) -> None:
+        """Record a chat's Telegram peer id (a chat's id never changes its peer)."""
+        peers = self._peers
+        if chat_id not in peers:
+            if len(peers) >= _PEERS_KEPT:
+                peers.clear()
+            peers[chat_id] = peer_id
+
+    def peer_of(self, chat_id: int | None) -> int | None:
+        """The Telegram peer id of a chat this process has met (None if not)."""
+        return None if chat_id is None else self._peers.get(chat_id)
 
     def subscribe(self, listener: Listener) -> None:
         """Call `listener(event)` for every event announced from now on (synchronously, in the
@@ -103,8 +167,10 @@ class EventLog:
             if event is None:
                 continue
             announced = True
-            if log.isEnabledFor(logging.DEBUG):
-                log.debug("event %s %s %s", event.id, event.type, dict(event.data))
+            if event.chat_id is not None and event.chat_id not in self._peers:
+                peer = event.data.get("chat")
+                if isinstance(peer, int):
+                    self.remember_chat(event.chat_id, peer)
             self.last_id = max(self.last_id, event.id)
             for listener in self._listeners:
                 try:

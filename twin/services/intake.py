@@ -32,6 +32,7 @@ from typing import Any, Protocol
 from twin.domain.backoff import Backoff
 from twin.domain.models import ChatKind, Direction, IncomingMessage, OwnerActivity
 from twin.errors import NotFound, StorageUnavailable
+from twin.logs import mask_chat
 from twin.services.clock import Clock
 from twin.services.directory import AccountDirectory
 from twin.services.events import EventLog, StagedEvent
@@ -165,7 +166,7 @@ class Intake:
                 "database is back",
                 update.account,
                 update.message_id,
-                update.chat_id,
+                mask_chat(update.chat_id),
                 exc,
             )
             self._hold(getattr(exc, "takeover", update))
@@ -232,7 +233,7 @@ class Intake:
                     "account %s: failed to store message %s of chat %s; dropped",
                     update.account,
                     update.message_id,
-                    update.chat_id,
+                    mask_chat(update.chat_id),
                 )
             if failures:
                 log.info("the database is back: storing %d held update(s)", len(self._held))

@@ -200,6 +200,7 @@ class OutageRecovery:
         done = _Pass(more=len(failures) == BATCH)
         fresh: dict[int, list[Any]] = {}  # per chat, oldest first
         for reply, newest, owner_active_at, later_id in failures:
+            self._know_chat(tx, reply.chat_id)
             if newest is None or newest < since:
                 done.events.append(self._expire_tx(tx, reply, newest))
                 done.expired += 1
@@ -231,6 +232,12 @@ class OutageRecovery:
                 done.events.append(event)
                 done.requeued += 1
         return done
+
+    def _know_chat(self, tx: Any, chat_id: int) -> None:
+        """Let the event log name the chat (its log lines) when this process has not met it
+        yet (failures found after a restart)."""
+        if self._events.peer_of(chat_id) is None:
+            self._events.remember_chat(chat_id, tx.get_chat(chat_id).peer_id)
 
     def _expire_tx(self, tx: Any, reply: Any, newest: datetime | None) -> StagedEvent:
         tx.update_reply(
@@ -307,13 +314,13 @@ class OutageRecovery:
                 raise Conflict(
                     f"reply {reply_id} is {reply.state.value}: only a failed reply can be retried"
                 )
+            self._know_chat(tx, reply.chat_id)
             return self._requeued_tx(tx, reply, "manual", attempts=0)
 
         async with self._lock:  # not while a pass is re-queuing
             reply, event = await self._repo.transaction(work)
         self._events.publish(event)
         self._count(_Pass(requeued=1), "manual")
-        log.info("reply %s re-queued by hand (%s)", reply_id, reply.state.value)
         self._wake.set()
         return reply
 

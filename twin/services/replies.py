@@ -328,7 +328,11 @@ class ReplyPipeline:
             event = self._events.stage(
                 tx,
                 "message.skipped",
-                {"message": record.id, "reason": skip_reason, "explain": list(decision.explain)},
+                {
+                    "message_id": record.tg_message_id,
+                    "reason": skip_reason,
+                    "explain": list(decision.explain),
+                },
                 account_id=record.account_id,
                 chat_id=record.chat_id,
             )
@@ -352,7 +356,12 @@ class ReplyPipeline:
             else:
                 tx.attach_messages(pending.id, [record.id], message_state=ReplyState.SCHEDULED)
                 event = self._events.stage_reply(
-                    tx, "reply.rescheduled", reply, reply_at=reply.reply_at.isoformat()
+                    tx,
+                    "reply.rescheduled",
+                    reply,
+                    message_id=message.message_id,
+                    reply_at=reply.reply_at.isoformat(),
+                    delay_s=_delay(reply.reply_at, now),
                 )
                 return [event], None, None
         handed_over = lease_until is not None and decision.reply_at <= now
@@ -380,8 +389,10 @@ class ReplyPipeline:
                 tx,
                 "reply.scheduled",
                 reply,
+                message_id=message.message_id,
                 action=decision.action.value,
                 reply_at=reply.reply_at.isoformat(),
+                delay_s=_delay(reply.reply_at, now),
                 explain=list(decision.explain),
             )
         ]
@@ -409,6 +420,9 @@ class ReplyPipeline:
         for reply in await self._repo.unfinished_replies(account_id):
             if reply.chat_id != chat_id:
                 continue
+            if self._events.peer_of(chat_id) is None:  # for its log line (twin.services.activity)
+                chat = await self._repo.get_chat(chat_id)
+                self._events.remember_chat(chat.id, chat.peer_id)
             run = self._runs.get(reply.id)
             if run is not None:
                 # Before the database knows: a running job checks this flag right before each
@@ -437,7 +451,10 @@ class ReplyPipeline:
             return
         await self._repo.update_message(message.id, text=text)
         await self._events.emit(
-            "message.edited", {"message": message.id}, account_id=account_id, chat_id=chat.id
+            "message.edited",
+            {"chat": peer_id, "message_id": tg_message_id},
+            account_id=account_id,
+            chat_id=chat.id,
         )
 
     async def on_deleted(self, account: str, peer_id: int | None, tg_ids: list[int]) -> None:
@@ -450,13 +467,16 @@ class ReplyPipeline:
             except NotFound:
                 return
         affected: set[int] = set()
+        peers: dict[int, int] = {}  # chat id -> peer id (private chats' deletions do not say)
         for message in await self._repo.incoming_by_tg_ids(account_id, tg_ids, chat_id=chat_id):
             await self._repo.update_message(
                 message.id, state=ReplyState.CANCELLED, state_reason=SkipReason.DELETED.value
             )
+            if message.chat_id not in peers:
+                peers[message.chat_id] = (await self._repo.get_chat(message.chat_id)).peer_id
             await self._events.emit(
                 "message.deleted",
-                {"message": message.id},
+                {"chat": peers[message.chat_id], "message_id": message.tg_message_id},
                 account_id=account_id,
                 chat_id=message.chat_id,
             )
@@ -510,7 +530,7 @@ class ReplyPipeline:
         except StorageUnavailable:
             raise  # nothing can be recorded now: the worker resumes the job when it can
         except Conflict:
-            log.info("reply %s changed under us (cancelled?); stopping", reply.id)
+            log.debug("reply %s changed under us (cancelled?); stopping", reply.id)
         except (AdapterError, RateLimited, Unauthorized) as exc:
             if isinstance(exc, Unauthorized) or (
                 isinstance(exc, AdapterError) and not exc.transient
@@ -551,6 +571,7 @@ class ReplyPipeline:
                 )
 
             chat, overrides, linked = await self._repo.transaction(read)
+        self._events.remember_chat(chat.id, chat.peer_id)
         behaviour, policy = self._behaviour(reply.account_id, overrides, chat.overrides)
         if not behaviour.twin.enabled:
             return await self._skip(reply, SkipReason.DISABLED.value)
@@ -794,6 +815,7 @@ class ReplyPipeline:
                 )
 
             current, chat, overrides, linked = await self._repo.transaction(read)
+            self._events.remember_chat(chat.id, chat.peer_id)
             if current.state is not ReplyState.SENDING:
                 return
             _, policy = self._behaviour(reply.account_id, overrides, chat.overrides)
@@ -866,6 +888,7 @@ class ReplyPipeline:
                         "bubble.sent",
                         reply,
                         index=bubble.bubble_index,
+                        message_id=result.message_id,
                         duplicate=result.duplicate,
                     )
                 ]
@@ -954,8 +977,8 @@ class ReplyPipeline:
     ) -> None:
         """Fail a job for good, recording why (`failure`): an outage failure is re-queued
         when the dependency works again (twin.services.recovery), a permanent one only by hand.
-        `reason` is stored (cut to the column); the event also carries the full `error`."""
-        log.warning("reply %s failed (%s): %s", reply.id, failure.value, error or reason)
+        `reason` is stored (cut to the column); the event also carries the full `error` (and
+        its log line, twin.services.activity, says it)."""
         stored = clip(reason, REASON_CHARS)
         details: dict[str, Any] = {}
         if error or stored != reason:
@@ -1047,8 +1070,14 @@ class ReplyPipeline:
             next_attempt_at=self._clock.now() + timedelta(seconds=delay),
             lease_until=None,
         )
-        log.warning("reply %s: %s; retrying in %.1f s", reply.id, exc, delay)
-        await self._emit("reply.retry", reply, error=type(exc).__name__, delay=round(delay, 3))
+        await self._emit(
+            "reply.retry",
+            reply,
+            error=type(exc).__name__,
+            reason=failure_reason(exc, ERROR_CHARS),
+            delay=round(delay, 3),
+            attempt=current.attempts,
+        )
         self.wake.set()
 
 
@@ -1145,6 +1174,11 @@ def _incoming_of(account: str, chat: Any, record: Any) -> IncomingMessage:
         mentions_owner=not private,
         chat_title=chat.title,
     )
+
+
+def _delay(at: datetime, now: datetime) -> float:
+    """Seconds from `now` until `at` (0 when due)."""
+    return round(max(0.0, (at - now).total_seconds()), 3)
 
 
 def _decision_json(decision: Decision, message: IncomingMessage) -> dict[str, Any]:

@@ -4,11 +4,17 @@ Each event is sent as
 
     id: 42
     event: chat.paused
-    data: {"id": 42, "type": "chat.paused", "account_id": 1, "chat_id": 3,
+    data: {"id": 42, "type": "chat.paused", "account": "default", "chat": 1000002,
            "created_at": "2025-05-01T10:00:00Z", "data": {...}}
 
-(`data` on one line). A comment line (`: heartbeat`) goes out after HEARTBEAT_SECONDS without
-any other write, so proxies keep the connection and both ends notice a dead peer.
+(`data` on one line). Things are named as the rest of the API names them: `account` is the
+account's name, `chat` the chat's Telegram peer id (the `id` of GET /chats), and `data` refers to
+messages by Telegram message id and to replies by the `reply_id` of GET /messages (see
+twin.services.events.EVENT_TYPES for every type's data). `?types=` takes known types only (a
+name ending in `*` is a prefix, e.g. `reply.*`); an unknown one is a 422 that lists them.
+
+A comment line (`: heartbeat`) goes out after HEARTBEAT_SECONDS without any other write, so
+proxies keep the connection and both ends notice a dead peer.
 
 Streams end when the client goes away (checked at least every DISCONNECT_CHECK_SECONDS and on
 every write) and when the app shuts down: `stop_event_streams` must be on `app.on_shutdown`,
@@ -27,12 +33,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
-from pydantic import Field
+from pydantic import Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from twin import keys
 from twin.api.errors import ApiError
 from twin.api.fields import INT64_MAX
 from twin.api.validation import ApiModel, RouteTable
+from twin.services.events import EVENT_TYPES
 
 log = logging.getLogger("twin.api.events")
 routes = RouteTable(tags=("observability",))
@@ -119,9 +127,32 @@ class EventsQuery(ApiModel):
         max_length=1000,
         pattern=r"^[A-Za-z0-9_.*-]+(,[A-Za-z0-9_.*-]+)*$",
         description='comma-separated event types to send, e.g. "chat.paused,reply.sent"; '
-        '"reply.*" matches every type starting with "reply."',
+        '"reply.*" matches every type starting with "reply.". Known types: '
+        + ", ".join(sorted(EVENT_TYPES)),
         examples=["chat.*,settings.changed"],
     )
+
+    @field_validator("types")
+    @classmethod
+    def _known_types(cls, value: str | None) -> str | None:
+        unknown = [name for name in (value or "").split(",") if name and not _known(name)]
+        if unknown:
+            names = ", ".join(repr(name) for name in unknown)
+            raise PydanticCustomError(
+                "unknown_event_type",
+                f"unknown event type{'s' if len(unknown) > 1 else ''} {names}; known types: "
+                f"{', '.join(sorted(EVENT_TYPES))} (a name ending in * matches every type "
+                "it starts, e.g. reply.*)",
+            )
+        return value
+
+
+def _known(name: str) -> bool:
+    """A known event type, or a prefix of one ending in `*` (`*` alone: every type)."""
+    if name.endswith("*"):
+        prefix = name[:-1]
+        return "*" not in prefix and any(known.startswith(prefix) for known in EVENT_TYPES)
+    return name in EVENT_TYPES
 
 
 @routes.get("/events", name="events", summary="Live event log (SSE)", media_type=MEDIA_TYPE)
@@ -129,9 +160,12 @@ async def events(request: web.Request, query: EventsQuery) -> web.StreamResponse
     """Server-Sent Events of the event log: first the stored events after `Last-Event-ID`
     (header) or `last_event_id` (query), then new ones as they happen.
 
-    Each event: `id: <n>`, `event: <type>`, `data: {"id", "type", "account_id", "chat_id",
-    "created_at", "data"}`. A `: heartbeat` comment is sent after 15 s of silence. Reconnect
-    with the last id received to resume without gaps.
+    Each event: `id: <n>`, `event: <type>`, `data: {"id", "type", "account", "chat",
+    "created_at", "data"}`: `account` is the account's name, `chat` the chat's Telegram peer id
+    (as GET /chats shows it), both null for an event about neither; in `data`, messages are
+    named by Telegram message id (`message_id`) and replies by `reply` (the `reply_id` of GET
+    /messages). A `: heartbeat` comment is sent after 15 s of silence. Reconnect with the last
+    id received to resume without gaps.
     """
     event_log = request.app.get(keys.EVENTS)
     if event_log is None:
@@ -194,13 +228,19 @@ def _matches(wanted: tuple[frozenset[str], tuple[str, ...]] | None, type_: str) 
 
 def encode_event(event: Any) -> bytes:
     """One SSE message for a stored event (EventRecord)."""
+    data = event.data
+    account, chat = event.account, event.chat
+    if account is None and isinstance(data.get("account"), str):
+        account = data["account"]  # an account event about a name (login, logout)
+    if chat is None and isinstance(data.get("chat"), int):
+        chat = data["chat"]  # a chat whose row is gone
     payload = {
         "id": event.id,
         "type": event.type,
-        "account_id": event.account_id,
-        "chat_id": event.chat_id,
+        "account": account,
+        "chat": chat,
         "created_at": _iso(event.created_at),
-        "data": event.data,
+        "data": data,
     }
     data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, default=str)
     name = "".join(ch for ch in event.type if ch not in "\r\n")

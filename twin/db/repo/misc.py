@@ -13,11 +13,13 @@ from twin.db.base import utcnow
 from twin.db.lean import prepared
 from twin.db.records import EventRecord, StyleProfileRecord
 from twin.db.repo._base import RepoBase, conflict_on_integrity
-from twin.db.tables import AccountSettings, Event, StyleProfile
+from twin.db.tables import Account, AccountSettings, Chat, Event, StyleProfile
 
 S = AccountSettings.__table__
 P = StyleProfile.__table__
 V = Event.__table__
+A = Account.__table__
+C = Chat.__table__
 
 _SELECT_SETTINGS = prepared(
     sa.select(S.c.data).where(S.c.account_id == sa.bindparam("_account_id"))
@@ -27,6 +29,12 @@ _SELECT_STYLE_VERSION = prepared(
     sa.select(P.c.updated_at).where(P.c.account_id == sa.bindparam("_account_id"))
 )
 _INSERT_EVENT = prepared(sa.insert(V).returning(V.c.id))
+# Events with the public names of their account and chat (two primary-key lookups each).
+_EVENTS = (
+    sa.select(V, A.c.name.label("account"), C.c.peer_id.label("chat"))
+    .select_from(V.outerjoin(A, A.c.id == V.c.account_id).outerjoin(C, C.c.id == V.c.chat_id))
+    .order_by(V.c.id)
+)
 
 
 class MiscMixin(RepoBase):
@@ -124,11 +132,12 @@ class MiscMixin(RepoBase):
     async def events_since(
         self, last_id: int = 0, *, limit: int = 100, account_id: int | None = None
     ) -> list[EventRecord]:
-        """Events with id > last_id, oldest first."""
-        query = sa.select(V).where(V.c.id > last_id)
+        """Events with id > last_id, oldest first, with their account's name and their chat's
+        Telegram peer id (`account`, `chat`: None when the event has none)."""
+        query = _EVENTS.where(V.c.id > last_id)
         if account_id is not None:
             query = query.where(V.c.account_id == account_id)
-        query = query.order_by(V.c.id).limit(limit)
+        query = query.limit(limit)
 
         def work(connection: Connection) -> list[EventRecord]:
             return [EventRecord.from_row(row._mapping) for row in connection.execute(query)]
