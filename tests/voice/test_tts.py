@@ -10,9 +10,9 @@ import pytest
 from tests.providers.elevenlabs_fake import FakeElevenLabs
 from tests.providers.openai_audio_fake import FakeOpenAIAudio
 from tests.voice.media import inspect_audio
+from twin.retry import RetryPolicy
 from twin.voice.errors import SpeechUnavailable
 from twin.voice.models import VoiceNote
-from twin.voice.retry import RetryPolicy
 from twin.voice.tts import ElevenLabsSpeaker, OpenAISpeaker, TextToSpeech
 from twin.voice.waveform import unpack_levels
 

@@ -18,11 +18,12 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
-from twin.brain._http import is_retryable_status, parse_duration, parse_retry_after
+from twin.brain._http import parse_duration
 from twin.brain.errors import LLMError, LLMRateLimited
 from twin.brain.port import Completion, CompletionStream
 from twin.domain.prompts import PromptMessage, prompt_tokens
 from twin.domain.tokens import estimate_tokens
+from twin.retry import is_retryable_status, parse_retry_after
 
 __all__ = ["GeminiLLM"]
 

@@ -13,11 +13,11 @@ from typing import Any, Literal
 import openai
 from openai import AsyncOpenAI
 
-from twin.brain._http import is_retryable_status, parse_retry_after
 from twin.brain.errors import LLMError, LLMRateLimited
 from twin.brain.port import Completion, CompletionStream
 from twin.domain.prompts import PromptMessage, prompt_tokens
 from twin.domain.tokens import estimate_tokens
+from twin.retry import is_retryable_status, parse_retry_after
 
 __all__ = ["JsonMode", "OpenAILLM"]
 

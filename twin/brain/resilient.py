@@ -1,11 +1,11 @@
-"""Retries with exponential backoff and full jitter, then a fallback provider, then LLMUnavailable.
+"""Retries (twin.retry's one policy), then a fallback provider, then LLMUnavailable.
 
 Policy for one call:
 
 * a *transient* failure (timeout, connection error, 408/409/429/5xx — `LLMError.retryable`) is
-  retried up to `max_retries` times on the same provider. The wait is the provider's Retry-After
-  when it sent one, else full jitter: ``uniform(0, min(backoff_max, backoff_base * 2**attempt))``.
-  A Retry-After longer than `max_retry_after` is not waited out: the provider is abandoned at once;
+  retried up to `max_retries` times on the same provider, waiting the provider's Retry-After or
+  full jitter (twin.retry). A Retry-After longer than `max_retry_after` is not waited out: the
+  provider is abandoned at once;
 * a *permanent* failure (400, 401, 404 …) is not retried;
 * then the fallback provider (if any) gets the same treatment;
 * if every provider failed and at least one failure was transient, `LLMUnavailable` is raised with
@@ -30,13 +30,19 @@ from typing import Any, TypeVar
 from twin.brain.errors import LLMError, LLMUnavailable
 from twin.brain.port import LLM, Completion, CompletionStream
 from twin.domain.prompts import PromptMessage
+from twin.retry import RetryPolicy, Sleep, Verdict, retrying
 
 __all__ = ["ResilientLLM"]
 
 log = logging.getLogger("twin.brain.resilient")
 
 T = TypeVar("T")
-Sleep = Callable[[float], Awaitable[Any]]
+
+
+def _verdict(exc: BaseException) -> Verdict | None:
+    if isinstance(exc, LLMError):
+        return Verdict(exc.retryable, exc.retry_after)
+    return None
 
 
 class ResilientLLM:
@@ -56,10 +62,12 @@ class ResilientLLM:
     ) -> None:
         self.primary = primary
         self.fallback = fallback
-        self.max_retries = max_retries
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
-        self.max_retry_after = max_retry_after
+        self.policy = RetryPolicy(
+            max_retries=max_retries,
+            backoff_base=backoff_base,
+            backoff_max=backoff_max,
+            max_retry_after=max_retry_after,
+        )
         self._sleep = sleep
         self._rng = rng or random.Random()  # jitter, not cryptography
 
@@ -79,50 +87,24 @@ class ResilientLLM:
         for llm in self.providers:
             await llm.aclose()
 
-    def backoff(self, attempt: int) -> float:
-        """Full-jitter delay before retry number `attempt` (0-based)."""
-        ceiling = min(self.backoff_max, self.backoff_base * (2**attempt))
-        return self._rng.uniform(0.0, ceiling)
-
     # -- the policy ------------------------------------------------------------------------------
     async def _run(self, call: Callable[[LLM], Awaitable[T]]) -> T:
         failures: list[LLMError] = []
         for llm in self.providers:
             try:
-                return await self._retrying(llm, call)
+                return await retrying(
+                    lambda llm=llm: call(llm),
+                    verdict=_verdict,
+                    policy=self.policy,
+                    what=f"LLM {llm.provider} ({llm.model})",
+                    log=log,
+                    sleep=self._sleep,
+                    rng=self._rng,
+                )
             except LLMError as exc:
                 failures.append(exc)
                 log.warning("LLM provider %s (%s) failed: %s", llm.provider, llm.model, exc)
         raise self._give_up(failures)
-
-    async def _retrying(self, llm: LLM, call: Callable[[LLM], Awaitable[T]]) -> T:
-        attempt = 0
-        while True:
-            try:
-                return await call(llm)
-            except LLMError as exc:
-                if not exc.retryable or attempt >= self.max_retries:
-                    raise
-                delay = self._delay(exc, attempt)
-                if delay is None:
-                    raise
-                log.info(
-                    "LLM %s: %s; retry %d/%d in %.2fs",
-                    llm.provider,
-                    exc,
-                    attempt + 1,
-                    self.max_retries,
-                    delay,
-                )
-                await self._sleep(delay)
-                attempt += 1
-
-    def _delay(self, exc: LLMError, attempt: int) -> float | None:
-        if exc.retry_after is not None:
-            if exc.retry_after > self.max_retry_after:
-                return None  # not worth waiting here: fall back / let the pipeline reschedule
-            return exc.retry_after
-        return self.backoff(attempt)
 
     @staticmethod
     def _give_up(failures: list[LLMError]) -> LLMError:

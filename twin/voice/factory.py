@@ -12,8 +12,8 @@ import random
 
 from twin.config import STTSettings, TTSSettings
 from twin.errors import ConfigError
+from twin.retry import RetryPolicy, Sleep
 from twin.voice.needs import key_problem, tts_problems
-from twin.voice.retry import RetryPolicy, Sleep
 from twin.voice.stt import OpenAITranscriber, SpeechToText
 from twin.voice.tts import ElevenLabsSpeaker, OpenAISpeaker, TextToSpeech
 

@@ -11,11 +11,12 @@ from typing import Protocol, runtime_checkable
 
 import openai
 
+from twin.retry import RetryPolicy, Sleep
 from twin.voice import audio
 from twin.voice.errors import SpeechUnavailable, TooLong
 from twin.voice.language import language_hint
 from twin.voice.models import AudioInfo, Transcript
-from twin.voice.retry import RetryPolicy, Sleep, call_with_retries
+from twin.voice.retry import call_with_retries
 from twin.voice.vendor_errors import classify_openai
 
 __all__ = [

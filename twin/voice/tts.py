@@ -14,10 +14,11 @@ import openai
 from elevenlabs import VoiceSettings
 from elevenlabs.client import AsyncElevenLabs
 
+from twin.retry import RetryPolicy, Sleep
 from twin.voice import audio
 from twin.voice.errors import AudioError, SpeechUnavailable
 from twin.voice.models import VoiceNote
-from twin.voice.retry import Failure, RetryPolicy, Sleep, call_with_retries
+from twin.voice.retry import Failure, call_with_retries
 from twin.voice.vendor_errors import classify_elevenlabs, classify_openai
 
 __all__ = ["ElevenLabsSpeaker", "OpenAISpeaker", "TextToSpeech", "VoiceNote"]

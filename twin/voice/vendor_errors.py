@@ -6,7 +6,8 @@ import httpx
 import openai
 from elevenlabs.core.api_error import ApiError
 
-from twin.voice.retry import RETRYABLE_STATUSES, Failure, parse_retry_after
+from twin.retry import is_retryable_status, parse_retry_after
+from twin.voice.retry import Failure
 
 
 def _http_failure(status: int, headers: dict[str, str] | httpx.Headers | None) -> Failure:
@@ -14,7 +15,7 @@ def _http_failure(status: int, headers: dict[str, str] | httpx.Headers | None) -
         message=f"HTTP {status}",
         status=status or None,
         retry_after=parse_retry_after(headers or {}),
-        transient=status in RETRYABLE_STATUSES,
+        transient=is_retryable_status(status),
     )
 
 
