@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from tests.providers.openai_audio_fake import FakeOpenAIAudio
+from twin.domain.language import language_hint
 from twin.retry import RetryPolicy
 from twin.voice import audio
 from twin.voice.errors import AudioError, SpeechUnavailable, TooLong
-from twin.voice.language import language_hint
 from twin.voice.stt import OpenAITranscriber, SpeechToText
 
 Factory = Callable[..., OpenAITranscriber]

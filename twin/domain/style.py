@@ -35,6 +35,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from twin.domain.conversation import ChatId, Formality, StyleExample, StyleProfile
+from twin.domain.language import LATIN, detect_language
 
 __all__ = [
     "OwnerMessage",
@@ -66,7 +67,6 @@ _VY = frozenset({
     "вашим", "ваших", "вашу", "вашими",
 })
 # fmt: on
-_UK_LETTERS = frozenset("іїєґІЇЄҐ")
 # fmt: off
 _OPENER_STOP = frozenset({
     "я", "и", "а", "в", "во", "на", "не", "что", "это", "то",
@@ -143,21 +143,9 @@ def _sentences(text: str) -> int:
 
 
 def _language(text: str) -> str | None:
-    cyr = lat = 0
-    uk = False
-    for ch in text:
-        cp = ord(ch)
-        if 0x0400 <= cp <= 0x04FF:
-            cyr += 1
-            if ch in _UK_LETTERS:
-                uk = True
-        elif ch.isalpha() and cp < 0x0250:
-            lat += 1
-    if not cyr and not lat:
-        return None
-    if cyr >= lat:
-        return "uk" if uk else "ru"
-    return "en"
+    """One message's language, by the one heuristic (twin.domain.language): its commonest
+    script decides, as long as it has at least half of the letters."""
+    return detect_language((text,), max_chars=len(text), min_letters=1, dominance=0.5)
 
 
 def _first_cased(text: str) -> str | None:
@@ -534,7 +522,25 @@ def compute_style(messages: Iterable[OwnerMessage], *, max_examples: int = 8) ->
 
 # -- rendering ----------------------------------------------------------------------------------
 
-_LANGUAGE_NAMES = {"ru": "Russian", "uk": "Ukrainian", "en": "English"}
+_LANGUAGE_NAMES = {
+    "ru": "Russian",
+    "uk": "Ukrainian",
+    "be": "Belarusian",
+    "sr": "Serbian",
+    "en": "English",  # profiles built before the one heuristic (twin.domain.language)
+    LATIN: "a Latin-script language",
+    "el": "Greek",
+    "hy": "Armenian",
+    "he": "Hebrew",
+    "ar": "Arabic",
+    "fa": "Persian",
+    "hi": "Hindi",
+    "th": "Thai",
+    "ka": "Georgian",
+    "ko": "Korean",
+    "ja": "Japanese",
+    "zh": "Chinese",
+}
 
 
 def _pct(rate: float) -> str:

@@ -2,8 +2,7 @@
 
 audio.py       PyAV: probe, decode, → OGG/Opus 48 kHz mono, waveform, test tones
 waveform.py    Telegram's 100 × 5-bit voice waveform (pure)
-language.py    transcription language hint (pure)
-retry.py       backoff policy (pure) + retry loop honouring Retry-After
+retry.py       provider calls under twin.retry's policy → SpeechUnavailable
 stt.py         SpeechToText port, OpenAITranscriber
 tts.py         TextToSpeech port, ElevenLabsSpeaker, OpenAISpeaker
 factory.py     build_stt / build_tts from [stt] / [tts] settings

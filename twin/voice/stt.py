@@ -11,10 +11,10 @@ from typing import Protocol, runtime_checkable
 
 import openai
 
+from twin.domain.language import language_hint
 from twin.retry import RetryPolicy, Sleep
 from twin.voice import audio
 from twin.voice.errors import SpeechUnavailable, TooLong
-from twin.voice.language import language_hint
 from twin.voice.models import AudioInfo, Transcript
 from twin.voice.retry import call_with_retries
 from twin.voice.vendor_errors import classify_openai

@@ -1,8 +1,11 @@
-"""Pick the transcription language hint (pure, stdlib only).
+"""The one language heuristic (pure, stdlib only): which language a text is written in, as far
+as its script tells.
 
-A hint makes Whisper-family models faster and more accurate on short voice notes, but a wrong
-hint is worse than none — so a script is only mapped to a language where the script nearly
-identifies it, and Latin-script text (English? German? Spanish?) gives no hint at all.
+A script is mapped to a language only where the script nearly identifies it (Cyrillic with
+Ukrainian letters → uk, kana → ja, …). Latin-script text (English? German? Spanish?) is
+`LATIN` ("und-Latn": BCP 47 for "undetermined language, Latin script"), never a guessed "en".
+Its users: the transcription hint (a wrong hint is worse than none, so `LATIN` gives no hint)
+and the style profile (the share of the owner's messages per language).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from collections import Counter
 from collections.abc import Iterable
 
 _AUTO = {"", "auto", "detect", "none"}
+LATIN = "und-Latn"
 
 # (first, last, script) code point ranges
 _RANGES: tuple[tuple[int, int, str], ...] = (
@@ -58,9 +62,10 @@ def _script(char: str) -> str | None:
 
 
 def detect_language(
-    texts: Iterable[str], *, max_chars: int = 2000, min_letters: int = 3
+    texts: Iterable[str], *, max_chars: int = 2000, min_letters: int = 3, dominance: float = 0.6
 ) -> str | None:
-    """ISO 639-1 code of the dominant non-Latin script in `texts` (most recent first), else None."""
+    """The language of `texts` (most recent first): an ISO 639-1 code, `LATIN`, or None when
+    there are fewer than `min_letters` letters or no script has `dominance` of them."""
     scripts: Counter[str] = Counter()
     seen: set[str] = set()
     budget = max_chars
@@ -79,8 +84,10 @@ def detect_language(
     if scripts["kana"] and scripts["kana"] + scripts["han"] >= 0.6 * letters:
         return "ja"
     script, count = scripts.most_common(1)[0]
-    if count < 0.6 * letters or script == "latin":
+    if count < dominance * letters:
         return None
+    if script == "latin":
+        return LATIN
     if script == "cyrillic":
         if seen & _UKRAINIAN:
             return "uk"
@@ -101,4 +108,5 @@ def language_hint(configured: str | None, recent_texts: Iterable[str] = ()) -> s
     when that is unset/"auto", a guess from the chat's recent text (Cyrillic → "ru", …)."""
     if configured is not None and configured.strip().lower() not in _AUTO:
         return configured.strip().lower()
-    return detect_language(recent_texts)
+    detected = detect_language(recent_texts)
+    return None if detected == LATIN else detected

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from twin.voice.language import detect_language, language_hint
+from twin.domain.language import LATIN, detect_language, language_hint
 
 
 @pytest.mark.parametrize(
@@ -16,7 +16,8 @@ from twin.voice.language import detect_language, language_hint
         (["こんにちは、元気ですか"], "ja"),
         (["你好，你今天怎么样"], "zh"),
         (["안녕하세요 잘 지내요?"], "ko"),
-        (["Hello, how are you?"], None),
+        (["Hello, how are you?"], LATIN),
+        (["Hallo, wie geht es dir?"], LATIN),  # never a guessed "en"
         (["ok", "👍"], None),
         ([], None),
         (["see you at 10", "ну давай, до встречи завтра утром"], "ru"),
@@ -27,7 +28,7 @@ def test_detects_language_from_script(texts: list[str], expected: str | None) ->
 
 
 def test_mixed_script_without_a_clear_majority_gives_no_hint() -> None:
-    assert detect_language(["hello there my friend", "привет друг"]) is None
+    assert detect_language(["hello friend", "привет друг"]) is None
 
 
 def test_configured_language_wins_and_auto_means_detect() -> None:
@@ -35,3 +36,10 @@ def test_configured_language_wins_and_auto_means_detect() -> None:
     assert language_hint(None, ["Привет, друг"]) == "ru"
     assert language_hint("auto", ["Привет, друг"]) == "ru"
     assert language_hint("", []) is None
+    assert language_hint(None, ["Hello, how are you?"]) is None  # Latin script: no hint
+
+
+def test_one_message_by_its_commonest_script() -> None:
+    assert detect_language(["ok"], min_letters=1, dominance=0.5) == LATIN
+    assert detect_language(["см. https://example.com"], min_letters=1, dominance=0.5) == LATIN
+    assert detect_language(["привіт"], min_letters=1, dominance=0.5) == "uk"
