@@ -7,7 +7,9 @@ from collections.abc import Sequence
 import aiohttp_cors
 from aiohttp import web
 
-ALLOW_HEADERS = ("Authorization", "Content-Type", "X-Request-ID")
+# Every request header the API reads: the token (either form), JSON bodies, the caller's request
+# id, and the SSE resume position.
+ALLOW_HEADERS = ("Authorization", "Content-Type", "Last-Event-ID", "X-API-Key", "X-Request-ID")
 EXPOSE_HEADERS = (
     "X-Request-ID",
     "Retry-After",

@@ -18,6 +18,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from twin import errors
 from twin.api.context import request_scope
 from twin.api.errors import ApiError, error_response, from_domain
+from twin.api.validation import endpoint_of
 
 log = logging.getLogger("twin.api")
 
@@ -39,6 +40,9 @@ def route_label(request: web.Request) -> str:
     resource = match_info.route.resource
     if match_info.http_exception is not None or resource is None:
         return "unmatched"
+    endpoint = endpoint_of(match_info.handler)  # endpoints of one path share one resource
+    if endpoint is not None:
+        return endpoint.name
     return match_info.route.name or resource.name or resource.canonical
 
 

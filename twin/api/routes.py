@@ -48,9 +48,24 @@ def setup_routes(app: web.Application, tables: Iterable[RouteTable] = ROUTE_TABL
 
 
 def add_routes(app: web.Application, table: RouteTable) -> None:
-    """Route every endpoint of `table` by its name (tests use it for test-only endpoints)."""
+    """Route every endpoint of `table` (tests use it for test-only endpoints).
+
+    The endpoints of one path share one resource (GET and PUT /settings): a CORS preflight is
+    answered per resource, so a second resource for the same path would never be asked, and
+    its methods would be refused to browsers. The resource is named after its first endpoint;
+    each route is named by its own endpoint through `twin.api.validation.endpoint_of`.
+    """
+    resources = {
+        resource.canonical: resource
+        for resource in app.router.resources()
+        if isinstance(resource, web.Resource)
+    }
     for endpoint in table:
-        resource = app.router.add_resource(endpoint.path, name=endpoint.name)
+        resource = resources.get(endpoint.path)
+        if resource is None:
+            resource = resources[endpoint.path] = app.router.add_resource(
+                endpoint.path, name=endpoint.name
+            )
         resource.add_route(endpoint.method, endpoint.handler)
         if endpoint.method == "GET":
             resource.add_route("HEAD", endpoint.handler)
