@@ -11,6 +11,7 @@ from twin.brain.gemini_llm import GeminiLLM
 from twin.brain.needs import provider_problem
 from twin.brain.openai_llm import OpenAILLM
 from twin.brain.port import LLM
+from twin.brain.pricing import DEFAULT_PRICES, PriceTable
 from twin.brain.resilient import ResilientLLM
 from twin.brain.service import Brain
 from twin.errors import ConfigError
@@ -130,5 +131,5 @@ def build_brain(settings: LLMSettings, llm: LLM | None = None) -> Brain:
         context_tokens=settings.context_tokens,
         max_output_tokens=settings.max_output_tokens,
         temperature=settings.temperature,
-        prices=settings.prices,
+        prices=PriceTable(settings.prices, defaults=DEFAULT_PRICES),
     )

@@ -1,8 +1,10 @@
-"""Cost of a model call from per-model prices (USD per 1M input/output tokens) in the config.
+"""Cost of a model call from per-model prices (USD per 1M input/output tokens).
 
-Model names returned by providers often carry a date or version suffix ("gpt-4o-mini-2024-07-18",
-"gemini-2.0-flash-001"), so a price applies to its exact name and, failing that, to the longest
-configured name the model starts with. An unknown model costs 0 and is flagged `priced=False`.
+Built-in list prices of the common models (`DEFAULT_PRICES`) are overridden, model by model,
+by `[llm.prices]` in the config. Model names returned by providers often carry a date or
+version suffix ("gpt-4o-mini-2024-07-18", "gemini-2.0-flash-001"), so a price applies to its
+exact name and, failing that, to the longest known name the model starts with. An unknown
+model is flagged `priced=False`: its reply's cost is unknown (null), not 0.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Cost", "Price", "PriceTable"]
+__all__ = ["DEFAULT_PRICES", "Cost", "Price", "PriceTable"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +37,31 @@ class Cost:
         return cls(0.0, True)
 
 
+# Providers' list prices, USD per 1M input / output tokens (standard tier, text, no caching;
+# Gemini 2.5 Pro's ≤200k-token prompt rate). Checked against the providers' pricing pages in
+# 2025; override or add models in `[llm.prices]` (README, "Costs").
+DEFAULT_PRICES: dict[str, Price] = {
+    "gpt-5": Price(1.25, 10.00),
+    "gpt-5-mini": Price(0.25, 2.00),
+    "gpt-5-nano": Price(0.05, 0.40),
+    "gpt-4.1": Price(2.00, 8.00),
+    "gpt-4.1-mini": Price(0.40, 1.60),
+    "gpt-4.1-nano": Price(0.10, 0.40),
+    "gpt-4o": Price(2.50, 10.00),
+    "gpt-4o-mini": Price(0.15, 0.60),
+    "o3": Price(2.00, 8.00),
+    "o3-mini": Price(1.10, 4.40),
+    "o4-mini": Price(1.10, 4.40),
+    "gemini-2.5-pro": Price(1.25, 10.00),
+    "gemini-2.5-flash": Price(0.30, 2.50),
+    "gemini-2.5-flash-lite": Price(0.10, 0.40),
+    "gemini-2.0-flash": Price(0.10, 0.40),
+    "gemini-2.0-flash-lite": Price(0.075, 0.30),
+    "gemini-1.5-pro": Price(1.25, 5.00),
+    "gemini-1.5-flash": Price(0.075, 0.30),
+}
+
+
 def _as_price(value: Any) -> Price:
     """Accept Price, {"input": x, "output": y} or an object with .input/.output (config)."""
     if isinstance(value, Price):
@@ -50,8 +77,16 @@ def _normalise(model: str) -> str:
 
 
 class PriceTable:
-    def __init__(self, prices: Mapping[str, Any] | None = None) -> None:
-        self._prices = {_normalise(name): _as_price(p) for name, p in (prices or {}).items()}
+    def __init__(
+        self,
+        prices: Mapping[str, Any] | None = None,
+        *,
+        defaults: Mapping[str, Price] | None = None,
+    ) -> None:
+        """`prices` (the config's) override `defaults` (pass DEFAULT_PRICES) model by model."""
+        merged = {_normalise(name): _as_price(p) for name, p in (defaults or {}).items()}
+        merged.update({_normalise(name): _as_price(p) for name, p in (prices or {}).items()})
+        self._prices = merged
         self._by_length = sorted(self._prices, key=len, reverse=True)
 
     def lookup(self, model: str) -> Price | None:

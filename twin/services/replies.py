@@ -734,7 +734,8 @@ class ReplyPipeline:
         usage = {
             "prompt_tokens": result.usage.prompt_tokens,
             "completion_tokens": result.usage.completion_tokens,
-            "cost_usd": float(result.cost.usd),
+            # an unknown model's cost is unknown, not free (twin.brain.pricing)
+            "cost_usd": float(result.cost.usd) if result.cost.priced else None,
         }
         brain_reply = result.reply
         flags = {

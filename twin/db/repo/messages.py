@@ -13,10 +13,11 @@ from twin.db.base import utcnow
 from twin.db.lean import prepared
 from twin.db.records import Direction, MessageKind, MessageRecord, ReplyState
 from twin.db.repo._base import RepoBase, check_fields, chunks, conflict_on_integrity
-from twin.db.tables import Message
+from twin.db.tables import Message, Reply
 from twin.errors import NotFound
 
 M = Message.__table__
+R = Reply.__table__
 
 # Statements built once: building a statement costs more than running it on SQLite. UPDATEs take
 # their SET columns from the parameters they are executed with.
@@ -26,8 +27,22 @@ _INSERT = prepared(sa.insert(M).returning(*M.c))
 _SELECT_BY_REPLY = (
     sa.select(M).where(M.c.reply_id == sa.bindparam("_reply_id")).order_by(M.c.date, M.c.id)
 )
+_USAGE = ("prompt_tokens", "completion_tokens", "cost_usd")
+# History as the API shows it: a message's own usage (a voice note's transcription), and on the
+# first bubble of a generated reply the reply's (tokens and cost of generating it).
+_HISTORY_COLUMNS = [
+    *(column for column in M.c if column.name not in _USAGE),
+    *(
+        sa.func.coalesce(
+            M.c[name], sa.case((M.c.bubble_index == 0, R.c[name]), else_=sa.null())
+        ).label(name)
+        for name in _USAGE
+    ),
+]
+_HISTORY_FROM = M.outerjoin(R, R.c.id == M.c.reply_id)
 _SELECT_HISTORY = (
-    sa.select(M)
+    sa.select(*_HISTORY_COLUMNS)
+    .select_from(_HISTORY_FROM)
     .where(M.c.account_id == sa.bindparam("_account_id"), M.c.chat_id == sa.bindparam("_chat_id"))
     .order_by(M.c.date.desc(), M.c.id.desc())
     .limit(sa.bindparam("_limit"))
@@ -351,7 +366,8 @@ class MessagesMixin(RepoBase):
         if cursor is None:
             raise NotFound(f"message {before_id} of chat {chat_id} does not exist")
         query = (
-            sa.select(M)
+            sa.select(*_HISTORY_COLUMNS)
+            .select_from(_HISTORY_FROM)
             .where(M.c.account_id == account_id, M.c.chat_id == chat_id)
             .where((M.c.date < cursor.date) | ((M.c.date == cursor.date) & (M.c.id < cursor.id)))
             .order_by(M.c.date.desc(), M.c.id.desc())
