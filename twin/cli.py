@@ -128,6 +128,11 @@ def build_parser() -> argparse.ArgumentParser:
     login.add_argument(
         "--phone", type=_phone_argument, help="phone number in international format (+…)"
     )
+    login.add_argument(
+        "--force",
+        action="store_true",
+        help="log in again although the account is logged in (its session is ended first)",
+    )
     login.set_defaults(handler=cmd_login)
 
     style = commands.add_parser(
@@ -402,7 +407,7 @@ def _phone_argument(text: str) -> str:
 def cmd_login(args: argparse.Namespace) -> int:
     settings = load(args)
     prepare_storage(settings)
-    return asyncio.run(_login(settings, args.account, args.phone))
+    return asyncio.run(_login(settings, args.account, args.phone, force=args.force))
 
 
 async def _until_accepted(
@@ -423,15 +428,22 @@ async def _until_accepted(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-async def _login(settings: Settings, name: str, phone: str | None) -> int:
+async def _login(settings: Settings, name: str, phone: str | None, *, force: bool = False) -> int:
     from twin.domain.phones import PHONE_RULE, parse_phone
     from twin.errors import InvalidInput
 
     async with _runtime(settings) as (_, accounts, _directory):
         account = await accounts.for_login(name)
         if account.authorized:
-            print(f"Account '{name}' is already logged in as {account.me.name}.")
-            return 0
+            if not force:
+                print(
+                    f"Account '{name}' is already logged in as {account.me.name}; "
+                    "`twin login --force` logs in again, ending this session."
+                )
+                return 0
+            await account.logout()
+            print(f"Logged out of '{name}' (--force).", file=sys.stderr)
+            account = await accounts.for_login(name)
 
         async def ask_phone() -> str:
             if phone is not None:  # --phone: already checked; a refusal by Telegram is final

@@ -37,26 +37,39 @@ async def test_twin_login_reads_answers_from_stdin_and_the_session_persists(tmp_
         (tmp_path / "config.toml").write_text(tomli_w.dumps(config), encoding="utf-8")
         env = {k: v for k, v in os.environ.items() if not k.startswith("TWIN_")}
         env.update(TWIN_TELEGRAM__API_HASH="cli-hash", TWIN_SECURITY__SECRET_KEY="cli-key")
-        login_process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "twin",
-            "login",
-            "--config",
-            "config.toml",
-            cwd=tmp_path,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        out, err = await asyncio.wait_for(
-            login_process.communicate(f"+{OWNER_PHONE}\n11111\n24680\ns3cret pass\n".encode()), 60
-        )
-        assert login_process.returncode == 0, err.decode()
-        assert "Logged in as Olga (@olga_owner)." in out.decode()
-        assert "the login code is wrong - try again." in err.decode()  # 11111 was refused
-        assert "s3cret pass" not in (out + err).decode()
+
+        async def twin_login(answers: str, *flags: str) -> tuple[int | None, str, str]:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "twin",
+                "login",
+                "--config",
+                "config.toml",
+                *flags,
+                cwd=tmp_path,
+                env=env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            out, err = await asyncio.wait_for(process.communicate(answers.encode()), 60)
+            return process.returncode, out.decode(), err.decode()
+
+        code, out, err = await twin_login(f"+{OWNER_PHONE}\n11111\n24680\ns3cret pass\n")
+        assert code == 0, err
+        assert "Logged in as Olga (@olga_owner)." in out
+        assert "the login code is wrong - try again." in err  # 11111 was refused
+        assert "s3cret pass" not in out + err
+
+        # Logged in: a second `twin login` changes nothing; --force logs in again (issue 12.8).
+        code, out, err = await twin_login("")
+        assert code == 0, err
+        assert "already logged in as Olga" in out and "--force" in out
+        code, out, err = await twin_login(f"+{OWNER_PHONE}\n24680\ns3cret pass\n", "--force")
+        assert code == 0, err
+        assert "Logged out of 'default' (--force)." in err
+        assert "Logged in as Olga (@olga_owner)." in out
 
         daemon = DaemonProcess(
             tmp_path,

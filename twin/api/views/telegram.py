@@ -12,7 +12,7 @@ from twin import keys
 from twin.api.fields import ChatReference, Int64, PeerId, Phone, RowId
 from twin.api.ratelimit import login_attempt
 from twin.api.validation import ApiModel, RouteTable
-from twin.errors import NotFound
+from twin.errors import Conflict, NotFound
 
 routes = RouteTable(tags=("telegram",))
 
@@ -25,6 +25,11 @@ AccountName = Field("default", min_length=1, max_length=64, pattern=r"^[A-Za-z0-
 class RequestCodeIn(ApiModel):
     phone: Phone
     account: str = AccountName
+    force: bool = Field(
+        False,
+        description="log in again although the account is logged in: its current session "
+        "is ended at Telegram first (without it: 409)",
+    )
 
 
 class RequestCodeOut(ApiModel):
@@ -194,9 +199,21 @@ async def _account(request: web.Request, name: str, *, connect: bool = True) -> 
 @routes.post("/auth/request_code", name="auth_request_code", summary="Send a login code")
 async def request_code(request: web.Request, body: RequestCodeIn) -> RequestCodeOut:
     """Ask Telegram to send a login code; a second request for the same phone replaces it.
-    The only request that creates an account (named by `account`, default `default`)."""
+    The only request that creates an account (named by `account`, default `default`). An
+    account already logged in answers 409, unless `force` (its session is ended first)."""
     login_attempt(request, "request_code", body.account)
     account = await request.app[keys.ACCOUNTS].for_login(body.account)
+    if account.authorized:
+        if not body.force:
+            me = account.me
+            raise Conflict(
+                f"account {body.account!r} is already logged in"
+                + (f" (user {me.id})" if me is not None else "")
+                + "; to log in again, ending its current session, send force: true"
+            )
+        await account.logout()  # asked for explicitly: the old session ends first
+        await request.app[keys.EVENTS].emit("account.logged_out", {"account": body.account})
+        account = await request.app[keys.ACCOUNTS].for_login(body.account)
     sent = await account.request_code(body.phone)
     return RequestCodeOut(
         status="code_sent", phone_code_hash=sent.phone_code_hash, type=sent.type,
