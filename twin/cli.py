@@ -1,4 +1,5 @@
-"""Command line: `twin run | migrate | check-config | service-unit | login | style build`."""
+"""Command line: `twin run | migrate | check-config | service-unit | login | style build`;
+`twin accounts | status | logout` are in twin/cli_accounts.py."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from twin import __version__
+from twin import __version__, cli_accounts
 from twin.config import Settings, find_config_file, load_settings
 from twin.errors import ConfigError, StartupError, TwinError
 from twin.logs import setup_logging
@@ -156,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(show)
     show.add_argument("--account", default="default", help="account name (default: default)")
     show.set_defaults(handler=cmd_style_show)
+    cli_accounts.add_commands(commands, _add_common)
     return parser
 
 
@@ -358,7 +360,7 @@ WantedBy=multi-user.target"""
 
 
 @asynccontextmanager
-async def _runtime(settings: Settings) -> AsyncIterator[tuple[Any, Any, Any]]:
+async def runtime(settings: Settings) -> AsyncIterator[tuple[Any, Any, Any]]:
     """Database (migrated) + Telegram accounts, for commands that run outside `twin run`.
 
     The accounts take in no updates: a message that arrives while a command runs is left to
@@ -432,7 +434,7 @@ async def _login(settings: Settings, name: str, phone: str | None, *, force: boo
     from twin.domain.phones import PHONE_RULE, parse_phone
     from twin.errors import InvalidInput
 
-    async with _runtime(settings) as (_, accounts, _directory):
+    async with runtime(settings) as (_, accounts, _directory):
         account = await accounts.for_login(name)
         if account.authorized:
             if not force:
@@ -497,7 +499,7 @@ async def _style_build(settings: Settings, name: str, limit: int, restart: bool)
         bar = "#" * filled + "-" * (width - filled)
         print(f"\r[{bar}] {read}/{limit} messages, {done}/{total} chats", end="", file=sys.stderr)
 
-    async with _runtime(settings) as (db, accounts, directory):
+    async with runtime(settings) as (db, accounts, directory):
         account = await accounts.get(name)
         if not account.authorized:
             raise Unauthorized(f"account '{name}' is not logged in: run `twin login` first")

@@ -10,6 +10,7 @@ from twin.config import Settings
 
 if TYPE_CHECKING:
     from twin.db.engine import Database
+    from twin.services.account_admin import AccountAdmin
     from twin.services.accounts import TelegramAccounts
     from twin.services.directory import AccountDirectory
     from twin.services.events import EventLog
@@ -23,6 +24,7 @@ EVENTS: web.AppKey[EventLog] = web.AppKey("events")
 INTAKE: web.AppKey[Intake] = web.AppKey("intake")
 DIRECTORY: web.AppKey[AccountDirectory] = web.AppKey("directory")  # account names <-> ids
 ACCOUNTS: web.AppKey[TelegramAccounts] = web.AppKey("accounts")
+ACCOUNT_ADMIN: web.AppKey[AccountAdmin] = web.AppKey("account_admin")  # list, log out, delete
 OUTBOX: web.AppKey[Outbox] = web.AppKey("outbox")
 HEALTH: web.AppKey[Health] = web.AppKey("health")  # dependencies' last success / failure
 # Later layers (pipeline, brain, channels) register their services here by name.

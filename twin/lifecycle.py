@@ -142,6 +142,7 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
     async def context(app: web.Application) -> AsyncIterator[None]:
         from twin.api.metrics import METRICS
         from twin.jobs.worker import ReplyWorker
+        from twin.services.account_admin import AccountAdmin
         from twin.services.accounts import TelegramAccounts
         from twin.services.activity import ActivityLog
         from twin.services.clock import SystemClock
@@ -175,6 +176,7 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         app[keys.DIRECTORY] = directory
         accounts = TelegramAccounts(settings, repo, directory, intake)
         app[keys.ACCOUNTS] = accounts
+        app[keys.ACCOUNT_ADMIN] = AccountAdmin(repo, directory, events, accounts)
         app[keys.OUTBOX] = Outbox(repo, events)
         services = app[keys.SERVICES]
         services["clock"] = clock

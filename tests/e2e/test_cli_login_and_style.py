@@ -23,7 +23,9 @@ async def test_twin_login_reads_answers_from_stdin_and_the_session_persists(tmp_
     server = SandboxServer(fixed_code="24680")
     await server.start()
     try:
-        server.create_user(OWNER_PHONE, "Olga", username="olga_owner", password="s3cret pass")
+        olga = server.create_user(
+            OWNER_PHONE, "Olga", username="olga_owner", password="s3cret pass"
+        )
         pem = server.write_public_key(tmp_path / "key.pem")
         config = {
             "telegram": {
@@ -39,11 +41,14 @@ async def test_twin_login_reads_answers_from_stdin_and_the_session_persists(tmp_
         env.update(TWIN_TELEGRAM__API_HASH="cli-hash", TWIN_SECURITY__SECRET_KEY="cli-key")
 
         async def twin_login(answers: str, *flags: str) -> tuple[int | None, str, str]:
+            return await twin("login", *flags, answers=answers)
+
+        async def twin(command: str, *flags: str, answers: str = "") -> tuple[int | None, str, str]:
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
                 "twin",
-                "login",
+                command,
                 "--config",
                 "config.toml",
                 *flags,
@@ -87,8 +92,33 @@ async def test_twin_login_reads_answers_from_stdin_and_the_session_persists(tmp_
                 return status == 200 and body["authorized"]
 
             await daemon.until(authorized, 20, "the daemon did not reuse the saved session")
+            # issue 12.6: the daemon's state from the command line (its /ready needs no token)
+            code, out, err = await twin("status")
+            assert code == 0, out + err
+            assert "database: ok" in out and f"daemon: running at {daemon.base}, ready" in out
+            assert "telegram default: ok" in out
         finally:
             assert daemon.terminate() == 0
+
+        code, out, err = await twin("status")
+        assert code == 3 and "daemon: not running" in out, out + err
+        code, out, err = await twin("accounts")
+        assert code == 0, err
+        header, row = out.splitlines()
+        assert header.split() == ["NAME", "PHONE", "USER", "LOGIN"]
+        assert row.split()[0] == "default" and row.endswith("logged in")
+        assert "@olga_owner" in row and OWNER_PHONE not in row  # the phone is masked
+        assert server.authorizations(olga) == 1
+        code, out, err = await twin("logout")
+        assert code == 0, err
+        assert "Account 'default' logged out; its history is kept." in out
+        assert server.authorizations(olga) == 0  # the authorization ended at Telegram
+        code, out, err = await twin("accounts")
+        assert out.splitlines()[1].endswith("logged out")
+        code, out, err = await twin("logout", "--purge")
+        assert code == 0 and "deleted with all its data (no live Telegram session" in out
+        code, out, err = await twin("accounts")
+        assert out.strip() == "No accounts yet: `twin login` creates one."
     finally:
         await server.stop()
 

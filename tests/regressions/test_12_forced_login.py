@@ -36,7 +36,7 @@ async def test_a_logged_in_account_needs_force_to_log_in_again(
         "POST", "/auth/request_code", json={"phone": "+" + OWNER_PHONE, "force": True}
     )
     assert status == 200 and body["status"] == "code_sent", body
-    assert sandbox.online_sessions(owner) == 0  # the old authorization ended at Telegram
+    assert sandbox.authorizations(owner) == 0  # the old authorization ended at Telegram
     status, body = await daemon.call(
         "POST",
         "/auth/verify_code",

@@ -358,6 +358,11 @@ class SandboxServer:
     def online_sessions(self, user: UserRef) -> int:
         return len(self.sessions_of(self.user(user).id))
 
+    def authorizations(self, user: UserRef) -> int:
+        """Authorization keys logged in as `user`, connected or not (auth.logOut unbinds one)."""
+        user_id = self.user(user).id
+        return sum(1 for auth in self.world.auths.values() if auth.user_id == user_id)
+
     # -- test API: faults -------------------------------------------------------------------------
 
     def disconnect_all(self) -> int:

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from twin.api.validation import RouteTable
 from twin.api.views import (
+    accounts,
     control,
     diagnostics,
     docs,
@@ -33,6 +34,7 @@ ROUTE_TABLES: tuple[RouteTable, ...] = (
     docs.routes,  # GET /openapi.json, GET /docs (+ /docs/static/*)
     diagnostics.routes,  # POST /echo
     telegram.routes,  # /auth/*, /get_dialogs, /dialogs, /send_message, /messages
+    accounts.routes,  # GET /accounts, DELETE /accounts/{name}
     style.routes,  # GET /style
     control.routes,  # GET /chats, POST /chats/{id}/pause|resume, GET/PUT /settings, /twin/*
     stats.routes,  # GET /stats

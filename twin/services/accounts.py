@@ -236,6 +236,18 @@ class TelegramAccounts:
     def known(self) -> list[TelegramAccount]:
         return list(self._accounts.values())
 
+    def loaded(self, name: str) -> TelegramAccount | None:
+        """The account's object if this process has opened it (no database read)."""
+        return self._accounts.get(name)
+
+    async def forget(self, name: str) -> None:
+        """Stop serving an account that was logged out or deleted: its client is stopped and
+        nothing starts it again (its supervisor ends with the login it watched)."""
+        account = self._accounts.pop(name, None)
+        if account is not None:
+            with contextlib.suppress(Exception):
+                await account.stop()
+
     async def start(self) -> None:
         if not self.configured:
             log.warning(

@@ -193,6 +193,7 @@ LINES: Mapping[str, Line] = {
     ),
     "account.authorized": Line(lambda d: "logged in", logger=CONTROL, subject=""),
     "account.logged_out": Line(lambda d: "logged out", logger=CONTROL, subject=""),
+    "account.deleted": Line(lambda d: "deleted with its data", logger=CONTROL, subject=""),
 }
 
 _OTHER = Line(lambda d: "", logging.DEBUG, logging.getLogger("twin.events"), subject="")

@@ -65,6 +65,7 @@ EVENT_TYPES: Mapping[str, str] = {
     "settings.changed": "an account's overrides changed: account, changed",
     "account.authorized": "an account logged in: account",
     "account.logged_out": "an account logged out: account",
+    "account.deleted": "an account was deleted with its data: account",
 }
 
 _PEERS_KEPT = 100_000  # chat id -> Telegram peer id pairs remembered (a few MB at most)

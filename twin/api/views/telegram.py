@@ -212,11 +212,13 @@ async def request_code(request: web.Request, body: RequestCodeIn) -> RequestCode
                 + "; to log in again, ending its current session, send force: true"
             )
         await account.logout()  # asked for explicitly: the old session ends first
-        await request.app[keys.EVENTS].emit("account.logged_out", {"account": body.account})
+        await _account_event(request, "account.logged_out", body.account)
         account = await request.app[keys.ACCOUNTS].for_login(body.account)
     sent = await account.request_code(body.phone)
     return RequestCodeOut(
-        status="code_sent", phone_code_hash=sent.phone_code_hash, type=sent.type,
+        status="code_sent",
+        phone_code_hash=sent.phone_code_hash,
+        type=sent.type,
         timeout=sent.timeout,
     )
 
@@ -247,13 +249,19 @@ async def password(request: web.Request, body: PasswordIn) -> LoginOut:
 async def _remember_login(request: web.Request, name: str, account: Any) -> None:
     if account.me is None:
         return  # the account's row was updated as it logged in (TelegramAccounts)
-    await request.app[keys.EVENTS].emit("account.authorized", {"account": name})
+    await _account_event(request, "account.authorized", name)
+
+
+async def _account_event(request: web.Request, type_: str, name: str) -> None:
+    """An event about the account (it goes with the account when that is purged)."""
+    account_id = await request.app[keys.DIRECTORY].id_of(name)
+    await request.app[keys.EVENTS].emit(type_, {"account": name}, account_id=account_id)
 
 
 @routes.post("/auth/logout", name="auth_logout", summary="Log the account out of Telegram")
 async def logout(request: web.Request, body: AccountIn) -> LogoutOut:
     await (await _account(request, body.account)).logout()
-    await request.app[keys.EVENTS].emit("account.logged_out", {"account": body.account})
+    await _account_event(request, "account.logged_out", body.account)
     return LogoutOut(status="logged_out")
 
 
@@ -262,14 +270,22 @@ async def status(request: web.Request, query: StatusQuery) -> StatusOut:
     accounts = request.app[keys.ACCOUNTS]
     if not accounts.configured:
         return StatusOut(
-            account=query.account, configured=False, connected=False, authorized=False,
-            user=None, pending_login=False,
+            account=query.account,
+            configured=False,
+            connected=False,
+            authorized=False,
+            user=None,
+            pending_login=False,
         )
     state = (await _account(request, query.account, connect=False)).status()
     return StatusOut(
-        account=state["account"], configured=True, connected=state["connected"],
-        since=state["since"], last_update_at=state["last_update_at"],
-        reconnects=state["reconnects"], authorized=state["authorized"],
+        account=state["account"],
+        configured=True,
+        connected=state["connected"],
+        since=state["since"],
+        last_update_at=state["last_update_at"],
+        reconnects=state["reconnects"],
+        authorized=state["authorized"],
         user=UserOut(**state["user"]) if state["user"] else None,
         pending_login=state["pending_login"],
     )
@@ -290,8 +306,12 @@ async def _dialogs(request: web.Request, params: DialogsIn) -> DialogsOut:
             paused_until = None
         result.append(
             DialogOut(
-                id=dialog.id, title=dialog.title, username=dialog.username, kind=dialog.kind,
-                unread_count=dialog.unread_count, last_message=dialog.last_message,
+                id=dialog.id,
+                title=dialog.title,
+                username=dialog.username,
+                kind=dialog.kind,
+                unread_count=dialog.unread_count,
+                last_message=dialog.last_message,
                 last_message_at=dialog.last_message_at,
                 paused=paused_until is not None and paused_until > now,
                 paused_until=paused_until,
@@ -340,11 +360,20 @@ async def messages(request: web.Request, query: MessagesQuery) -> MessagesOut:
     rows = await repo.history(account_id, chat.id, limit=query.limit, before_id=query.before)
     items = [
         MessageOut(
-            id=row.id, telegram_id=row.tg_message_id, direction=row.direction.value,
-            kind=row.kind.value, text=row.text, transcript=row.transcript, duration=row.duration,
-            reply_to=row.reply_to_tg_id, date=row.date, state=row.state.value,
-            state_reason=row.state_reason, reply_id=row.reply_id,
-            prompt_tokens=row.prompt_tokens, completion_tokens=row.completion_tokens,
+            id=row.id,
+            telegram_id=row.tg_message_id,
+            direction=row.direction.value,
+            kind=row.kind.value,
+            text=row.text,
+            transcript=row.transcript,
+            duration=row.duration,
+            reply_to=row.reply_to_tg_id,
+            date=row.date,
+            state=row.state.value,
+            state_reason=row.state_reason,
+            reply_id=row.reply_id,
+            prompt_tokens=row.prompt_tokens,
+            completion_tokens=row.completion_tokens,
             cost_usd=row.cost_usd,
         )
         for row in rows

@@ -64,6 +64,8 @@ class Transaction:
         self._repo = repo
         self._connection = connection
 
+    # accounts
+    delete_account = _op("delete_account")
     # chats
     upsert_chat = _op("upsert_chat")
     get_chat = _op("get_chat")

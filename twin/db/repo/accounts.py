@@ -111,6 +111,12 @@ class AccountsMixin(RepoBase):
             },
         )
 
+    def _delete_account(self, c: Connection, name: str) -> None:
+        """Delete the account and everything it owns: its chats, messages, replies, settings,
+        style profile and events go with it (ON DELETE CASCADE). NotFound if unknown."""
+        if c.execute(sa.delete(A).where(A.c.name == name)).rowcount == 0:
+            raise NotFound(f"account '{name}' does not exist")
+
     async def _account_column(self, name: str, column: sa.Column[Any]) -> Any:
         def work(connection: Connection) -> Any:
             row = connection.execute(sa.select(column).where(A.c.name == name)).first()
