@@ -491,13 +491,22 @@ def cmd_style_build(args: argparse.Namespace) -> int:
 async def _style_build(settings: Settings, name: str, limit: int, restart: bool) -> int:
     from twin.domain.style import render_style
     from twin.errors import Unauthorized
-    from twin.services.style import build_style
+    from twin.services.style import ScanProgress, build_style
 
-    def progress(read: int, done: int, total: int) -> None:
+    last: list[ScanProgress] = []
+
+    def progress(state: ScanProgress) -> None:
+        last[:] = [state]
         width = 30
-        filled = int(width * min(read, limit) / max(limit, 1))
+        filled = int(width * min(state.scanned, state.total) / max(state.total, 1))
         bar = "#" * filled + "-" * (width - filled)
-        print(f"\r[{bar}] {read}/{limit} messages, {done}/{total} chats", end="", file=sys.stderr)
+        print(
+            f"\r[{bar}] scanned {state.scanned:,} of {state.total:,} messages, "
+            f"{state.own:,} of yours (limit {state.limit:,}), "
+            f"chat {state.chats_done}/{state.chats}",
+            end="",
+            file=sys.stderr,
+        )
 
     async with runtime(settings) as (db, accounts, directory):
         account = await accounts.get(name)
@@ -508,6 +517,16 @@ async def _style_build(settings: Settings, name: str, limit: int, restart: bool)
             account, db.repo, account_id, limit=limit, restart=restart, progress=progress
         )
         print(file=sys.stderr)
+        state = last[0] if last else None
+        why = (
+            "the --limit was reached"
+            if state is not None and state.own >= state.limit
+            else "every private chat was read"
+        )
+        print(
+            f"Style profile complete ({why}): {profile.message_count:,} of your messages.",
+            file=sys.stderr,
+        )
         print(render_style(profile))
     return 0
 

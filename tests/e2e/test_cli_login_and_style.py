@@ -16,7 +16,7 @@ from tests.e2e.conftest import OWNER_PHONE, login
 from tests.e2e.process import DaemonProcess
 from tests.sandbox.server import SandboxServer
 from twin import keys
-from twin.services.style import build_style, stored_profile
+from twin.services.style import ScanProgress, build_style, stored_profile
 
 
 async def test_twin_login_reads_answers_from_stdin_and_the_session_persists(tmp_path: Path):
@@ -141,12 +141,11 @@ async def test_style_build_is_resumable_and_served_by_get_style(
     await account.client(functions.contacts.GetContactsRequest(hash=0))
     repo = daemon.app[keys.DATABASE].repo
     account_id = await daemon.app[keys.INTAKE].account_id("default")
-    seen: list[int] = []
+    seen: list[ScanProgress] = []
 
-    first = await build_style(
-        account, repo, account_id, limit=12, progress=lambda read, done, total: seen.append(read)
-    )
-    assert first.message_count == 12 and seen[-1] == 12
+    first = await build_style(account, repo, account_id, limit=12, progress=seen.append)
+    assert first.message_count == 12 and seen[-1].own == 12 and seen[-1].complete
+    assert seen[0].total == 30 and seen[0].chats == 3  # counted before reading
     resumed = await build_style(account, repo, account_id, limit=30)
     assert resumed.message_count == 30  # continued, nothing counted twice
     assert dict(resumed.languages).get("ru", 0) > 0

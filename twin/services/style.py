@@ -8,13 +8,35 @@ where it stopped instead of starting over.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from twin.domain.conversation import StyleProfile
 from twin.domain.style import OwnerMessage, StyleAccumulator
 
 BATCH = 100
-Progress = Callable[[int, int, int], None]  # messages read, chats done, chats in total
+
+
+@dataclass(frozen=True, slots=True)
+class ScanProgress:
+    """Where a build stands: history messages scanned of those in the chats to read (counted
+    from Telegram before the scan), the owner's own messages found (the profile's size) and
+    the limit on those, chats read of the chats to read."""
+
+    scanned: int
+    total: int
+    own: int
+    limit: int
+    chats_done: int
+    chats: int
+
+    @property
+    def complete(self) -> bool:
+        """Every chat read, or the limit of own messages reached."""
+        return self.own >= self.limit or self.chats_done >= self.chats
+
+
+Progress = Callable[[ScanProgress], None]
 
 
 def accumulator_of(record: Any) -> StyleAccumulator | None:
@@ -46,42 +68,50 @@ async def build_style(
     progress: Progress | None = None,
 ) -> StyleProfile:
     """Read up to `limit` of the owner's messages (resuming unless `restart`) and store the
-    profile's state; returns the profile."""
+    profile's state; returns the profile. `progress` is told after every page."""
     accumulator = None if restart else await load_accumulator(repo, account_id)
     if accumulator is None:
         accumulator = StyleAccumulator()
     cursor: dict[str, Any] = accumulator.cursor or {"done": [], "chat": None, "before": 0}
-    chats = await account.private_chat_ids()
+    chats = [c for c in await account.private_chat_ids() if c not in cursor["done"]]
+    sizes = [await account.history_size(chat_id) for chat_id in chats]  # the real total
+    scanned, done = 0, 0
+
+    def report() -> None:
+        if progress is not None:
+            progress(
+                ScanProgress(scanned, sum(sizes), accumulator.count, limit, done, len(chats))
+            )
+
+    report()
     for chat_id in chats:
         if accumulator.count >= limit:
             break
-        if chat_id in cursor["done"]:
-            continue
         before = cursor["before"] if cursor["chat"] == chat_id else 0
         while accumulator.count < limit:
-            own, next_before = await account.own_messages(chat_id, before_id=before, limit=BATCH)
+            page = await account.own_messages(chat_id, before_id=before, limit=BATCH)
+            scanned += page.scanned
             room = limit - accumulator.count
-            texts = [(message_id, text, at) for message_id, text, at in own if text][:room]
+            texts = [(message_id, text, at) for message_id, text, at in page.own if text][:room]
             accumulator.add(
                 OwnerMessage(text=text, chat_id=chat_id, at=at) for _, text, at in texts
             )
             if len(texts) == room and texts:
                 before = texts[-1][0]  # the limit fell inside this page: resume right after it
-            elif next_before is not None:
-                before = next_before
+            elif page.next_before is not None:
+                before = page.next_before
             cursor.update(chat=chat_id, before=before)
             await _save(repo, account_id, accumulator, cursor)
-            if progress is not None:
-                progress(accumulator.count, len(cursor["done"]), len(chats))
-            if next_before is None and accumulator.count < limit:
+            report()
+            if page.next_before is None and accumulator.count < limit:
                 break  # history exhausted
         else:
             break  # the limit was reached inside this chat: resume here next time
         cursor["done"].append(chat_id)
         cursor.update(chat=None, before=0)
+        done += 1
         await _save(repo, account_id, accumulator, cursor)
-        if progress is not None:
-            progress(accumulator.count, len(cursor["done"]), len(chats))
+        report()
     return accumulator.profile()
 
 

@@ -90,6 +90,15 @@ class TelegramUser:
 
 
 @dataclass(frozen=True)
+class OwnPage:
+    """A page of history as `twin style build` reads it."""
+
+    own: list[tuple[int, str, datetime]]  # the owner's messages: id, text, date
+    scanned: int  # messages in the page
+    next_before: int | None  # the next page's cursor; None: the history ends here
+
+
+@dataclass(frozen=True)
 class LoginResult:
     status: str  # "authorized" | "password_required"
     user: TelegramUser | None = None
@@ -755,11 +764,19 @@ class TelegramAccount:
             and d.id != SERVICE_USER_ID
         ]
 
-    async def own_messages(
-        self, chat: int, *, before_id: int = 0, limit: int = 100
-    ) -> tuple[list[tuple[int, str, datetime]], int | None]:
+    async def history_size(self, chat: int) -> int:
+        """How many messages the chat's history holds (one request, no message read)."""
+        peer = await self.input_peer(chat)
+        try:
+            found = await self.client.get_messages(peer, limit=0)
+        except Exception as exc:
+            raise translate_rpc_error(exc, account=self.name) from exc
+        return int(found.total or 0)
+
+    async def own_messages(self, chat: int, *, before_id: int = 0, limit: int = 100) -> OwnPage:
         """One page of history older than `before_id`: the owner's own messages in it (newest
-        first; text may be empty for media) and the cursor of the next page (None at the end)."""
+        first; text may be empty for media), how many messages the page held and the cursor
+        of the next page (None at the end)."""
         peer = await self.input_peer(chat)
         try:
             # Plain history, filtered here: works everywhere messages.search may not.
@@ -767,7 +784,7 @@ class TelegramAccount:
         except Exception as exc:
             raise translate_rpc_error(exc, account=self.name) from exc
         own = [(m.id, m.message or "", m.date) for m in page if m.out]
-        return own, (page[-1].id if len(page) == limit else None)
+        return OwnPage(own, len(page), page[-1].id if len(page) == limit else None)
 
     async def dialogs(self, limit: int, offset: int = 0) -> list[Dialog]:
         self.require_authorized()
