@@ -541,7 +541,7 @@ class Conversations:
 async def run_variant(
     args: argparse.Namespace, variant: str, llm: str | None, workdir: Path
 ) -> dict[str, Any]:
-    from tests.sandbox.server import SandboxServer
+    from twin.sandbox.server import SandboxServer
 
     label = variant if llm is None else f"{variant}-{llm}"
     tmp = workdir / label

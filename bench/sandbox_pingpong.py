@@ -9,7 +9,7 @@ NewMessage events: delivered messages per second.
 
 By default the server runs in this process and the share of wall time it spent handling
 frames is printed ("server busy"), which shows whether the server or the clients are the
-bottleneck. With --spawn the server runs as `python -m tests.sandbox` in its own process.
+bottleneck. With --spawn the server runs as `python -m twin.sandbox` in its own process.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from telethon import TelegramClient, events, functions  # noqa: E402
 from telethon.crypto import rsa  # noqa: E402
 from telethon.sessions import StringSession  # noqa: E402
 
-from tests.sandbox.client import API_HASH, API_ID, signed_in_client  # noqa: E402
-from tests.sandbox.server import SandboxServer  # noqa: E402
+from twin.sandbox.client import API_HASH, API_ID, signed_in_client  # noqa: E402
+from twin.sandbox.server import SandboxServer  # noqa: E402
 
 ALICE, BOB = "15559001", "15559002"
 FIXED_CODE = "24680"
@@ -45,7 +45,7 @@ def percentile(samples: list[float], q: float) -> float:
 async def _spawned_clients(tmp: Path) -> tuple[asyncio.subprocess.Process, list[TelegramClient]]:
     key = tmp / "sandbox.pem"
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.sandbox", "--port", "0", "--key-out", str(key),
+        sys.executable, "-m", "twin.sandbox", "--port", "0", "--key-out", str(key),
         "--fixed-code", FIXED_CODE, "--user", f"{ALICE}:Alice:alice", "--user", f"{BOB}:Bob:bob",
         cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
     )

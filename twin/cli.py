@@ -1,5 +1,5 @@
-"""Command line: `twin run | migrate | check-config | service-unit | login | style build`;
-`twin accounts | status | logout` are in twin/cli_accounts.py."""
+"""Command line: `twin run | migrate | check-config | service-unit | login | style build |
+demo`; `twin accounts | status | logout` are in twin/cli_accounts.py."""
 
 from __future__ import annotations
 
@@ -158,6 +158,30 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--account", default="default", help="account name (default: default)")
     show.set_defaults(handler=cmd_style_show)
     cli_accounts.add_commands(commands, _add_common)
+
+    demo = commands.add_parser(
+        "demo",
+        help="try the twin without a Telegram account (a sandbox server, you as a contact)",
+        description="Starts a sandbox Telegram server in this process, logs the twin in as its "
+        "owner and lets you write to it as a contact, showing its read receipts, typing and "
+        "replies. Uses [llm] from --config when it is usable, else a built-in echo model. "
+        "Nothing real is contacted; everything is stored in a temporary directory.",
+    )
+    demo.add_argument(
+        "--config", type=Path, default=None, metavar="PATH", help="read [llm] and [twin] from here"
+    )
+    demo.add_argument(
+        "--script",
+        nargs="?",
+        const="-",
+        metavar="FILE",
+        help="play a conversation instead (one line per message; without FILE a built-in one); "
+        "exit 0 when every line got a reply",
+    )
+    demo.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds to wait for each scripted reply"
+    )
+    demo.set_defaults(handler=cmd_demo)
     return parser
 
 
@@ -529,6 +553,20 @@ async def _style_build(settings: Settings, name: str, limit: int, restart: bool)
         )
         print(render_style(profile))
     return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from twin.demo import BUILT_IN_SCRIPT, run_demo
+    from twin.demo.session import quiet_logging
+
+    script: list[str] | None = None
+    if args.script == "-":
+        script = list(BUILT_IN_SCRIPT)
+    elif args.script is not None:
+        lines = Path(args.script).read_text(encoding="utf-8").splitlines()
+        script = [line.strip() for line in lines if line.strip()]
+    quiet_logging()
+    return asyncio.run(run_demo(script=script, config=args.config, timeout=args.timeout))
 
 
 def cmd_style_show(args: argparse.Namespace) -> int:

@@ -166,7 +166,7 @@ class ModelPrice(Section):
     output: float = Field(0.0, ge=0, description="USD per 1M completion tokens")
 
 
-LLMProvider = Literal["openai", "openai_compatible", "gemini"]
+LLMProvider = Literal["openai", "openai_compatible", "gemini", "echo"]
 
 
 class LLMFallbackSettings(Section):

@@ -124,3 +124,18 @@ async def test_installed_wheel_migrates_and_runs_in_an_empty_directory(
     assert run.exit_code == 0, run.output
     assert "Traceback" not in run.output
     assert sorted(p.name for p in workdir.iterdir()) == ["sessions"]  # no config.toml appeared
+
+
+async def test_installed_wheel_runs_the_demo_without_a_source_checkout(
+    venv: Path, tmp_path: Path
+) -> None:
+    """Issue 12.9: `twin demo --script` from the wheel alone (the sandbox ships in it)."""
+    workdir = tmp_path / "empty"
+    workdir.mkdir()
+    demo = await asyncio.to_thread(
+        _run, venv / "bin" / "twin", "demo", "--script", cwd=workdir, env=clean_environment()
+    )
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert "Every one of the 3 lines got a reply." in demo.stdout
+    assert "Traceback" not in demo.stdout + demo.stderr
+    assert list(workdir.iterdir()) == []  # everything lived in a temporary directory

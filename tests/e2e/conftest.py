@@ -13,9 +13,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.engine import make_url
 
 from tests.db.conftest import _execute
-from tests.sandbox.server import SandboxServer
 from twin.app import Adapters, create_app
 from twin.config import Settings, load_settings
+from twin.sandbox.server import SandboxServer
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 TOKEN = "e2e-token-0123456789abcdef"

@@ -14,8 +14,8 @@ from telethon import functions
 
 from tests.e2e.conftest import OWNER_PHONE, login
 from tests.e2e.process import DaemonProcess
-from tests.sandbox.server import SandboxServer
 from twin import keys
+from twin.sandbox.server import SandboxServer
 from twin.services.style import ScanProgress, build_style, stored_profile
 
 

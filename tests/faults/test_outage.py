@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import AUTH, OWNER_PHONE, fast_pipeline, login, wait_for_event
-from tests.sandbox.server import SandboxServer
 from twin import keys
 from twin.domain.backoff import Backoff
+from twin.sandbox.server import SandboxServer
 
 BACKOFF = {"reconnect_backoff_base": 0.05, "reconnect_backoff_max": 0.4}
 SEED = 11

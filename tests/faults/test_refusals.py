@@ -8,8 +8,8 @@ import logging
 import pytest
 
 from tests.e2e.conftest import fast_pipeline, login, people, wait_for_event
-from tests.sandbox.server import SandboxServer
 from twin import keys
+from twin.sandbox.server import SandboxServer
 
 SEND = "messages.sendMessage"
 

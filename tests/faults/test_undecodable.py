@@ -10,9 +10,9 @@ import pytest
 from telethon.tl.alltlobjects import LAYER
 
 from tests.e2e.conftest import AUTH, login, people, wait_for_event
-from tests.sandbox.faults import UNKNOWN_CONSTRUCTOR
-from tests.sandbox.server import SandboxServer
 from twin import keys
+from twin.sandbox.faults import UNKNOWN_CONSTRUCTOR
+from twin.sandbox.server import SandboxServer
 
 
 async def test_undecodable_update_is_a_warning_and_a_counter(

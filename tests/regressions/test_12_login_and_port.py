@@ -16,7 +16,7 @@ from pathlib import Path
 from tests.core.running import clean_environment
 from tests.e2e.conftest import OWNER_PHONE
 from tests.e2e.process import DaemonProcess
-from tests.sandbox.server import SandboxServer
+from twin.sandbox.server import SandboxServer
 
 SECRETS = {"TWIN_TELEGRAM__API_HASH": "cli-hash", "TWIN_SECURITY__SECRET_KEY": "cli-key"}
 PASSWORD = "s3cret pass"

@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 from telethon import TelegramClient, functions
 
-from .client import make_client, signed_in_client
-from .media import make_voice_note
-from .server import SandboxServer
-from .state import Account
+from twin.sandbox.client import make_client, signed_in_client
+from twin.sandbox.media import make_voice_note
+from twin.sandbox.server import SandboxServer
+from twin.sandbox.state import Account
 
 
 @pytest.fixture

@@ -9,10 +9,11 @@ import pytest
 from telethon import events
 from telethon.sessions import SQLiteSession
 
-from . import api_updates
-from .client import restore_session, session_snapshot
+from twin.sandbox import api_updates
+from twin.sandbox.client import restore_session, session_snapshot
+from twin.sandbox.server import SandboxServer
+
 from .fixtures import Pair, SandboxClients
-from .server import SandboxServer
 
 
 async def _collect(client, count: int) -> tuple[asyncio.Event, list[str]]:

@@ -9,8 +9,9 @@ import time
 import pytest
 from telethon import errors, events, functions
 
+from twin.sandbox.server import SandboxServer
+
 from .fixtures import Pair, SandboxClients
-from .server import SandboxServer
 
 
 async def test_repeated_random_id_is_rejected_and_creates_no_message(
@@ -129,7 +130,7 @@ async def test_undecodable_push_is_dropped_by_the_client_and_recovered_from_the_
 ) -> None:
     from telethon.tl.alltlobjects import tlobjects
 
-    from .faults import UNKNOWN_CONSTRUCTOR
+    from twin.sandbox.faults import UNKNOWN_CONSTRUCTOR
 
     assert UNKNOWN_CONSTRUCTOR not in tlobjects
     received: list[str] = []

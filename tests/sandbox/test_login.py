@@ -7,9 +7,10 @@ import asyncio
 import pytest
 from telethon import errors, events
 
-from .client import sign_in
+from twin.sandbox.client import sign_in
+from twin.sandbox.server import SandboxServer
+
 from .fixtures import SandboxClients
-from .server import SandboxServer
 
 
 async def test_two_users_sign_up_and_sign_in_by_code(

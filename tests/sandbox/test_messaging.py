@@ -6,8 +6,9 @@ import asyncio
 
 from telethon import events, types
 
+from twin.sandbox.server import SandboxServer
+
 from .fixtures import Pair
-from .server import SandboxServer
 
 ROUND_TRIPS = 500
 

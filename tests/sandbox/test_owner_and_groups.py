@@ -7,8 +7,9 @@ import asyncio
 import pytest
 from telethon import errors, events, functions, types
 
+from twin.sandbox.server import SandboxServer
+
 from .fixtures import Pair, SandboxClients
-from .server import SandboxServer
 
 
 async def test_own_message_from_another_session_arrives_as_outgoing(

@@ -6,8 +6,9 @@ import pytest
 from telethon import errors, functions
 from telethon.tl.alltlobjects import LAYER
 
+from twin.sandbox.server import SandboxServer
+
 from .fixtures import Pair
-from .server import SandboxServer
 
 
 async def test_ping_and_nearest_dc(sandbox: SandboxServer, sandbox_pair: Pair) -> None:

@@ -12,8 +12,9 @@ from telethon import functions, types
 from telethon.extensions import BinaryReader
 from telethon.network import ConnectionTcpAbridged, ConnectionTcpIntermediate
 
+from twin.sandbox.server import SandboxServer
+
 from .fixtures import Pair, SandboxClients
-from .server import SandboxServer
 
 
 def _full_frame(payload: bytes, seq: int = 0) -> bytes:

@@ -10,8 +10,8 @@ from telethon import TelegramClient
 from telethon.crypto import rsa
 from telethon.sessions import StringSession
 
-from .client import API_HASH, API_ID, make_client, signed_in_client
-from .server import SandboxServer
+from twin.sandbox.client import API_HASH, API_ID, make_client, signed_in_client
+from twin.sandbox.server import SandboxServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -19,7 +19,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 async def test_cli_prints_port_and_codes_and_serves_a_config_style_client(tmp_path: Path) -> None:
     key_file = tmp_path / "sandbox.pem"
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.sandbox", "--port", "0", "--key-out", str(key_file),
+        sys.executable, "-m", "twin.sandbox", "--port", "0", "--key-out", str(key_file),
         "--fixed-code", "12345", "--user", "15550061:Kim:kim",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
         cwd=REPO_ROOT,

@@ -6,8 +6,9 @@ import asyncio
 
 from telethon import events, functions, types
 
+from twin.sandbox.server import SandboxServer
+
 from .fixtures import Pair
-from .server import SandboxServer
 
 
 async def test_typing_reaches_the_other_side(sandbox_pair: Pair) -> None:

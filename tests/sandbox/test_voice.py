@@ -10,9 +10,10 @@ from pathlib import Path
 import av
 from telethon import events, types
 
+from twin.sandbox.media import waveform
+from twin.sandbox.server import SandboxServer
+
 from .fixtures import Pair
-from .media import waveform
-from .server import SandboxServer
 
 
 async def test_voice_note_round_trip(

@@ -7,6 +7,7 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal
 
+from twin.brain.echo_llm import EchoLLM
 from twin.brain.gemini_llm import GeminiLLM
 from twin.brain.needs import provider_problem
 from twin.brain.openai_llm import OpenAILLM
@@ -69,6 +70,8 @@ def build_provider(
             limit_param="max_tokens",
             stream_usage=False,  # some compatible servers reject stream_options
         )
+    if provider == "echo":
+        return EchoLLM()  # its own model name: "echo" (no price, no cost)
     if provider == "gemini":
         return GeminiLLM(
             model=model,

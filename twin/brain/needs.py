@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from twin.config import LLMSettings
 
-PROVIDERS = ("openai", "openai_compatible", "gemini")
+PROVIDERS = ("openai", "openai_compatible", "gemini", "echo")  # echo: built in, no key
 
 
 def provider_problem(

@@ -1,4 +1,4 @@
-"""Run the sandbox standalone: ``python -m tests.sandbox --port 0 --key-out sandbox.pem``.
+"""Run the sandbox standalone: ``python -m twin.sandbox --port 0 --key-out sandbox.pem``.
 
 The first stdout line is ``port=<n>`` (the bound port, useful with --port 0); every issued
 login code is printed as ``code phone=<digits> code=<code>``. Point a daemon at it with
@@ -34,7 +34,7 @@ def _parse_user(spec: str) -> dict[str, str | None]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m tests.sandbox", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m twin.sandbox", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
@@ -73,7 +73,7 @@ async def serve(args: argparse.Namespace) -> None:
             server.create_user(spec["phone"], spec["first_name"], username=spec["username"],
                                password=spec["password"])
         except Exception as exc:  # e.g. already present in --state
-            logging.getLogger("tests.sandbox").warning("user %s not created: %s", spec, exc)
+            logging.getLogger("twin.sandbox").warning("user %s not created: %s", spec, exc)
     await server.start(args.host, args.port)
     if args.key_out:
         server.write_public_key(args.key_out)

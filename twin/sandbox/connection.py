@@ -43,7 +43,7 @@ from .tl import (
 if TYPE_CHECKING:
     from .server import SandboxServer
 
-log = logging.getLogger("tests.sandbox.connection")
+log = logging.getLogger("twin.sandbox.connection")
 
 _WRAPPERS = (
     functions.InitConnectionRequest,

@@ -34,7 +34,7 @@ from .faults import Faults
 from .state import Account, Authorization, Group, RpcFailure, World, peer_key_of
 from .tl import Clock, method_label
 
-log = logging.getLogger("tests.sandbox")
+log = logging.getLogger("twin.sandbox")
 
 UserRef = Account | int | str  # an Account, a user id, a phone or "@username"
 
