@@ -6,6 +6,8 @@ Adapters translate vendor errors (Telethon's FloodWaitError, HTTP 429 …) into 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 ERROR_CHARS = 200  # an error as logs, events and /ready show it
 
 
@@ -37,7 +39,12 @@ class NotFound(TwinError):
 
 
 class Conflict(TwinError):
-    """The request conflicts with the current state (no pending login, duplicate, …)."""
+    """The request conflicts with the current state (no pending login, duplicate, …);
+    `problems` name what conflicts, field by field, when there is more to say."""
+
+    def __init__(self, message: str = "", problems: Sequence[tuple[str, str]] = ()) -> None:
+        self.problems = list(problems)
+        super().__init__(message)
 
 
 class PolicyError(TwinError):
@@ -110,6 +117,14 @@ class InvalidInput(TwinError):
     def __init__(self, field: str, message: str) -> None:
         self.field = field
         super().__init__(message)
+
+
+class InvalidSettings(TwinError):
+    """Behaviour settings that do not validate: (dotted field, problem) pairs."""
+
+    def __init__(self, problems: Sequence[tuple[str, str]]) -> None:
+        self.problems = list(problems)
+        super().__init__("The settings are not valid.")
 
 
 class StartupError(TwinError):

@@ -9,16 +9,20 @@ from aiohttp import web
 from twin.config import Settings
 
 if TYPE_CHECKING:
+    from twin.clock import Clock
     from twin.db.engine import Database
     from twin.services.account_admin import AccountAdmin
     from twin.services.accounts import TelegramAccounts
+    from twin.services.chats import ChatPauses
     from twin.services.directory import AccountDirectory
     from twin.services.events import EventLog
     from twin.services.health import Health
     from twin.services.intake import Intake
     from twin.services.outbox import Outbox
+    from twin.services.settings import BehaviourSettings
 
 SETTINGS = web.AppKey("settings", Settings)
+CLOCK: web.AppKey[Clock] = web.AppKey("clock")  # the one clock (tests inject a ManualClock)
 DATABASE: web.AppKey[Database] = web.AppKey("database")
 EVENTS: web.AppKey[EventLog] = web.AppKey("events")
 INTAKE: web.AppKey[Intake] = web.AppKey("intake")
@@ -26,6 +30,8 @@ DIRECTORY: web.AppKey[AccountDirectory] = web.AppKey("directory")  # account nam
 ACCOUNTS: web.AppKey[TelegramAccounts] = web.AppKey("accounts")
 ACCOUNT_ADMIN: web.AppKey[AccountAdmin] = web.AppKey("account_admin")  # list, log out, delete
 OUTBOX: web.AppKey[Outbox] = web.AppKey("outbox")
+CHATS: web.AppKey[ChatPauses] = web.AppKey("chats")  # pause / resume a chat
+BEHAVIOUR: web.AppKey[BehaviourSettings] = web.AppKey("behaviour")  # account / chat overrides
 HEALTH: web.AppKey[Health] = web.AppKey("health")  # dependencies' last success / failure
 # Later layers (pipeline, brain, channels) register their services here by name.
 SERVICES: web.AppKey[dict[str, Any]] = web.AppKey("services")

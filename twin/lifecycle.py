@@ -30,6 +30,10 @@ Context = Callable[[web.Application], AsyncIterator[None]]
 
 
 def install(app: web.Application, settings: Settings, adapters: Adapters) -> None:
+    from twin.clock import SystemClock
+
+    # The one clock: the services, the repository's stamps and the views all read it.
+    app[keys.CLOCK] = adapters.clock or SystemClock()
     app.cleanup_ctx.append(_database_context(settings, adapters))
     app.cleanup_ctx.append(_services_context(settings, adapters))
     app.cleanup_ctx.append(_telegram_context())
@@ -45,7 +49,7 @@ def _database_context(settings: Settings, adapters: Adapters) -> Context:
         from twin.db.engine import database
 
         await _schema_up_to_date(settings)
-        async with database(settings) as db:
+        async with database(settings, clock=app[keys.CLOCK]) as db:
             app[keys.DATABASE] = db
             yield
         log.info("database closed")
@@ -145,7 +149,7 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         from twin.services.account_admin import AccountAdmin
         from twin.services.accounts import TelegramAccounts
         from twin.services.activity import ActivityLog
-        from twin.services.clock import SystemClock
+        from twin.services.chats import ChatPauses
         from twin.services.directory import AccountDirectory
         from twin.services.events import EventLog
         from twin.services.health import Health
@@ -154,6 +158,7 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         from twin.services.outbox import Outbox
         from twin.services.recovery import OutageRecovery, RecoveryMetrics
         from twin.services.replies import ReplyPipeline
+        from twin.services.settings import BehaviourSettings
         from twin.voice.factory import build_tts
 
         repo = getattr(app[keys.DATABASE], "repo", None)
@@ -165,7 +170,7 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
             events.last_id = await repo.last_event_id()
         except (OSError, SQLAlchemyError, StorageUnavailable):
             log.warning("event log position unknown: the database is unreachable")
-        clock = adapters.clock or SystemClock()
+        clock = app[keys.CLOCK]
         directory = AccountDirectory(repo)
         ActivityLog(events, directory.known_name)  # one log line per event (pipeline step)
         intake = Intake(
@@ -174,7 +179,7 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         app[keys.EVENTS] = events
         app[keys.INTAKE] = intake
         app[keys.DIRECTORY] = directory
-        accounts = TelegramAccounts(settings, repo, directory, intake)
+        accounts = TelegramAccounts(settings, repo, directory, intake, clock=clock)
         app[keys.ACCOUNTS] = accounts
         app[keys.ACCOUNT_ADMIN] = AccountAdmin(repo, directory, events, accounts)
         app[keys.OUTBOX] = Outbox(repo, events)
@@ -204,6 +209,8 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
             account, peer, max_age
         )
         services["pipeline"] = pipeline
+        app[keys.CHATS] = ChatPauses(repo, directory, events, clock, pipeline.cancel_pending)
+        app[keys.BEHAVIOUR] = BehaviourSettings(settings, repo, directory, events)
         intake.on_new_message = pipeline.on_new_message
         intake.on_owner_activity = pipeline.on_owner_activity
         accounts.on_edited = pipeline.on_edited

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from tests.api.conftest import AUTH, FakeDatabase, api_settings
 from twin import __version__, keys
 from twin.app import Adapters, create_app
-from twin.services.clock import ManualClock
+from twin.clock import ManualClock
 from twin.services.health import Health
 
 

@@ -106,7 +106,7 @@ async def slow_reader(sandbox, sandbox_clients, make_daemon, fake_openai, *, rea
     from datetime import UTC, datetime
 
     from twin.app import Adapters
-    from twin.services.clock import ManualClock
+    from twin.clock import ManualClock
 
     owner, contact = people(sandbox)
     clock = ManualClock(datetime.now(UTC))
@@ -193,7 +193,7 @@ async def test_defer_answers_at_the_next_opening(
     from datetime import UTC, datetime
 
     from twin.app import Adapters
-    from twin.services.clock import ManualClock
+    from twin.clock import ManualClock
 
     owner, contact = people(sandbox)
     clock = ManualClock(datetime(2026, 11, 21, 6, 0, tzinfo=UTC))  # a Saturday, 06:00

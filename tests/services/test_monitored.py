@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from twin.brain.errors import LLMError, LLMRateLimited, LLMUnavailable
-from twin.services.clock import ManualClock
+from twin.clock import ManualClock
 from twin.services.health import Health
 from twin.services.monitored import is_down, monitored
 from twin.voice.errors import AudioError, SpeechUnavailable, TooLong

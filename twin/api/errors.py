@@ -131,8 +131,12 @@ def from_domain(exc: errors.TwinError) -> ApiError | None:
         return ApiError(404, text or "Not found.")
     if isinstance(exc, errors.InvalidInput):  # e.g. a wrong login code, as only Telegram can tell
         return ApiError(422, "The request is not valid.", details=[(exc.field, text)])
+    if isinstance(exc, errors.InvalidSettings):
+        return ApiError(422, text, details=exc.problems)
     if isinstance(exc, errors.Conflict):
-        return ApiError(409, text or "The request conflicts with the current state.")
+        return ApiError(
+            409, text or "The request conflicts with the current state.", details=exc.problems
+        )
     if isinstance(exc, errors.Unauthorized):
         # The *Telegram account* is not logged in (401, as the API contract says). Its own type,
         # and no WWW-Authenticate, so a frontend does not mistake it for a bad API token.

@@ -108,7 +108,7 @@ async def ping_database(app: web.Application, timeout: float) -> bool:
     except Exception as exc:
         log.warning("database ping failed: %s: %s", type(exc).__name__, exc)
         error = type(exc).__name__  # the exception text may name hosts or users
-    now = datetime.now(UTC)
+    now = app[keys.CLOCK].now() if keys.CLOCK in app else datetime.now(UTC)
     probe.up = error is None
     if error is None:
         probe.last_success_at = now

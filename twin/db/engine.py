@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from twin.clock import Clock
 from twin.db.crypto import SessionCipher, load_or_create_key
 from twin.db.lean import LeanConnection
 from twin.db.repo import Repository
@@ -416,18 +417,21 @@ def open_database(
     *,
     echo: bool = False,
     busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
+    clock: Clock | None = None,
 ) -> Database:
     """Build a `Database` without the key handling of `database()`; the caller disposes it."""
     engine = create_engine(url, echo=echo)
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     runner = create_runner(url, engine, echo=echo, busy_timeout_ms=busy_timeout_ms)
     return Database(
-        engine=engine, sessions=sessions, repo=Repository(sessions, cipher, runner=runner)
+        engine=engine,
+        sessions=sessions,
+        repo=Repository(sessions, cipher, runner=runner, clock=clock),
     )
 
 
 @asynccontextmanager
-async def database(settings: Settings) -> AsyncIterator[Database]:
+async def database(settings: Settings, clock: Clock | None = None) -> AsyncIterator[Database]:
     """Open the configured database (the schema must be migrated); dispose it on exit."""
     key, created = load_or_create_key(settings)
     if created:
@@ -442,6 +446,7 @@ async def database(settings: Settings) -> AsyncIterator[Database]:
         SessionCipher(key),
         echo=settings.storage.echo,
         busy_timeout_ms=round(settings.storage.busy_timeout * 1000),
+        clock=clock,
     )
     try:
         yield db

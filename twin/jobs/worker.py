@@ -18,9 +18,9 @@ import random
 from datetime import datetime, timedelta
 from typing import Any
 
+from twin.clock import Clock
 from twin.domain.backoff import Backoff
 from twin.errors import StorageUnavailable
-from twin.services.clock import Clock
 
 log = logging.getLogger("twin.worker")
 

@@ -23,6 +23,7 @@ import random
 from typing import Any
 
 from twin.adapters.telegram.account import TelegramAccount, TelegramUser
+from twin.clock import Clock, SystemClock
 from twin.config import Settings
 from twin.domain.backoff import Backoff
 from twin.errors import Conflict, NotFound, TelegramUnavailable
@@ -79,8 +80,10 @@ class TelegramAccounts:
         repo: Any,
         directory: AccountDirectory,
         intake: Intake | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self._settings = settings
+        self._clock: Clock = clock or SystemClock()
         self._repo = repo
         self._directory = directory
         self._intake = intake
@@ -118,6 +121,7 @@ class TelegramAccounts:
             self._store,
             api_hash=self._api_hash,
             receive_updates=self.receives_updates,
+            clock=self._clock.now,
         )
         account.on_authorized(self._remember_login)
         if self._intake is not None:

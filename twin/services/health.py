@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from twin.services.clock import Clock
+from twin.clock import Clock
 
 log = logging.getLogger("twin.health")
 

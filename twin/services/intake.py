@@ -29,11 +29,11 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from twin.clock import Clock
 from twin.domain.backoff import Backoff
 from twin.domain.models import ChatKind, Direction, IncomingMessage, OwnerActivity
 from twin.errors import NotFound, StorageUnavailable
 from twin.logs import mask_chat
-from twin.services.clock import Clock
 from twin.services.directory import AccountDirectory
 from twin.services.events import EventLog, StagedEvent
 

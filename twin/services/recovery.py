@@ -43,10 +43,10 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
 
+from twin.clock import Clock
 from twin.config import Settings
 from twin.domain.models import Direction, Failure, ReplyState, SkipReason
 from twin.errors import Conflict, NotFound
-from twin.services.clock import Clock
 from twin.services.events import EventLog, StagedEvent
 
 log = logging.getLogger("twin.recovery")

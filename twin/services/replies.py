@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from twin.clock import Clock
 from twin.config import Settings
 from twin.domain.conversation import Persona, Turn
 from twin.domain.decide import Action, ChatState, Decision, decide, takeover_until
@@ -53,7 +54,7 @@ from twin.errors import (
     clip,
     describe,
 )
-from twin.services.clock import Clock
+from twin.services.chats import hold
 from twin.services.directory import AccountDirectory
 from twin.services.events import EventLog, StagedEvent
 from twin.services.outbox import new_random_id
@@ -410,8 +411,9 @@ class ReplyPipeline:
         behaviour = await self.behaviour(chat.account_id, chat)
         until = takeover_until(self._clock.now(), behaviour.twin.takeover_minutes)
         if until is not None:
-            await self._repo.update_chat(chat.id, paused_until=until)
-        await self.cancel_pending(chat.account_id, chat.id, SkipReason.PAUSED.value)
+            await hold(self._repo, self.cancel_pending, chat.account_id, chat.id, until)
+        else:  # takeover_minutes = 0: no pause, but what was pending is still the owner's
+            await self.cancel_pending(chat.account_id, chat.id, SkipReason.PAUSED.value)
 
     async def cancel_pending(self, account_id: int, chat_id: int, reason: str) -> int:
         """Cancel the chat's unfinished replies (a half-sent one stops after its current

@@ -313,6 +313,7 @@ class _Stream:
         """Send every stored event after `position` (paged); returns the new position."""
         while not self.stop.is_set():
             page = await self.repo.events_since(position, limit=REPLAY_PAGE)
+            # Wall time, not the injected clock: the grace waits for real transactions.
             ready, held = deliverable(position, page, datetime.now(UTC))
             for event in ready:
                 if _matches(self.wanted, event.type):

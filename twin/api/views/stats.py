@@ -83,7 +83,7 @@ def _figures(stats: DayStats) -> dict[str, Any]:
 async def stats(request: web.Request, query: StatsQuery) -> StatsOut:
     """Per UTC day and in total: messages received, replies sent, skips by reason, deferrals,
     escalations, failures, median/p95 time to reply (seconds), tokens and cost."""
-    end = query.to or dt.datetime.now(dt.UTC).date()
+    end = query.to or request.app[keys.CLOCK].now().date()  # a UTC day
     start = dt.date.fromordinal(max(1, end.toordinal() - (query.days - 1)))
     account_id = await request.app[keys.DIRECTORY].id_of(query.account)
     report = await request.app[keys.DATABASE].repo.activity_stats(account_id, start, end)

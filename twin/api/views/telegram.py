@@ -296,7 +296,7 @@ async def _dialogs(request: web.Request, params: DialogsIn) -> DialogsOut:
     found = await account.dialogs(params.limit, params.offset)
     repo = request.app[keys.DATABASE].repo
     account_id = await request.app[keys.DIRECTORY].id_of(params.account)
-    now = datetime.now().astimezone()
+    now = request.app[keys.CLOCK].now()
     result = []
     for dialog in found:
         try:

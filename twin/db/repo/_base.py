@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from twin.clock import Clock, SystemClock
 from twin.db.crypto import SessionCipher
 from twin.errors import Conflict
 
@@ -32,9 +33,13 @@ class RepoBase:
         cipher: SessionCipher,
         *,
         runner: Any = None,
+        clock: Clock | None = None,
     ) -> None:
         from twin.db.engine import AsyncRunner
 
+        # Every time the repository stamps (finished_at, updated_at, a message's default date)
+        # comes from the one injected clock, as the services' do.
+        self._clock: Clock = clock or SystemClock()
         self._sessions = sessions
         self._cipher = cipher
         self._runner = runner if runner is not None else AsyncRunner(sessions.kw["bind"])

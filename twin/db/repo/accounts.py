@@ -8,7 +8,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from twin.db.base import utcnow
 from twin.db.records import AccountRecord, AccountStatus, EntityRecord
 from twin.db.repo._base import RepoBase, check_fields, chunks
 from twin.db.tables import Account, Entity
@@ -152,7 +151,7 @@ class AccountsMixin(RepoBase):
                         index_elements=["account_id", "entity_id"],
                         set_={
                             **{field: insert.excluded[field] for field in _ENTITY_FIELDS},
-                            "updated_at": utcnow(),
+                            "updated_at": self._clock.now(),
                         },
                     )
                 )

@@ -9,7 +9,6 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from twin.db.base import utcnow
 from twin.db.lean import prepared
 from twin.db.records import Direction, MessageKind, MessageRecord, ReplyState
 from twin.db.repo._base import RepoBase, check_fields, chunks, conflict_on_integrity
@@ -246,7 +245,7 @@ class MessagesMixin(RepoBase):
             "bubble_index": bubble_index,
             "random_id": random_id,
             "state": ReplyState(state).value,
-            "date": date or utcnow(),
+            "date": date or self._clock.now(),
         }
         with conflict_on_integrity(f"random_id {random_id} is already used"):
             row = c.execute(_INSERT, values).one()

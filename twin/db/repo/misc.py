@@ -9,7 +9,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from twin.db.base import utcnow
 from twin.db.lean import prepared
 from twin.db.records import EventRecord, StyleProfileRecord
 from twin.db.repo._base import RepoBase, conflict_on_integrity
@@ -85,7 +84,7 @@ class MiscMixin(RepoBase):
     async def _upsert(
         self, table: sa.Table, account_id: int, values: dict[str, Any]
     ) -> Mapping[str, Any]:
-        values = {**values, "updated_at": utcnow()}
+        values = {**values, "updated_at": self._clock.now()}
 
         def work(connection: Connection) -> Mapping[str, Any]:
             with conflict_on_integrity(f"account {account_id} does not exist"):

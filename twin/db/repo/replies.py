@@ -9,7 +9,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from twin.db.base import utcnow
 from twin.db.lean import prepared
 from twin.db.records import ReplyRecord, ReplyState
 from twin.db.repo._base import RepoBase, check_fields, conflict_on_integrity
@@ -192,7 +191,7 @@ class RepliesMixin(RepoBase):
             "attempts": 0 if lease_until is None else 1,
             # terminal from the start (e.g. recorded as skipped): finished now, as update_reply
             # would stamp it (the rate limits rely on it, see _window)
-            "finished_at": utcnow() if ReplyState(state).value in _TERMINAL else None,
+            "finished_at": self._clock.now() if ReplyState(state).value in _TERMINAL else None,
         }
         ids = list(dict.fromkeys(message_ids))
         row = c.execute(_INSERT, values).one()
@@ -285,7 +284,7 @@ class RepliesMixin(RepoBase):
         if "state" in fields:
             fields["state"] = ReplyState(fields["state"]).value
             if fields["state"] in _TERMINAL:
-                fields.setdefault("finished_at", utcnow())
+                fields.setdefault("finished_at", self._clock.now())
                 fields.setdefault("lease_until", None)
         params: dict[str, Any] = {**fields, "_reply_id": reply_id}
         if expect_state is not None:

@@ -1,4 +1,4 @@
-"""Time for the services: the system clock in production, a manual one in tests.
+"""Time, from one injected clock: the system clock in production, a manual one in tests.
 
 Domain policies take `now` as an argument; services get it from a Clock, so a test can move
 time (a deferred reply "at the next opening", a takeover that expires) without waiting.
