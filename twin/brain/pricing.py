@@ -2,13 +2,17 @@
 
 Built-in list prices of the common models (`DEFAULT_PRICES`) are overridden, model by model,
 by `[llm.prices]` in the config. Model names returned by providers often carry a date or
-version suffix ("gpt-4o-mini-2024-07-18", "gemini-2.0-flash-001"), so a price applies to its
-exact name and, failing that, to the longest known name the model starts with. An unknown
-model is flagged `priced=False`: its reply's cost is unknown (null), not 0.
+version suffix ("gpt-4o-mini-2024-07-18", "gemini-2.0-flash-001", "gemini-2.5-flash-preview-
+05-20"), so a price applies to its exact name and, failing that, to the longest known name
+followed only by such a suffix (`VERSION_SUFFIX`). Any other extension is another model with
+another price ("o3-pro" is not "o3", "gpt-5-pro" not "gpt-5", "gemini-1.5-flash-8b" not
+"gemini-1.5-flash"), so it is unknown rather than priced wrong. An unknown model is flagged
+`priced=False`: its reply's cost is unknown (null), not 0.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -62,6 +66,12 @@ DEFAULT_PRICES: dict[str, Price] = {
 }
 
 
+# What may follow a known model name and still be that model: a date or version number
+# ("-2024-07-18", "-001", "-0125"), a dated preview or experiment ("-preview-05-20",
+# "-exp-03-25") or an alias ("-latest"), in any sequence.
+VERSION_SUFFIX = re.compile(r"(?:-(?:\d+|latest|preview|exp))+")
+
+
 def _as_price(value: Any) -> Price:
     """Accept Price, {"input": x, "output": y} or an object with .input/.output (config)."""
     if isinstance(value, Price):
@@ -94,7 +104,7 @@ class PriceTable:
         if name in self._prices:
             return self._prices[name]
         for known in self._by_length:
-            if name.startswith(known):
+            if name.startswith(known) and VERSION_SUFFIX.fullmatch(name, len(known)):
                 return self._prices[known]
         return None
 

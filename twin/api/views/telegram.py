@@ -173,9 +173,15 @@ class MessageOut(ApiModel):
     state: str
     state_reason: str | None
     reply_id: int | None
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    cost_usd: float | None
+    prompt_tokens: int | None = Field(
+        description="on the first bubble of a generated reply: the LLM input tokens of "
+        "generating it; else null"
+    )
+    completion_tokens: int | None = Field(description="LLM output tokens, as `prompt_tokens`")
+    cost_usd: float | None = Field(
+        description="USD spent: generating the reply (its first bubble) or transcribing a voice "
+        "note; null when unknown (a model without a built-in or configured price), never 0"
+    )
 
 
 class MessagesOut(ApiModel):
