@@ -11,7 +11,8 @@ import re
 
 import pytest
 
-from tests.api.conftest import AUTH, ORIGIN
+from tests.api.conftest import AUTH, ORIGIN, TOKEN
+from tests.api.test_control import control_settings
 from twin.api.routes import ROUTE_TABLES
 
 ENDPOINTS = [endpoint for table in ROUTE_TABLES for endpoint in table]
@@ -60,9 +61,46 @@ async def test_both_methods_of_one_path_are_served_and_named_apart(make_client, 
         assert f'route="{endpoint.name}"' in metrics, endpoint.name
 
 
-async def test_the_rate_limit_and_request_id_headers_are_exposed_on_a_put(make_client) -> None:
-    client = await make_client(cors_origins=[ORIGIN])
-    response = await client.put("/settings", json={}, headers={**AUTH, "Origin": ORIGIN})
+@pytest.fixture
+async def real_client(make_client, tmp_path):
+    """The real app on a real SQLite database, a browser frontend's origin configured."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'twin.db'}"
+    settings = control_settings(url, tmp_path, api={"tokens": [TOKEN], "cors_origins": [ORIGIN]})
+    return await make_client(settings=settings, real_database=True)
+
+
+async def test_a_cross_origin_put_exposes_the_request_id_and_rate_limit_headers(
+    real_client,
+) -> None:
+    response = await real_client.put(
+        "/settings", json={"twin": {"owner_name": "Ann"}}, headers={**AUTH, "Origin": ORIGIN}
+    )
+    assert response.status == 200, await response.text()
     assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
     exposed = {h.strip() for h in response.headers["Access-Control-Expose-Headers"].split(",")}
     assert exposed >= EXPOSED
+    for header in EXPOSED - {"Retry-After"}:  # Retry-After comes with a 429
+        assert header in response.headers, header
+
+
+async def test_an_origin_not_configured_gets_no_cors_headers(make_client, real_client) -> None:
+    other = "https://elsewhere.example.test"
+    client = await make_client(cors_origins=[ORIGIN])
+    for endpoint in ENDPOINTS:
+        response = await client.options(
+            _concrete(endpoint.path),
+            headers={
+                "Origin": other,
+                "Access-Control-Request-Method": endpoint.method,
+                "Access-Control-Request-Headers": REQUEST_HEADERS,
+            },
+        )
+        assert response.status == 403, endpoint.name
+        assert not _cors_headers(response), endpoint.name
+    response = await real_client.put("/settings", json={}, headers={**AUTH, "Origin": other})
+    assert response.status == 200, await response.text()  # served, but not to its scripts
+    assert not _cors_headers(response)
+
+
+def _cors_headers(response) -> list[str]:
+    return [h for h in response.headers if h.lower().startswith("access-control-")]
