@@ -533,6 +533,8 @@ class ReplyPipeline:
             raise  # nothing can be recorded now: the worker resumes the job when it can
         except Conflict:
             log.debug("reply %s changed under us (cancelled?); stopping", reply.id)
+        except _Unanswerable:
+            await self._unanswerable(reply)  # no retry can help: skip or escalate, at once
         except (AdapterError, RateLimited, Unauthorized) as exc:
             if isinstance(exc, Unauthorized) or (
                 isinstance(exc, AdapterError) and not exc.transient
@@ -1026,29 +1028,33 @@ class ReplyPipeline:
         tx.finish_reply_messages(reply_id, state, reason)
         return done, self._events.stage_reply(tx, event, done, reason=reason, **details)
 
-    async def _retry_later(self, reply: Any, exc: Exception) -> None:
+    async def _unanswerable(self, reply: Any) -> None:
+        """A message the twin cannot understand (a voice note that cannot be transcribed):
+        `[stt] fallback` decides — escalate to the owner, or skip with the reason."""
         current = await self._repo.get_reply(reply.id)
         if current.state not in ACTIVE:
             return
-        if isinstance(exc, _Unanswerable):
-            fallback = self._settings.stt.fallback
-            if fallback == "escalate":
-                chat = await self._repo.get_chat(reply.chat_id)
-                from twin.domain.structured import BrainReply
+        if self._settings.stt.fallback == "escalate":
+            chat = await self._repo.get_chat(reply.chat_id)
+            from twin.domain.structured import BrainReply
 
-                await self._escalate(
-                    current,
-                    chat,
-                    BrainReply(
-                        text="",
-                        requires_human=True,
-                        intent="voice note",
-                        confidence=0.0,
-                        end_conversation=False,
-                    ),
-                )
-            else:
-                await self._skip(current, SkipReason.TOO_LONG_VOICE.value)
+            await self._escalate(
+                current,
+                chat,
+                BrainReply(
+                    text="",
+                    requires_human=True,
+                    intent="voice note",
+                    confidence=0.0,
+                    end_conversation=False,
+                ),
+            )
+        else:
+            await self._skip(current, SkipReason.TOO_LONG_VOICE.value)
+
+    async def _retry_later(self, reply: Any, exc: Exception) -> None:
+        current = await self._repo.get_reply(reply.id)
+        if current.state not in ACTIVE:
             return
         if current.attempts >= self._settings.twin.max_attempts:
             # An outage outlasted the retry budget: re-queued once the dependency answers
@@ -1148,8 +1154,9 @@ def failure_reason(exc: Exception, limit: int = ERROR_CHARS) -> str:
     return describe(exc, limit)
 
 
-class _Unanswerable(AdapterError):
-    """The message cannot be understood (e.g. a voice note that cannot be transcribed)."""
+class _Unanswerable(TwinError):
+    """The message cannot be understood (e.g. a voice note that cannot be transcribed): no
+    retry can change that, so it never goes through the retry path."""
 
 
 def _incoming_of(account: str, chat: Any, record: Any) -> IncomingMessage:
