@@ -9,15 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
 
+from twin.ports import Clock
 
-class Clock(Protocol):
-    def now(self) -> datetime: ...
-
-    async def sleep(self, seconds: float, wake: asyncio.Event | None = None) -> bool:
-        """Wait `seconds` (or until `wake` is set, then return False)."""
-        ...
+__all__ = ["Clock", "ManualClock", "SystemClock"]
 
 
 class SystemClock:

@@ -21,4 +21,4 @@ def test_import_contracts_hold() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "6 kept, 0 broken" in result.stdout, result.stdout
+    assert "7 kept, 0 broken" in result.stdout, result.stdout

@@ -86,6 +86,15 @@ class IncomingMessage:
         return self.kind in (MessageKind.VOICE, MessageKind.AUDIO, MessageKind.VIDEO_NOTE)
 
 
+@dataclass(frozen=True)
+class SendResult:
+    """What a channel's send reports: the message's id there, or that the channel had already
+    seen this random_id (the message was sent before a crash; it is not sent again)."""
+
+    message_id: int | None
+    duplicate: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class OwnerActivity:
     """The owner wrote in a chat from another device: the twin must step back there."""
@@ -128,6 +137,7 @@ class Failure(StrEnum):
     # An outage failure found too old to re-queue (its message is older than
     # telegram.max_catch_up_age when the dependency came back): stays failed.
     EXPIRED = "expired"
+
 
 _TRANSITIONS: dict[ReplyState, frozenset[ReplyState]] = {
     ReplyState.RECEIVED: frozenset(

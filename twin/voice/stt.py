@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import random
-from typing import Protocol, runtime_checkable
 
 import openai
 
 from twin.domain.language import language_hint
+from twin.ports import SpeechToText
 from twin.retry import RetryPolicy, Sleep
 from twin.voice import audio
 from twin.voice.errors import SpeechUnavailable, TooLong
@@ -26,19 +26,6 @@ __all__ = [
     "language_hint",
     "transcription_cost",
 ]
-
-
-@runtime_checkable
-class SpeechToText(Protocol):
-    """Transcribes one voice note.
-
-    Raises `TooLong` (over max_seconds/max_bytes; the provider is not called), `AudioError`
-    (not decodable audio; not called either) or `SpeechUnavailable` (provider failed).
-    """
-
-    async def transcribe(self, data: bytes, *, language: str | None = None) -> Transcript: ...
-
-    async def aclose(self) -> None: ...
 
 
 def transcription_cost(duration_s: float, price_per_minute: float) -> float:

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import random
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal
 
 import httpx
 import openai
 from elevenlabs import VoiceSettings
 from elevenlabs.client import AsyncElevenLabs
 
+from twin.ports import TextToSpeech
 from twin.retry import RetryPolicy, Sleep
 from twin.voice import audio
 from twin.voice.errors import AudioError, SpeechUnavailable
@@ -22,15 +23,6 @@ from twin.voice.retry import Failure, call_with_retries
 from twin.voice.vendor_errors import classify_elevenlabs, classify_openai
 
 __all__ = ["ElevenLabsSpeaker", "OpenAISpeaker", "TextToSpeech", "VoiceNote"]
-
-
-@runtime_checkable
-class TextToSpeech(Protocol):
-    """Speaks `text` in the owner's voice. Raises `SpeechUnavailable` when it cannot."""
-
-    async def synthesize(self, text: str) -> VoiceNote: ...
-
-    async def aclose(self) -> None: ...
 
 
 class _Speaker:

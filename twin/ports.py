@@ -1,0 +1,461 @@
+"""The daemon's ports: what the services need from the outside world, as typed Protocols.
+
+Services depend on these, never on an adapter's class; adapters (twin.db, twin.adapters.telegram,
+twin.brain, twin.voice) implement them and lifecycle.py wires one implementation of each, once.
+tests/core/test_ports.py checks every implementation against its port (names, parameters) and
+tests/fakes.py implements them in memory for service-level tests. Records cross these seams
+(frozen dataclasses of twin.domain and twin.db.records), never ORM rows or SDK objects.
+
+    Clock        now() and an interruptible sleep (twin.clock: system, manual)
+    Store / Tx   the repository and one unit of work inside `Store.transaction` (twin.db.repo)
+    Messenger    one Telegram account's delivery primitives (twin.adapters.telegram)
+    Accounts     the accounts this process runs, by name (twin.services.accounts)
+    Thinker      the brain: a conversation in, the owner's next message out (twin.brain)
+    SpeechToText / TextToSpeech   voice notes in and out (twin.voice)
+    Events       the durable event log (twin.services.events)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+
+from twin.domain.models import Direction, Failure, MessageKind, ReplyState
+
+if TYPE_CHECKING:
+    from twin.brain.service import BrainResult
+    from twin.db.records import (
+        AccountRecord,
+        ChatRecord,
+        EntityRecord,
+        MessageRecord,
+        ReplyRecord,
+        StyleProfileRecord,
+    )
+    from twin.db.repo.failures import OutageFailure
+    from twin.db.repo.messages import ConversationRow
+    from twin.domain.conversation import ChatId, Persona, StyleProfile, Turn
+    from twin.domain.models import SendResult
+    from twin.services.events import StagedEvent
+    from twin.voice.models import Transcript, VoiceNote
+
+__all__ = [
+    "Accounts",
+    "Clock",
+    "Events",
+    "Messenger",
+    "SpeechToText",
+    "Store",
+    "TextToSpeech",
+    "Thinker",
+    "Tx",
+]
+
+T = TypeVar("T")
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """The one source of time (twin.clock): every timestamp the services and the storage write."""
+
+    def now(self) -> datetime: ...
+
+    async def sleep(self, seconds: float, wake: asyncio.Event | None = None) -> bool:
+        """Wait `seconds` (or until `wake` is set, then return False)."""
+        ...
+
+
+@runtime_checkable
+class Tx(Protocol):
+    """The repository's operations inside one unit of work (synchronous: a unit only computes
+    and calls these; it may run twice, see `Store.transaction`)."""
+
+    def delete_account(self, name: str) -> None: ...
+    def upsert_chat(
+        self,
+        account_id: int,
+        peer_id: int,
+        *,
+        kind: str | None = None,
+        title: str | None = None,
+        username: str | None = None,
+        is_contact: bool | None = None,
+        is_bot: bool | None = None,
+    ) -> tuple[ChatRecord, bool]: ...
+    def get_chat(self, chat_id: int) -> ChatRecord: ...
+    def update_chat(self, chat_id: int, **fields: Any) -> ChatRecord: ...
+    def add_incoming(
+        self,
+        account_id: int,
+        chat_id: int,
+        tg_message_id: int,
+        *,
+        date: datetime,
+        text: str | None = None,
+        kind: MessageKind | str = MessageKind.TEXT,
+        sender_id: int | None = None,
+        reply_to_tg_id: int | None = None,
+        duration: float | None = None,
+        transcript: str | None = None,
+        direction: Direction | str = Direction.INCOMING,
+        state: ReplyState | str | None = None,
+    ) -> tuple[MessageRecord, bool]: ...
+    def add_outgoing(
+        self,
+        account_id: int,
+        chat_id: int,
+        *,
+        text: str | None,
+        kind: MessageKind | str = MessageKind.TEXT,
+        reply_id: int | None = None,
+        bubble_index: int | None = None,
+        random_id: int | None = None,
+        state: ReplyState | str = ReplyState.SENDING,
+        date: datetime | None = None,
+        duration: float | None = None,
+    ) -> MessageRecord: ...
+    def update_message(self, message_id: int, **fields: Any) -> MessageRecord: ...
+    def mark_sent(
+        self,
+        message_id: int,
+        tg_message_id: int,
+        *,
+        date: datetime | None = None,
+    ) -> MessageRecord: ...
+    def history(
+        self,
+        account_id: int,
+        chat_id: int,
+        *,
+        limit: int = 50,
+        before_id: int | None = None,
+    ) -> list[MessageRecord]: ...
+    def conversation(
+        self,
+        account_id: int,
+        chat_id: int,
+        *,
+        limit: int = 50,
+    ) -> list[ConversationRow]: ...
+    def finish_reply_messages(
+        self,
+        reply_id: int,
+        state: ReplyState | str,
+        reason: str | None = None,
+    ) -> None: ...
+    def reply_messages(self, reply_id: int) -> list[MessageRecord]: ...
+    def unplanned_message(self, message_id: int) -> MessageRecord | None: ...
+    def create_reply(
+        self,
+        account_id: int,
+        chat_id: int,
+        *,
+        reply_at: datetime,
+        message_ids: Iterable[int] = (),
+        state: ReplyState | str = ReplyState.SCHEDULED,
+        reason: str | None = None,
+        decision: Mapping[str, Any] | None = None,
+        flags: Mapping[str, Any] | None = None,
+        voice: bool = False,
+        message_state: ReplyState | str | None = None,
+        lease_until: datetime | None = None,
+    ) -> ReplyRecord: ...
+    def attach_messages(
+        self,
+        reply_id: int,
+        message_ids: Iterable[int],
+        *,
+        message_state: ReplyState | str | None = None,
+    ) -> None: ...
+    def get_reply(self, reply_id: int) -> ReplyRecord: ...
+    def update_reply(
+        self,
+        reply_id: int,
+        *,
+        expect_state: ReplyState | str | Iterable[ReplyState | str] | None = None,
+        **fields: Any,
+    ) -> ReplyRecord: ...
+    def claim_due_replies(
+        self,
+        now: datetime,
+        lease_seconds: float,
+        limit: int = 10,
+    ) -> list[ReplyRecord]: ...
+    def release_leases(self, ids: list[int] | None = None) -> int: ...
+    def pending_reply(self, chat_id: int) -> ReplyRecord | None: ...
+    def next_due_at(self) -> datetime | None: ...
+    def reply_times(
+        self,
+        account_id: int,
+        since: datetime,
+        *,
+        chat_id: int | None = None,
+    ) -> list[datetime]: ...
+    def count_replies(
+        self,
+        account_id: int,
+        since: datetime,
+        *,
+        chat_id: int | None = None,
+    ) -> int: ...
+    def outage_failures(
+        self,
+        limit: int = 200,
+        *,
+        chat_id: int | None = None,
+    ) -> list[OutageFailure]: ...
+    def requeue_reply(
+        self,
+        reply_id: int,
+        *,
+        failures: Iterable[Failure | str | None] | None = None,
+        attempts: int = 0,
+    ) -> ReplyRecord: ...
+    def get_settings(self, account_id: int) -> dict[str, Any]: ...
+    def get_style_profile(self, account_id: int) -> StyleProfileRecord | None: ...
+    def style_profile_version(self, account_id: int) -> datetime | None: ...
+    def append_event(
+        self,
+        type: str,
+        data: Mapping[str, Any] | None = None,
+        *,
+        account_id: int | None = None,
+        chat_id: int | None = None,
+    ) -> int: ...
+
+
+@runtime_checkable
+class Store(Protocol):
+    """The repository (twin.db.repo.Repository): each method is one short transaction;
+    `transaction(work)` runs several operations as one."""
+
+    async def transaction(self, work: Callable[[Tx], T]) -> T: ...
+
+    async def add_outgoing(
+        self,
+        account_id: int,
+        chat_id: int,
+        *,
+        text: str | None,
+        kind: MessageKind | str = MessageKind.TEXT,
+        reply_id: int | None = None,
+        bubble_index: int | None = None,
+        random_id: int | None = None,
+        state: ReplyState | str = ReplyState.SENDING,
+        date: datetime | None = None,
+        duration: float | None = None,
+    ) -> MessageRecord: ...
+    async def conversation(
+        self,
+        account_id: int,
+        chat_id: int,
+        *,
+        limit: int = 50,
+    ) -> list[ConversationRow]: ...
+    async def delete_session(self, name: str) -> AccountRecord: ...
+    async def get_account(self, name: str) -> AccountRecord: ...
+    async def get_chat(self, chat_id: int) -> ChatRecord: ...
+    async def get_chat_by_peer(self, account_id: int, peer_id: int) -> ChatRecord: ...
+    async def get_message_by_tg(
+        self,
+        account_id: int,
+        chat_id: int,
+        tg_message_id: int,
+    ) -> MessageRecord: ...
+    async def get_reply(self, reply_id: int) -> ReplyRecord: ...
+    async def get_settings(self, account_id: int) -> dict[str, Any]: ...
+    async def get_style_profile(self, account_id: int) -> StyleProfileRecord | None: ...
+    async def incoming_by_tg_ids(
+        self,
+        account_id: int,
+        tg_message_ids: list[int],
+        *,
+        chat_id: int | None = None,
+    ) -> list[MessageRecord]: ...
+    async def list_accounts(self) -> list[AccountRecord]: ...
+    async def list_entities(self, account_id: int) -> list[EntityRecord]: ...
+    async def load_session(self, name: str) -> bytes | None: ...
+    async def load_update_state(self, name: str) -> dict[str, Any] | None: ...
+    async def mark_sent(
+        self,
+        message_id: int,
+        tg_message_id: int,
+        *,
+        date: datetime | None = None,
+    ) -> MessageRecord: ...
+    async def next_due_at(self) -> datetime | None: ...
+    async def outage_failures(
+        self,
+        limit: int = 200,
+        *,
+        chat_id: int | None = None,
+    ) -> list[OutageFailure]: ...
+    async def put_style_profile(
+        self,
+        account_id: int,
+        data: Mapping[str, Any],
+        cursor: Mapping[str, Any] | None = None,
+    ) -> StyleProfileRecord: ...
+    async def release_leases(self, ids: list[int] | None = None) -> int: ...
+    async def reply_messages(self, reply_id: int) -> list[MessageRecord]: ...
+    async def save_session(self, name: str, data: bytes) -> None: ...
+    async def save_update_state(self, name: str, state: Mapping[str, Any]) -> None: ...
+    async def style_profile_version(self, account_id: int) -> datetime | None: ...
+    async def unfinished_replies(self, account_id: int | None = None) -> list[ReplyRecord]: ...
+    async def unplanned_incoming(
+        self,
+        since: datetime,
+        limit: int = 1000,
+    ) -> list[MessageRecord]: ...
+    async def update_account(self, name: str, **fields: Any) -> AccountRecord: ...
+    async def update_chat(self, chat_id: int, **fields: Any) -> ChatRecord: ...
+    async def update_message(self, message_id: int, **fields: Any) -> MessageRecord: ...
+    async def update_reply(
+        self,
+        reply_id: int,
+        *,
+        expect_state: ReplyState | str | Iterable[ReplyState | str] | None = None,
+        **fields: Any,
+    ) -> ReplyRecord: ...
+    async def upsert_chat(
+        self,
+        account_id: int,
+        peer_id: int,
+        *,
+        kind: str | None = None,
+        title: str | None = None,
+        username: str | None = None,
+        is_contact: bool | None = None,
+        is_bot: bool | None = None,
+    ) -> tuple[ChatRecord, bool]: ...
+    async def upsert_entities(self, account_id: int, rows: Iterable[Mapping[str, Any]]) -> int: ...
+
+
+@runtime_checkable
+class Messenger(Protocol):
+    """One Telegram account's delivery primitives (twin.adapters.telegram.TelegramAccount).
+
+    Sends carry a random_id the caller persisted first: Telegram refuses a duplicate, which
+    `SendResult.duplicate` reports, so a send repeated after a crash is never doubled.
+    Failures are twin.errors (RateLimited with retry_after, TelegramUnavailable, …)."""
+
+    @property
+    def authorized(self) -> bool: ...
+
+    def require_authorized(self) -> None:
+        """Raise twin.errors.Unauthorized unless the account is logged in."""
+        ...
+
+    async def send_text(
+        self, chat: int | str, text: str, *, random_id: int, reply_to: int | None = None
+    ) -> SendResult: ...
+
+    async def send_voice(
+        self,
+        chat: int | str,
+        ogg_opus: bytes,
+        *,
+        duration: float,
+        waveform: bytes,
+        random_id: int,
+        caption: str = "",
+    ) -> SendResult: ...
+
+    async def set_action(self, chat: int | str, action: str = "typing") -> None: ...
+
+    async def mark_read(self, chat: int | str, max_id: int) -> None: ...
+
+    async def download_media(self, chat: int | str, message_id: int) -> bytes: ...
+
+
+@runtime_checkable
+class Accounts(Protocol):
+    """The Telegram accounts this process runs (twin.services.accounts.TelegramAccounts)."""
+
+    async def get(self, name: str = "default", *, connect: bool = True) -> Messenger: ...
+
+    def loaded(self, name: str) -> Messenger | None: ...
+
+
+@runtime_checkable
+class Thinker(Protocol):
+    """The brain (twin.brain.Brain): a conversation in, the owner's next message out, as a
+    structured reply with its usage and cost. Raises LLMUnavailable (retry later) or LLMError."""
+
+    async def reply(
+        self,
+        *,
+        history: Sequence[Turn],
+        persona: Persona,
+        contact_name: str,
+        style: StyleProfile | None = None,
+        summary: str | None = None,
+        summary_covers: int = 0,
+        examples: Sequence[tuple[str, str]] = (),
+        chat_id: ChatId | None = None,
+        now: datetime | None = None,
+    ) -> BrainResult: ...
+
+
+@runtime_checkable
+class SpeechToText(Protocol):
+    """Transcribes one voice note.
+
+    Raises `TooLong` (over max_seconds/max_bytes; the provider is not called), `AudioError`
+    (not decodable audio; not called either) or `SpeechUnavailable` (provider failed).
+    """
+
+    async def transcribe(self, data: bytes, *, language: str | None = None) -> Transcript: ...
+
+    async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class TextToSpeech(Protocol):
+    """Speaks `text` in the owner's voice. Raises `SpeechUnavailable` when it cannot."""
+
+    async def synthesize(self, text: str) -> VoiceNote: ...
+
+    async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class Events(Protocol):
+    """The durable event log (twin.services.events.EventLog): an event is appended in the
+    transaction of the state change it reports, and announced after the commit."""
+
+    async def emit(
+        self,
+        type: str,
+        data: Mapping[str, Any] | None = None,
+        *,
+        account_id: int | None = None,
+        chat_id: int | None = None,
+    ) -> int: ...
+
+    def stage(
+        self,
+        tx: Tx,
+        type: str,
+        data: Mapping[str, Any] | None = None,
+        *,
+        account_id: int | None = None,
+        chat_id: int | None = None,
+    ) -> StagedEvent: ...
+
+    def stage_reply(self, tx: Tx, type: str, reply: ReplyRecord, **data: Any) -> StagedEvent: ...
+
+    def publish(self, *events: StagedEvent | None) -> None: ...
+
+
+def missing(implementation: object, port: type) -> list[str]:
+    """The members of `port` that `implementation` lacks (empty when it implements it)."""
+    names = [
+        name for name in dir(port) if not name.startswith("_") and name not in _PROTOCOL_MACHINERY
+    ]
+    return sorted(name for name in names if not hasattr(implementation, name))
+
+
+_PROTOCOL_MACHINERY = frozenset(dir(Protocol))
