@@ -20,7 +20,11 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from twin.db.records import ReplyRecord
+    from twin.ports import Tx
 
 log = logging.getLogger("twin.events")
 
@@ -48,17 +52,14 @@ EVENT_TYPES: Mapping[str, str] = {
     "reply.sent": "every bubble went out: reply, bubbles",
     "reply.skipped": "the reply was not sent: reply, reason (into: the reply that answers "
     "its messages instead)",
-    "reply.cancelled": "the reply was cancelled (owner took over, message deleted): reply, "
-    "reason",
-    "reply.failed": "the reply failed for good: reply, reason, failure (outage | permanent), "
-    "error",
+    "reply.cancelled": "the reply was cancelled (owner took over, message deleted): reply, reason",
+    "reply.failed": "the reply failed for good: reply, reason, failure (outage | permanent), error",
     "reply.retry": "a transient failure: the reply is tried again later: reply, error, "
     "reason, delay, attempt",
     "reply.escalated": "the model asked for the owner: the chat is paused and the owner "
     "notified: reply, intent",
     "reply.requeued": "a failed reply is tried again: reply, trigger, state, failure, previous",
-    "reply.expired": "an outage failure too old to re-queue: reply, reason, previous, "
-    "message_at",
+    "reply.expired": "an outage failure too old to re-queue: reply, reason, previous, message_at",
     "chat.paused": "the twin was paused in a chat: account, chat, until, minutes, cancelled",
     "chat.resumed": "the twin was resumed in a chat: account, chat",
     "chat.settings_changed": "a chat's overrides changed: account, chat, overrides",
@@ -139,7 +140,7 @@ class EventLog:
 
     @staticmethod
     def stage(
-        tx: Any,
+        tx: Tx,
         type: str,
         data: Mapping[str, Any] | None = None,
         *,
@@ -151,7 +152,7 @@ class EventLog:
         event_id = tx.append_event(type, data, account_id=account_id, chat_id=chat_id)
         return StagedEvent(event_id, type, data, account_id, chat_id)
 
-    def stage_reply(self, tx: Any, type: str, reply: Any, **data: Any) -> StagedEvent:
+    def stage_reply(self, tx: Tx, type: str, reply: ReplyRecord, **data: Any) -> StagedEvent:
         """An event about a reply job (`data` gets its id), appended inside `tx`."""
         return self.stage(
             tx,

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from twin.domain.models import MessageKind, ReplyState
 from twin.errors import TwinError
 from twin.services.events import EventLog
+
+if TYPE_CHECKING:
+    from twin.db.records import MessageRecord
+    from twin.ports import Messenger, Store
+    from twin.voice.models import VoiceNote
 
 
 def new_random_id() -> int:
@@ -29,11 +34,13 @@ class Sent:
 
 
 class Outbox:
-    def __init__(self, repo: Any, events: EventLog) -> None:
+    def __init__(self, repo: Store, events: EventLog) -> None:
         self._repo = repo
         self._events = events
 
-    async def send_text(self, account: Any, account_id: int, chat: int | str, text: str) -> Sent:
+    async def send_text(
+        self, account: Messenger, account_id: int, chat: int | str, text: str
+    ) -> Sent:
         peer_id = await account.resolve_peer_id(chat)
         chat_record, _ = await self._repo.upsert_chat(account_id, peer_id)
         record = await self._repo.add_outgoing(
@@ -47,7 +54,7 @@ class Outbox:
         return await self._deliver(account, record, peer_id, chat_record.id)
 
     async def send_voice(
-        self, account: Any, account_id: int, chat: int | str, text: str, note: Any
+        self, account: Messenger, account_id: int, chat: int | str, text: str, note: VoiceNote
     ) -> Sent:
         peer_id = await account.resolve_peer_id(chat)
         chat_record, _ = await self._repo.upsert_chat(account_id, peer_id)
@@ -63,7 +70,12 @@ class Outbox:
         return await self._deliver(account, record, peer_id, chat_record.id, note=note)
 
     async def _deliver(
-        self, account: Any, record: Any, peer_id: int, chat_id: int, note: Any = None
+        self,
+        account: Messenger,
+        record: MessageRecord,
+        peer_id: int,
+        chat_id: int,
+        note: VoiceNote | None = None,
     ) -> Sent:
         try:
             if note is None:

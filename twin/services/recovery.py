@@ -43,10 +43,11 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
 
-from twin.clock import Clock
 from twin.config import Settings
+from twin.db.records import ReplyRecord
 from twin.domain.models import Direction, Failure, ReplyState, SkipReason
 from twin.errors import Conflict, NotFound
+from twin.ports import Clock, Store, Tx
 from twin.services.events import EventLog, StagedEvent
 
 log = logging.getLogger("twin.recovery")
@@ -89,7 +90,7 @@ class OutageRecovery:
         self,
         *,
         settings: Settings,
-        repo: Any,
+        repo: Store,
         events: EventLog,
         clock: Clock,
         wake: asyncio.Event,
@@ -185,7 +186,7 @@ class OutageRecovery:
 
     def _pass_tx(
         self,
-        tx: Any,
+        tx: Tx,
         since: datetime,
         *,
         requeue: bool,
@@ -198,7 +199,7 @@ class OutageRecovery:
         only count them)."""
         failures = tx.outage_failures(BATCH, chat_id=chat_id)
         done = _Pass(more=len(failures) == BATCH)
-        fresh: dict[int, list[Any]] = {}  # per chat, oldest first
+        fresh: dict[int, list[ReplyRecord]] = {}  # per chat, oldest first
         for reply, newest, owner_active_at, later_id in failures:
             self._know_chat(tx, reply.chat_id)
             if newest is None or newest < since:
@@ -233,13 +234,13 @@ class OutageRecovery:
                 done.requeued += 1
         return done
 
-    def _know_chat(self, tx: Any, chat_id: int) -> None:
+    def _know_chat(self, tx: Tx, chat_id: int) -> None:
         """Let the event log name the chat (its log lines) when this process has not met it
         yet (failures found after a restart)."""
         if self._events.peer_of(chat_id) is None:
             self._events.remember_chat(chat_id, tx.get_chat(chat_id).peer_id)
 
-    def _expire_tx(self, tx: Any, reply: Any, newest: datetime | None) -> StagedEvent:
+    def _expire_tx(self, tx: Tx, reply: ReplyRecord, newest: datetime | None) -> StagedEvent:
         tx.update_reply(
             reply.id,
             expect_state=ReplyState.FAILED,
@@ -256,7 +257,7 @@ class OutageRecovery:
             message_at=newest.isoformat() if newest else None,
         )
 
-    def _owner_took_over_tx(self, tx: Any, reply: Any) -> StagedEvent:
+    def _owner_took_over_tx(self, tx: Tx, reply: ReplyRecord) -> StagedEvent:
         reason = SkipReason.PAUSED.value
         tx.update_reply(
             reply.id,
@@ -268,7 +269,7 @@ class OutageRecovery:
         tx.finish_reply_messages(reply.id, ReplyState.CANCELLED, reason)
         return self._events.stage_reply(tx, "reply.cancelled", reply, reason=reason)
 
-    def _merge_tx(self, tx: Any, older: Any, newest: Any) -> StagedEvent:
+    def _merge_tx(self, tx: Tx, older: ReplyRecord, newest: ReplyRecord) -> StagedEvent:
         """`older` never sent anything: its messages go to `newest`, which answers them all."""
         reason = SkipReason.SUPERSEDED.value
         tx.update_reply(
@@ -285,8 +286,8 @@ class OutageRecovery:
         return self._events.stage_reply(tx, "reply.skipped", older, reason=reason, into=newest.id)
 
     def _requeued_tx(
-        self, tx: Any, reply: Any, trigger: str, *, attempts: int
-    ) -> tuple[Any, StagedEvent]:
+        self, tx: Tx, reply: ReplyRecord, trigger: str, *, attempts: int
+    ) -> tuple[ReplyRecord, StagedEvent]:
         """Re-queue `reply` (by hand: whatever its failure; else only an outage failure)."""
         failures = None if trigger == "manual" else (Failure.OUTAGE,)
         done = tx.requeue_reply(reply.id, failures=failures, attempts=attempts)
@@ -302,11 +303,11 @@ class OutageRecovery:
         return done, event
 
     # --- by hand ---------------------------------------------------------------------------------
-    async def retry(self, reply_id: int, account_id: int) -> Any:
+    async def retry(self, reply_id: int, account_id: int) -> ReplyRecord:
         """Re-queue one failed reply of `account_id` now, whatever its failure and age, with a
         fresh budget. NotFound (unknown, or another account's); Conflict unless failed."""
 
-        def work(tx: Any) -> tuple[Any, StagedEvent]:
+        def work(tx: Tx) -> tuple[ReplyRecord, StagedEvent]:
             reply = tx.get_reply(reply_id)
             if reply.account_id != account_id:
                 raise NotFound(f"reply {reply_id} does not exist")
@@ -384,8 +385,7 @@ class OutageRecovery:
                 fresh = [
                     failure.reply
                     for failure in await self._repo.outage_failures(BATCH)
-                    if failure.newest_message_at is not None
-                    and failure.newest_message_at >= since
+                    if failure.newest_message_at is not None and failure.newest_message_at >= since
                 ]
                 if not fresh:
                     return Verdict.UNKNOWN

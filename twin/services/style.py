@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twin.domain.conversation import StyleProfile
 from twin.domain.style import OwnerMessage, StyleAccumulator
+
+if TYPE_CHECKING:
+    from twin.db.records import StyleProfileRecord
+    from twin.ports import Store
 
 BATCH = 100
 
@@ -39,7 +43,7 @@ class ScanProgress:
 Progress = Callable[[ScanProgress], None]
 
 
-def accumulator_of(record: Any) -> StyleAccumulator | None:
+def accumulator_of(record: StyleProfileRecord | None) -> StyleAccumulator | None:
     """The accumulator in a stored style record; None if absent or unreadable (old format)."""
     if record is None or not record.data:
         return None
@@ -49,18 +53,18 @@ def accumulator_of(record: Any) -> StyleAccumulator | None:
         return None
 
 
-async def load_accumulator(repo: Any, account_id: int) -> StyleAccumulator | None:
+async def load_accumulator(repo: Store, account_id: int) -> StyleAccumulator | None:
     return accumulator_of(await repo.get_style_profile(account_id))
 
 
-async def stored_profile(repo: Any, account_id: int) -> StyleProfile | None:
+async def stored_profile(repo: Store, account_id: int) -> StyleProfile | None:
     accumulator = await load_accumulator(repo, account_id)
     return accumulator.profile() if accumulator is not None else None
 
 
 async def build_style(
     account: Any,
-    repo: Any,
+    repo: Store,
     account_id: int,
     *,
     limit: int,
@@ -79,9 +83,7 @@ async def build_style(
 
     def report() -> None:
         if progress is not None:
-            progress(
-                ScanProgress(scanned, sum(sizes), accumulator.count, limit, done, len(chats))
-            )
+            progress(ScanProgress(scanned, sum(sizes), accumulator.count, limit, done, len(chats)))
 
     report()
     for chat_id in chats:
@@ -115,6 +117,6 @@ async def build_style(
     return accumulator.profile()
 
 
-async def _save(repo: Any, account_id: int, accumulator: StyleAccumulator, cursor: dict) -> None:
+async def _save(repo: Store, account_id: int, accumulator: StyleAccumulator, cursor: dict) -> None:
     accumulator.cursor = dict(cursor)
     await repo.put_style_profile(account_id, accumulator.to_dict(), cursor=dict(cursor))
