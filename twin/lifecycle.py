@@ -22,7 +22,7 @@ from twin.domain.backoff import Backoff
 from twin.errors import ConfigError, StartupError, StorageUnavailable
 
 if TYPE_CHECKING:
-    from twin.app import Adapters
+    from twin.ports import Adapters
 
 log = logging.getLogger("twin.lifecycle")
 

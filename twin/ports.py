@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Accounts",
+    "Adapters",
     "Clock",
     "Events",
     "Messenger",
@@ -463,3 +465,37 @@ def missing(implementation: object, port: type) -> list[str]:
 
 
 _PROTOCOL_MACHINERY = frozenset(dir(Protocol))
+
+
+@dataclass(frozen=True)
+class Adapters:
+    """Optional replacements for I/O dependencies (service-level tests inject fakes here);
+    each must implement its port (this module), which `create_app` checks."""
+
+    database: Any | None = None  # a twin.db.engine.Database, or a health-only stand-in
+    brain: Thinker | None = None
+    stt: SpeechToText | None = None
+    tts: TextToSpeech | None = None
+    clock: Clock | None = None
+
+
+PORTS: dict[str, type] = {
+    "brain": Thinker,
+    "stt": SpeechToText,
+    "tts": TextToSpeech,
+    "clock": Clock,
+}
+
+
+def check_adapters(adapters: Adapters) -> None:
+    """Fail now, not at the first message, when an injected adapter lacks part of its port."""
+    problems = [
+        f"adapters.{field.name} ({type(value).__name__}) lacks {', '.join(lacking)} of "
+        f"twin.ports.{PORTS[field.name].__name__}"
+        for field in fields(adapters)
+        if field.name in PORTS
+        and (value := getattr(adapters, field.name)) is not None
+        and (lacking := missing(value, PORTS[field.name]))
+    ]
+    if problems:
+        raise TypeError("; ".join(problems))
