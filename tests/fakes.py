@@ -12,10 +12,10 @@ end of a network connection is faked:
                    replies and errors; the real Brain runs on it (`scripted_brain`)
     EventRecorder  the event log's announcements, to wait on instead of sleeping
 
-Time is twin.clock.ManualClock (not duplicated here). `start_twin` is the one place that
-assembles the daemon for these tests: it runs `create_app` and its whole lifecycle (migrations,
-services, "Telegram", worker, outage recovery) without an HTTP listener, and it is the only
-thing to change when the wiring does.
+Time is twin.clock.ManualClock (WatchedClock adds only "who is asleep on it"). `start_twin` is
+the one place that assembles the daemon for these tests: it runs `create_app` and its whole
+lifecycle (migrations, services, "Telegram", worker, outage recovery) without an HTTP listener,
+and it is the only thing to change when the wiring does.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import itertools
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from unittest import mock
 
@@ -59,6 +59,7 @@ __all__ = [
     "ScriptedLLM",
     "SendGate",
     "Sent",
+    "WatchedClock",
     "incoming",
     "owner_wrote",
     "scripted_brain",
@@ -123,6 +124,10 @@ class FakeMessenger:
     def fail_sends(self, error: BaseException, times: int = 1) -> None:
         """The next `times` send calls raise `error` (a twin error: TelegramUnavailable, …)."""
         self._failures.extend([error] * times)
+
+    def heal(self) -> None:
+        """Forget the failures still queued by `fail_sends`: Telegram works again."""
+        self._failures.clear()
 
     def hold_send(self, nth: int = 1) -> SendGate:
         """The `nth` send call from now waits at its gate until the test releases it."""
@@ -247,6 +252,10 @@ class ScriptedLLM:
     def then(self, *script: str | BaseException) -> None:
         self._script.extend(script)
 
+    def heal(self) -> None:
+        """Drop what is left of the script: every call answers `default`."""
+        self._script.clear()
+
     def hold(self) -> SendGate:
         gate = SendGate()
         self._gates.append(gate)
@@ -295,6 +304,37 @@ class ScriptedLLM:
 def scripted_brain(llm: ScriptedLLM) -> Brain:
     """The real Brain (prompt, budget, structured parsing, cost) on a scripted provider."""
     return Brain(llm)
+
+
+# --- time ----------------------------------------------------------------------------------------
+class WatchedClock(ManualClock):
+    """twin.clock.ManualClock that also tells who sleeps on it: moving time before a loop has
+    gone to sleep would leave that loop's deadline counted from the new time."""
+
+    def __init__(self, start: datetime) -> None:
+        super().__init__(start)
+        self._deadlines: list[datetime] = []
+        self._slept = asyncio.Event()
+
+    async def sleep(self, seconds: float, wake: asyncio.Event | None = None) -> bool:
+        deadline = self.now() + timedelta(seconds=seconds)
+        self._deadlines.append(deadline)
+        self._slept.set()
+        try:
+            return await super().sleep(seconds, wake)
+        finally:
+            self._deadlines.remove(deadline)
+
+    async def sleeping(self, within: float, *, timeout: float = WAIT) -> None:
+        """Wait until something sleeps on this clock that wakes at most `within` seconds
+        from now."""
+        async with asyncio.timeout(timeout):
+            while True:
+                self._slept.clear()
+                horizon = self.now() + timedelta(seconds=within)
+                if any(deadline <= horizon for deadline in self._deadlines):
+                    return
+                await self._slept.wait()
 
 
 # --- events --------------------------------------------------------------------------------------

@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.db.conftest import backend_url, engine_url, postgres_url  # noqa: F401  (fixtures)
-from twin.clock import ManualClock
+from tests.fakes import WatchedClock
 
 # A Saturday morning: working hours and "the last hour" are whatever the test makes of them.
 START = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(START)
+def clock() -> WatchedClock:
+    return WatchedClock(START)
