@@ -426,6 +426,12 @@ class RunningTwin:
     def messenger(self) -> FakeMessenger:
         return self.accounts.messengers["default"]
 
+    async def stored(self, message: IncomingMessage) -> Any:
+        """The stored record of a message intake took in (twin.db.records.MessageRecord)."""
+        account_id = await self.app[keys.DIRECTORY].id_of(message.account)
+        chat = await self.repo.get_chat_by_peer(account_id, message.chat_id)
+        return await self.repo.get_message_by_tg(account_id, chat.id, message.message_id)
+
     async def idle(self, timeout: float = WAIT) -> None:
         """Wait until the worker has nothing running and nothing due."""
         worker = self.worker
