@@ -85,9 +85,12 @@ class Sent:
 
 class SendGate:
     """Holds one send in flight: `entered` is set when the send has reached "Telegram";
-    `release()` lets it complete (accepted), `release(error)` makes it fail with `error`."""
+    `release()` lets it complete, `release(error)` makes it fail with `error`. A gate made
+    `after_delivery` holds the send once Telegram has accepted the message (a crash there
+    leaves a message sent but not recorded)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, after_delivery: bool = False) -> None:
+        self.after_delivery = after_delivery
         self.entered = asyncio.Event()
         self._released = asyncio.Event()
         self._error: BaseException | None = None
@@ -129,9 +132,9 @@ class FakeMessenger:
         """Forget the failures still queued by `fail_sends`: Telegram works again."""
         self._failures.clear()
 
-    def hold_send(self, nth: int = 1) -> SendGate:
+    def hold_send(self, nth: int = 1, *, after_delivery: bool = False) -> SendGate:
         """The `nth` send call from now waits at its gate until the test releases it."""
-        gate = self._gates[len(self.attempts) + nth] = SendGate()
+        gate = self._gates[len(self.attempts) + nth] = SendGate(after_delivery=after_delivery)
         return gate
 
     def texts(self, chat: int | str | None = None) -> list[str]:
@@ -182,15 +185,19 @@ class FakeMessenger:
     ) -> SendResult:
         self.attempts.append((chat, random_id))
         gate = self._gates.pop(len(self.attempts), None)
-        if gate is not None:
+        if gate is not None and not gate.after_delivery:
             await gate.pass_through()
         if self._failures:
             raise self._failures.pop(0)
         if random_id in self._seen:  # RANDOM_ID_DUPLICATE: sent before, not sent again
-            return SendResult(message_id=None, duplicate=True)
-        message_id = self._seen[random_id] = next(self._ids)
-        self.delivered.append(Sent(chat, text, random_id, message_id, kind))
-        return SendResult(message_id=message_id)
+            result = SendResult(message_id=None, duplicate=True)
+        else:
+            message_id = self._seen[random_id] = next(self._ids)
+            self.delivered.append(Sent(chat, text, random_id, message_id, kind))
+            result = SendResult(message_id=message_id)
+        if gate is not None and gate.after_delivery:
+            await gate.pass_through()
+        return result
 
 
 class FakeAccounts:
