@@ -440,14 +440,17 @@ class RunningTwin:
         return await self.repo.get_message_by_tg(account_id, chat.id, message.message_id)
 
     async def idle(self, timeout: float = WAIT) -> None:
-        """Wait until the worker has nothing running and nothing due."""
+        """Wait until the worker has claimed with the clock as it is now and has nothing
+        running: every job due by now has run to its next resting state. (The worker is woken
+        twice: its `idle` flag may have been set by a claim already under way, at an earlier
+        time.)"""
         worker = self.worker
+        wake = self.app[keys.SERVICES]["pipeline"].wake
         async with asyncio.timeout(timeout):
-            while True:
+            for _ in range(2):
+                worker.idle.clear()
+                wake.set()
                 await worker.idle.wait()
-                await asyncio.sleep(0)  # let a job handed over meanwhile clear it
-                if worker.idle.is_set():
-                    return
 
     async def stop(self) -> None:
         await self.runner.cleanup()
