@@ -97,3 +97,32 @@ async def test_a_takeover_while_bubble_2_is_in_flight_stops_the_reply_for_good(
     assert ("Second bubble here." in prompt) is (in_flight == "accepted")
     assert "Third bubble here." not in prompt
     assert messenger.texts(CHAT) == [*accepted, "Back again."]
+
+
+async def test_a_takeover_while_the_last_bubble_is_in_flight_leaves_the_reply_cancelled(
+    engine_url: str, tmp_path: Any, clock: WatchedClock
+) -> None:
+    """The last bubble closes the reply in the transaction that records it: after a takeover
+    that close conflicts, and the reply stays cancelled, with the accepted bubble recorded."""
+    settings = twin_settings(engine_url, tmp_path, humanize={"bubble_max_chars": 25})
+    messenger = FakeMessenger()
+    llm = ScriptedLLM("First bubble here.\n\nSecond bubble here.")
+    gate = messenger.hold_send(2)
+    async with start_twin(settings, clock=clock, accounts=FakeAccounts(messenger), llm=llm) as twin:
+        assert await twin.intake.incoming(incoming("and?", chat=CHAT, at=clock.now()))
+        await gate.entered.wait()
+        await take_over(twin, clock, "owner writes")
+        reply_id = (await twin.recorder.wait_for("reply.cancelled")).data["reply"]
+        gate.release()
+        await twin.recorder.wait_for("bubble.sent", index=1)
+        await twin.idle()
+        reply = await twin.repo.get_reply(reply_id)
+        bubbles = [
+            m for m in await twin.repo.reply_messages(reply_id) if m.direction is Direction.OUTGOING
+        ]
+        assert (reply.state, reply.reason) == (ReplyState.CANCELLED, "paused")
+        assert twin.recorder.of("reply.sent") == []
+        assert messenger.texts(CHAT) == BUBBLES[:2]
+        assert {(b.state, b.tg_message_id) for b in bubbles} == {
+            (ReplyState.SENT, s.message_id) for s in messenger.delivered
+        }
