@@ -55,11 +55,12 @@ __all__ = [
     "EventRecorder",
     "FakeAccounts",
     "FakeMessenger",
+    "Gate",
     "RunningTwin",
     "ScriptedLLM",
-    "SendGate",
     "Sent",
     "WatchedClock",
+    "brain_json",
     "incoming",
     "owner_wrote",
     "scripted_brain",
@@ -83,11 +84,11 @@ class Sent:
     kind: MessageKind = MessageKind.TEXT
 
 
-class SendGate:
-    """Holds one send in flight: `entered` is set when the send has reached "Telegram";
-    `release()` lets it complete, `release(error)` makes it fail with `error`. A gate made
-    `after_delivery` holds the send once Telegram has accepted the message (a crash there
-    leaves a message sent but not recorded)."""
+class Gate:
+    """Holds one call of a peer in flight (a send, a model call): `entered` is set when the
+    call has reached the peer; `release()` lets it complete, `release(error)` makes it fail
+    with `error`. A send's gate made `after_delivery` holds it once Telegram has accepted the
+    message (a crash there leaves a message sent but not recorded)."""
 
     def __init__(self, *, after_delivery: bool = False) -> None:
         self.after_delivery = after_delivery
@@ -120,7 +121,7 @@ class FakeMessenger:
         self.media: dict[tuple[int | str, int], bytes] = {}
         self._seen: dict[int, int] = {}  # random_id -> message id, as Telegram remembers
         self._failures: list[BaseException] = []
-        self._gates: dict[int, SendGate] = {}  # send call number -> gate
+        self._gates: dict[int, Gate] = {}  # send call number -> gate
         self._ids = itertools.count(1000)
 
     # --- what the test controls ----------------------------------------------------------------
@@ -132,9 +133,9 @@ class FakeMessenger:
         """Forget the failures still queued by `fail_sends`: Telegram works again."""
         self._failures.clear()
 
-    def hold_send(self, nth: int = 1, *, after_delivery: bool = False) -> SendGate:
+    def hold_send(self, nth: int = 1, *, after_delivery: bool = False) -> Gate:
         """The `nth` send call from now waits at its gate until the test releases it."""
-        gate = self._gates[len(self.attempts) + nth] = SendGate(after_delivery=after_delivery)
+        gate = self._gates[len(self.attempts) + nth] = Gate(after_delivery=after_delivery)
         return gate
 
     def texts(self, chat: int | str | None = None) -> list[str]:
@@ -254,7 +255,7 @@ class ScriptedLLM:
         self._script: list[str | BaseException] = list(script)
         self.default = default
         self.calls: list[Sequence[PromptMessage]] = []
-        self._gates: list[SendGate] = []
+        self._gates: list[Gate] = []
 
     def then(self, *script: str | BaseException) -> None:
         self._script.extend(script)
@@ -263,8 +264,8 @@ class ScriptedLLM:
         """Drop what is left of the script: every call answers `default`."""
         self._script.clear()
 
-    def hold(self) -> SendGate:
-        gate = SendGate()
+    def hold(self) -> Gate:
+        gate = Gate()
         self._gates.append(gate)
         return gate
 

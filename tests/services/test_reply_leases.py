@@ -15,8 +15,8 @@ import pytest
 from tests.fakes import (
     FakeAccounts,
     FakeMessenger,
+    Gate,
     ScriptedLLM,
-    SendGate,
     WatchedClock,
     incoming,
     start_twin,
@@ -41,7 +41,7 @@ async def test_a_job_leased_by_a_stopped_daemon_resumes_at_start_and_is_sent_onc
     messenger = FakeMessenger()
     accounts = FakeAccounts(messenger)
     llm = ScriptedLLM(default=ANSWER)
-    gate: SendGate
+    gate: Gate
     if interrupted == "generating":
         gate = llm.hold()
     else:
