@@ -343,6 +343,8 @@ class Messenger(Protocol):
     `SendResult.duplicate` reports, so a send repeated after a crash is never doubled.
     Failures are twin.errors (RateLimited with retry_after, TelegramUnavailable, …)."""
 
+    name: str  # the account's name (what events and logs call it)
+
     @property
     def authorized(self) -> bool: ...
 
