@@ -44,8 +44,13 @@ class RepoBase:
         self._cipher = cipher
         self._runner = runner if runner is not None else AsyncRunner(sessions.kw["bind"])
 
-    async def _run(self, work: Callable[[Connection], T]) -> T:
-        return await self._runner.run(work)
+    async def _run(self, work: Callable[[Connection], T], *, write: bool = True) -> T:
+        """`work` as one unit of work in the runner's thread (may wait for locks)."""
+        return await self._runner.run(work, write=write)
+
+    async def _read(self, work: Callable[[Connection], T]) -> T:
+        """`_run` for a unit that only reads (on SQLite: BEGIN DEFERRED, never waits)."""
+        return await self._runner.run(work, write=False)
 
     async def aclose(self) -> None:
         """Finish queued work and release the runner's resources (Database.dispose calls it)."""
