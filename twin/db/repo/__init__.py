@@ -45,7 +45,7 @@ class Repository(
         no I/O of its own), and may run twice: a unit that found the database locked is rolled
         back and run again where it can wait.
         """
-        unit = lambda connection: work(Transaction(self, connection))  # noqa: E731
+        unit = self._stamped(lambda connection: work(Transaction(self, connection)))
         if hot:
             return await self._runner.run_inline(unit, write=write)
         return await self._runner.run(unit, write=write)
