@@ -80,8 +80,6 @@ async def test_every_timestamp_the_storage_writes_is_the_clocks(
     later = LONG_AGO + timedelta(hours=1)
     async with database(make_settings(migrated_url, tmp_path), clock=clock) as db:
         repo = db.repo
-        if hasattr(repo._runner, "_warm_up"):
-            repo._runner._warm_up = 0  # transaction() units on the lean path at once
         account = await repo.get_or_create_account("default")
         await repo.upsert_entities(account.id, [{"entity_id": 5, "username": "bob"}])
         chat, _ = await repo.upsert_chat(account.id, 1001, kind="private", title="Alice")

@@ -32,7 +32,6 @@ async def sqlite_db(tmp_path: Path) -> AsyncIterator[tuple[Database, Path]]:
     connection.close()
     async with database(make_settings(url, tmp_path)) as db:
         assert isinstance(db.repo._runner, SQLiteRunner)
-        db.repo._runner._warm_up = 0  # inline units on the event loop from the first one
         yield db, path
 
 
@@ -183,21 +182,11 @@ async def test_a_reading_unit_takes_no_write_lock(sqlite_db) -> None:
         other.close()
 
 
-async def test_cold_and_long_units_run_in_the_thread(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'twin.db'}"
-    await migrate.upgrade(url)
-    async with database(make_settings(url, tmp_path)) as db:
-        repo = db.repo
-        where = []
-
-        async def unit(**options) -> None:
-            await repo.transaction(lambda tx: where.append(threading.get_ident()), **options)
-
-        for _ in range(SQLiteRunner.WARM_UP + 2):
-            await unit()
-        await unit(hot=False)
-
-    warm_up = SQLiteRunner.WARM_UP
-    assert LOOP_THREAD not in where[:warm_up]  # the first units after start: the thread
-    assert where[warm_up:-1] == [LOOP_THREAD, LOOP_THREAD]  # then the event loop
-    assert where[-1] != LOOP_THREAD  # hot=False: always the thread
+async def test_only_hot_units_run_on_the_event_loop(sqlite_db) -> None:
+    db, _ = sqlite_db
+    where = []
+    await db.repo.transaction(lambda tx: where.append(threading.get_ident()))
+    await db.repo.transaction(lambda tx: where.append(threading.get_ident()), hot=False)
+    await db.repo._run(lambda connection: where.append(threading.get_ident()))
+    assert where[0] == LOOP_THREAD
+    assert LOOP_THREAD not in where[1:]  # recovery passes, purges, every repository method

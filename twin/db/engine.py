@@ -253,9 +253,9 @@ class SQLiteRunner:
       - its busy timeout is 0: when another process (or connection) holds the write lock,
         `BEGIN IMMEDIATE` fails at once, before `work` ran, and the unit is run in the thread
         instead, which waits for the lock as usual (`storage.busy_timeout`);
-      - cold reads: the first WARM_UP inline units after start run in the thread, so the
-        pages the pipeline's statements touch (the indexes of replies, messages, chats) are
-        read from disk there, not on the loop; afterwards they are in the OS page cache;
+      - cold reads: only the callers' short, indexed units of the hot path come here
+        (`Repository.transaction(hot=True)`); recovery passes, purges and every other
+        repository method run in the thread, however cold the pages they read;
       - it never checkpoints (WAL checkpoints fsync): the thread does that every
         CHECKPOINT_EVERY inline commits, in the background.
 
@@ -264,7 +264,6 @@ class SQLiteRunner:
     """
 
     CHECKPOINT_EVERY = 500
-    WARM_UP = 32
 
     def __init__(self, engine: Engine, inline_engine: Engine | None = None) -> None:
         self._engine = engine
@@ -274,7 +273,6 @@ class SQLiteRunner:
         self._in_thread = 0  # units of work queued or running in the thread
         self._thread_idle = asyncio.Event()
         self._thread_idle.set()
-        self._warm_up = self.WARM_UP
         self._inline_commits = 0
         self._inline_connection: Connection | None = None
         self._checkpoint: asyncio.Future[Any] | None = None
@@ -305,9 +303,6 @@ class SQLiteRunner:
         if self._closed:
             raise RuntimeError("the database is closed")
         if self._inline_engine is None:
-            return await self.run(work, write=write)
-        if self._warm_up > 0:
-            self._warm_up -= 1
             return await self.run(work, write=write)
         while self._in_thread:
             # The thread may hold the write lock: wait for it rather than find the database
