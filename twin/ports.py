@@ -231,9 +231,12 @@ class Tx(Protocol):
 @runtime_checkable
 class Store(Protocol):
     """The repository (twin.db.repo.Repository): each method is one short transaction;
-    `transaction(work)` runs several operations as one."""
+    `transaction(work)` runs several operations as one (`write=False`: it only reads;
+    `hot=False`: not a short unit of the reply pipeline, never run on the event loop)."""
 
-    async def transaction(self, work: Callable[[Tx], T]) -> T: ...
+    async def transaction(
+        self, work: Callable[[Tx], T], *, write: bool = True, hot: bool = True
+    ) -> T: ...
 
     async def add_outgoing(
         self,

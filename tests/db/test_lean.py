@@ -22,7 +22,10 @@ NOW = datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=UTC)
 
 
 async def test_a_unit_of_work_returns_what_is_stored(repo: Repository, account) -> None:
+    sqlite_file = hasattr(repo._runner, "_inline_engine")
+
     def unit(tx):
+        assert isinstance(tx._connection, lean.LeanConnection) is sqlite_file
         chat, created = tx.upsert_chat(
             account.id, 2002, kind="private", title="Bob", is_contact=True, is_bot=False
         )

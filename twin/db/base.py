@@ -6,12 +6,16 @@ so Alembic can drop or alter them by name on both SQLite (batch mode) and Postgr
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
+
+if TYPE_CHECKING:
+    from twin.ports import Clock
 
 NAMING_CONVENTION: dict[str, str] = {
     "ix": "ix_%(column_0_label)s",
@@ -24,8 +28,17 @@ NAMING_CONVENTION: dict[str, str] = {
 metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
 
+# The clock of the unit of work being run: the repository sets it around each one (see
+# twin.db.repo._base.RepoBase), so the column defaults below (created_at, updated_at and its
+# onupdate, an event's created_at), on the regular and the lean path alike, stamp the injected
+# clock's time rather than the system's.
+stamped_by: ContextVar[Clock | None] = ContextVar("stamped_by", default=None)
+
+
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """Now by the clock of the current unit of work (the system clock outside one)."""
+    clock = stamped_by.get()
+    return datetime.now(UTC) if clock is None else clock.now()
 
 
 class UTCDateTime(sa.TypeDecorator[datetime]):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sqlite3
 import stat
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -141,12 +142,15 @@ class Runner(Protocol):
     """Runs `work(connection)` in one transaction: committed when it returns, rolled back when
     it raises. Every repository method is one unit of work.
 
-    `run_inline` is for the short units of the reply pipeline's hot path: a runner may run
-    them on the event loop's own thread when that is cheaper than handing them to another."""
+    `write`: the unit may write. On SQLite a writing unit takes the write lock when it begins
+    (BEGIN IMMEDIATE), so what it reads cannot change before it commits; a reading unit
+    (`write=False`) begins DEFERRED and must not write. `run_inline` is for the short units
+    of the reply pipeline's hot path: a runner may run them on the event loop's own thread
+    when that is cheaper than handing them to another."""
 
-    async def run(self, work: Work[T]) -> T: ...
+    async def run(self, work: Work[T], *, write: bool = True) -> T: ...
 
-    async def run_inline(self, work: Work[T]) -> T: ...
+    async def run_inline(self, work: Work[T], *, write: bool = True) -> T: ...
 
     async def aclose(self) -> None: ...
 
@@ -206,7 +210,7 @@ class AsyncRunner:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def run(self, work: Work[T]) -> T:
+    async def run(self, work: Work[T], *, write: bool = True) -> T:
         try:
             async with self._engine.begin() as connection:
                 return await connection.run_sync(work)
@@ -228,17 +232,32 @@ class SQLiteRunner:
     fetch, close, commit, the pool's reset), ~0.5 ms of CPU for a one-row query, and the event
     loop spent most of its time handing work to threads. Here a whole transaction is one call.
 
+    Transactions mean what they say: both connections are in sqlite3's autocommit mode
+    (`isolation_level=None`) and every unit opens its own transaction explicitly, `BEGIN
+    IMMEDIATE` when it writes (the write lock is taken before `work` reads anything, so a
+    read-then-write unit is atomic against every other connection and process), `BEGIN` when
+    it only reads (`write=False`: WAL readers never wait). The driver's legacy mode, which
+    began a transaction only before the first write, is not used.
+
     * `run()`: in one dedicated thread with its own connection. For everything but the hot
-      path (API queries, statistics, session saves), which may take long or wait for a lock.
+      path (API queries, statistics, session saves, recovery, purges), which may take long,
+      read cold pages or wait for a lock.
     * `run_inline()`: on the event loop's thread, with a second connection. The pipeline's
       units are short (a few indexed statements, ~0.1-0.5 ms), and a hop to a thread and back
       costs more than that: about 0.6 ms of latency each with the GIL contended, four of them
-      before a reply is sent. This connection never blocks the loop: while the thread has
-      work (it may hold the write lock), inline units wait for it asynchronously; the busy
-      timeout is 0, and when another process holds the write lock, the unit is rolled back
-      and run in the thread instead, which waits as usual. It never checkpoints either (WAL
-      checkpoints fsync): the thread does that every CHECKPOINT_EVERY inline commits, in the
-      background.
+      before a reply is sent. This connection never blocks the loop:
+
+      - inline and thread units never overlap: while the thread has work (queued or running;
+        it may hold the write lock), an inline unit waits for it asynchronously and then runs
+        on the loop, where nothing else can start a unit until it commits;
+      - its busy timeout is 0: when another process (or connection) holds the write lock,
+        `BEGIN IMMEDIATE` fails at once, before `work` ran, and the unit is run in the thread
+        instead, which waits for the lock as usual (`storage.busy_timeout`);
+      - cold reads: only the callers' short, indexed units of the hot path come here
+        (`Repository.transaction(hot=True)`); recovery passes, purges and every other
+        repository method run in the thread, however cold the pages they read;
+      - it never checkpoints (WAL checkpoints fsync): the thread does that every
+        CHECKPOINT_EVERY inline commits, in the background.
 
     Durability is the same on both paths: the same pragmas (WAL, synchronous=NORMAL), and a
     unit of work returns only after its COMMIT.
@@ -258,14 +277,14 @@ class SQLiteRunner:
         self._inline_connection: Connection | None = None
         self._checkpoint: asyncio.Future[Any] | None = None
 
-    async def run(self, work: Work[T]) -> T:
+    async def run(self, work: Work[T], *, write: bool = True) -> T:
         if self._closed:
             raise RuntimeError("the database is closed")
         self._in_thread += 1
         self._thread_idle.clear()
         try:
             return await asyncio.get_running_loop().run_in_executor(
-                self._executor, self._transaction, work
+                self._executor, self._transaction, work, write
             )
         except Exception as exc:
             if is_outage(exc):
@@ -276,15 +295,15 @@ class SQLiteRunner:
             if not self._in_thread:
                 self._thread_idle.set()
 
-    def _transaction(self, work: Work[T]) -> T:
-        with self._engine.begin() as connection:
-            return work(connection)
+    def _transaction(self, work: Work[T], write: bool) -> T:
+        with self._engine.connect() as connection:
+            return _unit(connection, work, write)
 
-    async def run_inline(self, work: Work[T]) -> T:
+    async def run_inline(self, work: Work[T], *, write: bool = True) -> T:
         if self._closed:
             raise RuntimeError("the database is closed")
         if self._inline_engine is None:
-            return await self.run(work)
+            return await self.run(work, write=write)
         while self._in_thread:
             # The thread may hold the write lock: wait for it rather than find the database
             # locked (and do not queue there: the loop's units would then keep it busy).
@@ -295,14 +314,15 @@ class SQLiteRunner:
             # (with its reset) for every unit cost a third of an empty unit's time.
             connection = self._inline_connection = self._inline_engine.connect()
         try:
-            with connection.begin():
-                result = work(LeanConnection(connection))
+            result = _unit(connection, work, write, lean=True)
         except sa.exc.OperationalError as exc:
             if not _is_busy(exc):
                 if is_outage(exc):
                     raise _unavailable(exc) from exc
                 raise
-            return await self.run(work)  # rolled back: run it where waiting is harmless
+            # Rolled back (BEGIN IMMEDIATE found the lock taken, before `work` ran): run it
+            # where waiting is harmless.
+            return await self.run(work, write=write)
         self._inline_commits += 1
         if self._inline_commits % self.CHECKPOINT_EVERY == 0:
             self._start_checkpoint()
@@ -333,6 +353,25 @@ class SQLiteRunner:
         # Queued units of work finish first; the connection is closed by the thread that owns it.
         await asyncio.get_running_loop().run_in_executor(self._executor, self._engine.dispose)
         self._executor.shutdown(wait=False)
+
+
+_BEGIN = {True: "BEGIN IMMEDIATE", False: "BEGIN"}
+
+
+def _unit(connection: Connection, work: Work[T], write: bool, *, lean: bool = False) -> T:
+    """`work` in one explicit transaction on a connection in sqlite3's autocommit mode.
+
+    SQLAlchemy's begin/commit/rollback drive the sqlite3 connection's commit()/rollback(),
+    which act on the transaction opened here (the driver issues no BEGIN of its own)."""
+    driver = connection.connection.driver_connection
+    with connection.begin():
+        try:
+            driver.execute(_BEGIN[write])
+        except sqlite3.Error as exc:
+            raise sa.exc.DBAPIError.instance(
+                _BEGIN[write], (), exc, sqlite3.Error, dialect=connection.dialect
+            ) from exc
+        return work(LeanConnection(connection) if lean else connection)
 
 
 def _is_busy(exc: sa.exc.OperationalError) -> bool:
@@ -367,13 +406,14 @@ def create_runner(
     if not is_sqlite_file(url):
         return AsyncRunner(engine)
     sync_url = url.set(drivername="sqlite+pysqlite")
-    # One connection each, used by one thread at a time (so check_same_thread is moot).
+    # One connection each, used by one thread at a time (so check_same_thread is moot), in
+    # autocommit mode: every unit of work opens its transaction itself (see SQLiteRunner).
     options: dict[str, Any] = {
         "echo": echo,
         "poolclass": sa.pool.QueuePool,
         "pool_size": 1,
         "max_overflow": 0,
-        "connect_args": {"check_same_thread": False},
+        "connect_args": {"check_same_thread": False, "isolation_level": None},
     }
     engine_in_thread = sa.create_engine(sync_url, **options)
     event.listen(

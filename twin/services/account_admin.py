@@ -114,7 +114,7 @@ class AccountAdmin:
         if self._accounts is not None:
             await self._accounts.forget(name)
         if purge:
-            staged = await self._repo.transaction(lambda tx: self._purge(tx, name))
+            staged = await self._repo.transaction(lambda tx: self._purge(tx, name), hot=False)
             self._directory.forget(name)
             self._events.publish(staged)
         else:

@@ -162,7 +162,7 @@ class OutageRecovery:
             while more:
                 since = self._since()
                 done = await self._repo.transaction(
-                    lambda tx, since=since: self._pass_tx(tx, since, requeue=True)
+                    lambda tx, since=since: self._pass_tx(tx, since, requeue=True), hot=False
                 )
                 self._events.publish(*done.events)
                 total = total.add(done)
@@ -367,7 +367,7 @@ class OutageRecovery:
             more = True
             while more:
                 done = await self._repo.transaction(
-                    lambda tx: self._pass_tx(tx, since, requeue=False)
+                    lambda tx: self._pass_tx(tx, since, requeue=False), hot=False
                 )
                 self._events.publish(*done.events)
                 self._count(done, "recovered")
@@ -406,7 +406,8 @@ class OutageRecovery:
                         chat_id=oldest.chat_id,
                         attempts=last_attempt,
                         trigger="probe",
-                    )
+                    ),
+                    hot=False,
                 )
             self._events.publish(*done.events)
             self._count(done, "probe")

@@ -30,17 +30,25 @@ class Repository(
 ):
     """Implements the daemon's storage port on SQLAlchemy (SQLite or PostgreSQL)."""
 
-    async def transaction(self, work: Callable[[Transaction], T]) -> T:
+    async def transaction(
+        self, work: Callable[[Transaction], T], *, write: bool = True, hot: bool = True
+    ) -> T:
         """Run `work(tx)` in one transaction: committed when it returns, rolled back (nothing
         written) when it raises. `tx` offers the repository's operations synchronously.
 
-        For the short units of the hot path (a few indexed statements): on SQLite it may run
-        on the event loop's own thread (see twin.db.engine.SQLiteRunner), on PostgreSQL inside
-        SQLAlchemy's greenlet bridge. `work` must only compute and call `tx` (no awaits, no
-        I/O of its own), and may run twice: a unit that found the database locked is rolled
+        `write=False` declares that `work` only reads (on SQLite: BEGIN DEFERRED instead of
+        IMMEDIATE; it must not write then). `hot=True` is for the short units of the hot path
+        (a few indexed statements): on SQLite they may run on the event loop's own thread (see
+        twin.db.engine.SQLiteRunner); `hot=False` units (batches, purges, start-up passes: long
+        or reading cold pages) always run in the database thread. On PostgreSQL every unit runs
+        inside SQLAlchemy's greenlet bridge. `work` must only compute and call `tx` (no awaits,
+        no I/O of its own), and may run twice: a unit that found the database locked is rolled
         back and run again where it can wait.
         """
-        return await self._runner.run_inline(lambda connection: work(Transaction(self, connection)))
+        unit = self._stamped(lambda connection: work(Transaction(self, connection)))
+        if hot:
+            return await self._runner.run_inline(unit, write=write)
+        return await self._runner.run(unit, write=write)
 
 
 def _op(name: str) -> Any:

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from twin.clock import Clock, SystemClock
+from twin.db.base import stamped_by
 from twin.db.crypto import SessionCipher
 from twin.errors import Conflict
 
@@ -37,15 +38,35 @@ class RepoBase:
     ) -> None:
         from twin.db.engine import AsyncRunner
 
-        # Every time the repository stamps (finished_at, updated_at, a message's default date)
-        # comes from the one injected clock, as the services' do.
+        # Every time the repository stamps (finished_at, updated_at, a message's default date,
+        # and the column defaults through `stamped_by`) comes from the one injected clock, as
+        # the services' do.
         self._clock: Clock = clock or SystemClock()
         self._sessions = sessions
         self._cipher = cipher
         self._runner = runner if runner is not None else AsyncRunner(sessions.kw["bind"])
 
-    async def _run(self, work: Callable[[Connection], T]) -> T:
-        return await self._runner.run(work)
+    async def _run(self, work: Callable[[Connection], T], *, write: bool = True) -> T:
+        """`work` as one unit of work in the runner's thread (may wait for locks)."""
+        return await self._runner.run(self._stamped(work), write=write)
+
+    async def _read(self, work: Callable[[Connection], T]) -> T:
+        """`_run` for a unit that only reads (on SQLite: BEGIN DEFERRED, never waits)."""
+        return await self._runner.run(self._stamped(work), write=False)
+
+    def _stamped(self, work: Callable[[Connection], T]) -> Callable[[Connection], T]:
+        """`work` with the repository's clock as the column defaults' clock (`stamped_by`),
+        set in whichever thread or greenlet runs it."""
+        clock = self._clock
+
+        def unit(connection: Connection) -> T:
+            token = stamped_by.set(clock)
+            try:
+                return work(connection)
+            finally:
+                stamped_by.reset(token)
+
+        return unit
 
     async def aclose(self) -> None:
         """Finish queued work and release the runner's resources (Database.dispose calls it)."""

@@ -48,14 +48,14 @@ class AccountsMixin(RepoBase):
                 raise NotFound(f"account '{name}' does not exist")
             return AccountRecord.from_row(row._mapping)
 
-        return await self._run(work)
+        return await self._read(work)
 
     async def list_accounts(self) -> list[AccountRecord]:
         def work(connection: Connection) -> list[AccountRecord]:
             rows = connection.execute(_account_select().order_by(A.c.id))
             return [AccountRecord.from_row(row._mapping) for row in rows]
 
-        return await self._run(work)
+        return await self._read(work)
 
     async def update_account(self, name: str, **fields: Any) -> AccountRecord:
         """Set profile fields (phone, tg_user_id, username, first_name, status, enabled)."""
@@ -123,7 +123,7 @@ class AccountsMixin(RepoBase):
                 raise NotFound(f"account '{name}' does not exist")
             return row[0]
 
-        return await self._run(work)
+        return await self._read(work)
 
     # --- entity cache ----------------------------------------------------------------------
 
@@ -184,7 +184,7 @@ class AccountsMixin(RepoBase):
             row = connection.execute(query).first()
             return None if row is None else EntityRecord.from_row(row._mapping)
 
-        return await self._run(work)
+        return await self._read(work)
 
     async def list_entities(self, account_id: int) -> list[EntityRecord]:
         """The whole entity cache of an account (loaded once when its Telethon session opens)."""
@@ -193,4 +193,4 @@ class AccountsMixin(RepoBase):
         def work(connection: Connection) -> list[EntityRecord]:
             return [EntityRecord.from_row(row._mapping) for row in connection.execute(query)]
 
-        return await self._run(work)
+        return await self._read(work)

@@ -111,7 +111,7 @@ class ChatsMixin(RepoBase):
         return ChatRecord.from_row(row._mapping), False
 
     async def get_chat(self, chat_id: int) -> ChatRecord:
-        return await self._run(lambda c: self._get_chat(c, chat_id))
+        return await self._read(lambda c: self._get_chat(c, chat_id))
 
     def _get_chat(self, c: Connection, chat_id: int) -> ChatRecord:
         row = c.execute(_SELECT, {"_chat_id": chat_id}).first()
@@ -132,7 +132,7 @@ class ChatsMixin(RepoBase):
                 raise NotFound(f"{what} does not exist")
             return ChatRecord.from_row(row._mapping)
 
-        return await self._run(work)
+        return await self._read(work)
 
     async def list_chats(
         self, account_id: int, *, limit: int = 50, offset: int = 0
@@ -151,7 +151,7 @@ class ChatsMixin(RepoBase):
         def work(connection: Connection) -> list[ChatRecord]:
             return [ChatRecord.from_row(row._mapping) for row in connection.execute(query)]
 
-        return await self._run(work)
+        return await self._read(work)
 
     async def count_chats(self, account_id: int) -> int:
         query = sa.select(sa.func.count()).select_from(C).where(C.c.account_id == account_id)
@@ -159,7 +159,7 @@ class ChatsMixin(RepoBase):
         def work(connection: Connection) -> int:
             return int(connection.execute(query).scalar_one())
 
-        return await self._run(work)
+        return await self._read(work)
 
     async def update_chat(self, chat_id: int, **fields: Any) -> ChatRecord:
         """Set any of: kind, title, username, is_contact, is_bot, paused_until, overrides,

@@ -121,7 +121,7 @@ class FailuresMixin(RepoBase):
     ) -> list[OutageFailure]:
         """Replies failed by an outage (failure = outage), oldest first, at most `limit`;
         with `chat_id`, of that chat only."""
-        return await self._run(lambda c: self._outage_failures(c, limit, chat_id=chat_id))
+        return await self._read(lambda c: self._outage_failures(c, limit, chat_id=chat_id))
 
     def _outage_failures(
         self, c: Connection, limit: int = 200, *, chat_id: int | None = None

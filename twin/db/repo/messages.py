@@ -285,7 +285,7 @@ class MessagesMixin(RepoBase):
             rows = connection.execute(sa.select(M).where(where))
             return [MessageRecord.from_row(row._mapping) for row in rows]
 
-        return await self._run(work) if tg_message_ids else []
+        return await self._read(work) if tg_message_ids else []
 
     async def _one_message(self, where: sa.ColumnElement[bool], what: str) -> MessageRecord:
         def work(connection: Connection) -> MessageRecord:
@@ -294,7 +294,7 @@ class MessagesMixin(RepoBase):
                 raise NotFound(f"{what} does not exist")
             return MessageRecord.from_row(row._mapping)
 
-        return await self._run(work)
+        return await self._read(work)
 
     async def update_message(self, message_id: int, **fields: Any) -> MessageRecord:
         """Set any of: text, transcript, duration, kind, state, state_reason, reply_id,
@@ -340,7 +340,7 @@ class MessagesMixin(RepoBase):
     ) -> list[MessageRecord]:
         """Messages of a chat newest first (by date, then id); page with `before_id` = the
         last (oldest) message id of the previous page."""
-        return await self._run(
+        return await self._read(
             lambda c: self._history(c, account_id, chat_id, limit=limit, before_id=before_id)
         )
 
@@ -379,7 +379,7 @@ class MessagesMixin(RepoBase):
     ) -> list[ConversationRow]:
         """The newest `limit` messages of a chat as `history()` orders them, with only what a
         prompt needs (the brain reads up to 200 of them for every reply)."""
-        return await self._run(lambda c: self._conversation(c, account_id, chat_id, limit=limit))
+        return await self._read(lambda c: self._conversation(c, account_id, chat_id, limit=limit))
 
     def _conversation(
         self, c: Connection, account_id: int, chat_id: int, *, limit: int = 50
@@ -444,7 +444,7 @@ class MessagesMixin(RepoBase):
                 known.update(rows.scalars())
             return known
 
-        known = await self._run(work)
+        known = await self._read(work)
         return [message_id for message_id in wanted if message_id not in known]
 
     async def unplanned_incoming(self, since: datetime, limit: int = 1000) -> list[MessageRecord]:
@@ -460,7 +460,7 @@ class MessagesMixin(RepoBase):
         def work(connection: Connection) -> list[MessageRecord]:
             return [MessageRecord.from_row(row._mapping) for row in connection.execute(query)]
 
-        return await self._run(work)
+        return await self._read(work)
 
     def _unplanned_message(self, c: Connection, message_id: int) -> MessageRecord | None:
         """The message if it is still without a decision (inside the transaction that plans
@@ -471,7 +471,7 @@ class MessagesMixin(RepoBase):
     async def reply_messages(self, reply_id: int) -> list[MessageRecord]:
         """Messages linked to a reply job (incoming triggers and outgoing bubbles), oldest
         first."""
-        return await self._run(lambda c: self._reply_messages(c, reply_id))
+        return await self._read(lambda c: self._reply_messages(c, reply_id))
 
     def _reply_messages(self, c: Connection, reply_id: int) -> list[MessageRecord]:
         rows = c.execute(_SELECT_BY_REPLY, {"_reply_id": reply_id})

@@ -41,7 +41,7 @@ class MiscMixin(RepoBase):
 
     async def get_settings(self, account_id: int) -> dict[str, Any]:
         """The account's overrides of [twin]/[schedule]/[humanize] ({} when none)."""
-        return await self._run(lambda c: self._get_settings(c, account_id))
+        return await self._read(lambda c: self._get_settings(c, account_id))
 
     def _get_settings(self, c: Connection, account_id: int) -> dict[str, Any]:
         data = c.execute(_SELECT_SETTINGS, {"_account_id": account_id}).scalar_one_or_none()
@@ -55,7 +55,7 @@ class MiscMixin(RepoBase):
     # --- style profiles --------------------------------------------------------------------
 
     async def get_style_profile(self, account_id: int) -> StyleProfileRecord | None:
-        return await self._run(lambda c: self._get_style_profile(c, account_id))
+        return await self._read(lambda c: self._get_style_profile(c, account_id))
 
     def _get_style_profile(self, c: Connection, account_id: int) -> StyleProfileRecord | None:
         row = c.execute(_SELECT_STYLE, {"_account_id": account_id}).first()
@@ -64,7 +64,7 @@ class MiscMixin(RepoBase):
     async def style_profile_version(self, account_id: int) -> datetime | None:
         """When the account's style profile was last written (None: there is none); lets a
         caller keep the parsed profile until it changes, whoever wrote it."""
-        return await self._run(lambda c: self._style_profile_version(c, account_id))
+        return await self._read(lambda c: self._style_profile_version(c, account_id))
 
     def _style_profile_version(self, c: Connection, account_id: int) -> datetime | None:
         return c.execute(_SELECT_STYLE_VERSION, {"_account_id": account_id}).scalar_one_or_none()
@@ -141,10 +141,10 @@ class MiscMixin(RepoBase):
         def work(connection: Connection) -> list[EventRecord]:
             return [EventRecord.from_row(row._mapping) for row in connection.execute(query)]
 
-        return await self._run(work)
+        return await self._read(work)
 
     async def last_event_id(self) -> int:
         def work(connection: Connection) -> int:
             return int(connection.execute(sa.select(sa.func.max(V.c.id))).scalar() or 0)
 
-        return await self._run(work)
+        return await self._read(work)

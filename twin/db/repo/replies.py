@@ -248,7 +248,7 @@ class RepliesMixin(RepoBase):
             raise NotFound(f"some of messages {ids} do not exist in chat {chat_id}")
 
     async def get_reply(self, reply_id: int) -> ReplyRecord:
-        return await self._run(lambda c: self._get_reply(c, reply_id))
+        return await self._read(lambda c: self._get_reply(c, reply_id))
 
     def _get_reply(self, c: Connection, reply_id: int) -> ReplyRecord:
         row = c.execute(_SELECT, {"_reply_id": reply_id}).first()
@@ -341,11 +341,11 @@ class RepliesMixin(RepoBase):
         def work(connection: Connection) -> list[ReplyRecord]:
             return [ReplyRecord.from_row(row._mapping) for row in connection.execute(query)]
 
-        return await self._run(work)
+        return await self._read(work)
 
     async def pending_reply(self, chat_id: int) -> ReplyRecord | None:
         """The chat's newest job that has not started generating (received/scheduled)."""
-        return await self._run(lambda c: self._pending_reply(c, chat_id))
+        return await self._read(lambda c: self._pending_reply(c, chat_id))
 
     def _pending_reply(self, c: Connection, chat_id: int) -> ReplyRecord | None:
         row = c.execute(_PENDING, {"_chat_id": chat_id}).first()
@@ -354,7 +354,7 @@ class RepliesMixin(RepoBase):
     async def next_due_at(self) -> datetime | None:
         """When the soonest unfinished, unleased job becomes due (the worker sleeps until then;
         leased jobs are running, and wake the worker themselves when they finish)."""
-        return await self._run(self._next_due_at)
+        return await self._read(self._next_due_at)
 
     def _next_due_at(self, c: Connection) -> datetime | None:
         return c.execute(_NEXT_DUE).scalar()
@@ -378,7 +378,7 @@ class RepliesMixin(RepoBase):
         self, account_id: int, since: datetime, *, chat_id: int | None = None
     ) -> list[datetime]:
         """When replies were sent (or are scheduled) since `since`: input to the rate limits."""
-        return await self._run(lambda c: self._reply_times(c, account_id, since, chat_id=chat_id))
+        return await self._read(lambda c: self._reply_times(c, account_id, since, chat_id=chat_id))
 
     def _reply_times(
         self, c: Connection, account_id: int, since: datetime, *, chat_id: int | None = None
@@ -393,7 +393,9 @@ class RepliesMixin(RepoBase):
         self, account_id: int, since: datetime, *, chat_id: int | None = None
     ) -> int:
         """How many `reply_times()` there are, counted by the database."""
-        return await self._run(lambda c: self._count_replies(c, account_id, since, chat_id=chat_id))
+        return await self._read(
+            lambda c: self._count_replies(c, account_id, since, chat_id=chat_id)
+        )
 
     def _count_replies(
         self, c: Connection, account_id: int, since: datetime, *, chat_id: int | None = None

@@ -184,7 +184,7 @@ class StatsMixin(RepoBase):
             ):
                 apply(tallies, connection.execute(statement))
 
-        await self._run(work)
+        await self._read(work)
         totals = _Tally()
         days = []
         for offset in range((end - start).days + 1):
