@@ -20,7 +20,7 @@ from telethon import TelegramClient, errors, events, functions, types, utils
 from twin.adapters.telegram import mapping
 from twin.adapters.telegram.client import build_client, new_link
 from twin.adapters.telegram.link import LinkState, LinkStatus
-from twin.adapters.telegram.refusals import translate_rpc_error
+from twin.adapters.telegram.refusals import rpc_errors
 from twin.adapters.telegram.session import DatabaseSession, SessionStore
 from twin.config import TelegramSettings
 from twin.domain.models import ChatKind, IncomingMessage, OwnerActivity
@@ -58,6 +58,8 @@ _CODE_TYPES = {
     types.auth.SentCodeTypeEmailCode: "email",
     types.auth.SentCodeTypeFragmentSms: "fragment_sms",
 }
+
+_PASSWORD_NEEDED = object()  # what _sign_in returns when a 2FA password must follow
 
 TYPING_ACTIONS = {
     "typing": types.SendMessageTypingAction,
@@ -347,10 +349,8 @@ class TelegramAccount:
         if not 7 <= len(digits) <= 15:
             raise InvalidInput("phone", "a phone number has 7 to 15 digits, in international form")
         async with self._lock:
-            try:
+            with rpc_errors(self.name):
                 sent = await self.client.send_code_request("+" + digits)
-            except Exception as exc:
-                raise translate_rpc_error(exc, account=self.name) from exc
             # A second request for the same phone replaces the first pending login.
             self._pending = _PendingLogin(phone=digits, phone_code_hash=sent.phone_code_hash)
             return CodeSent(
@@ -369,26 +369,10 @@ class TelegramAccount:
             pending = self._pending
             if pending is None or pending.phone != digits:
                 raise Conflict("no login is pending for this phone; request a code first")
-            try:
-                if pending.awaiting_password:
-                    user = await self._sign_in_password(password)
-                else:
-                    if not code:
-                        raise InvalidInput("code", "the login code is required")
-                    try:
-                        user = await self.client.sign_in(
-                            phone="+" + digits, code=code, phone_code_hash=pending.phone_code_hash
-                        )
-                    except errors.SessionPasswordNeededError:
-                        pending.awaiting_password = True
-                        if not password:
-                            hint = await self._password_hint()
-                            return LoginResult("password_required", hint=hint)
-                        user = await self._sign_in_password(password)
-            except TwinError:
-                raise
-            except Exception as exc:
-                raise translate_rpc_error(exc, account=self.name) from exc
+            with rpc_errors(self.name, passthrough=(TwinError,)):
+                user = await self._sign_in(pending, code, password)
+                if user is _PASSWORD_NEEDED:
+                    return LoginResult("password_required", hint=await self._password_hint())
             await self._authorized(user)
             return LoginResult("authorized", user=self._me)
 
@@ -398,6 +382,22 @@ class TelegramAccount:
         if pending is None or not pending.awaiting_password:
             raise Conflict("no login is waiting for a password")
         return await self.verify_code(pending.phone, None, password)
+
+    async def _sign_in(self, pending: _PendingLogin, code: str | None, password: str | None) -> Any:
+        """The signed-in user; `_PASSWORD_NEEDED` when 2FA is on and no password came yet."""
+        if pending.awaiting_password:
+            return await self._sign_in_password(password)
+        if not code:
+            raise InvalidInput("code", "the login code is required")
+        try:
+            return await self.client.sign_in(
+                phone="+" + pending.phone, code=code, phone_code_hash=pending.phone_code_hash
+            )
+        except errors.SessionPasswordNeededError:
+            pending.awaiting_password = True
+            if not password:
+                return _PASSWORD_NEEDED
+            return await self._sign_in_password(password)
 
     async def _sign_in_password(self, password: str | None) -> Any:
         if not password:
@@ -417,12 +417,10 @@ class TelegramAccount:
         async with self._lock:
             if self._me is None:
                 raise Unauthorized("the Telegram account is not logged in")
-            try:
+            with rpc_errors(self.name):
                 # Not client.log_out(): it would hand our session's async delete() to
                 # Telethon's experimental async-session path, and we erase it ourselves.
                 await self.client(functions.auth.LogOutRequest())
-            except Exception as exc:
-                raise translate_rpc_error(exc, account=self.name) from exc
             self.link.closing()  # logged out: what follows is no outage
             client, session = self._client, self._session
             self._me = None
@@ -573,10 +571,8 @@ class TelegramAccount:
             return 0
         taken = 0
         cutoff = self._clock() - timedelta(seconds=self._settings.max_catch_up_age)
-        try:
+        with rpc_errors(self.name):
             dialogs = await self.client.get_dialogs(limit=_SWEEP_DIALOGS)
-        except Exception as exc:
-            raise translate_rpc_error(exc, account=self.name) from exc
         for dialog in dialogs:
             last = dialog.message
             if last is None or last.date < cutoff or (dialog.is_channel and not dialog.is_group):
@@ -591,13 +587,13 @@ class TelegramAccount:
             else:
                 continue
             try:
-                messages = await self.client.get_messages(dialog.input_entity, limit=limit)
-            except Exception as exc:
-                error = translate_rpc_error(exc, account=self.name)
-                if isinstance(error, AdapterError) and not error.transient:
-                    log.info("account %s: sweep skips chat %s: %s", self.name, dialog.id, error)
-                    continue
-                raise error from exc
+                with rpc_errors(self.name):
+                    messages = await self.client.get_messages(dialog.input_entity, limit=limit)
+            except AdapterError as error:
+                if error.transient:
+                    raise
+                log.info("account %s: sweep skips chat %s: %s", self.name, dialog.id, error)
+                continue
             recent = [m for m in messages if m.date >= cutoff]
             known = await is_recorded(dialog.id, [m.id for m in recent]) if recent else set()
             missed = [m for m in recent if not m.out and m.id not in known]
@@ -626,20 +622,23 @@ class TelegramAccount:
         self.require_authorized()
         if isinstance(chat, str) and chat.startswith("+"):
             chat = "+" + mapping.normalize_phone(chat)
-        for attempt in range(2):
-            try:
-                return await self.client.get_input_entity(chat)
-            except ValueError:
-                if attempt or not isinstance(chat, int):
-                    break
+        with rpc_errors(self.name):
+            peer = await self._cached_input_peer(chat)
+            if peer is None and isinstance(chat, int):
                 # Not cached (e.g. lost in a crash): the dialogs carry every access hash.
-                try:
-                    await self.client.get_dialogs(limit=200)
-                except Exception as exc:
-                    raise translate_rpc_error(exc, account=self.name) from exc
-            except Exception as exc:
-                raise translate_rpc_error(exc, account=self.name) from exc
-        raise InvalidInput("chat", "unknown chat: not in this account's dialogs")
+                await self.client.get_dialogs(limit=200)
+                peer = await self._cached_input_peer(chat)
+        if peer is None:
+            raise InvalidInput("chat", "unknown chat: not in this account's dialogs")
+        return peer
+
+    async def _cached_input_peer(self, chat: int | str) -> Any:
+        """Telethon's input peer of a chat it knows (its entity cache, or a username/phone it
+        resolves); None when it does not."""
+        try:
+            return await self.client.get_input_entity(chat)
+        except ValueError:
+            return None
 
     async def resolve_peer_id(self, chat: int | str) -> int:
         """The Telegram peer id of a chat given by id, "@username" or "+phone"."""
@@ -658,14 +657,13 @@ class TelegramAccount:
         flight.done.setdefault(chat_id, asyncio.Event())
         try:
             try:
-                result = await self.client(request)
+                with rpc_errors(self.name, passthrough=(errors.RandomIdDuplicateError,)):
+                    result = await self.client(request)
             except errors.RandomIdDuplicateError:
                 log.info(
                     "account %s: random_id already used: the message was sent before", self.name
                 )
                 return SendResult(message_id=None, duplicate=True)
-            except Exception as exc:
-                raise translate_rpc_error(exc, account=self.name) from exc
             message_id = _sent_message_id(result, random_id)
             if message_id is not None:
                 self._sent_ids.append(message_id)
@@ -701,10 +699,8 @@ class TelegramAccount:
         caption: str = "",
     ) -> SendResult:
         peer = await self.input_peer(chat)
-        try:
+        with rpc_errors(self.name):
             uploaded = await self.client.upload_file(ogg_opus, file_name="voice.ogg")
-        except Exception as exc:
-            raise translate_rpc_error(exc, account=self.name) from exc
         media = types.InputMediaUploadedDocument(
             file=uploaded,
             mime_type="audio/ogg",
@@ -722,39 +718,29 @@ class TelegramAccount:
     async def download_media(self, chat: int | str, message_id: int) -> bytes:
         """The bytes of a message's media (a voice note to transcribe)."""
         peer = await self.input_peer(chat)
-        try:
+        with rpc_errors(self.name, passthrough=(TwinError,)):
             message = await self.client.get_messages(peer, ids=message_id)
             if message is None or message.media is None:
                 raise InvalidInput("message", f"message {message_id} has no media")
             data = await self.client.download_media(message, file=bytes)
-        except TwinError:
-            raise
-        except Exception as exc:
-            raise translate_rpc_error(exc, account=self.name) from exc
         return bytes(data)
 
     async def set_action(self, chat: int | str, action: str = "typing") -> None:
         """Show "typing…" / "recording voice…" (Telegram shows it for ~5 s per call)."""
         peer = await self.input_peer(chat)
-        try:
+        with rpc_errors(self.name):
             await self.client(functions.messages.SetTypingRequest(peer, TYPING_ACTIONS[action]()))
-        except Exception as exc:
-            raise translate_rpc_error(exc, account=self.name) from exc
 
     async def mark_read(self, chat: int | str, max_id: int) -> None:
         peer = await self.input_peer(chat)
-        try:
+        with rpc_errors(self.name):
             await self.client.send_read_acknowledge(peer, max_id=max_id)
-        except Exception as exc:
-            raise translate_rpc_error(exc, account=self.name) from exc
 
     async def private_chat_ids(self, limit: int = 500) -> list[int]:
         """Private chats with people (no bots, no Saved Messages), most recent first."""
         self.require_authorized()
-        try:
+        with rpc_errors(self.name):
             found = await self.client.get_dialogs(limit=limit)
-        except Exception as exc:
-            raise translate_rpc_error(exc, account=self.name) from exc
         return [
             d.id
             for d in found
@@ -767,10 +753,8 @@ class TelegramAccount:
     async def history_size(self, chat: int) -> int:
         """How many messages the chat's history holds (one request, no message read)."""
         peer = await self.input_peer(chat)
-        try:
+        with rpc_errors(self.name):
             found = await self.client.get_messages(peer, limit=0)
-        except Exception as exc:
-            raise translate_rpc_error(exc, account=self.name) from exc
         return int(found.total or 0)
 
     async def own_messages(self, chat: int, *, before_id: int = 0, limit: int = 100) -> OwnPage:
@@ -778,20 +762,16 @@ class TelegramAccount:
         first; text may be empty for media), how many messages the page held and the cursor
         of the next page (None at the end)."""
         peer = await self.input_peer(chat)
-        try:
+        with rpc_errors(self.name):
             # Plain history, filtered here: works everywhere messages.search may not.
             page = await self.client.get_messages(peer, limit=limit, offset_id=before_id)
-        except Exception as exc:
-            raise translate_rpc_error(exc, account=self.name) from exc
         own = [(m.id, m.message or "", m.date) for m in page if m.out]
         return OwnPage(own, len(page), page[-1].id if len(page) == limit else None)
 
     async def dialogs(self, limit: int, offset: int = 0) -> list[Dialog]:
         self.require_authorized()
-        try:
+        with rpc_errors(self.name):
             found = await self.client.get_dialogs(limit=limit + offset)
-        except Exception as exc:
-            raise translate_rpc_error(exc, account=self.name) from exc
         result = []
         for dialog in found[offset : offset + limit]:
             message = dialog.message
