@@ -1,6 +1,7 @@
 """One Telegram account: the TelegramAccount class, composed like Telethon's client of one mixin
 per concern. This module keeps the lifecycle (start, stop, status) and the handlers' wiring:
 
+    base.py      AccountBase     the shared state, the Telethon client, the login check
     auth.py      AuthMethods     login by code (and 2FA password), logout
     updates.py   UpdateMethods   event handlers, intake of one message, the sweep
     sending.py   SendingMethods  input peers, exactly-once sends, typing, read receipts, media
@@ -15,18 +16,21 @@ values (IncomingMessage, OwnerActivity, SendResult…) and domain errors (twin.e
 from __future__ import annotations
 
 import asyncio
-from collections import deque
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from telethon import TelegramClient, events
 
-from twin.adapters.telegram.auth import AuthMethods, PendingLogin
-from twin.adapters.telegram.client import build_client, new_link
+from twin.adapters.telegram.auth import AuthMethods
+from twin.adapters.telegram.base import (
+    AuthorizedHandler,
+    DeleteHandler,
+    EditHandler,
+    IncomingHandler,
+    OwnerActivityHandler,
+)
+from twin.adapters.telegram.client import build_client
 from twin.adapters.telegram.history import HistoryMethods
-from twin.adapters.telegram.link import LinkState, LinkStatus
+from twin.adapters.telegram.link import LinkStatus
 from twin.adapters.telegram.records import (
     CodeSent,
     Dialog,
@@ -35,16 +39,9 @@ from twin.adapters.telegram.records import (
     SendResult,
     TelegramUser,
 )
-from twin.adapters.telegram.sending import (
-    SENT_IDS_REMEMBERED,
-    TYPING_ACTIONS,
-    InFlight,
-    SendingMethods,
-)
-from twin.adapters.telegram.session import DatabaseSession, SessionStore
+from twin.adapters.telegram.sending import TYPING_ACTIONS, SendingMethods
+from twin.adapters.telegram.session import DatabaseSession
 from twin.adapters.telegram.updates import SERVICE_USER_ID, UpdateMethods
-from twin.config import TelegramSettings
-from twin.domain.models import IncomingMessage, OwnerActivity
 from twin.errors import TelegramUnavailable
 
 __all__ = [
@@ -59,57 +56,11 @@ __all__ = [
     "TelegramUser",
 ]
 
-IncomingHandler = Callable[[IncomingMessage], Awaitable[None]]
-OwnerActivityHandler = Callable[[OwnerActivity], Awaitable[None]]
-EditHandler = Callable[[str, int, int, str], Awaitable[None]]  # account, chat, message id, text
-DeleteHandler = Callable[[str, int | None, list[int]], Awaitable[None]]
-AuthorizedHandler = Callable[[str, TelegramUser], Awaitable[None]]  # account, who
-
-
-@dataclass
-class _Handlers:
-    incoming: IncomingHandler | None = None
-    owner_activity: OwnerActivityHandler | None = None
-    edited: EditHandler | None = None
-    deleted: DeleteHandler | None = None
-    authorized: AuthorizedHandler | None = None
-
 
 class TelegramAccount(AuthMethods, UpdateMethods, SendingMethods, HistoryMethods):
-    """A logged-in (or logging-in) personal account. One Telethon client, one DB session."""
+    """A logged-in (or logging-in) personal account. One Telethon client, one DB session.
 
-    def __init__(
-        self,
-        name: str,
-        settings: TelegramSettings,
-        store: SessionStore,
-        *,
-        api_hash: str,
-        receive_updates: bool = True,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
-        self.name = name
-        self._settings = settings
-        self._store = store
-        self._api_hash = api_hash
-        self._clock = clock
-        self._client: TelegramClient | None = None
-        self._session: DatabaseSession | None = None
-        self._pending: PendingLogin | None = None
-        self._me: TelegramUser | None = None
-        self._handlers = _Handlers()
-        self._sent_ids: deque[int] = deque(maxlen=SENT_IDS_REMEMBERED)
-        self._in_flight = InFlight()
-        self._lock = asyncio.Lock()
-        self._start_lock = asyncio.Lock()
-        # False for the CLI: connect without taking in updates and leave the stored update
-        # state where the daemon left it (so `twin run` catches up on what arrives meanwhile).
-        self._receive_updates = receive_updates
-        self.link: LinkState = new_link(settings, name)  # the real link state, across clients
-        self._authorization_known = False  # set once the stored session has been checked
-        self._expected = False  # it holds a stored session (see expect_link)
-        # dialog id -> its newest message id when the sweep last checked it
-        self._checked_top: dict[int, int] = {}
+    Its state and constructor are AccountBase's (base.py); the mixins give the rest."""
 
     # --- wiring ------------------------------------------------------------------------------
     def on_incoming(self, handler: IncomingHandler) -> None:
@@ -132,20 +83,6 @@ class TelegramAccount(AuthMethods, UpdateMethods, SendingMethods, HistoryMethods
     def expect_link(self) -> None:
         """This account holds a stored session: until it is checked, /ready counts on it."""
         self._expected = True
-
-    @property
-    def client(self) -> TelegramClient:
-        if self._client is None:
-            raise TelegramUnavailable("the Telegram client is not started")
-        return self._client
-
-    @property
-    def authorized(self) -> bool:
-        return self._me is not None
-
-    @property
-    def me(self) -> TelegramUser | None:
-        return self._me
 
     # --- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> bool:

@@ -1,23 +1,21 @@
 """Logging in and out: the code, the two-step verification password, the logout.
 
-A mixin of TelegramAccount (account.py), as Telethon's `client/auth.py` is of its client."""
+A mixin of TelegramAccount (account.py) built on AccountBase (base.py), as Telethon's
+`client/auth.py` is of its client."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from telethon import errors, functions, types
 
 from twin.adapters.telegram import mapping
+from twin.adapters.telegram.base import AccountBase, PendingLogin
 from twin.adapters.telegram.records import CodeSent, LoginResult, TelegramUser
 from twin.adapters.telegram.refusals import rpc_errors
 from twin.errors import Conflict, InvalidInput, TwinError, Unauthorized
 from twin.logs import redactor
-
-if TYPE_CHECKING:
-    from twin.adapters.telegram.account import TelegramAccount
 
 log = logging.getLogger("twin.telegram")
 
@@ -34,15 +32,8 @@ _CODE_TYPES = {
 _PASSWORD_NEEDED = object()  # what _sign_in returns when a 2FA password must follow
 
 
-@dataclass
-class PendingLogin:
-    phone: str
-    phone_code_hash: str
-    awaiting_password: bool = False
-
-
-class AuthMethods:
-    async def request_code(self: TelegramAccount, phone: str) -> CodeSent:
+class AuthMethods(AccountBase):
+    async def request_code(self, phone: str) -> CodeSent:
         digits = mapping.normalize_phone(phone)
         if not 7 <= len(digits) <= 15:
             raise InvalidInput("phone", "a phone number has 7 to 15 digits, in international form")
@@ -58,7 +49,7 @@ class AuthMethods:
             )
 
     async def verify_code(
-        self: TelegramAccount, phone: str, code: str | None, password: str | None = None
+        self, phone: str, code: str | None, password: str | None = None
     ) -> LoginResult:
         """Complete a login: the code, then (for 2FA accounts) the password, in one or two calls."""
         redactor.add(code, password)
@@ -74,16 +65,14 @@ class AuthMethods:
             await self._authorized(user)
             return LoginResult("authorized", user=self._me)
 
-    async def submit_password(self: TelegramAccount, password: str) -> LoginResult:
+    async def submit_password(self, password: str) -> LoginResult:
         """The second step of a 2FA login (POST /auth/password)."""
         pending = self._pending
         if pending is None or not pending.awaiting_password:
             raise Conflict("no login is waiting for a password")
         return await self.verify_code(pending.phone, None, password)
 
-    async def _sign_in(
-        self: TelegramAccount, pending: PendingLogin, code: str | None, password: str | None
-    ) -> Any:
+    async def _sign_in(self, pending: PendingLogin, code: str | None, password: str | None) -> Any:
         """The signed-in user; `_PASSWORD_NEEDED` when 2FA is on and no password came yet."""
         if pending.awaiting_password:
             return await self._sign_in_password(password)
@@ -99,19 +88,19 @@ class AuthMethods:
                 return _PASSWORD_NEEDED
             return await self._sign_in_password(password)
 
-    async def _sign_in_password(self: TelegramAccount, password: str | None) -> Any:
+    async def _sign_in_password(self, password: str | None) -> Any:
         if not password:
             raise InvalidInput("password", "two-step verification is on: a password is required")
         return await self.client.sign_in(password=password)
 
-    async def _password_hint(self: TelegramAccount) -> str | None:
+    async def _password_hint(self) -> str | None:
         try:
             info = await self.client(functions.account.GetPasswordRequest())
         except errors.RPCError:
             return None
         return info.hint or None
 
-    async def _authorized(self: TelegramAccount, user: Any) -> None:
+    async def _authorized(self, user: Any) -> None:
         self._me = TelegramUser(
             id=user.id,
             name=mapping.display_name(user),
@@ -126,7 +115,7 @@ class AuthMethods:
             await self._session.flush()
         log.info("account %s authorized as user %s", self.name, self._me.id)
 
-    async def logout(self: TelegramAccount) -> None:
+    async def logout(self) -> None:
         """Log out of Telegram (the authorization ends there), disconnect and forget the
         session. The next login builds a new client, with its own handlers."""
         async with self._lock:
@@ -147,7 +136,3 @@ class AuthMethods:
             if session is not None:
                 await session.erase()
             log.info("account %s logged out", self.name)
-
-    def require_authorized(self: TelegramAccount) -> None:
-        if self._me is None:
-            raise Unauthorized("the Telegram account is not logged in; log in first")

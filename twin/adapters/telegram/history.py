@@ -1,23 +1,22 @@
 """Reading what is there: the account's dialogs, its private chats, a chat's history size and the
 owner's own messages page by page (what `twin style build` learns from).
 
-A mixin of TelegramAccount (account.py), as Telethon's `client/dialogs.py` is of its client."""
+A mixin of TelegramAccount (account.py) built on AccountBase (base.py), as Telethon's
+`client/dialogs.py` is of its client."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from twin.adapters.telegram import mapping
+from twin.adapters.telegram.base import AccountBase
 from twin.adapters.telegram.records import Dialog, OwnPage
 from twin.adapters.telegram.refusals import rpc_errors
 from twin.adapters.telegram.updates import SERVICE_USER_ID
 
-if TYPE_CHECKING:
-    from twin.adapters.telegram.account import TelegramAccount
 
-
-class HistoryMethods:
-    async def private_chat_ids(self: TelegramAccount, limit: int = 500) -> list[int]:
+class HistoryMethods(AccountBase):
+    async def private_chat_ids(self, limit: int = 500) -> list[int]:
         """Private chats with people (no bots, no Saved Messages), most recent first."""
         self.require_authorized()
         with rpc_errors(self.name):
@@ -31,16 +30,14 @@ class HistoryMethods:
             and d.id != SERVICE_USER_ID
         ]
 
-    async def history_size(self: TelegramAccount, chat: int) -> int:
+    async def history_size(self, chat: int) -> int:
         """How many messages the chat's history holds (one request, no message read)."""
         peer = await self.input_peer(chat)
         with rpc_errors(self.name):
             found = await self.client.get_messages(peer, limit=0)
         return int(found.total or 0)
 
-    async def own_messages(
-        self: TelegramAccount, chat: int, *, before_id: int = 0, limit: int = 100
-    ) -> OwnPage:
+    async def own_messages(self, chat: int, *, before_id: int = 0, limit: int = 100) -> OwnPage:
         """One page of history older than `before_id`: the owner's own messages in it (newest
         first; text may be empty for media), how many messages the page held and the cursor
         of the next page (None at the end)."""
@@ -51,7 +48,7 @@ class HistoryMethods:
         own = [(m.id, m.message or "", m.date) for m in page if m.out]
         return OwnPage(own, len(page), page[-1].id if len(page) == limit else None)
 
-    async def dialogs(self: TelegramAccount, limit: int, offset: int = 0) -> list[Dialog]:
+    async def dialogs(self, limit: int, offset: int = 0) -> list[Dialog]:
         self.require_authorized()
         with rpc_errors(self.name):
             found = await self.client.get_dialogs(limit=limit + offset)

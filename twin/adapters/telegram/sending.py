@@ -1,30 +1,23 @@
 """Sending primitives: a chat's input peer, text and voice messages sent exactly once (by the
 caller's random_id), the typing action, read receipts and media downloads.
 
-A mixin of TelegramAccount (account.py), as Telethon's `client/messages.py` is of its client."""
+A mixin of TelegramAccount (account.py) built on AccountBase (base.py), as Telethon's
+`client/messages.py` is of its client."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from telethon import errors, functions, types, utils
 
 from twin.adapters.telegram import mapping
+from twin.adapters.telegram.base import AccountBase
 from twin.adapters.telegram.records import SendResult
 from twin.adapters.telegram.refusals import rpc_errors
 from twin.errors import InvalidInput, TwinError
 
-if TYPE_CHECKING:
-    from twin.adapters.telegram.account import TelegramAccount
-
 log = logging.getLogger("twin.telegram")
-
-SENT_IDS_REMEMBERED = 2048
 
 TYPING_ACTIONS = {
     "typing": types.SendMessageTypingAction,
@@ -33,30 +26,8 @@ TYPING_ACTIONS = {
 }
 
 
-@dataclass
-class InFlight:
-    """Sends in progress per chat, so our own outgoing echo is not mistaken for the owner."""
-
-    counts: dict[int, int] = field(default_factory=dict)
-    done: dict[int, asyncio.Event] = field(default_factory=dict)
-
-    @contextlib.contextmanager
-    def sending(self, chat_id: int) -> Iterator[None]:
-        """One send to the chat is in flight for the block; `done[chat_id]` is set when the
-        chat's last one ends."""
-        self.counts[chat_id] = self.counts.get(chat_id, 0) + 1
-        self.done.setdefault(chat_id, asyncio.Event())
-        try:
-            yield
-        finally:
-            self.counts[chat_id] -= 1
-            if not self.counts[chat_id]:
-                del self.counts[chat_id]
-                self.done.pop(chat_id).set()
-
-
-class SendingMethods:
-    async def input_peer(self: TelegramAccount, chat: int | str) -> Any:
+class SendingMethods(AccountBase):
+    async def input_peer(self, chat: int | str) -> Any:
         """A chat by id, "@username" or "+phone" as Telethon's input peer."""
         self.require_authorized()
         if isinstance(chat, str) and chat.startswith("+"):
@@ -71,7 +42,7 @@ class SendingMethods:
             raise InvalidInput("chat", "unknown chat: not in this account's dialogs")
         return peer
 
-    async def _cached_input_peer(self: TelegramAccount, chat: int | str) -> Any:
+    async def _cached_input_peer(self, chat: int | str) -> Any:
         """Telethon's input peer of a chat it knows (its entity cache, or a username/phone it
         resolves); None when it does not."""
         try:
@@ -79,19 +50,17 @@ class SendingMethods:
         except ValueError:
             return None
 
-    async def resolve_peer_id(self: TelegramAccount, chat: int | str) -> int:
+    async def resolve_peer_id(self, chat: int | str) -> int:
         """The Telegram peer id of a chat given by id, "@username" or "+phone"."""
         return self._peer_id(await self.input_peer(chat))
 
-    def _peer_id(self: TelegramAccount, peer: Any) -> int:
+    def _peer_id(self, peer: Any) -> int:
         if isinstance(peer, types.InputPeerSelf):  # "me": Saved Messages
             self.require_authorized()
             return self._me.id  # type: ignore[union-attr]
         return utils.get_peer_id(peer)
 
-    async def _guarded_send(
-        self: TelegramAccount, chat_id: int, request: Any, random_id: int
-    ) -> SendResult:
+    async def _guarded_send(self, chat_id: int, request: Any, random_id: int) -> SendResult:
         self.require_authorized()
         with self._in_flight.sending(chat_id):
             try:
@@ -108,7 +77,7 @@ class SendingMethods:
             return SendResult(message_id=message_id)
 
     async def send_text(
-        self: TelegramAccount,
+        self,
         chat: int | str,
         text: str,
         *,
@@ -127,7 +96,7 @@ class SendingMethods:
         return await self._guarded_send(self._peer_id(peer), request, random_id)
 
     async def send_voice(
-        self: TelegramAccount,
+        self,
         chat: int | str,
         ogg_opus: bytes,
         *,
@@ -153,7 +122,7 @@ class SendingMethods:
         )
         return await self._guarded_send(self._peer_id(peer), request, random_id)
 
-    async def download_media(self: TelegramAccount, chat: int | str, message_id: int) -> bytes:
+    async def download_media(self, chat: int | str, message_id: int) -> bytes:
         """The bytes of a message's media (a voice note to transcribe)."""
         peer = await self.input_peer(chat)
         with rpc_errors(self.name, passthrough=(TwinError,)):
@@ -163,13 +132,13 @@ class SendingMethods:
             data = await self.client.download_media(message, file=bytes)
         return bytes(data)
 
-    async def set_action(self: TelegramAccount, chat: int | str, action: str = "typing") -> None:
+    async def set_action(self, chat: int | str, action: str = "typing") -> None:
         """Show "typing…" / "recording voice…" (Telegram shows it for ~5 s per call)."""
         peer = await self.input_peer(chat)
         with rpc_errors(self.name):
             await self.client(functions.messages.SetTypingRequest(peer, TYPING_ACTIONS[action]()))
 
-    async def mark_read(self: TelegramAccount, chat: int | str, max_id: int) -> None:
+    async def mark_read(self, chat: int | str, max_id: int) -> None:
         peer = await self.input_peer(chat)
         with rpc_errors(self.name):
             await self.client.send_read_acknowledge(peer, max_id=max_id)

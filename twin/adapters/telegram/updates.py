@@ -1,7 +1,8 @@
 """Updates in: the event handlers, the intake of one received message, and the sweep that takes in
 what never arrived as an update.
 
-A mixin of TelegramAccount (account.py), as Telethon's `client/updates.py` is of its client."""
+A mixin of TelegramAccount (account.py) built on AccountBase (base.py), as Telethon's
+`client/updates.py` is of its client."""
 
 from __future__ import annotations
 
@@ -10,17 +11,15 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from telethon import errors, events, utils
 
 from twin.adapters.telegram import mapping
+from twin.adapters.telegram.base import AccountBase
 from twin.adapters.telegram.refusals import rpc_errors
 from twin.domain.models import ChatKind
 from twin.errors import AdapterError
-
-if TYPE_CHECKING:
-    from twin.adapters.telegram.account import TelegramAccount
 
 log = logging.getLogger("twin.telegram")
 
@@ -33,12 +32,12 @@ _SWEEP_READ_MESSAGES = 20  # newest messages compared in a private chat with not
 IsRecorded = Callable[[int, list[int]], Awaitable[set[int]]]  # chat id, ids -> the stored ones
 
 
-class UpdateMethods:
+class UpdateMethods(AccountBase):
     # --- event handlers (every client gets them, see TelegramAccount._start) --------------------
-    async def _on_update(self: TelegramAccount, update: Any) -> None:
+    async def _on_update(self, update: Any) -> None:
         self.link.update_received()
 
-    async def _on_new_message(self: TelegramAccount, event: events.NewMessage.Event) -> None:
+    async def _on_new_message(self, event: events.NewMessage.Event) -> None:
         try:
             if event.message.out:
                 await self._handle_outgoing(event.message)
@@ -48,7 +47,7 @@ class UpdateMethods:
             # One bad update must never stop the receive loop.
             log.exception("account %s: failed to handle message %s", self.name, event.message.id)
 
-    async def _on_edited(self: TelegramAccount, event: events.MessageEdited.Event) -> None:
+    async def _on_edited(self, event: events.MessageEdited.Event) -> None:
         handler = self._handlers.edited
         if handler is None or event.message.out:
             return
@@ -62,7 +61,7 @@ class UpdateMethods:
         except Exception:
             log.exception("account %s: failed to handle an edit", self.name)
 
-    async def _on_deleted(self: TelegramAccount, event: events.MessageDeleted.Event) -> None:
+    async def _on_deleted(self, event: events.MessageDeleted.Event) -> None:
         handler = self._handlers.deleted
         if handler is None:
             return
@@ -72,7 +71,7 @@ class UpdateMethods:
             log.exception("account %s: failed to handle a deletion", self.name)
 
     # --- intake ---------------------------------------------------------------------------------
-    async def take_in(self: TelegramAccount, message: Any) -> bool:
+    async def take_in(self, message: Any) -> bool:
         """Map and hand over one received message; False if it is not for the twin."""
         handler = self._handlers.incoming
         if handler is None or self._me is None:
@@ -97,9 +96,7 @@ class UpdateMethods:
             self._session.save()
         return True
 
-    async def _addressed(
-        self: TelegramAccount, message: Any, *, owner_id: int
-    ) -> tuple[Any, bool] | None:
+    async def _addressed(self, message: Any, *, owner_id: int) -> tuple[Any, bool] | None:
         """The message's chat entity and whether it replies to the owner, if the message is for
         the twin: recent, not from a channel, Saved Messages or Telegram's notifications, and in
         a group only when it mentions the owner or replies to them. None otherwise."""
@@ -120,20 +117,20 @@ class UpdateMethods:
                 return None  # group chatter not addressed to the owner is not ours to store
         return chat, replies_to_owner
 
-    async def _chat_entity(self: TelegramAccount, message: Any) -> Any:
+    async def _chat_entity(self, message: Any) -> Any:
         try:
             return await self.client.get_entity(message.peer_id)
         except (ValueError, errors.RPCError):
             return None
 
-    async def _sender_entity(self: TelegramAccount, message: Any) -> Any:
+    async def _sender_entity(self, message: Any) -> Any:
         peer = message.from_id or message.peer_id
         try:
             return await self.client.get_entity(peer)
         except (ValueError, errors.RPCError):
             return None
 
-    async def _replies_to_owner(self: TelegramAccount, message: Any) -> bool:
+    async def _replies_to_owner(self, message: Any) -> bool:
         reply = getattr(message, "reply_to", None)
         reply_id = getattr(reply, "reply_to_msg_id", None)
         if reply_id is None:
@@ -146,7 +143,7 @@ class UpdateMethods:
             return False
         return bool(original is not None and original.out)
 
-    async def _handle_outgoing(self: TelegramAccount, message: Any) -> None:
+    async def _handle_outgoing(self, message: Any) -> None:
         chat_id = utils.get_peer_id(message.peer_id)
         if self._me is not None and chat_id == self._me.id:
             return  # Saved Messages: notes to self are not a conversation
@@ -162,7 +159,7 @@ class UpdateMethods:
             await handler(mapping.to_owner_activity(self.name, message))
 
     # --- the sweep ------------------------------------------------------------------------------
-    async def sweep(self: TelegramAccount, is_recorded: IsRecorded) -> int:
+    async def sweep(self, is_recorded: IsRecorded) -> int:
         """Take in messages whose update never reached intake; returns how many.
 
         Every private chat whose last message is within `max_catch_up_age` has its newest
@@ -205,7 +202,7 @@ class UpdateMethods:
             log.info("account %s: sweep took in %d missed message(s)", self.name, taken)
         return taken
 
-    def _sweep_limit(self: TelegramAccount, dialog: Any, cutoff: datetime) -> int | None:
+    def _sweep_limit(self, dialog: Any, cutoff: datetime) -> int | None:
         """How many of a dialog's newest messages the sweep reads; None: none (no recent
         message, a broadcast channel, nothing new since the last check, a read group)."""
         last = dialog.message
@@ -219,7 +216,7 @@ class UpdateMethods:
         return unread if unread > 0 else None
 
     async def _take_in_missed(
-        self: TelegramAccount,
+        self,
         chat_id: int,
         messages: list[Any],
         cutoff: datetime,
