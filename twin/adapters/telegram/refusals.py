@@ -18,6 +18,11 @@ API's error details and a failed reply's reason.
 
 Everything but RateLimited, TelegramUnavailable (and Unauthorized, which a reconnect may fix) is
 non-transient: the reply pipeline fails the reply at once with the reason instead of retrying.
+
+The account's methods apply it with one context manager around their requests:
+
+    with rpc_errors(self.name):
+        await self.client(request)
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from telethon import errors
 from telethon.errors import rpcerrorlist
@@ -171,3 +178,23 @@ def translate_rpc_error(exc: Exception, *, account: str | None = None) -> Except
     if isinstance(exc, ConnectionError | OSError | asyncio.TimeoutError):
         return TelegramUnavailable("Telegram is not reachable right now")
     return exc
+
+
+@contextmanager
+def rpc_errors(
+    account: str | None = None, *, passthrough: tuple[type[BaseException], ...] = ()
+) -> Iterator[None]:
+    """Raise what the block raises as a domain error (`translate_rpc_error`); an exception of a
+    `passthrough` type, and any exception the table does not know, propagates unchanged.
+
+    `passthrough` keeps what the caller handles itself: a `RandomIdDuplicateError` ("already
+    sent", not an outage) or a `TwinError` the block raised on purpose."""
+    try:
+        yield
+    except passthrough:
+        raise
+    except Exception as exc:
+        translated = translate_rpc_error(exc, account=account)
+        if translated is exc:
+            raise
+        raise translated from exc
