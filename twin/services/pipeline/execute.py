@@ -5,10 +5,11 @@ is committed before the side effect that follows it; errors end in an outcome.""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from twin.db.records import ChatRecord, MessageRecord, ReplyRecord
-from twin.domain.decide import Action
+from twin.domain.decide import AccountPolicy, Action
 from twin.domain.models import Direction, Failure, MessageKind, ReplyState, SkipReason
 from twin.errors import (
     AdapterError,
@@ -31,6 +32,18 @@ from twin.services.pipeline.states import BEFORE_SENDING
 from twin.services.policy import Behaviour
 
 log = logging.getLogger("twin.pipeline")
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """A job still to be answered: its chat, linked messages, behaviour and policy, and the
+    incoming messages it answers (not deleted)."""
+
+    chat: ChatRecord
+    linked: list[MessageRecord]
+    behaviour: Behaviour
+    policy: AccountPolicy
+    incoming: list[MessageRecord]
 
 
 class Executor:
@@ -62,13 +75,7 @@ class Executor:
     def job_context(self, tx: Tx, reply: ReplyRecord) -> Prepared | None:
         """Inside the transaction that claims `reply`: what its first step would read (the
         worker reads it for a whole batch of jobs in one round trip)."""
-        if reply.state not in BEFORE_SENDING:
-            return None
-        return Prepared(
-            tx.get_chat(reply.chat_id),
-            tx.get_settings(reply.account_id),
-            tx.reply_messages(reply.id),
-        )
+        return self._read_tx(tx, reply) if reply.state in BEFORE_SENDING else None
 
     async def execute(self, reply: ReplyRecord, prepared: Prepared | None = None) -> None:
         """Run one claimed job to its next resting state. `prepared`: what its first step
@@ -116,31 +123,12 @@ class Executor:
         database (what to answer, unless read when the job was handed over; the move to
         `generating` with the history; the parts with the move to `sending`), each state
         committed before the side effect that follows it."""
-        now = self._clock.now()
         if prepared is None:
-            prepared = await self._repo.transaction(
-                lambda tx: Prepared(
-                    tx.get_chat(reply.chat_id),
-                    tx.get_settings(reply.account_id),
-                    tx.reply_messages(reply.id),
-                )
-            )
-        chat, linked = prepared.chat, prepared.linked
-        self._events.remember_chat(chat.id, chat.peer_id)
-        behaviour, policy = self._behaviours.get(
-            reply.account_id, prepared.overrides, chat.overrides
-        )
-        if not behaviour.twin.enabled:
-            return await self._outcomes.skip(reply, SkipReason.DISABLED.value)
-        if chat.is_paused(now):
-            return await self._outcomes.cancel(reply, SkipReason.PAUSED.value)
-        incoming = [
-            m
-            for m in linked
-            if m.direction is Direction.INCOMING and m.state is not ReplyState.CANCELLED
-        ]
-        if not incoming:
-            return await self._outcomes.cancel(reply, SkipReason.DELETED.value)
+            prepared = await self._repo.transaction(lambda tx: self._read_tx(tx, reply))
+        admitted = await self._admit(reply, prepared)
+        if admitted is None:
+            return None
+        chat, behaviour, incoming = admitted.chat, admitted.behaviour, admitted.incoming
         opening = self._fast.read_ahead(await self._delivery.open(reply, chat, incoming))
         if prepared.started is not None and reply.state is ReplyState.GENERATING:
             started: Started | None = prepared.started  # by the transaction that created it
@@ -162,8 +150,37 @@ class Executor:
                 await self._repo.update_chat(chat.id, **result.summary)
             return None
         await opening  # read before the reply exists; a failure retries the generation
-        reply, parts = await self._enter_sending(reply, chat, behaviour, linked, result)
-        return Sending(reply, chat, policy, parts)
+        reply, parts = await self._enter_sending(reply, chat, behaviour, admitted.linked, result)
+        return Sending(reply, chat, admitted.policy, parts)
+
+    def _read_tx(self, tx: Tx, reply: ReplyRecord) -> Prepared:
+        return Prepared(
+            tx.get_chat(reply.chat_id),
+            tx.get_settings(reply.account_id),
+            tx.reply_messages(reply.id),
+        )
+
+    async def _admit(self, reply: ReplyRecord, prepared: Prepared) -> Admitted | None:
+        """Whether the job is still to be answered now; if not, its outcome (None): the twin
+        was turned off, the chat paused, or every message it answers deleted. Else the chat,
+        the linked messages, the behaviour and the incoming messages to answer."""
+        chat, linked = prepared.chat, prepared.linked
+        self._events.remember_chat(chat.id, chat.peer_id)
+        behaviour, policy = self._behaviours.get(
+            reply.account_id, prepared.overrides, chat.overrides
+        )
+        if not behaviour.twin.enabled:
+            return await self._outcomes.skip(reply, SkipReason.DISABLED.value)
+        if chat.is_paused(self._clock.now()):
+            return await self._outcomes.cancel(reply, SkipReason.PAUSED.value)
+        incoming = [
+            m
+            for m in linked
+            if m.direction is Direction.INCOMING and m.state is not ReplyState.CANCELLED
+        ]
+        if not incoming:
+            return await self._outcomes.cancel(reply, SkipReason.DELETED.value)
+        return Admitted(chat, linked, behaviour, policy, incoming)
 
     async def _start(
         self, reply: ReplyRecord, chat: ChatRecord, incoming: list[MessageRecord]

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable
 from datetime import datetime
@@ -21,7 +22,8 @@ from typing import Protocol
 from twin.db.records import ReplyRecord
 from twin.domain.decide import Action, Decision
 from twin.domain.models import IncomingMessage, MessageKind
-from twin.ports import Tx
+from twin.ports import Events, Tx
+from twin.services.events import StagedEvent
 from twin.services.pipeline.records import Prepared, Started
 from twin.services.policy import Behaviour
 
@@ -56,6 +58,23 @@ class FastPath:
             and message.kind is MessageKind.TEXT
             and behaviour.twin.enabled
         )
+
+    @staticmethod
+    def hand_over_tx(
+        tx: Tx,
+        events: Events,
+        reply: ReplyRecord,
+        prepared: Prepared,
+        start: bool,
+        style_known: datetime | None,
+    ) -> tuple[list[StagedEvent], Prepared]:
+        """Inside the plan's transaction, for a job created leased: when it was created
+        already `generating` (`start`), its event and what generation reads with that move."""
+        if not start:
+            return [], prepared
+        generating = events.stage_reply(tx, "reply.generating", reply)
+        started = started_tx(tx, reply.account_id, reply.chat_id, style_known)
+        return [generating], dataclasses.replace(prepared, started=started)
 
     def submit(self, job: ReplyRecord, prepared: Prepared) -> None:
         assert self.handoff is not None  # a lease was granted by it

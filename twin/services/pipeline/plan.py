@@ -21,7 +21,7 @@ from twin.services.directory import AccountDirectory
 from twin.services.events import EventLog, StagedEvent
 from twin.services.intake import Stored, store_incoming_tx
 from twin.services.pipeline.caches import Behaviours, Styles
-from twin.services.pipeline.fastpath import FastPath, started_tx
+from twin.services.pipeline.fastpath import FastPath
 from twin.services.pipeline.records import Prepared
 from twin.services.pipeline.runs import Runs
 
@@ -165,16 +165,7 @@ class Planner:
             now=now,
             rng=self._rng,
         )
-        activity: dict[str, Any] = {"last_incoming_at": message.date}
-        skip_reason = None
-        if not self._answers and decision.action in (Action.REPLY, Action.DEFER):
-            skip_reason = "llm_not_configured"
-        elif decision.action is Action.SKIP:
-            skip_reason = decision.skip_reason.value if decision.skip_reason else "skipped"
-        elif decision.action is Action.AWAY:
-            # Recorded now, not when sent: a burst outside hours gets one away message.
-            activity["last_away_at"] = now
-        updated_chat = tx.update_chat(chat.id, **activity)
+        skip_reason, updated_chat = self._activity_tx(tx, chat, message, decision, now)
         if skip_reason is not None:
             return [self._skip_tx(tx, record, decision, skip_reason)], None, None
         if pending is not None and decision.action is Action.REPLY and _replying(pending):
@@ -193,26 +184,43 @@ class Planner:
             message_state=ReplyState.SCHEDULED,
             lease_until=lease_until if handed_over else None,
         )
-        events = [
-            self._events.stage_reply(
-                tx,
-                "reply.scheduled",
-                reply,
-                message_id=message.message_id,
-                action=decision.action.value,
-                reply_at=reply.reply_at.isoformat(),
-                delay_s=delay(reply.reply_at, now),
-                explain=list(decision.explain),
-            )
-        ]
+        scheduled = self._events.stage_reply(
+            tx,
+            "reply.scheduled",
+            reply,
+            message_id=message.message_id,
+            action=decision.action.value,
+            reply_at=reply.reply_at.isoformat(),
+            delay_s=delay(reply.reply_at, now),
+            explain=list(decision.explain),
+        )
         if not handed_over:
-            return events, None, None
+            return [scheduled], None, None
         linked = dataclasses.replace(record, state=ReplyState.SCHEDULED, reply_id=reply.id)
-        started = None
-        if start:
-            events.append(self._events.stage_reply(tx, "reply.generating", reply))
-            started = started_tx(tx, account_id, chat.id, style_known)
-        return events, reply, Prepared(updated_chat, overrides, [linked], started)
+        events, prepared = self._fast.hand_over_tx(
+            tx, self._events, reply, Prepared(updated_chat, overrides, [linked]), start, style_known
+        )
+        return [scheduled, *events], reply, prepared
+
+    def _activity_tx(
+        self,
+        tx: Tx,
+        chat: ChatRecord,
+        message: IncomingMessage,
+        decision: Decision,
+        now: datetime,
+    ) -> tuple[str | None, ChatRecord]:
+        """Store the chat's activity; the reason the message is skipped (None: answered)."""
+        activity: dict[str, Any] = {"last_incoming_at": message.date}
+        skip_reason = None
+        if not self._answers and decision.action in (Action.REPLY, Action.DEFER):
+            skip_reason = "llm_not_configured"
+        elif decision.action is Action.SKIP:
+            skip_reason = decision.skip_reason.value if decision.skip_reason else "skipped"
+        elif decision.action is Action.AWAY:
+            # Recorded now, not when sent: a burst outside hours gets one away message.
+            activity["last_away_at"] = now
+        return skip_reason, tx.update_chat(chat.id, **activity)
 
     def _skip_tx(
         self, tx: Tx, record: MessageRecord, decision: Decision, reason: str
