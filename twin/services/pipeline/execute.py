@@ -247,7 +247,8 @@ class Executor:
         return current, parts
 
     async def _resume(self, reply: ReplyRecord) -> Sending | None:
-        """A job resumed in `sending`: its parts as stored (None if it is no longer sending)."""
+        """A job resumed in `sending`: its parts as stored (None if it is no longer sending,
+        or is cancelled now because its chat is paused)."""
 
         def read(
             tx: Tx,
@@ -262,6 +263,11 @@ class Executor:
         current, chat, overrides, linked = await self._repo.transaction(read)
         self._events.remember_chat(chat.id, chat.peer_id)
         if current.state is not ReplyState.SENDING:
+            return None
+        if chat.is_paused(self._clock.now()):
+            # Paused since it stopped (re-queued by recovery, or resumed after a restart): the
+            # rest of its bubbles would go into a chat the owner paused.
+            await self._outcomes.cancel(current, SkipReason.PAUSED.value)
             return None
         _, policy = self._behaviours.get(reply.account_id, overrides, chat.overrides)
         parts = [
