@@ -193,6 +193,7 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         services["stt"] = monitored(stt, health, "stt", "transcribe")
         services["tts"] = monitored(tts, health, "tts", "synthesize")
         brain = monitored(adapters.brain or _brain(settings), health, "llm", "reply")
+        wake = asyncio.Event()  # the worker sleeps on it; the pipeline and recovery set it
         pipeline = ReplyPipeline(
             settings=settings,
             repo=repo,
@@ -203,25 +204,27 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
             tts=services["tts"],
             clock=clock,
             directory=directory,
+            wake=wake,
         )
         max_age = settings.telegram.max_catch_up_age
         pipeline.unstored_floor = lambda account, peer: intake.unstored_floor(
             account, peer, max_age
         )
         services["pipeline"] = pipeline
-        app[keys.CHATS] = ChatPauses(repo, directory, events, clock, pipeline.cancel_pending)
+        app[keys.CHATS] = ChatPauses(repo, directory, events, clock, pipeline.holds)
         app[keys.BEHAVIOUR] = BehaviourSettings(settings, repo, directory, events)
-        intake.on_new_message = pipeline.on_new_message
-        intake.on_owner_activity = pipeline.on_owner_activity
-        accounts.on_edited = pipeline.on_edited
-        accounts.on_deleted = pipeline.on_deleted
-        services["worker"] = ReplyWorker(repo, pipeline, clock)
+        intake.on_new_message = pipeline.planner.on_new_message
+        intake.on_owner_activity = pipeline.takeover.on_owner_activity
+        accounts.on_edited = pipeline.takeover.on_edited
+        accounts.on_deleted = pipeline.takeover.on_deleted
+        worker = services["worker"] = ReplyWorker(repo, pipeline, clock, wake=wake)
+        pipeline.hand_off_to(worker)  # jobs due at once go straight to it (the fast path)
         recovery = OutageRecovery(
             settings=settings,
             repo=repo,
             events=events,
             clock=clock,
-            wake=pipeline.wake,
+            wake=wake,
             metrics=RecoveryMetrics(app[METRICS].registry if METRICS in app else None),
         )
         services["recovery"] = recovery

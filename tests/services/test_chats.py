@@ -1,9 +1,11 @@
 """Pausing a chat (issue 13.5): the one implementation behind the API's pause/resume and the
-owner-takeover pause — stored first, then the pending reply cancelled; on a real SQLite
-database, with the injected clock."""
+owner-takeover pause — the pause and the cancellation of the chat's unfinished replies in one
+transaction, the running jobs interrupted before it commits; on a real SQLite database, with
+the injected clock."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,9 +14,9 @@ from tests.db.conftest import make_settings
 from twin.clock import ManualClock
 from twin.db import migrate
 from twin.db.engine import database
-from twin.domain.models import PAUSED_FOREVER
+from twin.domain.models import PAUSED_FOREVER, ReplyState
 from twin.errors import NotFound
-from twin.services.chats import ChatPauses, hold
+from twin.services.chats import ChatHold, ChatPauses
 from twin.services.directory import AccountDirectory
 from twin.services.events import EventLog
 
@@ -29,36 +31,53 @@ async def repo(tmp_path):
         yield db.repo
 
 
-class Cancels:
-    """What the pipeline was asked to cancel, and the pause stored when it was asked."""
+class Runs:
+    """The pipeline's jobs in flight, as the hold sees them: what it interrupted, and the
+    reply's state when it did (before the commit)."""
 
     def __init__(self, repo) -> None:
         self.repo = repo
-        self.calls: list[tuple[int, int, str, datetime | None]] = []
+        self.interrupted: list[int] = []
+        self._locks: dict[tuple[int, int], asyncio.Lock] = {}
 
-    async def __call__(self, account_id: int, chat_id: int, reason: str) -> int:
-        paused = (await self.repo.get_chat(chat_id)).paused_until
-        self.calls.append((account_id, chat_id, reason, paused))
-        return 1
+    def interrupt(self, chat_id: int) -> None:
+        self.interrupted.append(chat_id)
+
+    def lock(self, account_id: int, peer_id: int) -> asyncio.Lock:
+        return self._locks.setdefault((account_id, peer_id), asyncio.Lock())
 
 
-async def test_pause_stores_the_pause_before_cancelling_and_resume_cancels_nothing(repo):
+async def _scheduled(repo, account_id: int, chat_id: int):
+    return await repo.create_reply(account_id, chat_id, reply_at=NOW)
+
+
+async def test_pause_and_its_cancellations_are_one_transaction_and_resume_cancels_nothing(repo):
     account = await repo.get_or_create_account("default")
     chat, _ = await repo.upsert_chat(account.id, 77, kind="private", title="Alice")
-    events, cancel = EventLog(repo), Cancels(repo)
-    pauses = ChatPauses(repo, AccountDirectory(repo), events, ManualClock(NOW), cancel)
+    reply = await _scheduled(repo, account.id, chat.id)
+    events, runs = EventLog(repo), Runs(repo)
+    pauses = ChatPauses(
+        repo, AccountDirectory(repo), events, ManualClock(NOW), ChatHold(repo, events, runs)
+    )
 
     paused = await pauses.pause("default", 77, 30)
     until = NOW + timedelta(minutes=30)
     assert (paused.until, paused.cancelled, paused.chat.paused_until) == (until, 1, until)
-    assert cancel.calls == [(account.id, chat.id, "paused", until)]  # stored first
+    assert runs.interrupted == [chat.id]
+    assert (await repo.get_reply(reply.id)).state is ReplyState.CANCELLED
 
     forever = await pauses.pause("default", 77, None)  # again: replaces the end
-    assert forever.chat.paused_until == PAUSED_FOREVER
+    assert forever.chat.paused_until == PAUSED_FOREVER and forever.cancelled == 0
     resumed = await pauses.resume("default", 77)
-    assert resumed.paused_until is None and len(cancel.calls) == 2
-    types = [e.type for e in await repo.events_since(0)]
-    assert types == ["chat.paused", "chat.paused", "chat.resumed"]
+    assert resumed.paused_until is None and runs.interrupted == [chat.id]
+    stored = await repo.events_since(0)
+    assert [e.type for e in stored] == [
+        "reply.cancelled",
+        "chat.paused",
+        "chat.paused",
+        "chat.resumed",
+    ]
+    assert [e.data.get("cancelled") for e in stored if e.type == "chat.paused"] == [1, 0]
 
     with pytest.raises(NotFound, match="chat 78 is unknown to account 'default'"):
         await pauses.pause("default", 78, 5)
@@ -67,7 +86,26 @@ async def test_pause_stores_the_pause_before_cancelling_and_resume_cancels_nothi
 async def test_the_takeover_pause_is_the_same_hold(repo):
     account = await repo.get_or_create_account("default")
     chat, _ = await repo.upsert_chat(account.id, 5, kind="private", title="Bob")
-    cancel = Cancels(repo)
+    reply = await _scheduled(repo, account.id, chat.id)
+    events = EventLog(repo)
     until = NOW + timedelta(minutes=15)
-    assert await hold(repo, cancel, account.id, chat.id, until) == 1
-    assert cancel.calls == [(account.id, chat.id, "paused", until)]
+    held = await ChatHold(repo, events, Runs(repo)).hold(chat, until)
+    assert (held.cancelled, held.chat.paused_until) == (1, until)
+    assert (await repo.get_reply(reply.id)).reason == "paused"
+
+
+async def test_a_failed_hold_neither_pauses_nor_cancels(repo):
+    """One transaction: when it fails, the chat is not paused and its reply still pending."""
+    account = await repo.get_or_create_account("default")
+    chat, _ = await repo.upsert_chat(account.id, 6, kind="private", title="Carol")
+    reply = await _scheduled(repo, account.id, chat.id)
+    events = EventLog(repo)
+
+    def failing(tx, cancelled):
+        assert cancelled == 1
+        raise RuntimeError("the event cannot be stored")
+
+    with pytest.raises(RuntimeError):
+        await ChatHold(repo, events, Runs(repo)).hold(chat, PAUSED_FOREVER, event=failing)
+    assert (await repo.get_chat(chat.id)).paused_until is None
+    assert (await repo.get_reply(reply.id)).state is ReplyState.SCHEDULED

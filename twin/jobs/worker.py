@@ -5,8 +5,10 @@ state, a due time (`reply_at`, or `next_attempt_at` after a failure) and a lease
 sleeps until the soonest due time or until the pipeline wakes it (a new message, a retry, a
 finished job that freed a slot), then claims due rows under a lease so no job runs twice; the
 claim and the next due time are one round trip to the database. A job that is due the moment it
-is created comes straight from the pipeline instead (`lease_until` / `submit`): the pipeline
-creates it already leased, in the transaction that schedules it. See docs/ARCHITECTURE.md.
+is created comes straight from the pipeline instead (`lease_until` / `submit`): the pipeline's
+fast path creates it already leased, in the transaction that schedules it. The worker knows the
+pipeline only as `Jobs` (run one, read what its first step needs) and shares one `wake` event
+with it; it never touches the pipeline's attributes. See docs/ARCHITECTURE.md.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ import contextlib
 import logging
 import random
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Protocol
 
-from twin.clock import Clock
+from twin.db.records import ReplyRecord
 from twin.domain.backoff import Backoff
 from twin.errors import StorageUnavailable
+from twin.ports import Clock, Store, Tx
+from twin.services.pipeline.records import Prepared
 
 log = logging.getLogger("twin.worker")
 
@@ -30,12 +34,29 @@ DEFAULT_CONCURRENCY = 50  # jobs running at once (mostly waiting on the LLM and 
 CLAIM_RETRY = Backoff(base=0.5, cap=15.0)  # claims while the database is unavailable
 
 
+class Jobs(Protocol):
+    """What the worker runs (twin.services.replies.ReplyPipeline)."""
+
+    def job_context(self, tx: Tx, reply: ReplyRecord) -> Prepared | None:
+        """Inside the claiming transaction: what the job's first step would read."""
+        ...
+
+    async def execute(self, reply: ReplyRecord, prepared: Prepared | None = None) -> None: ...
+
+
 class ReplyWorker:
     def __init__(
-        self, repo: Any, pipeline: Any, clock: Clock, *, concurrency: int = DEFAULT_CONCURRENCY
+        self,
+        repo: Store,
+        jobs: Jobs,
+        clock: Clock,
+        *,
+        wake: asyncio.Event,
+        concurrency: int = DEFAULT_CONCURRENCY,
     ) -> None:
         self._repo = repo
-        self._pipeline = pipeline
+        self._jobs = jobs
+        self._wake = wake  # shared with the pipeline: set when a job may be due sooner
         self._clock = clock
         self._running: dict[int, asyncio.Task[None]] = {}
         self._concurrency = concurrency
@@ -58,11 +79,8 @@ class ReplyWorker:
         if released:
             log.info("resuming %d interrupted repl%s", released, "y" if released == 1 else "ies")
         self._task = asyncio.create_task(self._loop(), name="reply worker")
-        self._pipeline.handoff = self
 
     async def stop(self) -> None:
-        if self._pipeline.handoff is self:
-            self._pipeline.handoff = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -76,7 +94,7 @@ class ReplyWorker:
                 await task
 
     async def _loop(self) -> None:
-        wake = self._pipeline.wake
+        wake = self._wake
         retry: float | None = None  # while the database is unavailable: the backoff's last wait
         while True:
             wake.clear()
@@ -106,15 +124,15 @@ class ReplyWorker:
             self._backlog = True  # a finishing job wakes the loop to claim the rest
             return None
 
-        context = getattr(self._pipeline, "job_context", None)
+        context = self._jobs.job_context
         stalled = sorted(self._stalled)
 
-        def work(tx: Any) -> tuple[list[Any], list[Any], datetime | None]:
+        def work(tx: Tx) -> tuple[list[ReplyRecord], list[Prepared | None], datetime | None]:
             if stalled:  # jobs the database stopped: claimable again at once
                 tx.release_leases(stalled)
             jobs = tx.claim_due_replies(now, LEASE_SECONDS, free)
             # What each job's first step reads, read here: one round trip for the batch.
-            contexts = [context(tx, job) if context else None for job in jobs]
+            contexts = [context(tx, job) for job in jobs]
             return jobs, contexts, tx.next_due_at()
 
         jobs, contexts, due = await self._repo.transaction(work)
@@ -139,23 +157,25 @@ class ReplyWorker:
             return None  # stopped, or older due jobs wait for a slot: first come, first served
         return now + timedelta(seconds=LEASE_SECONDS)
 
-    def submit(self, job: Any, context: Any = None) -> None:
+    def submit(self, job: ReplyRecord, prepared: Prepared | None = None) -> None:
         """Run a job the pipeline created already leased (see `lease_until()`)."""
         if job.id in self._running:
             return
         self.idle.clear()
-        self._running[job.id] = asyncio.create_task(self._run(job, context), name=f"reply {job.id}")
+        self._running[job.id] = asyncio.create_task(
+            self._run(job, prepared), name=f"reply {job.id}"
+        )
 
-    async def _run(self, job: Any, context: Any = None) -> None:
+    async def _run(self, job: ReplyRecord, prepared: Prepared | None = None) -> None:
         try:
             async with self._slots:
-                await self._pipeline.execute(job, context)
+                await self._jobs.execute(job, prepared)
         except StorageUnavailable as exc:
             # Its last committed state stands (a step is recorded before its side effect), so
             # it resumes from there; its lease is released by the first claim that succeeds.
             log.warning("reply %s: paused until the database is back (%s)", job.id, exc)
             self._stalled.add(job.id)
-            self._pipeline.wake.set()  # the loop's claims back off until it answers
+            self._wake.set()  # the loop's claims back off until it answers
         except Exception:
             log.exception("reply %s: worker error", job.id)
         finally:
@@ -163,7 +183,7 @@ class ReplyWorker:
             # Wake the loop when this frees a slot that due jobs wait for, or when it was the
             # last job (to report idle). New and retried jobs wake it themselves.
             if self._backlog or not self._running:
-                self._pipeline.wake.set()
+                self._wake.set()
 
     async def _next_due(self) -> datetime | None:
         try:

@@ -1,42 +1,110 @@
 """Pausing and resuming the twin in a chat: the one implementation, for the owner's pause
 (`POST /chats/{id}/pause|resume`) and for the owner-takeover pause (the owner wrote in the chat
-from another device).
+from another device, twin.services.pipeline.takeover).
 
-A pause is stored before anything is cancelled, so no reply can be planned into the chat once
-the cancellation runs; a reply job already running checks its cancellation flag right before
-each send (see ReplyPipeline.cancel_pending), so nothing is sent after a pause took effect.
+A pause and the cancellation of the chat's unfinished replies are ONE transaction (with their
+events): no reply can be planned into the chat once it is committed (planning and pausing a chat
+hold the same lock, and the plan reads the pause), and none is left pending by a crash between
+the two. The chat's running jobs are interrupted right before the commit: a running job checks
+its flag right before each send, so nothing is sent once the cancellation is committed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from twin.clock import Clock
 from twin.db.records import ChatRecord
-from twin.domain.models import PAUSED_FOREVER, SkipReason
-from twin.errors import NotFound
+from twin.domain.models import PAUSED_FOREVER, ReplyState, SkipReason
+from twin.errors import Conflict, NotFound
+from twin.ports import Store, Tx
 from twin.services.directory import AccountDirectory
-from twin.services.events import EventLog
-
-Cancel = Callable[[int, int, str], Awaitable[int]]  # (account id, chat id, reason) -> cancelled
-
-
-class ChatStore(Protocol):
-    async def update_chat(self, chat_id: int, **fields: object) -> ChatRecord: ...
-    async def set_paused(
-        self, account_id: int, peer_id: int, until: datetime | None
-    ) -> ChatRecord: ...
+from twin.services.events import EventLog, StagedEvent
+from twin.services.pipeline.states import finish_tx
 
 
-async def hold(
-    store: ChatStore, cancel: Cancel | None, account_id: int, chat_id: int, until: datetime
-) -> int:
-    """Pause a chat until `until` and cancel its pending reply; how many were cancelled."""
-    await store.update_chat(chat_id, paused_until=until)
-    return await cancel(account_id, chat_id, SkipReason.PAUSED.value) if cancel else 0
+class Interrupts(Protocol):
+    """The reply jobs running in this process (twin.services.pipeline.runs.Runs)."""
+
+    def interrupt(self, chat_id: int) -> None: ...
+
+    def lock(self, account_id: int, peer_id: int) -> asyncio.Lock: ...
+
+
+class _Keep:
+    """`hold(until=KEEP)`: cancel the pending replies, leave the pause as it is."""
+
+
+KEEP = _Keep()
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    chat: ChatRecord
+    cancelled: int
+
+
+class ChatHold:
+    """Pause a chat and cancel its unfinished replies, committed together."""
+
+    def __init__(self, store: Store, events: EventLog, runs: Interrupts | None = None) -> None:
+        self._store = store
+        self._events = events
+        self._runs = runs
+
+    async def hold(
+        self,
+        chat: ChatRecord,
+        until: datetime | _Keep | None,
+        *,
+        reason: str = SkipReason.PAUSED.value,
+        event: Callable[[Tx, int], StagedEvent] | None = None,
+    ) -> Held:
+        """Set the chat's pause to `until` (None: resumed; KEEP: unchanged) and cancel its
+        unfinished replies (a half-sent one stops after its current bubble), with `event`
+        (staged with the number cancelled) in the same transaction."""
+        self._events.remember_chat(chat.id, chat.peer_id)  # for the events' log lines
+        lock = self._runs.lock(chat.account_id, chat.peer_id) if self._runs else None
+        async with lock or contextlib.nullcontext():
+            unfinished = [
+                reply.id
+                for reply in await self._store.unfinished_replies(chat.account_id)
+                if reply.chat_id == chat.id
+            ]
+            if unfinished and self._runs is not None:
+                self._runs.interrupt(chat.id)
+
+            def work(tx: Tx) -> tuple[ChatRecord, list[StagedEvent]]:
+                current = chat
+                if not isinstance(until, _Keep):
+                    current = tx.update_chat(chat.id, paused_until=until)
+                staged = []
+                for reply_id in unfinished:
+                    try:
+                        _, cancelled = finish_tx(
+                            tx,
+                            self._events,
+                            reply_id,
+                            ReplyState.CANCELLED,
+                            reason,
+                            "reply.cancelled",
+                        )
+                    except Conflict:  # finished meanwhile
+                        continue
+                    staged.append(cancelled)
+                if event is not None:
+                    staged.append(event(tx, len(staged)))
+                return current, staged
+
+            current, staged = await self._store.transaction(work)
+        self._events.publish(*staged)
+        cancelled = len(staged) - (event is not None)
+        return Held(current, cancelled)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,22 +119,22 @@ class ChatPauses:
 
     def __init__(
         self,
-        store: ChatStore,
+        store: Store,
         directory: AccountDirectory,
         events: EventLog,
         clock: Clock,
-        cancel: Cancel | None,
+        holds: ChatHold,
     ) -> None:
         self._store = store
         self._directory = directory
         self._events = events
         self._clock = clock
-        self._cancel = cancel
+        self._holds = holds
 
-    async def _chat(self, account: str, peer_id: int, until: datetime | None) -> ChatRecord:
+    async def _chat(self, account: str, peer_id: int) -> ChatRecord:
         account_id = await self._directory.id_of(account)
         try:
-            return await self._store.set_paused(account_id, peer_id, until)
+            return await self._store.get_chat_by_peer(account_id, peer_id)
         except NotFound:
             raise NotFound(f"chat {peer_id} is unknown to account '{account}'") from None
 
@@ -74,29 +142,38 @@ class ChatPauses:
         """Pause for `minutes` (None: until resumed); pausing again replaces the end."""
         now = self._clock.now()
         until = PAUSED_FOREVER if minutes is None else now + timedelta(minutes=minutes)
-        chat = await self._chat(account, peer_id, until)
-        cancelled = await hold(self._store, self._cancel, chat.account_id, chat.id, until)
-        await self._events.emit(
-            "chat.paused",
-            {
+        chat = await self._chat(account, peer_id)
+
+        def paused(tx: Tx, cancelled: int) -> StagedEvent:
+            data = {
                 "account": account,
                 "chat": peer_id,
                 "until": None if minutes is None else until.isoformat(),
                 "minutes": minutes,
                 "cancelled": cancelled,
-            },
-            account_id=chat.account_id,
-            chat_id=chat.id,
-        )
-        return Paused(chat, until, cancelled)
+            }
+            return self._events.stage(
+                tx, "chat.paused", data, account_id=chat.account_id, chat_id=chat.id
+            )
+
+        held = await self._holds.hold(chat, until, event=paused)
+        return Paused(held.chat, until, held.cancelled)
 
     async def resume(self, account: str, peer_id: int) -> ChatRecord:
         """End a pause (the owner's, or the takeover pause after writing in the chat)."""
-        chat = await self._chat(account, peer_id, None)
-        await self._events.emit(
-            "chat.resumed",
-            {"account": account, "chat": peer_id},
-            account_id=chat.account_id,
-            chat_id=chat.id,
-        )
-        return chat
+        chat = await self._chat(account, peer_id)
+
+        def work(tx: Tx) -> tuple[ChatRecord, StagedEvent]:
+            resumed = tx.update_chat(chat.id, paused_until=None)
+            event = self._events.stage(
+                tx,
+                "chat.resumed",
+                {"account": account, "chat": peer_id},
+                account_id=chat.account_id,
+                chat_id=chat.id,
+            )
+            return resumed, event
+
+        resumed, event = await self._store.transaction(work)
+        self._events.publish(event)
+        return resumed

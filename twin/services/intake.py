@@ -6,9 +6,10 @@ a message, a sweep that finds it again, or two racing paths never produce a seco
 
 Storing is one transaction per message (chat, message and its event together): intake is on the
 path of every message, so it costs one round trip to the database, not one per statement. With
-a pipeline attached (`on_new_message`), the pipeline runs that same transaction and adds its
-decision to it: a message is never stored without what is to be done about it, so no crash can
-leave a message recorded (and so never delivered again) but unanswered.
+a pipeline attached (`on_new_message`), the pipeline's plan runs `store_incoming_tx` in its own
+transaction and adds its decision to it: a message is never stored without what is to be done
+about it, so no crash can leave a message recorded (and so never delivered again) but
+unanswered.
 
 Nothing handed over is lost when the database is unreachable: Telegram will not deliver an
 update twice, so a message that cannot be stored is *held* in memory (in arrival order, up to
@@ -25,27 +26,29 @@ import contextlib
 import logging
 import random
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol, TypeVar
 
 from twin.clock import Clock
+from twin.db.records import ChatRecord, MessageRecord
 from twin.domain.backoff import Backoff
 from twin.domain.models import ChatKind, Direction, IncomingMessage, OwnerActivity
 from twin.errors import NotFound, StorageUnavailable
 from twin.logs import mask_chat
+from twin.ports import Tx
 from twin.services.directory import AccountDirectory
 from twin.services.events import EventLog, StagedEvent
 
 log = logging.getLogger("twin.intake")
 
 # (chat, chat_created, record, event) for a newly stored message, None for one already stored
-Stored = tuple[Any, bool, Any, StagedEvent] | None
-StoreWork = Callable[[Any], Stored]
-# (message, account id, the storing work to run in its transaction) -> whether it was new
-NewMessageHook = Callable[[IncomingMessage, int, StoreWork], Awaitable[bool]]
-OwnerActivityHook = Callable[[OwnerActivity, Any], Awaitable[None]]
+Stored = tuple[ChatRecord, bool, MessageRecord, StagedEvent] | None
+# (message, account id) -> whether it was new; the hook stores it (`store_incoming_tx`)
+NewMessageHook = Callable[[IncomingMessage, int], Awaitable[bool]]
+OwnerActivityHook = Callable[[OwnerActivity, ChatRecord], Awaitable[None]]
 
+T = TypeVar("T")
 Update = IncomingMessage | OwnerActivity
 UpdateKey = tuple[str, int, int]  # account, chat (peer) id, Telegram message id
 
@@ -57,16 +60,16 @@ RETRY = Backoff(base=0.5, cap=15.0)
 class IntakeStore(Protocol):
     async def unrecorded_ids(
         self, account_id: int, chat_id: int, candidate_ids: list[int]
-    ) -> Any: ...
-    async def get_chat_by_peer(self, account_id: int, peer_id: int) -> Any: ...
-    async def transaction(self, work: Callable[[Any], Any]) -> Any: ...
+    ) -> Iterable[int]: ...
+    async def get_chat_by_peer(self, account_id: int, peer_id: int) -> ChatRecord: ...
+    async def transaction(self, work: Callable[[Tx], T]) -> T: ...
 
 
 class _Takeover:
     """Owner activity that is stored, but whose hand-over to the pipeline (pause the chat,
     cancel its pending reply) failed for the database: only that part is retried."""
 
-    def __init__(self, activity: OwnerActivity, chat: Any) -> None:
+    def __init__(self, activity: OwnerActivity, chat: ChatRecord) -> None:
         self.activity = activity
         self.chat = chat
         self.account = activity.account
@@ -266,48 +269,11 @@ class Intake:
 
     async def _store_incoming(self, message: IncomingMessage) -> bool:
         account_id = await self.account_id(message.account)
-        private = message.chat_kind is ChatKind.PRIVATE
-
-        def store(tx: Any) -> Stored:
-            chat, chat_created = tx.upsert_chat(
-                account_id,
-                message.chat_id,
-                kind=message.chat_kind.value,
-                title=message.chat_title or message.sender.name,
-                username=message.sender.username if private else None,
-                is_contact=message.sender.is_contact if private else None,
-                is_bot=message.sender.is_bot if private else None,
-            )
-            record, created = tx.add_incoming(
-                account_id,
-                chat.id,
-                message.message_id,
-                date=message.date,
-                text=message.text,
-                kind=message.kind.value,
-                sender_id=message.sender.id,
-                reply_to_tg_id=message.reply_to,
-                duration=message.duration,
-            )
-            if not created:
-                return None
-            event = self._events.stage(
-                tx,
-                "message.received",
-                {
-                    "chat": message.chat_id,
-                    "message_id": message.message_id,
-                    "kind": message.kind.value,
-                    "sender": message.sender.id,
-                },
-                account_id=account_id,
-                chat_id=chat.id,
-            )
-            return chat, chat_created, record, event
-
-        if self.on_new_message is not None:
-            return await self.on_new_message(message, account_id, store)
-        stored = await self._store.transaction(store)
+        if self.on_new_message is not None:  # the pipeline stores it in its own plan
+            return await self.on_new_message(message, account_id)
+        stored = await self._store.transaction(
+            lambda tx: store_incoming_tx(tx, self._events, account_id, message)
+        )
         if stored is None:
             return False
         self._events.publish(stored[3])
@@ -316,7 +282,7 @@ class Intake:
     async def _store_owner_activity(self, activity: OwnerActivity) -> None:
         account_id = await self.account_id(activity.account)
 
-        def store(tx: Any) -> tuple[Any, StagedEvent | None]:
+        def store(tx: Tx) -> tuple[ChatRecord, StagedEvent | None]:
             chat, _ = tx.upsert_chat(account_id, activity.chat_id)
             _, created = tx.add_incoming(
                 account_id,
@@ -363,3 +329,47 @@ class Intake:
             return held
         missing = set(await self._store.unrecorded_ids(account_id, chat.id, ids))
         return (set(ids) - missing) | held
+
+
+def store_incoming_tx(
+    tx: Tx, events: EventLog, account_id: int, message: IncomingMessage
+) -> Stored:
+    """Inside `tx`: record a received message once (with its chat and its event). None when it
+    was recorded before. The pipeline's plan runs this in the transaction that decides on it:
+    a message is never stored without what is to be done about it."""
+    private = message.chat_kind is ChatKind.PRIVATE
+    chat, chat_created = tx.upsert_chat(
+        account_id,
+        message.chat_id,
+        kind=message.chat_kind.value,
+        title=message.chat_title or message.sender.name,
+        username=message.sender.username if private else None,
+        is_contact=message.sender.is_contact if private else None,
+        is_bot=message.sender.is_bot if private else None,
+    )
+    record, created = tx.add_incoming(
+        account_id,
+        chat.id,
+        message.message_id,
+        date=message.date,
+        text=message.text,
+        kind=message.kind.value,
+        sender_id=message.sender.id,
+        reply_to_tg_id=message.reply_to,
+        duration=message.duration,
+    )
+    if not created:
+        return None
+    event = events.stage(
+        tx,
+        "message.received",
+        {
+            "chat": message.chat_id,
+            "message_id": message.message_id,
+            "kind": message.kind.value,
+            "sender": message.sender.id,
+        },
+        account_id=account_id,
+        chat_id=chat.id,
+    )
+    return chat, chat_created, record, event
