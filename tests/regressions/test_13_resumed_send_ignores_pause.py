@@ -8,14 +8,15 @@ stored; the running job has already stopped on its in-memory flag and keeps its 
 chat is paused but its half-sent reply is still `sending`. `_generate` checks the pause before
 anything is sent; `_send` does not, so the resumed job sends bubbles 2 and 3 into a chat the
 owner paused. Here the daemon stops with bubble 2 in flight and the pause is stored as the
-first half of `hold` leaves it."""
+first half of `hold` leaves it.
+
+Fixed: the execute step (twin/services/pipeline/execute.py) looks at the chat's pause before it
+resumes a job in `sending`, and cancels it (`paused`) instead."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
-
-import pytest
 
 from tests.db.conftest import backend_url, engine_url, postgres_url  # noqa: F401  (fixtures)
 from tests.fakes import (
@@ -34,11 +35,6 @@ from twin.domain.models import ReplyState
 CHAT = 1302
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 13: a reply resumed in `sending` ignores the chat's pause and sends the "
-    "rest of its bubbles",
-)
 async def test_a_half_sent_reply_of_a_paused_chat_is_not_resumed(
     engine_url: str,  # noqa: F811
     tmp_path: Any,
