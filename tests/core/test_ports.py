@@ -83,6 +83,11 @@ def mismatches(port_function: Any, implementation: Any, *, drop: int = 1) -> lis
     ids=[f"{p.__name__}-{i.__name__}" for p, i in IMPLEMENTATIONS],
 )
 def test_implementation_matches_its_port(port: type, implementation: type) -> None:
+    assert port_problems(port, implementation) == {}
+
+
+def port_problems(port: type, implementation: type) -> dict[str, list[str]]:
+    """What `implementation` (a class) gets wrong of `port`, by member name."""
     problems = {}
     for name in members(port):
         wanted = inspect.getattr_static(port, name)
@@ -90,7 +95,7 @@ def test_implementation_matches_its_port(port: type, implementation: type) -> No
         if have is None:
             problems[name] = ["missing"]
             continue
-        if isinstance(wanted, property):
+        if isinstance(wanted, property) or not callable(wanted):
             continue
         if inspect.iscoroutinefunction(wanted) != inspect.iscoroutinefunction(
             getattr(implementation, name)
@@ -101,7 +106,7 @@ def test_implementation_matches_its_port(port: type, implementation: type) -> No
         found = mismatches(wanted, getattr(implementation, name), drop=drop)
         if found:
             problems[name] = found
-    assert problems == {}
+    return problems
 
 
 def test_the_transaction_offers_every_operation_of_the_port() -> None:

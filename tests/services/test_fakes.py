@@ -4,11 +4,9 @@ like the peer where tests rely on it (Telegram's memory of random_ids)."""
 
 from __future__ import annotations
 
-import inspect
-
 import pytest
 
-from tests.core.test_ports import members, mismatches
+from tests.core.test_ports import port_problems
 from tests.fakes import FakeAccounts, FakeMessenger, ScriptedLLM
 from twin import ports
 from twin.brain.port import LLM
@@ -25,22 +23,7 @@ FAKES = [
     ("port", "fake"), FAKES, ids=[f"{p.__name__}-{f.__name__}" for p, f in FAKES]
 )
 def test_fake_matches_its_port(port: type, fake: type) -> None:
-    problems = {}
-    for name in members(port):
-        wanted = inspect.getattr_static(port, name)
-        have = inspect.getattr_static(fake, name, None)
-        if have is None:
-            problems[name] = ["missing"]
-            continue
-        if isinstance(wanted, property) or not callable(wanted):
-            continue
-        if inspect.iscoroutinefunction(wanted) != inspect.iscoroutinefunction(have):
-            problems[name] = ["async in one, not in the other"]
-            continue
-        found = mismatches(wanted, have)
-        if found:
-            problems[name] = found
-    assert problems == {}
+    assert port_problems(port, fake) == {}
 
 
 async def test_messenger_remembers_random_ids_and_fails_when_told() -> None:
