@@ -15,6 +15,7 @@ from twin.domain.decide import (
     Decision,
     OutsideHoursMode,
     decide,
+    owner_took_over,
     takeover_until,
 )
 from twin.domain.models import ChatKind, IncomingMessage, MessageKind, Sender, SkipReason
@@ -257,6 +258,17 @@ def test_takeover_until() -> None:
     assert takeover_until(MON_NOON, 0) is None
     with pytest.raises(ValueError, match="timezone-aware"):
         takeover_until(datetime(2025, 1, 6), 30)
+
+
+def test_owner_took_over_when_they_wrote_at_or_after_the_newest_message() -> None:
+    second = timedelta(seconds=1)
+    assert owner_took_over(MON_NOON, MON_NOON)  # the same second: Telegram has no finer
+    assert owner_took_over(MON_NOON + second, MON_NOON)
+    assert not owner_took_over(MON_NOON - second, MON_NOON)
+    assert not owner_took_over(None, MON_NOON)
+    assert not owner_took_over(MON_NOON, None)
+    with pytest.raises(ValueError):
+        owner_took_over(datetime(2025, 1, 6), MON_NOON)
 
 
 def test_naive_now_is_refused() -> None:

@@ -4,14 +4,18 @@ the two loses the takeover for good: on restart the redelivered owner message is
 so intake hands nothing over (`_Takeover` covers only a database outage), nothing else compares
 `chats.last_owner_activity_at` with the pending reply, and the twin answers a chat the owner
 had just taken over. Incoming messages do not have this gap: they are stored and decided in one
-transaction (docs/ARCHITECTURE.md, "Intake")."""
+transaction (docs/ARCHITECTURE.md, "Intake").
+
+Fixed where every job passes: a job about to be generated whose chat the owner wrote in at or
+after its newest message is cancelled, and the takeover's pause is set from the activity's date,
+in one transaction (twin.services.pipeline.execute, `_admit`) — the rule recovery already
+applied to failed replies (`owner_took_over` in twin.domain.decide)."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
-
-import pytest
 
 from tests.db.conftest import backend_url, engine_url, postgres_url  # noqa: F401  (fixtures)
 from tests.fakes import (
@@ -31,11 +35,6 @@ CHAT = 1301
 DEBOUNCE = 60.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 13: a crash between storing owner activity and handing it over loses the "
-    "takeover (the pending reply is sent anyway)",
-)
 async def test_a_takeover_interrupted_by_a_crash_still_cancels_the_pending_reply(
     engine_url: str,  # noqa: F811
     tmp_path: Any,
@@ -75,3 +74,7 @@ async def test_a_takeover_interrupted_by_a_crash_still_cancels_the_pending_reply
         reply = await twin.repo.get_reply(scheduled.data["reply"])
         assert messenger.delivered == []  # the owner took over: the twin stays silent
         assert reply.state is ReplyState.CANCELLED
+        # ...and keeps out of the chat for the takeover's minutes, counted from the activity.
+        chat = await twin.repo.get_chat(reply.chat_id)
+        minutes = settings.twin.takeover_minutes
+        assert chat.paused_until == takeover.date + timedelta(minutes=minutes)

@@ -45,6 +45,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from twin.config import Settings
 from twin.db.records import ReplyRecord
+from twin.domain.decide import owner_took_over
 from twin.domain.models import Direction, Failure, ReplyState, SkipReason
 from twin.errors import Conflict, NotFound
 from twin.ports import Clock, Store, Tx
@@ -205,7 +206,7 @@ class OutageRecovery:
             if newest is None or newest < since:
                 done.events.append(self._expire_tx(tx, reply, newest))
                 done.expired += 1
-            elif owner_active_at is not None and owner_active_at >= newest:
+            elif owner_took_over(owner_active_at, newest):
                 # The owner wrote in the chat since: they took over, as if it had been pending.
                 done.events.append(self._owner_took_over_tx(tx, reply))
                 done.cancelled += 1

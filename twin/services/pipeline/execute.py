@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from twin.db.records import ChatRecord, MessageRecord, ReplyRecord
-from twin.domain.decide import AccountPolicy, Action
+from twin.domain.decide import AccountPolicy, Action, owner_took_over
 from twin.domain.models import Direction, Failure, MessageKind, ReplyState, SkipReason
 from twin.errors import (
     AdapterError,
@@ -180,6 +180,9 @@ class Executor:
         ]
         if not incoming:
             return await self._outcomes.cancel(reply, SkipReason.DELETED.value)
+        if owner_took_over(chat.last_owner_activity_at, max(m.date for m in incoming)):
+            minutes = behaviour.twin.takeover_minutes
+            return await self._outcomes.owner_took_over(reply, chat, minutes)
         return Admitted(chat, linked, behaviour, policy, incoming)
 
     async def _start(

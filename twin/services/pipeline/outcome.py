@@ -11,12 +11,13 @@ from typing import Any
 
 from twin.config import Settings
 from twin.db.records import ChatRecord, ReplyRecord
+from twin.domain.decide import takeover_until
 from twin.domain.models import PAUSED_FOREVER, Direction, Failure, ReplyState, SkipReason
 from twin.domain.structured import BrainReply
 from twin.errors import ERROR_CHARS, Conflict, clip, describe
-from twin.ports import Accounts, Clock, Store
+from twin.ports import Accounts, Clock, Store, Tx
 from twin.services.directory import AccountDirectory
-from twin.services.events import EventLog
+from twin.services.events import EventLog, StagedEvent
 from twin.services.outbox import new_random_id
 from twin.services.pipeline.generate import Escalation
 from twin.services.pipeline.states import ACTIVE, REASON_CHARS, finish_tx
@@ -55,6 +56,37 @@ class Outcomes:
 
     async def cancel(self, reply: ReplyRecord, reason: str) -> None:
         await self._finish(reply, ReplyState.CANCELLED, reason, "reply.cancelled")
+
+    async def owner_took_over(self, reply: ReplyRecord, chat: ChatRecord, minutes: float) -> None:
+        """The owner wrote in the chat after the messages this job answers, and the takeover
+        never reached it (a crash between storing the activity and handing it over): cancel it
+        and set the takeover's pause, counted from the activity, in one transaction."""
+        active_at = chat.last_owner_activity_at
+        if active_at is None:
+            return
+        until = takeover_until(active_at, minutes)
+        extend = (
+            until is not None
+            and until > self._clock.now()
+            and not (chat.paused_until is not None and chat.paused_until >= until)
+        )
+
+        def work(tx: Tx) -> StagedEvent:
+            if extend:
+                tx.update_chat(chat.id, paused_until=until)
+            reason = SkipReason.PAUSED.value
+            return finish_tx(
+                tx,
+                self._events,
+                reply.id,
+                ReplyState.CANCELLED,
+                reason,
+                "reply.cancelled",
+                owner_active_at=active_at.isoformat(),
+            )[1]
+
+        with contextlib.suppress(Conflict):
+            self._events.publish(await self._repo.transaction(work))
 
     async def fail(
         self, reply: ReplyRecord, reason: str, failure: Failure, error: str | None = None
