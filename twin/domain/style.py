@@ -4,6 +4,7 @@ Everything is counted in a `StyleAccumulator`, whose state is plain counters: me
 added batch by batch, the state saved with `to_dict()` and restored with `from_dict()` (so
 `twin style build` can resume after an interruption), and two accumulators can be `merge()`d.
 `profile()` turns the counters into a `StyleProfile`; `compute_style(messages)` does it in one go.
+What is measured in one message (words, clauses, script, emoji…) is twin.domain.style_text.
 
 Choices worth knowing:
 
@@ -25,9 +26,7 @@ Choices worth knowing:
 
 from __future__ import annotations
 
-import hashlib
 import math
-import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -35,7 +34,24 @@ from datetime import datetime
 from typing import Any, Literal
 
 from twin.domain.conversation import ChatId, Formality, StyleExample, StyleProfile
-from twin.domain.language import LATIN, detect_language
+from twin.domain.language import LATIN
+from twin.domain.style_text import (
+    CLAUSE_SPLIT,
+    OPENER_STOP,
+    TY,
+    VY,
+    WORD,
+    emoji_clusters,
+    example_eligible,
+    first_cased,
+    language_of,
+    length_bucket,
+    norm,
+    percentile,
+    phrases,
+    sentences,
+    text_hash,
+)
 
 __all__ = [
     "OwnerMessage",
@@ -47,32 +63,6 @@ __all__ = [
 
 STATE_VERSION = 1
 MAX_PHRASES = 2000
-MAX_EXAMPLE_CHARS = 400
-LENGTH_BUCKETS = (15, 40, 100, 200, MAX_EXAMPLE_CHARS)
-
-_WORD = re.compile(r"[^\W\d_]+(?:[-'’][^\W\d_]+)*")
-_CLAUSE_SPLIT = re.compile(r"[,.!?;:…\n()]+")
-_SENTENCE_END = re.compile(r"[.!?…]+(?=\s|$)")
-_PRIVATE = re.compile(
-    r"https?://|www\.|\S+@\S+\.\w|\d[\d\s\-]{4,}\d|\d{5,}|t\.me/|@\w{3,}", re.IGNORECASE
-)
-
-# fmt: off
-_TY = frozenset({
-    "ты", "тебя", "тебе", "тобой", "тобою", "твой", "твоя", "твоё", "твое", "твои", "твоего",
-    "твоей", "твоему", "твоим", "твоих", "твою", "твоими", "тя",
-})
-_VY = frozenset({
-    "вы", "вас", "вам", "вами", "ваш", "ваша", "ваше", "ваши", "вашего", "вашей", "вашему",
-    "вашим", "ваших", "вашу", "вашими",
-})
-# fmt: on
-# fmt: off
-_OPENER_STOP = frozenset({
-    "я", "и", "а", "в", "во", "на", "не", "что", "это", "то",
-    "the", "a", "an", "i", "it", "is", "to", "of", "and", "in", "you", "he", "she", "we", "they",
-})
-# fmt: on
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,123 +73,6 @@ class OwnerMessage:
     chat_id: ChatId
     at: datetime
     reply_to_text: str | None = None
-
-
-# -- emoji -------------------------------------------------------------------------------------
-
-
-def _is_emoji_base(cp: int) -> bool:
-    return (
-        (0x1F000 <= cp <= 0x1FAFF and not 0x1F3FB <= cp <= 0x1F3FF)
-        or 0x2600 <= cp <= 0x27BF
-        or 0x2300 <= cp <= 0x23FF
-        or 0x2B00 <= cp <= 0x2BFF
-        or cp in (0x3030, 0x303D, 0x3297, 0x3299)
-    )
-
-
-def _is_regional(cp: int) -> bool:
-    return 0x1F1E6 <= cp <= 0x1F1FF
-
-
-def emoji_clusters(text: str) -> list[str]:
-    """Emoji in `text`, each with its modifiers (skin tone, VS16, ZWJ sequences, flag pairs)."""
-    out: list[str] = []
-    i, n = 0, len(text)
-    while i < n:
-        cp = ord(text[i])
-        if not _is_emoji_base(cp):
-            i += 1
-            continue
-        j = i + 1
-        if _is_regional(cp) and j < n and _is_regional(ord(text[j])):
-            j += 1
-        while j < n:
-            nxt = ord(text[j])
-            if nxt == 0xFE0F or 0x1F3FB <= nxt <= 0x1F3FF or nxt == 0x20E3:
-                j += 1
-            elif nxt == 0x200D and j + 1 < n and _is_emoji_base(ord(text[j + 1])):
-                j += 2
-            else:
-                break
-        out.append(text[i:j])
-        i = j
-    return out
-
-
-# -- per-message features --------------------------------------------------------------------
-
-
-def _sentences(text: str) -> int:
-    count = 0
-    for line in text.splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        count += len(_SENTENCE_END.findall(line))
-        if line[-1] not in ".!?…":
-            count += 1
-    return max(count, 1)
-
-
-def _language(text: str) -> str | None:
-    """One message's language, by the one heuristic (twin.domain.language): its commonest
-    script decides, as long as it has at least half of the letters."""
-    return detect_language((text,), max_chars=len(text), min_letters=1, dominance=0.5)
-
-
-def _first_cased(text: str) -> str | None:
-    for ch in text:
-        if ch.isalpha():
-            return ch if ch.upper() != ch.lower() else None
-    return None
-
-
-def _norm(text: str) -> str:
-    return " ".join(text.lower().split())
-
-
-def _bucket(length: int) -> int:
-    for index, limit in enumerate(LENGTH_BUCKETS):
-        if length <= limit:
-            return index
-    return len(LENGTH_BUCKETS)
-
-
-def _example_eligible(text: str) -> bool:
-    stripped = text.strip()
-    return (
-        3 <= len(stripped) <= MAX_EXAMPLE_CHARS
-        and any(ch.isalpha() for ch in stripped)
-        and not _PRIVATE.search(stripped)
-    )
-
-
-def _hash(text: str) -> str:
-    return hashlib.sha256(_norm(text).encode("utf-8")).hexdigest()
-
-
-def _phrases(words: list[str]) -> list[str]:
-    if not words:
-        return []
-    out = [words[0]]
-    if len(words) >= 2:
-        out.append(f"{words[0]} {words[1]}")
-    return out
-
-
-def _percentile(counts: Counter[int], q: float) -> int:
-    """Nearest-rank percentile of a histogram {value: count}."""
-    total = sum(counts.values())
-    if not total:
-        return 0
-    rank = max(1, math.ceil(q * total))
-    seen = 0
-    for value in sorted(counts):
-        seen += counts[value]
-        if seen >= rank:
-            return value
-    return max(counts)  # pragma: no cover - unreachable
 
 
 # -- the accumulator --------------------------------------------------------------------------
@@ -251,10 +124,10 @@ class StyleAccumulator:
         self.count += 1
         self.lengths[len(text)] += 1
         c = self.counters
-        c["sentences"] += _sentences(text)
+        c["sentences"] += sentences(text)
         if "\n" in text:
             c["multiline"] += 1
-        first = _first_cased(text)
+        first = first_cased(text)
         if first is not None:
             c["cap_eligible"] += 1
             if first.isupper():
@@ -273,37 +146,37 @@ class StyleAccumulator:
         if clusters:
             c["emoji_messages"] += 1
             self.emoji.update(clusters)
-        language = _language(text)
+        language = language_of(text)
         if language is not None:
             self.languages[language] += 1
 
         self._note_chat(message.chat_id)
-        clauses = [c for c in _CLAUSE_SPLIT.split(text) if _WORD.search(c)]
+        clauses = [c for c in CLAUSE_SPLIT.split(text) if WORD.search(c)]
         if clauses:
-            head = [w.lower() for w in _WORD.findall(clauses[0])]
-            tail = [w.lower() for w in _WORD.findall(clauses[-1])]
+            head = [w.lower() for w in WORD.findall(clauses[0])]
+            tail = [w.lower() for w in WORD.findall(clauses[-1])]
             # an opener must really open the message ("2 apples" has no opener)
             if text.lstrip().lower().startswith(head[0]):
-                for phrase in _phrases(head[:2]):
+                for phrase in phrases(head[:2]):
                     self._count_phrase(self.openers, self.opener_chats, phrase, message.chat_id)
             for phrase in dict.fromkeys([tail[-1], " ".join(tail[-2:])]):
                 self._count_phrase(self.closers, self.closer_chats, phrase, message.chat_id)
 
-        words = [w.lower() for w in _WORD.findall(text)]
-        ty = sum(1 for w in words if w in _TY)
-        vy = sum(1 for w in words if w in _VY)
+        words = [w.lower() for w in WORD.findall(text)]
+        ty = sum(1 for w in words if w in TY)
+        vy = sum(1 for w in words if w in VY)
         if ty or vy:
             capital_vy = sum(
-                1 for w in _WORD.findall(text)[1:] if w[:1] == "В" and w.lower() in _VY
+                1 for w in WORD.findall(text)[1:] if w[:1] == "В" and w.lower() in VY
             )
             slot = self.formality.setdefault(message.chat_id, [0, 0, 0])
             slot[0] += ty
             slot[1] += vy
             slot[2] += capital_vy
 
-        if _example_eligible(text):
-            key = (message.chat_id, _bucket(len(text)))
-            digest = _hash(text)
+        if example_eligible(text):
+            key = (message.chat_id, length_bucket(len(text)))
+            digest = text_hash(text)
             held = self.candidates.get(key)
             if held is None or digest < held[0]:
                 self.candidates[key] = (digest, text)
@@ -433,8 +306,8 @@ class StyleAccumulator:
         top_emoji = tuple(e for e, _ in sorted(self.emoji.items(), key=lambda kv: (-kv[1], kv[0])))
         return StyleProfile(
             message_count=n,
-            length_median=_percentile(self.lengths, 0.5),
-            length_p90=_percentile(self.lengths, 0.9),
+            length_median=percentile(self.lengths, 0.5),
+            length_p90=percentile(self.lengths, 0.9),
             sentences_per_message=round(c["sentences"] / n, 2),
             multiline_rate=rate("multiline"),
             capitalized_rate=rate("capitalized", c["cap_eligible"]),
@@ -463,7 +336,7 @@ class StyleAccumulator:
 
         chosen: dict[str, int] = {}
         for word in sorted(p for p in counter if " " not in p and ok(p)):
-            if word in _OPENER_STOP:
+            if word in OPENER_STOP:
                 continue
             best, best_count = word, 0
             for phrase, count in sorted(counter.items()):
@@ -498,7 +371,7 @@ class StyleAccumulator:
                 # prefer a chat not used yet, else the next candidate in hash order
                 index = next((i for i, e in enumerate(entries) if e[1] not in used_chats), 0)
                 _, chat, text = entries.pop(index)
-                key = _norm(text)
+                key = norm(text)
                 if key in seen_texts:
                     continue
                 seen_texts.add(key)
