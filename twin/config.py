@@ -14,11 +14,10 @@ import re
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
@@ -31,8 +30,13 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from twin.config_behaviour import (
+    HumanizeSettings,
+    ScheduleSettings,
+    Section,
+    TwinSettings,
+)
 from twin.config_sources import (
-    ONE_ITEM_PER_VALUE,
     EnvSource,
     LoadContext,
     SecretFileSource,
@@ -51,10 +55,6 @@ STATE_DIRECTORY_VARIABLE = "STATE_DIRECTORY"
 DATABASE_FILE_NAME = "twin.db"
 KEY_FILE_NAME = "secret.key"
 MIN_TOKEN_LENGTH = 16  # shorter API tokens work, but are warned about (start-up, check-config)
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class TelegramSettings(Section):
@@ -228,132 +228,6 @@ class TTSSettings(Section):
     timeout: float = Field(60.0, gt=0)
     max_retries: int = Field(2, ge=0)
     openai_voice: str = "alloy"
-
-
-class TwinSettings(Section):
-    enabled: bool = True
-    owner_name: str = ""
-    persona: str = ""
-    # Prose may contain commas: from the environment one value is one item (JSON for several).
-    facts: Annotated[list[str], ONE_ITEM_PER_VALUE] = Field(default_factory=list)
-    boundaries: Annotated[list[str], ONE_ITEM_PER_VALUE] = Field(
-        default_factory=lambda: [
-            "Never agree to payments, transfers or meetings; say you will get back to them.",
-        ]
-    )
-    disclose_assistant: bool = False
-    language: str | None = None
-    # recipients (Telegram Business chatbot semantics)
-    existing_chats: bool = True
-    new_chats: bool = True
-    contacts: bool = True
-    non_contacts: bool = True
-    include: list[int | str] = Field(default_factory=list)  # chat ids or @usernames
-    exclude: list[int | str] = Field(default_factory=list)
-    groups_when_mentioned: bool = True
-    # owner first
-    takeover_minutes: float = Field(30.0, ge=0)
-    # rate limits and debounce
-    max_replies_per_chat_per_hour: int = Field(20, ge=1)
-    max_replies_per_account_per_hour: int = Field(200, ge=1)
-    debounce_seconds: float = Field(20.0, ge=0)
-    debounce_max_seconds: float = Field(120.0, ge=0)
-    max_attempts: int = Field(5, ge=1)
-    retry_base_seconds: float = Field(5.0, ge=0)
-    retry_max_seconds: float = Field(600.0, ge=0)
-    # greetings
-    greeting: str = ""
-    greeting_after_days: float = Field(0.0, ge=0)
-    # voice
-    voice_replies: Literal["never", "mirror", "always"] = "never"
-    voice_max_chars: int = Field(500, ge=1)
-    max_voice_seconds: float = Field(0.0, ge=0, description="0 = answer voice notes of any length")
-
-    @field_validator("include", "exclude")
-    @classmethod
-    def _recipients(cls, value: list[int | str], info: Any) -> list[int | str]:
-        from twin.domain.policies.recipients import normalize_recipient
-
-        for entry in value:
-            normalize_recipient(entry, field_name=f"twin.{info.field_name}")
-        return value
-
-
-class ClosedSpan(Section):
-    start: str
-    end: str
-
-    @model_validator(mode="before")
-    @classmethod
-    def _from_text(cls, value: Any) -> Any:
-        # "2026-12-24" (that whole day) or "start/end" (an ISO 8601 interval): one item of
-        # TWIN_SCHEDULE__CLOSED=2026-12-24/2027-01-02,2027-05-01
-        if isinstance(value, str):
-            start, _, end = value.partition("/")
-            return {"start": start.strip(), "end": (end or start).strip()}
-        return value
-
-
-class ScheduleSettings(Section):
-    timezone: str = "UTC"
-    hours: dict[str, list[str]] = Field(
-        default_factory=lambda: {
-            day: ["08:00-23:00"] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-        }
-    )
-    closed: list[ClosedSpan] = Field(default_factory=list)
-    outside_hours: Literal["ignore", "away", "defer"] = "defer"
-    away_message: str = "I'm away right now and will reply when I'm back."
-    away_generate: bool = False
-    away_repeat_hours: float = Field(12.0, ge=0)
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown IANA timezone '{value}'") from None
-        return value
-
-    @model_validator(mode="after")
-    def _hours_parse(self) -> ScheduleSettings:
-        from twin.domain.policies.working_hours import WorkingHours
-
-        WorkingHours.from_config(
-            self.timezone, self.hours, [(span.start, span.end) for span in self.closed]
-        )
-        return self
-
-
-class HumanizeSettings(Section):
-    enabled: bool = True
-    read_delay_median: float = Field(8.0, ge=0)
-    read_delay_sigma: float = Field(0.6, ge=0)
-    read_delay_min: float = Field(1.0, ge=0)
-    read_delay_max: float = Field(90.0, ge=0)
-    active_chat_minutes: float = Field(5.0, ge=0)
-    active_chat_factor: float = Field(0.3, ge=0)
-    night_start: str = "23:00"
-    night_end: str = "07:00"
-    night_factor: float = Field(2.0, ge=0)
-    typing_cps: float = Field(6.0, ge=0)
-    typing_jitter: float = Field(0.2, ge=0, le=1)
-    typing_min: float = Field(1.0, ge=0)
-    typing_max: float = Field(25.0, ge=0)
-    recording_cps: float = Field(14.0, ge=0)
-    recording_max: float = Field(60.0, ge=0)
-    bubble_max_chars: int = Field(600, ge=20, le=4096)
-    bubble_pause: float = Field(1.5, ge=0)
-
-    @model_validator(mode="after")
-    def _consistent(self) -> HumanizeSettings:
-        from twin.domain.policies.delays import HumanizeConfig
-
-        HumanizeConfig(**self.model_dump(exclude={"enabled"}))
-        return self
 
 
 class LoggingSettings(Section):
