@@ -1,6 +1,6 @@
-"""Command line: `twin run | migrate | check-config | service-unit | login | demo`;
-`twin accounts | status | logout` are in twin/cli_accounts.py, `twin style build | show` in
-twin/cli_style.py."""
+"""Command line: `twin run | migrate | check-config | service-unit | demo`; `twin login` is in
+twin/cli_login.py, `twin accounts | status | logout` in twin/cli_accounts.py, `twin style build |
+show` in twin/cli_style.py."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ import os
 import shlex
 import socket
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from twin import __version__, cli_accounts, cli_style
+from twin import __version__, cli_accounts, cli_login, cli_style
 from twin.config import Settings, find_config_file, load_settings
 from twin.errors import ConfigError, StartupError, TwinError
 from twin.logs import setup_logging
@@ -26,7 +26,6 @@ log = logging.getLogger("twin.cli")
 T = TypeVar("T")
 
 EXIT_CONFIG = 2  # also a StartupError; the systemd unit's RestartPreventExitStatus=2
-LOGIN_TRIES = 3  # a wrong phone, code or password is asked for again, this many times in all
 SHUTDOWN_TIMEOUT = 8.0  # seconds; systemd's default TimeoutStopSec is 90, we promise 10
 
 
@@ -119,24 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     unit.set_defaults(handler=cmd_service_unit)
 
-    login = commands.add_parser(
-        "login",
-        help="log in to Telegram (asks for phone, code and 2FA password)",
-        description="Log an account in interactively. Answers may also be piped on stdin, "
-        "one per line. Stop `twin run` first, or log in through the API instead.",
-    )
-    _add_common(login)
-    login.add_argument("--account", default="default", help="account name (default: default)")
-    login.add_argument(
-        "--phone", type=_phone_argument, help="phone number in international format (+…)"
-    )
-    login.add_argument(
-        "--force",
-        action="store_true",
-        help="log in again although the account is logged in (its session is ended first)",
-    )
-    login.set_defaults(handler=cmd_login)
 
+    cli_login.add_commands(commands, _add_common)
     cli_style.add_commands(commands, _add_common)
     cli_accounts.add_commands(commands, _add_common)
 
@@ -384,107 +367,6 @@ async def runtime(settings: Settings) -> AsyncIterator[tuple[Any, Any, Any]]:
             yield db, accounts, directory
         finally:
             await accounts.stop()
-
-
-async def _ask(prompt: str, *, secret: bool = False) -> str:
-    def read() -> str:
-        if secret and sys.stdin.isatty():
-            import getpass
-
-            return getpass.getpass(prompt)
-        print(prompt, end="", flush=True, file=sys.stderr)
-        line = sys.stdin.readline()
-        if not line:
-            raise TwinError("no answer on standard input")
-        return line.strip()
-
-    return await asyncio.to_thread(read)
-
-
-def _phone_argument(text: str) -> str:
-    from twin.domain.phones import PHONE_RULE, parse_phone
-
-    try:
-        parse_phone(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not {PHONE_RULE}") from None
-    return text
-
-
-def cmd_login(args: argparse.Namespace) -> int:
-    settings = load(args)
-    prepare_storage(settings)
-    return asyncio.run(_login(settings, args.account, args.phone, force=args.force))
-
-
-async def _until_accepted(
-    field: str, ask: Callable[[], Awaitable[str]], use: Callable[[str], Awaitable[T]]
-) -> T:
-    """`use(await ask())`, asked again (LOGIN_TRIES in all) while the answer for `field` is
-    refused; any other error, or the last refusal, propagates."""
-    from twin.errors import InvalidInput
-
-    for attempt in range(LOGIN_TRIES):
-        answer = await ask()
-        try:
-            return await use(answer)
-        except InvalidInput as exc:
-            if exc.field != field or attempt == LOGIN_TRIES - 1:
-                raise
-            print(f"{exc} - try again.", file=sys.stderr)
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-async def _login(settings: Settings, name: str, phone: str | None, *, force: bool = False) -> int:
-    from twin.domain.phones import PHONE_RULE, parse_phone
-    from twin.errors import InvalidInput
-
-    async with runtime(settings) as (_, accounts, _directory):
-        account = await accounts.for_login(name)
-        if account.authorized:
-            if not force:
-                print(
-                    f"Account '{name}' is already logged in as {account.me.name}; "
-                    "`twin login --force` logs in again, ending this session."
-                )
-                return 0
-            await account.logout()
-            print(f"Logged out of '{name}' (--force).", file=sys.stderr)
-            account = await accounts.for_login(name)
-
-        async def ask_phone() -> str:
-            if phone is not None:  # --phone: already checked; a refusal by Telegram is final
-                return phone
-            return await _ask("Phone number (international format, e.g. +15551234567): ")
-
-        async def request_code(text: str) -> str:
-            try:
-                digits = parse_phone(text)
-            except ValueError:
-                raise InvalidInput("phone", f"not {PHONE_RULE}") from None
-            sent = await account.request_code("+" + digits)
-            print(f"Telegram sent a login code ({sent.type}).", file=sys.stderr)
-            return "+" + digits
-
-        if phone is not None:
-            number = await request_code(phone)
-        else:
-            number = await _until_accepted("phone", ask_phone, request_code)
-        result = await _until_accepted(
-            "code",
-            lambda: _ask("Login code: "),
-            lambda code: account.verify_code(number, code),
-        )
-        if result.status == "password_required":
-            hint = f" (hint: {result.hint})" if result.hint else ""
-            await _until_accepted(
-                "password",
-                lambda: _ask(f"Two-step verification password{hint}: ", secret=True),
-                account.submit_password,
-            )
-        me = account.me  # its account row was updated as it logged in
-        print(f"Logged in as {me.name}" + (f" (@{me.username})" if me.username else "") + ".")
-        return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
