@@ -36,7 +36,7 @@ if TYPE_CHECKING:
         StyleProfileRecord,
     )
     from twin.db.repo.failures import OutageFailure
-    from twin.db.repo.messages import ConversationRow
+    from twin.db.repo.history import ConversationRow
     from twin.domain.conversation import ChatId, Persona, StyleProfile, Turn
     from twin.domain.models import SendResult
     from twin.services.events import StagedEvent

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from twin.db.repo.accounts import AccountsMixin
 from twin.db.repo.chats import ChatsMixin
 from twin.db.repo.failures import FailuresMixin
+from twin.db.repo.history import HistoryMixin
 from twin.db.repo.messages import MessagesMixin
 from twin.db.repo.misc import MiscMixin
 from twin.db.repo.replies import RepliesMixin
@@ -26,7 +27,14 @@ T = TypeVar("T")
 
 
 class Repository(
-    AccountsMixin, ChatsMixin, MessagesMixin, RepliesMixin, FailuresMixin, MiscMixin, StatsMixin
+    AccountsMixin,
+    ChatsMixin,
+    MessagesMixin,
+    HistoryMixin,
+    RepliesMixin,
+    FailuresMixin,
+    MiscMixin,
+    StatsMixin,
 ):
     """Implements the daemon's storage port on SQLAlchemy (SQLite or PostgreSQL)."""
 

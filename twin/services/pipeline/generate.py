@@ -24,7 +24,7 @@ from twin.services.pipeline.records import Draft
 from twin.services.policy import Behaviour
 
 if TYPE_CHECKING:
-    from twin.db.repo.messages import ConversationRow
+    from twin.db.repo.history import ConversationRow
 
 
 class Unanswerable(TwinError):

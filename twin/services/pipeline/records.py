@@ -9,7 +9,7 @@ from twin.db.records import ChatRecord, MessageRecord, ReplyRecord
 from twin.domain.decide import AccountPolicy
 
 if TYPE_CHECKING:
-    from twin.db.repo.messages import ConversationRow
+    from twin.db.repo.history import ConversationRow
     from twin.services.pipeline.caches import StyleRead
 
 
