@@ -22,3 +22,15 @@ def test_import_contracts_hold() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "7 kept, 0 broken" in result.stdout, result.stdout
+
+
+MAX_MODULE_LINES = 500  # docs/ARCHITECTURE.md: past this a module is split along its seams
+
+
+def test_no_module_outgrows_its_seams() -> None:
+    too_long = {
+        str(path.relative_to(REPO)): lines
+        for path in sorted((REPO / "twin").rglob("*.py"))
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    }
+    assert too_long == {}, f"split these along the design's seams: {too_long}"
