@@ -260,11 +260,16 @@ def test_takeover_until() -> None:
         takeover_until(datetime(2025, 1, 6), 30)
 
 
-def test_owner_took_over_when_they_wrote_at_or_after_the_newest_message() -> None:
+def test_owner_took_over_when_they_wrote_after_the_newest_message() -> None:
     second = timedelta(seconds=1)
-    assert owner_took_over(MON_NOON, MON_NOON)  # the same second: Telegram has no finer
     assert owner_took_over(MON_NOON + second, MON_NOON)
     assert not owner_took_over(MON_NOON - second, MON_NOON)
+    # Dates a second apart decide alone, whatever the ids say.
+    assert owner_took_over(MON_NOON + second, MON_NOON, owner_message_id=1, newest_message_id=2)
+    # Within one second the ids decide; without them the owner is taken to have answered.
+    assert owner_took_over(MON_NOON, MON_NOON, owner_message_id=8, newest_message_id=7)
+    assert not owner_took_over(MON_NOON, MON_NOON, owner_message_id=7, newest_message_id=8)
+    assert owner_took_over(MON_NOON, MON_NOON)
     assert not owner_took_over(None, MON_NOON)
     assert not owner_took_over(MON_NOON, None)
     with pytest.raises(ValueError):

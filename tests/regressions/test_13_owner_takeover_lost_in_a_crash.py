@@ -48,11 +48,12 @@ async def test_a_takeover_interrupted_by_a_crash_still_cancels_the_pending_reply
     messenger = FakeMessenger()
     accounts = FakeAccounts(messenger)
     llm = ScriptedLLM(default="Sure, let me check.")
-    takeover = owner_wrote(chat=CHAT, at=clock.now())
 
     async with start_twin(settings, clock=clock, accounts=accounts, llm=llm) as twin:
         assert await twin.intake.incoming(incoming("are you there?", chat=CHAT, at=clock.now()))
         scheduled = await twin.recorder.wait_for("reply.scheduled")
+        # The owner answers in the same second: Telegram's later message id says it came after.
+        takeover = owner_wrote(chat=CHAT, at=clock.now())
         # The process dies right after the owner activity is committed, before its hand-over.
         stored = asyncio.Event()
 

@@ -106,15 +106,26 @@ def takeover_until(now: datetime, takeover_minutes: float) -> datetime | None:
     return now + timedelta(minutes=takeover_minutes)
 
 
-def owner_took_over(owner_active_at: datetime | None, newest_message_at: datetime | None) -> bool:
-    """Whether the owner wrote in the chat (from another device) at or after the newest message
-    a reply answers: the conversation is theirs, the reply is not sent. Telegram dates have
-    whole seconds, so the same second counts as after."""
+def owner_took_over(
+    owner_active_at: datetime | None,
+    newest_message_at: datetime | None,
+    *,
+    owner_message_id: int | None = None,
+    newest_message_id: int | None = None,
+) -> bool:
+    """Whether the owner wrote in the chat (from another device) after the newest message a
+    reply answers: the conversation is theirs, the reply is not sent. Telegram dates have whole
+    seconds; within one second the message ids decide (a chat's ids grow with time), and
+    without them the owner is taken to have answered."""
     if owner_active_at is None or newest_message_at is None:
         return False
     require_aware(owner_active_at, "owner_active_at")
     require_aware(newest_message_at, "newest_message_at")
-    return owner_active_at >= newest_message_at
+    if owner_active_at != newest_message_at:
+        return owner_active_at > newest_message_at
+    if owner_message_id is None or newest_message_id is None:
+        return True
+    return owner_message_id > newest_message_id
 
 
 _RECIPIENT_WHY = {

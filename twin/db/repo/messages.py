@@ -378,6 +378,17 @@ class MessagesMixin(RepoBase):
         row = c.execute(sa.select(M).where(M.c.id == message_id, _UNPLANNED)).first()
         return None if row is None else MessageRecord.from_row(row._mapping)
 
+    async def last_owner_message_id(self, account_id: int, chat_id: int) -> int | None:
+        """The Telegram id of the newest message the owner wrote in the chat themselves (from
+        another device or through the API: outgoing, not a bubble of a reply job)."""
+        query = sa.select(sa.func.max(M.c.tg_message_id)).where(
+            M.c.account_id == account_id,
+            M.c.chat_id == chat_id,
+            M.c.direction == Direction.OUTGOING.value,
+            M.c.reply_id.is_(None),
+        )
+        return await self._read(lambda c: c.execute(query).scalar())
+
     async def reply_messages(self, reply_id: int) -> list[MessageRecord]:
         """Messages linked to a reply job (incoming triggers and outgoing bubbles), oldest
         first."""

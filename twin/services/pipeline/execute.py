@@ -180,10 +180,24 @@ class Executor:
         ]
         if not incoming:
             return await self._outcomes.cancel(reply, SkipReason.DELETED.value)
-        if owner_took_over(chat.last_owner_activity_at, max(m.date for m in incoming)):
+        if await self._owner_took_over(chat, incoming):
             minutes = behaviour.twin.takeover_minutes
             return await self._outcomes.owner_took_over(reply, chat, minutes)
         return Admitted(chat, linked, behaviour, policy, incoming)
+
+    async def _owner_took_over(self, chat: ChatRecord, incoming: list[MessageRecord]) -> bool:
+        """Whether the owner wrote in the chat after these messages (a takeover the hand-over
+        never delivered: a crash came between). Dates decide; the ids only within one second,
+        so the database is asked only then."""
+        newest = max(incoming, key=lambda m: (m.date, m.id))
+        active_at = chat.last_owner_activity_at
+        if active_at is None or active_at != newest.date or newest.tg_message_id is None:
+            return owner_took_over(active_at, newest.date)
+        owner_id = await self._repo.last_owner_message_id(chat.account_id, chat.id)
+        newest_id = newest.tg_message_id
+        return owner_took_over(
+            active_at, newest.date, owner_message_id=owner_id, newest_message_id=newest_id
+        )
 
     async def _start(
         self, reply: ReplyRecord, chat: ChatRecord, incoming: list[MessageRecord]
