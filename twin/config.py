@@ -36,6 +36,7 @@ from twin.config_behaviour import (
     Section,
     TwinSettings,
 )
+from twin.config_channels import ChannelsSettings
 from twin.config_sources import (
     EnvSource,
     LoadContext,
@@ -256,6 +257,7 @@ class Settings(BaseSettings):
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     humanize: HumanizeSettings = Field(default_factory=HumanizeSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    channels: ChannelsSettings = Field(default_factory=ChannelsSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -145,6 +145,7 @@ def _worker_context(settings: Settings) -> Context:
 def _services_context(settings: Settings, adapters: Adapters) -> Context:
     async def context(app: web.Application) -> AsyncIterator[None]:
         from twin.api.metrics import METRICS
+        from twin.channels.http_chat import HttpChat
         from twin.jobs.worker import ReplyWorker
         from twin.services.account_admin import AccountAdmin
         from twin.services.accounts import TelegramAccounts
@@ -211,6 +212,14 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
             account, peer, max_age
         )
         services["pipeline"] = pipeline
+        app[keys.HTTP_CHAT] = HttpChat(
+            settings=settings,
+            repo=repo,
+            events=events,
+            clock=clock,
+            behaviours=pipeline.behaviours,
+            generator=pipeline.generator,
+        )
         app[keys.CHATS] = ChatPauses(repo, directory, events, clock, pipeline.holds)
         app[keys.BEHAVIOUR] = BehaviourSettings(settings, repo, directory, events)
         intake.on_new_message = pipeline.planner.on_new_message

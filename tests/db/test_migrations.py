@@ -201,3 +201,45 @@ async def test_phantom_accounts_are_removed_and_real_ones_kept(engine_url: str) 
     finally:
         await engine.dispose()
     assert names == {"owner", "logged_out", "has_chat", "has_settings"}
+
+
+async def test_channels_migration_keeps_telegram_data(engine_url: str) -> None:
+    """Issue 14.2: existing accounts become Telegram channel instances and their chats
+    Telegram conversations; nothing is rewritten or lost."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(migrate.alembic_config(engine_url))
+    await migrate.upgrade(engine_url, script.get_revision("0008").down_revision)
+    engine = create_engine(engine_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                sa.text(
+                    "INSERT INTO accounts (name, status, tg_user_id, enabled, created_at, "
+                    "updated_at) VALUES ('owner', 'authorized', 42, true, CURRENT_TIMESTAMP, "
+                    "CURRENT_TIMESTAMP)"
+                )
+            )
+            account = (await connection.execute(sa.text("SELECT id FROM accounts"))).scalar()
+            await connection.execute(
+                sa.text(
+                    "INSERT INTO chats (account_id, peer_id, kind, title, is_contact, is_bot, "
+                    "summary, created_at, updated_at) VALUES (:a, 7, 'private', 'Carl', true, "
+                    "false, 'talked about cats', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                ),
+                {"a": account},
+            )
+        await migrate.upgrade(engine_url)
+        async with engine.connect() as connection:
+            accounts = (
+                await connection.execute(sa.text("SELECT name, tg_user_id, channel FROM accounts"))
+            ).all()
+            chats = (
+                await connection.execute(
+                    sa.text("SELECT peer_id, title, summary, external_id FROM chats")
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    assert [tuple(a) for a in accounts] == [("owner", 42, "telegram")]
+    assert [tuple(c) for c in chats] == [(7, "Carl", "talked about cats", None)]

@@ -16,6 +16,7 @@ from aiohttp import web
 from twin.api.validation import RouteTable
 from twin.api.views import (
     accounts,
+    chat,
     control,
     diagnostics,
     docs,
@@ -40,6 +41,7 @@ ROUTE_TABLES: tuple[RouteTable, ...] = (
     stats.routes,  # GET /stats
     event_stream.routes,  # GET /events (SSE)
     replies.routes,  # POST /replies/{id}/retry
+    chat.routes,  # GET /, POST /api/chat, POST /api/debug
 )
 
 

@@ -71,6 +71,7 @@ class AccountRecord(_Record):
     status: AccountStatus
     enabled: bool
     has_session: bool
+    channel: str  # "telegram" | "http_chat": which channel this instance serves
     created_at: datetime
     updated_at: datetime
 
@@ -106,6 +107,7 @@ class ChatRecord(_Record):
     last_outgoing_at: datetime | None
     last_owner_activity_at: datetime | None
     last_away_at: datetime | None
+    external_id: str | None  # the conversation's id on its channel (HTTP thread id)
     created_at: datetime
     updated_at: datetime
 

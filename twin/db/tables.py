@@ -82,6 +82,10 @@ class Account(Base):
     enabled: Mapped[bool] = mapped_column(
         sa.Boolean, nullable=False, default=True, server_default=sa.true()
     )
+    # Which channel this instance serves: "telegram" (a user account) or "http_chat".
+    channel: Mapped[str] = mapped_column(
+        sa.String(16), nullable=False, default="telegram", server_default="telegram"
+    )
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 
@@ -134,6 +138,8 @@ class Chat(Base):
     last_outgoing_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_owner_activity_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_away_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The conversation's id on its channel (the HTTP chat API's thread id); NULL on Telegram.
+    external_id: Mapped[str | None] = mapped_column(sa.String(128))
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 

@@ -210,3 +210,4 @@ class SkipReason(StrEnum):
     SUPERSEDED = "superseded"
     EDITED = "edited"
     DELETED = "deleted"
+    NO_CLIENT = "no_client"  # an HTTP channel's job left unfinished: its client is gone

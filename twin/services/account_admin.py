@@ -87,7 +87,9 @@ class AccountAdmin:
         self._accounts = accounts
 
     async def list(self) -> list[AccountInfo]:
-        return [self._info(record) for record in await self._repo.list_accounts()]
+        records = await self._repo.list_accounts()
+        # The other channels' instances (the HTTP chat API) are not Telegram accounts.
+        return [self._info(record) for record in records if record.channel == "telegram"]
 
     def _info(self, record: AccountRecord) -> AccountInfo:
         live = self._accounts.loaded(record.name) if self._accounts is not None else None

@@ -181,6 +181,9 @@ LINES: Mapping[str, Line] = {
     "reply.escalated": Line(
         lambda d: f"handed to the owner (topic: {d.get('intent') or 'unknown'}); chat paused"
     ),
+    "conversation.escalated": Line(
+        lambda d: f"thread {d.get('thread')} handed to the owner; paused until resumed"
+    ),
     "reply.requeued": Line(_requeued),
     "reply.expired": Line(lambda d: f"left failed: {d.get('reason')}", logging.WARNING),
     "chat.paused": Line(_paused, logger=CONTROL, subject=""),

@@ -34,7 +34,8 @@ Listener = Callable[["StagedEvent"], None]
 # account and chat). A new type must be added here (tests/services/test_activity.py checks
 # that every type the code emits is listed, and has a log line).
 EVENT_TYPES: Mapping[str, str] = {
-    "message.received": "a contact's message was stored: chat, message_id, kind, sender",
+    "message.received": "a contact's message was stored: chat, message_id, kind, sender "
+    "(HTTP chat: also thread and channel; message_id is the stored id)",
     "message.recovered": "a stored message that never got a decision is decided now: chat, "
     "message_id",
     "message.skipped": "a message will not be answered: message_id, reason, explain",
@@ -60,6 +61,8 @@ EVENT_TYPES: Mapping[str, str] = {
     "notified: reply, intent",
     "reply.requeued": "a failed reply is tried again: reply, trigger, state, failure, previous",
     "reply.expired": "an outage failure too old to re-queue: reply, reason, previous, message_at",
+    "conversation.escalated": "the model asked for the owner in a conversation of an HTTP "
+    "channel: the conversation is paused until resumed: chat, thread, channel, reply",
     "chat.paused": "the twin was paused in a chat: account, chat, until, minutes, cancelled",
     "chat.resumed": "the twin was resumed in a chat: account, chat",
     "chat.settings_changed": "a chat's overrides changed: account, chat, overrides",

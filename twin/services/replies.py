@@ -106,7 +106,7 @@ class ReplyPipeline:
             rng=rng,
             wake=self.wake,
         )
-        generator = Generator(
+        generator = self.generator = Generator(
             settings=settings,
             repo=repo,
             accounts=accounts,

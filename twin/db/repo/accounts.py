@@ -11,13 +11,15 @@ from sqlalchemy.engine import Connection
 from twin.db.records import AccountRecord, AccountStatus, EntityRecord
 from twin.db.repo._base import RepoBase, check_fields, chunks
 from twin.db.tables import Account, Entity
-from twin.errors import NotFound
+from twin.errors import Conflict, NotFound
 
 A = Account.__table__
 E = Entity.__table__
 
 _ACCOUNT_COLUMNS = [c for c in A.c if c.name not in ("session_data", "update_state")]
-_ACCOUNT_FIELDS = ("phone", "tg_user_id", "username", "first_name", "status", "enabled")
+_ACCOUNT_FIELDS = (
+    "phone", "tg_user_id", "username", "first_name", "status", "enabled", "channel"
+)
 _ENTITY_FIELDS = ("access_hash", "username", "phone", "name")
 
 
@@ -40,6 +42,25 @@ class AccountsMixin(RepoBase):
             return AccountRecord.from_row(row._mapping)
 
         return await self._run(work)
+
+    async def channel_instance(self, name: str, channel: str) -> AccountRecord:
+        """The instance `name` of a channel other than Telegram (created if absent): its
+        conversations are chats of this account row. Conflict when `name` is another
+        channel's (e.g. a Telegram account of that name)."""
+
+        def work(connection: Connection) -> AccountRecord:
+            insert = self._insert(connection, A).values(name=name, channel=channel)
+            connection.execute(insert.on_conflict_do_nothing(index_elements=["name"]))
+            row = connection.execute(_account_select().where(A.c.name == name)).one()
+            return AccountRecord.from_row(row._mapping)
+
+        record = await self._run(work)
+        if record.channel != channel:
+            raise Conflict(
+                f"'{name}' is a {record.channel} account: choose another name for the "
+                f"{channel} channel"
+            )
+        return record
 
     async def get_account(self, name: str) -> AccountRecord:
         def work(connection: Connection) -> AccountRecord:

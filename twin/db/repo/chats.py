@@ -57,6 +57,7 @@ class ChatsMixin(RepoBase):
         username: str | None = None,
         is_contact: bool | None = None,
         is_bot: bool | None = None,
+        external_id: str | None = None,
     ) -> tuple[ChatRecord, bool]:
         """Create the chat or refresh its descriptive fields (None = leave as is).
 
@@ -65,7 +66,7 @@ class ChatsMixin(RepoBase):
         return await self._run(
             lambda c: self._upsert_chat(
                 c, account_id, peer_id, kind=kind, title=title, username=username,
-                is_contact=is_contact, is_bot=is_bot,
+                is_contact=is_contact, is_bot=is_bot, external_id=external_id,
             )
         )
 
@@ -80,12 +81,13 @@ class ChatsMixin(RepoBase):
         username: str | None = None,
         is_contact: bool | None = None,
         is_bot: bool | None = None,
+        external_id: str | None = None,
     ) -> tuple[ChatRecord, bool]:
         given = {
             key: value
             for key, value in {
                 "kind": kind, "title": title, "username": username,
-                "is_contact": is_contact, "is_bot": is_bot,
+                "is_contact": is_contact, "is_bot": is_bot, "external_id": external_id,
             }.items()
             if value is not None
         }

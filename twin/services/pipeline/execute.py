@@ -166,6 +166,10 @@ class Executor:
         the linked messages, the behaviour and the incoming messages to answer."""
         chat, linked = prepared.chat, prepared.linked
         self._events.remember_chat(chat.id, chat.peer_id)
+        if reply.decision.get("channel", "telegram") != "telegram":
+            # Answered in an HTTP request that is gone (the process died in it): no client
+            # is left to deliver to, and Telegram is not this conversation's channel.
+            return await self._outcomes.cancel(reply, SkipReason.NO_CLIENT.value)
         behaviour, policy = self._behaviours.get(
             reply.account_id, prepared.overrides, chat.overrides
         )

@@ -1,0 +1,260 @@
+"""The HTTP chat channel end to end: real HTTP into the real app, the real OpenAI SDK against
+the fake OpenAI server, real SQLite and PostgreSQL (issue 14, item 3)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from tests.db.conftest import backend_url, engine_url, postgres_url  # noqa: F401  (fixtures)
+from tests.providers.fixtures import fake_openai  # noqa: F401  (a fixture)
+from tests.providers.openai_fake import FakeOpenAI
+from twin import keys
+from twin.app import create_app
+from twin.config import Settings, load_settings
+
+TOKEN = "chat-api-test-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def answer(text: str, **flags: Any) -> dict[str, Any]:
+    return {
+        "text": text,
+        "requires_human": False,
+        "intent": "chat",
+        "confidence": 0.9,
+        "end_conversation": False,
+        **flags,
+    }
+
+
+def chat_settings(url: str, tmp_path: Any, llm_url: str, **chat: Any) -> Settings:
+    return load_settings(
+        None,
+        storage={"url": url, "data_dir": tmp_path},
+        security={"secret_key": "chat-tests-secret"},
+        api={"tokens": [TOKEN]},
+        llm={
+            "provider": "openai",
+            "model": "gpt-test",
+            "base_url": llm_url,
+            "api_key": "sk-test",
+            "max_retries": 0,
+            "timeout": 5,
+        },
+        stt={"provider": "none"},
+        tts={"provider": "none"},
+        twin={"owner_name": "Olga"},
+        schedule={"hours": {day: ["09:00-09:01"] for day in DAYS}},  # the API ignores hours
+        channels={"chat": chat},
+    )
+
+
+Client = Callable[[], Awaitable[TestClient]]
+
+
+@pytest.fixture
+def daemon(aiohttp_client, engine_url, tmp_path, fake_openai) -> Client:  # noqa: F811
+    """A new daemon on the same database each call (a restart, when the previous is closed)."""
+    settings = chat_settings(engine_url, tmp_path, fake_openai.base_url + "/v1")
+
+    async def start() -> TestClient:
+        return await aiohttp_client(create_app(settings))
+
+    return start
+
+
+async def post_chat(client: TestClient, **body: Any) -> dict[str, Any]:
+    response = await client.post("/api/chat", json=body, headers=AUTH)
+    assert response.status == 200, await response.text()
+    return await response.json()
+
+
+def contents(body: dict[str, Any], role: str) -> list[str]:
+    return [m["content"] for m in body["messages"] if m["role"] == role]
+
+
+async def test_a_thread_remembers_across_a_restart(
+    daemon: Client,
+    fake_openai: FakeOpenAI,  # noqa: F811
+) -> None:
+    fake_openai.queue_reply(answer("Nice to meet you, Anna!"), answer("You are Anna."))
+    first = await daemon()
+    said = await post_chat(first, message="Hi, I'm Anna", user_id="u-1")
+    assert said["response"] == "Nice to meet you, Anna!"
+    assert said["success"] is True and said["escalated"] is False
+    assert said["user_id"] == "u-1" and said["chat_id"] is None
+    thread = said["thread_id"]
+    assert thread
+    await first.close()  # the daemon stops: only the database remembers
+
+    second = await daemon()
+    again = await post_chat(second, message="Who am I?", thread_id=thread)
+    assert again == {
+        "response": "You are Anna.",
+        "thread_id": thread,
+        "user_id": None,
+        "chat_id": None,
+        "success": True,
+        "escalated": False,
+    }
+    prompt = fake_openai.chat_requests[-1]
+    assert any("Hi, I'm Anna" in text for text in contents(prompt, "user"))
+    assert "Nice to meet you, Anna!" in contents(prompt, "assistant")
+    # Another thread knows nothing of Anna.
+    fake_openai.queue_reply(answer("Hello!"))
+    other = await post_chat(second, message="Hello", chat_id="c-2")
+    assert other["thread_id"] == "c-2"
+    assert not any("Anna" in text for text in contents(fake_openai.chat_requests[-1], "user"))
+
+
+async def test_concurrent_requests_on_one_thread_each_see_the_answers_before_them(
+    daemon: Client,
+    fake_openai: FakeOpenAI,  # noqa: F811
+) -> None:
+    fake_openai.respond_with(lambda body: answer(f"answer {len(fake_openai.chat_requests)}"))
+    client = await daemon()
+    answers = await asyncio.gather(
+        *(post_chat(client, message=f"question {n}", thread_id="t-order") for n in range(5))
+    )
+    assert sorted(a["response"] for a in answers) == [f"answer {n}" for n in range(1, 6)]
+    # Never interleaved: the k-th generation saw the k-1 answers before it, in order.
+    for k, request in enumerate(fake_openai.chat_requests):
+        assert [a for a in contents(request, "assistant") if a.startswith("answer")] == [
+            f"answer {n}" for n in range(1, k + 1)
+        ]
+
+
+async def test_requires_human_pauses_the_thread(
+    daemon: Client,
+    fake_openai: FakeOpenAI,  # noqa: F811
+) -> None:
+    fake_openai.queue_reply(answer("Let me ask Olga.", requires_human=True, intent="pricing"))
+    client = await daemon()
+    said = await post_chat(client, message="Can I get a discount?", thread_id="t-human")
+    assert said["escalated"] is True and said["response"] == "Let me ask Olga."
+    calls = len(fake_openai.chat_requests)
+    later = await post_chat(client, message="Hello?", thread_id="t-human")
+    assert later["escalated"] is True and later["response"] == ""
+    assert len(fake_openai.chat_requests) == calls  # paused: the model is not asked
+    events = await client.app[keys.DATABASE].repo.events_since(0, limit=1000)
+    escalated = [e.data["thread"] for e in events if e.type == "conversation.escalated"]
+    assert escalated == ["t-human"]
+
+
+async def test_bad_requests_get_the_error_shape(
+    daemon: Client,
+    fake_openai: FakeOpenAI,  # noqa: F811
+) -> None:
+    client = await daemon()
+    unauthenticated = await client.post("/api/chat", json={"message": "hi"})
+    assert unauthenticated.status == 401
+    missing = await client.post("/api/chat", json={"thread_id": "x"}, headers=AUTH)
+    assert missing.status == 422
+    body = await missing.json()
+    assert body["error"]["type"] == "validation_error"
+    assert [d["field"] for d in body["error"]["details"]] == ["message"]
+    too_long = await client.post("/api/chat", json={"message": "x" * 4001}, headers=AUTH)
+    assert too_long.status == 413
+    assert (await too_long.json())["error"]["type"] == "payload_too_large"
+    assert fake_openai.chat_requests == []
+
+
+async def test_a_model_outage_is_a_503_and_nothing_is_answered_later(
+    daemon: Client,
+    fake_openai: FakeOpenAI,  # noqa: F811
+) -> None:
+    client = await daemon()
+    fake_openai.start_outage(status=500)
+    response = await client.post(
+        "/api/chat", json={"message": "anyone?", "thread_id": "t-down"}, headers=AUTH
+    )
+    assert response.status == 503, await response.text()
+    assert (await response.json())["error"]["type"] == "unavailable"
+    fake_openai.end_outage()
+    # The failure is recorded, and the thread goes on with the next message.
+    fake_openai.queue_reply(answer("Back again."))
+    later = await post_chat(client, message="now?", thread_id="t-down")
+    assert later["response"] == "Back again."
+
+
+async def test_debug_echoes_and_masks_secrets_in_the_log(
+    daemon: Client,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    client = await daemon()
+    sent = {"message": "hi", "api_key": "sk-secret-value", "nested": {"password": "hunter2"}}
+    with caplog.at_level(logging.INFO, logger="twin.channels.http_chat"):
+        response = await client.post("/api/debug", json=sent, headers=AUTH)
+    assert response.status == 200
+    assert (await response.json())["received"] == sent
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "api/debug" in logged and "'message': 'hi'" in logged
+    assert "sk-secret-value" not in logged and "hunter2" not in logged
+    not_json = await client.post("/api/debug", data=b"{", headers=AUTH)
+    assert not_json.status == 400
+
+
+async def test_root_says_what_runs_without_a_token(daemon: Client) -> None:
+    client = await daemon()
+    response = await client.get("/")
+    assert response.status == 200
+    body = await response.json()
+    assert body["name"] == "twin" and body["channels"] == ["telegram", "http_chat"]
+    assert "token" not in json.dumps(body).lower()
+
+
+async def test_the_channel_instance_is_not_a_telegram_account(
+    daemon: Client,
+    fake_openai: FakeOpenAI,  # noqa: F811
+) -> None:
+    fake_openai.queue_reply(answer("Hi!"))
+    client = await daemon()
+    await post_chat(client, message="hello", thread_id="t-accounts")
+    response = await client.get("/accounts", headers=AUTH)
+    assert response.status == 200
+    assert [a["name"] for a in (await response.json())["accounts"]] == []
+
+
+async def test_a_job_left_by_a_dead_request_is_cancelled_not_delivered(
+    engine_url: str,  # noqa: F811
+    tmp_path: Any,
+) -> None:
+    """The process died inside a request: at the next start the worker finds the job, and
+    cancels it (`no_client`) instead of sending it anywhere."""
+    from tests.fakes import FakeAccounts, ScriptedLLM, WatchedClock, start_twin, twin_settings
+    from tests.services.conftest import START
+    from twin.channels.http_chat import CHANNEL, LEASE, peer_of
+    from twin.domain.models import ReplyState
+
+    clock = WatchedClock(START)
+    settings = twin_settings(engine_url, tmp_path)
+    accounts = FakeAccounts()
+    async with start_twin(settings, clock=clock, accounts=accounts, llm=ScriptedLLM()) as twin:
+        instance = await twin.repo.channel_instance("chat", CHANNEL)
+        chat, _ = await twin.repo.upsert_chat(instance.id, peer_of("t-dead"), external_id="t-dead")
+        message, _ = await twin.repo.add_incoming(
+            instance.id, chat.id, None, date=clock.now(), text="hello?"
+        )
+        reply = await twin.repo.create_reply(
+            instance.id,
+            chat.id,
+            reply_at=clock.now(),
+            message_ids=[message.id],
+            state=ReplyState.GENERATING,
+            decision={"action": "reply", "channel": CHANNEL},
+            lease_until=clock.now() + LEASE,  # held by the request that is about to die
+        )
+    async with start_twin(settings, clock=clock, accounts=accounts, llm=ScriptedLLM()) as twin:
+        cancelled = await twin.recorder.wait_for("reply.cancelled")
+        assert cancelled.data == {"reply": reply.id, "reason": "no_client"}
+        assert (await twin.repo.get_reply(reply.id)).state is ReplyState.CANCELLED
+        assert accounts.messengers["default"].delivered == []
+        assert twin.llm.calls == []
