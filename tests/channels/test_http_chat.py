@@ -9,7 +9,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from tests.db.conftest import backend_url, engine_url, postgres_url  # noqa: F401  (fixtures)
@@ -258,3 +260,115 @@ async def test_a_job_left_by_a_dead_request_is_cancelled_not_delivered(
         assert (await twin.repo.get_reply(reply.id)).state is ReplyState.CANCELLED
         assert accounts.messengers["default"].delivered == []
         assert twin.llm.calls == []
+
+
+def sse_events(text: str) -> list[tuple[str, dict[str, Any]]]:
+    events = []
+    for block in text.split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        if "event" in fields:
+            events.append((fields["event"], json.loads(fields["data"])))
+    return events
+
+
+async def test_the_stream_sends_deltas_then_done_and_remembers(
+    daemon: Client,
+    fake_openai: FakeOpenAI,  # noqa: F811
+) -> None:
+    full = "Hello Anna, we are open from nine to six today."
+    fake_openai.queue_reply(full)
+    client = await daemon()
+    response = await client.post(
+        "/api/chat/stream", json={"message": "Open today?", "thread_id": "t-s"}, headers=AUTH
+    )
+    assert response.status == 200
+    assert response.headers["Content-Type"].startswith("text/event-stream")
+    events = sse_events(await response.text())
+    deltas = [data["text"] for kind, data in events if kind == "delta"]
+    assert len(deltas) > 1 and "".join(deltas) == full
+    assert fake_openai.chat_requests[-1]["stream"] is True  # streamed by the provider too
+    kind, done = events[-1]
+    assert kind == "done"
+    assert done["thread_id"] == "t-s" and done["response"] == full
+    assert done["escalated"] is False and done["usage"]["completion_tokens"] > 0
+    # The streamed answer is part of the thread's memory.
+    fake_openai.queue_reply(answer("Yes, until six."))
+    await post_chat(client, message="Really?", thread_id="t-s")
+    assert full in contents(fake_openai.chat_requests[-1], "assistant")
+
+
+async def leave_mid_stream(
+    app: web.Application, post: Callable[..., Any], fake_openai: FakeOpenAI  # noqa: F811
+) -> None:
+    from tests.fakes import EventRecorder
+
+    fake_openai.queue_reply("one two three four five six seven eight nine")
+    fake_openai.stream_gate = asyncio.Event()  # the provider stops after its first piece
+    recorder = EventRecorder()
+    app[keys.EVENTS].subscribe(recorder)
+    response = await post(
+        "/api/chat/stream", json={"message": "count", "thread_id": "t-gone"}, headers=AUTH
+    )
+    first = await response.content.readuntil(b"\n\n")
+    assert sse_events(first.decode()) == [("delta", {"text": "one two three "})]
+    response.close()  # the client goes away
+
+    cancelled = await recorder.wait_for("reply.cancelled")
+    assert cancelled.data["reason"] == "no_client"
+    fake_openai.stream_gate.set()
+    await asyncio.wait_for(fake_openai.stream_closed.wait(), 5)
+    assert fake_openai.streams_closed == 1  # the provider's stream was closed, not read out
+    repo = app[keys.DATABASE].repo
+    reply = await repo.get_reply(cancelled.data["reply"])
+    assert reply.text == "one two three "  # the partial text, kept on the cancelled job
+    assert [m.direction.value for m in await repo.reply_messages(reply.id)] == ["incoming"]
+    assert recorder.of("reply.sent") == []
+
+
+async def test_a_client_leaving_mid_stream_cancels_the_generation(
+    daemon: Client,
+    fake_openai: FakeOpenAI,  # noqa: F811
+) -> None:
+    """The test server cancels the handler when its client goes."""
+    client = await daemon()
+    await leave_mid_stream(client.app, client.post, fake_openai)
+
+
+async def test_a_client_leaving_is_noticed_by_the_production_server_too(
+    engine_url: str,  # noqa: F811
+    tmp_path: Any,
+    fake_openai: FakeOpenAI,  # noqa: F811
+) -> None:
+    """web.run_app does not cancel handlers on disconnect: the view notices the closed
+    connection itself while the model is still thinking."""
+    app = create_app(chat_settings(engine_url, tmp_path, fake_openai.base_url + "/v1"))
+    runner = web.AppRunner(app)  # handler_cancellation=False, as web.run_app
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        async with aiohttp.ClientSession() as session:
+
+            async def post(path: str, **kwargs: Any) -> Any:
+                return await session.post(base + path, **kwargs)
+
+            await leave_mid_stream(app, post, fake_openai)
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_stream_that_fails_ends_with_an_error_event(
+    daemon: Client,
+    fake_openai: FakeOpenAI,  # noqa: F811
+) -> None:
+    client = await daemon()
+    fake_openai.start_outage(status=500)
+    response = await client.post(
+        "/api/chat/stream", json={"message": "hi", "thread_id": "t-err"}, headers=AUTH
+    )
+    events = sse_events(await response.text())
+    fake_openai.end_outage()
+    assert [kind for kind, _ in events] == ["error"]
+    error = events[0][1]["error"]
+    assert error["type"] == "unavailable" and error["request_id"]

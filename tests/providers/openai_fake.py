@@ -18,6 +18,7 @@ Extending: other OpenAI routes (e.g. /v1/audio/*) are mounted with `add_routes(f
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import time
@@ -25,7 +26,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from aiohttp import web
+from aiohttp import ClientConnectionResetError, web
 
 from tests.providers.base import FakeProviderServer
 
@@ -107,6 +108,11 @@ class FakeOpenAI(FakeProviderServer):
         self.api_key = api_key
         self.script = ReplyScript()
         self.chat_requests: list[dict[str, Any]] = []  # decoded bodies, in arrival order
+        # Streams: with `stream_gate` set, each stream waits on it after its first piece; a
+        # stream the client closed before its end is counted in `streams_closed`.
+        self.stream_gate: asyncio.Event | None = None
+        self.streams_closed = 0
+        self.stream_closed = asyncio.Event()
         self._route_factories: list[Callable[[], list[web.RouteDef]]] = []
 
     # -- routes ----------------------------------------------------------------------------------
@@ -132,6 +138,10 @@ class FakeOpenAI(FakeProviderServer):
     @property
     def last_messages(self) -> list[dict[str, Any]]:
         return self.chat_requests[-1]["messages"] if self.chat_requests else []
+
+    def _closed_early(self) -> None:
+        self.streams_closed += 1
+        self.stream_closed.set()
 
     # -- handler ---------------------------------------------------------------------------------
     async def chat_completions(self, request: web.Request) -> web.StreamResponse:
@@ -208,21 +218,30 @@ class FakeOpenAI(FakeProviderServer):
             data = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
             await response.write(f"data: {data}\n\n".encode())
 
-        await send(chunk({"role": "assistant", "content": ""}))
-        for piece in split_pieces(text):
-            await send(chunk({"content": piece}))
-        await send(chunk({}, finish))
-        if (body.get("stream_options") or {}).get("include_usage"):
-            await send(
-                {
-                    "id": ident,
-                    "object": "chat.completion.chunk",
-                    "created": created,
-                    "model": body["model"],
-                    "choices": [],
-                    "usage": usage,
-                }
-            )
-        await send("[DONE]")
+        try:
+            await send(chunk({"role": "assistant", "content": ""}))
+            for index, piece in enumerate(split_pieces(text)):
+                await send(chunk({"content": piece}))
+                if index == 0 and self.stream_gate is not None:
+                    await self.stream_gate.wait()
+            await send(chunk({}, finish))
+            if (body.get("stream_options") or {}).get("include_usage"):
+                await send(
+                    {
+                        "id": ident,
+                        "object": "chat.completion.chunk",
+                        "created": created,
+                        "model": body["model"],
+                        "choices": [],
+                        "usage": usage,
+                    }
+                )
+            await send("[DONE]")
+        except (ConnectionResetError, ClientConnectionResetError):
+            self._closed_early()
+            return response
+        if request.transport is None or request.transport.is_closing():
+            self._closed_early()
+            return response
         await response.write_eof()
         return response

@@ -34,7 +34,9 @@ from twin.ports import Clock, Store, Tx
 from twin.services.events import EventLog, StagedEvent
 from twin.services.pipeline.caches import Behaviours
 from twin.services.pipeline.generate import Escalation, Generator
+from twin.services.pipeline.records import Draft
 from twin.services.pipeline.states import finish_tx
+from twin.services.policy import Behaviour
 
 log = logging.getLogger("twin.channels.http_chat")
 
@@ -177,20 +179,59 @@ class HttpChat:
         self._events.publish(*events)
         return planned
 
+    async def stream(self, request: ChatRequest) -> AsyncIterator[str | ChatAnswer]:
+        """The answer as the model writes it: text pieces, then the ChatAnswer. Closing the
+        iterator early (the client went away) closes the provider's stream and stores the
+        partial text on the job, cancelled (`no_client`): never as a reply."""
+        thread = request.thread_id or request.chat_id or uuid.uuid4().hex
+        async with self._turn(thread):
+            account = await self.instance()
+            planned = await self._plan(account, thread, request)
+            if planned.reply is None:
+                yield ChatAnswer("", thread, escalated=True, reply_id=None)
+                return
+            reply = planned.reply
+            behaviour = await self._behaviour(planned)
+            pieces: list[str] = []
+            try:
+                streamed = await self._generator.stream(planned.chat, behaviour)
+                try:
+                    async for piece in streamed.stream:
+                        pieces.append(piece)
+                        yield piece
+                finally:
+                    await streamed.stream.aclose()
+                draft = streamed.finish()
+            except BaseException as exc:
+                await self._failed(reply, exc, "".join(pieces))
+                raise
+            yield await self._delivered(planned, thread, draft)
+
+    async def _behaviour(self, planned: _Planned) -> Behaviour:
+        account_id = planned.chat.account_id
+        overrides = await self._repo.get_settings(account_id)
+        return self._behaviours.get(account_id, overrides, planned.chat.overrides)[0]
+
     async def _generate(self, planned: _Planned, thread: str) -> ChatAnswer:
-        reply, chat = planned.reply, planned.chat
+        reply = planned.reply
         assert reply is not None
-        behaviour, _ = self._behaviours.get(
-            reply.account_id, await self._repo.get_settings(reply.account_id), chat.overrides
-        )
+        behaviour = await self._behaviour(planned)
         try:
             draft = await self._generator.generate(
-                reply, chat, behaviour, [planned.message], rows=None, style_read=None
+                reply, planned.chat, behaviour, [planned.message], rows=None, style_read=None
             )
         except BaseException as exc:
             # The client gets the error (or is gone); nobody is left to deliver a later answer.
             await self._failed(reply, exc)
             raise
+        return await self._delivered(planned, thread, draft)
+
+    async def _delivered(
+        self, planned: _Planned, thread: str, draft: Draft | Escalation
+    ) -> ChatAnswer:
+        """Deliver = the answer stored as sent, with its usage, before the response leaves."""
+        reply, chat = planned.reply, planned.chat
+        assert reply is not None
         if isinstance(draft, Escalation):
             return await self._escalated(reply, chat, thread, draft)
         now = self._clock.now()
@@ -259,18 +300,22 @@ class HttpChat:
         self._events.publish(*await self._repo.transaction(escalate))
         return ChatAnswer(text, thread, True, reply.id, escalation.flags, escalation.usage)
 
-    async def _failed(self, reply: ReplyRecord, exc: BaseException) -> None:
-        cancelled = isinstance(exc, asyncio.CancelledError)
-        state = ReplyState.CANCELLED if cancelled else ReplyState.FAILED
-        reason = SkipReason.NO_CLIENT.value if cancelled else clip(describe(exc), ERROR_CHARS)
-        event = "reply.cancelled" if cancelled else "reply.failed"
-        failure = None if cancelled else Failure.PERMANENT
+    async def _failed(self, reply: ReplyRecord, exc: BaseException, partial: str = "") -> None:
+        """A job the client will never get: cancelled (`no_client`, keeping the partial text
+        of a stream on the job) when the client went away, else failed for good."""
+        gone = isinstance(exc, (asyncio.CancelledError, GeneratorExit))
+        state = ReplyState.CANCELLED if gone else ReplyState.FAILED
+        reason = SkipReason.NO_CLIENT.value if gone else clip(describe(exc), ERROR_CHARS)
+        event = "reply.cancelled" if gone else "reply.failed"
+        failure = None if gone else Failure.PERMANENT
+
+        def finish(tx: Tx) -> StagedEvent:
+            if partial:
+                tx.update_reply(reply.id, text=partial)
+            return finish_tx(tx, self._events, reply.id, state, reason, event, failure)[1]
+
         try:
-            _, staged = await asyncio.shield(
-                self._repo.transaction(
-                    lambda tx: finish_tx(tx, self._events, reply.id, state, reason, event, failure)
-                )
-            )
+            staged = await asyncio.shield(self._repo.transaction(finish))
         except Exception:  # the database too: the worker finds the job and cancels it
             log.exception("reply %s: could not record its failure", reply.id)
             return

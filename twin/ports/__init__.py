@@ -19,7 +19,7 @@ tests/fakes.py implements them in memory for service-level tests. Records cross 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -128,6 +128,33 @@ class Thinker(Protocol):
         chat_id: ChatId | None = None,
         now: datetime | None = None,
     ) -> BrainResult: ...
+
+    async def stream_reply(
+        self,
+        *,
+        history: Sequence[Turn],
+        persona: Persona,
+        contact_name: str,
+        style: StyleProfile | None = None,
+        summary: str | None = None,
+        summary_covers: int = 0,
+        examples: Sequence[tuple[str, str]] = (),
+        chat_id: ChatId | None = None,
+        now: datetime | None = None,
+    ) -> ReplyStreaming:
+        """The same answer as plain text arriving piece by piece (HTTP channels stream it)."""
+        ...
+
+
+class ReplyStreaming(Protocol):
+    """A reply being generated (twin.brain.service.ReplyStream): iterate its text pieces;
+    `result` once they are all read; `aclose()` stops it and closes the provider request."""
+
+    result: BrainResult | None
+
+    def __aiter__(self) -> AsyncIterator[str]: ...
+
+    async def aclose(self) -> None: ...
 
 
 @runtime_checkable

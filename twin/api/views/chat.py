@@ -4,18 +4,23 @@ twin.channels.http_chat; these views parse, call and render."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import logging
 import re
+from collections.abc import AsyncIterator
 from typing import Any
 
-from aiohttp import web
+from aiohttp import ClientConnectionResetError, web
 from pydantic import Field
 
 from twin import __version__, keys
 from twin.api.context import current_request_id
-from twin.api.errors import ApiError
+from twin.api.errors import ApiError, from_domain
 from twin.api.validation import ApiModel, RouteTable
-from twin.channels.http_chat import ChatRequest
+from twin.channels.http_chat import ChatAnswer, ChatRequest, HttpChat
+from twin.errors import TwinError
 
 routes = RouteTable(tags=("chat",))
 log = logging.getLogger("twin.channels.http_chat")
@@ -54,22 +59,7 @@ async def api_chat(request: web.Request, body: ChatIn) -> ChatOut:
     summary across restarts. Requests on one thread are answered in arrival order, each seeing
     the answers before it. 413 over `[channels.chat] max_message_chars`; 503 when the model is
     unavailable (nothing is answered later: send the message again)."""
-    chat = request.app.get(keys.HTTP_CHAT)
-    if chat is None or not chat.enabled:
-        raise ApiError(404, "The HTTP chat channel is not enabled ([channels.chat] enabled).")
-    limit = request.app[keys.SETTINGS].channels.chat.max_message_chars
-    if len(body.message) > limit:
-        raise ApiError(413, f"message is longer than {limit} characters")
-    name = body.metadata.get("user_name") or body.metadata.get("name")
-    answer = await chat.answer(
-        ChatRequest(
-            message=body.message,
-            thread_id=body.thread_id,
-            chat_id=body.chat_id,
-            user_id=body.user_id,
-            user_name=name[:128] if isinstance(name, str) and name.strip() else None,
-        )
-    )
+    answer = await _chat_channel(request, body).answer(_chat_request(body))
     return ChatOut(
         response=answer.text,
         thread_id=answer.thread_id,
@@ -77,6 +67,128 @@ async def api_chat(request: web.Request, body: ChatIn) -> ChatOut:
         chat_id=body.chat_id,
         success=True,
         escalated=answer.escalated,
+    )
+
+
+STREAM_MEDIA_TYPE = "text/event-stream"
+CLIENT_CHECK = 0.1  # seconds between looks at the client's connection while the model thinks
+
+
+@routes.post(
+    "/api/chat/stream",
+    name="api_chat_stream",
+    summary="Chat with the twin (answer streamed as SSE)",
+    media_type=STREAM_MEDIA_TYPE,
+)
+async def api_chat_stream(request: web.Request, body: ChatIn) -> web.StreamResponse:
+    """The same conversation as `POST /api/chat`, answered as Server-Sent Events while the
+    model writes: `event: delta` with `{"text"}` pieces, then one `event: done` with
+    `{"thread_id", "response", "escalated", "usage", "flags"}`; `event: error` with the error
+    shape when generation fails after the stream began. A client that disconnects cancels the
+    generation (the provider's stream is closed) and its partial text is kept on the job as
+    cancelled, never as an answer. Browsers: read it with `fetch` (EventSource cannot POST)."""
+    chat = _chat_channel(request, body)
+    stream = chat.stream(_chat_request(body))
+    response = web.StreamResponse(
+        headers={"Content-Type": STREAM_MEDIA_TYPE, "Cache-Control": "no-cache"}
+    )
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    try:
+        while True:
+            item = await _next_or_gone(request, stream)
+            if isinstance(item, ChatAnswer):
+                await _send(response, "done", _done(item, body))
+                break
+            await _send(response, "delta", {"text": item})
+    except (_ClientGone, ConnectionResetError, ClientConnectionResetError):
+        await stream.aclose()  # ends the generation: the provider's stream is closed
+        return response
+    except asyncio.CancelledError:
+        await asyncio.shield(stream.aclose())
+        raise
+    except TwinError as exc:
+        await stream.aclose()
+        error = from_domain(exc) or ApiError(500, "Internal error.")
+        await _send(response, "error", _error_body(error))
+    except Exception:
+        await stream.aclose()
+        log.exception("POST /api/chat/stream failed")
+        await _send(response, "error", _error_body(ApiError(500, "Internal error.")))
+    await response.write_eof()
+    return response
+
+
+class _ClientGone(Exception):
+    pass
+
+
+async def _next_or_gone(request: web.Request, stream: AsyncIterator[str | ChatAnswer]) -> Any:
+    """The stream's next item, or _ClientGone as soon as the client's connection closes (the
+    server does not cancel handlers on disconnect: it is looked at while the model thinks)."""
+    step = asyncio.ensure_future(anext(stream))
+    try:
+        while True:
+            done, _ = await asyncio.wait({step}, timeout=CLIENT_CHECK)
+            if done:
+                return step.result()
+            transport = request.transport
+            if transport is None or transport.is_closing():
+                raise _ClientGone
+    except BaseException:  # gone, or the handler cancelled (servers that cancel on disconnect)
+        if not step.done():
+            step.cancel()  # inside the generation: it records the job as cancelled
+            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                await asyncio.shield(step)
+        raise
+
+
+async def _send(response: web.StreamResponse, event: str, data: dict[str, Any]) -> None:
+    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    await response.write(f"event: {event}\ndata: {payload}\n\n".encode())
+
+
+def _done(answer: ChatAnswer, body: ChatIn) -> dict[str, Any]:
+    return {
+        "thread_id": answer.thread_id,
+        "response": answer.text,
+        "user_id": body.user_id,
+        "chat_id": body.chat_id,
+        "escalated": answer.escalated,
+        "usage": answer.usage,
+        "flags": answer.flags,
+    }
+
+
+def _error_body(error: ApiError) -> dict[str, Any]:
+    return {
+        "error": {
+            "type": error.type,
+            "message": error.message,
+            "details": [{"field": f, "error": e} for f, e in error.details],
+            "request_id": current_request_id(),
+        }
+    }
+
+
+def _chat_channel(request: web.Request, body: ChatIn) -> HttpChat:
+    chat = request.app.get(keys.HTTP_CHAT)
+    if chat is None or not chat.enabled:
+        raise ApiError(404, "The HTTP chat channel is not enabled ([channels.chat] enabled).")
+    limit = request.app[keys.SETTINGS].channels.chat.max_message_chars
+    if len(body.message) > limit:
+        raise ApiError(413, f"message is longer than {limit} characters")
+    return chat
+
+
+def _chat_request(body: ChatIn) -> ChatRequest:
+    name = body.metadata.get("user_name") or body.metadata.get("name")
+    return ChatRequest(
+        message=body.message,
+        thread_id=body.thread_id,
+        chat_id=body.chat_id,
+        user_id=body.user_id,
+        user_name=name[:128] if isinstance(name, str) and name.strip() else None,
     )
 
 

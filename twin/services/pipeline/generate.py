@@ -16,7 +16,15 @@ from twin.domain.decide import Action
 from twin.domain.models import Direction, MessageKind, ReplyState
 from twin.domain.structured import BrainReply
 from twin.errors import TwinError
-from twin.ports import Accounts, Clock, SpeechToText, Store, TextToSpeech, Thinker
+from twin.ports import (
+    Accounts,
+    Clock,
+    ReplyStreaming,
+    SpeechToText,
+    Store,
+    TextToSpeech,
+    Thinker,
+)
 from twin.services.directory import AccountDirectory
 from twin.services.pipeline.caches import StyleRead, Styles
 from twin.services.pipeline.fastpath import HISTORY_TURNS
@@ -24,6 +32,7 @@ from twin.services.pipeline.records import Draft
 from twin.services.policy import Behaviour
 
 if TYPE_CHECKING:
+    from twin.brain.service import BrainResult
     from twin.db.repo.history import ConversationRow
 
 
@@ -104,6 +113,26 @@ class Generator:
     ) -> Draft | Escalation:
         """The brain's answer with its flags, usage and the chat's new summary."""
         assert self._brain is not None  # the plan skips every message without a brain
+        result = await self._brain.reply(**self._brain_input(chat, behaviour, turns, style))
+        return thought_of(result, last_ids)
+
+    async def stream(self, chat: ChatRecord, behaviour: Behaviour) -> Streamed:
+        """The answer to the conversation's newest messages as it is generated (plain text,
+        HTTP channels): iterate `stream`, then `finish()` gives the Draft or Escalation."""
+        assert self._brain is not None
+        rows = await self._repo.conversation(chat.account_id, chat.id, limit=HISTORY_TURNS)
+        turns, last_ids = turns_of(chat, rows)
+        style = await self._styles.get(chat.account_id)
+        stream = await self._brain.stream_reply(**self._brain_input(chat, behaviour, turns, style))
+        return Streamed(stream, last_ids)
+
+    def _brain_input(
+        self,
+        chat: ChatRecord,
+        behaviour: Behaviour,
+        turns: list[Turn],
+        style: StyleProfile | None,
+    ) -> dict[str, Any]:
         twin = behaviour.twin
         persona = Persona(
             owner_name=twin.owner_name or "the owner",
@@ -113,38 +142,16 @@ class Generator:
             language=twin.language,
             instructions=twin.persona,
         )
-        result = await self._brain.reply(
-            history=turns,
-            persona=persona,
-            contact_name=chat.title or "the contact",
-            style=style,
-            summary=chat.summary,
-            summary_covers=0,
-            chat_id=chat.peer_id,
-            now=self._clock.now(),
-        )
-        summary: dict[str, Any] = {}
-        if result.summary_changed and result.summary_covers:
-            summary = {
-                "summary": result.summary,
-                "summary_upto_message_id": last_ids[result.summary_covers - 1],
-            }
-        usage = {
-            "prompt_tokens": result.usage.prompt_tokens,
-            "completion_tokens": result.usage.completion_tokens,
-            # an unknown model's cost is unknown, not free (twin.brain.pricing)
-            "cost_usd": float(result.cost.usd) if result.cost.priced else None,
+        return {
+            "history": turns,
+            "persona": persona,
+            "contact_name": chat.title or "the contact",
+            "style": style,
+            "summary": chat.summary,
+            "summary_covers": 0,
+            "chat_id": chat.peer_id,
+            "now": self._clock.now(),
         }
-        brain_reply = result.reply
-        flags = {
-            "requires_human": brain_reply.requires_human,
-            "intent": brain_reply.intent,
-            "confidence": brain_reply.confidence,
-            "end_conversation": brain_reply.end_conversation,
-        }
-        if brain_reply.requires_human or not brain_reply.text.strip():
-            return Escalation(brain_reply, flags, usage, summary)
-        return Draft(brain_reply.text.strip(), False, flags, usage, summary)
 
     async def _transcribe(self, incoming: Sequence[MessageRecord], chat: ChatRecord) -> None:
         """Voice notes become text the brain can read (stored with the message)."""
@@ -172,6 +179,47 @@ class Generator:
         if self._tts is None or mode == "never" or len(text) > behaviour.twin.voice_max_chars:
             return False
         return mode == "always" or any(m.kind is MessageKind.VOICE for m in incoming)
+
+
+@dataclass
+class Streamed:
+    """A reply being streamed: its text pieces, then its Draft or Escalation."""
+
+    stream: ReplyStreaming
+    last_ids: list[int]
+
+    def finish(self) -> Draft | Escalation:
+        result = self.stream.result
+        if result is None:
+            raise RuntimeError("the stream was not consumed to its end")
+        return thought_of(result, self.last_ids)
+
+
+def thought_of(result: BrainResult, last_ids: list[int]) -> Draft | Escalation:
+    """The brain's result as what the pipeline stores: text, flags, usage, the new summary;
+    an Escalation when the brain asks for the owner or has nothing to say."""
+    summary: dict[str, Any] = {}
+    if result.summary_changed and result.summary_covers:
+        summary = {
+            "summary": result.summary,
+            "summary_upto_message_id": last_ids[result.summary_covers - 1],
+        }
+    usage = {
+        "prompt_tokens": result.usage.prompt_tokens,
+        "completion_tokens": result.usage.completion_tokens,
+        # an unknown model's cost is unknown, not free (twin.brain.pricing)
+        "cost_usd": float(result.cost.usd) if result.cost.priced else None,
+    }
+    brain_reply = result.reply
+    flags = {
+        "requires_human": brain_reply.requires_human,
+        "intent": brain_reply.intent,
+        "confidence": brain_reply.confidence,
+        "end_conversation": brain_reply.end_conversation,
+    }
+    if brain_reply.requires_human or not brain_reply.text.strip():
+        return Escalation(brain_reply, flags, usage, summary)
+    return Draft(brain_reply.text.strip(), False, flags, usage, summary)
 
 
 def turns_of(chat: ChatRecord, rows: Sequence[ConversationRow]) -> tuple[list[Turn], list[int]]:
