@@ -111,6 +111,7 @@ class FakeOpenAI(FakeProviderServer):
         # Streams: with `stream_gate` set, each stream waits on it after its first piece; a
         # stream the client closed before its end is counted in `streams_closed`.
         self.stream_gate: asyncio.Event | None = None
+        self.first_piece_at: list[float] = []  # time.perf_counter() of each stream's first piece
         self.streams_closed = 0
         self.stream_closed = asyncio.Event()
         self._route_factories: list[Callable[[], list[web.RouteDef]]] = []
@@ -221,6 +222,8 @@ class FakeOpenAI(FakeProviderServer):
         try:
             await send(chunk({"role": "assistant", "content": ""}))
             for index, piece in enumerate(split_pieces(text)):
+                if index == 0:
+                    self.first_piece_at.append(time.perf_counter())
                 await send(chunk({"content": piece}))
                 if index == 0 and self.stream_gate is not None:
                     await self.stream_gate.wait()

@@ -1,0 +1,163 @@
+"""The HTTP chat channel's overhead: `POST /api/chat` against calling the openai SDK directly.
+
+    python bench/channels.py [--requests 400] [--concurrency 16] [--streams 200]
+
+Everything runs in this one process on loopback: the fake OpenAI server (zero latency), the
+daemon (create_app on SQLite in a temporary directory, served by aiohttp as `twin run` serves
+it) and the clients. Figures:
+
+  direct   the openai SDK's `chat.completions.create` against the fake, one call at a time
+           (p50) and `--concurrency` at a time (calls/s): the baseline.
+  chat     `POST /api/chat` (the daemon stores the message and the job, calls the same SDK
+           against the same fake, stores the answer, responds), one at a time (p50: its
+           overhead is chat p50 - direct p50) and `--concurrency` threads at a time (req/s).
+  stream   `POST /api/chat/stream`: the time from the fake writing its first chunk to the
+           client reading the first `delta` event (p50).
+
+Each request of the single phase uses its own thread, so every prompt is the same size as the
+direct call's; the load phase spreads requests over `--concurrency` threads (per-thread order
+holds, as in real use).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import aiohttp
+from aiohttp import web
+from openai import AsyncOpenAI
+
+from tests.providers.openai_fake import FakeOpenAI
+from twin.app import create_app
+from twin.config import load_settings
+
+TOKEN = "bench-token-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+ANSWER = {"text": "Sure, see you at six.", "requires_human": False, "intent": "chat",
+          "confidence": 0.9, "end_conversation": False}
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.2f} ms"
+
+
+async def direct(fake: FakeOpenAI, n: int, concurrency: int) -> tuple[float, float]:
+    client = AsyncOpenAI(api_key="sk-bench", base_url=fake.base_url + "/v1", max_retries=0)
+    messages = [{"role": "system", "content": "You are Olga."},
+                {"role": "user", "content": "See you tonight?"}]
+
+    async def call() -> float:
+        start = time.perf_counter()
+        await client.chat.completions.create(
+            model="gpt-bench", messages=messages, max_completion_tokens=400,
+            response_format={"type": "json_object"},
+        )
+        return time.perf_counter() - start
+
+    for _ in range(20):
+        await call()
+    single = [await call() for _ in range(n)]
+    start = time.perf_counter()
+    await asyncio.gather(*(_worker(call, n // concurrency) for _ in range(concurrency)))
+    rate = (n // concurrency * concurrency) / (time.perf_counter() - start)
+    await client.close()
+    return statistics.median(single), rate
+
+
+async def _worker(call, count: int) -> None:
+    for _ in range(count):
+        await call()
+
+
+async def chat(base: str, n: int, concurrency: int) -> tuple[float, float]:
+    async with aiohttp.ClientSession(headers=AUTH) as session:
+        counter = iter(range(10**9))
+
+        async def post(thread: str) -> float:
+            start = time.perf_counter()
+            async with session.post(base + "/api/chat",
+                                    json={"message": "See you tonight?", "thread_id": thread}) as r:
+                assert r.status == 200, await r.text()
+                await r.read()
+            return time.perf_counter() - start
+
+        for _ in range(20):
+            await post(f"warm-{next(counter)}")
+        single = [await post(f"single-{next(counter)}") for _ in range(n)]
+
+        async def worker(index: int) -> None:
+            for _ in range(n // concurrency):
+                await post(f"load-{index}")
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker(i) for i in range(concurrency)))
+        rate = (n // concurrency * concurrency) / (time.perf_counter() - start)
+    return statistics.median(single), rate
+
+
+async def stream(base: str, fake: FakeOpenAI, n: int) -> float:
+    gaps = []
+    async with aiohttp.ClientSession(headers=AUTH) as session:
+        for i in range(n):
+            fake.queue_reply("one two three four five six seven eight nine ten")
+            async with session.post(base + "/api/chat/stream",
+                                    json={"message": "count", "thread_id": f"s-{i}"}) as r:
+                await r.content.readuntil(b"\n\n")
+                arrived = time.perf_counter()
+                await r.read()
+            gaps.append(arrived - fake.first_piece_at[-1])
+    return statistics.median(gaps[10:] or gaps)
+
+
+async def run(args: argparse.Namespace) -> None:
+    fake = FakeOpenAI()
+    await fake.start()
+    fake.respond_with(lambda body: ANSWER)
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = load_settings(
+            None,
+            storage={"url": f"sqlite+aiosqlite:///{tmp}/twin.db", "data_dir": tmp},
+            security={"secret_key": "bench-secret"},
+            api={"tokens": [TOKEN], "rate_limit_requests": 10**9},
+            llm={"provider": "openai", "model": "gpt-bench", "base_url": fake.base_url + "/v1",
+                 "api_key": "sk-bench", "max_retries": 0, "json_mode": "json_object"},
+            stt={"provider": "none"},
+            tts={"provider": "none"},
+        )
+        runner = web.AppRunner(create_app(settings), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        try:
+            direct_p50, direct_rate = await direct(fake, args.requests, args.concurrency)
+            chat_p50, chat_rate = await chat(base, args.requests, args.concurrency)
+            first_delta = await stream(base, fake, args.streams)
+        finally:
+            await runner.cleanup()
+            await fake.stop()
+    print(f"direct openai SDK   p50 {ms(direct_p50)}   {direct_rate:,.0f} calls/s")
+    print(f"POST /api/chat      p50 {ms(chat_p50)}   {chat_rate:,.0f} req/s "
+          f"(×{chat_rate / direct_rate:.2f} of direct)")
+    print(f"overhead            p50 +{ms(chat_p50 - direct_p50)}")
+    print(f"stream: provider's first chunk → client's first delta  p50 {ms(first_delta)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--streams", type=int, default=200)
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
