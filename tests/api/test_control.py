@@ -98,7 +98,7 @@ async def test_chats_newest_activity_first_with_total_and_paging(client) -> None
         "id": 3, "kind": "private", "title": "peer 3", "username": "carol", "is_contact": True,
         "is_bot": False, "paused": False, "paused_until": None,
         "last_incoming_at": "2025-05-01T08:00:00Z", "last_outgoing_at": None,
-        "last_owner_activity_at": "2025-05-01T08:00:00Z",
+        "last_owner_activity_at": "2025-05-01T08:00:00Z", "thread_id": None,
     }
     assert body["chats"][0]["kind"] == "group"
 

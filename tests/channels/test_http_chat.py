@@ -146,6 +146,17 @@ async def test_requires_human_pauses_the_thread(
     later = await post_chat(client, message="Hello?", thread_id="t-human")
     assert later["escalated"] is True and later["response"] == ""
     assert len(fake_openai.chat_requests) == calls  # paused: the model is not asked
+    # The owner finds the thread among the channel's chats and resumes it.
+    listed = await (await client.get("/chats", params={"account": "chat"}, headers=AUTH)).json()
+    [thread] = [c for c in listed["chats"] if c["thread_id"] == "t-human"]
+    assert thread["paused"] is True
+    resumed = await client.post(
+        f"/chats/{thread['id']}/resume", json={"account": "chat"}, headers=AUTH
+    )
+    assert resumed.status == 200, await resumed.text()
+    fake_openai.queue_reply(answer("Olga says yes!"))
+    back = await post_chat(client, message="So?", thread_id="t-human")
+    assert back == {**back, "escalated": False, "response": "Olga says yes!"}
     events = await client.app[keys.DATABASE].repo.events_since(0, limit=1000)
     escalated = [e.data["thread"] for e in events if e.type == "conversation.escalated"]
     assert escalated == ["t-human"]

@@ -61,6 +61,9 @@ class ChatOut(ApiModel):
     last_incoming_at: datetime | None
     last_outgoing_at: datetime | None
     last_owner_activity_at: datetime | None
+    thread_id: str | None = Field(
+        description="an HTTP chat conversation's thread id (null for Telegram chats)"
+    )
 
 
 class ChatsOut(ApiModel):
@@ -162,6 +165,7 @@ def _chat_out(chat: Any, now: datetime) -> ChatOut:
         last_incoming_at=chat.last_incoming_at,
         last_outgoing_at=chat.last_outgoing_at,
         last_owner_activity_at=chat.last_owner_activity_at,
+        thread_id=chat.external_id,
     )
 
 
