@@ -244,7 +244,8 @@ async def test_a_job_left_by_a_dead_request_is_cancelled_not_delivered(
     cancels it (`no_client`) instead of sending it anywhere."""
     from tests.fakes import FakeAccounts, ScriptedLLM, WatchedClock, start_twin, twin_settings
     from tests.services.conftest import START
-    from twin.channels.http_chat import CHANNEL, LEASE, peer_of
+    from twin.channels.conversations import LEASE, peer_of
+    from twin.channels.http_chat import CHANNEL
     from twin.domain.models import ReplyState
 
     clock = WatchedClock(START)

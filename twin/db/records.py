@@ -108,6 +108,7 @@ class ChatRecord(_Record):
     last_owner_activity_at: datetime | None
     last_away_at: datetime | None
     external_id: str | None  # the conversation's id on its channel (HTTP thread id)
+    channel_data: dict[str, Any]  # the channel's own state of the conversation
     created_at: datetime
     updated_at: datetime
 

@@ -140,6 +140,8 @@ class Chat(Base):
     last_away_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The conversation's id on its channel (the HTTP chat API's thread id); NULL on Telegram.
     external_id: Mapped[str | None] = mapped_column(sa.String(128))
+    # What a channel keeps about the conversation (TalkMe: session, phone, a held answer).
+    channel_data: Mapped[dict[str, Any]] = _json()
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 

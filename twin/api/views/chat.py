@@ -62,7 +62,7 @@ async def api_chat(request: web.Request, body: ChatIn) -> ChatOut:
     answer = await _chat_channel(request, body).answer(_chat_request(body))
     return ChatOut(
         response=answer.text,
-        thread_id=answer.thread_id,
+        thread_id=answer.thread,
         user_id=body.user_id,
         chat_id=body.chat_id,
         success=True,
@@ -150,7 +150,7 @@ async def _send(response: web.StreamResponse, event: str, data: dict[str, Any]) 
 
 def _done(answer: ChatAnswer, body: ChatIn) -> dict[str, Any]:
     return {
-        "thread_id": answer.thread_id,
+        "thread_id": answer.thread,
         "response": answer.text,
         "user_id": body.user_id,
         "chat_id": body.chat_id,

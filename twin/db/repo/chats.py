@@ -27,6 +27,7 @@ _UPDATABLE = (
     "last_outgoing_at",
     "last_owner_activity_at",
     "last_away_at",
+    "channel_data",
 )
 
 
@@ -111,6 +112,13 @@ class ChatsMixin(RepoBase):
         if changed:
             row = c.execute(_UPDATE_BY_PEER, {**changed, **where}).one()
         return ChatRecord.from_row(row._mapping), False
+
+    async def delete_chat(self, chat_id: int) -> bool:
+        """Delete a conversation with its messages and reply jobs (ON DELETE CASCADE; its
+        events stay, without the chat). False if it did not exist."""
+        return await self._run(
+            lambda c: c.execute(sa.delete(C).where(C.c.id == chat_id)).rowcount > 0
+        )
 
     async def get_chat(self, chat_id: int) -> ChatRecord:
         return await self._read(lambda c: self._get_chat(c, chat_id))

@@ -1,0 +1,325 @@
+"""The pipeline's steps for channels answered in their own request (HTTP chat, TalkMe).
+
+*plan* stores the message and the job (`generating`, leased) in one transaction; *generate* is
+the pipeline's Generator (conversation + style + memory → prompt → brain → flags), or its
+stream; *deliver* stores the answer as the job's one `sent` bubble with its usage, in one
+transaction, before the response leaves. A conversation's memory is its stored turns and rolling
+summary, so it survives restarts.
+
+`turn(thread)` answers one request of a conversation at a time, in arrival order (a FIFO lock
+per conversation, in this process). A delivery with a `key` (a webhook's identity) is stored
+once: the same delivery again finds its answer instead of a second generation. A job one of
+these channels leaves unfinished (the process died mid-request) has no client any more: the
+worker cancels it (`no_client`) rather than delivering it anywhere. `requires_human` pauses the
+conversation until the owner resumes it (event `conversation.escalated`); while it is paused,
+messages are stored (skipped: `escalated`) and the model is not asked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from twin.db.records import AccountRecord, ChatRecord, MessageRecord, ReplyRecord
+from twin.domain.models import PAUSED_FOREVER, Failure, ReplyState, SkipReason
+from twin.errors import ERROR_CHARS, clip, describe
+from twin.ports import Clock, Store, Tx
+from twin.services.events import EventLog, StagedEvent
+from twin.services.pipeline.caches import Behaviours
+from twin.services.pipeline.generate import Escalation, Generator
+from twin.services.pipeline.records import Draft
+from twin.services.pipeline.states import finish_tx
+from twin.services.policy import Behaviour
+
+log = logging.getLogger("twin.channels")
+
+LEASE = timedelta(minutes=10)  # a request never takes this long; past it the job is the worker's
+
+
+def peer_of(external_id: str) -> int:
+    """A conversation's key among its instance's chats: a stable 62-bit number of its id on
+    the channel (the chats table addresses conversations by account and number)."""
+    digest = hashlib.sha256(external_id.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") >> 2
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """One message of a conversation, as its channel received it."""
+
+    thread: str  # the conversation's id on the channel
+    text: str
+    user_name: str | None = None
+    key: int | None = None  # the delivery's identity: stored once (None: every call is new)
+    greeting: bool = False  # prepend the twin's greeting to the answer
+    data: Mapping[str, Any] = field(default_factory=dict)  # merged into chats.channel_data
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    chat: ChatRecord
+    message: MessageRecord
+    reply: ReplyRecord | None  # None: nothing to generate (paused, or a repeated delivery)
+    repeated: ReplyRecord | None = None  # the answer a repeated delivery already got
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    text: str
+    thread: str
+    escalated: bool
+    reply_id: int | None
+    flags: dict[str, Any] = field(default_factory=dict)
+    usage: dict[str, Any] = field(default_factory=dict)
+
+
+class Conversations:
+    def __init__(
+        self,
+        *,
+        channel: str,
+        instance: str,
+        repo: Store,
+        events: EventLog,
+        clock: Clock,
+        behaviours: Behaviours,
+        generator: Generator,
+    ) -> None:
+        self.channel = channel
+        self._name = instance
+        self._repo = repo
+        self._events = events
+        self._clock = clock
+        self._behaviours = behaviours
+        self._generator = generator
+        self._instance: AccountRecord | None = None
+        self._threads: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    async def instance(self) -> AccountRecord:
+        """The channel instance's account row (created at the first request)."""
+        if self._instance is None:
+            self._instance = await self._repo.channel_instance(self._name, self.channel)
+        return self._instance
+
+    @asynccontextmanager
+    async def turn(self, thread: str) -> AsyncIterator[None]:
+        """One request of a conversation at a time, in arrival order (asyncio.Lock is FIFO)."""
+        lock, users = self._threads.get(thread, (asyncio.Lock(), 0))
+        self._threads[thread] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._threads[thread]
+            if users == 1:
+                del self._threads[thread]
+            else:
+                self._threads[thread] = (lock, users - 1)
+
+    # --- plan ----------------------------------------------------------------------------------
+    async def plan(self, inbound: Inbound) -> Planned:
+        account = await self.instance()
+        now = self._clock.now()
+        channel = self.channel
+
+        def plan(tx: Tx) -> tuple[Planned, list[StagedEvent]]:
+            chat, _ = tx.upsert_chat(
+                account.id, peer_of(inbound.thread), kind="private", title=inbound.user_name,
+                external_id=inbound.thread,
+            )
+            message, new = tx.add_incoming(
+                account.id, chat.id, inbound.key, date=now, text=inbound.text  # type: ignore[arg-type]
+            )
+            if not new and message.reply_id is not None:
+                earlier = tx.get_reply(message.reply_id)
+                if earlier.state is ReplyState.SENT:
+                    return Planned(chat, message, None, repeated=earlier), []
+            updates: dict[str, Any] = {"last_incoming_at": now}
+            if inbound.data:
+                updates["channel_data"] = {**chat.channel_data, **inbound.data}
+            chat = tx.update_chat(chat.id, **updates)
+            received = self._events.stage(
+                tx,
+                "message.received",
+                {
+                    "chat": chat.peer_id,
+                    "thread": inbound.thread,
+                    "channel": channel,
+                    "message_id": message.id,
+                    "kind": "text",
+                },
+                account_id=account.id,
+                chat_id=chat.id,
+            )
+            if chat.is_paused(now):
+                tx.update_message(
+                    message.id, state=ReplyState.SKIPPED, state_reason=SkipReason.ESCALATED.value
+                )
+                return Planned(chat, message, None), [received]
+            reply = tx.create_reply(
+                account.id,
+                chat.id,
+                reply_at=now,
+                message_ids=[message.id],
+                state=ReplyState.GENERATING,
+                decision={
+                    "action": "reply",
+                    "channel": channel,
+                    "greeting": inbound.greeting,
+                    "explain": [f"{channel}: answered in the request"],
+                },
+                message_state=ReplyState.SCHEDULED,
+                lease_until=now + LEASE,
+            )
+            generating = self._events.stage_reply(tx, "reply.generating", reply, channel=channel)
+            return Planned(chat, message, reply), [received, generating]
+
+        planned, events = await self._repo.transaction(plan)
+        self._events.remember_chat(planned.chat.id, planned.chat.peer_id)
+        self._events.publish(*events)
+        return planned
+
+    # --- generate ------------------------------------------------------------------------------
+    async def behaviour(self, chat: ChatRecord) -> Behaviour:
+        overrides = await self._repo.get_settings(chat.account_id)
+        return self._behaviours.get(chat.account_id, overrides, chat.overrides)[0]
+
+    async def generate(self, planned: Planned) -> Draft | Escalation:
+        """The answer (a failure records the job as failed, or cancelled, and propagates)."""
+        reply = planned.reply
+        assert reply is not None
+        behaviour = await self.behaviour(planned.chat)
+        try:
+            return await self._generator.generate(
+                reply, planned.chat, behaviour, [planned.message], rows=None, style_read=None
+            )
+        except BaseException as exc:
+            await self.failed(reply, exc)
+            raise
+
+    async def stream(self, planned: Planned) -> AsyncIterator[str | Draft | Escalation]:
+        """The answer as the model writes it: text pieces, then the Draft or Escalation.
+        Closing it early (the client left) closes the provider's stream and keeps the partial
+        text on the job, cancelled (`no_client`): never as an answer."""
+        reply = planned.reply
+        assert reply is not None
+        pieces: list[str] = []
+        try:
+            streamed = await self._generator.stream(
+                planned.chat, await self.behaviour(planned.chat)
+            )
+            try:
+                async for piece in streamed.stream:
+                    pieces.append(piece)
+                    yield piece
+            finally:
+                await streamed.stream.aclose()
+            draft = streamed.finish()
+        except BaseException as exc:
+            await self.failed(reply, exc, "".join(pieces))
+            raise
+        yield draft
+
+    # --- deliver -------------------------------------------------------------------------------
+    async def deliver(self, planned: Planned, draft: Draft | Escalation) -> Answer:
+        """Deliver = the answer stored as sent, with its usage, before the response leaves."""
+        reply, chat = planned.reply, planned.chat
+        assert reply is not None
+        if isinstance(draft, Escalation):
+            return await self._escalated(planned, draft)
+        now = self._clock.now()
+        channel = self.channel
+
+        def sent(tx: Tx) -> list[StagedEvent]:
+            if draft.summary:
+                tx.update_chat(chat.id, **draft.summary)
+            tx.add_outgoing(
+                reply.account_id, chat.id, text=draft.text, reply_id=reply.id, bubble_index=0,
+                state=ReplyState.SENT, date=now,
+            )
+            tx.update_chat(chat.id, last_outgoing_at=now)
+            done = tx.update_reply(
+                reply.id,
+                expect_state=ReplyState.GENERATING,
+                state=ReplyState.SENT,
+                text=draft.text,
+                flags=draft.flags,
+                lease_until=None,
+                **draft.usage,
+            )
+            tx.finish_reply_messages(reply.id, ReplyState.SENT)
+            return [self._events.stage_reply(tx, "reply.sent", done, bubbles=1, channel=channel)]
+
+        self._events.publish(*await self._repo.transaction(sent))
+        thread = chat.external_id or ""
+        return Answer(draft.text, thread, False, reply.id, draft.flags, draft.usage)
+
+    async def _escalated(self, planned: Planned, escalation: Escalation) -> Answer:
+        """The brain handed the conversation to the owner: pause it until resumed."""
+        reply, chat = planned.reply, planned.chat
+        assert reply is not None
+        text = escalation.reply.text or ""
+        reason = SkipReason.ESCALATED.value
+        thread = chat.external_id or ""
+        channel = self.channel
+
+        def escalate(tx: Tx) -> list[StagedEvent]:
+            if escalation.summary:
+                tx.update_chat(chat.id, **escalation.summary)
+            tx.update_chat(chat.id, paused_until=PAUSED_FOREVER)
+            if text:
+                tx.add_outgoing(
+                    reply.account_id, chat.id, text=text, reply_id=reply.id, bubble_index=0,
+                    state=ReplyState.SENT, date=self._clock.now(),
+                )
+            done = tx.update_reply(
+                reply.id,
+                expect_state=ReplyState.GENERATING,
+                state=ReplyState.SKIPPED,
+                reason=reason,
+                text=text or None,
+                flags=escalation.flags,
+                lease_until=None,
+                **escalation.usage,
+            )
+            tx.finish_reply_messages(reply.id, ReplyState.SKIPPED, reason)
+            return [
+                self._events.stage_reply(tx, "reply.skipped", done, reason=reason),
+                self._events.stage(
+                    tx,
+                    "conversation.escalated",
+                    {"chat": chat.peer_id, "thread": thread, "channel": channel, "reply": reply.id},
+                    account_id=reply.account_id,
+                    chat_id=chat.id,
+                ),
+            ]
+
+        self._events.publish(*await self._repo.transaction(escalate))
+        return Answer(text, thread, True, reply.id, escalation.flags, escalation.usage)
+
+    async def failed(self, reply: ReplyRecord, exc: BaseException, partial: str = "") -> None:
+        """A job the client will never get: cancelled (`no_client`, keeping the partial text
+        of a stream on the job) when the client went away, else failed for good."""
+        gone = isinstance(exc, (asyncio.CancelledError, GeneratorExit))
+        state = ReplyState.CANCELLED if gone else ReplyState.FAILED
+        reason = SkipReason.NO_CLIENT.value if gone else clip(describe(exc), ERROR_CHARS)
+        event = "reply.cancelled" if gone else "reply.failed"
+        failure = None if gone else Failure.PERMANENT
+
+        def finish(tx: Tx) -> StagedEvent:
+            if partial:
+                tx.update_reply(reply.id, text=partial)
+            return finish_tx(tx, self._events, reply.id, state, reason, event, failure)[1]
+
+        try:
+            staged = await asyncio.shield(self._repo.transaction(finish))
+        except Exception:  # the database too: the worker finds the job and cancels it
+            log.exception("reply %s: could not record its failure", reply.id)
+            return
+        self._events.publish(staged)
