@@ -7,12 +7,19 @@ are configured by logging in (twin login) and are not listed here.
 from __future__ import annotations
 
 import re
+from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from twin.config_behaviour import Section
 
 _INSTANCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def _instance_name(value: str) -> str:
+    if not _INSTANCE_NAME.match(value):
+        raise ValueError("1-64 letters, digits, '_', '.', '-', starting with a letter or digit")
+    return value
 
 
 class ChatChannelSettings(Section):
@@ -25,13 +32,43 @@ class ChatChannelSettings(Section):
     twin: str = Field("default", description="the twin that answers on this channel")
     max_message_chars: int = Field(4000, ge=1, le=100_000)
 
-    @field_validator("instance")
-    @classmethod
-    def _instance_name(cls, value: str) -> str:
-        if not _INSTANCE_NAME.match(value):
-            raise ValueError("1-64 letters, digits, '_', '.', '-', starting with a letter or digit")
-        return value
+    _instance = field_validator("instance")(lambda value: _instance_name(value))
+
+
+class TalkMeChannelSettings(Section):
+    """`[channels.talkme]`: the TalkMe voice-call webhook (`POST /webhook/talkme`)."""
+
+    enabled: bool = False
+    instance: str = "talkme"
+    twin: str = Field("default", description="the twin that answers on this channel")
+    # How a webhook proves it comes from TalkMe: the shared secret in `header`, or an
+    # HMAC-SHA256 of "<timestamp>.<body>" under the secret in `signature_header` (hex) with the
+    # Unix time in `timestamp_header`, at most `replay_window` seconds off; "none" only when
+    # set explicitly. The API's admin tokens are accepted too.
+    auth: Literal["header", "hmac", "none"] = "header"
+    secret: SecretStr | None = None
+    header: str = "X-TalkMe-Secret"
+    signature_header: str = "X-TalkMe-Signature"
+    timestamp_header: str = "X-TalkMe-Timestamp"
+    replay_window: float = Field(300.0, gt=0)
+    # Voice platforms hang up on slow webhooks: past this many seconds the caller hears
+    # `holding_phrase`, and the answer, once generated, is said at the next turn.
+    answer_deadline: float = Field(8.0, gt=0)
+    holding_phrase: str = Field("One moment, please, let me check that.", min_length=1)
+    max_message_chars: int = Field(4000, ge=1, le=100_000)
+
+    _instance = field_validator("instance")(lambda value: _instance_name(value))
+
+    @model_validator(mode="after")
+    def _fail_closed(self) -> TalkMeChannelSettings:
+        if self.enabled and self.auth != "none" and self.secret is None:
+            raise ValueError(
+                f"auth = \"{self.auth}\" needs TWIN_CHANNELS__TALKME__SECRET (or auth = "
+                '"none", explicitly)'
+            )
+        return self
 
 
 class ChannelsSettings(Section):
     chat: ChatChannelSettings = Field(default_factory=ChatChannelSettings)
+    talkme: TalkMeChannelSettings = Field(default_factory=TalkMeChannelSettings)

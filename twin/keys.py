@@ -10,6 +10,7 @@ from twin.config import Settings
 
 if TYPE_CHECKING:
     from twin.channels.http_chat import HttpChat
+    from twin.channels.talkme import TalkMe
     from twin.clock import Clock
     from twin.db.engine import Database
     from twin.services.account_admin import AccountAdmin
@@ -34,6 +35,7 @@ OUTBOX: web.AppKey[Outbox] = web.AppKey("outbox")
 CHATS: web.AppKey[ChatPauses] = web.AppKey("chats")  # pause / resume a chat
 BEHAVIOUR: web.AppKey[BehaviourSettings] = web.AppKey("behaviour")  # account / chat overrides
 HTTP_CHAT: web.AppKey[HttpChat] = web.AppKey("http_chat")  # POST /api/chat
+TALKME: web.AppKey[TalkMe] = web.AppKey("talkme")  # POST /webhook/talkme
 HEALTH: web.AppKey[Health] = web.AppKey("health")  # dependencies' last success / failure
 # Later layers (pipeline, brain, channels) register their services here by name.
 SERVICES: web.AppKey[dict[str, Any]] = web.AppKey("services")

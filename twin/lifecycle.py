@@ -146,6 +146,7 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
     async def context(app: web.Application) -> AsyncIterator[None]:
         from twin.api.metrics import METRICS
         from twin.channels.http_chat import HttpChat
+        from twin.channels.talkme import TalkMe
         from twin.jobs.worker import ReplyWorker
         from twin.services.account_admin import AccountAdmin
         from twin.services.accounts import TelegramAccounts
@@ -212,14 +213,16 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
             account, peer, max_age
         )
         services["pipeline"] = pipeline
-        app[keys.HTTP_CHAT] = HttpChat(
-            settings=settings,
-            repo=repo,
-            events=events,
-            clock=clock,
-            behaviours=pipeline.behaviours,
-            generator=pipeline.generator,
-        )
+        channel_parts = {
+            "settings": settings,
+            "repo": repo,
+            "events": events,
+            "clock": clock,
+            "behaviours": pipeline.behaviours,
+            "generator": pipeline.generator,
+        }
+        app[keys.HTTP_CHAT] = HttpChat(**channel_parts)
+        talkme = app[keys.TALKME] = TalkMe(**channel_parts)
         app[keys.CHATS] = ChatPauses(repo, directory, events, clock, pipeline.holds)
         app[keys.BEHAVIOUR] = BehaviourSettings(settings, repo, directory, events)
         intake.on_new_message = pipeline.planner.on_new_message
@@ -240,6 +243,7 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         # The first success of a provider that was failing re-queues what its outage failed.
         health.on_recovered(recovery.on_recovered)
         yield
+        await talkme.aclose()  # turns answered with the holding phrase and still running
         await intake.aclose()
         for name in ("stt", "tts"):
             if services.get(name) is not None:

@@ -48,6 +48,7 @@ def test_every_key_is_documented_in_config_toml() -> None:
         "stt.api_key",
         "tts.api_key",
         "security.secret_key",
+        "channels.talkme.secret",
     }
     missing = []
     for key in _leaf_keys(Settings):

@@ -25,6 +25,7 @@ from twin.api.views import (
     stats,
     style,
     system,
+    talkme,
     telegram,
 )
 
@@ -42,6 +43,7 @@ ROUTE_TABLES: tuple[RouteTable, ...] = (
     event_stream.routes,  # GET /events (SSE)
     replies.routes,  # POST /replies/{id}/retry
     chat.routes,  # GET /, POST /api/chat, POST /api/debug
+    talkme.routes,  # POST /webhook/talkme, its health, stats, session delete
 )
 
 

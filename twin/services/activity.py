@@ -184,6 +184,9 @@ LINES: Mapping[str, Line] = {
     "conversation.escalated": Line(
         lambda d: f"thread {d.get('thread')} handed to the owner; paused until resumed"
     ),
+    "conversation.deleted": Line(
+        lambda d: f"{d.get('channel')} conversation {d.get('thread')} forgotten"
+    ),
     "reply.requeued": Line(_requeued),
     "reply.expired": Line(lambda d: f"left failed: {d.get('reason')}", logging.WARNING),
     "chat.paused": Line(_paused, logger=CONTROL, subject=""),

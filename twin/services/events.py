@@ -63,6 +63,8 @@ EVENT_TYPES: Mapping[str, str] = {
     "reply.expired": "an outage failure too old to re-queue: reply, reason, previous, message_at",
     "conversation.escalated": "the model asked for the owner in a conversation of an HTTP "
     "channel: the conversation is paused until resumed: chat, thread, channel, reply",
+    "conversation.deleted": "a conversation of an HTTP channel was ended and forgotten "
+    "(DELETE /webhook/talkme/session/{user_id}): channel, thread",
     "chat.paused": "the twin was paused in a chat: account, chat, until, minutes, cancelled",
     "chat.resumed": "the twin was resumed in a chat: account, chat",
     "chat.settings_changed": "a chat's overrides changed: account, chat, overrides",

@@ -233,4 +233,6 @@ async def info(request: web.Request) -> InfoOut:
     channels = ["telegram"]
     if settings.channels.chat.enabled:
         channels.append("http_chat")
+    if settings.channels.talkme.enabled:
+        channels.append("talkme")
     return InfoOut(name="twin", version=__version__, channels=channels)

@@ -11,11 +11,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from twin.db.lean import prepared
-from twin.db.records import Direction, MessageKind, MessageRecord, ReplyState
+from twin.db.records import ChatRecord, Direction, MessageKind, MessageRecord, ReplyState
 from twin.db.repo._base import RepoBase
-from twin.db.tables import Message, Reply
+from twin.db.tables import Chat, Message, Reply
 from twin.errors import NotFound
 
+C = Chat.__table__
 M = Message.__table__
 R = Reply.__table__
 
@@ -47,6 +48,35 @@ _CONVERSATION = prepared(
 )
 
 class HistoryMixin(RepoBase):
+    async def conversation_activity(
+        self, account_id: int, since: datetime
+    ) -> list[tuple[ChatRecord, int]]:
+        """The instance's conversations with a message since `since`, most recent first, each
+        with how many messages it received since then."""
+        chats = (
+            sa.select(C)
+            .where(C.c.account_id == account_id, C.c.last_incoming_at >= since)
+            .order_by(C.c.last_incoming_at.desc(), C.c.id.desc())
+        )
+        counts = (
+            sa.select(M.c.chat_id, sa.func.count())
+            .where(
+                M.c.account_id == account_id,
+                M.c.direction == Direction.INCOMING.value,
+                M.c.date >= since,
+            )
+            .group_by(M.c.chat_id)
+        )
+
+        def work(c: Connection) -> list[tuple[ChatRecord, int]]:
+            received = dict(c.execute(counts).tuples().all())
+            return [
+                (record, received.get(record.id, 0))
+                for record in (ChatRecord.from_row(row._mapping) for row in c.execute(chats))
+            ]
+
+        return await self._read(work)
+
     async def history(
         self, account_id: int, chat_id: int, *, limit: int = 50, before_id: int | None = None
     ) -> list[MessageRecord]:
