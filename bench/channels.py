@@ -13,6 +13,8 @@ it) and the clients. Figures:
            overhead is chat p50 - direct p50) and `--concurrency` threads at a time (req/s).
   stream   `POST /api/chat/stream`: the time from the fake writing its first chunk to the
            client reading the first `delta` event (p50).
+  talkme   `POST /webhook/talkme` (header secret), one at a time, each the first turn of a new
+           caller (a prompt the size of the direct call's): p50, its overhead.
 
 Each request of the single phase uses its own thread, so every prompt is the same size as the
 direct call's; the load phase spreads requests over `--concurrency` threads (per-thread order
@@ -40,6 +42,7 @@ from twin.app import create_app
 from twin.config import load_settings
 
 TOKEN = "bench-token-0123456789abcdef"
+SECRET = "bench-talkme-secret-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 ANSWER = {"text": "Sure, see you at six.", "requires_human": False, "intent": "chat",
           "confidence": 0.9, "end_conversation": False}
@@ -103,6 +106,24 @@ async def chat(base: str, n: int, concurrency: int) -> tuple[float, float]:
     return statistics.median(single), rate
 
 
+async def talkme(base: str, n: int) -> float:
+    headers = {"X-TalkMe-Secret": SECRET}
+    async with aiohttp.ClientSession(headers=headers) as session:
+
+        async def post(i: int) -> float:
+            body = {"session_id": f"call-{i}", "user_id": f"caller-{i}",
+                    "message": "See you tonight?", "timestamp": str(i)}
+            start = time.perf_counter()
+            async with session.post(base + "/webhook/talkme", json=body) as r:
+                assert r.status == 200, await r.text()
+                await r.read()
+            return time.perf_counter() - start
+
+        for i in range(20):
+            await post(10**6 + i)
+        return statistics.median([await post(i) for i in range(n)])
+
+
 async def stream(base: str, fake: FakeOpenAI, n: int) -> float:
     gaps = []
     async with aiohttp.ClientSession(headers=AUTH) as session:
@@ -131,6 +152,7 @@ async def run(args: argparse.Namespace) -> None:
                  "api_key": "sk-bench", "max_retries": 0, "json_mode": "json_object"},
             stt={"provider": "none"},
             tts={"provider": "none"},
+            channels={"talkme": {"enabled": True, "secret": SECRET}},
         )
         runner = web.AppRunner(create_app(settings), access_log=None)
         await runner.setup()
@@ -141,6 +163,8 @@ async def run(args: argparse.Namespace) -> None:
             direct_p50, direct_rate = await direct(fake, args.requests, args.concurrency)
             chat_p50, chat_rate = await chat(base, args.requests, args.concurrency)
             first_delta = await stream(base, fake, args.streams)
+            fake.respond_with(lambda body: ANSWER)
+            talkme_p50 = await talkme(base, args.requests)
         finally:
             await runner.cleanup()
             await fake.stop()
@@ -149,6 +173,7 @@ async def run(args: argparse.Namespace) -> None:
           f"(×{chat_rate / direct_rate:.2f} of direct)")
     print(f"overhead            p50 +{ms(chat_p50 - direct_p50)}")
     print(f"stream: provider's first chunk → client's first delta  p50 {ms(first_delta)}")
+    print(f"POST /webhook/talkme p50 {ms(talkme_p50)}   overhead +{ms(talkme_p50 - direct_p50)}")
 
 
 def main() -> None:
