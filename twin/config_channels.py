@@ -30,7 +30,6 @@ class ChatChannelSettings(Section):
     # (GET /messages?account=…, GET /stats?account=…); it must not be a Telegram account's name.
     instance: str = "chat"
     twin: str = Field("default", description="the twin that answers on this channel")
-    max_message_chars: int = Field(4000, ge=1, le=100_000)
 
     _instance = field_validator("instance")(lambda value: _instance_name(value))
 
@@ -55,7 +54,6 @@ class TalkMeChannelSettings(Section):
     # `holding_phrase`, and the answer, once generated, is said at the next turn.
     answer_deadline: float = Field(8.0, gt=0)
     holding_phrase: str = Field("One moment, please, let me check that.", min_length=1)
-    max_message_chars: int = Field(4000, ge=1, le=100_000)
 
     _instance = field_validator("instance")(lambda value: _instance_name(value))
 

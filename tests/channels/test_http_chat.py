@@ -175,8 +175,8 @@ async def test_bad_requests_get_the_error_shape(
     assert body["error"]["type"] == "validation_error"
     assert [d["field"] for d in body["error"]["details"]] == ["message"]
     too_long = await client.post("/api/chat", json={"message": "x" * 4001}, headers=AUTH)
-    assert too_long.status == 413
-    assert (await too_long.json())["error"]["type"] == "payload_too_large"
+    assert too_long.status == 422
+    assert [d["field"] for d in (await too_long.json())["error"]["details"]] == ["message"]
     assert fake_openai.chat_requests == []
 
 

@@ -102,7 +102,7 @@ async def schemathesis_run(
 
 async def test_the_api_keeps_its_openapi_document(sandbox, sandbox_clients, make_daemon, tmp_path):
     owner, contact = people(sandbox)
-    daemon = await make_daemon(api=GENEROUS)
+    daemon = await make_daemon(api=GENEROUS, llm={"provider": "echo"})  # /api/chat answers
     await login(daemon, sandbox)
     carl = await contact_client(sandbox_clients)
     await carl.send_message(owner.id, "hello Olga")

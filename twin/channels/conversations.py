@@ -101,6 +101,11 @@ class Conversations:
         self._instance: AccountRecord | None = None
         self._threads: dict[str, tuple[asyncio.Lock, int]] = {}
 
+    @property
+    def answers(self) -> bool:
+        """Whether a model is configured: without one these channels answer 503."""
+        return self._generator.answers
+
     async def instance(self) -> AccountRecord:
         """The channel instance's account row (created at the first request)."""
         if self._instance is None:

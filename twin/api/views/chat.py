@@ -23,6 +23,7 @@ from twin.channels.http_chat import ChatAnswer, ChatRequest, HttpChat
 from twin.errors import TwinError
 
 routes = RouteTable(tags=("chat",))
+MAX_MESSAGE_CHARS = 4000  # a chat message; longer is a 422 (TalkMe's turns too)
 log = logging.getLogger("twin.channels.http_chat")
 
 _ID = dict(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]+$")
@@ -30,7 +31,9 @@ _SECRET_KEY = re.compile(r"pass|secret|token|key|auth|cookie|signature|credentia
 
 
 class ChatIn(ApiModel):
-    message: str = Field(min_length=1, max_length=100_000, examples=["Hi! Are you open today?"])
+    message: str = Field(
+        min_length=1, max_length=MAX_MESSAGE_CHARS, examples=["Hi! Are you open today?"]
+    )
     thread_id: str | None = Field(
         None, description="the conversation; else `chat_id`; else a new one", **_ID
     )
@@ -57,8 +60,8 @@ async def api_chat(request: web.Request, body: ChatIn) -> ChatOut:
     """Answer `message` in the conversation named by `thread_id` (else `chat_id`; with neither,
     a new thread is started and its id returned). The thread remembers its turns and a rolling
     summary across restarts. Requests on one thread are answered in arrival order, each seeing
-    the answers before it. 413 over `[channels.chat] max_message_chars`; 503 when the model is
-    unavailable (nothing is answered later: send the message again)."""
+    the answers before it. 503 when the model is unavailable (nothing is answered later: send
+    the message again)."""
     answer = await _chat_channel(request, body).answer(_chat_request(body))
     return ChatOut(
         response=answer.text,
@@ -175,9 +178,8 @@ def _chat_channel(request: web.Request, body: ChatIn) -> HttpChat:
     chat = request.app.get(keys.HTTP_CHAT)
     if chat is None or not chat.enabled:
         raise ApiError(404, "The HTTP chat channel is not enabled ([channels.chat] enabled).")
-    limit = request.app[keys.SETTINGS].channels.chat.max_message_chars
-    if len(body.message) > limit:
-        raise ApiError(413, f"message is longer than {limit} characters")
+    if not chat.conversations.answers:
+        raise ApiError(503, "No language model is configured ([llm]): nothing can answer.")
     return chat
 
 
@@ -199,10 +201,11 @@ class DebugOut(ApiModel):
 
 @routes.post("/api/debug", name="api_debug", summary="Echo any JSON (wiring up n8n)")
 async def api_debug(request: web.Request) -> DebugOut:
-    """Answer any JSON body as it arrived, and log it with the values of secret-looking keys
-    (password, token, key, secret, authorization…) masked. 400 when the body is not JSON."""
+    """Answer any JSON body as it arrived (no body: null), and log it with the values of
+    secret-looking keys (password, token, key, secret, authorization…) masked. 400 when the
+    body is not JSON."""
     try:
-        received = await request.json()
+        received = await request.json() if await request.read() else None
     except ValueError:
         raise ApiError(400, "the body is not JSON") from None
     log.info("POST /api/debug received %s", _masked(received))

@@ -19,6 +19,7 @@ from twin import keys
 from twin.api import auth
 from twin.api.errors import ApiError
 from twin.api.validation import ApiModel, RouteTable
+from twin.api.views.chat import MAX_MESSAGE_CHARS
 from twin.channels.talkme import Call, TalkMe
 
 routes = RouteTable(tags=("talkme",))
@@ -29,7 +30,9 @@ _ID = dict(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]+$")
 class TalkMeIn(ApiModel):
     session_id: str = Field(description="the call", examples=["call-8f2c"], **_ID)
     user_id: str = Field(description="the caller: one conversation each", **_ID)
-    message: str = Field(min_length=1, max_length=100_000, examples=["Hello, are you open?"])
+    message: str = Field(
+        min_length=1, max_length=MAX_MESSAGE_CHARS, examples=["Hello, are you open?"]
+    )
     message_type: str = Field("text", max_length=32)
     phone_number: str | None = Field(None, max_length=32, examples=["+15551234567"])
     timestamp: str | None = Field(
@@ -57,11 +60,10 @@ async def talkme_webhook(request: web.Request, body: TalkMeIn) -> TalkMeOut:
     next turn). The first message of a session gets the twin's greeting. The same delivery
     again (same session_id, timestamp and message) gets the same answer without a second
     generation. 401 without a valid secret, signature or admin token; 404 when the channel is
-    not enabled; 413 over `max_message_chars`; 503 when the model is unavailable."""
+    not enabled; 503 when the model is unavailable."""
     talkme = await _authentic(request)
-    limit = talkme.settings.max_message_chars
-    if len(body.message) > limit:
-        raise ApiError(413, f"message is longer than {limit} characters")
+    if not talkme.conversations.answers:
+        raise ApiError(503, "No language model is configured ([llm]): nothing can answer.")
     name = body.metadata.get("user_name") or body.metadata.get("name")
     said = await talkme.answer(
         Call(

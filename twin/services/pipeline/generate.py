@@ -75,6 +75,11 @@ class Generator:
         self._styles = styles
         self._clock = clock
 
+    @property
+    def answers(self) -> bool:
+        """Whether a model is configured (without one nothing is generated)."""
+        return self._brain is not None
+
     async def generate(
         self,
         reply: ReplyRecord,
