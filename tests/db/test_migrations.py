@@ -18,6 +18,7 @@ from twin.errors import ConfigError
 
 TABLES = {
     "accounts",
+    "api_keys",
     "account_settings",
     "chats",
     "entities",

@@ -17,6 +17,7 @@ from twin.domain.models import Direction, Failure, MessageKind, ReplyState
 __all__ = [
     "AccountRecord",
     "AccountStatus",
+    "ApiKeyRecord",
     "ChatRecord",
     "Direction",
     "EntityRecord",
@@ -188,3 +189,20 @@ class EventRecord(_Record):
     created_at: datetime
     account: str | None  # the account's name
     chat: int | None  # the chat's Telegram peer id
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord(_Record):
+    """A named API key without its secret (only the hash is stored)."""
+
+    id: int
+    name: str
+    prefix: str
+    hash: str
+    scopes: list[str]
+    account_id: int | None
+    twin: str | None
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+    account: str | None  # the bound account's name

@@ -287,3 +287,22 @@ class Event(Base):
     created_at: Mapped[datetime] = mapped_column(
         UTCDateTime(), nullable=False, default=utcnow, server_default=sa.func.now(), index=True
     )
+
+
+class ApiKey(Base):
+    """A named API key: only its SHA-256 is stored (the key is shown once, at creation)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(64), nullable=False, unique=True)
+    prefix: Mapped[str] = mapped_column(sa.String(16), nullable=False)
+    hash: Mapped[str] = mapped_column(sa.String(64), nullable=False, unique=True)
+    scopes: Mapped[list[str]] = mapped_column(sa.JSON(), nullable=False)
+    account_id: Mapped[int | None] = mapped_column(
+        ID, sa.ForeignKey("accounts.id", ondelete="CASCADE")
+    )
+    twin: Mapped[str | None] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = _created()
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

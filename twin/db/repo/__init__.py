@@ -16,6 +16,7 @@ from twin.db.repo.accounts import AccountsMixin
 from twin.db.repo.chats import ChatsMixin
 from twin.db.repo.failures import FailuresMixin
 from twin.db.repo.history import HistoryMixin
+from twin.db.repo.keys import KeysMixin
 from twin.db.repo.messages import MessagesMixin
 from twin.db.repo.misc import MiscMixin
 from twin.db.repo.replies import RepliesMixin
@@ -35,6 +36,7 @@ class Repository(
     FailuresMixin,
     MiscMixin,
     StatsMixin,
+    KeysMixin,
 ):
     """Implements the daemon's storage port on SQLAlchemy (SQLite or PostgreSQL)."""
 
