@@ -1,6 +1,6 @@
 """Command line: `twin run | migrate | check-config | service-unit | demo`; `twin login` is in
-twin/cli_login.py, `twin accounts | status | logout` in twin/cli_accounts.py, `twin style build |
-show` in twin/cli_style.py."""
+twin/cli_login.py, `twin accounts | status | logout` in twin/cli_accounts.py, `twin keys` in
+twin/cli_keys.py, `twin style build | show` in twin/cli_style.py."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from twin import __version__, cli_accounts, cli_login, cli_style
+from twin import __version__, cli_accounts, cli_keys, cli_login, cli_style
 from twin.config import Settings, find_config_file, load_settings
 from twin.errors import ConfigError, StartupError, TwinError
 from twin.logs import setup_logging
@@ -122,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_login.add_commands(commands, _add_common)
     cli_style.add_commands(commands, _add_common)
     cli_accounts.add_commands(commands, _add_common)
+    cli_keys.add_commands(commands, _add_common)
 
     demo = commands.add_parser(
         "demo",

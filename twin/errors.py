@@ -122,9 +122,11 @@ class InvalidInput(TwinError):
 class InvalidSettings(TwinError):
     """Behaviour settings that do not validate: (dotted field, problem) pairs."""
 
-    def __init__(self, problems: Sequence[tuple[str, str]]) -> None:
+    def __init__(
+        self, problems: Sequence[tuple[str, str]], message: str = "The settings are not valid."
+    ) -> None:
         self.problems = list(problems)
-        super().__init__("The settings are not valid.")
+        super().__init__(message)
 
 
 class StartupError(TwinError):

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from twin.services.events import EventLog
     from twin.services.health import Health
     from twin.services.intake import Intake
+    from twin.services.keys import ApiKeys
     from twin.services.outbox import Outbox
     from twin.services.settings import BehaviourSettings
 
@@ -36,6 +37,7 @@ CHATS: web.AppKey[ChatPauses] = web.AppKey("chats")  # pause / resume a chat
 BEHAVIOUR: web.AppKey[BehaviourSettings] = web.AppKey("behaviour")  # account / chat overrides
 HTTP_CHAT: web.AppKey[HttpChat] = web.AppKey("http_chat")  # POST /api/chat
 TALKME: web.AppKey[TalkMe] = web.AppKey("talkme")  # POST /webhook/talkme
+API_KEYS: web.AppKey[ApiKeys] = web.AppKey("api_keys")  # stored API keys and scopes
 HEALTH: web.AppKey[Health] = web.AppKey("health")  # dependencies' last success / failure
 # Later layers (pipeline, brain, channels) register their services here by name.
 SERVICES: web.AppKey[dict[str, Any]] = web.AppKey("services")

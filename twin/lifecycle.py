@@ -156,6 +156,7 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         from twin.services.events import EventLog
         from twin.services.health import Health
         from twin.services.intake import Intake
+        from twin.services.keys import ApiKeys
         from twin.services.monitored import monitored
         from twin.services.outbox import Outbox
         from twin.services.recovery import OutageRecovery, RecoveryMetrics
@@ -185,6 +186,7 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         app[keys.ACCOUNTS] = accounts
         app[keys.ACCOUNT_ADMIN] = AccountAdmin(repo, directory, events, accounts)
         app[keys.OUTBOX] = Outbox(repo, events)
+        app[keys.API_KEYS] = ApiKeys(repo, events, clock)
         services = app[keys.SERVICES]
         services["clock"] = clock
         health = app[keys.HEALTH] = Health(clock)

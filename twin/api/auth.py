@@ -1,15 +1,17 @@
-"""Bearer-token authentication for every route that is not explicitly public.
+"""Authentication (configured tokens and stored API keys) and scopes for every route that is
+not explicitly public.
 
 Public: `GET /health` (load balancers, uptime checks), the `/docs` page and its static assets
 (generic Swagger UI code, nothing about this daemon; the page asks for the token and sends it
 when it fetches `/openapi.json`), and CORS preflights (browsers never send credentials with
 them). Everything else — including unknown paths, `/openapi.json` and `/metrics` — needs
-`Authorization: Bearer <token>`. Fail closed: with no token configured, protected routes
-answer 503 until the admin sets TWIN_API__TOKENS.
+`Authorization: Bearer <token>` (or `X-API-Key`). Fail closed: with no token configured and no
+database for stored keys, protected routes answer 503 until the admin sets TWIN_API__TOKENS.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
@@ -18,9 +20,12 @@ from collections.abc import Callable, Collection, Sequence
 from aiohttp import web
 from pydantic import SecretStr
 
+from twin import keys
 from twin.api.errors import ApiError
 from twin.api.middlewares import Handler, Middleware
+from twin.api.validation import PRINCIPAL, endpoint_of
 from twin.config import MIN_TOKEN_LENGTH
+from twin.services.keys import Principal
 
 log = logging.getLogger("twin.api.auth")
 
@@ -63,33 +68,69 @@ def fingerprint(token: bytes) -> str:
 def auth_middleware(
     tokens: Sequence[SecretStr], is_public: Callable[[web.Request], bool]
 ) -> Middleware:
+    """Who is calling: a configured token (an admin key) or a stored API key, sent as
+    `Authorization: Bearer <key>` or `X-API-Key: <key>`; 401 for none or an unknown or revoked
+    one, 403 when its scopes do not include the endpoint's. Stored keys are looked up through
+    twin.services.keys (cached there), configured tokens compared in constant time."""
     known = configured_tokens(tokens)
     names = [fingerprint(token) for token in known]
+    admins = [
+        Principal(name=f"token:{name}", scopes=frozenset({"admin"})) for name in names
+    ]
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if is_public(request):
             return await handler(request)
-        if not known:
+        api_keys = request.app.get(keys.API_KEYS)
+        if not known and api_keys is None:
             raise ApiError(
                 503,
                 "The API has no access token configured: set TWIN_API__TOKENS in the daemon's "
                 "environment (comma-separated) and restart it.",
             )
-        scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not credentials.strip():
+        credentials = _credentials(request)
+        if not credentials:
             raise ApiError(
                 401,
-                "Missing bearer token: send 'Authorization: Bearer <token>'.",
+                "Missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'.",
                 headers={"WWW-Authenticate": _CHALLENGE},
             )
-        index = matching_token(credentials.strip(), known)
-        if index is None:
-            raise ApiError(401, "Invalid bearer token.", headers={"WWW-Authenticate": _INVALID})
-        request[TOKEN_ID] = names[index]
+        index = matching_token(credentials, known)
+        if index is not None:
+            principal = admins[index]
+            request[TOKEN_ID] = names[index]
+        else:
+            principal = None
+            if api_keys is not None and credentials.startswith("twin_"):
+                principal = await api_keys.who(credentials, asyncio.get_running_loop().time())
+            if principal is None:
+                raise ApiError(401, "Invalid API key.", headers={"WWW-Authenticate": _INVALID})
+            request[TOKEN_ID] = f"key:{principal.name}"
+        endpoint = endpoint_of(request.match_info.handler)
+        scope = endpoint.scope if endpoint is not None else "admin"
+        if not principal.allows(scope):
+            raise ApiError(
+                403,
+                f"This API key's scopes ({', '.join(sorted(principal.scopes))}) do not include "
+                f"'{scope}', which this endpoint needs.",
+            )
+        request[PRINCIPAL] = principal
         return await handler(request)
 
     return middleware
+
+
+def _credentials(request: web.Request) -> str:
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return request.headers.get("X-API-Key", "").strip()
+
+
+def principal_of(request: web.Request) -> Principal | None:
+    """Who is calling (None on public endpoints)."""
+    return request.get(PRINCIPAL)
 
 
 def log_token_problems(tokens: Sequence[SecretStr]) -> None:

@@ -21,6 +21,7 @@ from twin.api.views import (
     diagnostics,
     docs,
     event_stream,
+    keys,
     replies,
     stats,
     style,
@@ -42,6 +43,7 @@ ROUTE_TABLES: tuple[RouteTable, ...] = (
     stats.routes,  # GET /stats
     event_stream.routes,  # GET /events (SSE)
     replies.routes,  # POST /replies/{id}/retry
+    keys.routes,  # POST /keys, GET /keys, DELETE /keys/{name}
     chat.routes,  # GET /, POST /api/chat, POST /api/debug
     talkme.routes,  # POST /webhook/talkme, its health, stats, session delete
 )

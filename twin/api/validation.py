@@ -41,6 +41,8 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from pydantic_core import from_json
 
 from twin.api.errors import ApiError, validation_error
+from twin.errors import NotFound
+from twin.services.keys import Principal
 
 JSON = "application/json"
 ENDPOINT_ATTR = "__twin_endpoint__"
@@ -70,6 +72,7 @@ class Endpoint:
     response: TypeAdapter[Any] | None  # None: no JSON body (204, or a raw StreamResponse)
     status: int
     public: bool = False
+    scope: str = "admin"  # what a key needs to call it (admin keys may call everything)
     summary: str = ""
     description: str = ""
     tags: tuple[str, ...] = ()
@@ -95,6 +98,7 @@ class Endpoint:
                 kwargs[source] = parse_parameters(model, request.match_info, root="path")
             else:
                 kwargs[source] = parse_query(model, request.query)
+        _check_account_binding(request, self, kwargs)
         result = await self.view(request, **kwargs)
         if isinstance(result, web.StreamResponse):
             return result
@@ -104,6 +108,26 @@ class Endpoint:
             return web.Response(status=self.status)
         value = self.response.validate_python(result, from_attributes=True)
         return _json(self.response.dump_json(value, by_alias=True), self.status)
+
+
+# Who is calling (set by twin.api.auth on every authenticated request).
+PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("twin_principal", Principal)
+
+
+def _check_account_binding(
+    request: web.Request, endpoint: Endpoint, inputs: Mapping[str, BaseModel]
+) -> None:
+    """A key bound to an account sees nothing of another: any account a request names (an
+    `account` field, or the `{name}` of /accounts/{name}) must be its own, else 404."""
+    principal = request.get(PRINCIPAL)
+    if principal is None or principal.account is None:
+        return
+    for source, model in inputs.items():
+        named = getattr(model, "account", None)
+        if source == "path" and endpoint.path.startswith("/accounts/{name}"):
+            named = getattr(model, "name", None)
+        if isinstance(named, str) and named != principal.account:
+            raise NotFound(f"account '{named}' does not exist")
 
 
 def endpoint_of(handler: Any) -> Endpoint | None:
@@ -138,6 +162,7 @@ class RouteTable:
         name: str,
         summary: str = "",
         public: bool = False,
+        scope: str = "admin",
         status: int | None = None,
         media_type: str | None = None,
         responses: Mapping[int, Any] | None = None,
@@ -158,6 +183,7 @@ class RouteTable:
                     response=response,
                     status=status or (204 if no_body else 200),
                     public=public,
+                    scope=scope,
                     summary=summary or doc.split("\n", 1)[0],
                     description=doc,
                     tags=self.tags if tags is None else tags,

@@ -65,6 +65,9 @@ EVENT_TYPES: Mapping[str, str] = {
     "channel: the conversation is paused until resumed: chat, thread, channel, reply",
     "conversation.deleted": "a conversation of an HTTP channel was ended and forgotten "
     "(DELETE /webhook/talkme/session/{user_id}): channel, thread",
+    "key.created": "an API key was created (never its secret): name, prefix, scopes, account, "
+    "twin",
+    "key.revoked": "an API key was revoked: name, prefix",
     "chat.paused": "the twin was paused in a chat: account, chat, until, minutes, cancelled",
     "chat.resumed": "the twin was resumed in a chat: account, chat",
     "chat.settings_changed": "a chat's overrides changed: account, chat, overrides",

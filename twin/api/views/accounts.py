@@ -15,6 +15,7 @@ from aiohttp import web
 from pydantic import Field
 
 from twin import keys
+from twin.api.auth import principal_of
 from twin.api.validation import ApiModel, RouteTable
 from twin.api.views.telegram import AccountName
 
@@ -67,7 +68,9 @@ class RemovedOut(ApiModel):
 @routes.get("/accounts", name="accounts", summary="The Telegram accounts and their state")
 async def list_accounts(request: web.Request) -> AccountsOut:
     infos = await request.app[keys.ACCOUNT_ADMIN].list()
-    return AccountsOut(accounts=[AccountOut(**asdict(info)) for info in infos])
+    principal = principal_of(request)  # a key bound to an account sees only that one
+    visible = [info for info in infos if principal is None or principal.sees(info.name)]
+    return AccountsOut(accounts=[AccountOut(**asdict(info)) for info in visible])
 
 
 @routes.delete("/accounts/{name}", name="account_delete", summary="Log an account out or delete it")

@@ -16,6 +16,7 @@ from aiohttp import ClientConnectionResetError, web
 from pydantic import Field
 
 from twin import __version__, keys
+from twin.api.auth import principal_of
 from twin.api.context import current_request_id
 from twin.api.errors import ApiError, from_domain
 from twin.api.validation import ApiModel, RouteTable
@@ -55,7 +56,7 @@ class ChatOut(ApiModel):
     escalated: bool = Field(description="the brain asked for the owner: the thread is paused")
 
 
-@routes.post("/api/chat", name="api_chat", summary="Chat with the twin (one answer)")
+@routes.post("/api/chat", name="api_chat", summary="Chat with the twin (one answer)", scope="chat")
 async def api_chat(request: web.Request, body: ChatIn) -> ChatOut:
     """Answer `message` in the conversation named by `thread_id` (else `chat_id`; with neither,
     a new thread is started and its id returned). The thread remembers its turns and a rolling
@@ -81,6 +82,7 @@ CLIENT_CHECK = 0.1  # seconds between looks at the client's connection while the
     "/api/chat/stream",
     name="api_chat_stream",
     summary="Chat with the twin (answer streamed as SSE)",
+    scope="chat",
     media_type=STREAM_MEDIA_TYPE,
 )
 async def api_chat_stream(request: web.Request, body: ChatIn) -> web.StreamResponse:
@@ -178,6 +180,10 @@ def _chat_channel(request: web.Request, body: ChatIn) -> HttpChat:
     chat = request.app.get(keys.HTTP_CHAT)
     if chat is None or not chat.enabled:
         raise ApiError(404, "The HTTP chat channel is not enabled ([channels.chat] enabled).")
+    principal = principal_of(request)
+    twin = request.app[keys.SETTINGS].channels.chat.twin
+    if principal is not None and principal.twin not in (None, twin):
+        raise ApiError(403, f"This API key is bound to twin '{principal.twin}', not '{twin}'.")
     if not chat.conversations.answers:
         raise ApiError(503, "No language model is configured ([llm]): nothing can answer.")
     return chat
@@ -199,7 +205,9 @@ class DebugOut(ApiModel):
     request_id: str | None
 
 
-@routes.post("/api/debug", name="api_debug", summary="Echo any JSON (wiring up n8n)")
+@routes.post(
+    "/api/debug", name="api_debug", summary="Echo any JSON (wiring up n8n)", scope="chat"
+)
 async def api_debug(request: web.Request) -> DebugOut:
     """Answer any JSON body as it arrived (no body: null), and log it with the values of
     secret-looking keys (password, token, key, secret, authorization…) masked. 400 when the

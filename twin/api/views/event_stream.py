@@ -37,6 +37,7 @@ from pydantic import Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from twin import keys
+from twin.api.auth import principal_of
 from twin.api.errors import ApiError
 from twin.api.fields import INT64_MAX
 from twin.api.validation import ApiModel, RouteTable
@@ -167,6 +168,11 @@ async def events(request: web.Request, query: EventsQuery) -> web.StreamResponse
     /messages). A `: heartbeat` comment is sent after 15 s of silence. Reconnect with the last
     id received to resume without gaps.
     """
+    principal = principal_of(request)
+    if principal is not None and principal.account is not None:
+        raise ApiError(
+            403, "The event log spans every account: a key bound to one account cannot read it."
+        )
     event_log = request.app.get(keys.EVENTS)
     if event_log is None:
         raise ApiError(503, "The event log is unavailable (no database).")

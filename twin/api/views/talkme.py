@@ -7,6 +7,7 @@ and the API's admin tokens are accepted too. The conversation logic is twin.chan
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 from datetime import datetime
@@ -169,15 +170,30 @@ async def talkme_session_delete(request: web.Request, path: SessionPath) -> Forg
     return ForgottenOut(user_id=path.user_id, deleted=True)
 
 
+async def _key_allows(request: web.Request, scope: str) -> bool:
+    """An admin token, or a stored key with `scope` (these endpoints are not behind the API
+    key check: TalkMe cannot always send one)."""
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    given = value.strip() if scheme.lower() == "bearer" else request.headers.get("X-API-Key", "")
+    if not given:
+        return False
+    admin = auth.configured_tokens(request.app[keys.SETTINGS].api.tokens)
+    if auth.matching_token(given, admin) is not None:
+        return True
+    api_keys = request.app.get(keys.API_KEYS)
+    if api_keys is None or not given.startswith("twin_"):
+        return False
+    principal = await api_keys.who(given, asyncio.get_running_loop().time())
+    return principal is not None and principal.allows(scope)
+
+
 async def _authentic(request: web.Request) -> TalkMe:
     """The channel, once the request proved it comes from TalkMe (or an admin)."""
     talkme = request.app.get(keys.TALKME)
     if talkme is None or not talkme.enabled:
         raise ApiError(404, "The TalkMe channel is not enabled ([channels.talkme] enabled).")
     settings = talkme.settings
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    admin = auth.configured_tokens(request.app[keys.SETTINGS].api.tokens)
-    if scheme.lower() == "bearer" and auth.matching_token(token.strip(), admin) is not None:
+    if await _key_allows(request, "webhook:talkme"):
         return talkme
     if settings.auth == "none":
         return talkme

@@ -1,0 +1,94 @@
+"""`twin keys create | list | revoke`: named API keys from the command line (on the database,
+whether `twin run` is up or not). `create` prints the key once; only its hash is stored."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Callable
+
+
+def add_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    add_common: Callable[[argparse.ArgumentParser], None],
+) -> None:
+    keys = commands.add_parser(
+        "keys", help="API keys: create, list, revoke", description="Named API keys with scopes."
+    )
+    actions = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+    create = actions.add_parser("create", help="create a key and print it (once)")
+    add_common(create)
+    create.add_argument("--name", required=True, help="a unique name (letters, digits, _.-)")
+    create.add_argument(
+        "--scope",
+        action="append",
+        required=True,
+        choices=("admin", "chat", "webhook:talkme"),
+        help="what the key may call (repeat for several)",
+    )
+    create.add_argument("--account", help="bind it to this account (it sees no other)")
+    create.add_argument("--twin", help="bind a chat key to this twin")
+    create.set_defaults(handler=cmd_keys)
+    listing = actions.add_parser("list", help="the keys (never their secrets)")
+    add_common(listing)
+    listing.add_argument("--json", action="store_true", help="one JSON object per key")
+    listing.set_defaults(handler=cmd_keys)
+    revoke = actions.add_parser("revoke", help="revoke a key")
+    add_common(revoke)
+    revoke.add_argument("name")
+    revoke.set_defaults(handler=cmd_keys)
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from twin import cli
+
+    settings = cli.load(args)
+    cli.prepare_storage(settings)
+    return asyncio.run(_keys(settings, args))
+
+
+async def _keys(settings: object, args: argparse.Namespace) -> int:
+    from twin import cli
+    from twin.clock import SystemClock
+    from twin.services.events import EventLog
+    from twin.services.keys import ApiKeys
+
+    async with cli.runtime(settings) as (db, _accounts, _directory):  # type: ignore[arg-type]
+        api_keys = ApiKeys(db.repo, EventLog(db.repo), SystemClock())
+        if args.keys_command == "create":
+            created = await api_keys.create(
+                args.name, args.scope, account=args.account, twin=args.twin
+            )
+            print(created.key)
+            print(
+                f"API key '{args.name}' ({', '.join(created.record.scopes)}) created: it is shown "
+                "this once, keep it now.",
+                file=sys.stderr,
+            )
+        elif args.keys_command == "list":
+            for record in await api_keys.list():
+                row = {
+                    "name": record.name,
+                    "prefix": record.prefix,
+                    "scopes": record.scopes,
+                    "account": record.account,
+                    "twin": record.twin,
+                    "created_at": record.created_at.isoformat(),
+                    "last_used_at": record.last_used_at and record.last_used_at.isoformat(),
+                    "revoked_at": record.revoked_at and record.revoked_at.isoformat(),
+                }
+                if args.json:
+                    print(json.dumps(row))
+                else:
+                    state = "revoked" if record.revoked_at else "active"
+                    print(
+                        f"{record.name:<20} {record.prefix}…  {','.join(record.scopes):<20} "
+                        f"{state:<8} account={record.account or '-'} twin={record.twin or '-'} "
+                        f"last used {row['last_used_at'] or 'never'}"
+                    )
+        else:
+            await api_keys.revoke(args.name)
+            print(f"API key '{args.name}' revoked.")
+    return 0
