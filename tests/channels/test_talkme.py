@@ -150,6 +150,17 @@ async def test_authenticity_fails_closed(
         assert (await response.json())["error"]["type"] == "unauthorized"
     assert fake_openai.chat_requests == []
     assert (await say(client, call("hi"), headers=AUTH))["message"].endswith("ok")  # admin token
+    # A stored key with the webhook:talkme scope passes; a chat key does not.
+    made = {}
+    for name, scope in (("talkme", "webhook:talkme"), ("chat", "chat")):
+        response = await client.post("/keys", json={"name": name, "scopes": [scope]}, headers=AUTH)
+        made[name] = (await response.json())["key"]
+    passed = await say(client, call("hi again"), headers={"X-API-Key": made["talkme"]})
+    assert passed["message"].endswith("ok")
+    chat_key = await client.post(
+        "/webhook/talkme", json=call("hi"), headers={"X-API-Key": made["chat"]}
+    )
+    assert chat_key.status == 401
     health = await client.get("/webhook/talkme/health")  # no secret needed
     assert await health.json() == {"status": "ok", "channel": "talkme"}
 

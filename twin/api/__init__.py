@@ -59,8 +59,11 @@ def setup_api(app: web.Application, settings: Settings) -> None:
             version=__version__,
             description=(
                 "Control API of the twin daemon. Every endpoint except `GET /health`, "
-                "`GET /ready` and the `/docs` page needs `Authorization: Bearer <token>` "
-                "(TWIN_API__TOKENS). Errors always have the shape "
+                "`GET /ready`, `GET /`, the TalkMe webhook (its own secret) and the `/docs` "
+                "page needs an API key: `Authorization: Bearer <key>` or `X-API-Key: <key>` "
+                "(TWIN_API__TOKENS are admin keys; named keys with scopes come from "
+                "`POST /keys` or `twin keys create`); an operation's `x-required-scope` says "
+                "which scope it needs (403 without it). Errors always have the shape "
                 '`{"error": {type, message, details, request_id}}`. '
                 "Requests are limited per token (api.rate_limit_requests per "
                 "api.rate_limit_seconds; X-RateLimit-Limit/-Remaining/-Reset headers, Reset "

@@ -94,7 +94,12 @@ def build_openapi(app: web.Application, *, title: str, version: str, description
             }
         error = {"content": {JSON: {"schema": schema(_ERROR_KEY, "serialization")}}}
         if not ep.public:
-            responses["401"] = {"description": "Missing or invalid bearer token.", **error}
+            responses["401"] = {"description": "Missing or invalid API key.", **error}
+            responses["403"] = {
+                "description": f"The API key's scopes do not include `{ep.scope}`.",
+                **error,
+            }
+            operation["x-required-scope"] = ep.scope
         if "body" in ep.inputs:
             for code, text in _BODY_ERRORS.items():
                 responses[code] = {"description": text, **error}
