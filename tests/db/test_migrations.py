@@ -26,6 +26,7 @@ TABLES = {
     "messages",
     "replies",
     "style_profiles",
+    "twins",
 }
 
 

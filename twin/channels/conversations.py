@@ -192,7 +192,7 @@ class Conversations:
 
     # --- generate ------------------------------------------------------------------------------
     async def behaviour(self, chat: ChatRecord) -> Behaviour:
-        overrides = await self._repo.get_settings(chat.account_id)
+        overrides = await self._repo.behaviour_overrides(chat.account_id)
         return self._behaviours.get(chat.account_id, overrides, chat.overrides)[0]
 
     async def generate(self, planned: Planned) -> Draft | Escalation:

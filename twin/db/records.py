@@ -28,6 +28,7 @@ __all__ = [
     "ReplyRecord",
     "ReplyState",
     "StyleProfileRecord",
+    "TwinRecord",
 ]
 
 
@@ -73,6 +74,7 @@ class AccountRecord(_Record):
     enabled: bool
     has_session: bool
     channel: str  # "telegram" | "http_chat": which channel this instance serves
+    twin_id: int | None  # the twin it answers as (None: the twin named "default")
     created_at: datetime
     updated_at: datetime
 
@@ -206,3 +208,13 @@ class ApiKeyRecord(_Record):
     last_used_at: datetime | None
     revoked_at: datetime | None
     account: str | None  # the bound account's name
+
+
+@dataclass(frozen=True, slots=True)
+class TwinRecord(_Record):
+    id: int
+    name: str
+    settings: dict[str, Any]  # overrides of [twin] / [schedule] / [humanize]
+    voice: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime

@@ -86,6 +86,10 @@ class Account(Base):
     channel: Mapped[str] = mapped_column(
         sa.String(16), nullable=False, default="telegram", server_default="telegram"
     )
+    # The twin it answers as (NULL: the twin named "default").
+    twin_id: Mapped[int | None] = mapped_column(
+        ID, sa.ForeignKey("twins.id", ondelete="SET NULL", use_alter=True)
+    )
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 
@@ -306,3 +310,18 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = _created()
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Twin(Base):
+    """A digital twin: overrides of the behaviour sections ([twin] persona and reply policy,
+    [schedule], [humanize]) over config.toml, and its voice. Accounts and channel instances
+    answer as one twin (`accounts.twin_id`; NULL: the twin named `default`)."""
+
+    __tablename__ = "twins"
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(64), nullable=False, unique=True)
+    settings: Mapped[dict[str, Any]] = _json()
+    voice: Mapped[dict[str, Any]] = _json()
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()

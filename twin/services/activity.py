@@ -187,6 +187,16 @@ LINES: Mapping[str, Line] = {
     "conversation.deleted": Line(
         lambda d: f"{d.get('channel')} conversation {d.get('thread')} forgotten"
     ),
+    "key.created": Line(
+        lambda d: f"API key {d.get('name')} created ({', '.join(d.get('scopes') or [])})"
+    ),
+    "key.revoked": Line(lambda d: f"API key {d.get('name')} revoked"),
+    "twin.created": Line(lambda d: f"twin {d.get('name')} created"),
+    "twin.updated": Line(lambda d: f"twin {d.get('name')} changed"),
+    "twin.deleted": Line(lambda d: f"twin {d.get('name')} deleted"),
+    "account.twin_changed": Line(
+        lambda d: f"account {d.get('account')} now answers as twin {d.get('twin')}"
+    ),
     "reply.requeued": Line(_requeued),
     "reply.expired": Line(lambda d: f"left failed: {d.get('reason')}", logging.WARNING),
     "chat.paused": Line(_paused, logger=CONTROL, subject=""),

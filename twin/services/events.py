@@ -65,6 +65,10 @@ EVENT_TYPES: Mapping[str, str] = {
     "channel: the conversation is paused until resumed: chat, thread, channel, reply",
     "conversation.deleted": "a conversation of an HTTP channel was ended and forgotten "
     "(DELETE /webhook/talkme/session/{user_id}): channel, thread",
+    "twin.created": "a twin was created: name",
+    "twin.updated": "a twin's persona, behaviour or voice changed: name, changed",
+    "twin.deleted": "a twin was deleted: name",
+    "account.twin_changed": "an account answers as another twin: account, twin, previous",
     "key.created": "an API key was created (never its secret): name, prefix, scopes, account, "
     "twin",
     "key.revoked": "an API key was revoked: name, prefix",

@@ -21,6 +21,7 @@ from twin.db.repo.messages import MessagesMixin
 from twin.db.repo.misc import MiscMixin
 from twin.db.repo.replies import RepliesMixin
 from twin.db.repo.stats import StatsMixin
+from twin.db.repo.twins import TwinsMixin
 
 __all__ = ["Repository", "Transaction"]
 
@@ -37,6 +38,7 @@ class Repository(
     MiscMixin,
     StatsMixin,
     KeysMixin,
+    TwinsMixin,
 ):
     """Implements the daemon's storage port on SQLAlchemy (SQLite or PostgreSQL)."""
 
@@ -113,6 +115,7 @@ class Transaction:
     requeue_reply = _op("requeue_reply")
     # settings, style, events
     get_settings = _op("get_settings")
+    behaviour_overrides = _op("behaviour_overrides")
     get_style_profile = _op("get_style_profile")
     style_profile_version = _op("style_profile_version")
     append_event = _op("append_event")

@@ -55,9 +55,8 @@ class Behaviours:
         return entry
 
     async def of_chat(self, store: Store, chat: ChatRecord) -> Behaviour:
-        return self.get(chat.account_id, await store.get_settings(chat.account_id), chat.overrides)[
-            0
-        ]
+        overrides = await store.behaviour_overrides(chat.account_id)
+        return self.get(chat.account_id, overrides, chat.overrides)[0]
 
     def forget(self, account_id: int | None = None) -> None:
         if account_id is None:

@@ -156,7 +156,7 @@ class Executor:
     def _read_tx(self, tx: Tx, reply: ReplyRecord) -> Prepared:
         return Prepared(
             tx.get_chat(reply.chat_id),
-            tx.get_settings(reply.account_id),
+            tx.behaviour_overrides(reply.account_id),
             tx.reply_messages(reply.id),
         )
 
@@ -277,7 +277,7 @@ class Executor:
             return (
                 tx.get_reply(reply.id),
                 tx.get_chat(reply.chat_id),
-                tx.get_settings(reply.account_id),
+                tx.behaviour_overrides(reply.account_id),
                 tx.reply_messages(reply.id),
             )
 

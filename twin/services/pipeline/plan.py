@@ -155,7 +155,7 @@ class Planner:
         style_known: datetime | None,
     ) -> Planned:
         account_id = record.account_id
-        overrides = tx.get_settings(account_id)
+        overrides = tx.behaviour_overrides(account_id)
         behaviour, policy = self._behaviours.get(account_id, overrides, chat.overrides)
         pending = tx.pending_reply(chat.id)
         decision = decide(
