@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from twin.services.keys import ApiKeys
     from twin.services.outbox import Outbox
     from twin.services.settings import BehaviourSettings
+    from twin.services.twins import Twins
 
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")  # the one clock (tests inject a ManualClock)
@@ -37,6 +38,7 @@ CHATS: web.AppKey[ChatPauses] = web.AppKey("chats")  # pause / resume a chat
 BEHAVIOUR: web.AppKey[BehaviourSettings] = web.AppKey("behaviour")  # account / chat overrides
 HTTP_CHAT: web.AppKey[HttpChat] = web.AppKey("http_chat")  # POST /api/chat
 TALKME: web.AppKey[TalkMe] = web.AppKey("talkme")  # POST /webhook/talkme
+TWINS: web.AppKey[Twins] = web.AppKey("twins")  # the personas accounts answer as
 API_KEYS: web.AppKey[ApiKeys] = web.AppKey("api_keys")  # stored API keys and scopes
 HEALTH: web.AppKey[Health] = web.AppKey("health")  # dependencies' last success / failure
 # Later layers (pipeline, brain, channels) register their services here by name.

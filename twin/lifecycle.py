@@ -162,6 +162,7 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         from twin.services.recovery import OutageRecovery, RecoveryMetrics
         from twin.services.replies import ReplyPipeline
         from twin.services.settings import BehaviourSettings
+        from twin.services.twins import Twins
         from twin.voice.factory import build_tts
 
         repo = getattr(app[keys.DATABASE], "repo", None)
@@ -187,6 +188,11 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         app[keys.ACCOUNT_ADMIN] = AccountAdmin(repo, directory, events, accounts)
         app[keys.OUTBOX] = Outbox(repo, events)
         app[keys.API_KEYS] = ApiKeys(repo, events, clock)
+        twins = app[keys.TWINS] = Twins(settings, repo, events, directory)
+        try:
+            await twins.seed()  # the `default` twin: config.toml's [twin]
+        except (OSError, SQLAlchemyError, StorageUnavailable):
+            log.warning("the default twin could not be checked: the database is unreachable")
         services = app[keys.SERVICES]
         services["clock"] = clock
         health = app[keys.HEALTH] = Health(clock)

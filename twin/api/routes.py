@@ -28,6 +28,7 @@ from twin.api.views import (
     system,
     talkme,
     telegram,
+    twins,
 )
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -44,6 +45,7 @@ ROUTE_TABLES: tuple[RouteTable, ...] = (
     event_stream.routes,  # GET /events (SSE)
     replies.routes,  # POST /replies/{id}/retry
     keys.routes,  # POST /keys, GET /keys, DELETE /keys/{name}
+    twins.routes,  # /twins, /twins/{name}, PUT /accounts/{name}
     chat.routes,  # GET /, POST /api/chat, POST /api/debug
     talkme.routes,  # POST /webhook/talkme, its health, stats, session delete
 )

@@ -28,7 +28,7 @@ from typing import Any
 
 from twin.db.records import AccountRecord, ChatRecord, MessageRecord, ReplyRecord
 from twin.domain.models import PAUSED_FOREVER, Failure, ReplyState, SkipReason
-from twin.errors import ERROR_CHARS, clip, describe
+from twin.errors import ERROR_CHARS, Conflict, NotFound, clip, describe
 from twin.ports import Clock, Store, Tx
 from twin.services.events import EventLog, StagedEvent
 from twin.services.pipeline.caches import Behaviours
@@ -85,6 +85,7 @@ class Conversations:
         *,
         channel: str,
         instance: str,
+        twin: str,
         repo: Store,
         events: EventLog,
         clock: Clock,
@@ -93,6 +94,7 @@ class Conversations:
     ) -> None:
         self.channel = channel
         self._name = instance
+        self._twin = twin
         self._repo = repo
         self._events = events
         self._clock = clock
@@ -109,7 +111,17 @@ class Conversations:
     async def instance(self) -> AccountRecord:
         """The channel instance's account row (created at the first request)."""
         if self._instance is None:
-            self._instance = await self._repo.channel_instance(self._name, self.channel)
+            instance = await self._repo.channel_instance(self._name, self.channel)
+            try:
+                twin = await self._repo.get_twin(self._twin)
+            except NotFound:
+                raise Conflict(
+                    f"[channels] twin = '{self._twin}' of the {self.channel} channel names no "
+                    "twin: create it (POST /twins) or change the setting"
+                ) from None
+            if instance.twin_id != twin.id:
+                await self._repo.set_account_twin(instance.id, twin.id)
+            self._instance = instance
         return self._instance
 
     @asynccontextmanager

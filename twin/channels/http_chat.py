@@ -48,6 +48,7 @@ class HttpChat:
         self.conversations = Conversations(
             channel=CHANNEL,
             instance=self._settings.instance,
+            twin=self._settings.twin,
             repo=repo,
             events=events,
             clock=clock,

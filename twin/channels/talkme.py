@@ -103,6 +103,7 @@ class TalkMe:
         self.conversations = Conversations(
             channel=CHANNEL,
             instance=self.settings.instance,
+            twin=self.settings.twin,
             repo=repo,
             events=events,
             clock=clock,

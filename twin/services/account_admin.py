@@ -49,6 +49,7 @@ class AccountInfo:
     connected: bool
     since: datetime | None  # when the link last came up or went down
     created_at: datetime
+    twin: str = "default"  # the twin it answers as
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,10 +89,15 @@ class AccountAdmin:
 
     async def list(self) -> list[AccountInfo]:
         records = await self._repo.list_accounts()
+        twins = {twin.id: twin.name for twin in await self._repo.list_twins()}
         # The other channels' instances (the HTTP chat API) are not Telegram accounts.
-        return [self._info(record) for record in records if record.channel == "telegram"]
+        return [
+            self._info(record, twins.get(record.twin_id or 0, "default"))
+            for record in records
+            if record.channel == "telegram"
+        ]
 
-    def _info(self, record: AccountRecord) -> AccountInfo:
+    def _info(self, record: AccountRecord, twin: str = "default") -> AccountInfo:
         live = self._accounts.loaded(record.name) if self._accounts is not None else None
         state = _state(record, live)
         link = live.link.status() if live is not None else None
@@ -105,6 +111,7 @@ class AccountAdmin:
             connected=state == "connected",
             since=link.since if link is not None else None,
             created_at=record.created_at,
+            twin=twin,
         )
 
     async def remove(self, name: str, *, purge: bool = False) -> Removed:

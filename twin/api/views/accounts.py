@@ -39,6 +39,7 @@ class AccountOut(ApiModel):
     connected: bool
     since: datetime | None = Field(description="when the link last came up or went down")
     created_at: datetime
+    twin: str = Field(description="the twin it answers as (PUT /accounts/{name})")
 
 
 class AccountsOut(ApiModel):
