@@ -49,7 +49,8 @@ STAMPED = {
     "replies": ("created_at", "updated_at", "finished_at"),
     "messages": ("created_at", "updated_at"),
     "account_settings": ("updated_at",),
-    "style_profiles": ("updated_at",),
+    "twin_styles": ("updated_at",),
+    "twins": ("created_at", "updated_at"),
     "events": ("created_at",),
 }
 
@@ -128,7 +129,7 @@ async def test_every_timestamp_the_storage_writes_is_the_clocks(
     )
     assert sorted(stamps["messages"]) == [(LONG_AGO, LONG_AGO), (LONG_AGO, later)]
     assert stamps["account_settings"] == [(later,)]
-    assert stamps["style_profiles"] == [(later,)]
+    assert stamps["twin_styles"] == [(later,)]
     assert sorted(stamps["events"]) == [(LONG_AGO,), (LONG_AGO,), (later,)]
 
 

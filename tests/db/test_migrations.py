@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -25,7 +27,7 @@ TABLES = {
     "events",
     "messages",
     "replies",
-    "style_profiles",
+    "twin_styles",
     "twins",
 }
 
@@ -245,3 +247,57 @@ async def test_channels_migration_keeps_telegram_data(engine_url: str) -> None:
         await engine.dispose()
     assert [tuple(a) for a in accounts] == [("owner", 42, "telegram")]
     assert [tuple(c) for c in chats] == [(7, "Carl", "talked about cats", None)]
+
+
+async def test_style_profiles_move_to_their_twins(engine_url: str) -> None:
+    """Issue 14.1: each account's style profile becomes its twin's (no twin set: `default`,
+    created when missing); of several accounts of one twin the newest profile is kept."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(migrate.alembic_config(engine_url))
+    await migrate.upgrade(engine_url, script.get_revision("0011").down_revision)
+    engine = create_engine(engine_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                sa.text(
+                    "INSERT INTO twins (name, settings, voice, created_at, updated_at) VALUES "
+                    "('sales', '{}', '{}', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                )
+            )
+            sales = (await connection.execute(sa.text("SELECT id FROM twins"))).scalar()
+            for name, twin_id in [("home", None), ("shop", sales), ("shop2", sales)]:
+                await connection.execute(
+                    sa.text(
+                        "INSERT INTO accounts (name, status, enabled, channel, twin_id, "
+                        "created_at, updated_at) VALUES (:n, 'authorized', true, 'telegram', "
+                        ":t, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                    ),
+                    {"n": name, "t": twin_id},
+                )
+            ids = dict((await connection.execute(sa.text("SELECT name, id FROM accounts"))).all())
+            for account, data, when in [
+                ("home", '{"n": 1}', datetime(2026, 1, 1, tzinfo=UTC)),
+                ("shop", '{"n": 2}', datetime(2026, 1, 2, tzinfo=UTC)),
+                ("shop2", '{"n": 3}', datetime(2026, 1, 3, tzinfo=UTC)),
+            ]:
+                await connection.execute(
+                    sa.text(
+                        "INSERT INTO style_profiles (account_id, data, updated_at) "
+                        "VALUES (:a, :d, :w)"
+                    ),
+                    {"a": ids[account], "d": data, "w": when},
+                )
+        await migrate.upgrade(engine_url)
+        async with engine.connect() as connection:
+            rows = (
+                await connection.execute(
+                    sa.text(
+                        "SELECT t.name, s.data FROM twin_styles s JOIN twins t ON t.id = s.twin_id"
+                    )
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    styles = {name: json.loads(data) if isinstance(data, str) else data for name, data in rows}
+    assert styles == {"default": {"n": 1}, "sales": {"n": 3}}

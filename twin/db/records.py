@@ -175,7 +175,7 @@ class ReplyRecord(_Record):
 
 @dataclass(frozen=True, slots=True)
 class StyleProfileRecord(_Record):
-    account_id: int
+    twin_id: int
     data: dict[str, Any]
     cursor: dict[str, Any] | None
     updated_at: datetime

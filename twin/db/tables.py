@@ -263,11 +263,14 @@ class AccountSettings(Base):
 
 
 class StyleProfile(Base):
-    """The owner's writing style learnt by `twin style build`; `cursor` is its resume point."""
+    """A twin's writing style learnt by `twin style build` (from the messages of an account
+    that answers as it); `cursor` is the build's resume point."""
 
-    __tablename__ = "style_profiles"
+    __tablename__ = "twin_styles"
 
-    account_id: Mapped[int] = _account_fk(primary_key=True)
+    twin_id: Mapped[int] = mapped_column(
+        ID, sa.ForeignKey("twins.id", ondelete="CASCADE"), primary_key=True
+    )
     data: Mapped[dict[str, Any]] = _json()
     cursor: Mapped[dict[str, Any] | None] = _json(nullable=True)
     updated_at: Mapped[datetime] = _updated()

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 from twin.db.lean import prepared
 from twin.db.records import EventRecord, StyleProfileRecord
 from twin.db.repo._base import RepoBase, conflict_on_integrity
-from twin.db.tables import Account, AccountSettings, Chat, Event, StyleProfile
+from twin.db.tables import Account, AccountSettings, Chat, Event, StyleProfile, Twin
 
 S = AccountSettings.__table__
 P = StyleProfile.__table__
@@ -23,10 +23,14 @@ C = Chat.__table__
 _SELECT_SETTINGS = prepared(
     sa.select(S.c.data).where(S.c.account_id == sa.bindparam("_account_id"))
 )
-_SELECT_STYLE = prepared(sa.select(P).where(P.c.account_id == sa.bindparam("_account_id")))
-_SELECT_STYLE_VERSION = prepared(
-    sa.select(P.c.updated_at).where(P.c.account_id == sa.bindparam("_account_id"))
+T = Twin.__table__
+# The twin an account answers as: its own, else the one named "default".
+_TWIN_OF_ACCOUNT = sa.func.coalesce(
+    sa.select(A.c.twin_id).where(A.c.id == sa.bindparam("_account_id")).scalar_subquery(),
+    sa.select(T.c.id).where(T.c.name == "default").scalar_subquery(),
 )
+_SELECT_STYLE = prepared(sa.select(P).where(P.c.twin_id == _TWIN_OF_ACCOUNT))
+_SELECT_STYLE_VERSION = prepared(sa.select(P.c.updated_at).where(P.c.twin_id == _TWIN_OF_ACCOUNT))
 _INSERT_EVENT = prepared(sa.insert(V).returning(V.c.id))
 # Events with the public names of their account and chat (two primary-key lookups each).
 _EVENTS = (
@@ -75,11 +79,31 @@ class MiscMixin(RepoBase):
         data: Mapping[str, Any],
         cursor: Mapping[str, Any] | None = None,
     ) -> StyleProfileRecord:
-        """Replace the profile and its build cursor (None = build finished/not resumable)."""
-        row = await self._upsert(
-            P, account_id, {"data": dict(data), "cursor": None if cursor is None else dict(cursor)}
-        )
-        return StyleProfileRecord.from_row(row)
+        """Replace the style of the twin the account answers as, with its build cursor (None =
+        build finished/not resumable)."""
+        values = {
+            "data": dict(data),
+            "cursor": None if cursor is None else dict(cursor),
+            "updated_at": self._clock.now(),
+        }
+
+        def work(connection: Connection) -> StyleProfileRecord:
+            twin_id = connection.execute(
+                sa.select(_TWIN_OF_ACCOUNT), {"_account_id": account_id}
+            ).scalar_one_or_none()
+            if twin_id is None:  # no twin set and no `default` yet (a fresh database)
+                default = self._insert(connection, T).values(name="default", settings={}, voice={})
+                connection.execute(default.on_conflict_do_nothing(index_elements=["name"]))
+                twin_id = connection.execute(
+                    sa.select(T.c.id).where(T.c.name == "default")
+                ).scalar_one()
+            insert = self._insert(connection, P).values(twin_id=twin_id, **values)
+            statement = insert.on_conflict_do_update(
+                index_elements=["twin_id"], set_=values
+            ).returning(*P.c)
+            return StyleProfileRecord.from_row(connection.execute(statement).one()._mapping)
+
+        return await self._run(work)
 
     async def _upsert(
         self, table: sa.Table, account_id: int, values: dict[str, Any]
