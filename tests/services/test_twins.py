@@ -92,3 +92,24 @@ async def test_the_rules_of_twins(
             await twins.get("sales")
         with pytest.raises(NotFound):
             await twins.link("shop", "sales")
+
+
+async def test_the_style_is_the_twins(
+    engine_url: str,  # noqa: F811
+    tmp_path: Any,
+    clock: WatchedClock,  # noqa: F811
+) -> None:
+    settings = twin_settings(engine_url, tmp_path)
+    async with start_twin(settings, clock=clock) as twin:
+        repo, twins = twin.repo, twin.app[keys.TWINS]
+        shop = await repo.get_or_create_account("shop")
+        shop2 = await repo.get_or_create_account("shop2")
+        home = await repo.get_or_create_account("home")
+        await twins.create("sales", {}, {})
+        await twins.link("shop", "sales")
+        await twins.link("shop2", "sales")
+        await repo.put_style_profile(shop.id, {"learnt": "from shop"})
+        assert (await repo.get_style_profile(shop2.id)).data == {"learnt": "from shop"}
+        assert await repo.get_style_profile(home.id) is None  # `default` has none yet
+        await twins.link("shop2", "default")
+        assert await repo.get_style_profile(shop2.id) is None
