@@ -145,6 +145,7 @@ def _worker_context(settings: Settings) -> Context:
 def _services_context(settings: Settings, adapters: Adapters) -> Context:
     async def context(app: web.Application) -> AsyncIterator[None]:
         from twin.api.metrics import METRICS
+        from twin.channels.conversations import ChannelParts
         from twin.channels.http_chat import HttpChat
         from twin.channels.talkme import TalkMe
         from twin.jobs.worker import ReplyWorker
@@ -221,16 +222,9 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
             account, peer, max_age
         )
         services["pipeline"] = pipeline
-        channel_parts = {
-            "settings": settings,
-            "repo": repo,
-            "events": events,
-            "clock": clock,
-            "behaviours": pipeline.behaviours,
-            "generator": pipeline.generator,
-        }
-        app[keys.HTTP_CHAT] = HttpChat(**channel_parts)
-        talkme = app[keys.TALKME] = TalkMe(**channel_parts)
+        parts = ChannelParts(repo, events, clock, pipeline.behaviours, pipeline.generator)
+        app[keys.HTTP_CHAT] = HttpChat(settings, parts)
+        talkme = app[keys.TALKME] = TalkMe(settings, parts)
         app[keys.CHATS] = ChatPauses(repo, directory, events, clock, pipeline.holds)
         app[keys.BEHAVIOUR] = BehaviourSettings(settings, repo, directory, events)
         intake.on_new_message = pipeline.planner.on_new_message

@@ -37,9 +37,10 @@ def answer(text: str, **flags: Any) -> dict[str, Any]:
     }
 
 
-def chat_settings(url: str, tmp_path: Any, llm_url: str, **chat: Any) -> Settings:
-    return load_settings(
-        None,
+def chat_settings(url: str, tmp_path: Any, llm_url: str, **sections: Any) -> Settings:
+    """A daemon with the real openai SDK on `llm_url`, closed hours (the HTTP channels ignore
+    them); `sections` replace whole sections (e.g. `channels=`)."""
+    values: dict[str, Any] = dict(
         storage={"url": url, "data_dir": tmp_path},
         security={"secret_key": "chat-tests-secret"},
         api={"tokens": [TOKEN]},
@@ -54,9 +55,9 @@ def chat_settings(url: str, tmp_path: Any, llm_url: str, **chat: Any) -> Setting
         stt={"provider": "none"},
         tts={"provider": "none"},
         twin={"owner_name": "Olga"},
-        schedule={"hours": {day: ["09:00-09:01"] for day in DAYS}},  # the API ignores hours
-        channels={"chat": chat},
+        schedule={"hours": {day: ["09:00-09:01"] for day in DAYS}},
     )
+    return load_settings(None, **{**values, **sections})
 
 
 Client = Callable[[], Awaitable[TestClient]]

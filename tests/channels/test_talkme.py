@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.channels.test_http_chat import AUTH, DAYS, TOKEN, answer, contents
+from tests.channels.test_http_chat import AUTH, answer, chat_settings, contents
 from tests.db.conftest import backend_url, engine_url, postgres_url  # noqa: F401  (fixtures)
 from tests.fakes import EventRecorder
 from tests.providers.fixtures import fake_openai  # noqa: F401  (a fixture)
 from tests.providers.openai_fake import FakeOpenAI
 from twin import keys
 from twin.app import create_app
-from twin.config import Settings, load_settings
+from twin.config import Settings
 
 SECRET = "talkme-shared-secret-0123456789"
 HEADER = {"X-TalkMe-Secret": SECRET}
@@ -29,23 +29,11 @@ GREETING = "Hello, you are speaking with Olga's assistant."
 
 
 def talkme_settings(url: str, tmp_path: Any, llm_url: str, **talkme: Any) -> Settings:
-    return load_settings(
-        None,
-        storage={"url": url, "data_dir": tmp_path},
-        security={"secret_key": "talkme-tests-secret"},
-        api={"tokens": [TOKEN]},
-        llm={
-            "provider": "openai",
-            "model": "gpt-test",
-            "base_url": llm_url,
-            "api_key": "sk-test",
-            "max_retries": 0,
-            "timeout": 5,
-        },
-        stt={"provider": "none"},
-        tts={"provider": "none"},
+    return chat_settings(
+        url,
+        tmp_path,
+        llm_url,
         twin={"owner_name": "Olga", "greeting": GREETING},
-        schedule={"hours": {day: ["09:00-09:01"] for day in DAYS}},
         channels={"talkme": {"enabled": True, "secret": SECRET, **talkme}},
     )
 

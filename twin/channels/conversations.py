@@ -79,27 +79,27 @@ class Answer:
     usage: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class ChannelParts:
+    """What every channel answered in its own request is built from (lifecycle.py wires it)."""
+
+    repo: Store
+    events: EventLog
+    clock: Clock
+    behaviours: Behaviours
+    generator: Generator
+
+
 class Conversations:
-    def __init__(
-        self,
-        *,
-        channel: str,
-        instance: str,
-        twin: str,
-        repo: Store,
-        events: EventLog,
-        clock: Clock,
-        behaviours: Behaviours,
-        generator: Generator,
-    ) -> None:
+    def __init__(self, channel: str, instance: str, twin: str, parts: ChannelParts) -> None:
         self.channel = channel
         self._name = instance
         self._twin = twin
-        self._repo = repo
-        self._events = events
-        self._clock = clock
-        self._behaviours = behaviours
-        self._generator = generator
+        self._repo = parts.repo
+        self._events = parts.events
+        self._clock = parts.clock
+        self._behaviours = parts.behaviours
+        self._generator = parts.generator
         self._instance: AccountRecord | None = None
         self._threads: dict[str, tuple[asyncio.Lock, int]] = {}
 

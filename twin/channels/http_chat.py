@@ -11,12 +11,8 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from twin.channels.conversations import Answer, Conversations, Inbound, peer_of
+from twin.channels.conversations import Answer, ChannelParts, Conversations, Inbound, peer_of
 from twin.config import Settings
-from twin.ports import Clock, Store
-from twin.services.events import EventLog
-from twin.services.pipeline.caches import Behaviours
-from twin.services.pipeline.generate import Generator
 
 __all__ = ["CHANNEL", "ChatAnswer", "ChatRequest", "HttpChat", "peer_of"]
 
@@ -34,27 +30,10 @@ class ChatRequest:
 
 
 class HttpChat:
-    def __init__(
-        self,
-        *,
-        settings: Settings,
-        repo: Store,
-        events: EventLog,
-        clock: Clock,
-        behaviours: Behaviours,
-        generator: Generator,
-    ) -> None:
+    def __init__(self, settings: Settings, parts: ChannelParts) -> None:
         self._settings = settings.channels.chat
-        self.conversations = Conversations(
-            channel=CHANNEL,
-            instance=self._settings.instance,
-            twin=self._settings.twin,
-            repo=repo,
-            events=events,
-            clock=clock,
-            behaviours=behaviours,
-            generator=generator,
-        )
+        section = self._settings
+        self.conversations = Conversations(CHANNEL, section.instance, section.twin, parts)
 
     @property
     def enabled(self) -> bool:

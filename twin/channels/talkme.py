@@ -22,13 +22,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from twin.channels.conversations import Conversations, Inbound, Planned, peer_of
+from twin.channels.conversations import (
+    ChannelParts,
+    Conversations,
+    Inbound,
+    Planned,
+    peer_of,
+)
 from twin.config import Settings
 from twin.errors import NotFound
-from twin.ports import Clock, Store, Tx
-from twin.services.events import EventLog
-from twin.services.pipeline.caches import Behaviours
-from twin.services.pipeline.generate import Generator
+from twin.ports import Tx
 
 CHANNEL = "talkme"
 log = logging.getLogger("twin.channels.talkme")
@@ -86,30 +89,12 @@ class Stats:
 
 
 class TalkMe:
-    def __init__(
-        self,
-        *,
-        settings: Settings,
-        repo: Store,
-        events: EventLog,
-        clock: Clock,
-        behaviours: Behaviours,
-        generator: Generator,
-    ) -> None:
-        self.settings = settings.channels.talkme
-        self._repo = repo
-        self._events = events
-        self._clock = clock
-        self.conversations = Conversations(
-            channel=CHANNEL,
-            instance=self.settings.instance,
-            twin=self.settings.twin,
-            repo=repo,
-            events=events,
-            clock=clock,
-            behaviours=behaviours,
-            generator=generator,
-        )
+    def __init__(self, settings: Settings, parts: ChannelParts) -> None:
+        self.settings = section = settings.channels.talkme
+        self._repo = parts.repo
+        self._events = parts.events
+        self._clock = parts.clock
+        self.conversations = Conversations(CHANNEL, section.instance, section.twin, parts)
         self._turns: set[asyncio.Task[Said]] = set()
 
     @property
