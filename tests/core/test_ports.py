@@ -145,7 +145,7 @@ def test_create_app_refuses_an_adapter_that_lacks_part_of_its_port() -> None:
     from twin.config import load_settings
 
     class Mute:  # a text-to-speech without aclose: would fail only at shutdown
-        async def synthesize(self, text: str) -> bytes:
+        async def synthesize(self, text: str, *, voice_id: str | None = None) -> bytes:
             return b""
 
     with pytest.raises(TypeError, match=r"adapters\.tts \(Mute\) lacks aclose of twin\.ports"):

@@ -190,3 +190,13 @@ async def test_send_message_with_voice_true_sends_a_synthesized_note(
     assert status == 200 and body["voice"] is True, body
     message = await asyncio.wait_for(inbox.get(), 30)
     assert message.voice is not None
+    # The twin's voice, once it has one, is the voice the owner's notes are spoken in.
+    status, _ = await daemon.call(
+        "PUT", "/twins/default", json={"voice": {"provider": "elevenlabs", "voice_id": "twin-v"}}
+    )
+    assert status == 200
+    status, _ = await daemon.call(
+        "POST", "/send_message", json={"chat": "@carl_contact", "text": "again", "voice": True}
+    )
+    assert status == 200
+    assert fake_elevenlabs.syntheses[-1].voice_id == "twin-v"

@@ -248,3 +248,16 @@ async def test_empty_text_is_a_caller_error(
     with pytest.raises(ValueError):
         await make_eleven().synthesize("   ")
     assert fake_elevenlabs.requests == []
+
+
+async def test_a_twin_voice_replaces_the_configured_one(
+    fake_elevenlabs: FakeElevenLabs,
+    fake_openai_audio: FakeOpenAIAudio,
+    make_eleven: Callable[..., ElevenLabsSpeaker],
+    make_openai: Callable[..., OpenAISpeaker],
+) -> None:
+    await make_eleven().synthesize("hello", voice_id="sales-clone")
+    await make_eleven().synthesize("hello", voice_id=None)
+    assert [call.voice_id for call in fake_elevenlabs.syntheses] == ["sales-clone", "owner-clone"]
+    await make_openai().synthesize("hello", voice_id="nova")
+    assert fake_openai_audio.speeches[-1].voice == "nova"

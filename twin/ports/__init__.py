@@ -174,7 +174,9 @@ class SpeechToText(Protocol):
 class TextToSpeech(Protocol):
     """Speaks `text` in the owner's voice. Raises `SpeechUnavailable` when it cannot."""
 
-    async def synthesize(self, text: str) -> VoiceNote: ...
+    async def synthesize(self, text: str, *, voice_id: str | None = None) -> VoiceNote:
+        """`voice_id`: the twin's voice (None: the configured one)."""
+        ...
 
     async def aclose(self) -> None: ...
 

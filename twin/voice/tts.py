@@ -43,19 +43,20 @@ class _Speaker:
         self._sleep = sleep
         self._rng = rng or random.Random()
 
-    async def _fetch(self, text: str) -> bytes:  # pragma: no cover - abstract
+    async def _fetch(self, text: str, voice_id: str | None) -> bytes:  # pragma: no cover
         raise NotImplementedError
 
     @staticmethod
     def _classify(exc: BaseException) -> Failure | None:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    async def synthesize(self, text: str) -> VoiceNote:
+    async def synthesize(self, text: str, *, voice_id: str | None = None) -> VoiceNote:
+        """`text` spoken in `voice_id` (a twin's voice), else the configured voice."""
         text = text.strip()
         if not text:
             raise ValueError("nothing to synthesize: empty text")
         encoded = await call_with_retries(
-            lambda: self._fetch(text),
+            lambda: self._fetch(text, voice_id),
             classify=self._classify,
             policy=self._retry,
             what=self.name,
@@ -109,10 +110,10 @@ class ElevenLabsSpeaker(_Speaker):
 
     _classify = staticmethod(classify_elevenlabs)
 
-    async def _fetch(self, text: str) -> bytes:
+    async def _fetch(self, text: str, voice_id: str | None) -> bytes:
         chunks: list[bytes] = []
         async for chunk in self._client.text_to_speech.convert(
-            self.voice_id,
+            voice_id or self.voice_id,
             text=text,
             model_id=self.model,
             output_format=self.output_format,  # type: ignore[arg-type]
@@ -157,10 +158,10 @@ class OpenAISpeaker(_Speaker):
 
     _classify = staticmethod(classify_openai)
 
-    async def _fetch(self, text: str) -> bytes:
+    async def _fetch(self, text: str, voice_id: str | None) -> bytes:
         response = await self._client.audio.speech.create(
             model=self.model,
-            voice=self.voice,
+            voice=voice_id or self.voice,
             input=text,
             response_format=self.response_format,
             instructions=self.instructions or openai.omit,

@@ -348,7 +348,8 @@ async def send_message(request: web.Request, body: SendMessageIn) -> SendMessage
             from twin.errors import InvalidInput
 
             raise InvalidInput("voice", "no text-to-speech provider is configured ([tts])")
-        note = await speaker.synthesize(body.text)
+        voice = await request.app[keys.DATABASE].repo.twin_voice(account_id)  # the twin's
+        note = await speaker.synthesize(body.text, voice_id=voice.get("voice_id"))
         sent = await outbox.send_voice(account, account_id, body.chat, body.text, note)
     else:
         sent = await outbox.send_text(account, account_id, body.chat, body.text)

@@ -129,7 +129,7 @@ class TelegramDelivery:
                 if not await self._clock.sleep(pause.seconds, run.cancelled):
                     return
             voice = bubble.kind is MessageKind.VOICE
-            note = await self._synthesize(bubble.text or "") if voice else None
+            note = await self._synthesize(bubble.text or "", reply.account_id) if voice else None
             if voice and note is None:
                 voice = False  # TTS failed: the reply goes as text rather than being lost
             await self._act(account, chat.peer_id, bubble.text or "", voice, humanize, run)
@@ -212,12 +212,14 @@ class TelegramDelivery:
         tx.update_chat(chat.id, last_outgoing_at=now)
         return self._events.stage_reply(tx, "reply.sent", done, bubbles=bubbles)
 
-    async def _synthesize(self, text: str) -> VoiceNote | None:
+    async def _synthesize(self, text: str, account_id: int) -> VoiceNote | None:
+        """The bubble in the voice of the account's twin (else the configured voice)."""
         from twin.voice.errors import SpeechError
 
         assert self._tts is not None  # a voice bubble is staged only with a TTS provider
         try:
-            return await self._tts.synthesize(text)
+            voice_id = (await self._repo.twin_voice(account_id)).get("voice_id")
+            return await self._tts.synthesize(text, voice_id=voice_id)
         except SpeechError as exc:
             log.warning("text-to-speech failed (%s); sending the reply as text", exc)
             return None
