@@ -385,3 +385,28 @@ async def test_a_stream_that_fails_ends_with_an_error_event(
     assert [kind for kind, _ in events] == ["error"]
     error = events[0][1]["error"]
     assert error["type"] == "unavailable" and error["request_id"]
+
+
+async def test_a_channel_answering_as_a_missing_twin_says_so(
+    aiohttp_client,
+    engine_url: str,  # noqa: F811
+    tmp_path: Any,
+    fake_openai: FakeOpenAI,  # noqa: F811
+) -> None:
+    settings = chat_settings(
+        engine_url, tmp_path, fake_openai.base_url + "/v1", channels={"chat": {"twin": "sales"}}
+    )
+    client = await aiohttp_client(create_app(settings))
+    refused = await client.post("/api/chat", json={"message": "hi"}, headers=AUTH)
+    assert refused.status == 409
+    assert "sales" in (await refused.json())["error"]["message"]
+    assert fake_openai.chat_requests == []
+    # Once the twin exists, the channel answers as it.
+    created = await client.post(
+        "/twins", json={"name": "sales", "twin": {"owner_name": "Sally"}}, headers=AUTH
+    )
+    assert created.status == 201
+    fake_openai.queue_reply(answer("Roses are in!"))
+    said = await post_chat(client, message="hi")
+    assert said["response"] == "Roses are in!"
+    assert "You are Sally." in fake_openai.chat_requests[-1]["messages"][0]["content"]

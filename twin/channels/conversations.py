@@ -113,7 +113,10 @@ class Conversations:
         if self._instance is None:
             instance = await self._repo.channel_instance(self._name, self.channel)
             try:
-                twin = await self._repo.get_twin(self._twin)
+                if self._twin == "default":  # config.toml's: exists even if start-up missed it
+                    twin = await self._repo.ensure_twin(self._twin)
+                else:
+                    twin = await self._repo.get_twin(self._twin)
             except NotFound:
                 raise Conflict(
                     f"[channels] twin = '{self._twin}' of the {self.channel} channel names no "
