@@ -222,7 +222,9 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
             account, peer, max_age
         )
         services["pipeline"] = pipeline
-        parts = ChannelParts(repo, events, clock, pipeline.behaviours, pipeline.generator)
+        parts = ChannelParts(
+            repo, events, clock, pipeline.behaviours, pipeline.styles, pipeline.generator
+        )
         app[keys.HTTP_CHAT] = HttpChat(settings, parts)
         talkme = app[keys.TALKME] = TalkMe(settings, parts)
         app[keys.CHATS] = ChatPauses(repo, directory, events, clock, pipeline.holds)

@@ -31,9 +31,10 @@ from twin.domain.models import PAUSED_FOREVER, Failure, ReplyState, SkipReason
 from twin.errors import ERROR_CHARS, Conflict, NotFound, clip, describe
 from twin.ports import Clock, Store, Tx
 from twin.services.events import EventLog, StagedEvent
-from twin.services.pipeline.caches import Behaviours
+from twin.services.pipeline.caches import Behaviours, Styles
+from twin.services.pipeline.fastpath import started_tx
 from twin.services.pipeline.generate import Escalation, Generator
-from twin.services.pipeline.records import Draft
+from twin.services.pipeline.records import Draft, Started
 from twin.services.pipeline.states import finish_tx
 from twin.services.policy import Behaviour
 
@@ -58,6 +59,9 @@ class Inbound:
     user_name: str | None = None
     key: int | None = None  # the delivery's identity: stored once (None: every call is new)
     greeting: bool = False  # prepend the twin's greeting to the answer
+    # The conversation's current session (a call): a new one gets the greeting and is noted in
+    # channel_data (session_id, session_started_at).
+    session: str | None = None
     data: Mapping[str, Any] = field(default_factory=dict)  # merged into chats.channel_data
 
 
@@ -67,6 +71,12 @@ class Planned:
     message: MessageRecord
     reply: ReplyRecord | None  # None: nothing to generate (paused, or a repeated delivery)
     repeated: ReplyRecord | None = None  # the answer a repeated delivery already got
+    # Read in the plan's own transaction (one round trip less each): the behaviour overrides,
+    # and the conversation and style generation reads.
+    overrides: dict[str, Any] = field(default_factory=dict)
+    started: Started | None = None
+    previous: dict[str, Any] = field(default_factory=dict)  # channel_data before this message
+    new_session: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +97,7 @@ class ChannelParts:
     events: EventLog
     clock: Clock
     behaviours: Behaviours
+    styles: Styles
     generator: Generator
 
 
@@ -99,6 +110,7 @@ class Conversations:
         self._events = parts.events
         self._clock = parts.clock
         self._behaviours = parts.behaviours
+        self._styles = parts.styles
         self._generator = parts.generator
         self._instance: AccountRecord | None = None
         self._threads: dict[str, tuple[asyncio.Lock, int]] = {}
@@ -147,6 +159,7 @@ class Conversations:
         account = await self.instance()
         now = self._clock.now()
         channel = self.channel
+        style_known = self._styles.known(account.id)
 
         def plan(tx: Tx) -> tuple[Planned, list[StagedEvent]]:
             chat, _ = tx.upsert_chat(
@@ -156,13 +169,23 @@ class Conversations:
             message, new = tx.add_incoming(
                 account.id, chat.id, inbound.key, date=now, text=inbound.text  # type: ignore[arg-type]
             )
+            previous = dict(chat.channel_data)
             if not new and message.reply_id is not None:
                 earlier = tx.get_reply(message.reply_id)
                 if earlier.state is ReplyState.SENT:
-                    return Planned(chat, message, None, repeated=earlier), []
+                    repeated = Planned(chat, message, None, repeated=earlier, previous=previous)
+                    return repeated, []
+            new_session = inbound.session is not None and (
+                previous.get("session_id") != inbound.session
+            )
+            data = dict(inbound.data)
+            if inbound.session is not None:
+                data["session_id"] = inbound.session
+            if new_session:
+                data["session_started_at"] = now.isoformat()
             updates: dict[str, Any] = {"last_incoming_at": now}
-            if inbound.data:
-                updates["channel_data"] = {**chat.channel_data, **inbound.data}
+            if data:
+                updates["channel_data"] = {**previous, **data}
             chat = tx.update_chat(chat.id, **updates)
             received = self._events.stage(
                 tx,
@@ -181,7 +204,7 @@ class Conversations:
                 tx.update_message(
                     message.id, state=ReplyState.SKIPPED, state_reason=SkipReason.ESCALATED.value
                 )
-                return Planned(chat, message, None), [received]
+                return Planned(chat, message, None, previous=previous), [received]
             reply = tx.create_reply(
                 account.id,
                 chat.id,
@@ -191,14 +214,19 @@ class Conversations:
                 decision={
                     "action": "reply",
                     "channel": channel,
-                    "greeting": inbound.greeting,
+                    "greeting": inbound.greeting or new_session,
                     "explain": [f"{channel}: answered in the request"],
                 },
                 message_state=ReplyState.SCHEDULED,
                 lease_until=now + LEASE,
             )
             generating = self._events.stage_reply(tx, "reply.generating", reply, channel=channel)
-            return Planned(chat, message, reply), [received, generating]
+            overrides = tx.behaviour_overrides(account.id)
+            started = started_tx(tx, account.id, chat.id, style_known)
+            planned = Planned(
+                chat, message, reply, None, overrides, started, previous, new_session
+            )
+            return planned, [received, generating]
 
         planned, events = await self._repo.transaction(plan)
         self._events.remember_chat(planned.chat.id, planned.chat.peer_id)
@@ -206,18 +234,27 @@ class Conversations:
         return planned
 
     # --- generate ------------------------------------------------------------------------------
-    async def behaviour(self, chat: ChatRecord) -> Behaviour:
-        overrides = await self._repo.behaviour_overrides(chat.account_id)
+    async def behaviour(self, planned: Planned) -> Behaviour:
+        chat = planned.chat
+        overrides = planned.overrides
+        if planned.started is None:  # not read with the plan
+            overrides = await self._repo.behaviour_overrides(chat.account_id)
         return self._behaviours.get(chat.account_id, overrides, chat.overrides)[0]
 
     async def generate(self, planned: Planned) -> Draft | Escalation:
         """The answer (a failure records the job as failed, or cancelled, and propagates)."""
         reply = planned.reply
         assert reply is not None
-        behaviour = await self.behaviour(planned.chat)
+        behaviour = await self.behaviour(planned)
+        started = planned.started
         try:
             return await self._generator.generate(
-                reply, planned.chat, behaviour, [planned.message], rows=None, style_read=None
+                reply,
+                planned.chat,
+                behaviour,
+                [planned.message],
+                rows=started.rows if started else None,
+                style_read=started.style if started else None,
             )
         except BaseException as exc:
             await self.failed(reply, exc)
@@ -231,8 +268,12 @@ class Conversations:
         assert reply is not None
         pieces: list[str] = []
         try:
+            started = planned.started
             streamed = await self._generator.stream(
-                planned.chat, await self.behaviour(planned.chat)
+                planned.chat,
+                await self.behaviour(planned),
+                rows=started.rows if started else None,
+                style_read=started.style if started else None,
             )
             try:
                 async for piece in streamed.stream:

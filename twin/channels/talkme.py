@@ -141,24 +141,21 @@ class TalkMe:
     async def _turn(self, call: Call, waiter: _Waiter) -> Said:
         conversations = self.conversations
         async with conversations.turn(call.user_id):
-            known = await self._known(call.user_id)
-            data = known.channel_data if known is not None else {}
-            new_session = data.get("session_id") != call.session_id
-            update: dict[str, Any] = {"session_id": call.session_id, "user_id": call.user_id}
+            update: dict[str, Any] = {"user_id": call.user_id}
             if call.phone_number:
                 update["phone"] = call.phone_number
-            if new_session:
-                update["session_started_at"] = self._clock.now().isoformat()
             planned = await conversations.plan(
                 Inbound(
                     call.user_id,
                     call.message,
                     user_name=call.user_name,
                     key=self._delivery_key(call),
-                    greeting=new_session,
+                    session=call.session_id,
                     data=update,
                 )
             )
+            data = planned.previous
+            new_session = planned.new_session
             phone = call.phone_number or data.get("phone")
             held = data.get("held") or {}
             if planned.repeated is not None:

@@ -121,13 +121,21 @@ class Generator:
         result = await self._brain.reply(**self._brain_input(chat, behaviour, turns, style))
         return thought_of(result, last_ids)
 
-    async def stream(self, chat: ChatRecord, behaviour: Behaviour) -> Streamed:
+    async def stream(
+        self,
+        chat: ChatRecord,
+        behaviour: Behaviour,
+        rows: list[ConversationRow] | None = None,
+        style_read: StyleRead | None = None,
+    ) -> Streamed:
         """The answer to the conversation's newest messages as it is generated (plain text,
-        HTTP channels): iterate `stream`, then `finish()` gives the Draft or Escalation."""
+        HTTP channels): iterate `stream`, then `finish()` gives the Draft or Escalation.
+        `rows`/`style_read` as for `generate`."""
         assert self._brain is not None
-        rows = await self._repo.conversation(chat.account_id, chat.id, limit=HISTORY_TURNS)
+        if rows is None:
+            rows = await self._repo.conversation(chat.account_id, chat.id, limit=HISTORY_TURNS)
         turns, last_ids = turns_of(chat, rows)
-        style = await self._styles.get(chat.account_id)
+        style = await self._styles.get(chat.account_id, style_read)
         stream = await self._brain.stream_reply(**self._brain_input(chat, behaviour, turns, style))
         return Streamed(stream, last_ids)
 
