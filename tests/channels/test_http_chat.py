@@ -410,3 +410,32 @@ async def test_a_channel_answering_as_a_missing_twin_says_so(
     said = await post_chat(client, message="hi")
     assert said["response"] == "Roses are in!"
     assert "You are Sally." in fake_openai.chat_requests[-1]["messages"][0]["content"]
+
+
+async def test_the_event_log_filters_by_channel(
+    daemon: Client,
+    fake_openai: FakeOpenAI,  # noqa: F811
+) -> None:
+    client = await daemon()
+    repo = client.app[keys.DATABASE].repo
+    telegram = await repo.get_or_create_account("default")
+    await repo.append_event("settings.changed", {"account": "default"}, account_id=telegram.id)
+    fake_openai.queue_reply(answer("Hi!"))
+    await post_chat(client, message="hello", thread_id="t-events")
+    response = await client.get(
+        "/events", params={"channel": "http_chat", "last_event_id": "0"}, headers=AUTH
+    )
+    seen = []
+    while not seen or seen[-1][0] != "reply.sent":
+        block = (await response.content.readuntil(b"\n\n")).decode()
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        if "event" in fields:
+            seen.append((fields["event"], json.loads(fields["data"])["account"]))
+    response.close()
+    assert seen == [
+        ("message.received", "chat"),
+        ("reply.generating", "chat"),
+        ("reply.sent", "chat"),
+    ]  # the Telegram account's event is left out
+    bad = await client.get("/events", params={"channel": "fax"}, headers=AUTH)
+    assert bad.status == 422

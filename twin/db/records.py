@@ -191,6 +191,7 @@ class EventRecord(_Record):
     created_at: datetime
     account: str | None  # the account's name
     chat: int | None  # the chat's Telegram peer id
+    channel: str | None = None  # the account's channel (telegram, http_chat, talkme)
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,7 @@ import json
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import Field, field_validator
@@ -133,6 +133,12 @@ class EventsQuery(ApiModel):
         examples=["chat.*,settings.changed"],
     )
 
+    channel: Literal["telegram", "http_chat", "talkme"] | None = Field(
+        None,
+        description="only the events of this channel's accounts and conversations (events "
+        "about no account are left out)",
+    )
+
     @field_validator("types")
     @classmethod
     def _known_types(cls, value: str | None) -> str | None:
@@ -195,7 +201,7 @@ async def events(request: web.Request, query: EventsQuery) -> web.StreamResponse
         await response.prepare(request)
         if request.method == "HEAD":  # aiohttp routes HEAD to every GET: headers only
             return response
-        stream = _Stream(request, response, repo, event_log, wanted, stop)
+        stream = _Stream(request, response, repo, event_log, wanted, stop, query.channel)
         await stream.run(position)
     finally:
         streams.release(stop)
@@ -280,7 +286,9 @@ class _Stream:
         event_log: Any,
         wanted: tuple[frozenset[str], tuple[str, ...]] | None,
         stop: asyncio.Event,
+        channel: str | None = None,
     ) -> None:
+        self.channel = channel
         self.request = request
         self.response = response
         self.repo = repo
@@ -322,7 +330,9 @@ class _Stream:
             # Wall time, not the injected clock: the grace waits for real transactions.
             ready, held = deliverable(position, page, datetime.now(UTC))
             for event in ready:
-                if _matches(self.wanted, event.type):
+                if _matches(self.wanted, event.type) and (
+                    self.channel is None or event.channel == self.channel
+                ):
                     await self._write(encode_event(event))
                 position = event.id
             if held:
