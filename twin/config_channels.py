@@ -30,6 +30,8 @@ class ChatChannelSettings(Section):
     # (GET /messages?account=…, GET /stats?account=…); it must not be a Telegram account's name.
     instance: str = "chat"
     twin: str = Field("default", description="the twin that answers on this channel")
+    # Answer only within the twin's [schedule] hours; outside them, its away message.
+    working_hours: bool = False
 
     _instance = field_validator("instance")(lambda value: _instance_name(value))
 
@@ -54,6 +56,9 @@ class TalkMeChannelSettings(Section):
     # `holding_phrase`, and the answer, once generated, is said at the next turn.
     answer_deadline: float = Field(8.0, gt=0)
     holding_phrase: str = Field("One moment, please, let me check that.", min_length=1)
+    # Answer only within the twin's [schedule] hours; outside them, its away message (and the
+    # call ends).
+    working_hours: bool = False
 
     _instance = field_validator("instance")(lambda value: _instance_name(value))
 

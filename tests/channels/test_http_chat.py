@@ -19,6 +19,7 @@ from tests.providers.fixtures import fake_openai  # noqa: F401  (a fixture)
 from tests.providers.openai_fake import FakeOpenAI
 from twin import keys
 from twin.app import create_app
+from twin.channels.conversations import peer_of
 from twin.config import Settings, load_settings
 
 TOKEN = "chat-api-test-token-0123456789"
@@ -245,7 +246,7 @@ async def test_a_job_left_by_a_dead_request_is_cancelled_not_delivered(
     cancels it (`no_client`) instead of sending it anywhere."""
     from tests.fakes import FakeAccounts, ScriptedLLM, WatchedClock, start_twin, twin_settings
     from tests.services.conftest import START
-    from twin.channels.conversations import LEASE, peer_of
+    from twin.channels.conversations import LEASE
     from twin.channels.http_chat import CHANNEL
     from twin.domain.models import ReplyState
 
@@ -439,3 +440,27 @@ async def test_the_event_log_filters_by_channel(
     ]  # the Telegram account's event is left out
     bad = await client.get("/events", params={"channel": "fax"}, headers=AUTH)
     assert bad.status == 422
+
+
+async def test_with_working_hours_a_closed_twin_answers_its_away_message(
+    aiohttp_client,
+    engine_url: str,  # noqa: F811
+    tmp_path: Any,
+    fake_openai: FakeOpenAI,  # noqa: F811
+) -> None:
+    settings = chat_settings(
+        engine_url,
+        tmp_path,
+        fake_openai.base_url + "/v1",
+        schedule={"closed": ["2000-01-01/2100-01-01"], "away_message": "Closed now, back at nine."},
+        channels={"chat": {"working_hours": True}},
+    )
+    client = await aiohttp_client(create_app(settings))
+    said = await post_chat(client, message="anyone?", thread_id="t-night")
+    assert said["response"] == "Closed now, back at nine." and said["escalated"] is False
+    assert fake_openai.chat_requests == []
+    repo = client.app[keys.DATABASE].repo
+    instance = await repo.get_account("chat")
+    chat = await repo.get_chat_by_peer(instance.id, peer_of("t-night"))
+    [message] = await repo.history(instance.id, chat.id)
+    assert (message.state.value, message.state_reason) == ("skipped", "outside_hours")

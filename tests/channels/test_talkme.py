@@ -234,3 +234,23 @@ async def test_log_lines_name_the_channel(
     lines = [r for r in caplog.records if r.name == "twin.channels.talkme"]
     assert lines and all(r.getMessage().startswith("[TALK_ME] ") for r in lines)
     assert all(getattr(r, "channel", None) == "talkme" for r in lines)
+
+
+async def test_with_working_hours_a_closed_twin_says_so_and_ends_the_call(
+    aiohttp_client,
+    engine_url: str,  # noqa: F811
+    tmp_path: Any,
+    fake_openai: FakeOpenAI,  # noqa: F811
+) -> None:
+    settings = chat_settings(
+        engine_url,
+        tmp_path,
+        fake_openai.base_url + "/v1",
+        schedule={"closed": ["2000-01-01/2100-01-01"], "away_message": "Closed; call again."},
+        channels={"talkme": {"enabled": True, "secret": SECRET, "working_hours": True}},
+    )
+    client = await aiohttp_client(create_app(settings))
+    said = await say(client, call("hello?"))
+    assert said["message"] == "Closed; call again."
+    assert said["end_conversation"] is True
+    assert fake_openai.chat_requests == []

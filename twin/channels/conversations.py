@@ -28,6 +28,7 @@ from typing import Any
 
 from twin.db.records import AccountRecord, ChatRecord, MessageRecord, ReplyRecord
 from twin.domain.models import PAUSED_FOREVER, Failure, ReplyState, SkipReason
+from twin.domain.policies.working_hours import is_open
 from twin.errors import ERROR_CHARS, Conflict, NotFound, clip, describe
 from twin.ports import Clock, Store, Tx
 from twin.services.events import EventLog, StagedEvent
@@ -36,7 +37,7 @@ from twin.services.pipeline.fastpath import started_tx
 from twin.services.pipeline.generate import Escalation, Generator
 from twin.services.pipeline.records import Draft, Started
 from twin.services.pipeline.states import finish_tx
-from twin.services.policy import Behaviour
+from twin.services.policy import Behaviour, working_hours
 
 log = logging.getLogger("twin.channels")
 
@@ -77,6 +78,7 @@ class Planned:
     started: Started | None = None
     previous: dict[str, Any] = field(default_factory=dict)  # channel_data before this message
     new_session: bool = False
+    away: str | None = None  # outside working hours: the away message instead of an answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +104,11 @@ class ChannelParts:
 
 
 class Conversations:
-    def __init__(self, channel: str, instance: str, twin: str, parts: ChannelParts) -> None:
+    def __init__(
+        self, channel: str, instance: str, twin: str, parts: ChannelParts, *, hours: bool = False
+    ) -> None:
         self.channel = channel
+        self._hours = hours  # answer only within [schedule] hours (else the away message)
         self._name = instance
         self._twin = twin
         self._repo = parts.repo
@@ -200,6 +205,17 @@ class Conversations:
                 account_id=account.id,
                 chat_id=chat.id,
             )
+            overrides = tx.behaviour_overrides(account.id)
+            if self._hours:
+                schedule = self._behaviours.get(account.id, overrides, chat.overrides)[0].schedule
+                if not is_open(working_hours(schedule), now):
+                    tx.update_message(
+                        message.id,
+                        state=ReplyState.SKIPPED,
+                        state_reason=SkipReason.OUTSIDE_HOURS.value,
+                    )
+                    away = schedule.away_message
+                    return Planned(chat, message, None, previous=previous, away=away), [received]
             if chat.is_paused(now):
                 tx.update_message(
                     message.id, state=ReplyState.SKIPPED, state_reason=SkipReason.ESCALATED.value
@@ -221,7 +237,6 @@ class Conversations:
                 lease_until=now + LEASE,
             )
             generating = self._events.stage_reply(tx, "reply.generating", reply, channel=channel)
-            overrides = tx.behaviour_overrides(account.id)
             started = started_tx(tx, account.id, chat.id, style_known)
             planned = Planned(
                 chat, message, reply, None, overrides, started, previous, new_session

@@ -11,7 +11,14 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from twin.channels.conversations import Answer, ChannelParts, Conversations, Inbound, peer_of
+from twin.channels.conversations import (
+    Answer,
+    ChannelParts,
+    Conversations,
+    Inbound,
+    Planned,
+    peer_of,
+)
 from twin.config import Settings
 
 __all__ = ["CHANNEL", "ChatAnswer", "ChatRequest", "HttpChat", "peer_of"]
@@ -33,7 +40,9 @@ class HttpChat:
     def __init__(self, settings: Settings, parts: ChannelParts) -> None:
         self._settings = settings.channels.chat
         section = self._settings
-        self.conversations = Conversations(CHANNEL, section.instance, section.twin, parts)
+        self.conversations = Conversations(
+            CHANNEL, section.instance, section.twin, parts, hours=section.working_hours
+        )
 
     @property
     def enabled(self) -> bool:
@@ -49,7 +58,7 @@ class HttpChat:
         async with conversations.turn(inbound.thread):
             planned = await conversations.plan(inbound)
             if planned.reply is None:
-                return Answer("", inbound.thread, escalated=True, reply_id=None)
+                return _unanswered(planned, inbound)
             return await conversations.deliver(planned, await conversations.generate(planned))
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[str | Answer]:
@@ -59,10 +68,17 @@ class HttpChat:
         async with conversations.turn(inbound.thread):
             planned = await conversations.plan(inbound)
             if planned.reply is None:
-                yield Answer("", inbound.thread, escalated=True, reply_id=None)
+                yield _unanswered(planned, inbound)
                 return
             async for item in conversations.stream(planned):
                 if isinstance(item, str):
                     yield item
                 else:
                     yield await conversations.deliver(planned, item)
+
+
+def _unanswered(planned: Planned, inbound: Inbound) -> Answer:
+    """No generation: the away message outside working hours, else an escalated thread."""
+    if planned.away is not None:
+        return Answer(planned.away, inbound.thread, escalated=False, reply_id=None)
+    return Answer("", inbound.thread, escalated=True, reply_id=None)

@@ -94,7 +94,9 @@ class TalkMe:
         self._repo = parts.repo
         self._events = parts.events
         self._clock = parts.clock
-        self.conversations = Conversations(CHANNEL, section.instance, section.twin, parts)
+        self.conversations = Conversations(
+            CHANNEL, section.instance, section.twin, parts, hours=section.working_hours
+        )
         self._turns: set[asyncio.Task[Said]] = set()
 
     @property
@@ -169,6 +171,9 @@ class TalkMe:
                     await self._set_held(planned, None)
                 waiter.answered = True
                 return self._said(call, text, planned.repeated.flags, False, phone)
+            if planned.away is not None:  # outside working hours: say so, and end the call
+                waiter.answered = True
+                return self._said(call, planned.away, {}, True, phone)
             if planned.reply is None:  # escalated earlier: a person takes over
                 waiter.answered = True
                 return self._said(call, "", {}, True, phone)
