@@ -390,5 +390,7 @@ async def test_openapi_documents_the_control_endpoints(client) -> None:
         assert method in paths[path], (path, method)
     events = paths["/events"]["get"]
     assert list(events["responses"]["200"]["content"]) == ["text/event-stream"]
-    assert {p["name"] for p in events["parameters"]} == {"last_event_id", "types", "channel"}
+    assert {p["name"] for p in events["parameters"]} == {
+        "last_event_id", "types", "channel", "account"
+    }
     assert {p["name"] for p in paths["/stats"]["get"]["parameters"]} == {"account", "days", "to"}

@@ -64,10 +64,24 @@ async def test_openapi_document_marks_public_and_protected_operations(client) ->
         "type": "http",
         "scheme": "bearer",
     }
-    assert document["security"] == [{"bearerAuth": []}]
+    assert document["components"]["securitySchemes"]["apiKeyAuth"] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+    }
+    assert document["security"] == [{"bearerAuth": []}, {"apiKeyAuth": []}]
     assert document["paths"]["/health"]["get"]["security"] == []
     assert document["paths"]["/docs"]["get"]["security"] == []
-    assert "security" not in document["paths"]["/echo"]["post"]  # the global requirement
+    # Each protected operation requires either header with the scope it needs.
+    echo = document["paths"]["/echo"]["post"]
+    assert echo["security"] == [{"bearerAuth": ["admin"]}, {"apiKeyAuth": ["admin"]}]
+    assert echo["x-required-scope"] == "admin" and echo["x-bound-keys"] is True
+    chat = document["paths"]["/api/chat"]["post"]
+    assert chat["security"] == [{"bearerAuth": ["chat"]}, {"apiKeyAuth": ["chat"]}]
+    assert "403" in chat["responses"]
+    keys_list = document["paths"]["/keys"]["get"]
+    assert keys_list["x-bound-keys"] is False
+    assert "bound to an account" in keys_list["responses"]["403"]["description"]
     assert "503" in document["paths"]["/health"]["get"]["responses"]
 
 

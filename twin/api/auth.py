@@ -70,7 +70,8 @@ def auth_middleware(
 ) -> Middleware:
     """Who is calling: a configured token (an admin key) or a stored API key, sent as
     `Authorization: Bearer <key>` or `X-API-Key: <key>`; 401 for none or an unknown or revoked
-    one, 403 when its scopes do not include the endpoint's. Stored keys are looked up through
+    one, 403 when its scopes do not include the endpoint's, or when it is bound to an account
+    and the endpoint is declared `bound_keys=False`. Stored keys are looked up through
     twin.services.keys (cached there), configured tokens compared in constant time."""
     known = configured_tokens(tokens)
     names = [fingerprint(token) for token in known]
@@ -106,7 +107,7 @@ def auth_middleware(
                 principal = await api_keys.who(credentials, asyncio.get_running_loop().time())
             if principal is None:
                 raise ApiError(401, "Invalid API key.", headers={"WWW-Authenticate": _INVALID})
-            request[TOKEN_ID] = f"key:{principal.name}"
+            request[TOKEN_ID] = f"key:{principal.key_id}"  # the rate limit counts per key
         endpoint = endpoint_of(request.match_info.handler)
         scope = endpoint.scope if endpoint is not None else "admin"
         if not principal.allows(scope):
@@ -114,6 +115,12 @@ def auth_middleware(
                 403,
                 f"This API key's scopes ({', '.join(sorted(principal.scopes))}) do not include "
                 f"'{scope}', which this endpoint needs.",
+            )
+        if principal.account is not None and endpoint is not None and not endpoint.bound_keys:
+            raise ApiError(
+                403,
+                f"This API key is bound to account '{principal.account}'; this endpoint spans "
+                "every account and needs a key that is not bound to one.",
             )
         request[PRINCIPAL] = principal
         return await handler(request)

@@ -16,7 +16,8 @@ from twin.api.errors import ErrorResponse
 from twin.api.validation import JSON, Endpoint, accepts_empty_body, endpoint_of
 
 REF_TEMPLATE = "#/components/schemas/{model}"
-SECURITY_SCHEME = "bearerAuth"
+SECURITY_SCHEME = "bearerAuth"  # Authorization: Bearer <key>
+API_KEY_SCHEME = "apiKeyAuth"  # X-API-Key: <key>
 OPENAPI_DOCUMENT = web.AppKey("twin_openapi_document", dict)
 
 _ERROR_KEY = "error"
@@ -95,11 +96,17 @@ def build_openapi(app: web.Application, *, title: str, version: str, description
         error = {"content": {JSON: {"schema": schema(_ERROR_KEY, "serialization")}}}
         if not ep.public:
             responses["401"] = {"description": "Missing or invalid API key.", **error}
-            responses["403"] = {
-                "description": f"The API key's scopes do not include `{ep.scope}`.",
-                **error,
-            }
+            forbidden = f"The API key's scopes do not include `{ep.scope}`"
+            if not ep.bound_keys:
+                forbidden += ", or the key is bound to an account"
+            responses["403"] = {"description": forbidden + ".", **error}
             operation["x-required-scope"] = ep.scope
+            operation["x-bound-keys"] = ep.bound_keys
+            # Either header, with the scope this operation needs (`admin` keys pass anywhere).
+            operation["security"] = [
+                {SECURITY_SCHEME: [ep.scope]},
+                {API_KEY_SCHEME: [ep.scope]},
+            ]
         if "body" in ep.inputs:
             for code, text in _BODY_ERRORS.items():
                 responses[code] = {"description": text, **error}
@@ -124,9 +131,12 @@ def build_openapi(app: web.Application, *, title: str, version: str, description
         "paths": paths,
         "components": {
             "schemas": components,
-            "securitySchemes": {SECURITY_SCHEME: {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                SECURITY_SCHEME: {"type": "http", "scheme": "bearer"},
+                API_KEY_SCHEME: {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            },
         },
-        "security": [{SECURITY_SCHEME: []}],
+        "security": [{SECURITY_SCHEME: []}, {API_KEY_SCHEME: []}],
     }
 
 

@@ -73,6 +73,7 @@ class Endpoint:
     status: int
     public: bool = False
     scope: str = "admin"  # what a key needs to call it (admin keys may call everything)
+    bound_keys: bool = True  # False: a key bound to an account gets 403 (see bind_to_account)
     summary: str = ""
     description: str = ""
     tags: tuple[str, ...] = ()
@@ -98,7 +99,7 @@ class Endpoint:
                 kwargs[source] = parse_parameters(model, request.match_info, root="path")
             else:
                 kwargs[source] = parse_query(model, request.query)
-        _check_account_binding(request, self, kwargs)
+        bind_to_account(request, self, kwargs)
         result = await self.view(request, **kwargs)
         if isinstance(result, web.StreamResponse):
             return result
@@ -114,18 +115,30 @@ class Endpoint:
 PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("twin_principal", Principal)
 
 
-def _check_account_binding(
-    request: web.Request, endpoint: Endpoint, inputs: Mapping[str, BaseModel]
+def bind_to_account(
+    request: web.Request, endpoint: Endpoint, inputs: dict[str, BaseModel]
 ) -> None:
-    """A key bound to an account sees nothing of another: any account a request names (an
-    `account` field, or the `{name}` of /accounts/{name}) must be its own, else 404."""
+    """The one place where a key bound to an account meets the accounts a request addresses.
+
+    Such a key sees nothing of another account: any account the request names (an `account`
+    field of its path, query or body, or the `{name}` of /accounts/{name}) must be its own,
+    else 404, as if the account did not exist; an `account` field left out means its own
+    account (not `default`), so listings (GET /chats, GET /events …) hold only its objects.
+    (Endpoints declared `bound_keys=False` refuse such a key with 403 before this, in
+    twin.api.auth.) Unbound keys and configured tokens pass unchanged."""
     principal = request.get(PRINCIPAL)
     if principal is None or principal.account is None:
         return
-    for source, model in inputs.items():
-        named = getattr(model, "account", None)
+    for source, model in list(inputs.items()):
         if source == "path" and endpoint.path.startswith("/accounts/{name}"):
             named = getattr(model, "name", None)
+        elif "account" in type(model).model_fields:
+            if "account" not in model.model_fields_set:
+                inputs[source] = model.model_copy(update={"account": principal.account})
+                continue
+            named = getattr(model, "account", None)
+        else:
+            continue
         if isinstance(named, str) and named != principal.account:
             raise NotFound(f"account '{named}' does not exist")
 
@@ -163,6 +176,7 @@ class RouteTable:
         summary: str = "",
         public: bool = False,
         scope: str = "admin",
+        bound_keys: bool = True,
         status: int | None = None,
         media_type: str | None = None,
         responses: Mapping[int, Any] | None = None,
@@ -184,6 +198,7 @@ class RouteTable:
                     status=status or (204 if no_body else 200),
                     public=public,
                     scope=scope,
+                    bound_keys=bound_keys,
                     summary=summary or doc.split("\n", 1)[0],
                     description=doc,
                     tags=self.tags if tags is None else tags,

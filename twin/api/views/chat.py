@@ -181,7 +181,11 @@ def _chat_channel(request: web.Request, body: ChatIn) -> HttpChat:
     if chat is None or not chat.enabled:
         raise ApiError(404, "The HTTP chat channel is not enabled ([channels.chat] enabled).")
     principal = principal_of(request)
-    twin = request.app[keys.SETTINGS].channels.chat.twin
+    settings = request.app[keys.SETTINGS].channels.chat
+    if principal is not None and not principal.sees(settings.instance):
+        # Its conversations are account `instance`'s: another account's, as if not there.
+        raise ApiError(404, "There is no HTTP chat channel for this API key's account.")
+    twin = settings.twin
     if principal is not None and principal.twin not in (None, twin):
         raise ApiError(403, f"This API key is bound to twin '{principal.twin}', not '{twin}'.")
     if not chat.conversations.answers:

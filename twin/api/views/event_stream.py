@@ -37,7 +37,6 @@ from pydantic import Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from twin import keys
-from twin.api.auth import principal_of
 from twin.api.errors import ApiError
 from twin.api.fields import INT64_MAX
 from twin.api.validation import ApiModel, RouteTable
@@ -139,6 +138,15 @@ class EventsQuery(ApiModel):
         "about no account are left out)",
     )
 
+    account: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="only the events of this account (events about no account are left out); "
+        "a key bound to an account gets only its account's events",
+    )
+
     @field_validator("types")
     @classmethod
     def _known_types(cls, value: str | None) -> str | None:
@@ -174,11 +182,6 @@ async def events(request: web.Request, query: EventsQuery) -> web.StreamResponse
     /messages). A `: heartbeat` comment is sent after 15 s of silence. Reconnect with the last
     id received to resume without gaps.
     """
-    principal = principal_of(request)
-    if principal is not None and principal.account is not None:
-        raise ApiError(
-            403, "The event log spans every account: a key bound to one account cannot read it."
-        )
     event_log = request.app.get(keys.EVENTS)
     if event_log is None:
         raise ApiError(503, "The event log is unavailable (no database).")
@@ -201,7 +204,9 @@ async def events(request: web.Request, query: EventsQuery) -> web.StreamResponse
         await response.prepare(request)
         if request.method == "HEAD":  # aiohttp routes HEAD to every GET: headers only
             return response
-        stream = _Stream(request, response, repo, event_log, wanted, stop, query.channel)
+        stream = _Stream(
+            request, response, repo, event_log, wanted, stop, query.channel, query.account
+        )
         await stream.run(position)
     finally:
         streams.release(stop)
@@ -238,12 +243,17 @@ def _matches(wanted: tuple[frozenset[str], tuple[str, ...]] | None, type_: str) 
     return type_ in exact or type_.startswith(prefixes)
 
 
+def account_of(event: Any) -> str | None:
+    """The name of the account a stored event is about, if any."""
+    if event.account is None and isinstance(event.data.get("account"), str):
+        return event.data["account"]  # an account event about a name (login, logout)
+    return event.account
+
+
 def encode_event(event: Any) -> bytes:
     """One SSE message for a stored event (EventRecord)."""
     data = event.data
-    account, chat = event.account, event.chat
-    if account is None and isinstance(data.get("account"), str):
-        account = data["account"]  # an account event about a name (login, logout)
+    account, chat = account_of(event), event.chat
     if chat is None and isinstance(data.get("chat"), int):
         chat = data["chat"]  # a chat whose row is gone
     payload = {
@@ -287,8 +297,10 @@ class _Stream:
         wanted: tuple[frozenset[str], tuple[str, ...]] | None,
         stop: asyncio.Event,
         channel: str | None = None,
+        account: str | None = None,
     ) -> None:
         self.channel = channel
+        self.account = account
         self.request = request
         self.response = response
         self.repo = repo
@@ -330,8 +342,10 @@ class _Stream:
             # Wall time, not the injected clock: the grace waits for real transactions.
             ready, held = deliverable(position, page, datetime.now(UTC))
             for event in ready:
-                if _matches(self.wanted, event.type) and (
-                    self.channel is None or event.channel == self.channel
+                if (
+                    _matches(self.wanted, event.type)
+                    and (self.channel is None or event.channel == self.channel)
+                    and (self.account is None or account_of(event) == self.account)
                 ):
                     await self._write(encode_event(event))
                 position = event.id

@@ -1,5 +1,5 @@
-"""API keys over HTTP (admin keys not bound to an account): create (the key is in the answer,
-once), list, revoke. The logic is twin.services.keys."""
+"""API keys over HTTP, for admin keys not bound to an account (`bound_keys=False`): create
+(the key is in the answer, once), list, revoke. The logic is twin.services.keys."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from aiohttp import web
 from pydantic import Field
 
 from twin import keys
-from twin.api.auth import principal_of
 from twin.api.errors import ApiError
 from twin.api.validation import ApiModel, RouteTable
 from twin.db.records import ApiKeyRecord
@@ -72,16 +71,14 @@ def _out(record: ApiKeyRecord) -> KeyOut:
 
 
 def _keys(request: web.Request) -> ApiKeys:
-    principal = principal_of(request)
-    if principal is not None and principal.account is not None:
-        raise ApiError(403, "Keys are managed with an admin key not bound to an account.")
     api_keys = request.app.get(keys.API_KEYS)
     if api_keys is None:
         raise ApiError(503, "API keys need the database.")
     return api_keys
 
 
-@routes.post("/keys", name="key_create", summary="Create an API key", status=201)
+@routes.post("/keys", name="key_create", summary="Create an API key", status=201,
+             bound_keys=False)
 async def create_key(request: web.Request, body: KeyIn) -> CreatedOut:
     """Create a named key with its scopes (`admin`: everything; `chat`: the HTTP chat API;
     `webhook:talkme`: the TalkMe webhook), optionally bound to an account and a twin. The
@@ -93,14 +90,16 @@ async def create_key(request: web.Request, body: KeyIn) -> CreatedOut:
     return CreatedOut(**_out(created.record).model_dump(), key=created.key)
 
 
-@routes.get("/keys", name="keys", summary="The API keys (never their secrets)")
+@routes.get("/keys", name="keys", summary="The API keys (never their secrets)",
+            bound_keys=False)
 async def list_keys(request: web.Request) -> KeysOut:
     """Every stored key, revoked ones too, oldest first; the configured `[api] tokens` are
     not listed."""
     return KeysOut(keys=[_out(record) for record in await _keys(request).list()])
 
 
-@routes.delete("/keys/{name}", name="key_revoke", summary="Revoke an API key")
+@routes.delete("/keys/{name}", name="key_revoke", summary="Revoke an API key",
+               bound_keys=False)
 async def revoke_key(request: web.Request, path: KeyPath) -> KeyOut:
     """Revoke the key: refused at once by this process, by other processes within 15 s. It
     stays listed, revoked. 404: no such key."""

@@ -89,7 +89,7 @@ async def ready(request: web.Request) -> ReadyOut | web.Response:
     return respond(out, status=200 if state.ready else 503)
 
 
-@routes.get("/metrics", name="metrics", media_type="text/plain")
+@routes.get("/metrics", name="metrics", media_type="text/plain", bound_keys=False)
 async def metrics(request: web.Request) -> web.Response:
     """Prometheus metrics (text exposition format; OpenMetrics when the scraper asks for it)."""
     await _ping(request.app)  # twin_component_up{component="database"} is as of this scrape

@@ -170,9 +170,10 @@ async def talkme_session_delete(request: web.Request, path: SessionPath) -> Forg
     return ForgottenOut(user_id=path.user_id, deleted=True)
 
 
-async def _key_allows(request: web.Request, scope: str) -> bool:
-    """An admin token, or a stored key with `scope` (these endpoints are not behind the API
-    key check: TalkMe cannot always send one)."""
+async def _key_allows(request: web.Request, scope: str, talkme: TalkMe) -> bool:
+    """An admin token, or a stored key with `scope` that is not bound to another account or
+    twin than the channel's (these endpoints are not behind the API key check: TalkMe cannot
+    always send one)."""
     scheme, _, value = request.headers.get("Authorization", "").partition(" ")
     given = value.strip() if scheme.lower() == "bearer" else request.headers.get("X-API-Key", "")
     if not given:
@@ -184,7 +185,13 @@ async def _key_allows(request: web.Request, scope: str) -> bool:
     if api_keys is None or not given.startswith("twin_"):
         return False
     principal = await api_keys.who(given, asyncio.get_running_loop().time())
-    return principal is not None and principal.allows(scope)
+    channel = talkme.settings
+    return (
+        principal is not None
+        and principal.allows(scope)
+        and principal.sees(channel.instance)
+        and principal.twin in (None, channel.twin)
+    )
 
 
 async def _authentic(request: web.Request) -> TalkMe:
@@ -193,7 +200,7 @@ async def _authentic(request: web.Request) -> TalkMe:
     if talkme is None or not talkme.enabled:
         raise ApiError(404, "The TalkMe channel is not enabled ([channels.talkme] enabled).")
     settings = talkme.settings
-    if await _key_allows(request, "webhook:talkme"):
+    if await _key_allows(request, "webhook:talkme", talkme):
         return talkme
     if settings.auth == "none":
         return talkme

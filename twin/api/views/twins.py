@@ -10,10 +10,12 @@ from aiohttp import web
 from pydantic import Field
 
 from twin import keys
+from twin.api.auth import principal_of
 from twin.api.errors import ApiError
 from twin.api.validation import ApiModel, RouteTable
 from twin.api.views.control import EffectiveOut, HumanizePatch, SchedulePatch, TwinPatch
 from twin.api.views.telegram import AccountName
+from twin.errors import NotFound
 from twin.services.twins import Twins, TwinView
 
 routes = RouteTable(tags=("twins",))
@@ -92,7 +94,18 @@ def _twins(request: web.Request) -> Twins:
     return twins
 
 
-def _out(view: TwinView) -> TwinOut:
+def _visible(view: TwinView, request: web.Request) -> bool:
+    """A key bound to an account sees only the twin its account answers as (twins are shared
+    by accounts: it may not change them, `bound_keys=False`)."""
+    principal = principal_of(request)
+    return principal is None or principal.account is None or principal.account in view.accounts
+
+
+def _out(view: TwinView, request: web.Request | None = None) -> TwinOut:
+    principal = principal_of(request) if request is not None else None
+    accounts = view.accounts
+    if principal is not None and principal.account is not None:  # nothing of another account
+        accounts = [name for name in accounts if name == principal.account]
     behaviour = view.behaviour
     return TwinOut(
         name=view.record.name,
@@ -101,7 +114,7 @@ def _out(view: TwinView) -> TwinOut:
         effective=EffectiveOut(
             twin=behaviour.twin, schedule=behaviour.schedule, humanize=behaviour.humanize
         ),
-        accounts=view.accounts,
+        accounts=accounts,
         created_at=view.record.created_at,
         updated_at=view.record.updated_at,
     )
@@ -111,10 +124,13 @@ def _out(view: TwinView) -> TwinOut:
 async def list_twins(request: web.Request) -> TwinsOut:
     """Every twin by name, with what is stored over config.toml, the effective values and who
     answers as it."""
-    return TwinsOut(twins=[_out(view) for view in await _twins(request).list()])
+    views = await _twins(request).list()
+    return TwinsOut(twins=[_out(view, request) for view in views if _visible(view, request)])
 
 
-@routes.post("/twins", name="twin_create", summary="Create a twin", status=201)
+@routes.post(
+    "/twins", name="twin_create", summary="Create a twin", status=201, bound_keys=False
+)
 async def create_twin(request: web.Request, body: TwinIn) -> TwinOut:
     """A new twin: its [twin] persona and policy, [schedule] and [humanize] over config.toml
     (validated as the file is: 422 with each problem's field), and its voice. 409: the name
@@ -126,10 +142,18 @@ async def create_twin(request: web.Request, body: TwinIn) -> TwinOut:
 @routes.get("/twins/{name}", name="twin", summary="One twin")
 async def get_twin(request: web.Request, path: TwinPath) -> TwinOut:
     """404: no such twin."""
-    return _out(await _twins(request).get(path.name))
+    view = await _twins(request).get(path.name)
+    if not _visible(view, request):
+        raise NotFound(f"no twin named '{path.name}'")
+    return _out(view, request)
 
 
-@routes.put("/twins/{name}", name="twin_replace", summary="Replace a twin's persona and voice")
+@routes.put(
+    "/twins/{name}",
+    name="twin_replace",
+    summary="Replace a twin's persona and voice",
+    bound_keys=False,
+)
 async def replace_twin(request: web.Request, path: TwinPath, body: TwinBody) -> TwinOut:
     """Replace what is stored for the twin (what the body leaves out falls back to
     config.toml); takes effect for the next reply. 404: no such twin; 422: not valid."""
@@ -137,7 +161,9 @@ async def replace_twin(request: web.Request, path: TwinPath, body: TwinBody) -> 
     return _out(view)
 
 
-@routes.delete("/twins/{name}", name="twin_delete", summary="Delete a twin", status=204)
+@routes.delete(
+    "/twins/{name}", name="twin_delete", summary="Delete a twin", status=204, bound_keys=False
+)
 async def delete_twin(request: web.Request, path: TwinPath) -> None:
     """409 while an account or a channel answers as it, and always for `default`; 404: no such
     twin."""
