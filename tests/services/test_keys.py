@@ -23,6 +23,7 @@ from tests.fakes import WatchedClock
 from tests.services.conftest import clock  # noqa: F401  (a fixture)
 from twin.db.engine import Database
 from twin.errors import InvalidSettings, NotFound
+from twin.services import keys as keys_service
 from twin.services.events import EventLog
 from twin.services.keys import CACHE_SECONDS, ApiKeys, hash_key
 
@@ -128,3 +129,16 @@ async def test_what_is_refused(db: Database, api_keys: ApiKeys) -> None:  # noqa
         await api_keys.revoke("nobody")
     assert await db.repo.list_keys() == []
     assert await api_keys.who("twin_" + "x" * 43, 0.0) is None
+
+
+async def test_made_up_keys_cannot_push_a_hot_key_out_of_the_cache(
+    api_keys: ApiKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(keys_service, "CACHE_LIMIT", 4)
+    hot = await api_keys.create("hot", ["chat"])
+    assert await api_keys.who(hot.key, 0.0) is not None
+    for n in range(20):  # a flood of unknown keys, each looked up once
+        assert await api_keys.who(f"twin_{n:043d}", 1.0) is None
+    with statements() as seen:
+        assert await api_keys.who(hot.key, 2.0) is not None
+    assert seen == []

@@ -27,6 +27,7 @@ from twin.services.events import EventLog
 
 SCOPES = ("admin", "chat", "webhook:talkme")
 CACHE_SECONDS = 15.0
+CACHE_LIMIT = 10_000  # cached keys per process (known keys are kept before unknown ones)
 USED_EVERY = timedelta(minutes=1)
 PREFIX_CHARS = 12
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -128,12 +129,23 @@ class ApiKeys:
                     twin=record.twin,
                     key_id=record.id,
                 )
-            if len(self._cache) > 10_000:
-                self._cache.clear()
-            self._cache[digest] = (monotonic + CACHE_SECONDS, principal)
+            self._remember(digest, principal, monotonic)
         if principal is not None and principal.key_id is not None:
             await self._mark_used(principal.key_id)
         return principal
+
+    def _remember(self, digest: str, principal: Principal | None, monotonic: float) -> None:
+        """Cache who a key is. Unknown keys are cached too (a client retrying a revoked key
+        costs no round trip either), but never at the expense of real ones: past CACHE_LIMIT
+        entries the expired ones go, then the unknown ones, so a flood of made-up keys cannot
+        push the hot keys out."""
+        if len(self._cache) >= CACHE_LIMIT:
+            self._cache = {d: e for d, e in self._cache.items() if e[0] > monotonic}
+        if len(self._cache) >= CACHE_LIMIT:
+            self._cache = {d: e for d, e in self._cache.items() if e[1] is not None}
+        if len(self._cache) >= CACHE_LIMIT and principal is None:
+            return
+        self._cache[digest] = (monotonic + CACHE_SECONDS, principal)
 
     async def _mark_used(self, key_id: int) -> None:
         now = self._clock.now()
