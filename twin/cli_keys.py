@@ -8,6 +8,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 
 def add_commands(
@@ -83,12 +84,20 @@ async def _keys(settings: object, args: argparse.Namespace) -> int:
                     print(json.dumps(row))
                 else:
                     state = "revoked" if record.revoked_at else "active"
+                    if record.revoked_at:
+                        state = f"revoked {_when(record.revoked_at)}"
                     print(
                         f"{record.name:<20} {record.prefix}…  {','.join(record.scopes):<20} "
-                        f"{state:<8} account={record.account or '-'} twin={record.twin or '-'} "
-                        f"last used {row['last_used_at'] or 'never'}"
+                        f"account={record.account or '-'} twin={record.twin or '-'} "
+                        f"created {_when(record.created_at)}, last used "
+                        f"{_when(record.last_used_at) if record.last_used_at else 'never'}, "
+                        f"{state}"
                     )
         else:
             await api_keys.revoke(args.name)
             print(f"API key '{args.name}' revoked.")
     return 0
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")

@@ -129,12 +129,18 @@ def test_the_cli_creates_lists_and_revokes(tmp_path: Path) -> None:
     made = twin("keys", "create", "--name", "n8n", "--scope", "chat")
     assert made.returncode == 0, made.stderr
     key = made.stdout.strip()
-    assert key.startswith("twin_") and "shown" in made.stderr
+    assert key.startswith("twin_") and "shown" in made.stderr and key not in made.stderr
+    assert made.stdout == key + "\n"  # the key alone: scripts can capture it
     listed = twin("keys", "list", "--json")
     [row] = [json.loads(line) for line in listed.stdout.splitlines()]
     assert row["name"] == "n8n" and row["scopes"] == ["chat"] and row["revoked_at"] is None
     assert key not in listed.stdout
+    [line] = twin("keys", "list").stdout.splitlines()
+    assert line.startswith("n8n ") and key[:12] in line and key not in line
+    assert "created " in line and "last used never, active" in line
     assert twin("keys", "revoke", "n8n").returncode == 0
+    [line] = twin("keys", "list").stdout.splitlines()
+    assert line.endswith(" UTC") and ", revoked " in line
     [row] = [json.loads(line) for line in twin("keys", "list", "--json").stdout.splitlines()]
     assert row["revoked_at"] is not None
     assert twin("keys", "revoke", "nobody").returncode != 0
