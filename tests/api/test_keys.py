@@ -40,7 +40,11 @@ def bearer(key: str) -> dict[str, str]:
 async def test_a_key_is_shown_once_and_stored_hashed(client, caplog) -> None:
     with caplog.at_level(logging.DEBUG):
         created = await create(client, name="n8n", scopes=["chat"])
-    key = created["key"]
+        key = created["key"]
+        # Used, refused and revoked: still never in a log line.
+        assert (await client.post("/api/debug", json={}, headers=bearer(key))).status == 200
+        assert (await client.get("/chats", headers={"X-API-Key": key})).status == 403
+        assert (await client.get("/chats", headers=bearer(key[:-1] + "x"))).status == 401
     assert key.startswith("twin_") and len(key) == 48 and created["prefix"] == key[:12]
     assert created["scopes"] == ["chat"] and created["revoked_at"] is None
     listed = await (await client.get("/keys", headers=AUTH)).json()
