@@ -2,9 +2,9 @@
 
     python bench/channels.py [--requests 400] [--concurrency 16] [--streams 200]
 
-Everything runs in this one process on loopback: the fake OpenAI server (zero latency), the
-daemon (create_app on SQLite in a temporary directory, served by aiohttp as `twin run` serves
-it) and the clients. Figures:
+The daemon runs as `twin run` in its own process (SQLite in a temporary directory, access log
+on, as deployed); the fake OpenAI server (zero latency) and the clients run in this process, on
+loopback. Figures:
 
   direct   the openai SDK's `chat.completions.create` against the fake, one call at a time
            (p50) and `--concurrency` at a time (calls/s): the baseline.
@@ -25,7 +25,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -35,11 +38,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import aiohttp
 from aiohttp import web
-from openai import AsyncOpenAI
+from openai import AsyncOpenAI, DefaultAioHttpClient
 
 from tests.providers.openai_fake import FakeOpenAI
-from twin.app import create_app
-from twin.config import load_settings
 
 TOKEN = "bench-token-0123456789abcdef"
 SECRET = "bench-talkme-secret-0123456789"
@@ -53,7 +54,8 @@ def ms(seconds: float) -> str:
 
 
 async def direct(fake: FakeOpenAI, n: int, concurrency: int) -> tuple[float, float]:
-    client = AsyncOpenAI(api_key="sk-bench", base_url=fake.base_url + "/v1", max_retries=0)
+    client = AsyncOpenAI(api_key="sk-bench", base_url=fake.base_url + "/v1", max_retries=0,
+                         http_client=DefaultAioHttpClient())  # as twin.brain.openai_llm does
     messages = [{"role": "system", "content": "You are Olga."},
                 {"role": "user", "content": "See you tonight?"}]
 
@@ -138,27 +140,74 @@ async def stream(base: str, fake: FakeOpenAI, n: int) -> float:
     return statistics.median(gaps[10:] or gaps)
 
 
+CONFIG = """
+[storage]
+url = "sqlite+aiosqlite:///{tmp}/twin.db"
+data_dir = "{tmp}"
+
+[api]
+rate_limit_requests = 1000000000
+
+[llm]
+provider = "openai"
+model = "gpt-bench"
+base_url = "{llm}"
+max_retries = 0
+json_mode = "json_object"
+
+[stt]
+provider = "none"
+
+[tts]
+provider = "none"
+
+[channels.talkme]
+enabled = true
+
+[logging]
+level = "WARNING"
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+async def daemon(tmp: str, llm: str) -> tuple[subprocess.Popen[bytes], str]:
+    """`twin run` in its own process; returns once it answers /health."""
+    config = Path(tmp) / "config.toml"
+    config.write_text(CONFIG.format(tmp=tmp, llm=llm))
+    port = free_port()
+    env = {**os.environ, "TWIN_CHANNELS__TALKME__SECRET": SECRET, "TWIN_API__TOKENS": TOKEN,
+           "TWIN_SECURITY__SECRET_KEY": "bench-secret", "TWIN_LLM__API_KEY": "sk-bench"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "twin", "run", "--config", str(config), "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=open(Path(tmp) / "daemon.log", "wb"),
+    )
+    base = f"http://127.0.0.1:{port}"
+    async with aiohttp.ClientSession() as session:
+        for _ in range(600):
+            if process.poll() is not None:
+                raise SystemExit("the daemon exited: " + (Path(tmp) / "daemon.log").read_text())
+            try:
+                async with session.get(base + "/health") as r:
+                    if r.status == 200:
+                        return process, base
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)  # polling a starting process: nothing to wait on
+    process.kill()
+    raise SystemExit("the daemon did not become ready in 30 s")
+
+
 async def run(args: argparse.Namespace) -> None:
     fake = FakeOpenAI()
     await fake.start()
     fake.respond_with(lambda body: ANSWER)
     with tempfile.TemporaryDirectory() as tmp:
-        settings = load_settings(
-            None,
-            storage={"url": f"sqlite+aiosqlite:///{tmp}/twin.db", "data_dir": tmp},
-            security={"secret_key": "bench-secret"},
-            api={"tokens": [TOKEN], "rate_limit_requests": 10**9},
-            llm={"provider": "openai", "model": "gpt-bench", "base_url": fake.base_url + "/v1",
-                 "api_key": "sk-bench", "max_retries": 0, "json_mode": "json_object"},
-            stt={"provider": "none"},
-            tts={"provider": "none"},
-            channels={"talkme": {"enabled": True, "secret": SECRET}},
-        )
-        runner = web.AppRunner(create_app(settings), access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        process, base = await daemon(tmp, fake.base_url + "/v1")
         try:
             direct_p50, direct_rate = await direct(fake, args.requests, args.concurrency)
             chat_p50, chat_rate = await chat(base, args.requests, args.concurrency)
@@ -166,7 +215,8 @@ async def run(args: argparse.Namespace) -> None:
             fake.respond_with(lambda body: ANSWER)
             talkme_p50 = await talkme(base, args.requests)
         finally:
-            await runner.cleanup()
+            process.terminate()
+            process.wait(30)
             await fake.stop()
     print(f"direct openai SDK   p50 {ms(direct_p50)}   {direct_rate:,.0f} calls/s")
     print(f"POST /api/chat      p50 {ms(chat_p50)}   {chat_rate:,.0f} req/s "
