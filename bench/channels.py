@@ -10,15 +10,17 @@ loopback. Figures:
            (p50) and `--concurrency` at a time (calls/s): the baseline.
   chat     `POST /api/chat` (the daemon stores the message and the job, calls the same SDK
            against the same fake, stores the answer, responds), one at a time (p50: its
-           overhead is chat p50 - direct p50) and `--concurrency` threads at a time (req/s).
+           overhead is chat p50 - direct p50) and `--concurrency` at a time (req/s), each
+           request a new conversation (a prompt the size of the direct call's); then the same
+           load on `--concurrency` running conversations, whose memory (and prompt) grows with
+           every turn up to the [llm] context budget.
   stream   `POST /api/chat/stream`: the time from the fake writing its first chunk to the
            client reading the first `delta` event (p50).
   talkme   `POST /webhook/talkme` (header secret), one at a time, each the first turn of a new
            caller (a prompt the size of the direct call's): p50, its overhead.
 
-Each request of the single phase uses its own thread, so every prompt is the same size as the
-direct call's; the load phase spreads requests over `--concurrency` threads (per-thread order
-holds, as in real use).
+Both the direct calls and the daemon use the openai SDK with its aiohttp transport
+(`DefaultAioHttpClient`), as twin.brain.openai_llm does.
 """
 
 from __future__ import annotations
@@ -32,12 +34,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import aiohttp
-from aiohttp import web
 from openai import AsyncOpenAI, DefaultAioHttpClient
 
 from tests.providers.openai_fake import FakeOpenAI
@@ -82,7 +84,7 @@ async def _worker(call, count: int) -> None:
         await call()
 
 
-async def chat(base: str, n: int, concurrency: int) -> tuple[float, float]:
+async def chat(base: str, n: int, concurrency: int) -> tuple[float, float, float]:
     async with aiohttp.ClientSession(headers=AUTH) as session:
         counter = iter(range(10**9))
 
@@ -98,14 +100,18 @@ async def chat(base: str, n: int, concurrency: int) -> tuple[float, float]:
             await post(f"warm-{next(counter)}")
         single = [await post(f"single-{next(counter)}") for _ in range(n)]
 
-        async def worker(index: int) -> None:
-            for _ in range(n // concurrency):
-                await post(f"load-{index}")
+        async def load(thread: Callable[[int], str]) -> float:
+            async def worker(index: int) -> None:
+                for _ in range(n // concurrency):
+                    await post(thread(index))
 
-        start = time.perf_counter()
-        await asyncio.gather(*(worker(i) for i in range(concurrency)))
-        rate = (n // concurrency * concurrency) / (time.perf_counter() - start)
-    return statistics.median(single), rate
+            start = time.perf_counter()
+            await asyncio.gather(*(worker(i) for i in range(concurrency)))
+            return (n // concurrency * concurrency) / (time.perf_counter() - start)
+
+        fresh = await load(lambda index: f"new-{next(counter)}")
+        running = await load(lambda index: f"load-{index}")
+    return statistics.median(single), fresh, running
 
 
 async def talkme(base: str, n: int) -> float:
@@ -175,17 +181,22 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-async def daemon(tmp: str, llm: str) -> tuple[subprocess.Popen[bytes], str]:
-    """`twin run` in its own process; returns once it answers /health."""
+def spawn(tmp: str, llm: str, port: int) -> subprocess.Popen[bytes]:
     config = Path(tmp) / "config.toml"
     config.write_text(CONFIG.format(tmp=tmp, llm=llm))
-    port = free_port()
     env = {**os.environ, "TWIN_CHANNELS__TALKME__SECRET": SECRET, "TWIN_API__TOKENS": TOKEN,
            "TWIN_SECURITY__SECRET_KEY": "bench-secret", "TWIN_LLM__API_KEY": "sk-bench"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "twin", "run", "--config", str(config), "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=open(Path(tmp) / "daemon.log", "wb"),
-    )
+    with open(Path(tmp) / "daemon.log", "wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "twin", "run", "--config", str(config), "--port", str(port)],
+            env=env, stdout=subprocess.DEVNULL, stderr=log,
+        )
+
+
+async def daemon(tmp: str, llm: str) -> tuple[subprocess.Popen[bytes], str]:
+    """`twin run` in its own process; returns once it answers /health."""
+    port = free_port()
+    process = spawn(tmp, llm, port)
     base = f"http://127.0.0.1:{port}"
     async with aiohttp.ClientSession() as session:
         for _ in range(600):
@@ -210,7 +221,7 @@ async def run(args: argparse.Namespace) -> None:
         process, base = await daemon(tmp, fake.base_url + "/v1")
         try:
             direct_p50, direct_rate = await direct(fake, args.requests, args.concurrency)
-            chat_p50, chat_rate = await chat(base, args.requests, args.concurrency)
+            chat_p50, chat_rate, running_rate = await chat(base, args.requests, args.concurrency)
             first_delta = await stream(base, fake, args.streams)
             fake.respond_with(lambda body: ANSWER)
             talkme_p50 = await talkme(base, args.requests)
@@ -221,6 +232,8 @@ async def run(args: argparse.Namespace) -> None:
     print(f"direct openai SDK   p50 {ms(direct_p50)}   {direct_rate:,.0f} calls/s")
     print(f"POST /api/chat      p50 {ms(chat_p50)}   {chat_rate:,.0f} req/s "
           f"(×{chat_rate / direct_rate:.2f} of direct)")
+    print(f"  on {args.concurrency} running conversations (growing memory)  "
+          f"{running_rate:,.0f} req/s")
     print(f"overhead            p50 +{ms(chat_p50 - direct_p50)}")
     print(f"stream: provider's first chunk → client's first delta  p50 {ms(first_delta)}")
     print(f"POST /webhook/talkme p50 {ms(talkme_p50)}   overhead +{ms(talkme_p50 - direct_p50)}")

@@ -1,5 +1,12 @@
 """OpenAI (and OpenAI-compatible) chat completions through the official `openai` SDK.
 
+Requests go through the SDK's client (`client.post(path, body=…, cast_to=…)`, the SDK's way to
+make a request with a body it does not rewrite) rather than `chat.completions.create`: `create`
+walks every message against the SDK's parameter types (`_transform_recursive`) to produce the
+same JSON, and that walk cost more CPU than everything else twin does for a request, growing
+with the conversation (bench/channels.py). The response is parsed into the same ChatCompletion
+and the stream into the same chunks.
+
 The SDK's own retries are off (`max_retries=0`): retrying, backoff and fallback are
 `ResilientLLM`'s job, so one policy covers every provider. SDK exceptions become LLMErrors here.
 """
@@ -11,7 +18,8 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Literal
 
 import openai
-from openai import AsyncOpenAI, DefaultAioHttpClient
+from openai import AsyncOpenAI, AsyncStream, DefaultAioHttpClient
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from twin.brain.errors import LLMError, LLMRateLimited
 from twin.brain.port import Completion, CompletionStream
@@ -20,6 +28,8 @@ from twin.domain.tokens import estimate_tokens
 from twin.retry import is_retryable_status, parse_retry_after
 
 __all__ = ["JsonMode", "OpenAILLM"]
+
+COMPLETIONS = "/chat/completions"
 
 log = logging.getLogger("twin.brain.openai")
 
@@ -108,7 +118,7 @@ class OpenAILLM:
     ) -> Completion:
         params = self._params(messages, max_tokens, temperature, json_schema)
         try:
-            response = await self._client.chat.completions.create(**params)
+            response = await self._client.post(COMPLETIONS, body=params, cast_to=ChatCompletion)
         except openai.OpenAIError as exc:
             raise self._translate(exc) from exc
         choice = response.choices[0] if response.choices else None
@@ -146,7 +156,13 @@ class OpenAILLM:
         model = self._model
         finish: str | None = None
         try:
-            stream = await self._client.chat.completions.create(**params)
+            stream = await self._client.post(
+                COMPLETIONS,
+                body=params,
+                cast_to=ChatCompletion,
+                stream=True,
+                stream_cls=AsyncStream[ChatCompletionChunk],
+            )
             try:
                 async for chunk in stream:
                     model = chunk.model or model
