@@ -46,6 +46,7 @@ from twin.config_sources import (
     loading,
     secret_paths,
 )
+from twin.config_voice import STTSettings, TTSSettings
 from twin.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("config.toml")
@@ -201,34 +202,6 @@ class LLMSettings(Section):
         if self.context_tokens - self.max_output_tokens < 1000:
             raise ValueError("context_tokens must exceed max_output_tokens by at least 1000")
         return self
-
-
-class STTSettings(Section):
-    provider: Literal["openai", "none"] = "openai"
-    model: str = "whisper-1"
-    base_url: str | None = None
-    api_key: SecretStr | None = None
-    timeout: float = Field(60.0, gt=0)
-    max_retries: int = Field(3, ge=0)
-    max_seconds: float = Field(300.0, gt=0)
-    max_bytes: int = Field(20 * 1024 * 1024, gt=0)
-    language: str | None = None
-    price_per_minute: float = Field(0.006, ge=0)
-    fallback: Literal["skip", "escalate"] = "escalate"
-
-
-class TTSSettings(Section):
-    provider: Literal["none", "elevenlabs", "openai"] = "none"
-    voice_id: str = ""
-    model: str = "eleven_multilingual_v2"
-    base_url: str | None = None
-    api_key: SecretStr | None = None
-    stability: float = Field(0.5, ge=0, le=1)
-    similarity_boost: float = Field(0.75, ge=0, le=1)
-    style: float = Field(0.0, ge=0, le=1)
-    timeout: float = Field(60.0, gt=0)
-    max_retries: int = Field(2, ge=0)
-    openai_voice: str = "alloy"
 
 
 class LoggingSettings(Section):

@@ -12,7 +12,13 @@ from twin import keys
 
 @pytest.fixture
 async def client(make_client, engine_url, tmp_path):  # noqa: F811
-    settings = control_settings(engine_url, tmp_path, twin={"owner_name": "Ann"})
+    settings = control_settings(
+        engine_url,
+        tmp_path,
+        twin={"owner_name": "Ann"},
+        # [tts] speaks with OpenAI; a second account lets twins name ElevenLabs voices
+        tts={"provider": "openai", "api_key": "sk-tts", "elevenlabs": {"api_key": "el-key"}},
+    )
     return await make_client(settings=settings, real_database=True)
 
 
@@ -38,6 +44,12 @@ async def test_twins_over_http(client) -> None:
     assert sales["effective"]["twin"]["owner_name"] == "Sally"
     assert sales["effective"]["humanize"]["enabled"] is True  # config.toml's, not overridden
     assert (await client.post("/twins", json=body, headers=AUTH)).status == 409
+
+    no_voice = await client.post(
+        "/twins", json={"name": "y", "voice": {"provider": "elevenlabs"}}, headers=AUTH
+    )
+    assert no_voice.status == 422  # an ElevenLabs voice other than [tts]'s names its voice id
+    assert [d["field"] for d in (await no_voice.json())["error"]["details"]] == ["voice.voice_id"]
 
     invalid = await client.post(
         "/twins", json={"name": "x", "schedule": {"timezone": "Mars/Olympus"}}, headers=AUTH

@@ -47,6 +47,8 @@ def test_every_key_is_documented_in_config_toml() -> None:
         "llm.fallback.api_key",
         "stt.api_key",
         "tts.api_key",
+        "tts.openai.api_key",
+        "tts.elevenlabs.api_key",
         "security.secret_key",
         "channels.talkme.secret",
     }

@@ -18,7 +18,7 @@ from twin.db.repo import Repository, Transaction
 from twin.services.accounts import TelegramAccounts
 from twin.services.events import EventLog
 from twin.voice.stt import OpenAITranscriber
-from twin.voice.tts import ElevenLabsSpeaker, OpenAISpeaker
+from twin.voice.voices import Voices
 
 NOW = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
 
@@ -30,8 +30,7 @@ IMPLEMENTATIONS = [
     (ports.Accounts, TelegramAccounts),
     (ports.Thinker, Brain),
     (ports.SpeechToText, OpenAITranscriber),
-    (ports.TextToSpeech, ElevenLabsSpeaker),
-    (ports.TextToSpeech, OpenAISpeaker),
+    (ports.TextToSpeech, Voices),  # over ElevenLabsSpeaker / OpenAISpeaker, one per provider
     (ports.Events, EventLog),
 ]
 

@@ -78,7 +78,10 @@ async def test_the_rules_of_twins(
         with pytest.raises(InvalidSettings) as invalid:
             await twins.create("bad name!", {"twin": {"takeover_minutes": -1}}, {})
         assert {field for field, _ in invalid.value.problems} == {"name", "twin.takeover_minutes"}
-        await twins.create("sales", {}, {"provider": "elevenlabs", "voice_id": "v-1"})
+        with pytest.raises(InvalidSettings) as mute:  # speech is off: no provider to name
+            await twins.create("sales", {}, {"provider": "elevenlabs", "voice_id": "v-1"})
+        assert [field for field, _ in mute.value.problems] == ["voice.provider"]
+        await twins.create("sales", {}, {"voice_id": "v-1"})
         with pytest.raises(Conflict):
             await twins.create("sales", {}, {})
         await twin.repo.get_or_create_account("shop")

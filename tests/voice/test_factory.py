@@ -13,7 +13,7 @@ from twin.voice import audio
 from twin.voice.errors import SpeechUnavailable
 from twin.voice.factory import build_stt, build_tts, openai_tts_model
 from twin.voice.stt import OpenAITranscriber
-from twin.voice.tts import ElevenLabsSpeaker, OpenAISpeaker
+from twin.voice.voices import Voices
 
 
 def test_provider_none_builds_nothing() -> None:
@@ -73,7 +73,7 @@ async def test_elevenlabs_from_settings(fake_elevenlabs: FakeElevenLabs) -> None
         style=0.3,
     )
     tts = build_tts(settings)
-    assert isinstance(tts, ElevenLabsSpeaker)
+    assert isinstance(tts, Voices) and tts.providers == ("elevenlabs",)
     try:
         note = await tts.synthesize("hello there")
     finally:
@@ -98,7 +98,7 @@ async def test_openai_tts_from_settings(fake_openai_audio: FakeOpenAIAudio) -> N
         model="tts-1",
     )
     tts = build_tts(settings)
-    assert isinstance(tts, OpenAISpeaker)
+    assert isinstance(tts, Voices) and tts.providers == ("openai",)
     try:
         await tts.synthesize("hello there")
     finally:

@@ -174,8 +174,10 @@ class SpeechToText(Protocol):
 class TextToSpeech(Protocol):
     """Speaks `text` in the owner's voice. Raises `SpeechUnavailable` when it cannot."""
 
-    async def synthesize(self, text: str, *, voice_id: str | None = None) -> VoiceNote:
-        """`voice_id`: the twin's voice (None: the configured one)."""
+    async def synthesize(
+        self, text: str, *, voice_id: str | None = None, provider: str | None = None
+    ) -> VoiceNote:
+        """The twin's voice: `voice_id` of `provider` (None: [tts] provider, its voice)."""
         ...
 
     async def aclose(self) -> None: ...

@@ -131,12 +131,32 @@ class Twins:
         except InvalidSettings as exc:
             problems = problems + exc.problems
         voice = {key: value for key, value in voice.items() if value is not None}
-        provider = voice.get("provider")
-        if provider is not None and provider not in VOICE_PROVIDERS:
-            problems.append(("voice.provider", f"one of {', '.join(VOICE_PROVIDERS)}"))
+        problems = problems + self._voice_problems(voice)
         if problems:
             raise InvalidSettings(problems, "The twin is not valid.")
         return normalised, voice
+
+    def _voice_problems(self, voice: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """A voice speaks through a configured provider ([tts] provider, or a [tts.<name>]
+        account); an ElevenLabs voice other than [tts]'s names its voice id."""
+        tts = self._settings.tts
+        provider = voice.get("provider")
+        if provider is None:
+            return []
+        if provider not in VOICE_PROVIDERS:
+            return [("voice.provider", f"one of {', '.join(VOICE_PROVIDERS)}")]
+        if provider not in tts.providers():
+            variable = f"TWIN_TTS__{provider.upper()}__API_KEY"
+            return [
+                (
+                    "voice.provider",
+                    f"{provider!r} is not configured: set [tts] provider = {provider!r}, or "
+                    f"{variable} (or [tts.{provider}] base_url) for a second provider",
+                )
+            ]
+        if provider == "elevenlabs" and not voice.get("voice_id") and tts.provider != provider:
+            return [("voice.voice_id", "required with provider 'elevenlabs'")]
+        return []
 
     async def _view(self, record: TwinRecord) -> TwinView:
         users = await self._store.twin_accounts(record.id, default=record.name == DEFAULT_TWIN)

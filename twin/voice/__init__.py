@@ -6,6 +6,7 @@ retry.py       provider calls under twin.retry's policy → SpeechUnavailable
 stt.py         SpeechToText port, OpenAITranscriber
 tts.py         TextToSpeech port, ElevenLabsSpeaker, OpenAISpeaker
 factory.py     build_stt / build_tts from [stt] / [tts] settings
+voices.py      Voices: one speaker per configured TTS provider, picked by the twin's voice
 errors.py      SpeechError, SpeechUnavailable, AudioError, TooLong
 """
 

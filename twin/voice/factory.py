@@ -16,6 +16,7 @@ from twin.retry import RetryPolicy, Sleep
 from twin.voice.needs import key_problem, tts_problems
 from twin.voice.stt import OpenAITranscriber, SpeechToText
 from twin.voice.tts import ElevenLabsSpeaker, OpenAISpeaker, TextToSpeech
+from twin.voice.voices import Voices
 
 _KEYLESS = "unused"  # self-hosted OpenAI-compatible servers ignore the key
 
@@ -73,16 +74,34 @@ def build_tts(
     *,
     sleep: Sleep = asyncio.sleep,
     rng: random.Random | None = None,
-) -> TextToSpeech | None:
-    if settings.provider == "none":
-        return None
+) -> Voices | None:
+    """A speaker for [tts] provider and for each further provider with an account ([tts.openai],
+    [tts.elevenlabs]), behind one TextToSpeech (twin.voice.voices); None without any."""
     problems = tts_problems(settings)
     if problems:
         raise ConfigError(problems)
+    names = settings.providers()
+    if not names:
+        return None
+    speakers = {
+        name: _speaker(settings.of(name), sleep=sleep, rng=rng, section=_section(settings, name))
+        for name in names
+    }
+    return Voices(speakers, None if settings.provider == "none" else settings.provider)
+
+
+def _section(settings: TTSSettings, provider: str) -> str:
+    return "tts" if provider == settings.provider else f"tts.{provider}"
+
+
+def _speaker(
+    settings: TTSSettings, *, sleep: Sleep, rng: random.Random | None, section: str
+) -> TextToSpeech:
+    api_key = _api_key(section, settings)
     if settings.provider == "elevenlabs":
         return ElevenLabsSpeaker(
-            api_key=_api_key("tts", settings),
-            voice_id=settings.voice_id,
+            api_key=api_key,
+            voice_id=settings.voice_id or None,
             model=settings.model,
             base_url=settings.base_url or None,
             stability=settings.stability,
@@ -95,7 +114,7 @@ def build_tts(
         )
     if settings.provider == "openai":
         return OpenAISpeaker(
-            api_key=_api_key("tts", settings),
+            api_key=api_key,
             voice=settings.openai_voice,
             model=openai_tts_model(settings.model),
             base_url=settings.base_url or None,

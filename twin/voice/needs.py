@@ -19,7 +19,7 @@ def key_problem(section: str, settings: STTSettings | TTSSettings) -> str | None
         return None
     if settings.base_url:
         return None
-    env = f"TWIN_{section.upper()}__API_KEY"
+    env = "TWIN_" + "__".join(section.upper().split(".")) + "__API_KEY"
     return f"{section}.api_key: required for provider {settings.provider!r} ({env})"
 
 

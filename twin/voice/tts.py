@@ -80,7 +80,7 @@ class ElevenLabsSpeaker(_Speaker):
         self,
         *,
         api_key: str,
-        voice_id: str,
+        voice_id: str | None,  # None: every call names its voice (twins' voices)
         model: str = "eleven_multilingual_v2",
         base_url: str | None = None,
         stability: float = 0.5,
@@ -94,8 +94,6 @@ class ElevenLabsSpeaker(_Speaker):
         rng: random.Random | None = None,
     ) -> None:
         super().__init__(bitrate=bitrate, retry=retry, sleep=sleep, rng=rng)
-        if not voice_id:
-            raise ValueError("ElevenLabsSpeaker needs a voice_id")
         self.voice_id = voice_id
         self.model = model
         self.output_format = output_format
@@ -111,9 +109,14 @@ class ElevenLabsSpeaker(_Speaker):
     _classify = staticmethod(classify_elevenlabs)
 
     async def _fetch(self, text: str, voice_id: str | None) -> bytes:
+        voice = voice_id or self.voice_id
+        if not voice:
+            raise SpeechUnavailable(
+                "elevenlabs tts: no voice (the twin's voice names none)", transient=False
+            )
         chunks: list[bytes] = []
         async for chunk in self._client.text_to_speech.convert(
-            voice_id or self.voice_id,
+            voice,
             text=text,
             model_id=self.model,
             output_format=self.output_format,  # type: ignore[arg-type]

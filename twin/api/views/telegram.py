@@ -349,7 +349,9 @@ async def send_message(request: web.Request, body: SendMessageIn) -> SendMessage
 
             raise InvalidInput("voice", "no text-to-speech provider is configured ([tts])")
         voice = await request.app[keys.DATABASE].repo.twin_voice(account_id)  # the twin's
-        note = await speaker.synthesize(body.text, voice_id=voice.get("voice_id"))
+        note = await speaker.synthesize(
+            body.text, voice_id=voice.get("voice_id"), provider=voice.get("provider")
+        )
         sent = await outbox.send_voice(account, account_id, body.chat, body.text, note)
     else:
         sent = await outbox.send_text(account, account_id, body.chat, body.text)

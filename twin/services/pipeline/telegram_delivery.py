@@ -218,8 +218,10 @@ class TelegramDelivery:
 
         assert self._tts is not None  # a voice bubble is staged only with a TTS provider
         try:
-            voice_id = (await self._repo.twin_voice(account_id)).get("voice_id")
-            return await self._tts.synthesize(text, voice_id=voice_id)
+            voice = await self._repo.twin_voice(account_id)
+            return await self._tts.synthesize(
+                text, voice_id=voice.get("voice_id"), provider=voice.get("provider")
+            )
         except SpeechError as exc:
             log.warning("text-to-speech failed (%s); sending the reply as text", exc)
             return None
