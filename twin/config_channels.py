@@ -32,6 +32,9 @@ class ChatChannelSettings(Section):
     twin: str = Field("default", description="the twin that answers on this channel")
     # Answer only within the twin's [schedule] hours; outside them, its away message.
     working_hours: bool = False
+    # The Telegram account whose Saved Messages hear of escalations ("": the logged-in
+    # Telegram accounts answering as the channel's twin, the first that can send).
+    notify: str = ""
 
     _instance = field_validator("instance")(lambda value: _instance_name(value))
 
@@ -59,6 +62,7 @@ class TalkMeChannelSettings(Section):
     # Answer only within the twin's [schedule] hours; outside them, its away message (and the
     # call ends).
     working_hours: bool = False
+    notify: str = ""  # as [channels.chat] notify
 
     _instance = field_validator("instance")(lambda value: _instance_name(value))
 

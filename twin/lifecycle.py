@@ -147,6 +147,7 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         from twin.api.metrics import METRICS
         from twin.channels.conversations import ChannelParts
         from twin.channels.http_chat import HttpChat
+        from twin.channels.notify import OwnerNotifier
         from twin.channels.talkme import TalkMe
         from twin.jobs.worker import ReplyWorker
         from twin.services.account_admin import AccountAdmin
@@ -222,8 +223,10 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
             account, peer, max_age
         )
         services["pipeline"] = pipeline
+        notifier = OwnerNotifier(repo, accounts)
         parts = ChannelParts(
-            repo, events, clock, pipeline.behaviours, pipeline.styles, pipeline.generator
+            repo, events, clock, pipeline.behaviours, pipeline.styles, pipeline.generator,
+            notifier,
         )
         app[keys.HTTP_CHAT] = HttpChat(settings, parts)
         talkme = app[keys.TALKME] = TalkMe(settings, parts)
@@ -248,6 +251,7 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         health.on_recovered(recovery.on_recovered)
         yield
         await talkme.aclose()  # turns answered with the holding phrase and still running
+        await notifier.drain()  # escalation notes on their way to Telegram
         await intake.aclose()
         for name in ("stt", "tts"):
             if services.get(name) is not None:

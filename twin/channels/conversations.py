@@ -26,12 +26,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from twin.channels.notify import EscalationNote, OwnerNotifier, escalation_note
 from twin.db.records import AccountRecord, ChatRecord, MessageRecord, ReplyRecord
 from twin.domain.models import PAUSED_FOREVER, Failure, ReplyState, SkipReason
 from twin.domain.policies.working_hours import is_open
 from twin.errors import ERROR_CHARS, Conflict, NotFound, clip, describe
 from twin.ports import Clock, Store, Tx
 from twin.services.events import EventLog, StagedEvent
+from twin.services.outbox import new_random_id
 from twin.services.pipeline.caches import Behaviours, Styles
 from twin.services.pipeline.fastpath import started_tx
 from twin.services.pipeline.generate import Escalation, Generator
@@ -101,14 +103,25 @@ class ChannelParts:
     behaviours: Behaviours
     styles: Styles
     generator: Generator
+    notifier: OwnerNotifier | None = None  # tells the owner of escalations on Telegram
 
 
 class Conversations:
     def __init__(
-        self, channel: str, instance: str, twin: str, parts: ChannelParts, *, hours: bool = False
+        self,
+        channel: str,
+        instance: str,
+        twin: str,
+        parts: ChannelParts,
+        *,
+        hours: bool = False,
+        notify: str = "",
     ) -> None:
         self.channel = channel
         self._hours = hours  # answer only within [schedule] hours (else the away message)
+        self._notify = notify  # the Telegram account told of escalations ("": the twin's)
+        self._notifier = parts.notifier
+        self._twin_id: int | None = None
         self._name = instance
         self._twin = twin
         self._repo = parts.repo
@@ -141,6 +154,7 @@ class Conversations:
                 ) from None
             if instance.twin_id != twin.id:
                 await self._repo.set_account_twin(instance.id, twin.id)
+            self._twin_id = twin.id
             self._instance = instance
         return self._instance
 
@@ -168,11 +182,18 @@ class Conversations:
 
         def plan(tx: Tx) -> tuple[Planned, list[StagedEvent]]:
             chat, _ = tx.upsert_chat(
-                account.id, peer_of(inbound.thread), kind="private", title=inbound.user_name,
+                account.id,
+                peer_of(inbound.thread),
+                kind="private",
+                title=inbound.user_name,
                 external_id=inbound.thread,
             )
             message, new = tx.add_incoming(
-                account.id, chat.id, inbound.key, date=now, text=inbound.text  # type: ignore[arg-type]
+                account.id,
+                chat.id,
+                inbound.key,
+                date=now,
+                text=inbound.text,  # type: ignore[arg-type]
             )
             previous = dict(chat.channel_data)
             if not new and message.reply_id is not None:
@@ -238,9 +259,7 @@ class Conversations:
             )
             generating = self._events.stage_reply(tx, "reply.generating", reply, channel=channel)
             started = started_tx(tx, account.id, chat.id, style_known)
-            planned = Planned(
-                chat, message, reply, None, overrides, started, previous, new_session
-            )
+            planned = Planned(chat, message, reply, None, overrides, started, previous, new_session)
             return planned, [received, generating]
 
         planned, events = await self._repo.transaction(plan)
@@ -316,8 +335,13 @@ class Conversations:
             if draft.summary:
                 tx.update_chat(chat.id, **draft.summary)
             tx.add_outgoing(
-                reply.account_id, chat.id, text=draft.text, reply_id=reply.id, bubble_index=0,
-                state=ReplyState.SENT, date=now,
+                reply.account_id,
+                chat.id,
+                text=draft.text,
+                reply_id=reply.id,
+                bubble_index=0,
+                state=ReplyState.SENT,
+                date=now,
             )
             tx.update_chat(chat.id, last_outgoing_at=now)
             done = tx.update_reply(
@@ -344,6 +368,7 @@ class Conversations:
         reason = SkipReason.ESCALATED.value
         thread = chat.external_id or ""
         channel = self.channel
+        random_id = new_random_id()  # the owner's note: stored before it is sent
 
         def escalate(tx: Tx) -> list[StagedEvent]:
             if escalation.summary:
@@ -351,8 +376,13 @@ class Conversations:
             tx.update_chat(chat.id, paused_until=PAUSED_FOREVER)
             if text:
                 tx.add_outgoing(
-                    reply.account_id, chat.id, text=text, reply_id=reply.id, bubble_index=0,
-                    state=ReplyState.SENT, date=self._clock.now(),
+                    reply.account_id,
+                    chat.id,
+                    text=text,
+                    reply_id=reply.id,
+                    bubble_index=0,
+                    state=ReplyState.SENT,
+                    date=self._clock.now(),
                 )
             done = tx.update_reply(
                 reply.id,
@@ -360,7 +390,7 @@ class Conversations:
                 state=ReplyState.SKIPPED,
                 reason=reason,
                 text=text or None,
-                flags=escalation.flags,
+                flags={**escalation.flags, "notify_random_id": random_id},
                 lease_until=None,
                 **escalation.usage,
             )
@@ -377,6 +407,26 @@ class Conversations:
             ]
 
         self._events.publish(*await self._repo.transaction(escalate))
+        if self._notifier is not None:
+            note = escalation_note(
+                channel,
+                self._name,
+                thread,
+                chat.peer_id,
+                chat.title,
+                escalation.reply.intent,
+                planned.message.text or "",
+            )
+            self._notifier.notify(
+                EscalationNote(
+                    self._twin_id,
+                    self._twin == "default",
+                    note,
+                    random_id,
+                    reply.id,
+                    self._notify,
+                )
+            )
         return Answer(text, thread, True, reply.id, escalation.flags, escalation.usage)
 
     async def failed(self, reply: ReplyRecord, exc: BaseException, partial: str = "") -> None:

@@ -41,7 +41,12 @@ class HttpChat:
         self._settings = settings.channels.chat
         section = self._settings
         self.conversations = Conversations(
-            CHANNEL, section.instance, section.twin, parts, hours=section.working_hours
+            CHANNEL,
+            section.instance,
+            section.twin,
+            parts,
+            hours=section.working_hours,
+            notify=section.notify,
         )
 
     @property

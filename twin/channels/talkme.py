@@ -95,7 +95,12 @@ class TalkMe:
         self._events = parts.events
         self._clock = parts.clock
         self.conversations = Conversations(
-            CHANNEL, section.instance, section.twin, parts, hours=section.working_hours
+            CHANNEL,
+            section.instance,
+            section.twin,
+            parts,
+            hours=section.working_hours,
+            notify=section.notify,
         )
         self._turns: set[asyncio.Task[Said]] = set()
 
@@ -162,7 +167,8 @@ class TalkMe:
             held = data.get("held") or {}
             if planned.repeated is not None:
                 log.info(
-                    "[TALK_ME] session %s: repeated delivery, same answer", call.session_id,
+                    "[TALK_ME] session %s: repeated delivery, same answer",
+                    call.session_id,
                     extra=LOG,
                 )
                 text = planned.repeated.text or ""

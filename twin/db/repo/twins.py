@@ -135,12 +135,16 @@ class TwinsMixin(RepoBase):
 
         await self._run(work)
 
-    async def twin_accounts(self, twin_id: int, *, default: bool = False) -> list[str]:
+    async def twin_accounts(
+        self, twin_id: int, *, default: bool = False, channel: str | None = None
+    ) -> list[str]:
         """Names of the accounts answering as this twin (with `default`, also those with
-        none set)."""
+        none set; with `channel`, only that channel's: "telegram" for Telegram accounts)."""
         where = A.c.twin_id == twin_id
         if default:
             where = sa.or_(where, A.c.twin_id.is_(None))
+        if channel is not None:
+            where = sa.and_(where, A.c.channel == channel)
         query = sa.select(A.c.name).where(where).order_by(A.c.name)
         return await self._read(lambda c: list(c.execute(query).scalars()))
 
