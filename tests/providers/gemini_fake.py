@@ -14,11 +14,12 @@ with a RetryInfo detail for `fail_next(status=429, body=...)`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from typing import Any
 
-from aiohttp import web
+from aiohttp import ClientConnectionResetError, web
 
 from tests.providers.base import FakeProviderServer
 from tests.providers.openai_fake import Reply, ReplyScript, rough_tokens, split_pieces
@@ -58,6 +59,11 @@ class FakeGemini(FakeProviderServer):
         self.generate_requests: list[
             dict[str, Any]
         ] = []  # decoded bodies (+ _model, _method, _query)
+        # Streams: with `stream_gate` set, each stream waits on it after its first piece; a
+        # stream the client closed before its end is counted in `streams_closed`.
+        self.stream_gate: asyncio.Event | None = None
+        self.streams_closed = 0
+        self.stream_closed = asyncio.Event()
 
     def routes(self) -> list[web.RouteDef]:
         return [web.post("/{version}/models/{target}", self.models_call)]
@@ -115,14 +121,20 @@ class FakeGemini(FakeProviderServer):
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         pieces = split_pieces(text)
-        for index, piece in enumerate(pieces):
-            last = index == len(pieces) - 1
-            payload = self._response(
-                model, piece, finish if last else None, usage if last else None
-            )
-            data = json.dumps(payload, ensure_ascii=False)
-            await response.write(f"data: {data}\r\n\r\n".encode())
-        await response.write_eof()
+        try:
+            for index, piece in enumerate(pieces):
+                last = index == len(pieces) - 1
+                payload = self._response(
+                    model, piece, finish if last else None, usage if last else None
+                )
+                data = json.dumps(payload, ensure_ascii=False)
+                await response.write(f"data: {data}\r\n\r\n".encode())
+                if index == 0 and self.stream_gate is not None:
+                    await self.stream_gate.wait()
+            await response.write_eof()
+        except (ConnectionResetError, ClientConnectionResetError):
+            self.streams_closed += 1
+            self.stream_closed.set()
         return response
 
     @staticmethod
