@@ -76,6 +76,42 @@ class TalkMeChannelSettings(Section):
         return self
 
 
+class ExternalChannelSettings(Section):
+    """`[channels.external]`: an external messenger exchanging webhooks with the twin
+    (`POST /api/v1/external/messages` in; the twin's messages POSTed to `webhook_url`)."""
+
+    enabled: bool = False
+    instance: str = "external"
+    twin: str = Field("default", description="the twin that answers on this channel")
+    webhook_url: str = ""
+    # Signs every webhook: header `X-Twin-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of
+    # "<t>.<body>">`; from the environment only (TWIN_CHANNELS__EXTERNAL__WEBHOOK_SECRET).
+    webhook_secret: SecretStr | None = None
+    company_id: str = ""  # sent as `company_id` in every webhook
+    # The admin page's address as the receiver reaches it (panel_url / share_url); "" sends
+    # no links.
+    panel_base_url: str = ""
+    share_ttl: float = Field(7 * 24 * 3600.0, gt=0)  # seconds a share_url stays valid
+    timeout: float = Field(10.0, gt=0)  # one delivery attempt
+    max_age: float = Field(24 * 3600.0, gt=0)  # retried until this old, then `dead`
+    retry_base: float = Field(1.0, gt=0)  # seconds: the first retry's wait (then doubling)
+    working_hours: bool = False
+    notify: str = ""  # as [channels.chat] notify
+
+    _instance = field_validator("instance")(lambda value: _instance_name(value))
+
+    @model_validator(mode="after")
+    def _complete(self) -> ExternalChannelSettings:
+        if self.enabled and not self.webhook_url:
+            raise ValueError("enabled needs webhook_url (where the twin's messages are POSTed)")
+        if self.enabled and self.webhook_secret is None:
+            raise ValueError(
+                "enabled needs TWIN_CHANNELS__EXTERNAL__WEBHOOK_SECRET (webhooks are signed)"
+            )
+        return self
+
+
 class ChannelsSettings(Section):
     chat: ChatChannelSettings = Field(default_factory=ChatChannelSettings)
     talkme: TalkMeChannelSettings = Field(default_factory=TalkMeChannelSettings)
+    external: ExternalChannelSettings = Field(default_factory=ExternalChannelSettings)

@@ -9,6 +9,7 @@ from aiohttp import web
 from twin.config import Settings
 
 if TYPE_CHECKING:
+    from twin.channels.external import ExternalChannel
     from twin.channels.http_chat import HttpChat
     from twin.channels.talkme import TalkMe
     from twin.clock import Clock
@@ -38,6 +39,7 @@ CHATS: web.AppKey[ChatPauses] = web.AppKey("chats")  # pause / resume a chat
 BEHAVIOUR: web.AppKey[BehaviourSettings] = web.AppKey("behaviour")  # account / chat overrides
 HTTP_CHAT: web.AppKey[HttpChat] = web.AppKey("http_chat")  # POST /api/chat
 TALKME: web.AppKey[TalkMe] = web.AppKey("talkme")  # POST /webhook/talkme
+EXTERNAL: web.AppKey[ExternalChannel] = web.AppKey("external")  # /api/v1/external/messages
 TWINS: web.AppKey[Twins] = web.AppKey("twins")  # the personas accounts answer as
 API_KEYS: web.AppKey[ApiKeys] = web.AppKey("api_keys")  # stored API keys and scopes
 HEALTH: web.AppKey[Health] = web.AppKey("health")  # dependencies' last success / failure

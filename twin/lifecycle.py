@@ -146,9 +146,12 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
     async def context(app: web.Application) -> AsyncIterator[None]:
         from twin.api.metrics import METRICS
         from twin.channels.conversations import ChannelParts
+        from twin.channels.external import CHANNEL as EXTERNAL
+        from twin.channels.external import ExternalChannel
         from twin.channels.http_chat import HttpChat
         from twin.channels.notify import OwnerNotifier
         from twin.channels.talkme import TalkMe
+        from twin.channels.webhooks import WebhookSender
         from twin.jobs.worker import ReplyWorker
         from twin.services.account_admin import AccountAdmin
         from twin.services.accounts import TelegramAccounts
@@ -226,10 +229,17 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         notifier = OwnerNotifier(repo, accounts)
         parts = ChannelParts(
             repo, events, clock, pipeline.behaviours, pipeline.styles, pipeline.generator,
-            notifier,
+            notifier, wake.set,
         )
         app[keys.HTTP_CHAT] = HttpChat(settings, parts)
         talkme = app[keys.TALKME] = TalkMe(settings, parts)
+        sender = services["webhooks"] = WebhookSender(
+            repo, settings.channels.external, clock, events,
+            retry_base=settings.channels.external.retry_base,
+        )
+        external = app[keys.EXTERNAL] = ExternalChannel(settings, parts, wake_sender=sender.wake)
+        if external.enabled:
+            pipeline.executor.channels[EXTERNAL] = external
         app[keys.CHATS] = ChatPauses(repo, directory, events, clock, pipeline.holds)
         app[keys.BEHAVIOUR] = BehaviourSettings(settings, repo, directory, events)
         intake.on_new_message = pipeline.planner.on_new_message
@@ -249,7 +259,9 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         services["recovery"] = recovery
         # The first success of a provider that was failing re-queues what its outage failed.
         health.on_recovered(recovery.on_recovered)
+        sender.start()  # queued webhooks (also those a previous run left) are posted
         yield
+        await sender.stop()
         await talkme.aclose()  # turns answered with the holding phrase and still running
         await notifier.drain()  # escalation notes on their way to Telegram
         await intake.aclose()

@@ -29,6 +29,7 @@ TABLES = {
     "replies",
     "twin_styles",
     "twins",
+    "webhook_deliveries",
 }
 
 

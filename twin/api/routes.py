@@ -21,6 +21,7 @@ from twin.api.views import (
     diagnostics,
     docs,
     event_stream,
+    external,
     keys,
     replies,
     stats,
@@ -48,6 +49,7 @@ ROUTE_TABLES: tuple[RouteTable, ...] = (
     twins.routes,  # /twins, /twins/{name}, PUT /accounts/{name}
     chat.routes,  # GET /, POST /api/chat, POST /api/debug
     talkme.routes,  # POST /webhook/talkme, its health, stats, session delete
+    external.routes,  # POST /api/v1/external/messages, /webhooks/deliveries, GET /share/{token}
 )
 
 

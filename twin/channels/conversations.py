@@ -18,92 +18,39 @@ messages are stored (skipped: `escalated`) and the model is not asked.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from twin.channels.notify import EscalationNote, OwnerNotifier, escalation_note
+from twin.channels.notify import EscalationNote, escalation_note
+from twin.channels.records import (
+    Also,
+    Answer,
+    ChannelParts,
+    Inbound,
+    Planned,
+    peer_of,
+)
 from twin.db.records import AccountRecord, ChatRecord, MessageRecord, ReplyRecord
 from twin.domain.models import PAUSED_FOREVER, Failure, ReplyState, SkipReason
 from twin.domain.policies.working_hours import is_open
 from twin.errors import ERROR_CHARS, Conflict, NotFound, clip, describe
-from twin.ports import Clock, Store, Tx
-from twin.services.events import EventLog, StagedEvent
+from twin.ports import Tx
+from twin.services.events import StagedEvent
 from twin.services.outbox import new_random_id
-from twin.services.pipeline.caches import Behaviours, Styles
 from twin.services.pipeline.fastpath import started_tx
-from twin.services.pipeline.generate import Escalation, Generator
-from twin.services.pipeline.records import Draft, Started
+from twin.services.pipeline.generate import Escalation
+from twin.services.pipeline.records import Draft
 from twin.services.pipeline.states import finish_tx
 from twin.services.policy import Behaviour, working_hours
+
+__all__ = ["LEASE", "Answer", "ChannelParts", "Conversations", "Inbound", "Planned", "peer_of"]
 
 log = logging.getLogger("twin.channels")
 
 LEASE = timedelta(minutes=10)  # a request never takes this long; past it the job is the worker's
-
-
-def peer_of(external_id: str) -> int:
-    """A conversation's key among its instance's chats: a stable 62-bit number of its id on
-    the channel (the chats table addresses conversations by account and number)."""
-    digest = hashlib.sha256(external_id.encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big") >> 2
-
-
-@dataclass(frozen=True, slots=True)
-class Inbound:
-    """One message of a conversation, as its channel received it."""
-
-    thread: str  # the conversation's id on the channel
-    text: str
-    user_name: str | None = None
-    key: int | None = None  # the delivery's identity: stored once (None: every call is new)
-    greeting: bool = False  # prepend the twin's greeting to the answer
-    # The conversation's current session (a call): a new one gets the greeting and is noted in
-    # channel_data (session_id, session_started_at).
-    session: str | None = None
-    data: Mapping[str, Any] = field(default_factory=dict)  # merged into chats.channel_data
-
-
-@dataclass(frozen=True, slots=True)
-class Planned:
-    chat: ChatRecord
-    message: MessageRecord
-    reply: ReplyRecord | None  # None: nothing to generate (paused, or a repeated delivery)
-    repeated: ReplyRecord | None = None  # the answer a repeated delivery already got
-    # Read in the plan's own transaction (one round trip less each): the behaviour overrides,
-    # and the conversation and style generation reads.
-    overrides: dict[str, Any] = field(default_factory=dict)
-    started: Started | None = None
-    previous: dict[str, Any] = field(default_factory=dict)  # channel_data before this message
-    new_session: bool = False
-    away: str | None = None  # outside working hours: the away message instead of an answer
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    text: str
-    thread: str
-    escalated: bool
-    reply_id: int | None
-    flags: dict[str, Any] = field(default_factory=dict)
-    usage: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelParts:
-    """What every channel answered in its own request is built from (lifecycle.py wires it)."""
-
-    repo: Store
-    events: EventLog
-    clock: Clock
-    behaviours: Behaviours
-    styles: Styles
-    generator: Generator
-    notifier: OwnerNotifier | None = None  # tells the owner of escalations on Telegram
 
 
 class Conversations:
@@ -116,10 +63,17 @@ class Conversations:
         *,
         hours: bool = False,
         notify: str = "",
+        lease: timedelta = LEASE,
+        queued: bool = False,
     ) -> None:
         self.channel = channel
         self._hours = hours  # answer only within [schedule] hours (else the away message)
         self._notify = notify  # the Telegram account told of escalations ("": the twin's)
+        self._lease = lease  # a job this long in `generating` is the worker's
+        # Answered by the worker rather than in the request: the plan queues the job
+        # (due now) and wakes the worker; the channel delivers (twin.channels.external).
+        self._queued = queued
+        self._wake = parts.wake
         self._notifier = parts.notifier
         self._twin_id: int | None = None
         self._name = instance
@@ -242,6 +196,9 @@ class Conversations:
                     message.id, state=ReplyState.SKIPPED, state_reason=SkipReason.ESCALATED.value
                 )
                 return Planned(chat, message, None, previous=previous), [received]
+            if self._queued:
+                queued, staged = self._queue_tx(tx, chat, message, previous, now)
+                return queued, [received, *staged]
             reply = tx.create_reply(
                 account.id,
                 chat.id,
@@ -255,7 +212,7 @@ class Conversations:
                     "explain": [f"{channel}: answered in the request"],
                 },
                 message_state=ReplyState.SCHEDULED,
-                lease_until=now + LEASE,
+                lease_until=now + self._lease,
             )
             generating = self._events.stage_reply(tx, "reply.generating", reply, channel=channel)
             started = started_tx(tx, account.id, chat.id, style_known)
@@ -265,7 +222,35 @@ class Conversations:
         planned, events = await self._repo.transaction(plan)
         self._events.remember_chat(planned.chat.id, planned.chat.peer_id)
         self._events.publish(*events)
+        if self._queued and planned.reply is not None and self._wake is not None:
+            self._wake()
         return planned
+
+    def _queue_tx(
+        self, tx: Tx, chat: ChatRecord, message: MessageRecord, previous: dict[str, Any],
+        now: datetime,
+    ) -> tuple[Planned, list[StagedEvent]]:
+        """A channel answered by the worker (`queued`): the message joins the chat's job that
+        has not started yet, else a new job due now. `Planned.reply` is the job."""
+        pending = tx.pending_reply(chat.id)
+        if pending is not None:
+            tx.attach_messages(pending.id, [message.id], message_state=ReplyState.SCHEDULED)
+            return Planned(chat, message, pending, previous=previous), []
+        reply = tx.create_reply(
+            chat.account_id,
+            chat.id,
+            reply_at=now,
+            message_ids=[message.id],
+            state=ReplyState.SCHEDULED,
+            decision={
+                "action": "reply",
+                "channel": self.channel,
+                "explain": [f"{self.channel}: answered by the worker, delivered by webhook"],
+            },
+            message_state=ReplyState.SCHEDULED,
+        )
+        scheduled = self._events.stage_reply(tx, "reply.scheduled", reply, channel=self.channel)
+        return Planned(chat, message, reply, previous=previous), [scheduled]
 
     # --- generate ------------------------------------------------------------------------------
     async def behaviour(self, planned: Planned) -> Behaviour:
@@ -322,19 +307,22 @@ class Conversations:
         yield draft
 
     # --- deliver -------------------------------------------------------------------------------
-    async def deliver(self, planned: Planned, draft: Draft | Escalation) -> Answer:
-        """Deliver = the answer stored as sent, with its usage, before the response leaves."""
+    async def deliver(
+        self, planned: Planned, draft: Draft | Escalation, also: Also | None = None
+    ) -> Answer:
+        """Deliver = the answer stored as sent, with its usage, before the response leaves.
+        `also(tx, reply, message_id)` runs in the same transaction (a webhook's outbox row)."""
         reply, chat = planned.reply, planned.chat
         assert reply is not None
         if isinstance(draft, Escalation):
-            return await self._escalated(planned, draft)
+            return await self._escalated(planned, draft, also)
         now = self._clock.now()
         channel = self.channel
 
         def sent(tx: Tx) -> list[StagedEvent]:
             if draft.summary:
                 tx.update_chat(chat.id, **draft.summary)
-            tx.add_outgoing(
+            bubble = tx.add_outgoing(
                 reply.account_id,
                 chat.id,
                 text=draft.text,
@@ -354,13 +342,17 @@ class Conversations:
                 **draft.usage,
             )
             tx.finish_reply_messages(reply.id, ReplyState.SENT)
+            if also is not None:
+                also(tx, done, bubble.id)
             return [self._events.stage_reply(tx, "reply.sent", done, bubbles=1, channel=channel)]
 
         self._events.publish(*await self._repo.transaction(sent))
         thread = chat.external_id or ""
         return Answer(draft.text, thread, False, reply.id, draft.flags, draft.usage)
 
-    async def _escalated(self, planned: Planned, escalation: Escalation) -> Answer:
+    async def _escalated(
+        self, planned: Planned, escalation: Escalation, also: Also | None = None
+    ) -> Answer:
         """The brain handed the conversation to the owner: pause it until resumed."""
         reply, chat = planned.reply, planned.chat
         assert reply is not None
@@ -374,8 +366,9 @@ class Conversations:
             if escalation.summary:
                 tx.update_chat(chat.id, **escalation.summary)
             tx.update_chat(chat.id, paused_until=PAUSED_FOREVER)
+            bubble = None
             if text:
-                tx.add_outgoing(
+                bubble = tx.add_outgoing(
                     reply.account_id,
                     chat.id,
                     text=text,
@@ -395,6 +388,8 @@ class Conversations:
                 **escalation.usage,
             )
             tx.finish_reply_messages(reply.id, ReplyState.SKIPPED, reason)
+            if also is not None:
+                also(tx, done, bubble.id if bubble is not None else None)
             return [
                 self._events.stage_reply(tx, "reply.skipped", done, reason=reason),
                 self._events.stage(

@@ -219,3 +219,23 @@ class TwinRecord(_Record):
     voice: dict[str, Any]
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRecord(_Record):
+    """An outbound webhook and how its delivery stands."""
+
+    id: int
+    account_id: int
+    chat_id: int | None
+    reply_id: int | None
+    key: str  # the idempotency key, the same on every attempt
+    url: str
+    payload: dict[str, Any]
+    state: str  # pending | delivered | dead
+    attempts: int
+    next_attempt_at: datetime | None
+    last_error: str | None
+    last_status: int | None
+    created_at: datetime
+    delivered_at: datetime | None

@@ -328,3 +328,41 @@ class Twin(Base):
     voice: Mapped[dict[str, Any]] = _json()
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
+
+
+DELIVERY_STATES = ("pending", "delivered", "dead")
+
+
+class WebhookDelivery(Base):
+    """An outbound webhook (the external messenger channel): kept until its receiver answers
+    2xx (`delivered`), retried with backoff until `max_age`, then `dead` with the last error.
+    `key` is its idempotency key, the same on every attempt."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        sa.CheckConstraint(_in("state", DELIVERY_STATES), name="state"),
+        sa.Index("ix_webhook_deliveries_state_next_attempt_at", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    account_id: Mapped[int] = _account_fk()
+    chat_id: Mapped[int | None] = mapped_column(
+        ID, sa.ForeignKey("chats.id", ondelete="SET NULL")
+    )
+    reply_id: Mapped[int | None] = mapped_column(
+        ID, sa.ForeignKey("replies.id", ondelete="SET NULL")
+    )
+    key: Mapped[str] = mapped_column(sa.String(64), nullable=False, unique=True)
+    url: Mapped[str] = mapped_column(sa.String(2048), nullable=False)
+    payload: Mapped[dict[str, Any]] = _json()
+    state: Mapped[str] = mapped_column(
+        sa.String(16), nullable=False, default="pending", server_default="pending"
+    )
+    attempts: Mapped[int] = mapped_column(
+        sa.Integer(), nullable=False, default=0, server_default="0"
+    )
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(sa.String(500))
+    last_status: Mapped[int | None] = mapped_column(sa.Integer())
+    created_at: Mapped[datetime] = _created()
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -5,7 +5,7 @@ re-exports both); the records are twin.db.records'."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from twin.domain.models import Direction, Failure, MessageKind, ReplyState
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
         AccountRecord,
         ApiKeyRecord,
         ChatRecord,
+        DeliveryRecord,
         EntityRecord,
         MessageRecord,
         ReplyRecord,
@@ -186,6 +187,17 @@ class Tx(Protocol):
         account_id: int | None = None,
         chat_id: int | None = None,
     ) -> int: ...
+    def add_delivery(
+        self,
+        *,
+        account_id: int,
+        key: str,
+        url: str,
+        payload: dict[str, Any],
+        now: datetime,
+        chat_id: int | None = None,
+        reply_id: int | None = None,
+    ) -> int: ...
 
 
 @runtime_checkable
@@ -240,6 +252,20 @@ class Store(Protocol):
     async def key_by_hash(self, hash: str) -> ApiKeyRecord | None: ...
     async def revoke_key(self, name: str, at: datetime) -> ApiKeyRecord: ...
     async def key_used(self, key_id: int, at: datetime) -> None: ...
+    async def claim_due_deliveries(
+        self, now: datetime, lease: timedelta, limit: int = 20
+    ) -> list[DeliveryRecord]: ...
+    async def delivery_done(self, delivery_id: int, at: datetime, status: int) -> None: ...
+    async def delivery_failed(
+        self, delivery_id: int, error: str, status: int | None, next_attempt_at: datetime | None
+    ) -> None: ...
+    async def list_deliveries(
+        self, state: str | None = None, *, account_id: int | None = None, limit: int = 100,
+        before: int | None = None,
+    ) -> list[DeliveryRecord]: ...
+    async def get_delivery(self, delivery_id: int) -> DeliveryRecord: ...
+    async def redeliver(self, delivery_id: int, now: datetime) -> DeliveryRecord: ...
+    async def next_delivery_at(self) -> datetime | None: ...
     async def behaviour_overrides(self, account_id: int) -> dict[str, Any]: ...
     async def twin_voice(self, account_id: int) -> dict[str, Any]: ...
     async def list_twins(self) -> list[TwinRecord]: ...

@@ -63,6 +63,12 @@ EVENT_TYPES: Mapping[str, str] = {
     "reply.expired": "an outage failure too old to re-queue: reply, reason, previous, message_at",
     "conversation.escalated": "the model asked for the owner in a conversation of an HTTP "
     "channel: the conversation is paused until resumed: chat, thread, channel, reply",
+    "conversation.operator": "a person answered in an external messenger's dialogue "
+    "(message_type operator): stored as the owner's turn, the twin paused there: chat, thread, "
+    "channel, message_id",
+    "webhook.delivered": "an outbound webhook was answered 2xx: delivery, wh_type, attempts",
+    "webhook.dead": "an outbound webhook was given up after [channels.external] max_age: "
+    "delivery, wh_type, attempts, error",
     "conversation.deleted": "a conversation of an HTTP channel was ended and forgotten "
     "(DELETE /webhook/talkme/session/{user_id}): channel, thread",
     "twin.created": "a twin was created: name",

@@ -250,4 +250,6 @@ async def info(request: web.Request) -> InfoOut:
         channels.append("http_chat")
     if settings.channels.talkme.enabled:
         channels.append("talkme")
+    if settings.channels.external.enabled:
+        channels.append("external")
     return InfoOut(name="twin", version=__version__, channels=channels)

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from twin.db.repo.accounts import AccountsMixin
 from twin.db.repo.chats import ChatsMixin
+from twin.db.repo.deliveries import DeliveriesMixin
 from twin.db.repo.failures import FailuresMixin
 from twin.db.repo.history import HistoryMixin
 from twin.db.repo.keys import KeysMixin
@@ -39,6 +40,7 @@ class Repository(
     StatsMixin,
     KeysMixin,
     TwinsMixin,
+    DeliveriesMixin,
 ):
     """Implements the daemon's storage port on SQLAlchemy (SQLite or PostgreSQL)."""
 
@@ -119,3 +121,4 @@ class Transaction:
     get_style_profile = _op("get_style_profile")
     style_profile_version = _op("style_profile_version")
     append_event = _op("append_event")
+    add_delivery = _op("add_delivery")

@@ -5,8 +5,9 @@ is committed before the side effect that follows it; errors end in an outcome.""
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from twin.db.records import ChatRecord, MessageRecord, ReplyRecord
 from twin.domain.decide import AccountPolicy, Action, owner_took_over
@@ -46,6 +47,24 @@ class Admitted:
     incoming: list[MessageRecord]
 
 
+class ChannelDelivery(Protocol):
+    """A channel whose jobs the worker answers and the channel delivers (the external
+    messenger: its webhook outbox). The pipeline admits, starts and generates as for Telegram;
+    the channel records the answer (or the escalation) and its delivery in one transaction."""
+
+    def turn(self, chat: ChatRecord) -> AbstractAsyncContextManager[None]:
+        """One job of a conversation at a time, in order."""
+        ...
+
+    async def deliver(
+        self,
+        reply: ReplyRecord,
+        chat: ChatRecord,
+        incoming: list[MessageRecord],
+        result: Draft | Escalation,
+    ) -> None: ...
+
+
 class Executor:
     def __init__(
         self,
@@ -71,6 +90,8 @@ class Executor:
         self._outcomes = outcomes
         self._fast = fast
         self._runs = runs
+        # Channels other than Telegram whose jobs the worker answers (lifecycle registers them).
+        self.channels: dict[str, ChannelDelivery] = {}
 
     def job_context(self, tx: Tx, reply: ReplyRecord) -> Prepared | None:
         """Inside the transaction that claims `reply`: what its first step would read (the
@@ -125,6 +146,11 @@ class Executor:
         committed before the side effect that follows it."""
         if prepared is None:
             prepared = await self._repo.transaction(lambda tx: self._read_tx(tx, reply))
+        channel = self.channels.get(reply.decision.get("channel", "telegram"))
+        if channel is not None:
+            async with channel.turn(prepared.chat):
+                await self._channel_job(channel, reply, prepared)
+            return None
         admitted = await self._admit(reply, prepared)
         if admitted is None:
             return None
@@ -153,6 +179,29 @@ class Executor:
         reply, parts = await self._enter_sending(reply, chat, behaviour, admitted.linked, result)
         return Sending(reply, chat, admitted.policy, parts)
 
+    async def _channel_job(
+        self, channel: ChannelDelivery, reply: ReplyRecord, prepared: Prepared
+    ) -> None:
+        """A job of a channel that delivers itself: admitted, started and generated as any
+        job (after the jobs of its conversation before it), recorded and delivered by it."""
+        current = await self._repo.get_reply(reply.id)  # the turn may have waited
+        if current.state not in BEFORE_SENDING:
+            return
+        prepared = await self._repo.transaction(lambda tx: self._read_tx(tx, current))
+        admitted = await self._admit(current, prepared)
+        if admitted is None:
+            return
+        current, started = await self._start(current, admitted.chat, admitted.incoming)
+        result = await self._generator.generate(
+            current,
+            admitted.chat,
+            admitted.behaviour,
+            admitted.incoming,
+            started.rows if started else None,
+            started.style if started else None,
+        )
+        await channel.deliver(current, admitted.chat, admitted.incoming, result)
+
     def _read_tx(self, tx: Tx, reply: ReplyRecord) -> Prepared:
         return Prepared(
             tx.get_chat(reply.chat_id),
@@ -166,7 +215,8 @@ class Executor:
         the linked messages, the behaviour and the incoming messages to answer."""
         chat, linked = prepared.chat, prepared.linked
         self._events.remember_chat(chat.id, chat.peer_id)
-        if reply.decision.get("channel", "telegram") != "telegram":
+        channel = reply.decision.get("channel", "telegram")
+        if channel != "telegram" and channel not in self.channels:
             # Answered in an HTTP request that is gone (the process died in it): no client
             # is left to deliver to, and Telegram is not this conversation's channel.
             return await self._outcomes.cancel(reply, SkipReason.NO_CLIENT.value)
