@@ -181,11 +181,14 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def spawn(tmp: str, llm: str, port: int) -> subprocess.Popen[bytes]:
+def spawn(
+    tmp: str, llm: str, port: int, extra: str = "", env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     config = Path(tmp) / "config.toml"
-    config.write_text(CONFIG.format(tmp=tmp, llm=llm))
+    config.write_text(CONFIG.format(tmp=tmp, llm=llm) + extra)
     env = {**os.environ, "TWIN_CHANNELS__TALKME__SECRET": SECRET, "TWIN_API__TOKENS": TOKEN,
-           "TWIN_SECURITY__SECRET_KEY": "bench-secret", "TWIN_LLM__API_KEY": "sk-bench"}
+           "TWIN_SECURITY__SECRET_KEY": "bench-secret", "TWIN_LLM__API_KEY": "sk-bench",
+           **(env or {})}
     with open(Path(tmp) / "daemon.log", "wb") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "twin", "run", "--config", str(config), "--port", str(port)],
@@ -193,10 +196,13 @@ def spawn(tmp: str, llm: str, port: int) -> subprocess.Popen[bytes]:
         )
 
 
-async def daemon(tmp: str, llm: str) -> tuple[subprocess.Popen[bytes], str]:
-    """`twin run` in its own process; returns once it answers /health."""
+async def daemon(
+    tmp: str, llm: str, extra: str = "", env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """`twin run` in its own process (`extra`: more config.toml); returns once it answers
+    /health."""
     port = free_port()
-    process = spawn(tmp, llm, port)
+    process = spawn(tmp, llm, port, extra, env)
     base = f"http://127.0.0.1:{port}"
     async with aiohttp.ClientSession() as session:
         for _ in range(600):

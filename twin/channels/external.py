@@ -212,6 +212,7 @@ class ExternalChannel:
             "reply_id": reply.id,
             "message_text": text,
             "message_type": "bot",
+            "sent_at": self._clock.now().isoformat(),  # when the twin's message was stored
             "title": data.get("title") or chat.title,
             "contacts": data.get("contacts"),
             **fields,
