@@ -26,7 +26,7 @@ def add_commands(
         "--scope",
         action="append",
         required=True,
-        choices=("admin", "chat", "webhook:talkme", "external"),
+        choices=("admin", "chat", "webhook:talkme", "external", "analytics"),
         help="what the key may call (repeat for several)",
     )
     create.add_argument("--account", help="bind it to this account (it sees no other)")

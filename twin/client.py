@@ -28,6 +28,7 @@ from pydantic import BaseModel
 from twin.api.routes import ROUTE_TABLES
 from twin.api.validation import Endpoint
 from twin.api.views.accounts import AccountsOut
+from twin.api.views.analytics import MetricsOut
 from twin.api.views.chat import ChatOut as ChatAnswer
 from twin.api.views.control import ChatOut, ChatsOut
 from twin.api.views.external import AcceptedOut, DeliveriesOut, DeliveryOut
@@ -409,3 +410,7 @@ class TwinClient:
 
     async def redeliver(self, delivery_id: int) -> DeliveryOut:
         return await self.call("webhook_redeliver", path={"delivery_id": delivery_id})
+
+    async def analytics(self, **query: Any) -> MetricsOut:
+        """`start_date`, `end_date` (dates or ISO text), `user_id`, `platform`."""
+        return await self.call("analytics_metrics", query=query)

@@ -18,7 +18,15 @@ from twin import client as twin_client
 from twin.api.views.chat import ChatOut
 from twin.api.views.twins import TwinOut
 from twin.app import create_app
-from twin.client import ChatDone, Conflict, Forbidden, NotFound, TwinClient, Unauthorized
+from twin.client import (
+    ChatDone,
+    Conflict,
+    Forbidden,
+    NotFound,
+    TwinClient,
+    Unauthorized,
+    ValidationFailed,
+)
 
 SECRET = "client-webhook-secret-0123456789"
 
@@ -57,6 +65,13 @@ async def test_the_client_knows_exactly_the_live_documents_operations(
     }
     known = {name: (e.method, e.path) for name, e in twin_client.ENDPOINTS.items()}
     assert known == live
+    # the scopes a key may have are the ones the API documents
+    from typing import get_args
+
+    from twin.api.views.keys import Scope
+    from twin.services.keys import SCOPES
+
+    assert get_args(Scope) == SCOPES
     # and every named method calls an operation of the document
     for name in ("accounts", "chats", "twins", "keys", "stats", "deliveries"):
         assert callable(getattr(TwinClient, name))
@@ -122,3 +137,24 @@ async def test_the_external_channel_through_the_client(
     assert queued.payload["message_text"] == "Yes." and queued.state == "pending"
     with pytest.raises(Conflict):
         await twin.redeliver(queued.id)  # queued already
+
+
+async def test_analytics_through_the_client(
+    twin: TwinClient,
+    fake_openai: FakeOpenAI,  # noqa: F811
+    server: TestClient,
+) -> None:
+    fake_openai.queue_reply(answer("Open until six."))
+    await twin.chat("Open today?", thread_id="a-1")
+    metrics = await twin.analytics(platform="http_chat")
+    assert (metrics.conversations.total, metrics.conversations.successful) == (1, 1)
+    assert (metrics.messages.inbound, metrics.messages.outbound) == (1, 1)
+    assert metrics.platforms["http_chat"].users == 1
+    assert metrics.messages.avg_response_time is not None
+    key = await twin.call("key_create", body={"name": "bi", "scopes": ["analytics"]})
+    async with TwinClient(str(server.make_url("")), key.key) as bi:
+        assert (await bi.analytics(user_id="a-1")).messages.total == 2
+        with pytest.raises(Forbidden):
+            await bi.twins()
+    with pytest.raises(ValidationFailed):
+        await twin.analytics(start_date="2026-12-05", end_date="2026-12-01")

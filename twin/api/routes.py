@@ -16,6 +16,7 @@ from aiohttp import web
 from twin.api.validation import RouteTable
 from twin.api.views import (
     accounts,
+    analytics,
     chat,
     control,
     diagnostics,
@@ -50,6 +51,7 @@ ROUTE_TABLES: tuple[RouteTable, ...] = (
     chat.routes,  # GET /, POST /api/chat, POST /api/debug
     talkme.routes,  # POST /webhook/talkme, its health, stats, session delete
     external.routes,  # POST /api/v1/external/messages, /webhooks/deliveries, GET /share/{token}
+    analytics.routes,  # GET /api/v1/analytics/metrics
 )
 
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         StyleProfileRecord,
         TwinRecord,
     )
+    from twin.db.repo.analytics import Metrics
     from twin.db.repo.failures import OutageFailure
     from twin.db.repo.history import ConversationRow
 
@@ -266,6 +267,15 @@ class Store(Protocol):
     async def get_delivery(self, delivery_id: int) -> DeliveryRecord: ...
     async def redeliver(self, delivery_id: int, now: datetime) -> DeliveryRecord: ...
     async def next_delivery_at(self) -> datetime | None: ...
+    async def analytics(
+        self,
+        since: datetime,
+        until: datetime,
+        *,
+        platform: str | None = None,
+        user: str | None = None,
+        account_ids: Sequence[int] | None = None,
+    ) -> Metrics: ...
     async def behaviour_overrides(self, account_id: int) -> dict[str, Any]: ...
     async def twin_voice(self, account_id: int) -> dict[str, Any]: ...
     async def list_twins(self) -> list[TwinRecord]: ...

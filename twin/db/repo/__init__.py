@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from twin.db.repo.accounts import AccountsMixin
+from twin.db.repo.analytics import AnalyticsMixin
 from twin.db.repo.chats import ChatsMixin
 from twin.db.repo.deliveries import DeliveriesMixin
 from twin.db.repo.failures import FailuresMixin
@@ -41,6 +42,7 @@ class Repository(
     KeysMixin,
     TwinsMixin,
     DeliveriesMixin,
+    AnalyticsMixin,
 ):
     """Implements the daemon's storage port on SQLAlchemy (SQLite or PostgreSQL)."""
 
