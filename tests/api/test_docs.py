@@ -8,7 +8,7 @@ import pytest
 
 from tests.api.conftest import AUTH
 from twin.api.routes import STATIC_DIR
-from twin.api.views.docs import CONTENT_SECURITY_POLICY
+from twin.api.views.docs import CONTENT_SECURITY_POLICY, REDOC_CONTENT_SECURITY_POLICY
 
 
 async def fetch_document(client) -> dict:
@@ -112,6 +112,27 @@ async def test_docs_page_uses_only_local_assets(client) -> None:
         assert served.status == 200, asset
         name = asset.split("?")[0].rsplit("/", 1)[-1]
         assert await served.read() == (STATIC_DIR / name).read_bytes()
+
+
+async def test_redoc_page_uses_only_local_assets(client) -> None:
+    response = await client.get("/redoc")
+    assert response.status == 200 and response.content_type == "text/html"
+    html = await response.text()
+    assert not re.search(r"https?://|//[a-z0-9.-]+\.[a-z]{2,}/", html, re.IGNORECASE)
+    assert response.headers["Content-Security-Policy"] == REDOC_CONTENT_SECURITY_POLICY
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert {a.split("?")[0] for a in assets} == {
+        "/docs/static/favicon-32x32.png",
+        "/docs/static/twin-docs.css",
+        "/docs/static/redoc.standalone.js",
+        "/docs/static/twin-redoc.js",
+    }
+    for asset in assets:
+        served = await client.get(asset.replace("&amp;", "&"))
+        assert served.status == 200, asset
+    script = (STATIC_DIR / "twin-redoc.js").read_text()
+    assert "sessionStorage" in script and "localStorage" not in script
+    assert "MIT" in (STATIC_DIR / "LICENSE.redoc").read_text()
 
 
 def test_swagger_ui_never_calls_the_public_validator() -> None:

@@ -51,6 +51,35 @@ _PAGE = """<!doctype html>
 """
 
 
+# ReDoc also builds its search index in a worker started from a blob: URL.
+REDOC_CONTENT_SECURITY_POLICY = CONTENT_SECURITY_POLICY + "; worker-src 'self' blob:"
+
+_REDOC_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>twin API reference</title>
+<link rel="icon" type="image/png" href="{favicon}">
+<link rel="stylesheet" href="{docs_css}">
+</head>
+<body>
+<form id="twin-token" class="twin-token" autocomplete="off">
+<label for="twin-token-input">API token</label>
+<input id="twin-token-input" type="password" required autocomplete="off"
+ placeholder="one of the tokens in TWIN_API__TOKENS">
+<button type="submit">Load API</button>
+<button type="button" id="twin-token-forget">Forget token</button>
+<span id="twin-token-status" role="status"></span>
+</form>
+<div id="redoc" data-openapi-url="{openapi_url}"></div>
+<script src="{redoc_js}"></script>
+<script src="{twin_js}"></script>
+</body>
+</html>
+"""
+
+
 @routes.get("/openapi.json", name="openapi", media_type="application/json")
 async def openapi(request: web.Request) -> web.Response:
     """This API's OpenAPI 3.1 description, generated from the route table."""
@@ -78,6 +107,32 @@ async def docs(request: web.Request) -> web.Response:
         content_type="text/html",
         headers={
             "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+            "Referrer-Policy": "no-referrer",
+            "Cache-Control": "no-cache",
+        },
+    )
+
+
+@routes.get("/redoc", name="redoc", public=True, media_type="text/html")
+async def redoc(request: web.Request) -> web.Response:
+    """The API reference (ReDoc), beside /docs; paste an API token to load it."""
+    static = request.app.router[STATIC_ROUTE]
+
+    def asset(filename: str) -> str:
+        return escape(str(static.url_for(filename=filename, append_version=True)))
+
+    page = _REDOC_PAGE.format(
+        favicon=asset("favicon-32x32.png"),
+        docs_css=asset("twin-docs.css"),
+        redoc_js=asset("redoc.standalone.js"),
+        twin_js=asset("twin-redoc.js"),
+        openapi_url=escape(str(request.app.router["openapi"].url_for())),
+    )
+    return web.Response(
+        text=page,
+        content_type="text/html",
+        headers={
+            "Content-Security-Policy": REDOC_CONTENT_SECURITY_POLICY,
             "Referrer-Policy": "no-referrer",
             "Cache-Control": "no-cache",
         },
