@@ -10,6 +10,8 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from twin.domain.scopes import SCOPES
+
 
 def add_commands(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
@@ -26,7 +28,7 @@ def add_commands(
         "--scope",
         action="append",
         required=True,
-        choices=("admin", "chat", "webhook:talkme", "external", "analytics"),
+        choices=SCOPES,
         help="what the key may call (repeat for several)",
     )
     create.add_argument("--account", help="bind it to this account (it sees no other)")

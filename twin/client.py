@@ -31,6 +31,7 @@ from twin.api.views.accounts import AccountsOut
 from twin.api.views.analytics import MetricsOut
 from twin.api.views.chat import ChatOut as ChatAnswer
 from twin.api.views.control import ChatOut, ChatsOut
+from twin.api.views.conversation import ConversationOut, EscalatedOut, HistoryOut, SessionsOut
 from twin.api.views.external import AcceptedOut, DeliveriesOut, DeliveryOut
 from twin.api.views.keys import KeysOut
 from twin.api.views.stats import StatsOut
@@ -414,3 +415,31 @@ class TwinClient:
     async def analytics(self, **query: Any) -> MetricsOut:
         """`start_date`, `end_date` (dates or ISO text), `user_id`, `platform`."""
         return await self.call("analytics_metrics", query=query)
+
+    async def converse(
+        self, message: str, user_id: str, platform: str, **fields: Any
+    ) -> ConversationOut:
+        """`POST /api/v1/conversation/chat` (`session_id`, `context` in `fields`)."""
+        body = {"message": message, "user_id": user_id, "platform": platform, **fields}
+        return await self.call("conversation_chat", body=body)
+
+    async def sessions(self, user_id: str) -> SessionsOut:
+        return await self.call("conversation_sessions", path={"user_id": user_id})
+
+    async def history(self, session_id: str, *, limit: int = 50, offset: int = 0) -> HistoryOut:
+        return await self.call(
+            "conversation_history",
+            path={"session_id": session_id},
+            query={"limit": limit, "offset": offset},
+        )
+
+    async def escalate(
+        self, session_id: str, reason: str, priority: str = "normal", **context: Any
+    ) -> EscalatedOut:
+        body = {
+            "session_id": session_id,
+            "reason": reason,
+            "priority": priority,
+            "context": context,
+        }
+        return await self.call("conversation_escalate", body=body)

@@ -111,7 +111,21 @@ class ExternalChannelSettings(Section):
         return self
 
 
+class ConversationChannelSettings(Section):
+    """`[channels.conversation]`: the conversation API for business integrations
+    (`/api/v1/conversation/*`): sessions per user, the brain's judgement with every answer."""
+
+    enabled: bool = True
+    instance: str = "api"
+    twin: str = Field("default", description="the twin that answers on this channel")
+    working_hours: bool = False
+    notify: str = ""  # as [channels.chat] notify
+
+    _instance = field_validator("instance")(lambda value: _instance_name(value))
+
+
 class ChannelsSettings(Section):
     chat: ChatChannelSettings = Field(default_factory=ChatChannelSettings)
     talkme: TalkMeChannelSettings = Field(default_factory=TalkMeChannelSettings)
     external: ExternalChannelSettings = Field(default_factory=ExternalChannelSettings)
+    conversation: ConversationChannelSettings = Field(default_factory=ConversationChannelSettings)

@@ -9,6 +9,7 @@ from aiohttp import web
 from twin.config import Settings
 
 if TYPE_CHECKING:
+    from twin.channels.conversation_api import ConversationApi
     from twin.channels.external import ExternalChannel
     from twin.channels.http_chat import HttpChat
     from twin.channels.talkme import TalkMe
@@ -40,6 +41,7 @@ BEHAVIOUR: web.AppKey[BehaviourSettings] = web.AppKey("behaviour")  # account / 
 HTTP_CHAT: web.AppKey[HttpChat] = web.AppKey("http_chat")  # POST /api/chat
 TALKME: web.AppKey[TalkMe] = web.AppKey("talkme")  # POST /webhook/talkme
 EXTERNAL: web.AppKey[ExternalChannel] = web.AppKey("external")  # /api/v1/external/messages
+CONVERSATION_API: web.AppKey[ConversationApi] = web.AppKey("conversation_api")  # /api/v1/conv…
 TWINS: web.AppKey[Twins] = web.AppKey("twins")  # the personas accounts answer as
 API_KEYS: web.AppKey[ApiKeys] = web.AppKey("api_keys")  # stored API keys and scopes
 HEALTH: web.AppKey[Health] = web.AppKey("health")  # dependencies' last success / failure

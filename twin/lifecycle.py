@@ -145,6 +145,7 @@ def _worker_context(settings: Settings) -> Context:
 def _services_context(settings: Settings, adapters: Adapters) -> Context:
     async def context(app: web.Application) -> AsyncIterator[None]:
         from twin.api.metrics import METRICS
+        from twin.channels.conversation_api import ConversationApi
         from twin.channels.conversations import ChannelParts
         from twin.channels.external import CHANNEL as EXTERNAL
         from twin.channels.external import ExternalChannel
@@ -238,8 +239,10 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
             retry_base=settings.channels.external.retry_base,
         )
         external = app[keys.EXTERNAL] = ExternalChannel(settings, parts, wake_sender=sender.wake)
+        api = app[keys.CONVERSATION_API] = ConversationApi(settings, parts)
         if external.enabled:
             pipeline.executor.channels[EXTERNAL] = external
+            api.escalation_webhook = (external.operator_requested_tx, external.wake_sender)
         app[keys.CHATS] = ChatPauses(repo, directory, events, clock, pipeline.holds)
         app[keys.BEHAVIOUR] = BehaviourSettings(settings, repo, directory, events)
         intake.on_new_message = pipeline.planner.on_new_message

@@ -19,6 +19,7 @@ from twin.api.views import (
     analytics,
     chat,
     control,
+    conversation,
     diagnostics,
     docs,
     event_stream,
@@ -52,6 +53,7 @@ ROUTE_TABLES: tuple[RouteTable, ...] = (
     talkme.routes,  # POST /webhook/talkme, its health, stats, session delete
     external.routes,  # POST /api/v1/external/messages, /webhooks/deliveries, GET /share/{token}
     analytics.routes,  # GET /api/v1/analytics/metrics
+    conversation.routes,  # /api/v1/conversation/chat, sessions, history, escalate
 )
 
 

@@ -18,8 +18,9 @@ messages are stored (skipped: `escalated`) and the model is not asked.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -260,11 +261,15 @@ class Conversations:
             overrides = await self._repo.behaviour_overrides(chat.account_id)
         return self._behaviours.get(chat.account_id, overrides, chat.overrides)[0]
 
-    async def generate(self, planned: Planned) -> Draft | Escalation:
-        """The answer (a failure records the job as failed, or cancelled, and propagates)."""
+    async def generate(self, planned: Planned, facts: Sequence[str] = ()) -> Draft | Escalation:
+        """The answer (a failure records the job as failed, or cancelled, and propagates).
+        `facts`: what the caller knows of the user, for this answer (the twin's facts too)."""
         reply = planned.reply
         assert reply is not None
         behaviour = await self.behaviour(planned)
+        if facts:
+            twin = behaviour.twin.model_copy(update={"facts": [*behaviour.twin.facts, *facts]})
+            behaviour = dataclasses.replace(behaviour, twin=twin)
         started = planned.started
         try:
             return await self._generator.generate(

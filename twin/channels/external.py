@@ -123,20 +123,29 @@ class ExternalChannel:
 
         def store(tx: Tx) -> MessageRecord:
             chat, _ = tx.upsert_chat(
-                account.id, peer_of(thread), kind="private", title=message.title,
+                account.id,
+                peer_of(thread),
+                kind="private",
+                title=message.title,
                 external_id=thread,
             )
             record = tx.add_outgoing(
                 account.id, chat.id, text=message.message, state=ReplyState.SENT, date=now
             )
             tx.update_chat(
-                chat.id, paused_until=PAUSED_FOREVER, last_outgoing_at=now,
+                chat.id,
+                paused_until=PAUSED_FOREVER,
+                last_outgoing_at=now,
                 last_owner_activity_at=now,
             )
             tx.append_event(
                 "conversation.operator",
-                {"chat": chat.peer_id, "thread": thread, "channel": CHANNEL,
-                 "message_id": record.id},
+                {
+                    "chat": chat.peer_id,
+                    "thread": thread,
+                    "channel": CHANNEL,
+                    "message_id": record.id,
+                },
                 account_id=account.id,
                 chat_id=chat.id,
             )
@@ -188,6 +197,42 @@ class ExternalChannel:
                 self._queue_tx(tx, chat, done, {**payload, "wh_type": kind})
 
         await self.conversations.deliver(planned, result, also)
+        if self._wake_sender is not None:
+            self._wake_sender()
+
+    def operator_requested_tx(self, tx: Tx, chat: ChatRecord, fields: Mapping[str, Any]) -> None:
+        """Queue `operator_requested` for a conversation of another channel (the conversation
+        API's `escalate`), in the caller's transaction."""
+        data = chat.channel_data
+        payload = {
+            "wh_type": "operator_requested",
+            "company_id": self.settings.company_id,
+            "channel_id": data.get("platform"),
+            "task_id": None,
+            "thread_id": chat.external_id,
+            "external_chat_id": data.get("user_id"),
+            "message_id": None,
+            "message_text": "",
+            "message_type": "operator",
+            "sent_at": self._clock.now().isoformat(),
+            "title": chat.title,
+            "contacts": None,
+            "operator": True,
+            "close": False,
+            "success": False,
+            **fields,
+            **self._links(chat),
+        }
+        tx.add_delivery(
+            account_id=chat.account_id,
+            key=uuid.uuid4().hex,
+            url=self.settings.webhook_url,
+            payload=payload,
+            now=self._clock.now(),
+            chat_id=chat.id,
+        )
+
+    def wake_sender(self) -> None:
         if self._wake_sender is not None:
             self._wake_sender()
 

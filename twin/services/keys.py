@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from twin.db.records import ApiKeyRecord
+from twin.domain.scopes import SCOPES
 from twin.errors import InvalidSettings
 from twin.ports import Clock, Store
 from twin.services.events import EventLog
 
-SCOPES = ("admin", "chat", "webhook:talkme", "external", "analytics")
 CACHE_SECONDS = 15.0
 CACHE_LIMIT = 10_000  # cached keys per process (known keys are kept before unknown ones)
 USED_EVERY = timedelta(minutes=1)

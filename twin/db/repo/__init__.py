@@ -22,6 +22,7 @@ from twin.db.repo.keys import KeysMixin
 from twin.db.repo.messages import MessagesMixin
 from twin.db.repo.misc import MiscMixin
 from twin.db.repo.replies import RepliesMixin
+from twin.db.repo.sessions import SessionsMixin
 from twin.db.repo.stats import StatsMixin
 from twin.db.repo.twins import TwinsMixin
 
@@ -43,6 +44,7 @@ class Repository(
     TwinsMixin,
     DeliveriesMixin,
     AnalyticsMixin,
+    SessionsMixin,
 ):
     """Implements the daemon's storage port on SQLAlchemy (SQLite or PostgreSQL)."""
 
