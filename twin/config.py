@@ -145,6 +145,11 @@ class ApiSettings(Section):
         5, ge=0, description="per login endpoint, per account and per client address; 0 = off"
     )
     login_window_seconds: float = Field(900.0, gt=0)
+    # The business API's own limits, per minute (0 = off): conversation per user_id, messaging
+    # per platform + chat_id, analytics per API key.
+    conversation_per_minute: int = Field(100, ge=0)
+    messaging_per_minute: int = Field(30, ge=0)
+    analytics_per_minute: int = Field(20, ge=0)
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="reverse proxies (addresses or networks) whose X-Forwarded-For is believed",

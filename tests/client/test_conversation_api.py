@@ -89,3 +89,50 @@ async def test_escalate_pauses_the_session_and_fires_the_webhook(
     assert webhook.payload["context"] == {"order": "A-7"}
     with pytest.raises(NotFound):
         await twin.escalate("no-such-session", "x")
+
+
+@pytest.fixture
+async def limited(aiohttp_client, engine_url, tmp_path, fake_openai):  # noqa: F811
+    from tests.channels.test_http_chat import TOKEN, chat_settings
+    from twin.app import create_app
+
+    settings = chat_settings(
+        engine_url,
+        tmp_path,
+        fake_openai.base_url + "/v1",
+        api={"tokens": [TOKEN], "conversation_per_minute": 2, "analytics_per_minute": 1},
+    )
+    app = await aiohttp_client(create_app(settings))
+    async with TwinClient(str(app.make_url("")), TOKEN) as client:
+        yield app, client
+
+
+async def test_business_limits_per_user_and_per_key(
+    limited,
+    fake_openai: FakeOpenAI,  # noqa: F811
+) -> None:
+    from tests.channels.test_http_chat import AUTH
+    from twin.client import RateLimited
+
+    app, client = limited
+    fake_openai.respond_with(lambda body: answer("ok"))
+    body = {"message": "hi", "user_id": "u-9", "platform": "web"}
+    first = await app.post("/api/v1/conversation/chat", json=body, headers=AUTH)
+    assert first.status == 200
+    # the tighter limit shows: 2 per minute for this user, 1 left
+    assert (first.headers["X-RateLimit-Limit"], first.headers["X-RateLimit-Remaining"]) == (
+        "2",
+        "1",
+    )
+    await client.converse("again", "u-9", "web")
+    with pytest.raises(RateLimited) as refused:
+        await client.converse("and again", "u-9", "web")
+    assert (
+        refused.value.status == 429
+        and refused.value.retry_after
+        and "user_id" in str(refused.value)
+    )
+    assert (await client.converse("hello", "u-10", "web")).message == "ok"  # another user
+    await client.analytics()
+    with pytest.raises(RateLimited):
+        await client.analytics()

@@ -66,6 +66,12 @@ class RateLimits:
         login = Quota(settings.login_attempts, settings.login_window_seconds)
         self.login_by_account = MovingWindow(login)
         self.login_by_address = MovingWindow(login)
+        # The business API's limits (`count_group`): per user, per chat, per key.
+        self.groups = {
+            "conversation": MovingWindow(Quota(settings.conversation_per_minute, 60.0)),
+            "messaging": MovingWindow(Quota(settings.messaging_per_minute, 60.0)),
+            "analytics": MovingWindow(Quota(settings.analytics_per_minute, 60.0)),
+        }
         self.trusted_proxies: tuple[Network, ...] = tuple(
             ipaddress.ip_network(entry, strict=False) for entry in settings.trusted_proxies
         )
@@ -89,6 +95,30 @@ class RateLimits:
                 verdict,
                 f"Too many requests with this API token: at most {quota.limit} per "
                 f"{_seconds(quota.window)}.",
+            )
+
+    def count_group(self, request: web.Request, group: str, key: object, what: str) -> None:
+        """Count a request of a business API `group` for `key` (a user, a chat, a key); 429
+        when its window is full. The response's X-RateLimit headers show whichever limit,
+        the token's or this one, has fewer requests left."""
+        window = self.groups[group]
+        if window.quota.unlimited:
+            return
+        now = self.now()
+        verdict = window.hit((group, key), now)
+        current = request.get(_HEADERS)
+        if current is None or verdict.remaining < int(current["X-RateLimit-Remaining"]):
+            request[_HEADERS] = {
+                "X-RateLimit-Limit": str(verdict.limit),
+                "X-RateLimit-Remaining": str(verdict.remaining),
+                "X-RateLimit-Reset": str(math.ceil(now + verdict.reset_after)),
+            }
+        if not verdict.allowed:
+            self._refuse(
+                group,
+                verdict,
+                f"Too many {group} requests for this {what}: at most {window.quota.limit} "
+                "per minute.",
             )
 
     def login_attempt(self, request: web.Request, scope: str, account: str) -> LoginAttempt:
@@ -152,6 +182,11 @@ RATE_LIMITS = web.AppKey("twin_rate_limits", RateLimits)
 def login_attempt(request: web.Request, scope: str, account: str) -> LoginAttempt:
     """For the login views: count this attempt, or answer 429 (see the module docstring)."""
     return request.app[RATE_LIMITS].login_attempt(request, scope, account)
+
+
+def count_group(request: web.Request, group: str, key: object, what: str) -> None:
+    """For the business API's views: count this request in `group` for `key`, or 429."""
+    request.app[RATE_LIMITS].count_group(request, group, key, what)
 
 
 def client_address(request: web.BaseRequest, trusted: Sequence[Network]) -> str:

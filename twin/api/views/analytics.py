@@ -14,6 +14,7 @@ from twin import keys
 from twin.api.auth import principal_of
 from twin.api.errors import ApiError
 from twin.api.fields import IsoDate
+from twin.api.ratelimit import count_group
 from twin.api.validation import ApiModel, RouteTable
 
 routes = RouteTable(tags=("analytics",))
@@ -72,6 +73,8 @@ async def analytics_metrics(request: web.Request, query: MetricsQuery) -> Metric
     """Figures over the UTC days `start_date`..`end_date`, every channel (or `platform`), every
     conversation (or `user_id`), computed by the database. A key bound to an account sees its
     own account's figures only."""
+    principal = principal_of(request)
+    count_group(request, "analytics", principal.name if principal else "", "API key")
     today = request.app[keys.CLOCK].now().date()
     end = query.end_date or today
     start = query.start_date or end - dt.timedelta(days=29)
@@ -81,7 +84,6 @@ async def analytics_metrics(request: web.Request, query: MetricsQuery) -> Metric
         raise ApiError(422, f"at most {MAX_DAYS} days at once", details=[("start_date", "")])
     since = dt.datetime.combine(start, dt.time(), tzinfo=dt.UTC)
     until = dt.datetime.combine(end, dt.time(), tzinfo=dt.UTC) + dt.timedelta(days=1)
-    principal = principal_of(request)
     account_ids = None
     if principal is not None and principal.account is not None:
         account_ids = [await request.app[keys.DIRECTORY].id_of(principal.account)]

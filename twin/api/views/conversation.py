@@ -13,6 +13,7 @@ from pydantic import Field
 from twin import keys
 from twin.api.auth import principal_of
 from twin.api.errors import ApiError
+from twin.api.ratelimit import count_group
 from twin.api.validation import ApiModel, RouteTable
 from twin.api.views.chat import MAX_MESSAGE_CHARS
 from twin.channels.conversation_api import ConversationApi
@@ -79,6 +80,7 @@ async def conversation_chat(request: web.Request, body: ConversationIn) -> Conve
     `suggested_actions` are derived from them. A session handed to a person answers empty,
     `escalated`, until resumed (`POST /chats/{id}/resume {"account": "api"}`)."""
     api = _api(request)
+    count_group(request, "conversation", body.user_id, "user_id")
     if not api.conversations.answers:
         raise ApiError(503, "No language model is configured ([llm]): nothing can answer.")
     answer = await api.chat(
@@ -123,7 +125,9 @@ class SessionsOut(ApiModel):
 async def conversation_sessions(request: web.Request, path: UserPath) -> SessionsOut:
     """The user's sessions, newest first."""
     now = request.app[keys.CLOCK].now()
-    rows = await _api(request).sessions(path.user_id)
+    api = _api(request)
+    count_group(request, "conversation", path.user_id, "user_id")
+    rows = await api.sessions(path.user_id)
     return SessionsOut(
         user_id=path.user_id,
         sessions=[
