@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import aiohttp
 from aiohttp import web
-from channels import ANSWER, AUTH, daemon
 
+from bench.channels import ANSWER, AUTH, daemon
 from tests.providers.openai_fake import FakeOpenAI
 from twin.domain.webhooks import sign
 

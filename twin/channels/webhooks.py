@@ -140,10 +140,7 @@ class WebhookSender:
         attempts = delivery.attempts + 1
         later = now + timedelta(seconds=retry_delay(attempts, self._rng, self._retry_base))
         age = (later - delivery.created_at).total_seconds()
-        if age > self._settings.max_age:
-            log.warning(
-                "webhook delivery %s is dead after %d attempts: %s", delivery.id, attempts, error
-            )
+        if age > self._settings.max_age:  # the event's line says so (WARNING)
             await self._repo.delivery_failed(delivery.id, error, status, None)
             await self._emit("webhook.dead", delivery, attempts, error=error)
             return

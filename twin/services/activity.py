@@ -187,6 +187,19 @@ LINES: Mapping[str, Line] = {
     "conversation.deleted": Line(
         lambda d: f"{d.get('channel')} conversation {d.get('thread')} forgotten"
     ),
+    "conversation.operator": Line(
+        lambda d: f"an operator answered in thread {d.get('thread')}; paused until resumed"
+    ),
+    "webhook.delivered": Line(
+        lambda d: f"webhook {d.get('delivery')} ({d.get('wh_type')}) delivered, "
+        f"attempt {d.get('attempts')}",
+        logging.DEBUG,
+    ),
+    "webhook.dead": Line(
+        lambda d: f"webhook {d.get('delivery')} ({d.get('wh_type')}) given up after "
+        f"{d.get('attempts')} attempts: {d.get('error')}",
+        logging.WARNING,
+    ),
     "key.created": Line(
         lambda d: f"API key {d.get('name')} created ({', '.join(d.get('scopes') or [])})"
     ),

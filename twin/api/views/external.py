@@ -143,7 +143,7 @@ class DeliveryOut(ApiModel):
 class DeliveriesQuery(ApiModel):
     state: Literal["pending", "delivered", "dead"] | None = None
     limit: int = Field(100, ge=1, le=1000)
-    before: int | None = Field(None, ge=1, description="ids below this one (paging)")
+    before: int | None = Field(None, ge=1, le=2**63 - 1, description="ids below this one (paging)")
 
 
 class DeliveriesOut(ApiModel):
