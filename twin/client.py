@@ -34,6 +34,7 @@ from twin.api.views.control import ChatOut, ChatsOut
 from twin.api.views.conversation import ConversationOut, EscalatedOut, HistoryOut, SessionsOut
 from twin.api.views.external import AcceptedOut, DeliveriesOut, DeliveryOut
 from twin.api.views.keys import KeysOut
+from twin.api.views.messaging import ContextOut, PlatformsOut, SendOut
 from twin.api.views.stats import StatsOut
 from twin.api.views.telegram import MessagesOut
 from twin.api.views.twins import TwinOut, TwinsOut
@@ -443,3 +444,21 @@ class TwinClient:
             "context": context,
         }
         return await self.call("conversation_escalate", body=body)
+
+    async def send(self, platform: str, chat_id: str | int, text: str, **fields: Any) -> SendOut:
+        """`POST /api/v1/messaging/send` (`account`, `message_type`… in `fields`)."""
+        body = {"platform": platform, "chat_id": str(chat_id), "text": text, **fields}
+        return await self.call("messaging_send", body=body)
+
+    async def context(self, platform: str, chat_id: str | int, user_id: str) -> ContextOut:
+        path = {"platform": platform, "chat_id": str(chat_id), "user_id": user_id}
+        return await self.call("messaging_context", path=path)
+
+    async def update_context(
+        self, platform: str, chat_id: str | int, user_id: str, **context: Any
+    ) -> ContextOut:
+        path = {"platform": platform, "chat_id": str(chat_id), "user_id": user_id}
+        return await self.call("messaging_context_put", path=path, body={"context": context})
+
+    async def platforms(self) -> PlatformsOut:
+        return await self.call("messaging_platforms")

@@ -25,6 +25,7 @@ from twin.api.views import (
     event_stream,
     external,
     keys,
+    messaging,
     replies,
     stats,
     style,
@@ -54,6 +55,7 @@ ROUTE_TABLES: tuple[RouteTable, ...] = (
     external.routes,  # POST /api/v1/external/messages, /webhooks/deliveries, GET /share/{token}
     analytics.routes,  # GET /api/v1/analytics/metrics
     conversation.routes,  # /api/v1/conversation/chat, sessions, history, escalate
+    messaging.routes,  # /api/v1/messaging/send, context, platforms
 )
 
 

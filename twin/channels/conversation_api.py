@@ -129,7 +129,9 @@ class ConversationApi:
                     state,
                     _actions(state, "unknown", entities),
                 )
-            result = await conversations.generate(planned, _facts(context or {}))
+            stored = (planned.chat.channel_data.get("contexts") or {}).get(user_id) or {}
+            facts = _facts({**stored, **(context or {})})  # PUT /messaging/context, then this
+            result = await conversations.generate(planned, facts)
             answer = await conversations.deliver(planned, result)
         flags = answer.flags
         intent = str(flags.get("intent") or "unknown")

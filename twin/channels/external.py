@@ -25,7 +25,7 @@ from typing import Any
 from twin.channels.conversations import Conversations
 from twin.channels.records import ChannelParts, Inbound, Planned, peer_of
 from twin.config import Settings
-from twin.db.records import ChatRecord, MessageRecord, ReplyRecord
+from twin.db.records import AccountRecord, ChatRecord, MessageRecord, ReplyRecord
 from twin.domain.models import PAUSED_FOREVER, ReplyState
 from twin.domain.webhooks import Turn, share_token, turn_fields
 from twin.ports import Tx
@@ -231,6 +231,49 @@ class ExternalChannel:
             now=self._clock.now(),
             chat_id=chat.id,
         )
+
+    async def push(self, instance: AccountRecord, thread: str, text: str, message_type: str) -> int:
+        """A message sent on the owner's behalf (`POST /api/v1/messaging/send`): stored as the
+        conversation's turn and queued as its webhook, in one transaction."""
+        now = self._clock.now()
+
+        def push(tx: Tx) -> int:
+            chat, _ = tx.upsert_chat(
+                instance.id, peer_of(thread), kind="private", external_id=thread
+            )
+            record = tx.add_outgoing(
+                instance.id, chat.id, text=text, state=ReplyState.SENT, date=now
+            )
+            tx.update_chat(chat.id, last_outgoing_at=now)
+            data = chat.channel_data
+            tx.add_delivery(
+                account_id=chat.account_id,
+                key=uuid.uuid4().hex,
+                url=self.settings.webhook_url,
+                payload={
+                    "wh_type": "message",
+                    "company_id": self.settings.company_id,
+                    "channel_id": data.get("channel_id"),
+                    "task_id": data.get("task_id"),
+                    "thread_id": thread,
+                    "external_chat_id": data.get("external_chat_id", thread),
+                    "message_id": record.id,
+                    "message_text": text,
+                    "message_type": message_type,
+                    "sent_at": now.isoformat(),
+                    "title": data.get("title") or chat.title,
+                    "contacts": data.get("contacts"),
+                    "operator": message_type == "operator",
+                    **self._links(chat),
+                },
+                now=now,
+                chat_id=chat.id,
+            )
+            return record.id
+
+        message_id = await self._repo.transaction(push)
+        self.wake_sender()
+        return message_id
 
     def wake_sender(self) -> None:
         if self._wake_sender is not None:

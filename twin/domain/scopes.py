@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-SCOPES = ("admin", "chat", "webhook:talkme", "external", "analytics", "conversation")
+SCOPES = ("admin", "chat", "webhook:talkme", "external", "analytics", "conversation", "messaging")

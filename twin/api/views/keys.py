@@ -20,7 +20,7 @@ routes = RouteTable(tags=("keys",))
 KeyName = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
                 examples=["n8n"])
 Scope = Literal[
-    "admin", "chat", "webhook:talkme", "external", "analytics", "conversation"
+    "admin", "chat", "webhook:talkme", "external", "analytics", "conversation", "messaging"
 ]
 
 
