@@ -140,6 +140,19 @@ def principal_of(request: web.Request) -> Principal | None:
     return request.get(PRINCIPAL)
 
 
+def guard_channel(request: web.Request, instance: str, twin: str, what: str) -> None:
+    """A channel's endpoint for this request's key: 404 when the key is bound to another
+    account (the channel instance's conversations are that instance's), 403 when it is bound
+    to another twin than the one answering there."""
+    principal = principal_of(request)
+    if principal is None:
+        return
+    if not principal.sees(instance):
+        raise ApiError(404, f"There is no {what} for this API key's account.")
+    if principal.twin not in (None, twin):
+        raise ApiError(403, f"This API key is bound to twin '{principal.twin}', not '{twin}'.")
+
+
 def log_token_problems(tokens: Sequence[SecretStr]) -> None:
     """Start-up warnings: no token (the API is closed) or tokens too short to resist guessing."""
     known = configured_tokens(tokens)

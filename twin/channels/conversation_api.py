@@ -82,14 +82,7 @@ class ConversationApi:
         self._repo = parts.repo
         self._events = parts.events
         self._notifier = parts.notifier
-        self.conversations = Conversations(
-            CHANNEL,
-            section.instance,
-            section.twin,
-            parts,
-            hours=section.working_hours,
-            notify=section.notify,
-        )
+        self.conversations = Conversations.of(CHANNEL, section, parts)
         # With the external channel on (lifecycle): queue its `operator_requested` webhook in
         # the escalation's transaction, then wake its sender.
         self.escalation_webhook: (

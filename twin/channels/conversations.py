@@ -23,7 +23,7 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from twin.channels.notify import EscalationNote, escalation_note
 from twin.channels.records import (
@@ -31,6 +31,7 @@ from twin.channels.records import (
     Answer,
     ChannelParts,
     Inbound,
+    KeyedLocks,
     Planned,
     peer_of,
 )
@@ -52,6 +53,15 @@ __all__ = ["LEASE", "Answer", "ChannelParts", "Conversations", "Inbound", "Plann
 log = logging.getLogger("twin.channels")
 
 LEASE = timedelta(minutes=10)  # a request never takes this long; past it the job is the worker's
+
+
+class ChannelSection(Protocol):
+    """What every `[channels.<name>]` section says (twin.config_channels)."""
+
+    instance: str
+    twin: str
+    working_hours: bool
+    notify: str
 
 
 class Conversations:
@@ -86,7 +96,22 @@ class Conversations:
         self._styles = parts.styles
         self._generator = parts.generator
         self._instance: AccountRecord | None = None
-        self._threads: dict[str, tuple[asyncio.Lock, int]] = {}
+        self._threads = KeyedLocks()
+
+    @classmethod
+    def of(
+        cls, channel: str, section: ChannelSection, parts: ChannelParts, **options: Any
+    ) -> Conversations:
+        """The conversations of a `[channels.<name>]` section's instance."""
+        return cls(
+            channel,
+            section.instance,
+            section.twin,
+            parts,
+            hours=section.working_hours,
+            notify=section.notify,
+            **options,
+        )
 
     @property
     def answers(self) -> bool:
@@ -115,18 +140,9 @@ class Conversations:
 
     @asynccontextmanager
     async def turn(self, thread: str) -> AsyncIterator[None]:
-        """One request of a conversation at a time, in arrival order (asyncio.Lock is FIFO)."""
-        lock, users = self._threads.get(thread, (asyncio.Lock(), 0))
-        self._threads[thread] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._threads[thread]
-            if users == 1:
-                del self._threads[thread]
-            else:
-                self._threads[thread] = (lock, users - 1)
+        """One request of a conversation at a time, in arrival order."""
+        async with self._threads.hold(thread):
+            yield
 
     # --- plan ----------------------------------------------------------------------------------
     async def plan(self, inbound: Inbound) -> Planned:
@@ -228,7 +244,11 @@ class Conversations:
         return planned
 
     def _queue_tx(
-        self, tx: Tx, chat: ChatRecord, message: MessageRecord, previous: dict[str, Any],
+        self,
+        tx: Tx,
+        chat: ChatRecord,
+        message: MessageRecord,
+        previous: dict[str, Any],
         now: datetime,
     ) -> tuple[Planned, list[StagedEvent]]:
         """A channel answered by the worker (`queued`): the message joins the chat's job that

@@ -14,16 +14,15 @@ owner, and the twin pauses in that dialogue until resumed (`POST /chats/{id}/res
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from twin.channels.conversations import Conversations
-from twin.channels.records import ChannelParts, Inbound, Planned, peer_of
+from twin.channels.records import ChannelParts, Inbound, KeyedLocks, Planned, peer_of
 from twin.config import Settings
 from twin.db.records import AccountRecord, ChatRecord, MessageRecord, ReplyRecord
 from twin.domain.models import PAUSED_FOREVER, ReplyState
@@ -54,11 +53,6 @@ class Accepted:
     thread_id: str
 
 
-@dataclass(slots=True)
-class _Turns:
-    locks: dict[int, tuple[asyncio.Lock, int]] = field(default_factory=dict)
-
-
 class ExternalChannel:
     def __init__(
         self,
@@ -72,16 +66,8 @@ class ExternalChannel:
         self._events = parts.events
         self._clock = parts.clock
         self._wake_sender = wake_sender
-        self.conversations = Conversations(
-            CHANNEL,
-            section.instance,
-            section.twin,
-            parts,
-            hours=section.working_hours,
-            notify=section.notify,
-            queued=True,
-        )
-        self._turns = _Turns()
+        self.conversations = Conversations.of(CHANNEL, section, parts, queued=True)
+        self._turns = KeyedLocks()
 
     @property
     def enabled(self) -> bool:
@@ -157,19 +143,9 @@ class ExternalChannel:
     # --- the worker's side (twin.services.pipeline.execute.ChannelDelivery) ---------------------
     @asynccontextmanager
     async def turn(self, chat: ChatRecord) -> AsyncIterator[None]:
-        """One job of a conversation at a time, in the order they were handed over (FIFO)."""
-        locks = self._turns.locks
-        lock, users = locks.get(chat.id, (asyncio.Lock(), 0))
-        locks[chat.id] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = locks[chat.id]
-            if users == 1:
-                del locks[chat.id]
-            else:
-                locks[chat.id] = (lock, users - 1)
+        """One job of a conversation at a time, in the order they were handed over."""
+        async with self._turns.hold(chat.id):
+            yield
 
     async def deliver(
         self,
@@ -188,13 +164,13 @@ class ExternalChannel:
 
         def also(tx: Tx, done: ReplyRecord, message_id: int | None) -> None:
             text = (result.reply.text if isinstance(result, Escalation) else result.text) or ""
-            fields = turn_fields(turn)
-            payload = self._payload(chat, done, message_id, text, fields)
+            fields = {**turn_fields(turn), "reply_id": done.id}
             kinds = ["operator_requested" if escalated else "message"]
             if fields["close"]:
                 kinds.append("dialog_closed")
             for kind in kinds:
-                self._queue_tx(tx, chat, done, {**payload, "wh_type": kind})
+                payload = self._payload(chat, kind, message_id, text, "bot", fields)
+                self._queue_tx(tx, chat, payload, done.id)
 
         await self.conversations.deliver(planned, result, also)
         if self._wake_sender is not None:
@@ -203,33 +179,9 @@ class ExternalChannel:
     def operator_requested_tx(self, tx: Tx, chat: ChatRecord, fields: Mapping[str, Any]) -> None:
         """Queue `operator_requested` for a conversation of another channel (the conversation
         API's `escalate`), in the caller's transaction."""
-        data = chat.channel_data
-        payload = {
-            "wh_type": "operator_requested",
-            "company_id": self.settings.company_id,
-            "channel_id": data.get("platform"),
-            "task_id": None,
-            "thread_id": chat.external_id,
-            "external_chat_id": data.get("user_id"),
-            "message_id": None,
-            "message_text": "",
-            "message_type": "operator",
-            "sent_at": self._clock.now().isoformat(),
-            "title": chat.title,
-            "contacts": None,
-            "operator": True,
-            "close": False,
-            "success": False,
-            **fields,
-            **self._links(chat),
-        }
-        tx.add_delivery(
-            account_id=chat.account_id,
-            key=uuid.uuid4().hex,
-            url=self.settings.webhook_url,
-            payload=payload,
-            now=self._clock.now(),
-            chat_id=chat.id,
+        extra = {"operator": True, "close": False, "success": False, **fields}
+        self._queue_tx(
+            tx, chat, self._payload(chat, "operator_requested", None, "", "operator", extra)
         )
 
     async def push(self, instance: AccountRecord, thread: str, text: str, message_type: str) -> int:
@@ -245,30 +197,9 @@ class ExternalChannel:
                 instance.id, chat.id, text=text, state=ReplyState.SENT, date=now
             )
             tx.update_chat(chat.id, last_outgoing_at=now)
-            data = chat.channel_data
-            tx.add_delivery(
-                account_id=chat.account_id,
-                key=uuid.uuid4().hex,
-                url=self.settings.webhook_url,
-                payload={
-                    "wh_type": "message",
-                    "company_id": self.settings.company_id,
-                    "channel_id": data.get("channel_id"),
-                    "task_id": data.get("task_id"),
-                    "thread_id": thread,
-                    "external_chat_id": data.get("external_chat_id", thread),
-                    "message_id": record.id,
-                    "message_text": text,
-                    "message_type": message_type,
-                    "sent_at": now.isoformat(),
-                    "title": data.get("title") or chat.title,
-                    "contacts": data.get("contacts"),
-                    "operator": message_type == "operator",
-                    **self._links(chat),
-                },
-                now=now,
-                chat_id=chat.id,
-            )
+            fields = {"operator": message_type == "operator"}
+            payload = self._payload(chat, "message", record.id, text, message_type, fields)
+            self._queue_tx(tx, chat, payload)
             return record.id
 
         message_id = await self._repo.transaction(push)
@@ -283,24 +214,26 @@ class ExternalChannel:
     def _payload(
         self,
         chat: ChatRecord,
-        reply: ReplyRecord,
+        wh_type: str,
         message_id: int | None,
         text: str,
+        message_type: str,
         fields: Mapping[str, Any],
     ) -> dict[str, Any]:
+        """A webhook's fields: the conversation's (from its channel_data), the message's,
+        then `fields` (the turn's judgement, an escalation's reason…), then the links."""
         data = chat.channel_data
-        section = self.settings
         return {
-            "company_id": section.company_id,
-            "channel_id": data.get("channel_id"),
+            "wh_type": wh_type,
+            "company_id": self.settings.company_id,
+            "channel_id": data.get("channel_id", data.get("platform")),
             "task_id": data.get("task_id"),
             "thread_id": chat.external_id,
-            "external_chat_id": data.get("external_chat_id"),
+            "external_chat_id": data.get("external_chat_id", data.get("user_id")),
             "message_id": message_id,
-            "reply_id": reply.id,
             "message_text": text,
-            "message_type": "bot",
-            "sent_at": self._clock.now().isoformat(),  # when the twin's message was stored
+            "message_type": message_type,
+            "sent_at": self._clock.now().isoformat(),  # when the message was stored
             "title": data.get("title") or chat.title,
             "contacts": data.get("contacts"),
             **fields,
@@ -320,7 +253,7 @@ class ExternalChannel:
         }
 
     def _queue_tx(
-        self, tx: Tx, chat: ChatRecord, reply: ReplyRecord, payload: dict[str, Any]
+        self, tx: Tx, chat: ChatRecord, payload: dict[str, Any], reply_id: int | None = None
     ) -> None:
         tx.add_delivery(
             account_id=chat.account_id,
@@ -329,5 +262,5 @@ class ExternalChannel:
             payload=payload,
             now=self._clock.now(),
             chat_id=chat.id,
-            reply_id=reply.id,
+            reply_id=reply_id,
         )

@@ -40,14 +40,7 @@ class HttpChat:
     def __init__(self, settings: Settings, parts: ChannelParts) -> None:
         self._settings = settings.channels.chat
         section = self._settings
-        self.conversations = Conversations(
-            CHANNEL,
-            section.instance,
-            section.twin,
-            parts,
-            hours=section.working_hours,
-            notify=section.notify,
-        )
+        self.conversations = Conversations.of(CHANNEL, section, parts)
 
     @property
     def enabled(self) -> bool:

@@ -94,14 +94,7 @@ class TalkMe:
         self._repo = parts.repo
         self._events = parts.events
         self._clock = parts.clock
-        self.conversations = Conversations(
-            CHANNEL,
-            section.instance,
-            section.twin,
-            parts,
-            hours=section.working_hours,
-            notify=section.notify,
-        )
+        self.conversations = Conversations.of(CHANNEL, section, parts)
         self._turns: set[asyncio.Task[Said]] = set()
 
     @property

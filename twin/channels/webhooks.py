@@ -146,7 +146,10 @@ class WebhookSender:
             return
         log.info(
             "webhook delivery %s failed (%s); attempt %d in %.1f s",
-            delivery.id, error, attempts + 1, (later - now).total_seconds(),
+            delivery.id,
+            error,
+            attempts + 1,
+            (later - now).total_seconds(),
         )
         await self._repo.delivery_failed(delivery.id, error, status, later)
 

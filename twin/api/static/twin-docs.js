@@ -1,13 +1,15 @@
-// twin: load Swagger UI with the API token the user pastes (MIT, part of twin).
-// The token is kept in sessionStorage (this tab only) and sent only to this origin.
+// twin: load Swagger UI (/docs) or ReDoc (/redoc) with the API token the user pastes (MIT,
+// part of twin). The token is kept in sessionStorage (this tab only) and sent only to this
+// origin; ReDoc itself sends no requests.
 (function () {
   "use strict";
   var KEY = "twin.apiToken";
   var form = document.getElementById("twin-token");
   var input = document.getElementById("twin-token-input");
   var status = document.getElementById("twin-token-status");
-  var root = document.getElementById("swagger-ui");
+  var root = document.querySelector("[data-openapi-url]");
   var specUrl = root.getAttribute("data-openapi-url");
+  var renderer = root.getAttribute("data-renderer");
 
   function show(text) {
     status.textContent = text;
@@ -35,6 +37,10 @@
         window.sessionStorage.setItem(KEY, token);
         show("Token accepted (kept in this browser tab only).");
         root.textContent = "";
+        if (renderer === "redoc") {
+          Redoc.init(spec, { expandResponses: "200,201,202" }, root);
+          return;
+        }
         window.ui = SwaggerUIBundle({
           spec: spec,
           domNode: root,

@@ -16,7 +16,7 @@ from aiohttp import ClientConnectionResetError, web
 from pydantic import Field
 
 from twin import __version__, keys
-from twin.api.auth import principal_of
+from twin.api.auth import guard_channel
 from twin.api.context import current_request_id
 from twin.api.errors import ApiError, from_domain
 from twin.api.validation import ApiModel, RouteTable
@@ -180,14 +180,8 @@ def _chat_channel(request: web.Request, body: ChatIn) -> HttpChat:
     chat = request.app.get(keys.HTTP_CHAT)
     if chat is None or not chat.enabled:
         raise ApiError(404, "The HTTP chat channel is not enabled ([channels.chat] enabled).")
-    principal = principal_of(request)
     settings = request.app[keys.SETTINGS].channels.chat
-    if principal is not None and not principal.sees(settings.instance):
-        # Its conversations are account `instance`'s: another account's, as if not there.
-        raise ApiError(404, "There is no HTTP chat channel for this API key's account.")
-    twin = settings.twin
-    if principal is not None and principal.twin not in (None, twin):
-        raise ApiError(403, f"This API key is bound to twin '{principal.twin}', not '{twin}'.")
+    guard_channel(request, settings.instance, settings.twin, "HTTP chat channel")
     if not chat.conversations.answers:
         raise ApiError(503, "No language model is configured ([llm]): nothing can answer.")
     return chat

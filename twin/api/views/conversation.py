@@ -11,7 +11,7 @@ from aiohttp import web
 from pydantic import Field
 
 from twin import keys
-from twin.api.auth import principal_of
+from twin.api.auth import guard_channel
 from twin.api.errors import ApiError
 from twin.api.ratelimit import count_group
 from twin.api.validation import ApiModel, RouteTable
@@ -57,14 +57,8 @@ def _api(request: web.Request) -> ConversationApi:
     api = request.app.get(keys.CONVERSATION_API)
     if api is None or not api.enabled:
         raise ApiError(404, "The conversation API is not enabled ([channels.conversation]).")
-    principal = principal_of(request)
     section = request.app[keys.SETTINGS].channels.conversation
-    if principal is not None and not principal.sees(section.instance):
-        raise ApiError(404, "There is no conversation API for this API key's account.")
-    if principal is not None and principal.twin not in (None, section.twin):
-        raise ApiError(
-            403, f"This API key is bound to twin '{principal.twin}', not '{section.twin}'."
-        )
+    guard_channel(request, section.instance, section.twin, "conversation API")
     return api
 
 

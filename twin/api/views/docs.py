@@ -29,10 +29,9 @@ _PAGE = """<!doctype html>
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>twin API</title>
+<title>{title}</title>
 <link rel="icon" type="image/png" href="{favicon}">
-<link rel="stylesheet" href="{swagger_css}">
-<link rel="stylesheet" href="{docs_css}">
+{styles}
 </head>
 <body>
 <form id="twin-token" class="twin-token" autocomplete="off">
@@ -43,9 +42,8 @@ _PAGE = """<!doctype html>
 <button type="button" id="twin-token-forget">Forget token</button>
 <span id="twin-token-status" role="status"></span>
 </form>
-<div id="swagger-ui" data-openapi-url="{openapi_url}"></div>
-<script src="{swagger_js}"></script>
-<script src="{docs_js}"></script>
+<div id="{root}" data-renderer="{root}" data-openapi-url="{openapi_url}"></div>
+{scripts}
 </body>
 </html>
 """
@@ -54,31 +52,6 @@ _PAGE = """<!doctype html>
 # ReDoc also builds its search index in a worker started from a blob: URL.
 REDOC_CONTENT_SECURITY_POLICY = CONTENT_SECURITY_POLICY + "; worker-src 'self' blob:"
 
-_REDOC_PAGE = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>twin API reference</title>
-<link rel="icon" type="image/png" href="{favicon}">
-<link rel="stylesheet" href="{docs_css}">
-</head>
-<body>
-<form id="twin-token" class="twin-token" autocomplete="off">
-<label for="twin-token-input">API token</label>
-<input id="twin-token-input" type="password" required autocomplete="off"
- placeholder="one of the tokens in TWIN_API__TOKENS">
-<button type="submit">Load API</button>
-<button type="button" id="twin-token-forget">Forget token</button>
-<span id="twin-token-status" role="status"></span>
-</form>
-<div id="redoc" data-openapi-url="{openapi_url}"></div>
-<script src="{redoc_js}"></script>
-<script src="{twin_js}"></script>
-</body>
-</html>
-"""
-
 
 @routes.get("/openapi.json", name="openapi", media_type="application/json")
 async def openapi(request: web.Request) -> web.Response:
@@ -86,54 +59,59 @@ async def openapi(request: web.Request) -> web.Response:
     return web.json_response(request.app[OPENAPI_DOCUMENT])
 
 
-@routes.get("/docs", name="docs", public=True, media_type="text/html")
-async def docs(request: web.Request) -> web.Response:
-    """Interactive API documentation (Swagger UI); paste an API token to load it."""
+def _page(
+    request: web.Request,
+    title: str,
+    root: str,
+    styles: list[str],
+    scripts: list[str],
+    policy: str,
+) -> web.Response:
     static = request.app.router[STATIC_ROUTE]
 
     def asset(filename: str) -> str:
         return escape(str(static.url_for(filename=filename, append_version=True)))
 
     page = _PAGE.format(
+        title=title,
         favicon=asset("favicon-32x32.png"),
-        swagger_css=asset("swagger-ui.css"),
-        docs_css=asset("twin-docs.css"),
-        swagger_js=asset("swagger-ui-bundle.js"),
-        docs_js=asset("twin-docs.js"),
+        styles="\n".join(f'<link rel="stylesheet" href="{asset(name)}">' for name in styles),
+        root=root,
         openapi_url=escape(str(request.app.router["openapi"].url_for())),
+        scripts="\n".join(f'<script src="{asset(name)}"></script>' for name in scripts),
     )
     return web.Response(
         text=page,
         content_type="text/html",
         headers={
-            "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+            "Content-Security-Policy": policy,
             "Referrer-Policy": "no-referrer",
             "Cache-Control": "no-cache",
         },
+    )
+
+
+@routes.get("/docs", name="docs", public=True, media_type="text/html")
+async def docs(request: web.Request) -> web.Response:
+    """Interactive API documentation (Swagger UI); paste an API token to load it."""
+    return _page(
+        request,
+        "twin API",
+        "swagger-ui",
+        ["swagger-ui.css", "twin-docs.css"],
+        ["swagger-ui-bundle.js", "twin-docs.js"],
+        CONTENT_SECURITY_POLICY,
     )
 
 
 @routes.get("/redoc", name="redoc", public=True, media_type="text/html")
 async def redoc(request: web.Request) -> web.Response:
     """The API reference (ReDoc), beside /docs; paste an API token to load it."""
-    static = request.app.router[STATIC_ROUTE]
-
-    def asset(filename: str) -> str:
-        return escape(str(static.url_for(filename=filename, append_version=True)))
-
-    page = _REDOC_PAGE.format(
-        favicon=asset("favicon-32x32.png"),
-        docs_css=asset("twin-docs.css"),
-        redoc_js=asset("redoc.standalone.js"),
-        twin_js=asset("twin-redoc.js"),
-        openapi_url=escape(str(request.app.router["openapi"].url_for())),
-    )
-    return web.Response(
-        text=page,
-        content_type="text/html",
-        headers={
-            "Content-Security-Policy": REDOC_CONTENT_SECURITY_POLICY,
-            "Referrer-Policy": "no-referrer",
-            "Cache-Control": "no-cache",
-        },
+    return _page(
+        request,
+        "twin API reference",
+        "redoc",
+        ["twin-docs.css"],
+        ["redoc.standalone.js", "twin-docs.js"],
+        REDOC_CONTENT_SECURITY_POLICY,
     )

@@ -12,7 +12,7 @@ from aiohttp import web
 from pydantic import Field
 
 from twin import keys
-from twin.api.auth import principal_of
+from twin.api.auth import guard_channel
 from twin.api.errors import ApiError
 from twin.api.validation import ApiModel, RouteTable
 from twin.api.views.chat import MAX_MESSAGE_CHARS
@@ -61,14 +61,8 @@ def _channel(request: web.Request) -> ExternalChannel:
     channel = request.app.get(keys.EXTERNAL)
     if channel is None or not channel.enabled:
         raise ApiError(404, "The external channel is not enabled ([channels.external] enabled).")
-    principal = principal_of(request)
     section = request.app[keys.SETTINGS].channels.external
-    if principal is not None and not principal.sees(section.instance):
-        raise ApiError(404, "There is no external channel for this API key's account.")
-    if principal is not None and principal.twin not in (None, section.twin):
-        raise ApiError(
-            403, f"This API key is bound to twin '{principal.twin}', not '{section.twin}'."
-        )
+    guard_channel(request, section.instance, section.twin, "external channel")
     return channel
 
 
