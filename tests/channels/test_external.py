@@ -283,3 +283,32 @@ async def test_a_delivery_cut_by_a_restart_is_posted_by_the_next_daemon(
     rows = await second.app[keys.DATABASE].repo.list_deliveries()
     # `attempts` counts the attempts that ended (the cut one never did)
     assert [(r.state, r.attempts) for r in rows] == [("delivered", 1)]
+
+
+async def test_a_receiver_that_is_down_gets_the_delivery_when_it_is_back(
+    daemon: Start,
+    fake_openai: FakeOpenAI,  # noqa: F811
+) -> None:
+    hook = Receiver()
+    app = web.Application()
+    app.router.add_post("/hook", hook.handle)
+    server = TestServer(app)
+    await server.start_server()
+    url, port = str(server.make_url("/hook")), server.port
+    await server.close()  # the receiver is down: connections are refused
+    fake_openai.queue_reply(answer("Back soon."))
+    client = await daemon(webhook_url=url)
+    events = recorder(client)
+    await post_message(client, chat_id="c-5", message="Anyone?")
+
+    await events.wait_for("webhook.retry", count=2)  # refused twice, still pending
+    [row] = await client.app[keys.DATABASE].repo.list_deliveries("pending")
+    assert "Connect" in (row.last_error or "") and row.last_status is None
+    back = TestServer(app, port=port)  # the receiver restarts on the same address
+    await back.start_server()
+    try:
+        await events.wait_for("webhook.delivered")
+        [delivered] = hook.delivered()
+        assert delivered["message_text"] == "Back soon."
+    finally:
+        await back.close()

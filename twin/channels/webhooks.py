@@ -144,14 +144,9 @@ class WebhookSender:
             await self._repo.delivery_failed(delivery.id, error, status, None)
             await self._emit("webhook.dead", delivery, attempts, error=error)
             return
-        log.info(
-            "webhook delivery %s failed (%s); attempt %d in %.1f s",
-            delivery.id,
-            error,
-            attempts + 1,
-            (later - now).total_seconds(),
-        )
         await self._repo.delivery_failed(delivery.id, error, status, later)
+        delay = round((later - now).total_seconds(), 3)
+        await self._emit("webhook.retry", delivery, attempts, error=error, delay=delay)
 
     async def _emit(self, type_: str, delivery: DeliveryRecord, attempts: int, **data: Any) -> None:
         await self._events.emit(

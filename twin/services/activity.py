@@ -195,6 +195,10 @@ LINES: Mapping[str, Line] = {
         f"attempt {d.get('attempts')}",
         logging.DEBUG,
     ),
+    "webhook.retry": Line(
+        lambda d: f"webhook {d.get('delivery')} ({d.get('wh_type')}) failed: {d.get('error')}; "
+        f"attempt {int(d.get('attempts') or 0) + 1} in {_seconds(d.get('delay'))}"
+    ),
     "webhook.dead": Line(
         lambda d: f"webhook {d.get('delivery')} ({d.get('wh_type')}) given up after "
         f"{d.get('attempts')} attempts: {d.get('error')}",
