@@ -158,7 +158,7 @@ async def test_text_lines_of_an_answered_message(
     # The access line: request id, method, path, status, duration, route and subject.
     assert re.search(
         r"INFO +twin\.access \[logs-test-1\]: GET /messages 200 \d+\.\d ms route=messages "
-        rf"account=default chat={chat} remote=127\.0\.0\.1$",
+        rf"account=default chat={chat} key=token:\S+ remote=127\.0\.0\.1$",
         output,
         re.M,
     ), output
@@ -203,5 +203,6 @@ async def test_json_lines_of_an_answered_message(
         "chat": chat,
     }
     assert isinstance(access["duration_ms"], float) and access["duration_ms"] >= 0
+    assert access["key"].startswith("token:")  # who called (a configured token), not the token
     paused = next(r for r in records if r.get("route") == "chat_pause")
     assert paused["path"] == f"/chats/{chat}/pause" and paused["chat"] == chat

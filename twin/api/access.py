@@ -1,13 +1,14 @@
 """The access log: one line per answered request, with what it was about.
 
-    GET /messages 200 3.1 ms route=messages account=default chat=***0002 remote=127.0.0.1
+    GET /messages 200 3.1 ms route=messages account=default chat=***0002 key=n8n remote=127.0.0.1
 
 In `--log-format json` the same facts are fields of the line's object: request_id, method,
 path, route (the route's name, "unmatched" for a 404/405, "unparsed" for a request aiohttp's
 parser refused), status, duration_ms, remote, and account, chat and reply when the request named
-them (its query, path or body). Chat ids are masked as in every log line
-(`twin.logs.mask_chat`), in the path too; a chat named by "@username" or "+phone" shows as
-`***`. The query string is never logged.
+them (its query, path or body), and `key`: who called (a stored API key's name, or
+`token:…` for one of `[api] tokens`, which the log's redaction masks), never the secret. Chat
+ids are masked as in every log line (`twin.logs.mask_chat`), in the path too; a chat named
+by "@username" or "+phone" shows as `***`. The query string is never logged.
 
 Probes and scrapes (`/health`, `/ready`, `/metrics`) log at DEBUG: a load balancer or Prometheus
 calling every few seconds would otherwise drown the lines that matter. The duration of
@@ -23,7 +24,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from twin.api.middlewares import REQUEST_ID, ROUTE
-from twin.api.validation import PARSED_INPUTS
+from twin.api.validation import PARSED_INPUTS, PRINCIPAL
 from twin.logs import MASK, mask_chat
 
 QUIET_ROUTES = frozenset({"health", "ready", "metrics"})
@@ -52,10 +53,13 @@ class AccessLogger(AbstractAccessLogger):
                 "duration_ms": round(time * 1000, 1),
             }
             fields.update(_subject(request))
+            principal = request.get(PRINCIPAL)
+            if principal is not None:  # the token's or key's name, never the secret
+                fields["key"] = principal.name
             fields["remote"] = request.remote
             named = " ".join(
                 f"{key}={fields[key]}"
-                for key in ("route", "account", "chat", "reply", "remote")
+                for key in ("route", "account", "chat", "reply", "key", "remote")
                 if fields.get(key) is not None
             )
             self.logger.log(
