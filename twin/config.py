@@ -46,6 +46,7 @@ from twin.config_sources import (
     loading,
     secret_paths,
 )
+from twin.config_tools import ToolsSettings
 from twin.config_voice import STTSettings, TTSSettings
 from twin.errors import ConfigError
 
@@ -236,6 +237,7 @@ class Settings(BaseSettings):
     humanize: HumanizeSettings = Field(default_factory=HumanizeSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     channels: ChannelsSettings = Field(default_factory=ChannelsSettings)
+    tools: ToolsSettings = Field(default_factory=ToolsSettings)
 
     @classmethod
     def settings_customise_sources(

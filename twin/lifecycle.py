@@ -108,13 +108,13 @@ def _speech_to_text(settings: Settings) -> Any:
     return build_stt(settings.stt)
 
 
-def _brain(settings: Settings) -> Any:
+def _brain(settings: Settings, tools: Any) -> Any:
     """The brain, or None when [llm] is not usable yet: the daemon still runs (login, API),
     and incoming messages are recorded but not answered until it is configured."""
     from twin.brain.factory import build_brain
 
     try:
-        return build_brain(settings.llm)
+        return build_brain(settings.llm, tools=tools)
     except ConfigError as exc:
         log.warning("replies are off until the LLM is configured: %s", "; ".join(exc.problems))
         return None
@@ -168,6 +168,7 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         from twin.services.recovery import OutageRecovery, RecoveryMetrics
         from twin.services.replies import ReplyPipeline
         from twin.services.settings import BehaviourSettings
+        from twin.services.tools import HttpTools
         from twin.services.twins import Twins
         from twin.voice.factory import build_tts
 
@@ -208,7 +209,8 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         tts = adapters.tts if adapters.tts is not None else build_tts(settings.tts)
         services["stt"] = monitored(stt, health, "stt", "transcribe")
         services["tts"] = monitored(tts, health, "tts", "synthesize")
-        brain = monitored(adapters.brain or _brain(settings), health, "llm", "reply")
+        tools = HttpTools(settings.tools) if settings.tools.http else None
+        brain = monitored(adapters.brain or _brain(settings, tools), health, "llm", "reply")
         wake = asyncio.Event()  # the worker sleeps on it; the pipeline and recovery set it
         pipeline = ReplyPipeline(
             settings=settings,
@@ -267,6 +269,8 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         await sender.stop()
         await talkme.aclose()  # turns answered with the holding phrase and still running
         await notifier.drain()  # escalation notes on their way to Telegram
+        if tools is not None:
+            await tools.aclose()
         await intake.aclose()
         for name in ("stt", "tts"):
             if services.get(name) is not None:

@@ -178,6 +178,11 @@ LIST_KEYS = {
         ("https://a.example,https://b.example", ["https://a.example", "https://b.example"]),
         ('["https://a.example"]', ["https://a.example"]),
     ),
+    "tools.allowed_hosts": (
+        ("shop.example", ["shop.example"]),
+        ("shop.example, 127.0.0.1:81", ["shop.example", "127.0.0.1:81"]),
+        ('["shop.example"]', ["shop.example"]),
+    ),
     "api.trusted_proxies": (
         ("10.0.0.1", ["10.0.0.1"]),
         ("10.0.0.1, 192.168.0.0/16", ["10.0.0.1", "192.168.0.0/16"]),

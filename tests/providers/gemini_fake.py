@@ -89,6 +89,29 @@ class FakeGemini(FakeProviderServer):
             {**body, "_model": model, "_method": method, "_query": dict(request.query)}
         )
 
+        calling = ((body.get("toolConfig") or {}).get("functionCallingConfig") or {}).get("mode")
+        asked = self.script.tool_call() if calling != "NONE" else None
+        if asked is not None and method == "generateContent":
+            declared = [
+                f.get("name")
+                for tool in body.get("tools") or []
+                for f in tool.get("functionDeclarations") or []
+            ]
+            if asked.name not in declared:
+                return web.json_response(
+                    google_error(400, f"no function {asked.name} was declared"), status=400
+                )
+            part = {"functionCall": {"name": asked.name, "args": asked.arguments}}
+            candidate = {
+                "content": {"parts": [part], "role": "model"},
+                "index": 0,
+                "finishReason": "STOP",
+            }
+            usage = {"promptTokenCount": 10, "candidatesTokenCount": 5, "totalTokenCount": 15}
+            return web.json_response(
+                {"candidates": [candidate], "usageMetadata": usage, "modelVersion": model}
+            )
+
         config = body.get("generationConfig") or {}
         wants_json = config.get("responseMimeType") == "application/json"
         last_line = ""

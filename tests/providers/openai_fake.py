@@ -24,13 +24,23 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import ClientConnectionResetError, web
 
 from tests.providers.base import FakeProviderServer
 
-Reply = str | dict[str, Any] | Callable[[dict[str, Any]], "str | dict[str, Any]"]
+
+@dataclass(frozen=True)
+class ToolCallReply:
+    """A scripted answer asking for a tool (OpenAI `tool_calls`, Gemini `functionCall`)."""
+
+    name: str
+    arguments: dict[str, Any]
+
+
+Reply = str | dict[str, Any] | ToolCallReply | Callable[[dict[str, Any]], "str | dict[str, Any]"]
 
 
 def rough_tokens(text: str) -> int:
@@ -74,6 +84,12 @@ class ReplyScript:
 
     def queue_reply(self, *replies: Reply) -> None:
         self.queue.extend(replies)
+
+    def tool_call(self) -> ToolCallReply | None:
+        """The next scripted reply when it asks for a tool (taken from the queue)."""
+        if self.queue and isinstance(self.queue[0], ToolCallReply):
+            return self.queue.popleft()  # type: ignore[return-value]
+        return None
 
     def next(self, body: dict[str, Any], last_line: str, wants_json: bool) -> str:
         item: Reply | None = None
@@ -158,6 +174,9 @@ class FakeOpenAI(FakeProviderServer):
             return _error(400, "'model' is required")
         self.chat_requests.append(body)
 
+        asked = self.script.tool_call() if body.get("tool_choice") != "none" else None
+        if asked is not None:
+            return self._tool_call(body, asked)
         fmt = body.get("response_format") or {}
         wants_json = fmt.get("type") in ("json_schema", "json_object")
         text = self.script.next(body, last_user_line(body["messages"]), wants_json)
@@ -190,6 +209,32 @@ class FakeOpenAI(FakeProviderServer):
                     }
                 ],
                 "usage": usage,
+            }
+        )
+
+    def _tool_call(self, body: dict[str, Any], asked: ToolCallReply) -> web.Response:
+        if asked.name not in [t["function"]["name"] for t in body.get("tools") or []]:
+            return _error(400, f"no tool named {asked.name} was declared")
+        call = {
+            "id": f"call_{len(self.chat_requests)}",
+            "type": "function",
+            "function": {"name": asked.name, "arguments": json.dumps(asked.arguments)},
+        }
+        return web.json_response(
+            {
+                "id": f"chatcmpl-fake{len(self.chat_requests)}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body["model"],
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": None, "tool_calls": [call]},
+                        "logprobs": None,
+                        "finish_reason": "tool_calls",
+                    }
+                ],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
             }
         )
 

@@ -11,7 +11,7 @@ from twin.brain.echo_llm import EchoLLM
 from twin.brain.gemini_llm import GeminiLLM
 from twin.brain.needs import provider_problem
 from twin.brain.openai_llm import OpenAILLM
-from twin.brain.port import LLM
+from twin.brain.port import LLM, ToolBox
 from twin.brain.pricing import DEFAULT_PRICES, PriceTable
 from twin.brain.resilient import ResilientLLM
 from twin.brain.service import Brain
@@ -127,12 +127,16 @@ def build_llm(
     )
 
 
-def build_brain(settings: LLMSettings, llm: LLM | None = None) -> Brain:
-    """A Brain over `llm` (default: `build_llm(settings)`) with the [llm] budget settings."""
+def build_brain(
+    settings: LLMSettings, llm: LLM | None = None, tools: ToolBox | None = None
+) -> Brain:
+    """A Brain over `llm` (default: `build_llm(settings)`) with the [llm] budget settings, and
+    the HTTP tools the model may call."""
     return Brain(
         llm if llm is not None else build_llm(settings),
         context_tokens=settings.context_tokens,
         max_output_tokens=settings.max_output_tokens,
         temperature=settings.temperature,
         prices=PriceTable(settings.prices, defaults=DEFAULT_PRICES),
+        tools=tools,
     )

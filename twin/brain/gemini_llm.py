@@ -9,6 +9,7 @@ roles user/model (consecutive same-role messages merged, as Gemini expects turns
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Literal
@@ -20,9 +21,10 @@ from google.genai import types
 
 from twin.brain._http import parse_duration
 from twin.brain.errors import LLMError, LLMRateLimited
-from twin.brain.port import Completion, CompletionStream
+from twin.brain.port import Completion, CompletionStream, ToolBox
 from twin.domain.prompts import PromptMessage, prompt_tokens
 from twin.domain.tokens import estimate_tokens
+from twin.domain.tools import ToolCall, ToolUse
 from twin.retry import is_retryable_status, parse_retry_after
 
 __all__ = ["GeminiLLM"]
@@ -161,6 +163,84 @@ class GeminiLLM:
         text = _text_of(response)
         return self._completion(
             messages, text, response.usage_metadata, response, _finish(response)
+        )
+
+    async def complete_with_tools(
+        self,
+        messages: Sequence[PromptMessage],
+        *,
+        tools: ToolBox,
+        json_schema: Mapping[str, Any] | None = None,
+        max_tokens: int,
+        temperature: float,
+    ) -> Completion:
+        """Function calling, our loop (the SDK's automatic calling is off): rounds of the
+        model asking for functions and getting their results, at most `tools.max_calls`
+        calls; then it must answer (mode NONE). Gemini does not combine function calling with
+        a JSON response type, so the JSON comes from the prompt's instructions (the caller
+        parses tolerantly). The usage is every round's."""
+        del json_schema  # see the docstring
+        system, contents = _to_contents(messages)
+        declarations = [
+            types.FunctionDeclaration(
+                name=spec.name,
+                description=spec.description,
+                parameters_json_schema=dict(spec.parameters),
+            )
+            for spec in tools.specs
+        ]
+        base = self._config(system, max_tokens, temperature, None)
+        uses: list[ToolUse] = []
+        prompt = output = 0
+        while True:
+            exhausted = len(uses) >= tools.max_calls
+            config = base.model_copy(
+                update={
+                    "tools": [types.Tool(function_declarations=declarations)],
+                    "automatic_function_calling": types.AutomaticFunctionCallingConfig(
+                        disable=True
+                    ),
+                    "tool_config": types.ToolConfig(
+                        function_calling_config=types.FunctionCallingConfig(
+                            mode="NONE" if exhausted else "AUTO"
+                        )
+                    ),
+                }
+            )
+            try:
+                response = await self._client.aio.models.generate_content(
+                    model=self._model, contents=contents, config=config
+                )
+            except (genai_errors.APIError, httpx.HTTPError) as exc:
+                raise self._translate(exc) from exc
+            usage = response.usage_metadata
+            if usage is not None:
+                prompt += usage.prompt_token_count or 0
+                output += (usage.candidates_token_count or 0) + (usage.thoughts_token_count or 0)
+            calls = response.function_calls or []
+            if not calls or exhausted or not response.candidates:
+                break
+            contents.append(response.candidates[0].content)
+            results = []
+            for asked in calls:
+                use = await tools.call(
+                    ToolCall(asked.id or asked.name or "", asked.name or "", dict(asked.args or {}))
+                )
+                uses.append(use)
+                results.append(
+                    types.Part.from_function_response(
+                        name=asked.name or "", response={"result": use.result}
+                    )
+                )
+            contents.append(types.Content(role="user", parts=results))
+        text = _text_of(response)
+        final = self._completion(messages, text, None, response, _finish(response))
+        return dataclasses.replace(
+            final,
+            prompt_tokens=prompt or final.prompt_tokens,
+            completion_tokens=output or final.completion_tokens,
+            usage_estimated=not (prompt and output),
+            tool_uses=tuple(uses),
         )
 
     def stream(

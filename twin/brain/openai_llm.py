@@ -13,6 +13,7 @@ The SDK's own retries are off (`max_retries=0`): retrying, backoff and fallback 
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Literal
@@ -22,9 +23,10 @@ from openai import AsyncOpenAI, AsyncStream, DefaultAioHttpClient
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from twin.brain.errors import LLMError, LLMRateLimited
-from twin.brain.port import Completion, CompletionStream
+from twin.brain.port import Completion, CompletionStream, ToolBox
 from twin.domain.prompts import PromptMessage, prompt_tokens
 from twin.domain.tokens import estimate_tokens
+from twin.domain.tools import ToolCall, ToolUse
 from twin.retry import is_retryable_status, parse_retry_after
 
 __all__ = ["JsonMode", "OpenAILLM"]
@@ -135,6 +137,76 @@ class OpenAILLM:
             usage_estimated=estimated,
         )
 
+    async def complete_with_tools(
+        self,
+        messages: Sequence[PromptMessage],
+        *,
+        tools: ToolBox,
+        json_schema: Mapping[str, Any] | None = None,
+        max_tokens: int,
+        temperature: float,
+    ) -> Completion:
+        """Rounds of the model asking for tools (`tool_calls`) and getting their results
+        (`role: tool`), at most `tools.max_calls` calls; then it must answer (`tool_choice:
+        none`). The usage is every round's."""
+        params = self._params(messages, max_tokens, temperature, json_schema)
+        params["tools"] = [
+            {
+                "type": "function",
+                "function": {
+                    "name": spec.name,
+                    "description": spec.description,
+                    "parameters": dict(spec.parameters),
+                },
+            }
+            for spec in tools.specs
+        ]
+        conversation: list[dict[str, Any]] = list(params["messages"])
+        uses: list[ToolUse] = []
+        prompt = completion = 0
+        while True:
+            exhausted = len(uses) >= tools.max_calls
+            round_params = {**params, "messages": conversation}
+            if exhausted:
+                round_params["tool_choice"] = "none"
+            try:
+                response = await self._client.post(
+                    COMPLETIONS, body=round_params, cast_to=ChatCompletion
+                )
+            except openai.OpenAIError as exc:
+                raise self._translate(exc) from exc
+            if response.usage is not None:
+                prompt += response.usage.prompt_tokens
+                completion += response.usage.completion_tokens
+            choice = response.choices[0] if response.choices else None
+            calls = (choice.message.tool_calls or []) if choice is not None else []
+            if not calls or exhausted:
+                break
+            conversation.append(
+                {
+                    "role": "assistant",
+                    "content": choice.message.content,  # type: ignore[union-attr]
+                    "tool_calls": [call.model_dump(exclude_none=True) for call in calls],
+                }
+            )
+            for call in calls:
+                use = await tools.call(_tool_call(call))
+                uses.append(use)
+                conversation.append(
+                    {"role": "tool", "tool_call_id": call.id, "content": use.result}
+                )
+        text = (choice.message.content or "") if choice is not None else ""
+        return Completion(
+            text=text,
+            prompt_tokens=prompt or prompt_tokens(messages),
+            completion_tokens=completion or estimate_tokens(text),
+            model=response.model or self._model,
+            provider=self._provider,
+            finish_reason=choice.finish_reason if choice is not None else None,
+            usage_estimated=response.usage is None,
+            tool_uses=tuple(uses),
+        )
+
     def stream(
         self,
         messages: Sequence[PromptMessage],
@@ -231,3 +303,12 @@ def _refused(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+def _tool_call(call: Any) -> ToolCall:
+    """The SDK's tool call as the domain's (arguments that are not a JSON object: none)."""
+    try:
+        arguments = json.loads(call.function.arguments or "{}")
+    except ValueError:
+        arguments = {}
+    return ToolCall(call.id, call.function.name, arguments if isinstance(arguments, dict) else {})

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from twin.domain.prompts import PromptMessage
+from twin.domain.tools import ToolCall, ToolSpec, ToolUse
 
-__all__ = ["LLM", "Completion", "CompletionStream"]
+__all__ = ["LLM", "Completion", "CompletionStream", "ToolBox", "ToolUser"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,7 @@ class Completion:
     provider: str
     finish_reason: str | None = None
     usage_estimated: bool = False
+    tool_uses: tuple[ToolUse, ...] = ()  # the tools called while answering, in order
 
 
 class CompletionStream:
@@ -95,3 +97,37 @@ class LLM(Protocol):
     async def aclose(self) -> None:
         """Release connections."""
         ...
+
+
+@runtime_checkable
+class ToolBox(Protocol):
+    """The tools a model may call while answering (twin.services.tools.HttpTools)."""
+
+    @property
+    def specs(self) -> Sequence[ToolSpec]: ...
+
+    @property
+    def max_calls(self) -> int: ...
+
+    async def call(self, call: ToolCall) -> ToolUse:
+        """Run one call; a failure is a ToolUse with `ok=False` (the model is told), never
+        an exception."""
+        ...
+
+
+@runtime_checkable
+class ToolUser(Protocol):
+    """A provider that can let the model call tools (OpenAI tools, Gemini function calling):
+    it calls the model, runs the calls it asks for (at most `tools.max_calls`), gives it the
+    results, and returns the final completion with the tools used and the usage of every
+    round."""
+
+    async def complete_with_tools(
+        self,
+        messages: Sequence[PromptMessage],
+        *,
+        tools: ToolBox,
+        json_schema: Mapping[str, Any] | None = None,
+        max_tokens: int,
+        temperature: float,
+    ) -> Completion: ...

@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from typing import Any, TypeVar
 
 from twin.brain.errors import LLMError, LLMUnavailable
-from twin.brain.port import LLM, Completion, CompletionStream
+from twin.brain.port import LLM, Completion, CompletionStream, ToolBox, ToolUser
 from twin.domain.prompts import PromptMessage
 from twin.retry import RetryPolicy, Sleep, Verdict, retrying
 
@@ -129,6 +129,31 @@ class ResilientLLM:
         temperature: float,
     ) -> Completion:
         async def call(llm: LLM) -> Completion:
+            return await llm.complete(
+                messages, json_schema=json_schema, max_tokens=max_tokens, temperature=temperature
+            )
+
+        return await self._run(call)
+
+    async def complete_with_tools(
+        self,
+        messages: Sequence[PromptMessage],
+        *,
+        tools: ToolBox,
+        json_schema: Mapping[str, Any] | None = None,
+        max_tokens: int,
+        temperature: float,
+    ) -> Completion:
+        """As `complete`, letting the model call `tools` where the provider can (a fallback
+        that cannot answers without them). A retry runs the whole exchange again, tool calls
+        included: tools should be safe to repeat (GET)."""
+
+        async def call(llm: LLM) -> Completion:
+            if isinstance(llm, ToolUser):
+                return await llm.complete_with_tools(
+                    messages, tools=tools, json_schema=json_schema, max_tokens=max_tokens,
+                    temperature=temperature,
+                )
             return await llm.complete(
                 messages, json_schema=json_schema, max_tokens=max_tokens, temperature=temperature
             )

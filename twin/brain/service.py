@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from twin.brain.errors import LLMError, LLMUnavailable
-from twin.brain.port import LLM, Completion
+from twin.brain.port import LLM, Completion, ToolBox, ToolUser
 from twin.brain.pricing import Cost, PriceTable
 from twin.domain.conversation import ChatId, Persona, StyleProfile, Turn
 from twin.domain.prompts import OutputMode, Prompt, build_prompt
@@ -102,6 +102,7 @@ class Brain:
         fold_ratio: float = 0.5,
         min_keep_turns: int = 4,
         max_fold_calls: int = 3,
+        tools: ToolBox | None = None,
     ) -> None:
         if context_tokens - max_output_tokens < 1000:
             raise ValueError(
@@ -121,6 +122,7 @@ class Brain:
         self.fold_ratio = fold_ratio
         self.min_keep_turns = min_keep_turns
         self.max_fold_calls = max_fold_calls
+        self.tools = tools  # HTTP tools the model may call while answering (not streaming)
 
     @property
     def budget_tokens(self) -> int:
@@ -159,12 +161,21 @@ class Brain:
             now,
             output="json",
         )
-        completion = await self.llm.complete(
-            prepared.prompt.messages,
-            json_schema=REPLY_JSON_SCHEMA,
-            max_tokens=self.max_output_tokens,
-            temperature=self.temperature,
-        )
+        if self.tools is not None and isinstance(self.llm, ToolUser):
+            completion = await self.llm.complete_with_tools(
+                prepared.prompt.messages,
+                tools=self.tools,
+                json_schema=REPLY_JSON_SCHEMA,
+                max_tokens=self.max_output_tokens,
+                temperature=self.temperature,
+            )
+        else:
+            completion = await self.llm.complete(
+                prepared.prompt.messages,
+                json_schema=REPLY_JSON_SCHEMA,
+                max_tokens=self.max_output_tokens,
+                temperature=self.temperature,
+            )
         return self._result(parse_reply(completion.text), completion, prepared)
 
     async def stream_reply(

@@ -230,6 +230,8 @@ def thought_of(result: BrainResult, last_ids: list[int]) -> Draft | Escalation:
         "confidence": brain_reply.confidence,
         "end_conversation": brain_reply.end_conversation,
     }
+    if result.completion.tool_uses:  # stored with the answer: what it was based on
+        flags["tools"] = [use.as_dict() for use in result.completion.tool_uses]
     if brain_reply.requires_human or not brain_reply.text.strip():
         return Escalation(brain_reply, flags, usage, summary)
     return Draft(brain_reply.text.strip(), False, flags, usage, summary)
