@@ -45,11 +45,11 @@ def send_message(call: Call, req: functions.messages.SendMessageRequest) -> obje
     peer_key = call.peer_key(req.peer)
     copies = call.world.post_message(
         me, peer_key, text=text, entities=req.entities, reply_to_local=_reply_id(req.reply_to),
-        random_id=req.random_id, silent=bool(req.silent),
+        random_id=req.random_id, silent=bool(req.silent), reply_markup=req.reply_markup,
     )
     call.server.fan_out(((c.user_id, c.update) for c in copies), exclude=call.conn)
     sent = copies[0]
-    if peer_key > 0:
+    if peer_key > 0 and sent.message.reply_markup is None:
         return types.UpdateShortSentMessage(
             out=True, id=sent.message.id, pts=sent.update.pts, pts_count=1,
             date=sent.message.date, entities=sent.message.entities,

@@ -58,8 +58,12 @@ class MessageBoxes:
         reply_to_local: int | None = None,
         random_id: int | None = None,
         silent: bool = False,
+        reply_markup: types.TypeReplyMarkup | None = None,
     ) -> list[Copy]:
-        """Create one copy per participant; the sender's copy comes first."""
+        """Create one copy per participant; the sender's copy comes first. `reply_markup`
+        (keyboards) is kept only from bots, as Telegram does."""
+        if not sender.bot:
+            reply_markup = None
         if random_id is not None and random_id in sender.random_ids:
             raise RpcFailure(500, "RANDOM_ID_DUPLICATE")
         recipients = self.recipients(sender, peer_key)
@@ -108,7 +112,8 @@ class MessageBoxes:
                 message = types.MessageService(action=action, **common)
             else:
                 message = types.Message(
-                    message=text, media=media, entities=entities or None, **common
+                    message=text, media=media, entities=entities or None,
+                    reply_markup=reply_markup, **common
                 )
             owner.messages[local_id] = message
             owner.logical_of[local_id] = logical_id

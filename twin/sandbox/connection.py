@@ -19,7 +19,7 @@ import os
 import struct
 import time
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from telethon.errors import TypeNotFoundError
 from telethon.extensions import BinaryReader
@@ -90,6 +90,7 @@ class Connection:
         self._delayed: deque[tuple[float, bytes]] = deque()
         self._delay_task: asyncio.Task | None = None
         self._ping_timer: asyncio.TimerHandle | None = None
+        self._deferred: set[asyncio.Task[None]] = set()  # results a handler gives later
 
     def __repr__(self) -> str:
         user = self.auth.user_id if self.auth else None
@@ -190,6 +191,27 @@ class Connection:
         if faults.should_drop():
             return
         self.send(faults.garble(body, self.user_id), response=False)
+
+    def _answer_later(self, msg_id: int, request: object, pending: asyncio.Future[Any]) -> None:
+        """Send the result of a deferred handler once it is there (BOT_RESPONSE_TIMEOUT after
+        CALLBACK_TIMEOUT seconds without one)."""
+        from .api_bots import CALLBACK_TIMEOUT
+
+        async def answer() -> None:
+            try:
+                result = await asyncio.wait_for(pending, CALLBACK_TIMEOUT)
+            except TimeoutError:
+                self.rpc_error(msg_id, 400, "BOT_RESPONSE_TIMEOUT")
+            except RpcFailure as failure:
+                self.rpc_error(msg_id, failure.code, failure.message)
+            else:
+                self.send(rpc_result(msg_id, serialize(result)), response=True)
+            finally:
+                self.server.notify_change()
+
+        task = asyncio.get_running_loop().create_task(answer())
+        self._deferred.add(task)
+        task.add_done_callback(self._deferred.discard)
 
     def rpc_error(self, req_msg_id: int, code: int, message: str) -> None:
         self.send(rpc_result(req_msg_id, bytes(types.RpcError(code, message))), response=True)
@@ -379,6 +401,9 @@ class Connection:
             if type(request) not in NO_AUTH and self.auth.user_id is None:
                 raise RpcFailure(401, "AUTH_KEY_UNREGISTERED")
             result = handler(Call(self.server, self, self.auth, msg_id), request)
+            if isinstance(result, asyncio.Future):  # answered later (a bot's callback answer)
+                self._answer_later(msg_id, request, result)
+                return
             body = serialize(result)
         except RpcFailure as failure:
             self.rpc_error(msg_id, failure.code, failure.message)

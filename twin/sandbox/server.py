@@ -27,7 +27,14 @@ from telethon.crypto import AuthKey
 from telethon.tl import types
 from telethon.tl.tlobject import TLObject
 
-from . import api_auth, api_files, api_messages, api_updates, api_users  # noqa: F401  (registers handlers)
+from . import (  # noqa: F401  (registers handlers)
+    api_auth,
+    api_bots,
+    api_files,
+    api_messages,
+    api_updates,
+    api_users,
+)
 from .connection import Connection
 from .crypto import ServerKey, default_server_key
 from .faults import Faults

@@ -12,6 +12,7 @@ import datetime as dt
 import re
 import secrets
 from collections.abc import Iterable
+from typing import Any
 
 from telethon.tl import types
 
@@ -68,6 +69,9 @@ class World(MessageBoxes):
         self.by_phone: dict[str, int] = {}
         self.by_username: dict[str, int] = {}
         self.groups: dict[int, Group] = {}
+        # Callback queries waiting for the bot's answer (twin.sandbox.api_bots): query id ->
+        # the pressing user's pending call.
+        self.callback_queries: dict[int, Any] = {}
         self.auths: dict[int, Authorization] = {}
         self.codes: dict[str, LoginCode] = {}
         self.last_codes: dict[str, str] = {}
