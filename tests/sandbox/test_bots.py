@@ -94,3 +94,15 @@ async def test_a_user_account_cannot_send_a_keyboard(
     await user.send_message("@shop_bot", "Pick", buttons=[Button.inline("A", b"a")])
     [sent] = await user.get_messages("@shop_bot", limit=1)
     assert sent.reply_markup is None  # dropped, as Telegram does
+
+
+async def test_a_bot_may_not_call_what_telegram_refuses_to_bots(
+    sandbox: SandboxServer, sandbox_clients: SandboxClients
+) -> None:
+    bot, _ = await bot_and_user(sandbox, sandbox_clients)
+    with pytest.raises(errors.BotMethodInvalidError):
+        await bot.get_dialogs()
+    with pytest.raises(errors.BotMethodInvalidError):
+        await bot(functions.account.UpdateStatusRequest(offline=False))
+    with pytest.raises(errors.BotMethodInvalidError):
+        await bot.get_messages("@ann_buyer", limit=5)  # messages.getHistory

@@ -206,7 +206,7 @@ def log_out(call: Call, _req: object) -> types.auth.LoggedOut:
 
 @handler(functions.account.UpdateStatusRequest)
 def update_status(call: Call, req: functions.account.UpdateStatusRequest) -> bool:
-    me = call.me()
+    me = call.user_only()
     me.online = not req.offline
     status = (
         types.UserStatusOffline(was_online=call.world.clock.date())

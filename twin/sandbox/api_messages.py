@@ -131,7 +131,7 @@ def _dialog_tl(me: Account, dialog: Dialog) -> types.Dialog:
 
 @handler(functions.messages.GetDialogsRequest)
 def get_dialogs(call: Call, req: functions.messages.GetDialogsRequest) -> object:
-    me = call.me()
+    me = call.user_only()
     world = call.world
     dialogs = sorted(
         (d for d in me.dialogs.values() if d.message_ids),
@@ -161,7 +161,7 @@ def get_dialogs(call: Call, req: functions.messages.GetDialogsRequest) -> object
 
 @handler(functions.messages.GetPeerDialogsRequest)
 def get_peer_dialogs(call: Call, req: functions.messages.GetPeerDialogsRequest) -> object:
-    me = call.me()
+    me = call.user_only()
     world = call.world
     dialogs, messages = [], []
     for dialog_peer in req.peers:
@@ -183,7 +183,7 @@ def get_peer_dialogs(call: Call, req: functions.messages.GetPeerDialogsRequest) 
 
 @handler(functions.messages.GetHistoryRequest)
 def get_history(call: Call, req: functions.messages.GetHistoryRequest) -> object:
-    me = call.me()
+    me = call.user_only()
     peer_key = call.peer_key(req.peer)
     page, total = call.world.history(
         me, peer_key, offset_id=req.offset_id, offset_date=req.offset_date,
@@ -237,7 +237,7 @@ def set_typing(call: Call, req: functions.messages.SetTypingRequest) -> bool:
 
 @handler(functions.messages.ReadHistoryRequest)
 def read_history(call: Call, req: functions.messages.ReadHistoryRequest) -> object:
-    me = call.me()
+    me = call.user_only()
     pts, pts_count, produced = call.world.read_history(me, call.peer_key(req.peer), req.max_id)
     call.server.fan_out(produced, exclude=call.conn)
     return types.messages.AffectedMessages(pts=pts, pts_count=pts_count)

@@ -65,6 +65,14 @@ class Call:
             raise RpcFailure(401, "AUTH_KEY_UNREGISTERED")
         return user
 
+    def user_only(self) -> Account:
+        """`me()` for the methods Telegram refuses to bots (dialogs, history, read marks,
+        presence): BOT_METHOD_INVALID."""
+        me = self.me()
+        if me.bot:
+            raise RpcFailure(400, "BOT_METHOD_INVALID")
+        return me
+
     # -- pushing ----------------------------------------------------------------------------
 
     def updates_for(self, uid: int, updates: list) -> types.Updates:
