@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from twin.db.engine import Database
     from twin.services.account_admin import AccountAdmin
     from twin.services.accounts import TelegramAccounts
+    from twin.services.bots import BotAdmin
     from twin.services.chats import ChatPauses
     from twin.services.directory import AccountDirectory
     from twin.services.events import EventLog
@@ -42,6 +43,7 @@ HTTP_CHAT: web.AppKey[HttpChat] = web.AppKey("http_chat")  # POST /api/chat
 TALKME: web.AppKey[TalkMe] = web.AppKey("talkme")  # POST /webhook/talkme
 EXTERNAL: web.AppKey[ExternalChannel] = web.AppKey("external")  # /api/v1/external/messages
 CONVERSATION_API: web.AppKey[ConversationApi] = web.AppKey("conversation_api")  # /api/v1/conv…
+BOTS: web.AppKey[BotAdmin] = web.AppKey("bots")  # Telegram bots (/bots)
 TWINS: web.AppKey[Twins] = web.AppKey("twins")  # the personas accounts answer as
 API_KEYS: web.AppKey[ApiKeys] = web.AppKey("api_keys")  # stored API keys and scopes
 HEALTH: web.AppKey[Health] = web.AppKey("health")  # dependencies' last success / failure

@@ -157,6 +157,7 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         from twin.services.account_admin import AccountAdmin
         from twin.services.accounts import TelegramAccounts
         from twin.services.activity import ActivityLog
+        from twin.services.bots import BotAdmin
         from twin.services.chats import ChatPauses
         from twin.services.directory import AccountDirectory
         from twin.services.events import EventLog
@@ -246,7 +247,11 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
             pipeline.executor.channels[EXTERNAL] = external
             api.escalation_webhook = (external.operator_requested_tx, external.wake_sender)
         app[keys.CHATS] = ChatPauses(repo, directory, events, clock, pipeline.holds)
-        app[keys.BEHAVIOUR] = BehaviourSettings(settings, repo, directory, events)
+        behaviour = app[keys.BEHAVIOUR] = BehaviourSettings(settings, repo, directory, events)
+        if accounts.configured:
+            app[keys.BOTS] = BotAdmin(
+                repo, accounts, app[keys.ACCOUNT_ADMIN], twins, behaviour, events, clock
+            )
         intake.on_new_message = pipeline.planner.on_new_message
         intake.on_owner_activity = pipeline.takeover.on_owner_activity
         accounts.on_edited = pipeline.takeover.on_edited

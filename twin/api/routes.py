@@ -17,6 +17,7 @@ from twin.api.validation import RouteTable
 from twin.api.views import (
     accounts,
     analytics,
+    bots,
     chat,
     control,
     conversation,
@@ -56,6 +57,7 @@ ROUTE_TABLES: tuple[RouteTable, ...] = (
     analytics.routes,  # GET /api/v1/analytics/metrics
     conversation.routes,  # /api/v1/conversation/chat, sessions, history, escalate
     messaging.routes,  # /api/v1/messaging/send, context, platforms
+    bots.routes,  # /bots
 )
 
 

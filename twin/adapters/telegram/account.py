@@ -132,6 +132,7 @@ class TelegramAccount(AuthMethods, UpdateMethods, SendingMethods, HistoryMethods
             client.add_event_handler(self._on_new_message, events.NewMessage())
             client.add_event_handler(self._on_edited, events.MessageEdited())
             client.add_event_handler(self._on_deleted, events.MessageDeleted())
+            client.add_event_handler(self._on_callback, events.CallbackQuery())
         return client
 
     async def stop(self) -> None:

@@ -65,6 +65,20 @@ class AuthMethods(AccountBase):
             await self._authorized(user)
             return LoginResult("authorized", user=self._me)
 
+    async def login_bot(self, token: str) -> TelegramUser:
+        """Log a bot in by its token (`auth.importBotAuthorization`): the token is checked by
+        Telegram (ACCESS_TOKEN_INVALID: InvalidInput) and never logged."""
+        redactor.add(token)
+        async with self._lock:
+            with rpc_errors(self.name, passthrough=(TwinError,)):
+                try:
+                    user = await self.client.sign_in(bot_token=token)
+                except (errors.AccessTokenInvalidError, errors.AccessTokenExpiredError):
+                    raise InvalidInput("token", "Telegram refused this bot token") from None
+            await self._authorized(user)
+            assert self._me is not None
+            return self._me
+
     async def submit_password(self, password: str) -> LoginResult:
         """The second step of a 2FA login (POST /auth/password)."""
         pending = self._pending
@@ -106,6 +120,7 @@ class AuthMethods(AccountBase):
             name=mapping.display_name(user),
             username=user.username,
             phone=user.phone,
+            bot=bool(getattr(user, "bot", False)),
         )
         self._pending = None
         if self._handlers.authorized is not None:

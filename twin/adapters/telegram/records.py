@@ -27,6 +27,7 @@ class TelegramUser:
     name: str
     username: str | None
     phone: str | None
+    bot: bool = False  # a bot (logged in by token): no dialogs, read marks or presence
 
     def public(self) -> dict[str, Any]:
         return {

@@ -34,7 +34,8 @@ class SendingMethods(AccountBase):
             chat = "+" + mapping.normalize_phone(chat)
         with rpc_errors(self.name):
             peer = await self._cached_input_peer(chat)
-            if peer is None and isinstance(chat, int):
+            bot = self._me is not None and self._me.bot  # bots have no dialogs to look in
+            if peer is None and isinstance(chat, int) and not bot:
                 # Not cached (e.g. lost in a crash): the dialogs carry every access hash.
                 await self.client.get_dialogs(limit=200)
                 peer = await self._cached_input_peer(chat)
@@ -139,6 +140,8 @@ class SendingMethods(AccountBase):
             await self.client(functions.messages.SetTypingRequest(peer, TYPING_ACTIONS[action]()))
 
     async def mark_read(self, chat: int | str, max_id: int) -> None:
+        if self._me is not None and self._me.bot:
+            return  # bots have no read marks (Telegram: BOT_METHOD_INVALID)
         peer = await self.input_peer(chat)
         with rpc_errors(self.name):
             await self.client.send_read_acknowledge(peer, max_id=max_id)

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from telethon import errors, events, utils
+from telethon.tl import types
 
 from twin.adapters.telegram import mapping
 from twin.adapters.telegram.base import AccountBase
@@ -46,6 +47,31 @@ class UpdateMethods(AccountBase):
         except Exception:
             # One bad update must never stop the receive loop.
             log.exception("account %s: failed to handle message %s", self.name, event.message.id)
+
+    async def _on_callback(self, event: events.CallbackQuery.Event) -> None:
+        """A bot's button pressed: answered at once (the user's spinner stops), then taken in
+        as the user's turn, its text the button's label. Its message id is synthetic (above
+        any real one: 2**31 + the query's low bits), so a press never collides with a
+        message."""
+        try:
+            await event.answer()
+            label = event.data.decode("utf-8", "replace") if event.data else ""
+            with contextlib.suppress(Exception):
+                shown = await event.get_message()
+                for row in getattr(getattr(shown, "reply_markup", None), "rows", None) or []:
+                    for button in row.buttons:
+                        if getattr(getattr(button, "type", None), "data", None) == event.data:
+                            label = button.text
+            press = types.Message(
+                id=2**31 + (event.query.query_id & 0x7FFFFFFF),
+                peer_id=types.PeerUser(event.query.user_id),
+                date=self._clock(),
+                message=label,
+                from_id=types.PeerUser(event.query.user_id),
+            )
+            await self.take_in(press)
+        except Exception:
+            log.exception("account %s: failed to handle a button press", self.name)
 
     async def _on_edited(self, event: events.MessageEdited.Event) -> None:
         handler = self._handlers.edited
@@ -154,6 +180,8 @@ class UpdateMethods(AccountBase):
                 await asyncio.wait_for(done.wait(), timeout=30)
         if message.id in self._sent_ids:
             return
+        if self._me is not None and self._me.bot:
+            return  # a bot has no owner typing in it: nothing to take over
         handler = self._handlers.owner_activity
         if handler is not None:
             await handler(mapping.to_owner_activity(self.name, message))
@@ -178,8 +206,8 @@ class UpdateMethods(AccountBase):
         `is_recorded(chat_id, ids)` answers which of the ids are already stored, so known
         messages cost no entity look-ups.
         """
-        if self._me is None:
-            return 0
+        if self._me is None or self._me.bot:
+            return 0  # bots have no dialogs: getDifference alone catches them up
         taken = 0
         cutoff = self._clock() - timedelta(seconds=self._settings.max_catch_up_age)
         with rpc_errors(self.name):

@@ -154,3 +154,10 @@ class AnalyticsMixin(RepoBase):
             )
 
         return await self._read(work)
+
+    async def count_incoming(self, account_id: int, *, since: datetime) -> int:
+        """Incoming messages of an account since `since` (a bot's messages today)."""
+        query = sa.select(sa.func.count()).where(
+            M.c.account_id == account_id, M.c.direction == "incoming", M.c.date >= since
+        )
+        return await self._read(lambda c: int(c.execute(query).scalar_one()))

@@ -94,6 +94,9 @@ class Generator:
         await self._transcribe(incoming, chat)
         if reply.decision.get("action") == Action.AWAY.value:
             return Draft(behaviour.schedule.away_message, False, {"away": True})
+        if behaviour.twin.greeting and _only_start(incoming):
+            # A bot's /start: the twin's greeting is the answer (no model call)
+            return Draft(behaviour.twin.greeting, False, {"greeting": True})
         if rows is None:
             rows = await self._repo.conversation(reply.account_id, chat.id, limit=HISTORY_TURNS)
         turns, last_ids = turns_of(chat, rows)
@@ -255,3 +258,9 @@ def turns_of(chat: ChatRecord, rows: Sequence[ConversationRow]) -> tuple[list[Tu
         turns.append(Turn(role=role, text=text, at=row.date, kind=kind))
         ids.append(row.id)
     return turns, ids
+
+
+def _only_start(incoming: Sequence[MessageRecord]) -> bool:
+    """Whether the messages are a bot's /start command (with or without its payload)."""
+    texts = [(m.text or "").strip() for m in incoming]
+    return bool(texts) and all(t == "/start" or t.startswith("/start ") for t in texts)

@@ -1,0 +1,96 @@
+"""Telegram bots end to end (issue 15, item 1): connect a bot by token over the API, the
+daemon logs it in over MTProto (the sandbox), answers /start with the twin's greeting, answers
+a user's question through the model, takes a button press as a turn, shows its status, pauses,
+and removes it — while the stock Telethon client of a user talks to the bot."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from telethon import Button, events
+
+from tests.e2e.conftest import AUTH, fast_pipeline, wait_for_event
+
+pytestmark = pytest.mark.e2e
+
+GREETING = "Hi! I am Olga's shop bot."
+
+
+def answer(text: str) -> dict[str, Any]:
+    return {
+        "text": text,
+        "requires_human": False,
+        "intent": "question",
+        "confidence": 0.9,
+        "end_conversation": False,
+    }
+
+
+async def test_a_bot_answers_as_the_twin(sandbox, sandbox_clients, make_daemon, fake_openai):
+    bot = sandbox.create_user("15550501", "Shop Bot", username="olga_shop_bot", bot=True)
+    sandbox.create_user("15550502", "Ann", username="ann_buyer")
+    daemon = await make_daemon(
+        **fast_pipeline(fake_openai.base_url + "/v1", twin={"greeting": GREETING})
+    )
+    status, refused = await daemon.call("POST", "/bots", json={"token": "123456:not-a-real-tok"})
+    assert status == 422 and refused["error"]["details"][0]["field"] == "token"
+    status, added = await daemon.call("POST", "/bots", json={"token": bot.bot_token})
+    assert status == 201, added
+    assert (added["id"], added["username"], added["status"]) == (
+        bot.id,
+        "olga_shop_bot",
+        "connected",
+    )
+    status, again = await daemon.call("POST", "/bots", json={"token": bot.bot_token})
+    assert status == 409
+
+    ann = await sandbox_clients.signed_in("15550502")
+    inbox: asyncio.Queue = asyncio.Queue()
+
+    @ann.on(events.NewMessage(incoming=True))
+    async def on_message(event: events.NewMessage.Event) -> None:
+        inbox.put_nowait(event.message)
+
+    await ann.send_message("@olga_shop_bot", "/start")
+    greeting = await asyncio.wait_for(inbox.get(), 15)
+    assert greeting.message == GREETING
+    assert fake_openai.chat_requests == []  # the greeting needs no model
+
+    fake_openai.queue_reply(answer("Yes, size M is in stock."))
+    await ann.send_message("@olga_shop_bot", "Do you have size M?")
+    said = await asyncio.wait_for(inbox.get(), 15)
+    assert said.message == "Yes, size M is in stock."
+
+    # A keyboard from the bot (another session of it), then Ann presses a button: a turn.
+    keyboard = sandbox_clients.new()
+    await keyboard.connect()
+    await keyboard.sign_in(bot_token=bot.bot_token)
+    await keyboard.send_message(
+        "@ann_buyer",
+        "Which colour?",
+        buttons=[[Button.inline("Red", b"c:red"), Button.inline("Blue", b"c:blue")]],
+    )
+    shown = await asyncio.wait_for(inbox.get(), 15)
+    fake_openai.queue_reply(answer("Blue it is, I will put one aside."))
+    await shown.click(data=b"c:blue")
+    picked = await asyncio.wait_for(inbox.get(), 15)
+    assert picked.message == "Blue it is, I will put one aside."
+    last_prompt = fake_openai.chat_requests[-1]["messages"][-1]["content"]
+    assert "Blue" in last_prompt  # the press reached the model as the button's label
+
+    status, listed = await daemon.call("GET", "/bots")
+    [info] = listed["bots"]
+    assert info["status"] == "connected" and info["messages_today"] == 3 and not info["paused"]
+
+    status, paused = await daemon.call("POST", f"/bots/{bot.id}/pause")
+    assert status == 200 and paused["paused"] is True
+    await ann.send_message("@olga_shop_bot", "Hello?")
+    await wait_for_event(daemon, "message.skipped", lambda d: d.get("reason") == "disabled")
+    assert inbox.empty()
+
+    removed = await daemon.client.delete(f"/bots/{bot.id}", headers=AUTH)
+    assert removed.status == 204
+    assert (await daemon.call("GET", "/bots"))[1]["bots"] == []
+    assert sandbox.online_sessions(bot) <= 1  # the daemon's session ended at Telegram
