@@ -9,7 +9,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from telethon import Button, events
+from telethon import events
 
 from tests.e2e.conftest import AUTH, fast_pipeline, wait_for_event
 
@@ -63,15 +63,24 @@ async def test_a_bot_answers_as_the_twin(sandbox, sandbox_clients, make_daemon, 
     said = await asyncio.wait_for(inbox.get(), 15)
     assert said.message == "Yes, size M is in stock."
 
-    # A keyboard from the bot (another session of it), then Ann presses a button: a turn.
-    keyboard = sandbox_clients.new()
-    await keyboard.connect()
-    await keyboard.sign_in(bot_token=bot.bot_token)
-    await keyboard.send_message(
-        "@ann_buyer",
-        "Which colour?",
-        buttons=[[Button.inline("Red", b"c:red"), Button.inline("Blue", b"c:blue")]],
+    # A keyboard sent through the messaging API as the bot, then Ann presses a button.
+    status, sent = await daemon.call(
+        "POST",
+        "/api/v1/messaging/send",
+        json={
+            "platform": "telegram_bot",
+            "account": f"bot-{bot.id}",
+            "chat_id": "@ann_buyer",
+            "text": "Which colour?",
+            "inline_keyboard": [
+                [
+                    {"text": "Red", "callback_data": "c:red"},
+                    {"text": "Blue", "callback_data": "c:blue"},
+                ]
+            ],
+        },
     )
+    assert status == 200 and sent["delivery_status"] == "sent", sent
     shown = await asyncio.wait_for(inbox.get(), 15)
     fake_openai.queue_reply(answer("Blue it is, I will put one aside."))
     await shown.click(data=b"c:blue")
@@ -94,3 +103,19 @@ async def test_a_bot_answers_as_the_twin(sandbox, sandbox_clients, make_daemon, 
     assert removed.status == 204
     assert (await daemon.call("GET", "/bots"))[1]["bots"] == []
     assert sandbox.online_sessions(bot) <= 1  # the daemon's session ended at Telegram
+
+
+async def test_a_flood_wait_shows_in_the_status_and_the_bot_connects_later(
+    sandbox, make_daemon, fake_openai
+):
+    bot = sandbox.create_user("15550601", "Slow Bot", username="slow_bot", bot=True)
+    daemon = await make_daemon(**fast_pipeline(fake_openai.base_url + "/v1"))
+    sandbox.faults.flood_wait("auth.importBotAuthorization", 300)
+    status, refused = await daemon.call("POST", "/bots", json={"token": bot.bot_token})
+    assert status == 429, refused
+    status, listed = await daemon.call("GET", "/bots")
+    [info] = listed["bots"]
+    assert info["status"] == "flood_limited" and info["retry_at"] and info["last_error"]
+    status, added = await daemon.call("POST", "/bots", json={"token": bot.bot_token})
+    assert status == 201 and added["status"] == "connected"  # Telegram lets it in now
+    assert added["last_error"] is None

@@ -76,8 +76,16 @@ class Messenger(Protocol):
         ...
 
     async def send_text(
-        self, chat: int | str, text: str, *, random_id: int, reply_to: int | None = None
-    ) -> SendResult: ...
+        self,
+        chat: int | str,
+        text: str,
+        *,
+        random_id: int,
+        reply_to: int | None = None,
+        buttons: Sequence[Sequence[tuple[str, str]]] | None = None,
+    ) -> SendResult:
+        """`buttons`: an inline keyboard, rows of (label, callback data) — bots only."""
+        ...
 
     async def send_voice(
         self,

@@ -91,7 +91,10 @@ class BotAdmin:
             account = await self._accounts.for_login(name)
             await account.login_bot(token)
         except RateLimited as exc:
+            # Kept, with the wait in its status; its client goes (Telethon would refuse the
+            # same request locally until the wait ends, even when asked again later).
             self._trouble(name, exc, exc.retry_after)
+            await self._accounts.forget(name)
             raise
         except TwinError:
             await self._admin.remove(name, purge=True)  # nothing half-connected stays
@@ -143,6 +146,8 @@ class BotAdmin:
             status = "flood_limited"
         elif live is not None and live.authorized:
             status = "connected" if live.connected else "connecting"
+        elif live is not None and live.running and record.status != "authorized":
+            status = "unauthorized"  # connected, but its authorization is gone (revoked)
         elif record.status == "authorized" and record.has_session:
             status = "connecting" if live is not None and live.running else "unauthorized"
         elif trouble is not None:

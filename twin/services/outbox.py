@@ -8,6 +8,7 @@ random_id and Telegram answers RANDOM_ID_DUPLICATE instead of sending a second c
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -39,7 +40,12 @@ class Outbox:
         self._events = events
 
     async def send_text(
-        self, account: Messenger, account_id: int, chat: int | str, text: str
+        self,
+        account: Messenger,
+        account_id: int,
+        chat: int | str,
+        text: str,
+        buttons: Sequence[Sequence[tuple[str, str]]] | None = None,
     ) -> Sent:
         peer_id = await account.resolve_peer_id(chat)
         chat_record, _ = await self._repo.upsert_chat(account_id, peer_id)
@@ -51,7 +57,7 @@ class Outbox:
             random_id=new_random_id(),
             state=ReplyState.SENDING,
         )
-        return await self._deliver(account, record, peer_id, chat_record.id)
+        return await self._deliver(account, record, peer_id, chat_record.id, buttons=buttons)
 
     async def send_voice(
         self, account: Messenger, account_id: int, chat: int | str, text: str, note: VoiceNote
@@ -76,9 +82,14 @@ class Outbox:
         peer_id: int,
         chat_id: int,
         note: VoiceNote | None = None,
+        buttons: Sequence[Sequence[tuple[str, str]]] | None = None,
     ) -> Sent:
         try:
-            if note is None:
+            if note is None and buttons:
+                result = await account.send_text(
+                    peer_id, record.text, random_id=record.random_id, buttons=buttons
+                )
+            elif note is None:
                 result = await account.send_text(peer_id, record.text, random_id=record.random_id)
             else:
                 result = await account.send_voice(

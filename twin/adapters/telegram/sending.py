@@ -7,9 +7,10 @@ A mixin of TelegramAccount (account.py) built on AccountBase (base.py), as Telet
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
-from telethon import errors, functions, types, utils
+from telethon import Button, errors, functions, types, utils
 
 from twin.adapters.telegram import mapping
 from twin.adapters.telegram.base import AccountBase
@@ -84,15 +85,25 @@ class SendingMethods(AccountBase):
         *,
         random_id: int,
         reply_to: int | None = None,
+        buttons: Sequence[Sequence[tuple[str, str]]] | None = None,
     ) -> SendResult:
-        """Send `text` with a random_id the caller persisted first (exactly-once across crashes)."""
+        """Send `text` with a random_id the caller persisted first (exactly-once across crashes);
+        `buttons` (a bot's inline keyboard: rows of label and callback data)."""
         peer = await self.input_peer(chat)
+        markup = None
+        if buttons:
+            if self._me is None or not self._me.bot:
+                raise InvalidInput("buttons", "only a bot can send an inline keyboard")
+            markup = self.client.build_reply_markup(
+                [[Button.inline(label, data.encode()) for label, data in row] for row in buttons]
+            )
         request = functions.messages.SendMessageRequest(
             peer=peer,
             message=text,
             random_id=random_id,
             no_webpage=True,
             reply_to=types.InputReplyToMessage(reply_to_msg_id=reply_to) if reply_to else None,
+            reply_markup=markup,
         )
         return await self._guarded_send(self._peer_id(peer), request, random_id)
 

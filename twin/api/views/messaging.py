@@ -2,10 +2,10 @@
 connected channel, keep a conversation's context per user, list the platforms this daemon has.
 
 Platforms are this daemon's channels: `telegram` (a logged-in personal account: `account`),
-`external` (the external messenger: the message goes out as its webhook), and the channels
-answered in their own requests (`http_chat`, `talkme`, `api`), which keep context but cannot
-be sent to. Telegram bots (inline keyboards) are not part of this daemon yet: an inline keyboard
-is refused with a 422 naming why.
+`telegram_bot` (a connected bot, `account` = bot-<id>: the only one that sends inline
+keyboards), `external` (the external messenger: the message goes out as its webhook), and the
+channels answered in their own requests (`http_chat`, `talkme`, `api`), which keep context but
+cannot be sent to.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from twin.ports import Tx
 
 routes = RouteTable(tags=("messaging",))
 
-Platform = Literal["telegram", "external", "http_chat", "talkme", "api"]
+Platform = Literal["telegram", "telegram_bot", "external", "http_chat", "talkme", "api"]
+TELEGRAM = ("telegram", "telegram_bot")  # a personal account, a bot: `account` names it
 _ID = dict(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]+$")
 _ACCOUNT = dict(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
 
@@ -48,11 +49,13 @@ class SendIn(ApiModel):
     text: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
     message_type: Literal["text", "operator", "bot"] = "text"
     inline_keyboard: list[list[Button]] | None = Field(
-        None, description="bots only: a personal account cannot send one (422)"
+        None, description="telegram_bot only: a personal account cannot send one (422)"
     )
     priority: Literal["low", "normal", "high"] = "normal"
     account: str = Field(
-        "default", description="the Telegram account (platform telegram)", **_ACCOUNT
+        "default",
+        description="the Telegram account (telegram) or bot (telegram_bot: bot-<id>)",
+        **_ACCOUNT,
     )
 
 
@@ -70,7 +73,7 @@ async def _instance(request: web.Request, platform: str, account: str) -> Accoun
     """The account row the platform's conversations belong to (404/403 like the control API)."""
     settings = request.app[keys.SETTINGS].channels
     repo = request.app[keys.DATABASE].repo
-    if platform == "telegram":
+    if platform in TELEGRAM:
         name = account
     else:
         section = {
@@ -85,16 +88,17 @@ async def _instance(request: web.Request, platform: str, account: str) -> Accoun
     principal = principal_of(request)
     if principal is not None and not principal.sees(name):
         raise ApiError(404, f"There is no {platform} conversation for this API key's account.")
-    if platform == "telegram":
+    if platform in TELEGRAM:
         record = await repo.get_account(name)  # NotFound: 404
-        if record.channel != "telegram":
-            raise ApiError(404, f"'{name}' is not a Telegram account.")
+        if record.channel != platform:
+            what = "Telegram account" if platform == "telegram" else "bot (bot-<id>)"
+            raise ApiError(404, f"'{name}' is not a {what}.")
         return record
     return await repo.channel_instance(name, platform)
 
 
 def _peer(platform: str, chat_id: str) -> int:
-    if platform == "telegram":
+    if platform in TELEGRAM:
         if not chat_id.lstrip("-").isdigit() or abs(int(chat_id)) >= 2**63:
             raise ApiError(422, "a Telegram chat_id is a number", details=[("chat_id", chat_id)])
         return int(chat_id)
@@ -106,6 +110,17 @@ def _telegram_chat(chat_id: str) -> int | str:
     if chat_id.startswith("@") or chat_id.startswith("+"):
         return chat_id
     return _peer("telegram", chat_id)
+
+
+def _buttons(keyboard: list[list[Button]]) -> list[list[tuple[str, str]]]:
+    """An inline keyboard as (label, callback data) rows (URL buttons are not sent by twin)."""
+    if any(button.url for row in keyboard for button in row):
+        raise ApiError(
+            422,
+            "URL buttons are not supported; use callback_data",
+            details=[("inline_keyboard", "url")],
+        )
+    return [[(b.text, b.callback_data or b.text) for b in row] for row in keyboard]
 
 
 @routes.post(
@@ -120,20 +135,23 @@ async def messaging_send(request: web.Request, body: SendIn) -> SendOut:
     turn and POSTed to the messenger's webhook (`message_type` says whose: `bot` or
     `operator`). The other platforms answer only in their own requests: 422."""
     count_group(request, "messaging", (body.platform, body.chat_id), "chat")
-    if body.inline_keyboard is not None:
+    if body.inline_keyboard is not None and body.platform != "telegram_bot":
         raise ApiError(
             422,
-            "Inline keyboards can only be sent by Telegram bots; a personal account cannot "
-            "send them, and no bot is connected to this daemon.",
+            "Inline keyboards can only be sent by Telegram bots (platform telegram_bot); a "
+            "personal account cannot send them.",
             details=[("inline_keyboard", "bots only")],
         )
     now = request.app[keys.CLOCK].now()
-    if body.platform == "telegram":
+    if body.platform in TELEGRAM:
         peer = _telegram_chat(body.chat_id)
-        account_id = (await _instance(request, "telegram", body.account)).id  # 404
+        account_id = (await _instance(request, body.platform, body.account)).id  # 404
         account = await request.app[keys.ACCOUNTS].get(body.account)
         account.require_authorized()
-        sent = await request.app[keys.OUTBOX].send_text(account, account_id, peer, body.text)
+        buttons = _buttons(body.inline_keyboard) if body.inline_keyboard else None
+        sent = await request.app[keys.OUTBOX].send_text(
+            account, account_id, peer, body.text, buttons
+        )
         return SendOut(
             success=True,
             message_id=sent.record_id,
@@ -284,7 +302,7 @@ async def messaging_platforms(request: web.Request) -> PlatformsOut:
     voice = request.app[keys.SERVICES].get("tts") is not None
     found: list[PlatformOut] = []
     for account in await request.app[keys.DATABASE].repo.list_accounts():
-        if account.channel != "telegram":
+        if account.channel not in TELEGRAM:
             continue
         accounts = request.app.get(keys.ACCOUNTS)
         loaded = accounts.loaded(account.name) if accounts is not None else None
