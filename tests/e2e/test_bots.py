@@ -119,3 +119,20 @@ async def test_a_flood_wait_shows_in_the_status_and_the_bot_connects_later(
     status, added = await daemon.call("POST", "/bots", json={"token": bot.bot_token})
     assert status == 201 and added["status"] == "connected"  # Telegram lets it in now
     assert added["last_error"] is None
+
+
+async def test_an_escalation_on_a_bot_pauses_the_chat_without_a_note(
+    sandbox, sandbox_clients, make_daemon, fake_openai
+):
+    bot = sandbox.create_user("15550701", "Help Bot", username="help_bot", bot=True)
+    sandbox.create_user("15550702", "Bea", username="bea_buyer")
+    daemon = await make_daemon(**fast_pipeline(fake_openai.base_url + "/v1"))
+    status, _ = await daemon.call("POST", "/bots", json={"token": bot.bot_token})
+    assert status == 201
+    bea = await sandbox_clients.signed_in("15550702")
+    fake_openai.queue_reply({**answer(""), "requires_human": True, "intent": "complaint"})
+    await bea.send_message("@help_bot", "I want to speak to a person")
+    await wait_for_event(daemon, "reply.escalated")
+    status, chats = await daemon.call("GET", "/chats", params={"account": f"bot-{bot.id}"})
+    assert [c["paused"] for c in chats["chats"]] == [True]
+    assert sandbox.messages_from(bot, bot) == []  # a bot has no Saved Messages note to leave

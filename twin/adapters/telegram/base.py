@@ -113,6 +113,11 @@ class AccountBase(abc.ABC):
         return self._client
 
     @property
+    def is_bot(self) -> bool:
+        """Logged in as a bot (by token): no dialogs, read marks, presence or Saved Messages."""
+        return self._me is not None and self._me.bot
+
+    @property
     def authorized(self) -> bool:
         return self._me is not None
 

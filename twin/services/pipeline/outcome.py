@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 from datetime import timedelta
 from typing import Any
@@ -21,6 +22,8 @@ from twin.services.events import EventLog, StagedEvent
 from twin.services.outbox import new_random_id
 from twin.services.pipeline.generate import Escalation
 from twin.services.pipeline.states import ACTIVE, REASON_CHARS, finish_tx
+
+log = logging.getLogger("twin.pipeline")
 
 
 def failure_reason(exc: Exception, limit: int = ERROR_CHARS) -> str:
@@ -205,11 +208,15 @@ class Outcomes:
             f"Topic: {brain_reply.intent or 'unknown'}.\n"
             f"Last message: \u00ab{excerpt}\u00bb"
         )
-        random_id = reply.flags.get("notify_random_id") or new_random_id()
-        await self._repo.update_reply(
-            reply.id, flags={**reply.flags, "notify_random_id": random_id}
-        )
-        await account.send_text("me", note, random_id=random_id)
+        if getattr(account, "is_bot", False):
+            # A bot has no Saved Messages with the owner: the pause and the event stand.
+            log.info("reply %s: escalated on a bot; no note in Saved Messages", reply.id)
+        else:
+            random_id = reply.flags.get("notify_random_id") or new_random_id()
+            await self._repo.update_reply(
+                reply.id, flags={**reply.flags, "notify_random_id": random_id}
+            )
+            await account.send_text("me", note, random_id=random_id)
         await self._repo.update_chat(chat.id, paused_until=PAUSED_FOREVER)
         await self.skip(reply, SkipReason.ESCALATED.value)
         await self._emit("reply.escalated", reply, intent=brain_reply.intent)
