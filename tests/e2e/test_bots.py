@@ -136,3 +136,19 @@ async def test_an_escalation_on_a_bot_pauses_the_chat_without_a_note(
     status, chats = await daemon.call("GET", "/chats", params={"account": f"bot-{bot.id}"})
     assert [c["paused"] for c in chats["chats"]] == [True]
     assert sandbox.messages_from(bot, bot) == []  # a bot has no Saved Messages note to leave
+
+
+async def test_a_revoked_bot_shows_unauthorized_and_the_daemon_goes_on(
+    sandbox, make_daemon, fake_openai
+):
+    bot = sandbox.create_user("15550801", "Gone Bot", username="gone_bot", bot=True)
+    daemon = await make_daemon(**fast_pipeline(fake_openai.base_url + "/v1"))
+    status, _ = await daemon.call("POST", "/bots", json={"token": bot.bot_token})
+    assert status == 201
+    for auth in sandbox.world.auths.values():
+        if auth.user_id == bot.id:
+            auth.user_id = None  # the token was revoked at @BotFather: the session is dead
+    status, listed = await daemon.call("GET", "/bots")
+    [info] = listed["bots"]
+    assert info["status"] == "unauthorized" and "revoked" in info["last_error"]
+    assert (await daemon.call("GET", "/health"))[0] == 200  # nothing crashed

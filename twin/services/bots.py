@@ -12,6 +12,8 @@ last error and its time).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,6 +30,7 @@ from twin.services.twins import Twins
 __all__ = ["CHANNEL", "BotAdmin", "BotInfo", "bot_name"]
 
 CHANNEL = "telegram_bot"
+PROBE_SECONDS = 3.0  # GET /bots asks Telegram whether each connected bot's session still works
 _TOKEN = re.compile(r"^(\d{1,20}):[A-Za-z0-9_-]{10,}$")
 
 
@@ -144,8 +147,20 @@ class BotAdmin:
         now = self._clock.now()
         if trouble is not None and trouble.retry_at is not None and trouble.retry_at > now:
             status = "flood_limited"
+        elif live is not None and live.authorized and live.connected:
+            status = "connected"
+            revoked = False
+            with contextlib.suppress(TimeoutError):
+                revoked = not await asyncio.wait_for(live.still_authorized(), PROBE_SECONDS)
+            if revoked:
+                status = "unauthorized"
+                trouble = _Trouble(
+                    "Telegram no longer accepts this bot's session (token revoked or bot "
+                    "deleted): connect it again with its new token", now
+                )
+                self._troubles[record.name] = trouble
         elif live is not None and live.authorized:
-            status = "connected" if live.connected else "connecting"
+            status = "connecting"
         elif live is not None and live.running and record.status != "authorized":
             status = "unauthorized"  # connected, but its authorization is gone (revoked)
         elif record.status == "authorized" and record.has_session:

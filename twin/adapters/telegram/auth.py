@@ -79,6 +79,27 @@ class AuthMethods(AccountBase):
             assert self._me is not None
             return self._me
 
+    async def still_authorized(self) -> bool:
+        """Ask Telegram whether the session still works (one `updates.getState`): False when
+        its authorization is gone (a bot's token revoked, the bot deleted, the session
+        terminated elsewhere); True when it works, or when Telegram cannot say now."""
+        if self._me is None or self._client is None:
+            return False
+        try:
+            await self._client(functions.updates.GetStateRequest())
+        except (
+            errors.AuthKeyUnregisteredError,
+            errors.AuthKeyInvalidError,
+            errors.SessionRevokedError,
+            errors.SessionExpiredError,
+            errors.UserDeactivatedError,
+            errors.UnauthorizedError,
+        ):
+            return False
+        except Exception:  # an outage is not a revocation
+            return True
+        return True
+
     async def submit_password(self, password: str) -> LoginResult:
         """The second step of a 2FA login (POST /auth/password)."""
         pending = self._pending
