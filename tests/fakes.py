@@ -151,7 +151,13 @@ class FakeMessenger:
             raise Unauthorized(f"account '{self.name}' is not logged in")
 
     async def send_text(
-        self, chat: int | str, text: str, *, random_id: int, reply_to: int | None = None
+        self,
+        chat: int | str,
+        text: str,
+        *,
+        random_id: int,
+        reply_to: int | None = None,
+        buttons: Any = None,
     ) -> SendResult:
         return await self._send(chat, text, random_id, MessageKind.TEXT)
 

@@ -195,6 +195,7 @@ LINES: Mapping[str, Line] = {
         f"attempt {d.get('attempts')}",
         logging.DEBUG,
     ),
+    "bot.added": Line(lambda d: f"bot {d.get('bot')} connected, answering as {d.get('twin')}"),
     "webhook.retry": Line(
         lambda d: f"webhook {d.get('delivery')} ({d.get('wh_type')}) failed: {d.get('error')}; "
         f"attempt {int(d.get('attempts') or 0) + 1} in {_seconds(d.get('delay'))}"

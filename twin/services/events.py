@@ -67,6 +67,7 @@ EVENT_TYPES: Mapping[str, str] = {
     "(message_type operator): stored as the owner's turn, the twin paused there: chat, thread, "
     "channel, message_id",
     "webhook.delivered": "an outbound webhook was answered 2xx: delivery, wh_type, attempts",
+    "bot.added": "a Telegram bot was connected by its token: bot (its account name), twin",
     "webhook.retry": "an outbound webhook attempt failed; it is tried again after `delay` "
     "seconds: delivery, wh_type, attempts, error, delay",
     "webhook.dead": "an outbound webhook was given up after [channels.external] max_age: "
