@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from telethon import events
 
-from tests.e2e.conftest import AUTH, fast_pipeline, wait_for_event
+from tests.e2e.conftest import AUTH, OWNER_PHONE, fast_pipeline, login, wait_for_event
 
 pytestmark = pytest.mark.e2e
 
@@ -121,12 +121,14 @@ async def test_a_flood_wait_shows_in_the_status_and_the_bot_connects_later(
     assert added["last_error"] is None
 
 
-async def test_an_escalation_on_a_bot_pauses_the_chat_without_a_note(
+async def test_an_escalation_on_a_bot_is_noted_in_the_owners_saved_messages(
     sandbox, sandbox_clients, make_daemon, fake_openai
 ):
+    owner = sandbox.create_user(OWNER_PHONE, "Olga", username="olga_owner")
     bot = sandbox.create_user("15550701", "Help Bot", username="help_bot", bot=True)
     sandbox.create_user("15550702", "Bea", username="bea_buyer")
     daemon = await make_daemon(**fast_pipeline(fake_openai.base_url + "/v1"))
+    await login(daemon, sandbox)  # Olga's own account answers as the same (default) twin
     status, _ = await daemon.call("POST", "/bots", json={"token": bot.bot_token})
     assert status == 201
     bea = await sandbox_clients.signed_in("15550702")
@@ -135,7 +137,9 @@ async def test_an_escalation_on_a_bot_pauses_the_chat_without_a_note(
     await wait_for_event(daemon, "reply.escalated")
     status, chats = await daemon.call("GET", "/chats", params={"account": f"bot-{bot.id}"})
     assert [c["paused"] for c in chats["chats"]] == [True]
-    assert sandbox.messages_from(bot, bot) == []  # a bot has no Saved Messages note to leave
+    assert sandbox.messages_from(bot, bot) == []  # a bot has no Saved Messages with Olga
+    [note] = [n for n in sandbox.messages_from(owner, owner) if "twin needs you" in n]
+    assert f"in the bot bot-{bot.id}" in note and "speak to a person" in note
 
 
 async def test_a_revoked_bot_shows_unauthorized_and_the_daemon_goes_on(

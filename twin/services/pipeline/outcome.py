@@ -209,17 +209,42 @@ class Outcomes:
             f"Last message: \u00ab{excerpt}\u00bb"
         )
         if getattr(account, "is_bot", False):
-            # A bot has no Saved Messages with the owner: the pause and the event stand.
-            log.info("reply %s: escalated on a bot; no note in Saved Messages", reply.id)
-        else:
-            random_id = reply.flags.get("notify_random_id") or new_random_id()
-            await self._repo.update_reply(
-                reply.id, flags={**reply.flags, "notify_random_id": random_id}
-            )
+            # A bot has no Saved Messages with the owner: the note goes to a personal account
+            # answering as the same twin (if one is logged in).
+            note = f"{note}\n(in the bot {account.name})"
+            account = await self._owner_account(account.name)
+        random_id = reply.flags.get("notify_random_id") or new_random_id()
+        await self._repo.update_reply(
+            reply.id, flags={**reply.flags, "notify_random_id": random_id}
+        )
+        if account is not None:
             await account.send_text("me", note, random_id=random_id)
+        else:
+            log.info("reply %s: escalated on a bot; no logged-in account to tell", reply.id)
         await self._repo.update_chat(chat.id, paused_until=PAUSED_FOREVER)
         await self.skip(reply, SkipReason.ESCALATED.value)
         await self._emit("reply.escalated", reply, intent=brain_reply.intent)
+
+    async def _owner_account(self, bot: str) -> Any:
+        """A logged-in personal account answering as the bot's twin, or None."""
+        record = await self._repo.get_account(bot)
+        twins = {twin.id: twin.name for twin in await self._repo.list_twins()}
+        default = twins.get(record.twin_id or 0, "default") == "default"
+        if record.twin_id is None:
+            names = [
+                r.name
+                for r in await self._repo.list_accounts()
+                if r.channel == "telegram" and r.twin_id is None
+            ]
+        else:
+            names = await self._repo.twin_accounts(
+                record.twin_id, default=default, channel="telegram"
+            )
+        for name in names:
+            candidate = self._accounts.loaded(name)
+            if candidate is not None and candidate.authorized:
+                return candidate
+        return None
 
     async def _emit(self, type_: str, reply: ReplyRecord, **data: Any) -> None:
         await self._events.emit(
