@@ -245,7 +245,7 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         api = app[keys.CONVERSATION_API] = ConversationApi(settings, parts)
         if external.enabled:
             pipeline.executor.channels[EXTERNAL] = external
-            api.escalation_webhook = (external.operator_requested_tx, external.wake_sender)
+            api.external = external
         app[keys.CHATS] = ChatPauses(repo, directory, events, clock, pipeline.holds)
         behaviour = app[keys.BEHAVIOUR] = BehaviourSettings(settings, repo, directory, events)
         if accounts.configured:

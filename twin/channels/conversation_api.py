@@ -12,11 +12,12 @@ rules (twin.domain.webhooks): see README.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from twin.channels.conversations import Conversations
+from twin.channels.external import ExternalChannel
 from twin.channels.notify import EscalationNote, escalation_note
 from twin.channels.records import ChannelParts, Inbound
 from twin.config import Settings
@@ -83,11 +84,9 @@ class ConversationApi:
         self._events = parts.events
         self._notifier = parts.notifier
         self.conversations = Conversations.of(CHANNEL, section, parts)
-        # With the external channel on (lifecycle): queue its `operator_requested` webhook in
-        # the escalation's transaction, then wake its sender.
-        self.escalation_webhook: (
-            tuple[Callable[[Tx, Any, dict[str, Any]], None], Callable[[], None]] | None
-        ) = None
+        # The external channel, when it is on (lifecycle): an escalation queues its
+        # `operator_requested` webhook in the escalation's transaction.
+        self.external: ExternalChannel | None = None
 
     @property
     def enabled(self) -> bool:
@@ -184,14 +183,14 @@ class ConversationApi:
                 account_id=chat.account_id,
                 chat_id=chat.id,
             )
-            if self.escalation_webhook is not None:
-                queue = self.escalation_webhook[0]
-                queue(tx, chat, {"reason": reason, "priority": priority, "context": dict(context)})
+            if self.external is not None:
+                fields = {"reason": reason, "priority": priority, "context": dict(context)}
+                self.external.operator_requested_tx(tx, chat, fields)
             return [staged]
 
         self._events.publish(*await self._repo.transaction(escalate))
-        if self.escalation_webhook is not None:
-            self.escalation_webhook[1]()
+        if self.external is not None:
+            self.external.wake_sender()
         if self._notifier is not None:
             instance = await self.conversations.instance()
             note = escalation_note(

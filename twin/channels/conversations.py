@@ -74,13 +74,11 @@ class Conversations:
         *,
         hours: bool = False,
         notify: str = "",
-        lease: timedelta = LEASE,
         queued: bool = False,
     ) -> None:
         self.channel = channel
         self._hours = hours  # answer only within [schedule] hours (else the away message)
         self._notify = notify  # the Telegram account told of escalations ("": the twin's)
-        self._lease = lease  # a job this long in `generating` is the worker's
         # Answered by the worker rather than in the request: the plan queues the job
         # (due now) and wakes the worker; the channel delivers (twin.channels.external).
         self._queued = queued
@@ -229,7 +227,7 @@ class Conversations:
                     "explain": [f"{channel}: answered in the request"],
                 },
                 message_state=ReplyState.SCHEDULED,
-                lease_until=now + self._lease,
+                lease_until=now + LEASE,
             )
             generating = self._events.stage_reply(tx, "reply.generating", reply, channel=channel)
             started = started_tx(tx, account.id, chat.id, style_known)

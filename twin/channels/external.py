@@ -28,6 +28,7 @@ from twin.db.records import AccountRecord, ChatRecord, MessageRecord, ReplyRecor
 from twin.domain.models import PAUSED_FOREVER, ReplyState
 from twin.domain.webhooks import Turn, share_token, turn_fields
 from twin.ports import Tx
+from twin.services.events import StagedEvent
 from twin.services.pipeline.generate import Escalation
 from twin.services.pipeline.records import Draft
 
@@ -107,7 +108,7 @@ class ExternalChannel:
         thread = self.thread_of(message)
         now = self._clock.now()
 
-        def store(tx: Tx) -> MessageRecord:
+        def store(tx: Tx) -> tuple[MessageRecord, StagedEvent]:
             chat, _ = tx.upsert_chat(
                 account.id,
                 peer_of(thread),
@@ -124,7 +125,8 @@ class ExternalChannel:
                 last_outgoing_at=now,
                 last_owner_activity_at=now,
             )
-            tx.append_event(
+            staged = self._events.stage(
+                tx,
                 "conversation.operator",
                 {
                     "chat": chat.peer_id,
@@ -135,16 +137,17 @@ class ExternalChannel:
                 account_id=account.id,
                 chat_id=chat.id,
             )
-            return record
+            return record, staged
 
-        record = await self._repo.transaction(store)
+        record, staged = await self._repo.transaction(store)
+        self._events.publish(staged)
         return Accepted(record.id, thread)
 
     # --- the worker's side (twin.services.pipeline.execute.ChannelDelivery) ---------------------
     @asynccontextmanager
-    async def turn(self, chat: ChatRecord) -> AsyncIterator[None]:
+    async def turn(self, chat_id: int) -> AsyncIterator[None]:
         """One job of a conversation at a time, in the order they were handed over."""
-        async with self._turns.hold(chat.id):
+        async with self._turns.hold(chat_id):
             yield
 
     async def deliver(
@@ -173,8 +176,7 @@ class ExternalChannel:
                 self._queue_tx(tx, chat, payload, done.id)
 
         await self.conversations.deliver(planned, result, also)
-        if self._wake_sender is not None:
-            self._wake_sender()
+        self.wake_sender()
 
     def operator_requested_tx(self, tx: Tx, chat: ChatRecord, fields: Mapping[str, Any]) -> None:
         """Queue `operator_requested` for a conversation of another channel (the conversation

@@ -13,25 +13,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any, Protocol
 
-from twin.ports import Store
+from twin.ports import Accounts, Store
+from twin.services.owner import owner_account
 
 __all__ = ["EscalationNote", "OwnerNotifier", "escalation_note"]
 
 log = logging.getLogger("twin.channels")
 
 EXCERPT_CHARS = 300
-
-
-class _Account(Protocol):
-    authorized: bool
-
-    async def send_text(self, chat: int | str, text: str, *, random_id: int) -> Any: ...
-
-
-class _Accounts(Protocol):
-    def loaded(self, name: str) -> _Account | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +55,7 @@ def escalation_note(
 
 
 class OwnerNotifier:
-    def __init__(self, repo: Store, accounts: _Accounts | None) -> None:
+    def __init__(self, repo: Store, accounts: Accounts | None) -> None:
         self._repo = repo
         self._accounts = accounts
         self._tasks: set[asyncio.Task[None]] = set()
@@ -81,23 +71,17 @@ class OwnerNotifier:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def _candidates(self, note: EscalationNote) -> list[str]:
-        if note.account:
-            return [note.account]
-        if note.twin_id is None:
-            return []
-        return await self._repo.twin_accounts(
-            note.twin_id, default=note.default, channel="telegram"
-        )
-
     async def _send(self, note: EscalationNote) -> None:
         try:
-            for name in await self._candidates(note):
-                account = self._accounts.loaded(name) if self._accounts is not None else None
-                if account is None or not account.authorized:
-                    continue
+            account = await owner_account(
+                self._repo, self._accounts, note.twin_id, default=note.default, named=note.account
+            )
+            if account is not None:
                 await account.send_text("me", note.text, random_id=note.random_id)
-                log.info("reply %s: the owner was told in %s's Saved Messages", note.reply_id, name)
+                log.info(
+                    "reply %s: the owner was told in %s's Saved Messages", note.reply_id,
+                    account.name,
+                )
                 return
             log.warning(
                 "reply %s: the conversation needs the owner, but no logged-in Telegram account "

@@ -52,8 +52,8 @@ class ChannelDelivery(Protocol):
     messenger: its webhook outbox). The pipeline admits, starts and generates as for Telegram;
     the channel records the answer (or the escalation) and its delivery in one transaction."""
 
-    def turn(self, chat: ChatRecord) -> AbstractAsyncContextManager[None]:
-        """One job of a conversation at a time, in order."""
+    def turn(self, chat_id: int) -> AbstractAsyncContextManager[None]:
+        """One job of a conversation (a chats row) at a time, in order."""
         ...
 
     async def deliver(
@@ -95,7 +95,10 @@ class Executor:
 
     def job_context(self, tx: Tx, reply: ReplyRecord) -> Prepared | None:
         """Inside the transaction that claims `reply`: what its first step would read (the
-        worker reads it for a whole batch of jobs in one round trip)."""
+        worker reads it for a whole batch of jobs in one round trip). A channel job reads once
+        its conversation's turn comes (`_channel_job`)."""
+        if reply.decision.get("channel", "telegram") in self.channels:
+            return None
         return self._read_tx(tx, reply) if reply.state in BEFORE_SENDING else None
 
     async def execute(self, reply: ReplyRecord, prepared: Prepared | None = None) -> None:
@@ -144,13 +147,13 @@ class Executor:
         database (what to answer, unless read when the job was handed over; the move to
         `generating` with the history; the parts with the move to `sending`), each state
         committed before the side effect that follows it."""
-        if prepared is None:
-            prepared = await self._repo.transaction(lambda tx: self._read_tx(tx, reply))
         channel = self.channels.get(reply.decision.get("channel", "telegram"))
         if channel is not None:
-            async with channel.turn(prepared.chat):
-                await self._channel_job(channel, reply, prepared)
+            async with channel.turn(reply.chat_id):
+                await self._channel_job(channel, reply)
             return None
+        if prepared is None:
+            prepared = await self._repo.transaction(lambda tx: self._read_tx(tx, reply))
         admitted = await self._admit(reply, prepared)
         if admitted is None:
             return None
@@ -179,15 +182,15 @@ class Executor:
         reply, parts = await self._enter_sending(reply, chat, behaviour, admitted.linked, result)
         return Sending(reply, chat, admitted.policy, parts)
 
-    async def _channel_job(
-        self, channel: ChannelDelivery, reply: ReplyRecord, prepared: Prepared
-    ) -> None:
+    async def _channel_job(self, channel: ChannelDelivery, reply: ReplyRecord) -> None:
         """A job of a channel that delivers itself: admitted, started and generated as any
-        job (after the jobs of its conversation before it), recorded and delivered by it."""
-        current = await self._repo.get_reply(reply.id)  # the turn may have waited
+        job (after the jobs of its conversation before it), recorded and delivered by it.
+        Read once its turn came (the job may have changed while it waited)."""
+        current, prepared = await self._repo.transaction(
+            lambda tx: (tx.get_reply(reply.id), self._read_tx(tx, reply))
+        )
         if current.state not in BEFORE_SENDING:
             return
-        prepared = await self._repo.transaction(lambda tx: self._read_tx(tx, current))
         admitted = await self._admit(current, prepared)
         if admitted is None:
             return

@@ -20,6 +20,7 @@ from twin.ports import Accounts, Clock, Store, Tx
 from twin.services.directory import AccountDirectory
 from twin.services.events import EventLog, StagedEvent
 from twin.services.outbox import new_random_id
+from twin.services.owner import owner_account
 from twin.services.pipeline.generate import Escalation
 from twin.services.pipeline.states import ACTIVE, REASON_CHARS, finish_tx
 
@@ -230,21 +231,7 @@ class Outcomes:
         record = await self._repo.get_account(bot)
         twins = {twin.id: twin.name for twin in await self._repo.list_twins()}
         default = twins.get(record.twin_id or 0, "default") == "default"
-        if record.twin_id is None:
-            names = [
-                r.name
-                for r in await self._repo.list_accounts()
-                if r.channel == "telegram" and r.twin_id is None
-            ]
-        else:
-            names = await self._repo.twin_accounts(
-                record.twin_id, default=default, channel="telegram"
-            )
-        for name in names:
-            candidate = self._accounts.loaded(name)
-            if candidate is not None and candidate.authorized:
-                return candidate
-        return None
+        return await owner_account(self._repo, self._accounts, record.twin_id, default=default)
 
     async def _emit(self, type_: str, reply: ReplyRecord, **data: Any) -> None:
         await self._events.emit(
