@@ -37,6 +37,7 @@ from twin.config_behaviour import (
     TwinSettings,
 )
 from twin.config_channels import ChannelsSettings
+from twin.config_knowledge import KnowledgeSettings
 from twin.config_sources import (
     EnvSource,
     LoadContext,
@@ -238,6 +239,7 @@ class Settings(BaseSettings):
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     channels: ChannelsSettings = Field(default_factory=ChannelsSettings)
     tools: ToolsSettings = Field(default_factory=ToolsSettings)
+    knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
 
     @classmethod
     def settings_customise_sources(

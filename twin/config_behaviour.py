@@ -54,6 +54,10 @@ class TwinSettings(Section):
     voice_replies: Literal["never", "mirror", "always"] = "never"
     voice_max_chars: int = Field(500, ge=1)
     max_voice_seconds: float = Field(0.0, ge=0, description="0 = answer voice notes of any length")
+    # a question about the owner's business the knowledge base cannot answer: "escalate" (say
+    # you will check, and hand over to the owner) or "general" (answer from general knowledge,
+    # never inventing the owner's specifics)
+    knowledge_gaps: Literal["escalate", "general"] = "general"
 
     @field_validator("include", "exclude")
     @classmethod

@@ -119,6 +119,14 @@ class InvalidInput(TwinError):
         super().__init__(message)
 
 
+class TooLarge(TwinError):
+    """What the caller sent is over a size limit (an upload): 413."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(message)
+
+
 class InvalidSettings(TwinError):
     """Behaviour settings that do not validate: (dotted field, problem) pairs."""
 

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from twin.services.health import Health
     from twin.services.intake import Intake
     from twin.services.keys import ApiKeys
+    from twin.services.knowledge import KnowledgeBase
     from twin.services.outbox import Outbox
     from twin.services.settings import BehaviourSettings
     from twin.services.twins import Twins
@@ -45,6 +46,7 @@ EXTERNAL: web.AppKey[ExternalChannel] = web.AppKey("external")  # /api/v1/extern
 CONVERSATION_API: web.AppKey[ConversationApi] = web.AppKey("conversation_api")  # /api/v1/conv…
 BOTS: web.AppKey[BotAdmin] = web.AppKey("bots")  # Telegram bots (/bots)
 TWINS: web.AppKey[Twins] = web.AppKey("twins")  # the personas accounts answer as
+KNOWLEDGE: web.AppKey[KnowledgeBase] = web.AppKey("knowledge")  # each twin's documents
 API_KEYS: web.AppKey[ApiKeys] = web.AppKey("api_keys")  # stored API keys and scopes
 HEALTH: web.AppKey[Health] = web.AppKey("health")  # dependencies' last success / failure
 # Later layers (pipeline, brain, channels) register their services here by name.

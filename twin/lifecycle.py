@@ -108,13 +108,26 @@ def _speech_to_text(settings: Settings) -> Any:
     return build_stt(settings.stt)
 
 
+def _embedder(settings: Settings) -> Any:
+    """The embeddings provider of semantic retrieval, or None (lexical retrieval alone)."""
+    from twin.brain.factory import build_embedder
+
+    try:
+        return build_embedder(settings.knowledge.embeddings, settings.llm)
+    except ConfigError as exc:
+        log.warning("knowledge: lexical retrieval only: %s", "; ".join(exc.problems))
+        return None
+
+
 def _brain(settings: Settings, tools: Any) -> Any:
     """The brain, or None when [llm] is not usable yet: the daemon still runs (login, API),
     and incoming messages are recorded but not answered until it is configured."""
     from twin.brain.factory import build_brain
 
     try:
-        return build_brain(settings.llm, tools=tools)
+        return build_brain(
+            settings.llm, tools=tools, knowledge_share=settings.knowledge.prompt_share
+        )
     except ConfigError as exc:
         log.warning("replies are off until the LLM is configured: %s", "; ".join(exc.problems))
         return None
@@ -135,7 +148,10 @@ def _worker_context(settings: Settings) -> Context:
         recovery = app[keys.SERVICES]["recovery"]
         await worker.start()
         await recovery.start()  # probes while replies an outage made fail wait
+        memory = app[keys.SERVICES]["memory"]
+        memory.start()  # quiet conversations: what their contacts said is remembered
         yield
+        await memory.stop()
         await recovery.stop()
         await worker.stop()
 
@@ -164,6 +180,8 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         from twin.services.health import Health
         from twin.services.intake import Intake
         from twin.services.keys import ApiKeys
+        from twin.services.knowledge import KnowledgeBase
+        from twin.services.memory import ContactMemory
         from twin.services.monitored import monitored
         from twin.services.outbox import Outbox
         from twin.services.recovery import OutageRecovery, RecoveryMetrics
@@ -213,6 +231,12 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         tools = HttpTools(settings.tools) if settings.tools.http else None
         brain = monitored(adapters.brain or _brain(settings, tools), health, "llm", "reply")
         wake = asyncio.Event()  # the worker sleeps on it; the pipeline and recovery set it
+        knowledge = app[keys.KNOWLEDGE] = KnowledgeBase(
+            settings=settings.knowledge, repo=repo, embedder=_embedder(settings)
+        )
+        memory = services["memory"] = ContactMemory(
+            settings=settings, repo=repo, events=events, brain=brain, clock=clock
+        )
         pipeline = ReplyPipeline(
             settings=settings,
             repo=repo,
@@ -224,6 +248,8 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
             clock=clock,
             directory=directory,
             wake=wake,
+            knowledge=knowledge,
+            memory=memory,
         )
         max_age = settings.telegram.max_catch_up_age
         pipeline.unstored_floor = lambda account, peer: intake.unstored_floor(
@@ -232,13 +258,22 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         services["pipeline"] = pipeline
         notifier = OwnerNotifier(repo, accounts)
         parts = ChannelParts(
-            repo, events, clock, pipeline.behaviours, pipeline.styles, pipeline.generator,
-            notifier, wake.set,
+            repo,
+            events,
+            clock,
+            pipeline.behaviours,
+            pipeline.styles,
+            pipeline.generator,
+            notifier,
+            wake.set,
         )
         app[keys.HTTP_CHAT] = HttpChat(settings, parts)
         talkme = app[keys.TALKME] = TalkMe(settings, parts)
         sender = services["webhooks"] = WebhookSender(
-            repo, settings.channels.external, clock, events,
+            repo,
+            settings.channels.external,
+            clock,
+            events,
             retry_base=settings.channels.external.retry_base,
         )
         external = app[keys.EXTERNAL] = ExternalChannel(settings, parts, wake_sender=sender.wake)
@@ -276,6 +311,7 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         await notifier.drain()  # escalation notes on their way to Telegram
         if tools is not None:
             await tools.aclose()
+        await knowledge.aclose()
         await intake.aclose()
         for name in ("stt", "tts"):
             if services.get(name) is not None:

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from twin.db import migrate
 from twin.db.base import metadata
 from twin.db.engine import create_engine
+from twin.db.tables_knowledge import BACKEND_INDEX_OBJECTS
 from twin.errors import ConfigError
 
 TABLES = {
@@ -23,8 +24,12 @@ TABLES = {
     "api_keys",
     "account_settings",
     "chats",
+    "contact_facts",
+    "contacts",
     "entities",
     "events",
+    "knowledge_chunks",
+    "knowledge_docs",
     "messages",
     "replies",
     "twin_styles",
@@ -37,9 +42,15 @@ async def _tables(url: str) -> set[str]:
     engine = create_engine(url)
     try:
         async with engine.connect() as connection:
-            return await connection.run_sync(lambda c: set(sa.inspect(c).get_table_names()))
+            names = await connection.run_sync(lambda c: set(sa.inspect(c).get_table_names()))
+            return names - BACKEND_INDEX_OBJECTS
     finally:
         await engine.dispose()
+
+
+def _not_backend_index(obj, name, type_, reflected, compare_to) -> bool:
+    """The knowledge base's lexical index is each backend's own (twin/db/tables_knowledge.py)."""
+    return name not in BACKEND_INDEX_OBJECTS
 
 
 async def _diff(url: str, target: sa.MetaData) -> list:
@@ -49,7 +60,8 @@ async def _diff(url: str, target: sa.MetaData) -> list:
 
             def compare(sync_connection):
                 context = MigrationContext.configure(
-                    sync_connection, opts={"compare_type": True}
+                    sync_connection,
+                    opts={"compare_type": True, "include_object": _not_backend_index},
                 )
                 return compare_metadata(context, target)
 

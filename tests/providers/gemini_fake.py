@@ -10,6 +10,9 @@ the last user turn>``, as a BrainReply-shaped JSON object when `responseMimeType
 application/json. usageMetadata counts 4 characters per token. `maxOutputTokens` is honoured
 (finishReason MAX_TOKENS). Errors use Google's shape; `rate_limit_body(seconds)` builds a 429 body
 with a RetryInfo detail for `fail_next(status=429, body=...)`.
+
+Extending: other routes (e.g. the embeddings of tests/providers/embeddings_fake.py) are mounted
+with `add_routes(factory)` before `start()`; they are tried before the generateContent catch-all.
 """
 
 from __future__ import annotations
@@ -64,9 +67,18 @@ class FakeGemini(FakeProviderServer):
         self.stream_gate: asyncio.Event | None = None
         self.streams_closed = 0
         self.stream_closed = asyncio.Event()
+        self._route_factories: list[Callable[[], list[web.RouteDef]]] = []
 
     def routes(self) -> list[web.RouteDef]:
-        return [web.post("/{version}/models/{target}", self.models_call)]
+        table: list[web.RouteDef] = []
+        for factory in self._route_factories:  # before the catch-all, which would match them
+            table.extend(factory())
+        table.append(web.post("/{version}/models/{target}", self.models_call))
+        return table
+
+    def add_routes(self, factory: Callable[[], list[web.RouteDef]]) -> None:
+        """Mount more routes (call before start()), e.g. `lambda: gemini_embeddings_routes(g)`."""
+        self._route_factories.append(factory)
 
     def queue_reply(self, *replies: Reply) -> None:
         self.script.queue_reply(*replies)

@@ -133,6 +133,8 @@ def from_domain(exc: errors.TwinError) -> ApiError | None:
         return ApiError(422, "The request is not valid.", details=[(exc.field, text)])
     if isinstance(exc, errors.InvalidSettings):
         return ApiError(422, text, details=exc.problems)
+    if isinstance(exc, errors.TooLarge):
+        return ApiError(413, text, details=[(exc.field, text)])
     if isinstance(exc, errors.Conflict):
         return ApiError(
             409, text or "The request conflicts with the current state.", details=exc.problems

@@ -84,6 +84,8 @@ def build_openapi(app: web.Application, *, title: str, version: str, description
                 "required": not accepts_empty_body(ep.inputs["body"]),
                 "content": {JSON: {"schema": schema((ep.name, "body"), "validation")}},
             }
+        elif ep.raw_body is not None:  # read by the view itself (an upload)
+            operation["requestBody"] = {"required": True, "content": dict(ep.raw_body)}
 
         responses: dict[str, Any] = {str(ep.status): _success(ep, schema)}
         if not ep.public:  # counted against the token's rate limit
@@ -107,7 +109,7 @@ def build_openapi(app: web.Application, *, title: str, version: str, description
                 {SECURITY_SCHEME: [ep.scope]},
                 {API_KEY_SCHEME: [ep.scope]},
             ]
-        if "body" in ep.inputs:
+        if "body" in ep.inputs or ep.raw_body is not None:
             for code, text in _BODY_ERRORS.items():
                 responses[code] = {"description": text, **error}
         if ep.inputs:

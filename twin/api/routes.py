@@ -26,6 +26,8 @@ from twin.api.views import (
     event_stream,
     external,
     keys,
+    knowledge,
+    memory,
     messaging,
     replies,
     stats,
@@ -51,6 +53,8 @@ ROUTE_TABLES: tuple[RouteTable, ...] = (
     replies.routes,  # POST /replies/{id}/retry
     keys.routes,  # POST /keys, GET /keys, DELETE /keys/{name}
     twins.routes,  # /twins, /twins/{name}, PUT /accounts/{name}
+    knowledge.routes,  # /twins/{name}/knowledge (+ /search, /{doc})
+    memory.routes,  # /contacts, /contacts/{id}/memory, /followups
     chat.routes,  # GET /, POST /api/chat, POST /api/debug
     talkme.routes,  # POST /webhook/talkme, its health, stats, session delete
     external.routes,  # POST /api/v1/external/messages, /webhooks/deliveries, GET /share/{token}

@@ -79,6 +79,8 @@ class Endpoint:
     tags: tuple[str, ...] = ()
     media_type: str | None = None  # documented media type of a raw response
     responses: Mapping[int, Any] = field(default_factory=dict)  # other statuses -> model
+    # a body the view reads itself (an upload): its documented content, media type -> schema
+    raw_body: Mapping[str, Any] | None = None
     handler: Callable[[web.Request], Awaitable[web.StreamResponse]] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -181,6 +183,7 @@ class RouteTable:
         media_type: str | None = None,
         responses: Mapping[int, Any] | None = None,
         tags: tuple[str, ...] | None = None,
+        raw_body: Mapping[str, Any] | None = None,
     ) -> Callable[[View], View]:
         """Declare `view` (returned unchanged, so it stays callable in tests)."""
 
@@ -204,6 +207,7 @@ class RouteTable:
                     tags=self.tags if tags is None else tags,
                     media_type=media_type,
                     responses=dict(responses or {}),
+                    raw_body=raw_body,
                 )
             )
             return view

@@ -20,9 +20,11 @@ from twin.errors import ConfigError
 if TYPE_CHECKING:
     from pydantic import SecretStr
 
+    from twin.brain.embeddings import Embedder
     from twin.config import LLMSettings
+    from twin.config_knowledge import EmbeddingSettings
 
-__all__ = ["build_brain", "build_llm", "build_provider"]
+__all__ = ["build_brain", "build_embedder", "build_llm", "build_provider"]
 
 JsonMode = Literal["json_schema", "json_object", "none"]
 
@@ -128,10 +130,13 @@ def build_llm(
 
 
 def build_brain(
-    settings: LLMSettings, llm: LLM | None = None, tools: ToolBox | None = None
+    settings: LLMSettings,
+    llm: LLM | None = None,
+    tools: ToolBox | None = None,
+    knowledge_share: float = 0.35,
 ) -> Brain:
-    """A Brain over `llm` (default: `build_llm(settings)`) with the [llm] budget settings, and
-    the HTTP tools the model may call."""
+    """A Brain over `llm` (default: `build_llm(settings)`) with the [llm] budget settings, the
+    HTTP tools the model may call, and the share of the prompt knowledge passages may take."""
     return Brain(
         llm if llm is not None else build_llm(settings),
         context_tokens=settings.context_tokens,
@@ -139,4 +144,40 @@ def build_brain(
         temperature=settings.temperature,
         prices=PriceTable(settings.prices, defaults=DEFAULT_PRICES),
         tools=tools,
+        knowledge_share=knowledge_share,
+    )
+
+
+def build_embedder(settings: EmbeddingSettings, llm: LLMSettings) -> Embedder | None:
+    """The embeddings provider of `[knowledge.embeddings]`, or None when none is configured.
+    Its key is its own, else [llm]'s when [llm] uses the same provider."""
+    if not settings.provider:
+        return None
+    from twin.brain.embeddings import GeminiEmbedder, OpenAIEmbedder
+    from twin.retry import RetryPolicy
+
+    api_key = _secret(settings.api_key)
+    if api_key is None and llm.provider == settings.provider:
+        api_key = _secret(llm.api_key)
+    section = "knowledge.embeddings"
+    checked = settings.provider
+    if checked == "openai" and settings.base_url and not api_key:
+        checked = "openai_compatible"  # a local embeddings server needs no key
+    problem = provider_problem(
+        checked, api_key=api_key, base_url=settings.base_url, section=section
+    )
+    if problem:
+        raise ConfigError([problem])
+    policy = RetryPolicy(
+        max_retries=llm.max_retries, backoff_base=llm.backoff_base, backoff_max=llm.backoff_max
+    )
+    kind = GeminiEmbedder if settings.provider == "gemini" else OpenAIEmbedder
+    return kind(
+        model=settings.model,
+        api_key=api_key,
+        base_url=settings.base_url,
+        dimensions=settings.dimensions,
+        timeout=settings.timeout,
+        batch=settings.batch,
+        policy=policy,
     )

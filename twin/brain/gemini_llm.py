@@ -27,7 +27,7 @@ from twin.domain.tokens import estimate_tokens
 from twin.domain.tools import ToolCall, ToolUse
 from twin.retry import is_retryable_status, parse_retry_after
 
-__all__ = ["GeminiLLM"]
+__all__ = ["GeminiLLM", "translate_error"]
 
 log = logging.getLogger("twin.brain.gemini")
 
@@ -307,25 +307,29 @@ class GeminiLLM:
         )
 
     def _translate(self, exc: Exception) -> LLMError:
-        name = self._provider
-        if isinstance(exc, httpx.TimeoutException):
-            return LLMError(f"{name}: request timed out", provider=name, retryable=True)
-        if isinstance(exc, httpx.HTTPError):
-            return LLMError(f"{name}: connection failed: {exc!r}", provider=name, retryable=True)
-        assert isinstance(exc, genai_errors.APIError)
-        status = exc.code
-        headers = getattr(getattr(exc, "response", None), "headers", None)
-        retry_after = parse_retry_after(headers) or _retry_info(exc.details)
-        message = f"{name}: HTTP {status} {exc.status or ''}: {exc.message or ''}".strip()
-        if status == 429:
-            return LLMRateLimited(message, provider=name, status=status, retry_after=retry_after)
-        return LLMError(
-            message,
-            provider=name,
-            status=status,
-            retryable=is_retryable_status(status),
-            retry_after=retry_after,
-        )
+        return translate_error(exc, self._provider)
+
+
+def translate_error(exc: Exception, name: str) -> LLMError:
+    """The SDK's (or httpx's) exception as the brain's error (also the embeddings adapter's)."""
+    if isinstance(exc, httpx.TimeoutException):
+        return LLMError(f"{name}: request timed out", provider=name, retryable=True)
+    if isinstance(exc, httpx.HTTPError):
+        return LLMError(f"{name}: connection failed: {exc!r}", provider=name, retryable=True)
+    assert isinstance(exc, genai_errors.APIError)
+    status = exc.code
+    headers = getattr(getattr(exc, "response", None), "headers", None)
+    retry_after = parse_retry_after(headers) or _retry_info(exc.details)
+    message = f"{name}: HTTP {status} {exc.status or ''}: {exc.message or ''}".strip()
+    if status == 429:
+        return LLMRateLimited(message, provider=name, status=status, retry_after=retry_after)
+    return LLMError(
+        message,
+        provider=name,
+        status=status,
+        retryable=is_retryable_status(status),
+        retry_after=retry_after,
+    )
 
 
 def _text_of(response: types.GenerateContentResponse) -> str:

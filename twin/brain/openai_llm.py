@@ -29,7 +29,7 @@ from twin.domain.tokens import estimate_tokens
 from twin.domain.tools import ToolCall, ToolUse
 from twin.retry import is_retryable_status, parse_retry_after
 
-__all__ = ["JsonMode", "OpenAILLM"]
+__all__ = ["JsonMode", "OpenAILLM", "translate_error"]
 
 COMPLETIONS = "/chat/completions"
 
@@ -264,29 +264,33 @@ class OpenAILLM:
 
     # -- errors --------------------------------------------------------------------------------
     def _translate(self, exc: openai.OpenAIError) -> LLMError:
-        name = self._provider
-        if isinstance(exc, openai.APITimeoutError) and not _refused(exc):
-            return LLMError(f"{name}: request timed out", provider=name, retryable=True)
-        if isinstance(exc, openai.APIConnectionError):
-            return LLMError(f"{name}: connection failed: {exc}", provider=name, retryable=True)
-        if isinstance(exc, openai.APIStatusError):
-            status = exc.status_code
-            retry_after = parse_retry_after(exc.response.headers)
-            message = f"{name}: HTTP {status}: {_short(exc)}"
-            if status == 429:
-                return LLMRateLimited(
-                    message, provider=name, status=status, retry_after=retry_after
-                )
-            return LLMError(
-                message,
-                provider=name,
-                status=status,
-                retryable=is_retryable_status(status),
-                retry_after=retry_after,
+        return translate_error(exc, self._provider)
+
+
+def translate_error(exc: openai.OpenAIError, name: str) -> LLMError:
+    """The SDK's exception as the brain's error (also the embeddings adapter's)."""
+    if isinstance(exc, openai.APITimeoutError) and not _refused(exc):
+        return LLMError(f"{name}: request timed out", provider=name, retryable=True)
+    if isinstance(exc, openai.APIConnectionError):
+        return LLMError(f"{name}: connection failed: {exc}", provider=name, retryable=True)
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        retry_after = parse_retry_after(exc.response.headers)
+        message = f"{name}: HTTP {status}: {_short(exc)}"
+        if status == 429:
+            return LLMRateLimited(
+                message, provider=name, status=status, retry_after=retry_after
             )
-        if isinstance(exc, openai.APIError):  # e.g. an error event inside a stream
-            return LLMError(f"{name}: {_short(exc)}", provider=name, retryable=True)
-        return LLMError(f"{name}: {_short(exc)}", provider=name, retryable=False)
+        return LLMError(
+            message,
+            provider=name,
+            status=status,
+            retryable=is_retryable_status(status),
+            retry_after=retry_after,
+        )
+    if isinstance(exc, openai.APIError):  # e.g. an error event inside a stream
+        return LLMError(f"{name}: {_short(exc)}", provider=name, retryable=True)
+    return LLMError(f"{name}: {_short(exc)}", provider=name, retryable=False)
 
 
 def _short(exc: BaseException) -> str:

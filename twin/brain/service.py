@@ -27,7 +27,8 @@ from twin.brain.errors import LLMError, LLMUnavailable
 from twin.brain.port import LLM, Completion, ToolBox, ToolUser
 from twin.brain.pricing import Cost, PriceTable
 from twin.domain.conversation import ChatId, Persona, StyleProfile, Turn
-from twin.domain.prompts import OutputMode, Prompt, build_prompt
+from twin.domain.memory import MEMORY_JSON_SCHEMA, Learned, memory_messages, parse_learned
+from twin.domain.prompts import OutputMode, Prompt, Reference, build_prompt, prompt_tokens
 from twin.domain.structured import REPLY_JSON_SCHEMA, BrainReply, parse_reply
 from twin.domain.summary import clean_summary, fold_messages, plan_fold
 from twin.domain.tokens import truncate_to_tokens
@@ -103,6 +104,7 @@ class Brain:
         min_keep_turns: int = 4,
         max_fold_calls: int = 3,
         tools: ToolBox | None = None,
+        knowledge_share: float = 0.35,
     ) -> None:
         if context_tokens - max_output_tokens < 1000:
             raise ValueError(
@@ -123,6 +125,7 @@ class Brain:
         self.min_keep_turns = min_keep_turns
         self.max_fold_calls = max_fold_calls
         self.tools = tools  # HTTP tools the model may call while answering (not streaming)
+        self.knowledge_share = knowledge_share  # of the prompt budget passages may take
 
     @property
     def budget_tokens(self) -> int:
@@ -142,6 +145,7 @@ class Brain:
         examples: Sequence[tuple[str, str]] = (),
         chat_id: ChatId | None = None,
         now: datetime | None = None,
+        reference: Reference | None = None,
     ) -> BrainResult:
         """The owner's next message in this chat, as a structured `BrainReply`.
 
@@ -160,6 +164,7 @@ class Brain:
             chat_id,
             now,
             output="json",
+            reference=reference,
         )
         if self.tools is not None and isinstance(self.llm, ToolUser):
             completion = await self.llm.complete_with_tools(
@@ -190,6 +195,7 @@ class Brain:
         examples: Sequence[tuple[str, str]] = (),
         chat_id: ChatId | None = None,
         now: datetime | None = None,
+        reference: Reference | None = None,
     ) -> ReplyStream:
         """Like `reply` but the text arrives piece by piece (plain text, no JSON): iterate the
         returned `ReplyStream`, then read its `result`. Folding happens before this returns."""
@@ -204,8 +210,43 @@ class Brain:
             chat_id,
             now,
             output="text",
+            reference=reference,
         )
         return ReplyStream(self, prepared)
+
+    async def remember(
+        self,
+        turns: Sequence[Turn],
+        *,
+        owner_name: str,
+        contact_name: str,
+        known: Sequence[str] = (),
+    ) -> tuple[list[Learned], Completion]:
+        """What is worth remembering of a quiet conversation (twin.domain.memory): its newest
+        turns that fit the prompt budget. Each fact's `turn` indexes `turns`. Raises LLMError
+        like `reply`."""
+        given = len(turns)
+        turns = list(turns)
+        messages = memory_messages(
+            turns, owner_name=owner_name, contact_name=contact_name, known=known
+        )
+        while len(turns) > 1 and prompt_tokens(messages) > self.budget_tokens:
+            turns = turns[len(turns) // 4 or 1 :]  # the oldest quarter goes first
+            messages = memory_messages(
+                turns, owner_name=owner_name, contact_name=contact_name, known=known
+            )
+        completion = await self.llm.complete(
+            messages,
+            json_schema=MEMORY_JSON_SCHEMA,
+            max_tokens=self.max_output_tokens,
+            temperature=self.summary_temperature,
+        )
+        offset = given - len(turns)
+        learned = [
+            Learned(item.kind, item.text, None if item.turn is None else item.turn + offset)
+            for item in parse_learned(completion.text, len(turns))
+        ]
+        return learned, completion
 
     # -- internals -----------------------------------------------------------------------------
     def _build(
@@ -218,6 +259,7 @@ class Brain:
         contact_name: str,
         output: OutputMode,
         now: datetime | None,
+        reference: Reference | None = None,
     ) -> Prompt:
         return build_prompt(
             persona,
@@ -229,6 +271,8 @@ class Brain:
             contact_name,
             output=output,
             now=now,
+            reference=reference,
+            knowledge_tokens=int(self.budget_tokens * self.knowledge_share),
         )
 
     async def _prepare(
@@ -244,6 +288,7 @@ class Brain:
         now: datetime | None,
         *,
         output: OutputMode,
+        reference: Reference | None = None,
     ) -> _Prepared:
         history = list(history)
         covers = max(0, min(summary_covers, len(history)))
@@ -261,6 +306,7 @@ class Brain:
                 contact_name,
                 output,
                 now,
+                reference,
             )
 
         prompt = build(summary, covers)

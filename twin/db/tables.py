@@ -146,6 +146,9 @@ class Chat(Base):
     external_id: Mapped[str | None] = mapped_column(sa.String(128))
     # What a channel keeps about the conversation (TalkMe: session, phone, a held answer).
     channel_data: Mapped[dict[str, Any]] = _json()
+    # Contact memory: the newest message whose facts were extracted, and its date.
+    memory_upto_message_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    memory_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 
@@ -366,3 +369,8 @@ class WebhookDelivery(Base):
     last_status: Mapped[int | None] = mapped_column(sa.Integer())
     created_at: Mapped[datetime] = _created()
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+# What a twin knows (knowledge base, contact memory) has its own module; importing it here
+# registers its tables on the metadata wherever the schema is.
+from twin.db import tables_knowledge as _knowledge  # noqa: E402, F401

@@ -34,9 +34,11 @@ from datetime import datetime
 from typing import Literal
 
 from twin.domain.conversation import Persona, StyleProfile, Turn
+from twin.domain.knowledge import Passage, select_passages
 from twin.domain.prompt_system import (
     TIME_FORMAT,
     OutputMode,
+    Reference,
     SystemParts,
     clean_name,
     close_fence,
@@ -58,6 +60,7 @@ __all__ = [
     "PromptBudgetError",
     "PromptMessage",
     "PromptRole",
+    "Reference",
     "build_prompt",
     "conversation_nonce",
     "fence_safe",
@@ -91,6 +94,7 @@ class Prompt:
     truncated: bool = False  # the newest contact turn had to be cut
     trimmed: tuple[str, ...] = ()  # optional parts that were trimmed to fit
     nonce: str = ""
+    passages: tuple[Passage, ...] = ()  # the knowledge passages in the prompt, labelled
 
     @property
     def system(self) -> str:
@@ -189,18 +193,29 @@ def build_prompt(
     *,
     output: OutputMode = "json",
     now: datetime | None = None,
+    reference: Reference | None = None,
+    knowledge_tokens: int = 0,
 ) -> Prompt:
     """Assemble the prompt for the owner's next message (see the module docstring).
 
     `history` is the chat oldest-first *without* the turns already folded into `summary`.
     `style` should already be narrowed to this chat (`StyleProfile.for_chat`). `examples` are
     (contact message, owner reply) pairs from earlier exchanges with the same contact, most
-    relevant first.
+    relevant first. `reference`: the knowledge base's passages (best first; those fitting
+    `knowledge_tokens` are kept, labelled K1…) and the contact's remembered facts.
     """
     history = list(history)
     summary = (summary or "").strip() or None
     examples = [(c, o) for c, o in examples if c.strip() and o.strip()]
-    nonce = conversation_nonce(history, summary, [c for c, _ in examples])
+    if reference is not None:
+        chosen_passages = tuple(select_passages(reference.passages, knowledge_tokens))
+        reference = Reference(
+            chosen_passages, reference.memory, reference.gaps, reference.has_knowledge
+        )
+    passages = reference.passages if reference is not None else ()
+    memory = reference.memory if reference is not None else ()
+    extra = [c for c, _ in examples] + [p.text for p in passages] + list(memory)
+    nonce = conversation_nonce(history, summary, extra)
     contact = clean_name(contact_name, "the contact")
 
     def example_messages(k: int) -> list[PromptMessage]:
@@ -212,7 +227,9 @@ def build_prompt(
 
     def fixed_cost(parts: SystemParts) -> tuple[int, str]:
         """Tokens of the system message + examples + reply priming, and the system text."""
-        system = system_text(persona, style, contact, nonce, parts, output, now, bool(examples))
+        system = system_text(
+            persona, style, contact, nonce, parts, output, now, bool(examples), reference
+        )
         cost = estimate_message_tokens(system) + REPLY_PRIMING
         cost += sum(estimate_message_tokens(m.content) for m in example_messages(parts.examples))
         return cost, system
@@ -229,7 +246,7 @@ def build_prompt(
     chosen: tuple[int, str, SystemParts] | None = None
     trimmed: list[str] = []
     truncated = False
-    for label, parts, may_cut in _richest_first(len(examples), summary):
+    for label, parts, may_cut in _richest_first(len(examples), summary, len(passages)):
         if label and label not in trimmed:
             trimmed.append(label)
         if parts is _CUT_SUMMARY:
@@ -293,26 +310,38 @@ def build_prompt(
         truncated=truncated,
         trimmed=tuple(trimmed),
         nonce=nonce,
+        passages=passages[: parts.knowledge],
     )
 
 
-_CUT_SUMMARY = SystemParts(0, "none", "<cut>", True, True)
+_CUT_SUMMARY = SystemParts(0, "none", "<cut>", True, True, 0, True)
 
 
-def _richest_first(n_examples: int, summary: str | None) -> list[tuple[str, SystemParts, bool]]:
-    """System configurations from richest to leanest: (what it trims, parts, may cut the tail)."""
+def _richest_first(
+    n_examples: int, summary: str | None, n_passages: int = 0
+) -> list[tuple[str, SystemParts, bool]]:
+    """System configurations from richest to leanest: (what it trims, parts, may cut the tail).
+    Trimmed in this order: examples, style, knowledge passages (last first), the summary, the
+    contact's memory with the persona's facts, the owner's instructions."""
+    k = n_passages
     seq: list[tuple[str, SystemParts, bool]] = [
-        ("", SystemParts(n_examples, "full", summary, True, True), False)
+        ("", SystemParts(n_examples, "full", summary, True, True, k, True), False)
     ]
     seq += [
-        ("examples", SystemParts(k, "full", summary, True, True), False)
-        for k in range(n_examples - 1, -1, -1)
+        ("examples", SystemParts(e, "full", summary, True, True, k, True), False)
+        for e in range(n_examples - 1, -1, -1)
     ]
-    seq.append(("style", SystemParts(0, "brief", summary, True, True), False))
-    seq.append(("style", SystemParts(0, "none", summary, True, True), not summary))
+    seq.append(("style", SystemParts(0, "brief", summary, True, True, k, True), False))
+    seq.append(
+        ("style", SystemParts(0, "none", summary, True, True, k, True), not summary and not k)
+    )
+    seq += [
+        ("knowledge", SystemParts(0, "none", summary, True, True, n, True), not summary and not n)
+        for n in range(k - 1, -1, -1)
+    ]
     if summary:
         seq.append(("summary", _CUT_SUMMARY, False))
-        seq.append(("summary", SystemParts(0, "none", None, True, True), True))
+        seq.append(("summary", SystemParts(0, "none", None, True, True, 0, True), True))
     seq.append(("facts", SystemParts(0, "none", None, False, True), True))
     seq.append(("instructions", SystemParts(0, "none", None, False, False), True))
     return seq
@@ -324,13 +353,13 @@ def _fit_summary(
     room: int,
 ) -> tuple[int, str, SystemParts] | None:
     """Keep the most recent part of the summary that fits in `room` next to the rest."""
-    without, _ = fixed_cost(SystemParts(0, "none", None, True, True))
+    without, _ = fixed_cost(SystemParts(0, "none", None, True, True, 0, True))
     allowance = room - without - 40  # the summary's header and fences
     for _ in range(4):
         if allowance < _MIN_SUMMARY_TOKENS:
             return None
         parts = SystemParts(
-            0, "none", truncate_to_tokens(summary, allowance, keep="end"), True, True
+            0, "none", truncate_to_tokens(summary, allowance, keep="end"), True, True, 0, True
         )
         cost, text = fixed_cost(parts)
         if cost <= room:

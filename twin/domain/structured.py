@@ -52,6 +52,7 @@ class BrainReply:
     intent: str = "unknown"
     confidence: float = NEUTRAL_CONFIDENCE
     end_conversation: bool = False
+    sources: tuple[str, ...] = ()  # labels of the reference passages the model says it used
 
 
 REPLY_JSON_SCHEMA: dict[str, Any] = {
@@ -77,8 +78,13 @@ REPLY_JSON_SCHEMA: dict[str, Any] = {
             "type": "boolean",
             "description": "True if the conversation has naturally ended.",
         },
+        "sources": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Ids of the reference passages the answer used (e.g. K1), or none.",
+        },
     },
-    "required": ["text", "requires_human", "intent", "confidence", "end_conversation"],
+    "required": ["text", "requires_human", "intent", "confidence", "end_conversation", "sources"],
     "additionalProperties": False,
 }
 
@@ -156,7 +162,28 @@ def reply_from_mapping(data: Mapping[str, Any]) -> BrainReply:
         intent=_coerce_intent(data.get("intent")),
         confidence=_coerce_confidence(data.get("confidence", NEUTRAL_CONFIDENCE)),
         end_conversation=_coerce_bool(data.get("end_conversation"), False),
+        sources=_coerce_sources(data.get("sources")),
     )
+
+
+_MAX_SOURCES = 20
+
+
+def _coerce_sources(value: Any) -> tuple[str, ...]:
+    """Passage labels ("K1"), however the model listed them; anything else is dropped."""
+    if isinstance(value, str):
+        value = re.split(r"[,\s]+", value)
+    if not isinstance(value, list):
+        return ()
+    labels: list[str] = []
+    for item in value:
+        if isinstance(item, int) and not isinstance(item, bool):
+            item = f"K{item}"
+        if isinstance(item, str):
+            label = item.strip().strip("[]").upper()
+            if re.fullmatch(r"K\d{1,3}", label) and label not in labels:
+                labels.append(label)
+    return tuple(labels[:_MAX_SOURCES])
 
 
 _FENCE = re.compile(r"```[ \t]*(?:json|JSON)?[ \t]*\r?\n?(.*?)(?:```|\Z)", re.DOTALL)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from twin.db.records import ReplyRecord
     from twin.domain.conversation import ChatId, Persona, StyleProfile, Turn
     from twin.domain.models import SendResult
+    from twin.domain.prompt_system import Reference
     from twin.services.events import StagedEvent
     from twin.voice.models import Transcript, VoiceNote
 
@@ -135,6 +136,7 @@ class Thinker(Protocol):
         examples: Sequence[tuple[str, str]] = (),
         chat_id: ChatId | None = None,
         now: datetime | None = None,
+        reference: Reference | None = None,
     ) -> BrainResult: ...
 
     async def stream_reply(
@@ -149,6 +151,7 @@ class Thinker(Protocol):
         examples: Sequence[tuple[str, str]] = (),
         chat_id: ChatId | None = None,
         now: datetime | None = None,
+        reference: Reference | None = None,
     ) -> ReplyStreaming:
         """The same answer as plain text arriving piece by piece (HTTP channels stream it)."""
         ...

@@ -191,18 +191,24 @@ LINES: Mapping[str, Line] = {
         lambda d: f"an operator answered in thread {d.get('thread')}; paused until resumed"
     ),
     "webhook.delivered": Line(
-        lambda d: f"webhook {d.get('delivery')} ({d.get('wh_type')}) delivered, "
-        f"attempt {d.get('attempts')}",
+        lambda d: (
+            f"webhook {d.get('delivery')} ({d.get('wh_type')}) delivered, "
+            f"attempt {d.get('attempts')}"
+        ),
         logging.DEBUG,
     ),
     "bot.added": Line(lambda d: f"bot {d.get('bot')} connected, answering as {d.get('twin')}"),
     "webhook.retry": Line(
-        lambda d: f"webhook {d.get('delivery')} ({d.get('wh_type')}) failed: {d.get('error')}; "
-        f"attempt {int(d.get('attempts') or 0) + 1} in {_seconds(d.get('delay'))}"
+        lambda d: (
+            f"webhook {d.get('delivery')} ({d.get('wh_type')}) failed: {d.get('error')}; "
+            f"attempt {int(d.get('attempts') or 0) + 1} in {_seconds(d.get('delay'))}"
+        )
     ),
     "webhook.dead": Line(
-        lambda d: f"webhook {d.get('delivery')} ({d.get('wh_type')}) given up after "
-        f"{d.get('attempts')} attempts: {d.get('error')}",
+        lambda d: (
+            f"webhook {d.get('delivery')} ({d.get('wh_type')}) given up after "
+            f"{d.get('attempts')} attempts: {d.get('error')}"
+        ),
         logging.WARNING,
     ),
     "key.created": Line(
@@ -212,6 +218,9 @@ LINES: Mapping[str, Line] = {
     "twin.created": Line(lambda d: f"twin {d.get('name')} created"),
     "twin.updated": Line(lambda d: f"twin {d.get('name')} changed"),
     "twin.deleted": Line(lambda d: f"twin {d.get('name')} deleted"),
+    "contact.remembered": Line(
+        lambda d: f"remembered {d.get('facts')} facts ({', '.join(d.get('kinds') or [])})"
+    ),
     "account.twin_changed": Line(
         lambda d: f"account {d.get('account')} now answers as twin {d.get('twin')}"
     ),

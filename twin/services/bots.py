@@ -156,7 +156,8 @@ class BotAdmin:
                 status = "unauthorized"
                 trouble = _Trouble(
                     "Telegram no longer accepts this bot's session (token revoked or bot "
-                    "deleted): connect it again with its new token", now
+                    "deleted): connect it again with its new token",
+                    now,
                 )
                 self._troubles[record.name] = trouble
         elif live is not None and live.authorized:

@@ -77,9 +77,10 @@ EVENT_TYPES: Mapping[str, str] = {
     "twin.created": "a twin was created: name",
     "twin.updated": "a twin's persona, behaviour or voice changed: name, changed",
     "twin.deleted": "a twin was deleted: name",
+    "contact.remembered": "what a contact said was remembered after the chat went quiet: chat, "
+    "facts (how many were stored), kinds",
     "account.twin_changed": "an account answers as another twin: account, twin, previous",
-    "key.created": "an API key was created (never its secret): name, prefix, scopes, account, "
-    "twin",
+    "key.created": "an API key was created (never its secret): name, prefix, scopes, account, twin",
     "key.revoked": "an API key was revoked: name, prefix",
     "chat.paused": "the twin was paused in a chat: account, chat, until, minutes, cancelled",
     "chat.resumed": "the twin was resumed in a chat: account, chat",

@@ -166,5 +166,3 @@ def check_key(name: str, scopes: Collection[str]) -> list[tuple[str, str]]:
         if scope not in SCOPES:
             problems.append(("scopes", f"unknown scope '{scope}': one of {', '.join(SCOPES)}"))
     return problems
-
-

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import random
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from twin.config import Settings
 from twin.db.records import ChatRecord, ReplyRecord
@@ -45,6 +46,10 @@ from twin.services.pipeline.takeover import Takeover
 from twin.services.pipeline.telegram_delivery import TelegramDelivery, UnstoredFloor
 from twin.services.policy import Behaviour
 
+if TYPE_CHECKING:
+    from twin.services.knowledge import KnowledgeBase
+    from twin.services.memory import ContactMemory
+
 __all__ = ["REASON_CHARS", "ReplyPipeline", "failure_reason"]
 
 
@@ -63,6 +68,8 @@ class ReplyPipeline:
         directory: AccountDirectory,
         rng: random.Random | None = None,
         wake: asyncio.Event | None = None,
+        knowledge: KnowledgeBase | None = None,
+        memory: ContactMemory | None = None,
     ) -> None:
         rng = rng or random.Random()
         self._repo = repo
@@ -116,6 +123,8 @@ class ReplyPipeline:
             tts=tts,
             styles=self.styles,
             clock=clock,
+            knowledge=knowledge,
+            memory=memory,
         )
         self.executor = Executor(
             repo=repo,

@@ -160,6 +160,18 @@ class MessagesQuery(ApiModel):
     account: str = AccountName
 
 
+class SourceOut(ApiModel):
+    chunk_id: int
+    document: str
+    heading: str
+    label: str = Field(description="how the prompt named it (K1…)")
+
+
+class SourcesOut(ApiModel):
+    given: list[SourceOut]
+    used: list[SourceOut]
+
+
 class MessageOut(ApiModel):
     id: int
     telegram_id: int | None
@@ -181,6 +193,11 @@ class MessageOut(ApiModel):
     cost_usd: float | None = Field(
         description="USD spent: generating the reply (its first bubble) or transcribing a voice "
         "note; null when unknown (a model without a built-in or configured price), never 0"
+    )
+    sources: SourcesOut | None = Field(
+        None,
+        description="on the first bubble of a generated reply: the knowledge base's passages "
+        "it was given and those the model says it used; else null",
     )
 
 
@@ -367,6 +384,8 @@ async def messages(request: web.Request, query: MessagesQuery) -> MessagesOut:
     except NotFound:
         raise NotFound(f"no stored messages for chat {query.chat}") from None
     rows = await repo.history(account_id, chat.id, limit=query.limit, before_id=query.before)
+    first_bubbles = [r.reply_id for r in rows if r.reply_id is not None and r.bubble_index == 0]
+    knowledge = await repo.reply_knowledge(first_bubbles)
     items = [
         MessageOut(
             id=row.id,
@@ -384,6 +403,7 @@ async def messages(request: web.Request, query: MessagesQuery) -> MessagesOut:
             prompt_tokens=row.prompt_tokens,
             completion_tokens=row.completion_tokens,
             cost_usd=row.cost_usd,
+            sources=knowledge.get(row.reply_id) if row.bubble_index == 0 else None,
         )
         for row in rows
     ]

@@ -19,6 +19,8 @@ from twin.db.repo.deliveries import DeliveriesMixin
 from twin.db.repo.failures import FailuresMixin
 from twin.db.repo.history import HistoryMixin
 from twin.db.repo.keys import KeysMixin
+from twin.db.repo.knowledge import KnowledgeMixin
+from twin.db.repo.memory import MemoryMixin
 from twin.db.repo.messages import MessagesMixin
 from twin.db.repo.misc import MiscMixin
 from twin.db.repo.replies import RepliesMixin
@@ -45,6 +47,8 @@ class Repository(
     DeliveriesMixin,
     AnalyticsMixin,
     SessionsMixin,
+    KnowledgeMixin,
+    MemoryMixin,
 ):
     """Implements the daemon's storage port on SQLAlchemy (SQLite or PostgreSQL)."""
 
@@ -126,3 +130,5 @@ class Transaction:
     style_profile_version = _op("style_profile_version")
     append_event = _op("append_event")
     add_delivery = _op("add_delivery")
+    # contact memory
+    store_memory = _op("store_memory")

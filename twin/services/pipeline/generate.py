@@ -13,7 +13,9 @@ from twin.config import Settings
 from twin.db.records import ChatRecord, MessageRecord, ReplyRecord
 from twin.domain.conversation import Persona, StyleProfile, Turn
 from twin.domain.decide import Action
+from twin.domain.knowledge import Passage
 from twin.domain.models import Direction, MessageKind, ReplyState
+from twin.domain.prompt_system import Reference
 from twin.domain.structured import BrainReply
 from twin.errors import TwinError
 from twin.ports import (
@@ -34,6 +36,8 @@ from twin.services.policy import Behaviour
 if TYPE_CHECKING:
     from twin.brain.service import BrainResult
     from twin.db.repo.history import ConversationRow
+    from twin.services.knowledge import KnowledgeBase
+    from twin.services.memory import ContactMemory
 
 
 class Unanswerable(TwinError):
@@ -64,6 +68,8 @@ class Generator:
         tts: TextToSpeech | None,
         styles: Styles,
         clock: Clock,
+        knowledge: KnowledgeBase | None = None,
+        memory: ContactMemory | None = None,
     ) -> None:
         self._settings = settings
         self._repo = repo
@@ -74,6 +80,8 @@ class Generator:
         self._tts = tts
         self._styles = styles
         self._clock = clock
+        self._knowledge = knowledge
+        self._memory = memory
 
     @property
     def answers(self) -> bool:
@@ -121,7 +129,10 @@ class Generator:
     ) -> Draft | Escalation:
         """The brain's answer with its flags, usage and the chat's new summary."""
         assert self._brain is not None  # the plan skips every message without a brain
-        result = await self._brain.reply(**self._brain_input(chat, behaviour, turns, style))
+        reference = await self._reference(chat, behaviour, turns)
+        result = await self._brain.reply(
+            **self._brain_input(chat, behaviour, turns, style), reference=reference
+        )
         return thought_of(result, last_ids)
 
     async def stream(
@@ -139,8 +150,28 @@ class Generator:
             rows = await self._repo.conversation(chat.account_id, chat.id, limit=HISTORY_TURNS)
         turns, last_ids = turns_of(chat, rows)
         style = await self._styles.get(chat.account_id, style_read)
-        stream = await self._brain.stream_reply(**self._brain_input(chat, behaviour, turns, style))
+        reference = await self._reference(chat, behaviour, turns)
+        stream = await self._brain.stream_reply(
+            **self._brain_input(chat, behaviour, turns, style), reference=reference
+        )
         return Streamed(stream, last_ids)
+
+    async def _reference(
+        self, chat: ChatRecord, behaviour: Behaviour, turns: list[Turn]
+    ) -> Reference | None:
+        """What the twin knows for this answer: its knowledge base's best passages and what
+        it remembers of the contact (from any channel)."""
+        passages: list[Passage] = []
+        has_knowledge = False
+        if self._knowledge is not None:
+            passages, has_knowledge = await self._knowledge.passages_for(
+                chat.account_id, turns, chat.summary
+            )
+        memory = await self._memory.lines_for(chat.id) if self._memory is not None else ()
+        if not passages and not has_knowledge and not memory:
+            return None
+        gaps = behaviour.twin.knowledge_gaps
+        return Reference(tuple(passages), memory, gaps, has_knowledge)
 
     def _brain_input(
         self,
@@ -235,6 +266,12 @@ def thought_of(result: BrainResult, last_ids: list[int]) -> Draft | Escalation:
     }
     if result.completion.tool_uses:  # stored with the answer: what it was based on
         flags["tools"] = [use.as_dict() for use in result.completion.tool_uses]
+    if result.prompt.passages:  # the knowledge it was given, and what it says it used
+        used = set(brain_reply.sources)
+        flags["knowledge"] = {
+            "given": [p.as_dict() for p in result.prompt.passages],
+            "used": [p.as_dict() for p in result.prompt.passages if p.label in used],
+        }
     if brain_reply.requires_human or not brain_reply.text.strip():
         return Escalation(brain_reply, flags, usage, summary)
     return Draft(brain_reply.text.strip(), False, flags, usage, summary)

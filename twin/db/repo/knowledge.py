@@ -1,0 +1,213 @@
+"""The knowledge base of each twin: documents stored whole or not at all, and lexical search
+in the database itself (SQLite FTS5 bm25; PostgreSQL full-text search over a GIN index), both
+over the same stemmed `terms` (twin.knowledge.analyze)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from twin.db.records_knowledge import (
+    KnowledgeDocRecord,
+    KnowledgeLimit,
+    NewDocument,
+)
+from twin.db.repo._base import RepoBase, chunks
+from twin.db.tables import Account, Reply, Twin
+from twin.db.tables_knowledge import KnowledgeChunk, KnowledgeDocument
+from twin.domain.knowledge import Passage
+from twin.errors import NotFound
+
+D = KnowledgeDocument.__table__
+C = KnowledgeChunk.__table__
+A = Account.__table__
+T = Twin.__table__
+R = Reply.__table__
+
+DEFAULT_TWIN = "default"
+
+
+def _twin_of_account(account_id: int) -> Any:
+    """The id of the twin an account answers as (none set: `default`), as a scalar query."""
+    default = sa.select(T.c.id).where(T.c.name == DEFAULT_TWIN).scalar_subquery()
+    return (
+        sa.select(sa.func.coalesce(A.c.twin_id, default))
+        .where(A.c.id == account_id)
+        .scalar_subquery()
+    )
+
+
+_SQLITE_SEARCH = sa.text(
+    "SELECT c.id, bm25(knowledge_fts) AS score FROM knowledge_fts "
+    "JOIN knowledge_chunks c ON c.id = knowledge_fts.rowid "
+    "WHERE knowledge_fts MATCH :q AND c.twin_id = :twin ORDER BY score LIMIT :k"
+)
+# ts_rank with normalization 1: divided by 1 + log(length), so long chunks do not win by size.
+_POSTGRES_SEARCH = sa.text(
+    "SELECT id, ts_rank(tsv, query, 1) AS score "
+    "FROM knowledge_chunks, to_tsquery('simple', :q) AS query "
+    "WHERE twin_id = :twin AND tsv @@ query ORDER BY score DESC, id LIMIT :k"
+)
+
+
+class KnowledgeMixin(RepoBase):
+    async def knowledge_twin(self, account_id: int) -> int | None:
+        """The id of the twin an account answers as."""
+        query = sa.select(_twin_of_account(account_id))
+        return await self._read(lambda c: c.execute(query).scalar())
+
+    async def knowledge_documents(self, twin_id: int) -> list[KnowledgeDocRecord]:
+        query = sa.select(D).where(D.c.twin_id == twin_id).order_by(D.c.name)
+        return await self._read(
+            lambda c: [KnowledgeDocRecord.from_row(row._mapping) for row in c.execute(query)]
+        )
+
+    async def store_document(
+        self, twin_id: int, document: NewDocument, *, max_documents: int, max_chunks: int
+    ) -> tuple[KnowledgeDocRecord, str]:
+        """Add the document, or replace the one of the same name: one transaction, so a
+        document is stored whole or not at all. "unchanged" (nothing written) when the stored
+        one has the same content hash and embedding model; else "added" or "replaced".
+        Raises KnowledgeLimit when the twin would pass `max_documents` or `max_chunks`."""
+
+        def work(c: Connection) -> tuple[KnowledgeDocRecord, str]:
+            old = c.execute(
+                sa.select(D).where(D.c.twin_id == twin_id, D.c.name == document.name)
+            ).first()
+            if (
+                old is not None
+                and old.sha256 == document.sha256
+                and old.embedding_model == document.embedding_model
+            ):
+                return KnowledgeDocRecord.from_row(old._mapping), "unchanged"
+            docs, held = c.execute(
+                sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(D.c.chunks), 0)).where(
+                    D.c.twin_id == twin_id
+                )
+            ).one()
+            if old is not None:
+                docs, held = docs - 1, held - old.chunks
+                c.execute(sa.delete(D).where(D.c.id == old.id))  # its chunks go with it
+            if docs + 1 > max_documents:
+                raise KnowledgeLimit("documents", max_documents)
+            if held + len(document.chunks) > max_chunks:
+                raise KnowledgeLimit("chunks", max_chunks)
+            row = c.execute(
+                sa.insert(D)
+                .values(
+                    twin_id=twin_id,
+                    name=document.name,
+                    kind=document.kind,
+                    sha256=document.sha256,
+                    size=document.size,
+                    chunks=len(document.chunks),
+                    tokens=sum(chunk.tokens for chunk in document.chunks),
+                    embedding_model=document.embedding_model,
+                )
+                .returning(*D.c)
+            ).one()
+            rows = [
+                {
+                    "doc_id": row.id,
+                    "twin_id": twin_id,
+                    "ordinal": ordinal,
+                    "heading": chunk.heading,
+                    "text": chunk.text,
+                    "terms": chunk.terms,
+                    "tokens": chunk.tokens,
+                    "embedding": chunk.embedding,
+                }
+                for ordinal, chunk in enumerate(document.chunks)
+            ]
+            for batch in chunks(rows):
+                c.execute(sa.insert(C), list(batch))
+            record = KnowledgeDocRecord.from_row(row._mapping)
+            return record, "replaced" if old is not None else "added"
+
+        return await self._run(work)
+
+    async def delete_document(self, twin_id: int, name: str) -> None:
+        def work(c: Connection) -> None:
+            deleted = c.execute(sa.delete(D).where(D.c.twin_id == twin_id, D.c.name == name))
+            if deleted.rowcount == 0:
+                raise NotFound(f"no document named '{name}'")
+
+        await self._run(work)
+
+    async def search_knowledge(self, twin_id: int, terms: Sequence[str], limit: int) -> list[int]:
+        """Ids of the twin's chunks matching any of `terms` (stems from
+        twin.knowledge.analyze), best first."""
+        if not terms:
+            return []
+
+        def work(c: Connection) -> list[int]:
+            if self._is_postgres(c):
+                query = " | ".join(terms)
+                rows = c.execute(_POSTGRES_SEARCH, {"q": query, "twin": twin_id, "k": limit})
+            else:
+                query = " OR ".join(f'"{term}"' for term in terms)
+                rows = c.execute(_SQLITE_SEARCH, {"q": query, "twin": twin_id, "k": limit})
+            return [row[0] for row in rows]
+
+        return await self._read(work)
+
+    async def knowledge_passages(self, ids: Sequence[int]) -> list[Passage]:
+        """The chunks as passages, in the order of `ids` (unknown ids left out)."""
+        if not ids:
+            return []
+        query = (
+            sa.select(C.c.id, D.c.name, C.c.heading, C.c.text, C.c.tokens)
+            .join(D, D.c.id == C.c.doc_id)
+            .where(C.c.id.in_(list(ids)))
+        )
+
+        def work(c: Connection) -> list[Passage]:
+            found = {row[0]: Passage(*row) for row in c.execute(query)}
+            return [found[i] for i in ids if i in found]
+
+        return await self._read(work)
+
+    async def knowledge_vectors(self, twin_id: int) -> list[tuple[int, bytes]]:
+        """Every embedded chunk of the twin: (id, float32 little-endian vector)."""
+        query = sa.select(C.c.id, C.c.embedding).where(
+            C.c.twin_id == twin_id, C.c.embedding.is_not(None)
+        )
+        return await self._read(lambda c: [(row[0], row[1]) for row in c.execute(query)])
+
+    async def knowledge_version(self, twin_id: int) -> tuple[int, int, datetime | None]:
+        """(documents, chunks, the latest change) of the twin's knowledge base: what a cache
+        of its vectors compares."""
+        query = sa.select(
+            sa.func.count(),
+            sa.func.coalesce(sa.func.sum(D.c.chunks), 0),
+            sa.func.max(D.c.updated_at),
+        ).where(D.c.twin_id == twin_id)
+
+        def work(c: Connection) -> tuple[int, int, datetime | None]:
+            docs, total, latest = c.execute(query).one()
+            if isinstance(latest, str):  # SQLite's max() of stored text
+                latest = datetime.fromisoformat(latest + "+00:00")
+            return int(docs), int(total), latest
+
+        return await self._read(work)
+
+    async def reply_knowledge(self, reply_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """What each reply was given from the knowledge base and what it used (its flags'
+        `knowledge`), by reply id; replies without any are left out."""
+        if not reply_ids:
+            return {}
+        query = sa.select(R.c.id, R.c.flags).where(R.c.id.in_(sorted(set(reply_ids))))
+
+        def work(c: Connection) -> dict[int, dict[str, Any]]:
+            found = {}
+            for reply_id, flags in c.execute(query):
+                knowledge = (flags or {}).get("knowledge")
+                if isinstance(knowledge, dict):
+                    found[reply_id] = knowledge
+            return found
+
+        return await self._read(work)

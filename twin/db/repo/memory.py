@@ -1,0 +1,321 @@
+"""Memory of each contact: the people a twin recognises across channels, what they told it,
+its open promises, and the per-chat cursor of extraction (a compare-and-set, so two processes
+never store the same conversation's facts twice)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from twin.db.records import ChatRecord
+from twin.db.records_knowledge import ContactRecord, FactRecord, QuietChat
+from twin.db.repo._base import RepoBase
+from twin.db.tables import Account, Chat, Message, Twin
+from twin.db.tables_knowledge import Contact, ContactFact
+from twin.domain.memory import Person, person_of
+from twin.errors import NotFound
+
+A = Account.__table__
+C = Chat.__table__
+M = Message.__table__
+T = Twin.__table__
+P = Contact.__table__
+F = ContactFact.__table__
+
+DEFAULT_TWIN = "default"
+REMEMBERED = ("fact", "preference", "date", "promise")  # given to the prompt, with followups
+
+
+def _twin_id_column() -> Any:
+    default = sa.select(T.c.id).where(T.c.name == DEFAULT_TWIN).scalar_subquery()
+    return sa.func.coalesce(A.c.twin_id, default)
+
+
+class MemoryMixin(RepoBase):
+    # -- who -----------------------------------------------------------------------------------
+    def _find_contact(self, c: Connection, twin_id: int, person: Person) -> Any:
+        clauses = []
+        if person.telegram_user_id is not None:
+            clauses.append(P.c.telegram_user_id == person.telegram_user_id)
+        if person.phone is not None:
+            clauses.append(P.c.phone == person.phone)
+        if not clauses:
+            return None
+        return c.execute(
+            sa.select(P).where(P.c.twin_id == twin_id, sa.or_(*clauses)).order_by(P.c.id)
+        ).first()
+
+    def _contact(self, c: Connection, twin_id: int, person: Person, name: str | None) -> int:
+        """The person's contact row (created, or completed with an identifier it lacked)."""
+        row = self._find_contact(c, twin_id, person)
+        if row is None:
+            return c.execute(
+                sa.insert(P)
+                .values(
+                    twin_id=twin_id,
+                    telegram_user_id=person.telegram_user_id,
+                    phone=person.phone,
+                    name=name,
+                )
+                .returning(P.c.id)
+            ).scalar_one()
+        updates: dict[str, Any] = {}
+        if row.telegram_user_id is None and person.telegram_user_id is not None:
+            taken = self._find_contact(c, twin_id, Person(person.telegram_user_id, None))
+            if taken is None:
+                updates["telegram_user_id"] = person.telegram_user_id
+        if (
+            row.phone is None
+            and person.phone is not None
+            and self._find_contact(c, twin_id, Person(None, person.phone)) is None
+        ):
+            updates["phone"] = person.phone
+        if name and not row.name:
+            updates["name"] = name
+        if updates:
+            c.execute(sa.update(P).where(P.c.id == row.id).values(**updates))
+        return row.id
+
+    def _chat_person(self, c: Connection, chat_id: int) -> tuple[ChatRecord, int, Person] | None:
+        row = c.execute(
+            sa.select(C, A.c.channel.label("_channel"), _twin_id_column().label("_twin_id"))
+            .join(A, A.c.id == C.c.account_id)
+            .where(C.c.id == chat_id)
+        ).first()
+        if row is None or row._twin_id is None:
+            return None
+        chat = ChatRecord.from_row(row._mapping)
+        return (
+            chat,
+            row._twin_id,
+            person_of(row._channel, chat.peer_id, chat.kind, chat.channel_data),
+        )
+
+    # -- the prompt ----------------------------------------------------------------------------
+    async def memory_for_chat(self, chat_id: int) -> list[FactRecord]:
+        """What the twin remembers about the person of this chat (on any channel), oldest
+        first: their facts and the twin's open promises to them."""
+
+        def work(c: Connection) -> list[FactRecord]:
+            found = self._chat_person(c, chat_id)
+            if found is None or not found[2]:
+                return []
+            contact = self._find_contact(c, found[1], found[2])
+            if contact is None:
+                return []
+            return self._facts(c, contact.id, open_only=True)
+
+        return await self._read(work)
+
+    def _facts(
+        self, c: Connection, contact_id: int, *, open_only: bool = False
+    ) -> list[FactRecord]:
+        query = sa.select(F).where(F.c.contact_id == contact_id)
+        if open_only:
+            query = query.where(sa.or_(F.c.kind.in_(REMEMBERED), F.c.done_at.is_(None)))
+        rows = c.execute(query.order_by(F.c.created_at, F.c.id))
+        return [FactRecord.from_row(row._mapping) for row in rows]
+
+    # -- extraction ----------------------------------------------------------------------------
+    async def quiet_chats(self, quiet_since: datetime, limit: int) -> list[QuietChat]:
+        """Conversations silent since `quiet_since` with messages newer than their extraction
+        cursor, oldest silence first."""
+        last = sa.func.coalesce(C.c.last_outgoing_at, C.c.last_incoming_at)
+        query = (
+            sa.select(C, A.c.channel.label("_channel"), _twin_id_column().label("_twin_id"))
+            .join(A, A.c.id == C.c.account_id)
+            .where(
+                C.c.last_incoming_at.is_not(None),
+                C.c.last_incoming_at < quiet_since,
+                sa.or_(C.c.last_outgoing_at.is_(None), C.c.last_outgoing_at < quiet_since),
+                sa.or_(C.c.memory_at.is_(None), C.c.memory_at < C.c.last_incoming_at),
+            )
+            .order_by(last, C.c.id)
+            .limit(limit)
+        )
+
+        def work(c: Connection) -> list[QuietChat]:
+            out = []
+            for row in c.execute(query):
+                chat = ChatRecord.from_row(row._mapping)
+                person = person_of(row._channel, chat.peer_id, chat.kind, chat.channel_data)
+                out.append(QuietChat(chat, row._twin_id, person, row.memory_upto_message_id))
+            return out
+
+        return await self._read(work)
+
+    async def memory_turns(
+        self, chat_id: int, after_id: int | None, limit: int
+    ) -> list[tuple[int, str, str, datetime]]:
+        """The chat's messages after the cursor, oldest first (at most the newest `limit`):
+        (id, "contact" | "owner", text or transcript, date); unsent bubbles left out."""
+        query = (
+            sa.select(M.c.id, M.c.direction, M.c.state, M.c.text, M.c.transcript, M.c.date)
+            .where(M.c.chat_id == chat_id, M.c.id > (after_id or 0))
+            .order_by(M.c.id.desc())
+            .limit(limit)
+        )
+
+        def work(c: Connection) -> list[tuple[int, str, str, datetime]]:
+            out = []
+            for row in c.execute(query):
+                if row.direction == "outgoing" and row.state != "sent":
+                    continue
+                text = row.transcript or row.text or ""
+                if text.strip():
+                    role = "contact" if row.direction == "incoming" else "owner"
+                    out.append((row.id, role, text, row.date))
+            return out[::-1]
+
+        return await self._read(work)
+
+    async def store_memory(
+        self,
+        quiet: QuietChat,
+        learned: Sequence[tuple[str, str, int | None]],
+        upto: tuple[int, datetime],
+        *,
+        max_facts: int,
+    ) -> int:
+        """Store what was learnt from the chat (kind, text, source message id) for its person
+        and move the chat's cursor to `upto` (message id, date), in one transaction; nothing
+        when another process moved the cursor first. Returns how many facts were stored."""
+        return await self._run(
+            lambda c: self._store_memory(c, quiet, learned, upto, max_facts=max_facts)
+        )
+
+    def _store_memory(
+        self,
+        c: Connection,
+        quiet: QuietChat,
+        learned: Sequence[tuple[str, str, int | None]],
+        upto: tuple[int, datetime],
+        *,
+        max_facts: int,
+    ) -> int:
+        moved = c.execute(
+            sa.update(C)
+            .where(
+                C.c.id == quiet.chat.id,
+                C.c.memory_upto_message_id.is_(None)
+                if quiet.cursor is None
+                else C.c.memory_upto_message_id == quiet.cursor,
+            )
+            .values(memory_upto_message_id=upto[0], memory_at=upto[1])
+        ).rowcount
+        if not moved or not learned or not quiet.person:
+            return 0
+        contact_id = self._contact(c, quiet.twin_id, quiet.person, quiet.chat.title)
+        known = {
+            (row.kind, row.text.casefold())
+            for row in c.execute(sa.select(F.c.kind, F.c.text).where(F.c.contact_id == contact_id))
+        }
+        rows = [
+            {
+                "contact_id": contact_id,
+                "kind": kind,
+                "text": text,
+                "chat_id": quiet.chat.id,
+                "message_id": message_id,
+            }
+            for kind, text, message_id in learned
+            if (kind, text.casefold()) not in known
+        ]
+        if rows:
+            c.execute(sa.insert(F), rows)
+        self._trim(c, contact_id, max_facts)
+        return len(rows)
+
+    def _trim(self, c: Connection, contact_id: int, max_facts: int) -> None:
+        """Keep the newest `max_facts` remembered facts (followups are the owner's to close)."""
+        stale = (
+            sa.select(F.c.id)
+            .where(F.c.contact_id == contact_id, F.c.kind.in_(REMEMBERED))
+            .order_by(F.c.created_at.desc(), F.c.id.desc())
+            .offset(max_facts)
+        )
+        ids = list(c.execute(stale).scalars())
+        if ids:
+            c.execute(sa.delete(F).where(F.c.id.in_(ids)))
+
+    # -- the owner's view ----------------------------------------------------------------------
+    async def list_contacts(self, twin_id: int | None = None) -> list[ContactRecord]:
+        query = sa.select(P).order_by(P.c.id)
+        if twin_id is not None:
+            query = query.where(P.c.twin_id == twin_id)
+        return await self._read(
+            lambda c: [ContactRecord.from_row(row._mapping) for row in c.execute(query)]
+        )
+
+    async def contact_memory(self, contact_id: int) -> tuple[ContactRecord, list[FactRecord]]:
+        def work(c: Connection) -> tuple[ContactRecord, list[FactRecord]]:
+            row = c.execute(sa.select(P).where(P.c.id == contact_id)).first()
+            if row is None:
+                raise NotFound(f"no contact {contact_id}")
+            return ContactRecord.from_row(row._mapping), self._facts(c, contact_id)
+
+        return await self._read(work)
+
+    async def replace_contact_memory(
+        self, contact_id: int, facts: Sequence[tuple[str, str]]
+    ) -> tuple[ContactRecord, list[FactRecord]]:
+        """The owner's edit: the contact's facts become `facts` (kind, text). A fact kept
+        unchanged keeps its source message; the rest are new, with no source."""
+
+        def work(c: Connection) -> tuple[ContactRecord, list[FactRecord]]:
+            row = c.execute(sa.select(P).where(P.c.id == contact_id)).first()
+            if row is None:
+                raise NotFound(f"no contact {contact_id}")
+            wanted = list(dict.fromkeys((kind, text) for kind, text in facts))
+            current = self._facts(c, contact_id)
+            keep = {(f.kind, f.text) for f in current} & set(wanted)
+            gone = [f.id for f in current if (f.kind, f.text) not in keep]
+            if gone:
+                c.execute(sa.delete(F).where(F.c.id.in_(gone)))
+            new = [
+                {"contact_id": contact_id, "kind": kind, "text": text}
+                for kind, text in wanted
+                if (kind, text) not in keep
+            ]
+            if new:
+                c.execute(sa.insert(F), new)
+            return ContactRecord.from_row(row._mapping), self._facts(c, contact_id)
+
+        return await self._run(work)
+
+    async def followups(self, twin_id: int | None = None) -> list[tuple[FactRecord, ContactRecord]]:
+        """The twin's open promises, oldest first, each with its contact."""
+        query = (
+            sa.select(F, *(col.label(f"_c_{col.name}") for col in P.c))
+            .join(P, P.c.id == F.c.contact_id)
+            .where(F.c.kind == "followup", F.c.done_at.is_(None))
+            .order_by(F.c.created_at, F.c.id)
+        )
+        if twin_id is not None:
+            query = query.where(P.c.twin_id == twin_id)
+
+        def work(c: Connection) -> list[tuple[FactRecord, ContactRecord]]:
+            out = []
+            for row in c.execute(query):
+                mapping = row._mapping
+                contact = {col.name: mapping[f"_c_{col.name}"] for col in P.c}
+                out.append((FactRecord.from_row(mapping), ContactRecord.from_row(contact)))
+            return out
+
+        return await self._read(work)
+
+    async def close_followup(self, fact_id: int) -> None:
+        def work(c: Connection) -> None:
+            done = c.execute(
+                sa.update(F)
+                .where(F.c.id == fact_id, F.c.kind == "followup", F.c.done_at.is_(None))
+                .values(done_at=self._clock.now())
+            ).rowcount
+            if not done:
+                raise NotFound(f"no open follow-up {fact_id}")
+
+        await self._run(work)

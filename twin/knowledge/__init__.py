@@ -1,0 +1,1 @@
+"""A twin's knowledge base: documents parsed, chunked and indexed for retrieval."""

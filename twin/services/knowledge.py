@@ -1,0 +1,226 @@
+"""Each twin's knowledge base: documents in (parsed, chunked by structure, analysed, embedded
+when a provider is configured, stored whole or not at all), passages out (lexical ranking in the
+database, semantic ranking over the stored vectors, fused by reciprocal rank).
+
+Adding a document is idempotent by content: the same bytes under the same name change nothing;
+changed bytes replace its chunks in one transaction. Parsing and chunking run in a thread (a
+PDF can take a while); a file that cannot be parsed is refused by name before anything is
+stored. Retrieval never fails a reply: an embeddings outage leaves the lexical ranking alone,
+with one warning."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from twin.db.records_knowledge import (
+    KnowledgeDocRecord,
+    KnowledgeLimit,
+    NewChunk,
+    NewDocument,
+)
+from twin.domain.chunking import chunk_sections
+from twin.domain.conversation import Turn
+from twin.domain.knowledge import Passage, query_text, reciprocal_rank_fusion
+from twin.errors import AdapterError, InvalidInput, TooLarge
+from twin.knowledge.analyze import index_terms, query_terms
+from twin.knowledge.parse import (
+    DocumentError,
+    DocumentKind,
+    ParsedDocument,
+    parse_document,
+    parse_text,
+)
+
+if TYPE_CHECKING:
+    from twin.brain.embeddings import Embedder
+    from twin.config_knowledge import KnowledgeSettings
+    from twin.db.repo import Repository
+    from twin.knowledge.vectors import VectorIndex
+
+__all__ = ["Added", "KnowledgeBase"]
+
+log = logging.getLogger("twin.knowledge")
+
+
+@dataclass(frozen=True, slots=True)
+class Added:
+    document: KnowledgeDocRecord
+    outcome: str  # added | replaced | unchanged
+
+
+class KnowledgeBase:
+    def __init__(
+        self,
+        *,
+        settings: KnowledgeSettings,
+        repo: Repository,
+        embedder: Embedder | None = None,
+    ) -> None:
+        self._settings = settings
+        self._repo = repo
+        self._embedder = embedder
+        self._vectors: dict[int, tuple[Any, VectorIndex]] = {}  # twin id → (version, index)
+
+    @property
+    def settings(self) -> KnowledgeSettings:
+        return self._settings
+
+    # -- documents -----------------------------------------------------------------------------
+    async def add_file(
+        self, twin_id: int, name: str, data: bytes, content_type: str | None = None
+    ) -> Added:
+        """Add (or replace, by name) a document from its bytes."""
+        name = _document_name(name)
+        self._check_size(name, len(data))
+        try:
+            parsed = await asyncio.to_thread(parse_document, name, data, content_type)
+        except DocumentError as exc:
+            raise InvalidInput("file", str(exc)) from None
+        return await self._store(twin_id, parsed, hashlib.sha256(data).hexdigest(), len(data))
+
+    async def add_text(
+        self, twin_id: int, name: str, text: str, kind: DocumentKind = "markdown"
+    ) -> Added:
+        """Add (or replace) a document given as text (Markdown unless `kind` says otherwise)."""
+        name = _document_name(name)
+        data = text.encode("utf-8")
+        self._check_size(name, len(data))
+        try:
+            parsed = await asyncio.to_thread(parse_text, name, text, kind)
+        except DocumentError as exc:
+            raise InvalidInput("text", str(exc)) from None
+        return await self._store(twin_id, parsed, hashlib.sha256(data).hexdigest(), len(data))
+
+    async def documents(self, twin_id: int) -> list[KnowledgeDocRecord]:
+        return await self._repo.knowledge_documents(twin_id)
+
+    async def remove(self, twin_id: int, name: str) -> None:
+        await self._repo.delete_document(twin_id, name)
+
+    def _check_size(self, name: str, size: int) -> None:
+        limit = self._settings.max_document_bytes
+        if size > limit:
+            raise TooLarge("file", f"{name}: {size} bytes, over the limit of {limit} bytes")
+
+    async def _store(self, twin_id: int, parsed: ParsedDocument, sha256: str, size: int) -> Added:
+        chunks = await asyncio.to_thread(self._chunks, parsed)
+        if not chunks:
+            raise InvalidInput("file", f"{parsed.name}: no text to store")
+        if len(chunks) > self._settings.max_chunks:
+            raise InvalidInput(
+                "file",
+                f"{parsed.name}: {len(chunks)} chunks, over the limit of "
+                f"{self._settings.max_chunks} per twin",
+            )
+        model = None
+        if self._embedder is not None:
+            model = self._embedder.model
+            stored = {d.name: d for d in await self._repo.knowledge_documents(twin_id)}
+            same = stored.get(parsed.name)
+            if same is not None and same.sha256 == sha256 and same.embedding_model == model:
+                return Added(same, "unchanged")  # no embeddings call for an unchanged file
+            from twin.brain.embeddings import pack
+
+            vectors = await self._embedder.embed([_passage_text(c) for c in chunks])
+            chunks = [
+                NewChunk(c.heading, c.text, c.terms, c.tokens, pack(v))
+                for c, v in zip(chunks, vectors, strict=True)
+            ]
+        document = NewDocument(parsed.name, parsed.kind, sha256, size, chunks, model)
+        try:
+            record, outcome = await self._repo.store_document(
+                twin_id,
+                document,
+                max_documents=self._settings.max_documents,
+                max_chunks=self._settings.max_chunks,
+            )
+        except KnowledgeLimit as exc:
+            raise InvalidInput("file", f"{parsed.name}: {exc}") from None
+        if outcome != "unchanged":
+            self._vectors.pop(twin_id, None)
+        return Added(record, outcome)
+
+    def _chunks(self, parsed: ParsedDocument) -> list[NewChunk]:
+        return [
+            NewChunk(
+                chunk.heading, chunk.text, index_terms(chunk.heading, chunk.text), chunk.tokens
+            )
+            for chunk in chunk_sections(parsed.sections, max_tokens=self._settings.chunk_tokens)
+        ]
+
+    # -- retrieval -----------------------------------------------------------------------------
+    async def passages_for(
+        self, account_id: int, turns: Sequence[Turn], summary: str | None
+    ) -> tuple[list[Passage], bool]:
+        """The best passages for the conversation's newest turns (at most `top_k`, best
+        first), and whether the account's twin has a knowledge base at all."""
+        if self._settings.top_k == 0:
+            return [], False
+        twin_id = await self._repo.knowledge_twin(account_id)
+        if twin_id is None:
+            return [], False
+        text = query_text(turns, summary, last_turns=self._settings.query_turns)
+        return await self.search(twin_id, text, self._settings.top_k)
+
+    async def search(self, twin_id: int, text: str, limit: int) -> tuple[list[Passage], bool]:
+        """Passages of the twin's knowledge base for `text`, best first; and whether it has
+        any document."""
+        candidates = max(self._settings.candidates, limit)
+        lexical = await self._repo.search_knowledge(twin_id, query_terms(text), candidates)
+        rankings = [lexical]
+        has_knowledge = bool(lexical)
+        if self._embedder is not None and text.strip():
+            semantic, has_vectors = await self._semantic(twin_id, text, candidates)
+            has_knowledge = has_knowledge or has_vectors
+            if semantic:
+                rankings.append(semantic)
+        if not has_knowledge:
+            docs, _, _ = await self._repo.knowledge_version(twin_id)
+            has_knowledge = docs > 0
+        ranked = reciprocal_rank_fusion(rankings)[:limit] if len(rankings) > 1 else lexical[:limit]
+        return await self._repo.knowledge_passages(ranked), has_knowledge
+
+    async def _semantic(self, twin_id: int, text: str, limit: int) -> tuple[list[int], bool]:
+        assert self._embedder is not None
+        index = await self._index(twin_id)
+        if not len(index):
+            return [], False
+        try:
+            (vector,) = await self._embedder.embed([text])
+        except AdapterError as exc:
+            log.warning("knowledge: no semantic ranking for this answer (%s)", exc)
+            return [], True
+        return index.nearest(vector, limit), True
+
+    async def _index(self, twin_id: int) -> VectorIndex:
+        """The twin's vectors, read again when its documents changed (in any process)."""
+        from twin.knowledge.vectors import VectorIndex
+
+        version = await self._repo.knowledge_version(twin_id)
+        cached = self._vectors.get(twin_id)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        index = VectorIndex(await self._repo.knowledge_vectors(twin_id))
+        self._vectors[twin_id] = (version, index)
+        return index
+
+    async def aclose(self) -> None:
+        if self._embedder is not None:
+            await self._embedder.aclose()
+
+
+def _passage_text(chunk: NewChunk) -> str:
+    return f"{chunk.heading}\n{chunk.text}" if chunk.heading else chunk.text
+
+
+def _document_name(name: str) -> str:
+    """A document's name: the file's base name, trimmed; refused when empty or too long."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    if not base or len(base) > 255 or any(ord(ch) < 32 for ch in base):
+        raise InvalidInput("name", "a document name of 1–255 printable characters")
+    return base
