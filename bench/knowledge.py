@@ -151,6 +151,7 @@ async def run_backend(label: str, url: str, tmp: Path, fake: FakeOpenAI, filler:
         added = time.perf_counter()
         for name, text in filler_documents(filler):
             await lexical_only.add_text(twin.id, name, text)
+        await lexical_only.refresh_statistics()  # as `twin knowledge add` does after a load
         added = time.perf_counter() - added
         total = sum(d.chunks for d in await repo.knowledge_documents(twin.id))
         scaled = await timed(ask, questions)

@@ -10,7 +10,7 @@ the whole history would cost. The curve must be flat once the budget is reached.
 
 With `--knowledge N` the twin also has a knowledge base of N chunks (the labelled bike-workshop
 documents plus irrelevant filler, tests/knowledge) in a temporary SQLite database, and every
-reply gets the passages `KnowledgeBase.passages_for` finds for the conversation, as the
+reply gets the passages `KnowledgeBase.context` finds for the conversation, as the
 pipeline does: the table adds how many passages and how many of their tokens each prompt
 holds — the budget still holds, and the passages keep to their share of it.
 
@@ -152,8 +152,8 @@ async def _run(turns: int, context: int, output: int, kb: tuple[KnowledgeBase, i
         history.append(Turn("contact", message(rng), at))
         reference = None
         if kb is not None:
-            passages, has = await kb[0].passages_for(kb[1], history[covers:], summary)
-            reference = Reference(tuple(passages), (), "general", has)
+            context = await kb[0].context(kb[1], 0, history[covers:], summary, memory=False)
+            reference = Reference(tuple(context.passages), (), "general", context.has_knowledge)
         result = await brain.reply(
             history=history,
             persona=persona,

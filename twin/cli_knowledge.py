@@ -147,6 +147,7 @@ async def _add(knowledge: KnowledgeBase, twin_id: int, files: list[Path], quiet:
             bar.update(1)
     finally:
         bar.close()
+    await knowledge.refresh_statistics()
     if failed:
         print(f"{failed} of {len(files)} files were not added", file=sys.stderr)
     return 1 if failed else 0

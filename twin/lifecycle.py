@@ -234,7 +234,7 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         knowledge = app[keys.KNOWLEDGE] = KnowledgeBase(
             settings=settings.knowledge, repo=repo, embedder=_embedder(settings)
         )
-        memory = services["memory"] = ContactMemory(
+        services["memory"] = ContactMemory(
             settings=settings, repo=repo, events=events, brain=brain, clock=clock
         )
         pipeline = ReplyPipeline(
@@ -249,7 +249,6 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
             directory=directory,
             wake=wake,
             knowledge=knowledge,
-            memory=memory,
         )
         max_age = settings.telegram.max_catch_up_age
         pipeline.unstored_floor = lambda account, peer: intake.unstored_floor(

@@ -85,7 +85,13 @@ def upgrade() -> None:
             "ALTER TABLE knowledge_chunks ADD COLUMN tsv tsvector "
             "GENERATED ALWAYS AS (to_tsvector('simple', terms)) STORED"
         )
-        op.execute("CREATE INDEX ix_knowledge_chunks_tsv ON knowledge_chunks USING gin (tsv)")
+        # fastupdate off: a knowledge base is written rarely and searched on every answer, and
+        # GIN's pending list (scanned linearly by every search until a vacuum) made a search
+        # over 10,000 fresh chunks ten times slower
+        op.execute(
+            "CREATE INDEX ix_knowledge_chunks_tsv ON knowledge_chunks USING gin (tsv) "
+            "WITH (fastupdate = off)"
+        )
     else:
         op.execute(
             "CREATE VIRTUAL TABLE knowledge_fts USING fts5(terms, content='knowledge_chunks', "

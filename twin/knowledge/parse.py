@@ -36,8 +36,6 @@ from html.parser import HTMLParser
 from pathlib import PurePosixPath
 from typing import Any, Literal
 
-from pypdf import PdfReader
-
 from twin.domain.chunking import LineKind, Section, SectionBuilder, split_markdown, split_plain
 from twin.errors import InvalidInput, describe
 
@@ -345,6 +343,8 @@ def _pdf_text(name: str, data: bytes) -> str:
     """The text layer, a page break being a paragraph break. pypdf raises all kinds of
     exceptions on damaged files (its own, but also ValueError, KeyError, struct errors…), so
     anything it raises becomes a DocumentError: an upload must never surface a traceback."""
+    from pypdf import PdfReader  # only for a PDF: the daemon does not pay its import otherwise
+
     failure = "not a readable PDF"
     try:
         reader = PdfReader(io.BytesIO(data))

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from twin.db.records_knowledge import (
+    FactRecord,
     KnowledgeDocRecord,
     KnowledgeLimit,
     NewChunk,
@@ -39,12 +40,22 @@ from twin.knowledge.parse import (
 if TYPE_CHECKING:
     from twin.brain.embeddings import Embedder
     from twin.config_knowledge import KnowledgeSettings
-    from twin.db.repo import Repository
+    from twin.db.repo import Repository, Transaction
     from twin.knowledge.vectors import VectorIndex
 
-__all__ = ["Added", "KnowledgeBase"]
+__all__ = ["Added", "Context", "KnowledgeBase"]
 
 log = logging.getLogger("twin.knowledge")
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What one answer is given: passages (best first), whether the twin has a knowledge base,
+    and the facts remembered of the chat's person."""
+
+    passages: list[Passage]
+    has_knowledge: bool
+    facts: list[FactRecord]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +109,10 @@ class KnowledgeBase:
 
     async def documents(self, twin_id: int) -> list[KnowledgeDocRecord]:
         return await self._repo.knowledge_documents(twin_id)
+
+    async def refresh_statistics(self) -> None:
+        """After a bulk load (the CLI's): the database's statistics of the chunks."""
+        await self._repo.refresh_knowledge_statistics()
 
     async def remove(self, twin_id: int, name: str) -> None:
         await self._repo.delete_document(twin_id, name)
@@ -154,36 +169,56 @@ class KnowledgeBase:
         ]
 
     # -- retrieval -----------------------------------------------------------------------------
-    async def passages_for(
-        self, account_id: int, turns: Sequence[Turn], summary: str | None
-    ) -> tuple[list[Passage], bool]:
-        """The best passages for the conversation's newest turns (at most `top_k`, best
-        first), and whether the account's twin has a knowledge base at all."""
-        if self._settings.top_k == 0:
-            return [], False
-        twin_id = await self._repo.knowledge_twin(account_id)
-        if twin_id is None:
-            return [], False
-        text = query_text(turns, summary, last_turns=self._settings.query_turns)
-        return await self.search(twin_id, text, self._settings.top_k)
+    async def context(
+        self,
+        account_id: int,
+        chat_id: int,
+        turns: Sequence[Turn],
+        summary: str | None,
+        *,
+        memory: bool,
+    ) -> Context:
+        """What an answer in this chat is given: the best passages for the conversation's
+        newest turns (at most `top_k`, best first), whether the account's twin has a knowledge
+        base at all, and (with `memory`) what is remembered of the chat's person. Lexically it
+        is one read of the database (twin, documents, search, passages, memory); the semantic
+        ranking adds the question's embedding and, when fused, a read of the passages."""
+        limit = self._settings.top_k
+        candidates = max(self._settings.candidates, limit)
+        terms = query_terms(query_text(turns, summary, last_turns=self._settings.query_turns))
+
+        def work(tx: Transaction) -> tuple[int | None, int, list[int], list[Passage], list]:
+            twin_id, docs = tx.knowledge_twin(account_id)
+            ids: list[int] = []
+            passages: list[Passage] = []
+            if twin_id is not None and docs and limit:
+                ids = tx.search_knowledge(twin_id, terms, candidates)
+                passages = tx.knowledge_passages(ids[:limit])
+            facts = tx.memory_for_chat(chat_id) if memory else []
+            return twin_id, docs, ids, passages, facts
+
+        twin_id, docs, lexical, passages, facts = await self._repo.transaction(work, write=False)
+        if twin_id is not None and docs and limit and self._embedder is not None:
+            text = query_text(turns, summary, last_turns=self._settings.query_turns)
+            semantic, _ = await self._semantic(twin_id, text, candidates)
+            if semantic:
+                fused = reciprocal_rank_fusion([lexical, semantic])[:limit]
+                passages = await self._repo.knowledge_passages(fused)
+        return Context(passages, docs > 0, facts)
 
     async def search(self, twin_id: int, text: str, limit: int) -> tuple[list[Passage], bool]:
-        """Passages of the twin's knowledge base for `text`, best first; and whether it has
-        any document."""
+        """Passages of the twin's knowledge base for `text`, best first (lexical, fused with
+        semantic when embeddings are configured); and whether it has any document."""
         candidates = max(self._settings.candidates, limit)
         lexical = await self._repo.search_knowledge(twin_id, query_terms(text), candidates)
         rankings = [lexical]
-        has_knowledge = bool(lexical)
         if self._embedder is not None and text.strip():
-            semantic, has_vectors = await self._semantic(twin_id, text, candidates)
-            has_knowledge = has_knowledge or has_vectors
+            semantic, _ = await self._semantic(twin_id, text, candidates)
             if semantic:
                 rankings.append(semantic)
-        if not has_knowledge:
-            docs, _, _ = await self._repo.knowledge_version(twin_id)
-            has_knowledge = docs > 0
+        docs, _, _ = await self._repo.knowledge_version(twin_id)
         ranked = reciprocal_rank_fusion(rankings)[:limit] if len(rankings) > 1 else lexical[:limit]
-        return await self._repo.knowledge_passages(ranked), has_knowledge
+        return await self._repo.knowledge_passages(ranked), docs > 0
 
     async def _semantic(self, twin_id: int, text: str, limit: int) -> tuple[list[int], bool]:
         assert self._embedder is not None

@@ -69,12 +69,6 @@ class ContactMemory:
     def enabled(self) -> bool:
         return self._knowledge.memory and self._brain is not None
 
-    async def lines_for(self, chat_id: int) -> tuple[str, ...]:
-        """What the prompt is told about this chat's person (nothing when memory is off)."""
-        if not self._knowledge.memory:
-            return ()
-        return memory_lines(await self._repo.memory_for_chat(chat_id))
-
     # -- the task ------------------------------------------------------------------------------
     def start(self) -> None:
         if self.enabled and self._task is None:

@@ -48,7 +48,6 @@ from twin.services.policy import Behaviour
 
 if TYPE_CHECKING:
     from twin.services.knowledge import KnowledgeBase
-    from twin.services.memory import ContactMemory
 
 __all__ = ["REASON_CHARS", "ReplyPipeline", "failure_reason"]
 
@@ -69,7 +68,6 @@ class ReplyPipeline:
         rng: random.Random | None = None,
         wake: asyncio.Event | None = None,
         knowledge: KnowledgeBase | None = None,
-        memory: ContactMemory | None = None,
     ) -> None:
         rng = rng or random.Random()
         self._repo = repo
@@ -124,7 +122,6 @@ class ReplyPipeline:
             styles=self.styles,
             clock=clock,
             knowledge=knowledge,
-            memory=memory,
         )
         self.executor = Executor(
             repo=repo,

@@ -130,5 +130,9 @@ class Transaction:
     style_profile_version = _op("style_profile_version")
     append_event = _op("append_event")
     add_delivery = _op("add_delivery")
-    # contact memory
+    # knowledge and contact memory
+    knowledge_twin = _op("knowledge_twin")
+    search_knowledge = _op("search_knowledge")
+    knowledge_passages = _op("knowledge_passages")
+    memory_for_chat = _op("memory_for_chat")
     store_memory = _op("store_memory")

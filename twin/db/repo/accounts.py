@@ -17,9 +17,7 @@ A = Account.__table__
 E = Entity.__table__
 
 _ACCOUNT_COLUMNS = [c for c in A.c if c.name not in ("session_data", "update_state")]
-_ACCOUNT_FIELDS = (
-    "phone", "tg_user_id", "username", "first_name", "status", "enabled", "channel"
-)
+_ACCOUNT_FIELDS = ("phone", "tg_user_id", "username", "first_name", "status", "enabled", "channel")
 _ENTITY_FIELDS = ("access_hash", "username", "phone", "name")
 
 
@@ -103,9 +101,7 @@ class AccountsMixin(RepoBase):
 
     async def save_session(self, name: str, data: bytes) -> None:
         """Store the Telegram session blob (auth key, dc, server) encrypted for this account."""
-        await self._update_account(
-            name, {"session_data": self._cipher.encrypt(data, account=name)}
-        )
+        await self._update_account(name, {"session_data": self._cipher.encrypt(data, account=name)})
 
     async def load_session(self, name: str) -> bytes | None:
         """The decrypted session blob, or None when none is stored; SessionDecryptError if the

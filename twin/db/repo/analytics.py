@@ -121,18 +121,14 @@ class AnalyticsMixin(RepoBase):
                 ).where(in_range)
             ).one()
             first = (
-                sa.select(
-                    R.c.finished_at.label("finished"), sa.func.min(M.c.date).label("first")
-                )
+                sa.select(R.c.finished_at.label("finished"), sa.func.min(M.c.date).label("first"))
                 .join(M, (M.c.reply_id == R.c.id) & (M.c.direction == "incoming"))
                 .where(in_range, R.c.state == "sent", R.c.finished_at.is_not(None))
                 .group_by(R.c.id, R.c.finished_at)
                 .subquery()
             )
             average = c.execute(
-                sa.select(
-                    sa.func.avg(_seconds_between(first.c.finished, first.c.first, postgres))
-                )
+                sa.select(sa.func.avg(_seconds_between(first.c.finished, first.c.first, postgres)))
             ).scalar_one()
             messages = sum(row.messages for row in per_platform)
             inbound = sum(row.inbound for row in per_platform)

@@ -66,8 +66,15 @@ class ChatsMixin(RepoBase):
         """
         return await self._run(
             lambda c: self._upsert_chat(
-                c, account_id, peer_id, kind=kind, title=title, username=username,
-                is_contact=is_contact, is_bot=is_bot, external_id=external_id,
+                c,
+                account_id,
+                peer_id,
+                kind=kind,
+                title=title,
+                username=username,
+                is_contact=is_contact,
+                is_bot=is_bot,
+                external_id=external_id,
             )
         )
 
@@ -87,8 +94,12 @@ class ChatsMixin(RepoBase):
         given = {
             key: value
             for key, value in {
-                "kind": kind, "title": title, "username": username,
-                "is_contact": is_contact, "is_bot": is_bot, "external_id": external_id,
+                "kind": kind,
+                "title": title,
+                "username": username,
+                "is_contact": is_contact,
+                "is_bot": is_bot,
+                "external_id": external_id,
             }.items()
             if value is not None
         }
@@ -148,8 +159,9 @@ class ChatsMixin(RepoBase):
         self, account_id: int, *, limit: int = 50, offset: int = 0
     ) -> list[ChatRecord]:
         """Chats of an account, most recent activity first."""
-        activity = sa.func.coalesce(_later(C.c.last_incoming_at, C.c.last_outgoing_at),
-                                    C.c.created_at)
+        activity = sa.func.coalesce(
+            _later(C.c.last_incoming_at, C.c.last_outgoing_at), C.c.created_at
+        )
         query = (
             sa.select(C)
             .where(C.c.account_id == account_id)
@@ -190,9 +202,7 @@ class ChatsMixin(RepoBase):
             raise NotFound(f"chat {chat_id} does not exist")
         return ChatRecord.from_row(row._mapping)
 
-    async def set_paused(
-        self, account_id: int, peer_id: int, until: datetime | None
-    ) -> ChatRecord:
+    async def set_paused(self, account_id: int, peer_id: int, until: datetime | None) -> ChatRecord:
         """Pause the twin in a chat until `until` (None resumes it)."""
         return await self._update_chat(
             (C.c.account_id == account_id) & (C.c.peer_id == peer_id),

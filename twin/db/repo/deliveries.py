@@ -76,8 +76,12 @@ class DeliveriesMixin(RepoBase):
                 sa.update(D)
                 .where(D.c.id == delivery_id, D.c.state == "pending")
                 .values(
-                    state="delivered", delivered_at=at, next_attempt_at=None,
-                    attempts=D.c.attempts + 1, last_status=status, last_error=None,
+                    state="delivered",
+                    delivered_at=at,
+                    next_attempt_at=None,
+                    attempts=D.c.attempts + 1,
+                    last_status=status,
+                    last_error=None,
                 )
             )
         )
@@ -101,7 +105,11 @@ class DeliveriesMixin(RepoBase):
         )
 
     async def list_deliveries(
-        self, state: str | None = None, *, account_id: int | None = None, limit: int = 100,
+        self,
+        state: str | None = None,
+        *,
+        account_id: int | None = None,
+        limit: int = 100,
         before: int | None = None,
     ) -> list[DeliveryRecord]:
         """Newest first (`before`: ids below it, for paging)."""

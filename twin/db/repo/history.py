@@ -47,6 +47,7 @@ _CONVERSATION = prepared(
     .limit(sa.bindparam("_limit"))
 )
 
+
 class HistoryMixin(RepoBase):
     async def conversation_activity(
         self, account_id: int, since: datetime

@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from twin.db.lean import prepared
 from twin.db.records_knowledge import (
     KnowledgeDocRecord,
     KnowledgeLimit,
@@ -41,24 +42,38 @@ def _twin_of_account(account_id: int) -> Any:
     )
 
 
+# Every reply asks it (prepared: compiled once, run leanly on SQLite's own cursor).
+_TWIN_DOCUMENTS = prepared(
+    sa.select(T.c.id, sa.select(sa.func.count()).where(D.c.twin_id == T.c.id).scalar_subquery())
+    .select_from(
+        A.join(
+            T,
+            sa.or_(
+                T.c.id == A.c.twin_id,
+                sa.and_(A.c.twin_id.is_(None), T.c.name == DEFAULT_TWIN),
+            ),
+        )
+    )
+    .where(A.c.id == sa.bindparam("_account_id"))
+)
+
 _SQLITE_SEARCH = sa.text(
     "SELECT c.id, bm25(knowledge_fts) AS score FROM knowledge_fts "
     "JOIN knowledge_chunks c ON c.id = knowledge_fts.rowid "
     "WHERE knowledge_fts MATCH :q AND c.twin_id = :twin ORDER BY score LIMIT :k"
 )
 # ts_rank with normalization 1: divided by 1 + log(length), so long chunks do not win by size.
+# The query is a constant in the WHERE clause, so the planner can use the GIN index.
 _POSTGRES_SEARCH = sa.text(
-    "SELECT id, ts_rank(tsv, query, 1) AS score "
-    "FROM knowledge_chunks, to_tsquery('simple', :q) AS query "
-    "WHERE twin_id = :twin AND tsv @@ query ORDER BY score DESC, id LIMIT :k"
+    "SELECT id, ts_rank(tsv, to_tsquery('simple', :q), 1) AS score FROM knowledge_chunks "
+    "WHERE twin_id = :twin AND tsv @@ to_tsquery('simple', :q) ORDER BY score DESC, id LIMIT :k"
 )
 
 
 class KnowledgeMixin(RepoBase):
-    async def knowledge_twin(self, account_id: int) -> int | None:
-        """The id of the twin an account answers as."""
-        query = sa.select(_twin_of_account(account_id))
-        return await self._read(lambda c: c.execute(query).scalar())
+    async def knowledge_twin(self, account_id: int) -> tuple[int | None, int]:
+        """The id of the twin an account answers as, and how many documents it has."""
+        return await self._read(lambda c: self._knowledge_twin(c, account_id))
 
     async def knowledge_documents(self, twin_id: int) -> list[KnowledgeDocRecord]:
         query = sa.select(D).where(D.c.twin_id == twin_id).order_by(D.c.name)
@@ -125,10 +140,25 @@ class KnowledgeMixin(RepoBase):
             ]
             for batch in chunks(rows):
                 c.execute(sa.insert(C), list(batch))
+            if self._is_postgres(c) and len(rows) * 5 >= held + len(rows):
+                # a fifth of the twin's chunks or more are new: fresh statistics, or the planner
+                # filters every chunk of the twin instead of asking the GIN index (autovacuum
+                # would analyze only later); `refresh_knowledge_statistics` after a bulk load
+                c.execute(sa.text("ANALYZE knowledge_chunks"))
             record = KnowledgeDocRecord.from_row(row._mapping)
             return record, "replaced" if old is not None else "added"
 
         return await self._run(work)
+
+    async def refresh_knowledge_statistics(self) -> None:
+        """After many documents were added: PostgreSQL's planner statistics of the chunks
+        (FTS5 needs none)."""
+
+        def work(c: Connection) -> None:
+            if self._is_postgres(c):
+                c.execute(sa.text("ANALYZE knowledge_chunks"))
+
+        await self._run(work)
 
     async def delete_document(self, twin_id: int, name: str) -> None:
         def work(c: Connection) -> None:
@@ -141,22 +171,26 @@ class KnowledgeMixin(RepoBase):
     async def search_knowledge(self, twin_id: int, terms: Sequence[str], limit: int) -> list[int]:
         """Ids of the twin's chunks matching any of `terms` (stems from
         twin.knowledge.analyze), best first."""
+        return await self._read(lambda c: self._search_knowledge(c, twin_id, terms, limit))
+
+    def _search_knowledge(
+        self, c: Connection, twin_id: int, terms: Sequence[str], limit: int
+    ) -> list[int]:
         if not terms:
             return []
-
-        def work(c: Connection) -> list[int]:
-            if self._is_postgres(c):
-                query = " | ".join(terms)
-                rows = c.execute(_POSTGRES_SEARCH, {"q": query, "twin": twin_id, "k": limit})
-            else:
-                query = " OR ".join(f'"{term}"' for term in terms)
-                rows = c.execute(_SQLITE_SEARCH, {"q": query, "twin": twin_id, "k": limit})
-            return [row[0] for row in rows]
-
-        return await self._read(work)
+        if self._is_postgres(c):
+            query = " | ".join(terms)
+            rows = c.execute(_POSTGRES_SEARCH, {"q": query, "twin": twin_id, "k": limit})
+        else:
+            query = " OR ".join(f'"{term}"' for term in terms)
+            rows = c.execute(_SQLITE_SEARCH, {"q": query, "twin": twin_id, "k": limit})
+        return [row[0] for row in rows]
 
     async def knowledge_passages(self, ids: Sequence[int]) -> list[Passage]:
         """The chunks as passages, in the order of `ids` (unknown ids left out)."""
+        return await self._read(lambda c: self._knowledge_passages(c, ids))
+
+    def _knowledge_passages(self, c: Connection, ids: Sequence[int]) -> list[Passage]:
         if not ids:
             return []
         query = (
@@ -164,12 +198,13 @@ class KnowledgeMixin(RepoBase):
             .join(D, D.c.id == C.c.doc_id)
             .where(C.c.id.in_(list(ids)))
         )
+        found = {row[0]: Passage(*row) for row in c.execute(query)}
+        return [found[i] for i in ids if i in found]
 
-        def work(c: Connection) -> list[Passage]:
-            found = {row[0]: Passage(*row) for row in c.execute(query)}
-            return [found[i] for i in ids if i in found]
-
-        return await self._read(work)
+    def _knowledge_twin(self, c: Connection, account_id: int) -> tuple[int | None, int]:
+        """The account's twin and how many documents it has, in one statement."""
+        row = c.execute(_TWIN_DOCUMENTS, {"_account_id": account_id}).first()
+        return (None, 0) if row is None else (row[0], int(row[1] or 0))
 
     async def knowledge_vectors(self, twin_id: int) -> list[tuple[int, bytes]]:
         """Every embedded chunk of the twin: (id, float32 little-endian vector)."""

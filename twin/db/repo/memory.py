@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from twin.db.lean import prepared
 from twin.db.records import ChatRecord
 from twin.db.records_knowledge import ContactRecord, FactRecord, QuietChat
 from twin.db.repo._base import RepoBase
@@ -35,19 +36,46 @@ def _twin_id_column() -> Any:
     return sa.func.coalesce(A.c.twin_id, default)
 
 
+# The hot path of every reply (prepared: compiled once, run leanly on SQLite's own cursor).
+_CHAT_PERSON = prepared(
+    sa.select(C.c.peer_id, C.c.kind, C.c.channel_data, A.c.channel, T.c.id.label("twin_id"))
+    .select_from(
+        C.join(A, A.c.id == C.c.account_id).join(
+            T,
+            sa.or_(
+                T.c.id == A.c.twin_id,
+                sa.and_(A.c.twin_id.is_(None), T.c.name == DEFAULT_TWIN),
+            ),
+        )
+    )
+    .where(C.c.id == sa.bindparam("_chat_id"))
+)
+_FIND_CONTACT = prepared(
+    sa.select(P)
+    .where(
+        P.c.twin_id == sa.bindparam("_twin_id"),
+        sa.or_(P.c.telegram_user_id == sa.bindparam("_user"), P.c.phone == sa.bindparam("_phone")),
+    )
+    .order_by(P.c.id)
+    .limit(1)
+)
+_OPEN_FACTS = prepared(
+    sa.select(F)
+    .where(
+        F.c.contact_id == sa.bindparam("_contact_id"),
+        sa.or_(F.c.kind != "followup", F.c.done_at.is_(None)),
+    )
+    .order_by(F.c.created_at, F.c.id)
+)
+
+
 class MemoryMixin(RepoBase):
     # -- who -----------------------------------------------------------------------------------
     def _find_contact(self, c: Connection, twin_id: int, person: Person) -> Any:
-        clauses = []
-        if person.telegram_user_id is not None:
-            clauses.append(P.c.telegram_user_id == person.telegram_user_id)
-        if person.phone is not None:
-            clauses.append(P.c.phone == person.phone)
-        if not clauses:
+        if not person:
             return None
-        return c.execute(
-            sa.select(P).where(P.c.twin_id == twin_id, sa.or_(*clauses)).order_by(P.c.id)
-        ).first()
+        values = {"_twin_id": twin_id, "_user": person.telegram_user_id, "_phone": person.phone}
+        return c.execute(_FIND_CONTACT, values).first()
 
     def _contact(self, c: Connection, twin_id: int, person: Person, name: str | None) -> int:
         """The person's contact row (created, or completed with an identifier it lacked)."""
@@ -80,43 +108,32 @@ class MemoryMixin(RepoBase):
             c.execute(sa.update(P).where(P.c.id == row.id).values(**updates))
         return row.id
 
-    def _chat_person(self, c: Connection, chat_id: int) -> tuple[ChatRecord, int, Person] | None:
-        row = c.execute(
-            sa.select(C, A.c.channel.label("_channel"), _twin_id_column().label("_twin_id"))
-            .join(A, A.c.id == C.c.account_id)
-            .where(C.c.id == chat_id)
-        ).first()
-        if row is None or row._twin_id is None:
+    def _chat_person(self, c: Connection, chat_id: int) -> tuple[int, Person] | None:
+        """The twin of the chat's account and the chat's person."""
+        row = c.execute(_CHAT_PERSON, {"_chat_id": chat_id}).first()
+        if row is None:
             return None
-        chat = ChatRecord.from_row(row._mapping)
-        return (
-            chat,
-            row._twin_id,
-            person_of(row._channel, chat.peer_id, chat.kind, chat.channel_data),
-        )
+        return row.twin_id, person_of(row.channel, row.peer_id, row.kind, row.channel_data or {})
 
     # -- the prompt ----------------------------------------------------------------------------
     async def memory_for_chat(self, chat_id: int) -> list[FactRecord]:
         """What the twin remembers about the person of this chat (on any channel), oldest
         first: their facts and the twin's open promises to them."""
 
-        def work(c: Connection) -> list[FactRecord]:
-            found = self._chat_person(c, chat_id)
-            if found is None or not found[2]:
-                return []
-            contact = self._find_contact(c, found[1], found[2])
-            if contact is None:
-                return []
-            return self._facts(c, contact.id, open_only=True)
+        return await self._read(lambda c: self._memory_for_chat(c, chat_id))
 
-        return await self._read(work)
+    def _memory_for_chat(self, c: Connection, chat_id: int) -> list[FactRecord]:
+        found = self._chat_person(c, chat_id)
+        if found is None:
+            return []
+        contact = self._find_contact(c, *found)
+        if contact is None:
+            return []
+        rows = c.execute(_OPEN_FACTS, {"_contact_id": contact.id})
+        return [FactRecord.from_row(row._mapping) for row in rows]
 
-    def _facts(
-        self, c: Connection, contact_id: int, *, open_only: bool = False
-    ) -> list[FactRecord]:
+    def _facts(self, c: Connection, contact_id: int) -> list[FactRecord]:
         query = sa.select(F).where(F.c.contact_id == contact_id)
-        if open_only:
-            query = query.where(sa.or_(F.c.kind.in_(REMEMBERED), F.c.done_at.is_(None)))
         rows = c.execute(query.order_by(F.c.created_at, F.c.id))
         return [FactRecord.from_row(row._mapping) for row in rows]
 

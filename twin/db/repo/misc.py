@@ -34,9 +34,7 @@ _SELECT_STYLE_VERSION = prepared(sa.select(P.c.updated_at).where(P.c.twin_id == 
 _INSERT_EVENT = prepared(sa.insert(V).returning(V.c.id))
 # Events with the public names of their account and chat (two primary-key lookups each).
 _EVENTS = (
-    sa.select(
-        V, A.c.name.label("account"), A.c.channel.label("channel"), C.c.peer_id.label("chat")
-    )
+    sa.select(V, A.c.name.label("account"), A.c.channel.label("channel"), C.c.peer_id.label("chat"))
     .select_from(V.outerjoin(A, A.c.id == V.c.account_id).outerjoin(C, C.c.id == V.c.chat_id))
     .order_by(V.c.id)
 )

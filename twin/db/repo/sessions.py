@@ -62,8 +62,14 @@ class SessionsMixin(RepoBase):
         def work(c: Connection) -> list[SessionRow]:
             return [
                 SessionRow(
-                    row.id, row.peer_id, row.external_id or "", dict(row.channel_data or {}),
-                    row.paused_until, row.created_at, row.last, int(row.n or 0),
+                    row.id,
+                    row.peer_id,
+                    row.external_id or "",
+                    dict(row.channel_data or {}),
+                    row.paused_until,
+                    row.created_at,
+                    row.last,
+                    int(row.n or 0),
                 )
                 for row in c.execute(query)
             ]
@@ -85,7 +91,10 @@ class SessionsMixin(RepoBase):
         def work(c: Connection) -> tuple[list[TurnRow], int]:
             rows = [
                 TurnRow(
-                    row.id, row.direction, row.text or row.transcript or "", row.date,
+                    row.id,
+                    row.direction,
+                    row.text or row.transcript or "",
+                    row.date,
                     dict(row.flags or {}) if row.direction == "outgoing" else {},
                 )
                 for row in c.execute(page)

@@ -100,8 +100,17 @@ class _Tally:
     """Mutable accumulator of one day (or of the totals)."""
 
     __slots__ = (
-        "cancelled", "completion_tokens", "costs", "deferred", "durations", "escalated",
-        "failed", "prompt_tokens", "received", "replied", "skipped",
+        "cancelled",
+        "completion_tokens",
+        "costs",
+        "deferred",
+        "durations",
+        "escalated",
+        "failed",
+        "prompt_tokens",
+        "received",
+        "replied",
+        "skipped",
     )
 
     def __init__(self) -> None:
@@ -126,8 +135,16 @@ class _Tally:
             self.costs.append(float(cost))
 
     def merge(self, other: _Tally) -> None:
-        for name in ("received", "replied", "deferred", "escalated", "failed", "cancelled",
-                     "prompt_tokens", "completion_tokens"):
+        for name in (
+            "received",
+            "replied",
+            "deferred",
+            "escalated",
+            "failed",
+            "cancelled",
+            "prompt_tokens",
+            "completion_tokens",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.skipped.update(other.skipped)
         self.costs.extend(other.costs)
@@ -214,8 +231,14 @@ def _reply_when() -> sa.ColumnElement[datetime]:
 def _messages_query(account_id: int, since: datetime, until: datetime, postgres: bool) -> Any:
     linked = R.alias("linked")
     day = _utc_day(M.c.date, postgres).label("day")
-    keys = (day, M.c.direction, M.c.state, M.c.state_reason,
-            linked.c.state.label("reply_state"), linked.c.reason.label("reply_reason"))
+    keys = (
+        day,
+        M.c.direction,
+        M.c.state,
+        M.c.state_reason,
+        linked.c.state.label("reply_state"),
+        linked.c.reason.label("reply_reason"),
+    )
     return (
         sa.select(
             *keys,

@@ -61,15 +61,19 @@ class TwinsMixin(RepoBase):
 
     async def twin_voice(self, account_id: int) -> dict[str, Any]:
         """The voice of the twin the account answers as ({}: the configured one)."""
-        query = sa.select(T.c.voice).select_from(
-            A.join(
-                T,
-                sa.or_(
-                    T.c.id == A.c.twin_id,
-                    sa.and_(A.c.twin_id.is_(None), T.c.name == DEFAULT_TWIN),
-                ),
+        query = (
+            sa.select(T.c.voice)
+            .select_from(
+                A.join(
+                    T,
+                    sa.or_(
+                        T.c.id == A.c.twin_id,
+                        sa.and_(A.c.twin_id.is_(None), T.c.name == DEFAULT_TWIN),
+                    ),
+                )
             )
-        ).where(A.c.id == account_id)
+            .where(A.c.id == account_id)
+        )
         return await self._read(lambda c: dict(c.execute(query).scalar() or {}))
 
     async def list_twins(self) -> list[TwinRecord]:

@@ -13,7 +13,6 @@ from twin.config import Settings
 from twin.db.records import ChatRecord, MessageRecord, ReplyRecord
 from twin.domain.conversation import Persona, StyleProfile, Turn
 from twin.domain.decide import Action
-from twin.domain.knowledge import Passage
 from twin.domain.models import Direction, MessageKind, ReplyState
 from twin.domain.prompt_system import Reference
 from twin.domain.structured import BrainReply
@@ -28,6 +27,7 @@ from twin.ports import (
     Thinker,
 )
 from twin.services.directory import AccountDirectory
+from twin.services.memory import memory_lines
 from twin.services.pipeline.caches import StyleRead, Styles
 from twin.services.pipeline.fastpath import HISTORY_TURNS
 from twin.services.pipeline.records import Draft
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     from twin.brain.service import BrainResult
     from twin.db.repo.history import ConversationRow
     from twin.services.knowledge import KnowledgeBase
-    from twin.services.memory import ContactMemory
 
 
 class Unanswerable(TwinError):
@@ -69,7 +68,6 @@ class Generator:
         styles: Styles,
         clock: Clock,
         knowledge: KnowledgeBase | None = None,
-        memory: ContactMemory | None = None,
     ) -> None:
         self._settings = settings
         self._repo = repo
@@ -81,7 +79,6 @@ class Generator:
         self._styles = styles
         self._clock = clock
         self._knowledge = knowledge
-        self._memory = memory
 
     @property
     def answers(self) -> bool:
@@ -161,17 +158,17 @@ class Generator:
     ) -> Reference | None:
         """What the twin knows for this answer: its knowledge base's best passages and what
         it remembers of the contact (from any channel)."""
-        passages: list[Passage] = []
-        has_knowledge = False
-        if self._knowledge is not None:
-            passages, has_knowledge = await self._knowledge.passages_for(
-                chat.account_id, turns, chat.summary
-            )
-        memory = await self._memory.lines_for(chat.id) if self._memory is not None else ()
-        if not passages and not has_knowledge and not memory:
+        if self._knowledge is None:
+            return None
+        memory = self._settings.knowledge.memory
+        context = await self._knowledge.context(
+            chat.account_id, chat.id, turns, chat.summary, memory=memory
+        )
+        lines = memory_lines(context.facts)
+        if not context.passages and not context.has_knowledge and not lines:
             return None
         gaps = behaviour.twin.knowledge_gaps
-        return Reference(tuple(passages), memory, gaps, has_knowledge)
+        return Reference(tuple(context.passages), lines, gaps, context.has_knowledge)
 
     def _brain_input(
         self,
