@@ -106,7 +106,7 @@ async def run_backend(label: str, url: str, tmp: Path, fake: FakeOpenAI, filler:
         knowledge = KnowledgeBase(settings=settings.knowledge, repo=repo, embedder=embedder)
         for lang in ("ru", "en"):
             for path in sorted((DATA / lang).iterdir()):
-                await knowledge.add_file(twin.id, f"{lang}-{path.name}", path.read_bytes())
+                await knowledge.add_file(twin, f"{lang}-{path.name}", path.read_bytes())
         docs = await repo.knowledge_documents(twin.id)
         chunks = sum(d.chunks for d in docs)
         index = VectorIndex(await repo.knowledge_vectors(twin.id))
@@ -150,7 +150,7 @@ async def run_backend(label: str, url: str, tmp: Path, fake: FakeOpenAI, filler:
         base = await timed(ask, questions)
         added = time.perf_counter()
         for name, text in filler_documents(filler):
-            await lexical_only.add_text(twin.id, name, text)
+            await lexical_only.add_text(twin, name, text)
         await lexical_only.refresh_statistics()  # as `twin knowledge add` does after a load
         added = time.perf_counter() - added
         total = sum(d.chunks for d in await repo.knowledge_documents(twin.id))

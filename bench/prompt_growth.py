@@ -108,10 +108,10 @@ async def knowledge_base(chunks: int) -> AsyncIterator[tuple[KnowledgeBase, int]
             knowledge = KnowledgeBase(settings=settings.knowledge, repo=db.repo)
             for lang in ("ru", "en"):
                 for path in sorted((DATA / lang).iterdir()):
-                    await knowledge.add_file(twin.id, f"{lang}-{path.name}", path.read_bytes())
+                    await knowledge.add_file(twin, f"{lang}-{path.name}", path.read_bytes())
             held = sum(d.chunks for d in await db.repo.knowledge_documents(twin.id))
             for name, text in filler_documents(max(chunks - held, 0)):
-                await knowledge.add_text(twin.id, name, text)
+                await knowledge.add_text(twin, name, text)
             held = sum(d.chunks for d in await db.repo.knowledge_documents(twin.id))
             print(f"knowledge base: {held} chunks")
             yield knowledge, account.id

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from twin.config import Settings
+    from twin.db.records import TwinRecord
     from twin.services.knowledge import KnowledgeBase
 
 SUFFIXES = {".txt", ".text", ".md", ".markdown", ".html", ".htm", ".pdf", ".json", ".csv"}
@@ -78,6 +79,7 @@ def files_of(paths: list[Path]) -> Iterator[Path]:
 async def _knowledge(settings: Settings, args: argparse.Namespace) -> int:
     from twin import cli
     from twin.brain.factory import build_embedder
+    from twin.services.events import EventLog
     from twin.services.knowledge import KnowledgeBase
 
     async with cli.runtime(settings) as (db, _accounts, _directory):
@@ -85,10 +87,12 @@ async def _knowledge(settings: Settings, args: argparse.Namespace) -> int:
         repo = db.repo
         twin = await (repo.ensure_twin if args.twin == "default" else repo.get_twin)(args.twin)
         embedder = build_embedder(settings.knowledge.embeddings, settings.llm)
-        knowledge = KnowledgeBase(settings=settings.knowledge, repo=db.repo, embedder=embedder)
+        knowledge = KnowledgeBase(
+            settings=settings.knowledge, repo=db.repo, embedder=embedder, events=EventLog(db.repo)
+        )
         try:
             if args.knowledge_command == "add":
-                return await _add(knowledge, twin.id, list(files_of(args.paths)), args.quiet)
+                return await _add(knowledge, twin, list(files_of(args.paths)), args.quiet)
             if args.knowledge_command == "list":
                 for doc in await knowledge.documents(twin.id):
                     row = {
@@ -110,7 +114,7 @@ async def _knowledge(settings: Settings, args: argparse.Namespace) -> int:
                 return 0
             if args.knowledge_command == "remove":
                 for name in args.names:
-                    await knowledge.remove(twin.id, name)
+                    await knowledge.remove(twin, name)
                     print(f"removed {name}")
                 return 0
             passages, _ = await knowledge.search(twin.id, args.question, args.limit)
@@ -122,7 +126,7 @@ async def _knowledge(settings: Settings, args: argparse.Namespace) -> int:
             await knowledge.aclose()
 
 
-async def _add(knowledge: KnowledgeBase, twin_id: int, files: list[Path], quiet: bool) -> int:
+async def _add(knowledge: KnowledgeBase, twin: TwinRecord, files: list[Path], quiet: bool) -> int:
     from tqdm import tqdm
 
     from twin.errors import TwinError
@@ -134,7 +138,7 @@ async def _add(knowledge: KnowledgeBase, twin_id: int, files: list[Path], quiet:
             bar.set_description(path.name[:30])
             try:
                 data = await asyncio.to_thread(path.read_bytes)
-                added = await knowledge.add_file(twin_id, path.name, data)
+                added = await knowledge.add_file(twin, path.name, data)
             except OSError as exc:
                 failed += 1
                 bar.write(f"{path}: cannot be read: {exc.strerror or exc}", file=sys.stderr)

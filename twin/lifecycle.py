@@ -232,7 +232,7 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         brain = monitored(adapters.brain or _brain(settings, tools), health, "llm", "reply")
         wake = asyncio.Event()  # the worker sleeps on it; the pipeline and recovery set it
         knowledge = app[keys.KNOWLEDGE] = KnowledgeBase(
-            settings=settings.knowledge, repo=repo, embedder=_embedder(settings)
+            settings=settings.knowledge, repo=repo, embedder=_embedder(settings), events=events
         )
         services["memory"] = ContactMemory(
             settings=settings, repo=repo, events=events, brain=brain, clock=clock

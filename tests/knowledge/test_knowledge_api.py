@@ -10,6 +10,7 @@ import pytest
 from tests.api.conftest import AUTH, make_client  # noqa: F401  (fixture)
 from tests.api.test_control import control_settings
 from tests.db.conftest import backend_url, engine_url, postgres_url  # noqa: F401  (fixtures)
+from twin import keys
 
 PRICES = """# Прайс-лист
 
@@ -107,6 +108,17 @@ async def test_upload_replace_search_and_remove(client) -> None:
     assert not any(p["document"] == "prices.md" for p in await _search(client, "замена цепи"))
     gone = await client.delete("/twins/default/knowledge/prices.md", headers=AUTH)
     assert gone.status == 404
+
+    # every change is an event (an unchanged upload is none)
+    events = await client.app[keys.DATABASE].repo.events_since(0, limit=100)
+    knowledge = [(e.type, e.data) for e in events if e.type.startswith("knowledge.")]
+    assert [(t, d["document"], d.get("outcome")) for t, d in knowledge] == [
+        ("knowledge.added", "prices.md", "added"),
+        ("knowledge.added", "prices.md", "replaced"),
+        ("knowledge.added", "policies.txt", "added"),
+        ("knowledge.removed", "prices.md", None),
+    ]
+    assert all(d["twin"] == "default" for _, d in knowledge)
 
 
 async def test_limits_and_unreadable_files(client) -> None:

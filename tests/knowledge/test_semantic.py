@@ -68,7 +68,7 @@ async def test_embedded_fused_and_not_embedded_twice(store, embeddings: FakeOpen
         policy=RetryPolicy(max_retries=0),
     )
     knowledge = KnowledgeBase(settings=settings.knowledge, repo=repo, embedder=embedder)
-    added = await knowledge.add_file(twin.id, "prices.md", (DATA / "prices.md").read_bytes())
+    added = await knowledge.add_file(twin, "prices.md", (DATA / "prices.md").read_bytes())
     assert added.outcome == "added" and added.document.embedding_model == "text-embedding-3-small"
     vectors = await repo.knowledge_vectors(twin.id)
     assert len(vectors) == added.document.chunks
@@ -79,7 +79,7 @@ async def test_embedded_fused_and_not_embedded_twice(store, embeddings: FakeOpen
     assert close(stored, fake_embedding(heading_and_text))  # what the provider returned
 
     requests = len(embeddings.requests)
-    again = await knowledge.add_file(twin.id, "prices.md", (DATA / "prices.md").read_bytes())
+    again = await knowledge.add_file(twin, "prices.md", (DATA / "prices.md").read_bytes())
     assert again.outcome == "unchanged" and len(embeddings.requests) == requests
 
     found, has = await knowledge.search(twin.id, "Сколько стоит заменить цепь?", 5)
@@ -90,7 +90,7 @@ async def test_embedded_fused_and_not_embedded_twice(store, embeddings: FakeOpen
     found, _ = await knowledge.search(twin.id, "Сколько стоит заменить цепь?", 5)
     assert any("Замена цепи" in p.text for p in found)  # lexical alone
     with pytest.raises(LLMError):
-        await knowledge.add_file(twin.id, "faq.json", (DATA / "faq.json").read_bytes())
+        await knowledge.add_file(twin, "faq.json", (DATA / "faq.json").read_bytes())
     assert [d.name for d in await knowledge.documents(twin.id)] == ["prices.md"]  # not half
     embeddings.end_outage()
     await knowledge.aclose()
@@ -100,11 +100,11 @@ async def test_a_model_change_embeds_again(store, embeddings: FakeOpenAI) -> Non
     settings, repo = store
     twin = await repo.ensure_twin("default")
     lexical = KnowledgeBase(settings=settings.knowledge, repo=repo)
-    await lexical.add_file(twin.id, "prices.md", (DATA / "prices.md").read_bytes())
+    await lexical.add_file(twin, "prices.md", (DATA / "prices.md").read_bytes())
     assert await repo.knowledge_vectors(twin.id) == []
     embedder = OpenAIEmbedder(model="m2", api_key="k", base_url=embeddings.base_url + "/v1")
     semantic = KnowledgeBase(settings=settings.knowledge, repo=repo, embedder=embedder)
-    again = await semantic.add_file(twin.id, "prices.md", (DATA / "prices.md").read_bytes())
+    again = await semantic.add_file(twin, "prices.md", (DATA / "prices.md").read_bytes())
     assert again.outcome == "replaced" and again.document.embedding_model == "m2"
     assert len(await repo.knowledge_vectors(twin.id)) == again.document.chunks
     await semantic.aclose()

@@ -218,6 +218,13 @@ LINES: Mapping[str, Line] = {
     "twin.created": Line(lambda d: f"twin {d.get('name')} created"),
     "twin.updated": Line(lambda d: f"twin {d.get('name')} changed"),
     "twin.deleted": Line(lambda d: f"twin {d.get('name')} deleted"),
+    "knowledge.added": Line(
+        lambda d: f"twin {d.get('twin')}: document {d.get('document')} {d.get('outcome')} "
+        f"({d.get('chunks')} chunks)"
+    ),
+    "knowledge.removed": Line(
+        lambda d: f"twin {d.get('twin')}: document {d.get('document')} removed"
+    ),
     "contact.remembered": Line(
         lambda d: f"remembered {d.get('facts')} facts ({', '.join(d.get('kinds') or [])})"
     ),

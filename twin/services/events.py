@@ -77,6 +77,9 @@ EVENT_TYPES: Mapping[str, str] = {
     "twin.created": "a twin was created: name",
     "twin.updated": "a twin's persona, behaviour or voice changed: name, changed",
     "twin.deleted": "a twin was deleted: name",
+    "knowledge.added": "a document was added to a twin's knowledge base (or replaced it): twin, "
+    "document, outcome (added | replaced), chunks",
+    "knowledge.removed": "a document was removed from a twin's knowledge base: twin, document",
     "contact.remembered": "what a contact said was remembered after the chat went quiet: chat, "
     "facts (how many were stored), kinds",
     "account.twin_changed": "an account answers as another twin: account, twin, previous",

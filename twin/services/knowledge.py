@@ -36,10 +36,12 @@ from twin.knowledge.parse import (
     parse_document,
     parse_text,
 )
+from twin.services.events import EventLog, StagedEvent
 
 if TYPE_CHECKING:
     from twin.brain.embeddings import Embedder
     from twin.config_knowledge import KnowledgeSettings
+    from twin.db.records import TwinRecord
     from twin.db.repo import Repository, Transaction
     from twin.knowledge.vectors import VectorIndex
 
@@ -71,10 +73,12 @@ class KnowledgeBase:
         settings: KnowledgeSettings,
         repo: Repository,
         embedder: Embedder | None = None,
+        events: EventLog | None = None,
     ) -> None:
         self._settings = settings
         self._repo = repo
         self._embedder = embedder
+        self._events = events  # knowledge.added / knowledge.removed (also staged without it)
         self._vectors: dict[int, tuple[Any, VectorIndex]] = {}  # twin id → (version, index)
 
     @property
@@ -83,7 +87,7 @@ class KnowledgeBase:
 
     # -- documents -----------------------------------------------------------------------------
     async def add_file(
-        self, twin_id: int, name: str, data: bytes, content_type: str | None = None
+        self, twin: TwinRecord, name: str, data: bytes, content_type: str | None = None
     ) -> Added:
         """Add (or replace, by name) a document from its bytes."""
         name = _document_name(name)
@@ -92,10 +96,10 @@ class KnowledgeBase:
             parsed = await asyncio.to_thread(parse_document, name, data, content_type)
         except DocumentError as exc:
             raise InvalidInput("file", str(exc)) from None
-        return await self._store(twin_id, parsed, hashlib.sha256(data).hexdigest(), len(data))
+        return await self._store(twin, parsed, hashlib.sha256(data).hexdigest(), len(data))
 
     async def add_text(
-        self, twin_id: int, name: str, text: str, kind: DocumentKind = "markdown"
+        self, twin: TwinRecord, name: str, text: str, kind: DocumentKind = "markdown"
     ) -> Added:
         """Add (or replace) a document given as text (Markdown unless `kind` says otherwise)."""
         name = _document_name(name)
@@ -105,7 +109,7 @@ class KnowledgeBase:
             parsed = await asyncio.to_thread(parse_text, name, text, kind)
         except DocumentError as exc:
             raise InvalidInput("text", str(exc)) from None
-        return await self._store(twin_id, parsed, hashlib.sha256(data).hexdigest(), len(data))
+        return await self._store(twin, parsed, hashlib.sha256(data).hexdigest(), len(data))
 
     async def documents(self, twin_id: int) -> list[KnowledgeDocRecord]:
         return await self._repo.knowledge_documents(twin_id)
@@ -114,15 +118,28 @@ class KnowledgeBase:
         """After a bulk load (the CLI's): the database's statistics of the chunks."""
         await self._repo.refresh_knowledge_statistics()
 
-    async def remove(self, twin_id: int, name: str) -> None:
-        await self._repo.delete_document(twin_id, name)
+    async def remove(self, twin: TwinRecord, name: str) -> None:
+        def work(tx: Transaction) -> StagedEvent:
+            tx.delete_document(twin.id, name)
+            data = {"twin": twin.name, "document": name}
+            return EventLog.stage(tx, "knowledge.removed", data)
+
+        self._publish(await self._repo.transaction(work, hot=False))
+        self._vectors.pop(twin.id, None)
+
+    def _publish(self, staged: StagedEvent | None) -> None:
+        if self._events is not None:
+            self._events.publish(staged)
 
     def _check_size(self, name: str, size: int) -> None:
         limit = self._settings.max_document_bytes
         if size > limit:
             raise TooLarge("file", f"{name}: {size} bytes, over the limit of {limit} bytes")
 
-    async def _store(self, twin_id: int, parsed: ParsedDocument, sha256: str, size: int) -> Added:
+    async def _store(
+        self, twin: TwinRecord, parsed: ParsedDocument, sha256: str, size: int
+    ) -> Added:
+        twin_id = twin.id
         chunks = await asyncio.to_thread(self._chunks, parsed)
         if not chunks:
             raise InvalidInput("file", f"{parsed.name}: no text to store")
@@ -147,15 +164,28 @@ class KnowledgeBase:
                 for c, v in zip(chunks, vectors, strict=True)
             ]
         document = NewDocument(parsed.name, parsed.kind, sha256, size, chunks, model)
+        limits = {
+            "max_documents": self._settings.max_documents,
+            "max_chunks": self._settings.max_chunks,
+        }
+
+        def work(tx: Transaction) -> tuple[KnowledgeDocRecord, str, StagedEvent | None]:
+            record, outcome = tx.store_document(twin_id, document, **limits)
+            if outcome == "unchanged":
+                return record, outcome, None
+            data = {
+                "twin": twin.name,
+                "document": record.name,
+                "outcome": outcome,
+                "chunks": record.chunks,
+            }
+            return record, outcome, EventLog.stage(tx, "knowledge.added", data)
+
         try:
-            record, outcome = await self._repo.store_document(
-                twin_id,
-                document,
-                max_documents=self._settings.max_documents,
-                max_chunks=self._settings.max_chunks,
-            )
+            record, outcome, staged = await self._repo.transaction(work, hot=False)
         except KnowledgeLimit as exc:
             raise InvalidInput("file", f"{parsed.name}: {exc}") from None
+        self._publish(staged)
         if outcome != "unchanged":
             self._vectors.pop(twin_id, None)
         return Added(record, outcome)

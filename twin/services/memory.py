@@ -122,7 +122,12 @@ class ContactMemory:
             return True
         turns = [Turn(role, text, date) for _, role, text, date in rows]  # type: ignore[arg-type]
         known = memory_lines(await self._repo.memory_for_chat(quiet.chat.id))
-        owner = self._settings.twin.owner_name or "the owner"
+        overrides = await self._repo.behaviour_overrides(quiet.chat.account_id)
+        owner = (
+            (overrides.get("twin") or {}).get("owner_name")  # the chat's twin's own name
+            or self._settings.twin.owner_name
+            or "the owner"
+        )
         try:
             learned, _ = await self._brain.remember(
                 turns, owner_name=owner, contact_name=quiet.chat.title or "the contact", known=known

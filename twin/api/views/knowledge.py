@@ -14,6 +14,7 @@ from twin import keys
 from twin.api.errors import ApiError
 from twin.api.validation import ApiModel, RouteTable, parse_body
 from twin.api.views.twins import TwinName, _twins, _visible
+from twin.db.records import TwinRecord
 from twin.db.records_knowledge import KnowledgeDocRecord
 from twin.errors import NotFound, TooLarge
 from twin.services.knowledge import Added, KnowledgeBase
@@ -97,11 +98,11 @@ def _knowledge(request: web.Request) -> KnowledgeBase:
     return knowledge
 
 
-async def _twin_id(request: web.Request, name: str) -> int:
+async def _twin(request: web.Request, name: str) -> TwinRecord:
     view = await _twins(request).get(name)
     if not _visible(view, request):
         raise NotFound(f"no twin named '{name}'")
-    return view.record.id
+    return view.record
 
 
 def _document(record: KnowledgeDocRecord) -> DocumentOut:
@@ -123,17 +124,17 @@ async def add_document(request: web.Request, path: KnowledgePath) -> AddedOut:
     `knowledge.max_document_bytes`; 422: the file cannot be read (named in the error), or the
     twin's knowledge base would pass `max_documents` / `max_chunks`."""
     knowledge = _knowledge(request)
-    twin_id = await _twin_id(request, path.name)
+    twin = await _twin(request, path.name)
     if request.content_type == MULTIPART:
         name, data, content_type = await _read_upload(
             request, knowledge.settings.max_document_bytes
         )
-        added = await knowledge.add_file(twin_id, name, data, content_type)
+        added = await knowledge.add_file(twin, name, data, content_type)
     elif request.content_type == "application/json":
         raw = await _read_limited(request, knowledge.settings.max_document_bytes)
         body = parse_body(TextDocumentIn, raw)
         assert isinstance(body, TextDocumentIn)
-        added = await knowledge.add_text(twin_id, body.name, body.text, body.kind)
+        added = await knowledge.add_text(twin, body.name, body.text, body.kind)
     else:
         raise ApiError(415, f"Send {MULTIPART} (a `file` field) or application/json.")
     return _added(added)
@@ -190,7 +191,7 @@ async def _read_upload(request: web.Request, limit: int) -> tuple[str, bytes, st
 @routes.get("/twins/{name}/knowledge", name="knowledge", summary="A twin's knowledge base")
 async def list_documents(request: web.Request, path: KnowledgePath) -> DocumentsOut:
     """Its documents by name, with their size, chunks and content hash."""
-    documents = await _knowledge(request).documents(await _twin_id(request, path.name))
+    documents = await _knowledge(request).documents((await _twin(request, path.name)).id)
     return DocumentsOut(
         documents=[_document(d) for d in documents], chunks=sum(d.chunks for d in documents)
     )
@@ -207,7 +208,8 @@ async def search_documents(
     """The passages retrieval finds for `q` (lexical, fused with semantic when embeddings are
     configured), best first: how an owner checks what the twin knows."""
     knowledge = _knowledge(request)
-    passages, _ = await knowledge.search(await _twin_id(request, path.name), query.q, query.limit)
+    twin = await _twin(request, path.name)
+    passages, _ = await knowledge.search(twin.id, query.q, query.limit)
     return SearchOut(
         passages=[
             PassageOut(chunk_id=p.chunk_id, document=p.document, heading=p.heading, text=p.text)
@@ -225,4 +227,4 @@ async def search_documents(
 )
 async def remove_document(request: web.Request, path: DocumentPath) -> None:
     """The document and its chunks. 404: no such twin or document."""
-    await _knowledge(request).remove(await _twin_id(request, path.name), path.doc)
+    await _knowledge(request).remove(await _twin(request, path.name), path.doc)

@@ -132,6 +132,8 @@ class Transaction:
     add_delivery = _op("add_delivery")
     # knowledge and contact memory
     knowledge_twin = _op("knowledge_twin")
+    store_document = _op("store_document")
+    delete_document = _op("delete_document")
     search_knowledge = _op("search_knowledge")
     knowledge_passages = _op("knowledge_passages")
     memory_for_chat = _op("memory_for_chat")

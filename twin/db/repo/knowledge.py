@@ -88,67 +88,78 @@ class KnowledgeMixin(RepoBase):
         document is stored whole or not at all. "unchanged" (nothing written) when the stored
         one has the same content hash and embedding model; else "added" or "replaced".
         Raises KnowledgeLimit when the twin would pass `max_documents` or `max_chunks`."""
+        return await self._run(
+            lambda c: self._store_document(
+                c, twin_id, document, max_documents=max_documents, max_chunks=max_chunks
+            )
+        )
 
-        def work(c: Connection) -> tuple[KnowledgeDocRecord, str]:
-            old = c.execute(
-                sa.select(D).where(D.c.twin_id == twin_id, D.c.name == document.name)
-            ).first()
-            if (
-                old is not None
-                and old.sha256 == document.sha256
-                and old.embedding_model == document.embedding_model
-            ):
-                return KnowledgeDocRecord.from_row(old._mapping), "unchanged"
-            docs, held = c.execute(
-                sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(D.c.chunks), 0)).where(
-                    D.c.twin_id == twin_id
-                )
-            ).one()
-            if old is not None:
-                docs, held = docs - 1, held - old.chunks
-                c.execute(sa.delete(D).where(D.c.id == old.id))  # its chunks go with it
-            if docs + 1 > max_documents:
-                raise KnowledgeLimit("documents", max_documents)
-            if held + len(document.chunks) > max_chunks:
-                raise KnowledgeLimit("chunks", max_chunks)
-            row = c.execute(
-                sa.insert(D)
-                .values(
-                    twin_id=twin_id,
-                    name=document.name,
-                    kind=document.kind,
-                    sha256=document.sha256,
-                    size=document.size,
-                    chunks=len(document.chunks),
-                    tokens=sum(chunk.tokens for chunk in document.chunks),
-                    embedding_model=document.embedding_model,
-                )
-                .returning(*D.c)
-            ).one()
-            rows = [
-                {
-                    "doc_id": row.id,
-                    "twin_id": twin_id,
-                    "ordinal": ordinal,
-                    "heading": chunk.heading,
-                    "text": chunk.text,
-                    "terms": chunk.terms,
-                    "tokens": chunk.tokens,
-                    "embedding": chunk.embedding,
-                }
-                for ordinal, chunk in enumerate(document.chunks)
-            ]
-            for batch in chunks(rows):
-                c.execute(sa.insert(C), list(batch))
-            if self._is_postgres(c) and len(rows) * 5 >= held + len(rows):
-                # a fifth of the twin's chunks or more are new: fresh statistics, or the planner
-                # filters every chunk of the twin instead of asking the GIN index (autovacuum
-                # would analyze only later); `refresh_knowledge_statistics` after a bulk load
-                c.execute(sa.text("ANALYZE knowledge_chunks"))
-            record = KnowledgeDocRecord.from_row(row._mapping)
-            return record, "replaced" if old is not None else "added"
-
-        return await self._run(work)
+    def _store_document(
+        self,
+        c: Connection,
+        twin_id: int,
+        document: NewDocument,
+        *,
+        max_documents: int,
+        max_chunks: int,
+    ) -> tuple[KnowledgeDocRecord, str]:
+        old = c.execute(
+            sa.select(D).where(D.c.twin_id == twin_id, D.c.name == document.name)
+        ).first()
+        if (
+            old is not None
+            and old.sha256 == document.sha256
+            and old.embedding_model == document.embedding_model
+        ):
+            return KnowledgeDocRecord.from_row(old._mapping), "unchanged"
+        docs, held = c.execute(
+            sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(D.c.chunks), 0)).where(
+                D.c.twin_id == twin_id
+            )
+        ).one()
+        if old is not None:
+            docs, held = docs - 1, held - old.chunks
+            c.execute(sa.delete(D).where(D.c.id == old.id))  # its chunks go with it
+        if docs + 1 > max_documents:
+            raise KnowledgeLimit("documents", max_documents)
+        if held + len(document.chunks) > max_chunks:
+            raise KnowledgeLimit("chunks", max_chunks)
+        row = c.execute(
+            sa.insert(D)
+            .values(
+                twin_id=twin_id,
+                name=document.name,
+                kind=document.kind,
+                sha256=document.sha256,
+                size=document.size,
+                chunks=len(document.chunks),
+                tokens=sum(chunk.tokens for chunk in document.chunks),
+                embedding_model=document.embedding_model,
+            )
+            .returning(*D.c)
+        ).one()
+        rows = [
+            {
+                "doc_id": row.id,
+                "twin_id": twin_id,
+                "ordinal": ordinal,
+                "heading": chunk.heading,
+                "text": chunk.text,
+                "terms": chunk.terms,
+                "tokens": chunk.tokens,
+                "embedding": chunk.embedding,
+            }
+            for ordinal, chunk in enumerate(document.chunks)
+        ]
+        for batch in chunks(rows):
+            c.execute(sa.insert(C), list(batch))
+        if self._is_postgres(c) and len(rows) * 5 >= held + len(rows):
+            # a fifth of the twin's chunks or more are new: fresh statistics, or the planner
+            # filters every chunk of the twin instead of asking the GIN index (autovacuum
+            # would analyze only later); `refresh_knowledge_statistics` after a bulk load
+            c.execute(sa.text("ANALYZE knowledge_chunks"))
+        record = KnowledgeDocRecord.from_row(row._mapping)
+        return record, "replaced" if old is not None else "added"
 
     async def refresh_knowledge_statistics(self) -> None:
         """After many documents were added: PostgreSQL's planner statistics of the chunks
@@ -161,12 +172,12 @@ class KnowledgeMixin(RepoBase):
         await self._run(work)
 
     async def delete_document(self, twin_id: int, name: str) -> None:
-        def work(c: Connection) -> None:
-            deleted = c.execute(sa.delete(D).where(D.c.twin_id == twin_id, D.c.name == name))
-            if deleted.rowcount == 0:
-                raise NotFound(f"no document named '{name}'")
+        await self._run(lambda c: self._delete_document(c, twin_id, name))
 
-        await self._run(work)
+    def _delete_document(self, c: Connection, twin_id: int, name: str) -> None:
+        deleted = c.execute(sa.delete(D).where(D.c.twin_id == twin_id, D.c.name == name))
+        if deleted.rowcount == 0:
+            raise NotFound(f"no document named '{name}'")
 
     async def search_knowledge(self, twin_id: int, terms: Sequence[str], limit: int) -> list[int]:
         """Ids of the twin's chunks matching any of `terms` (stems from
