@@ -109,7 +109,7 @@ async def run_backend(label: str, url: str, tmp: Path, fake: FakeOpenAI, filler:
                 await knowledge.add_file(twin, f"{lang}-{path.name}", path.read_bytes())
         docs = await repo.knowledge_documents(twin.id)
         chunks = sum(d.chunks for d in docs)
-        index = VectorIndex(await repo.knowledge_vectors(twin.id))
+        index = VectorIndex(await repo.knowledge_vectors(twin.id, embedder.model))
 
         async def ranked_texts(ids: list[int]) -> list[str]:
             return [p.text for p in await repo.knowledge_passages(ids)]

@@ -53,8 +53,15 @@ def add_commands(
     add_common(search)
     search.add_argument("question")
     search.add_argument("--twin", default="default", help="the twin (default: default)")
-    search.add_argument("--limit", type=int, default=5)
+    search.add_argument("--limit", type=_positive, default=5, help="passages (default 5)")
     search.set_defaults(handler=cmd_knowledge)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 50:
+        raise argparse.ArgumentTypeError("a number from 1 to 50")
+    return value
 
 
 def cmd_knowledge(args: argparse.Namespace) -> int:
@@ -130,13 +137,22 @@ async def _add(knowledge: KnowledgeBase, twin: TwinRecord, files: list[Path], qu
     from tqdm import tqdm
 
     from twin.errors import TwinError
+    from twin.services.knowledge import document_name
 
     failed = 0
+    seen: dict[str, Path] = {}
     bar = tqdm(total=len(files), unit="file", disable=quiet or len(files) < 2, file=sys.stderr)
     try:
         for path in files:
             bar.set_description(path.name[:30])
             try:
+                name = document_name(path.name)
+                if name in seen:  # documents are named by their base name: one would replace
+                    failed += 1
+                    bar.write(f"{path}: not added, {seen[name]} has the same name", sys.stderr)
+                    bar.update(1)
+                    continue
+                seen[name] = path
                 data = await asyncio.to_thread(path.read_bytes)
                 added = await knowledge.add_file(twin, path.name, data)
             except OSError as exc:

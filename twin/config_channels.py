@@ -120,6 +120,10 @@ class ConversationChannelSettings(Section):
     twin: str = Field("default", description="the twin that answers on this channel")
     working_hours: bool = False
     notify: str = ""  # as [channels.chat] notify
+    # The integration vouches that a `platform = telegram` user's `user_id` is their Telegram
+    # user id: contact memory then joins them with the Telegram chats of the same twin. Off by
+    # default: any key with the conversation scope could otherwise claim a Telegram identity.
+    telegram_user_ids: bool = False
 
     _instance = field_validator("instance")(lambda value: _instance_name(value))
 

@@ -20,6 +20,9 @@ class EmbeddingSettings(Section):
     api_key: SecretStr | None = None  # else [llm]'s key when the provider is the same
     dimensions: int | None = Field(None, ge=1, le=8192)
     timeout: float = Field(30.0, gt=0)
+    query_timeout: float = Field(
+        3.0, gt=0, description="seconds a reply waits for its question's embedding"
+    )
     batch: int = Field(64, ge=1, le=2048, description="texts per embeddings request")
 
 

@@ -123,7 +123,9 @@ def upgrade() -> None:
         _stamp("updated_at"),
         _fk("twin_id", "twins", "contacts", "CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_contacts")),
-        sa.UniqueConstraint("twin_id", "telegram_user_id", name=op.f("uq_contacts_twin_id_telegram_user_id")),
+        sa.UniqueConstraint(
+            "twin_id", "telegram_user_id", name=op.f("uq_contacts_twin_id_telegram_user_id")
+        ),
         sa.UniqueConstraint("twin_id", "phone", name=op.f("uq_contacts_twin_id_phone")),
     )
     op.create_table(
@@ -151,6 +153,13 @@ def upgrade() -> None:
     with op.batch_alter_table("chats") as batch:
         batch.add_column(sa.Column("memory_upto_message_id", sa.BigInteger()))
         batch.add_column(sa.Column("memory_at", sa.DateTime(timezone=True)))
+    # Conversations from before contact memory start with their cursor at their newest message:
+    # only what is said from now on is read (never every old chat at once, after an upgrade).
+    op.execute(
+        "UPDATE chats SET memory_upto_message_id = "
+        "(SELECT max(m.id) FROM messages m WHERE m.chat_id = chats.id), "
+        "memory_at = COALESCE(last_incoming_at, last_outgoing_at)"
+    )
 
 
 def downgrade() -> None:

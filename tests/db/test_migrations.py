@@ -314,3 +314,60 @@ async def test_style_profiles_move_to_their_twins(engine_url: str) -> None:
         await engine.dispose()
     styles = {name: json.loads(data) if isinstance(data, str) else data for name, data in rows}
     assert styles == {"default": {"n": 1}, "sales": {"n": 3}}
+
+
+async def test_existing_chats_start_contact_memory_at_their_newest_message(
+    engine_url: str,
+) -> None:
+    """Issue 16: after the upgrade only what is said from now on is read for contact memory,
+    never every old conversation at once."""
+    await migrate.upgrade(engine_url, "0012")
+    engine = create_engine(engine_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                sa.text(
+                    "INSERT INTO accounts (name, status, enabled, channel, created_at, updated_at)"
+                    " VALUES ('owner', 'authorized', true, 'telegram', CURRENT_TIMESTAMP, "
+                    "CURRENT_TIMESTAMP)"
+                )
+            )
+            account = (await connection.execute(sa.text("SELECT id FROM accounts"))).scalar()
+            for peer in (7, 8):
+                await connection.execute(
+                    sa.text(
+                        "INSERT INTO chats (account_id, peer_id, kind, is_contact, is_bot, "
+                        "last_incoming_at, created_at, updated_at) VALUES (:a, :p, 'private', "
+                        "false, false, :at, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                    ),
+                    {"a": account, "p": peer, "at": datetime(2026, 1, peer, tzinfo=UTC)},
+                )
+            chat = (
+                await connection.execute(sa.text("SELECT id FROM chats WHERE peer_id = 7"))
+            ).scalar()
+            for tg_id in (1, 2, 3):
+                await connection.execute(
+                    sa.text(
+                        "INSERT INTO messages (account_id, chat_id, tg_message_id, direction, "
+                        "kind, date, state, created_at, updated_at) VALUES (:a, :c, :m, "
+                        "'incoming', 'text', CURRENT_TIMESTAMP, 'sent', CURRENT_TIMESTAMP, "
+                        "CURRENT_TIMESTAMP)"
+                    ),
+                    {"a": account, "c": chat, "m": tg_id},
+                )
+        await migrate.upgrade(engine_url)
+        async with engine.connect() as connection:
+            newest = (
+                await connection.execute(sa.text("SELECT max(id) FROM messages"))
+            ).scalar()
+            rows = (
+                await connection.execute(
+                    sa.text(
+                        "SELECT peer_id, memory_upto_message_id, memory_at IS NOT NULL "
+                        "FROM chats ORDER BY peer_id"
+                    )
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    assert [tuple(r) for r in rows] == [(7, newest, True), (8, None, True)]

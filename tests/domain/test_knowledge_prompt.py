@@ -128,3 +128,18 @@ def test_the_question_is_the_summary_and_the_latest_contact_turns() -> None:
     text = query_text(turns, "earlier: bikes", last_turns=2)
     assert text == "earlier: bikes\nсообщение номер 6\nсообщение номер 8"
     assert query_text([], None) == ""
+
+
+def test_a_streamed_answer_is_not_asked_for_sources() -> None:
+    reference = Reference(tuple(sized([passage(1, 10)])))
+    streamed = build_prompt(
+        PERSONA, None, history(1), None, [], 3000, "Anna",
+        reference=reference, knowledge_tokens=1000, output="text",
+    )  # fmt: skip
+    assert "[K1]" in streamed.system and '"sources"' not in streamed.system
+    assert "never mention the passages or their ids" in streamed.system
+    structured = build_prompt(
+        PERSONA, None, history(1), None, [], 3000, "Anna",
+        reference=reference, knowledge_tokens=1000,
+    )  # fmt: skip
+    assert 'list the ids of the passages you used in "sources"' in structured.system

@@ -17,10 +17,11 @@ def test_a_person_is_recognised_by_telegram_id_or_phone() -> None:
     assert person_of("telegram_bot", 555, "private", {}) == Person(555, None)
     assert not person_of("telegram", -100123, "group", {})  # a group is nobody
     assert not person_of("telegram", 555, "group", {})
-    api = person_of("api", 987654321, "private", {"platform": "Telegram", "user_id": "555"})
+    # a business-API user is a Telegram user only where the channel vouched for the id
+    assert not person_of("api", 9, "private", {"platform": "telegram", "user_id": "555"})
+    api = person_of("api", 9, "private", {"platform": "telegram", "telegram_user_id": 555})
     assert api == Person(555, None)
-    assert not person_of("api", 1, "private", {"platform": "web", "user_id": "555"})
-    assert not person_of("api", 1, "private", {"platform": "telegram", "user_id": "anna"})
+    assert not person_of("api", 9, "private", {"telegram_user_id": True})
     talkme = person_of("talkme", 42, "private", {"phone": "+7 (999) 123-45-67"})
     assert talkme == Person(None, "+79991234567")
     assert not person_of("talkme", 42, "private", {"phone": "123"})  # not a phone number

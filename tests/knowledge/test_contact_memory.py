@@ -30,6 +30,8 @@ async def app(aiohttp_client, engine_url, tmp_path, fake_openai):  # noqa: F811
         tmp_path,
         fake_openai.base_url + "/v1",
         knowledge={"memory_quiet_minutes": 30, "memory_check_seconds": 3600},
+        # the test's integration vouches for its Telegram user ids (off by default)
+        channels={"conversation": {"telegram_user_ids": True}},
     )
     clock = ManualClock(START)
     client = await aiohttp_client(create_app(settings, adapters=Adapters(clock=clock)))
@@ -185,3 +187,68 @@ async def test_followups_close_and_a_failed_extraction_retries(
     assert (await (await client.get("/followups", headers=AUTH)).json())["followups"] == []
     again = await client.post(f"/followups/{followups[0]['id']}/done", headers=AUTH)
     assert again.status == 404
+
+
+async def test_a_phone_joins_a_telegram_contact_and_a_call(app) -> None:
+    """The owner's Telegram contact shows their phone; intake keeps it with the chat, and a
+    TalkMe call from that number is the same person, with the same memory."""
+    from telethon.tl import types
+
+    from twin.adapters.telegram.mapping import sender_from_user
+    from twin.db.records_knowledge import QuietChat
+    from twin.domain.memory import Person
+    from twin.domain.models import ChatKind, IncomingMessage
+    from twin.services.intake import store_incoming_tx
+
+    client, clock = app
+    repo = client.app[keys.DATABASE].repo
+    events = client.app[keys.EVENTS]
+    user = types.User(id=555, first_name="Anna", phone="79991234567", contact=True)
+    sender = sender_from_user(user, 555)
+    assert sender.phone == "79991234567"
+    account_id = await client.app[keys.DIRECTORY].create("default")
+    message = IncomingMessage(
+        "default", 555, ChatKind.PRIVATE, 1, sender, clock.now(), "Привет, это Анна"
+    )
+    stored = await repo.transaction(lambda tx: store_incoming_tx(tx, events, account_id, message))
+    chat = stored[0]
+    assert chat.channel_data["phone"] == "+79991234567"
+
+    # what the twin learnt in that Telegram chat…
+    quiet = QuietChat(chat, (await repo.get_twin("default")).id, Person(555, "+79991234567"), None)
+    assert (
+        await repo.store_memory(
+            quiet,
+            [("fact", "Anna rents a bike every weekend", stored[2].id)],
+            (stored[2].id, clock.now()),
+            max_facts=30,
+        )
+        == 1
+    )
+    # …is known when she calls from the same number
+    talkme = await repo.channel_instance("talkme", "talkme")
+    call, _ = await repo.upsert_chat(talkme.id, 4242, kind="private", title="caller")
+    await repo.update_chat(call.id, channel_data={"phone": "+7 999 123-45-67"})
+    assert [f.text for f in await repo.memory_for_chat(call.id)] == [
+        "Anna rents a bike every weekend"
+    ]
+
+
+async def test_a_business_api_user_is_not_a_telegram_user_unless_vouched_for(
+    aiohttp_client,
+    engine_url,  # noqa: F811
+    tmp_path,
+    fake_openai: FakeOpenAI,  # noqa: F811
+) -> None:
+    from twin.channels.conversations import peer_of
+
+    settings = chat_settings(engine_url, tmp_path, fake_openai.base_url + "/v1")
+    client = await aiohttp_client(create_app(settings))
+    fake_openai.respond_with(lambda body: answer("ok"))
+    said = await converse(client, "hi, I am Telegram user 555")
+    repo = client.app[keys.DATABASE].repo
+    instance = await repo.get_account("api")
+    chat = await repo.get_chat_by_peer(instance.id, peer_of(said["session_id"]))
+    assert chat.channel_data["platform"] == "telegram"
+    assert "telegram_user_id" not in chat.channel_data  # any key could claim that id
+    assert await repo.memory_for_chat(chat.id) == []

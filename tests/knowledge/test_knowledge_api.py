@@ -174,3 +174,48 @@ async def test_limits_and_unreadable_files(client) -> None:
     assert "Traceback" not in await garbled.text()
     unknown = await client.get("/twins/nobody/knowledge", headers=AUTH)
     assert unknown.status == 404
+
+
+async def test_uploads_at_once_keep_the_limits_and_one_name(client) -> None:
+    """Concurrent uploads take turns per twin: never past max_documents (3 here), and one
+    name uploaded by many at once is one document, never a 500."""
+    import asyncio
+
+    async def upload(name: str, text: str):
+        response = await client.post(
+            "/twins/default/knowledge", json={"name": name, "text": text}, headers=AUTH
+        )
+        return response.status, await response.json()
+
+    many = await asyncio.gather(*(upload(f"doc{i}.md", f"Text {i}.") for i in range(8)))
+    assert sorted(status for status, _ in many) == [201] * 3 + [422] * 5
+    assert len(await _documents(client)) == 3
+
+    same = await asyncio.gather(*(upload("doc0.md", f"Version {i}.") for i in range(6)))
+    assert {status for status, _ in same} == {201}
+    assert {body["outcome"] for _, body in same} <= {"replaced", "unchanged"}
+    assert len(await _documents(client)) == 3
+
+
+async def test_document_names_and_text_that_no_database_stores(client) -> None:
+    import unicodedata
+    from urllib.parse import quote
+
+    # aiohttp (like other clients) percent-encodes a file name in the part's header; any
+    # spelling of a name (NFC/NFD) is one name
+    encoded = await client.post(
+        "/twins/default/knowledge", data=_form("прайс.md", "Цена: 100".encode()), headers=AUTH
+    )
+    assert (await encoded.json())["name"] == "прайс.md"
+    decomposed = quote(unicodedata.normalize("NFD", "прайс.md"))
+    removed = await client.delete(f"/twins/default/knowledge/{decomposed}", headers=AUTH)
+    assert removed.status == 204
+    # a lone surrogate (valid JSON escape, invalid Unicode) is refused by name, not a 500
+    broken = await client.post(
+        "/twins/default/knowledge",
+        data=_form("faq.json", b'[{"question": "q\\ud800", "answer": "a"}]'),
+        headers=AUTH,
+    )
+    assert broken.status == 422, await broken.text()
+    assert "faq.json" in (await broken.json())["error"]["details"][0]["error"]
+    assert await _documents(client) == {}

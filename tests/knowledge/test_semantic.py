@@ -27,6 +27,7 @@ from twin.config_knowledge import EmbeddingSettings
 from twin.db import migrate
 from twin.db.engine import database
 from twin.errors import ConfigError
+from twin.knowledge.analyze import query_terms
 from twin.retry import RetryPolicy
 from twin.services.knowledge import KnowledgeBase
 
@@ -70,7 +71,7 @@ async def test_embedded_fused_and_not_embedded_twice(store, embeddings: FakeOpen
     knowledge = KnowledgeBase(settings=settings.knowledge, repo=repo, embedder=embedder)
     added = await knowledge.add_file(twin, "prices.md", (DATA / "prices.md").read_bytes())
     assert added.outcome == "added" and added.document.embedding_model == "text-embedding-3-small"
-    vectors = await repo.knowledge_vectors(twin.id)
+    vectors = await repo.knowledge_vectors(twin.id, "text-embedding-3-small")
     assert len(vectors) == added.document.chunks
     passages = await repo.knowledge_passages([chunk_id for chunk_id, _ in vectors])
     first = next(p for p in passages if p.chunk_id == vectors[0][0])
@@ -85,10 +86,20 @@ async def test_embedded_fused_and_not_embedded_twice(store, embeddings: FakeOpen
     found, has = await knowledge.search(twin.id, "Сколько стоит заменить цепь?", 5)
     assert has and any("Замена цепи" in p.text for p in found)
     assert embedded_texts(embeddings)[-1] == "Сколько стоит заменить цепь?"  # the question
+    # "цепочку" shares no term with "Замена цепи": lexical finds nothing, the fused ranking
+    # finds it through the embeddings
+    assert await repo.search_knowledge(twin.id, query_terms("цепочку поменять"), 5) == []
+    fused, _ = await knowledge.search(twin.id, "цепочку поменять", 5)
+    assert any("Замена цепи" in p.text for p in fused)
 
     embeddings.start_outage(status=503)
     found, _ = await knowledge.search(twin.id, "Сколько стоит заменить цепь?", 5)
     assert any("Замена цепи" in p.text for p in found)  # lexical alone
+    account = await repo.channel_instance("chat", "http_chat")
+    asked = len(embeddings.requests)
+    context = await knowledge.context(account.id, 0, [], None, memory=False)
+    assert context.passages == [] and context.has_knowledge
+    assert len(embeddings.requests) == asked  # nothing asked: nothing embedded
     with pytest.raises(LLMError):
         await knowledge.add_file(twin, "faq.json", (DATA / "faq.json").read_bytes())
     assert [d.name for d in await knowledge.documents(twin.id)] == ["prices.md"]  # not half
@@ -101,12 +112,12 @@ async def test_a_model_change_embeds_again(store, embeddings: FakeOpenAI) -> Non
     twin = await repo.ensure_twin("default")
     lexical = KnowledgeBase(settings=settings.knowledge, repo=repo)
     await lexical.add_file(twin, "prices.md", (DATA / "prices.md").read_bytes())
-    assert await repo.knowledge_vectors(twin.id) == []
+    assert await repo.knowledge_vectors(twin.id, "m2") == []
     embedder = OpenAIEmbedder(model="m2", api_key="k", base_url=embeddings.base_url + "/v1")
     semantic = KnowledgeBase(settings=settings.knowledge, repo=repo, embedder=embedder)
     again = await semantic.add_file(twin, "prices.md", (DATA / "prices.md").read_bytes())
     assert again.outcome == "replaced" and again.document.embedding_model == "m2"
-    assert len(await repo.knowledge_vectors(twin.id)) == again.document.chunks
+    assert len(await repo.knowledge_vectors(twin.id, "m2")) == again.document.chunks
     await semantic.aclose()
 
 

@@ -36,7 +36,7 @@ class Embedder(Protocol):
     @property
     def model(self) -> str: ...
 
-    async def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
+    async def embed(self, texts: Sequence[str], *, retry: bool = True) -> list[list[float]]: ...
 
     async def aclose(self) -> None: ...
 
@@ -77,14 +77,17 @@ class _Batched:
     def model(self) -> str:
         return self._model
 
-    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+    async def embed(self, texts: Sequence[str], *, retry: bool = True) -> list[list[float]]:
+        """Unit vectors of `texts`; `retry=False`: one attempt (a question asked while a reply
+        waits: lexical retrieval answers instead of a retry)."""
+        policy = self._policy if retry else RetryPolicy(max_retries=0)
         vectors: list[list[float]] = []
         for start in range(0, len(texts), self._batch):
             part = list(texts[start : start + self._batch])
             got = await retrying(
                 lambda part=part: self._call(part),  # type: ignore[misc]
                 verdict=_verdict,
-                policy=self._policy,
+                policy=policy,
                 what="embeddings",
                 log=log,
             )

@@ -102,7 +102,14 @@ class ConversationApi:
     ) -> ConversationAnswer:
         thread = session_id or uuid.uuid4().hex
         conversations = self.conversations
-        data = {"user_id": user_id, "platform": platform}
+        data: dict[str, Any] = {"user_id": user_id, "platform": platform}
+        if (
+            self.settings.telegram_user_ids
+            and platform.lower() == "telegram"
+            and user_id.isdigit()
+            and 0 < int(user_id) < 2**63
+        ):
+            data["telegram_user_id"] = int(user_id)  # vouched for by the integration
         entities = [
             {"type": kind, "value": value} for kind, value in (contact_in(message) or {}).items()
         ]

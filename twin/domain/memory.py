@@ -1,9 +1,11 @@
 """Memory of each contact, pure: who a conversation's person is on any channel, the prompt that
 asks the model for the durable facts of a quiet conversation, and its tolerant parsing.
 
-A person is recognised by their Telegram user id (a private chat of an account or a bot; the
-business API's `platform = telegram` users) or their phone number (TalkMe's caller, a channel's
-`phone`), so what they said on one channel is known on the others of the same twin.
+A person is recognised by their Telegram user id (a private chat of an account or a bot; a
+channel's `telegram_user_id` where the channel vouches for it: the business API's `platform =
+telegram` users with `[channels.conversation] telegram_user_ids`) or their phone number (TalkMe's
+caller, a Telegram contact's number, a channel's `phone`), so what they said on one channel is
+known on the others of the same twin.
 
 Extraction reads the conversation's new messages, numbered, the contact's words fenced as data
 (as in a reply's prompt), and answers JSON: facts the contact stated about themselves (`fact`,
@@ -65,9 +67,10 @@ def person_of(channel: str, peer_id: int, kind: str, data: Mapping[str, Any]) ->
     user: int | None = None
     if channel in ("telegram", "telegram_bot") and kind == "private" and peer_id > 0:
         user = peer_id
-    elif str(data.get("platform", "")).lower() == "telegram":
-        raw = str(data.get("user_id", ""))
-        user = int(raw) if raw.isdigit() and 0 < int(raw) < 2**63 else None
+    elif isinstance(data.get("telegram_user_id"), int) and not isinstance(
+        data.get("telegram_user_id"), bool
+    ):
+        user = data["telegram_user_id"]  # a channel vouched for it (the business API, opt-in)
     return Person(user, _phone(data.get("phone")))
 
 
@@ -123,8 +126,14 @@ def memory_messages(
         ]
     )
     lines: list[str] = []
-    if known:
-        lines += ["Known notes (do not repeat them):", *(f"- {fence_safe(k)}" for k in known), ""]
+    if known:  # learnt from the contact's words: data too
+        lines += [
+            f"Known notes (do not repeat them), between ⟦notes {nonce}⟧ and ⟦/notes {nonce}⟧:",
+            f"⟦notes {nonce}⟧",
+            *(f"- {fence_safe(k)}" for k in known),
+            f"⟦/notes {nonce}⟧",
+            "",
+        ]
     for index, turn in enumerate(turns, start=1):
         if turn.role == "contact":
             lines.append(

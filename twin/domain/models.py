@@ -51,6 +51,7 @@ class Sender:
     is_contact: bool
     is_bot: bool
     is_self: bool = False
+    phone: str | None = None  # digits, when Telegram shows it (the owner's contacts)
 
 
 @dataclass(frozen=True, slots=True)

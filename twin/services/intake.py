@@ -347,6 +347,10 @@ def store_incoming_tx(
         is_contact=message.sender.is_contact if private else None,
         is_bot=message.sender.is_bot if private else None,
     )
+    phone = message.sender.phone if private and not message.sender.is_self else None
+    if phone and chat.channel_data.get("phone") != "+" + phone:
+        # how other channels (a call from the same number) recognise this person
+        chat = tx.update_chat(chat.id, channel_data={**chat.channel_data, "phone": "+" + phone})
     record, created = tx.add_incoming(
         account_id,
         chat.id,

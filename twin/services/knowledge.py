@@ -13,9 +13,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from twin.db.records_knowledge import (
     FactRecord,
@@ -90,7 +93,7 @@ class KnowledgeBase:
         self, twin: TwinRecord, name: str, data: bytes, content_type: str | None = None
     ) -> Added:
         """Add (or replace, by name) a document from its bytes."""
-        name = _document_name(name)
+        name = document_name(name)
         self._check_size(name, len(data))
         try:
             parsed = await asyncio.to_thread(parse_document, name, data, content_type)
@@ -102,7 +105,7 @@ class KnowledgeBase:
         self, twin: TwinRecord, name: str, text: str, kind: DocumentKind = "markdown"
     ) -> Added:
         """Add (or replace) a document given as text (Markdown unless `kind` says otherwise)."""
-        name = _document_name(name)
+        name = document_name(name)
         data = text.encode("utf-8")
         self._check_size(name, len(data))
         try:
@@ -119,6 +122,8 @@ class KnowledgeBase:
         await self._repo.refresh_knowledge_statistics()
 
     async def remove(self, twin: TwinRecord, name: str) -> None:
+        name = document_name(name)
+
         def work(tx: Transaction) -> StagedEvent:
             tx.delete_document(twin.id, name)
             data = {"twin": twin.name, "document": name}
@@ -191,12 +196,14 @@ class KnowledgeBase:
         return Added(record, outcome)
 
     def _chunks(self, parsed: ParsedDocument) -> list[NewChunk]:
-        return [
-            NewChunk(
-                chunk.heading, chunk.text, index_terms(chunk.heading, chunk.text), chunk.tokens
-            )
-            for chunk in chunk_sections(parsed.sections, max_tokens=self._settings.chunk_tokens)
-        ]
+        out = []
+        for chunk in chunk_sections(parsed.sections, max_tokens=self._settings.chunk_tokens):
+            if not _encodable(chunk.heading) or not _encodable(chunk.text):
+                # e.g. a lone surrogate from a JSON "\ud800": no database would store it
+                raise InvalidInput("file", f"{parsed.name}: not valid Unicode text")
+            terms = index_terms(chunk.heading, chunk.text)
+            out.append(NewChunk(chunk.heading, chunk.text, terms, chunk.tokens))
+        return out
 
     # -- retrieval -----------------------------------------------------------------------------
     async def context(
@@ -251,14 +258,21 @@ class KnowledgeBase:
         return await self._repo.knowledge_passages(ranked), docs > 0
 
     async def _semantic(self, twin_id: int, text: str, limit: int) -> tuple[list[int], bool]:
+        """The semantic ranking of `text`: one embeddings attempt within `query_timeout`, so a
+        slow or failing provider never holds a reply up (the lexical ranking answers)."""
         assert self._embedder is not None
+        if not text.strip():
+            return [], False
         index = await self._index(twin_id)
         if not len(index):
             return [], False
+        timeout = self._settings.embeddings.query_timeout
         try:
-            (vector,) = await self._embedder.embed([text])
-        except AdapterError as exc:
-            log.warning("knowledge: no semantic ranking for this answer (%s)", exc)
+            (vector,) = await asyncio.wait_for(
+                self._embedder.embed([text], retry=False), timeout
+            )
+        except (AdapterError, TimeoutError) as exc:
+            log.warning("knowledge: no semantic ranking for this answer (%s)", exc or "timeout")
             return [], True
         return index.nearest(vector, limit), True
 
@@ -270,7 +284,8 @@ class KnowledgeBase:
         cached = self._vectors.get(twin_id)
         if cached is not None and cached[0] == version:
             return cached[1]
-        index = VectorIndex(await self._repo.knowledge_vectors(twin_id))
+        assert self._embedder is not None
+        index = VectorIndex(await self._repo.knowledge_vectors(twin_id, self._embedder.model))
         self._vectors[twin_id] = (version, index)
         return index
 
@@ -283,9 +298,36 @@ def _passage_text(chunk: NewChunk) -> str:
     return f"{chunk.heading}\n{chunk.text}" if chunk.heading else chunk.text
 
 
-def _document_name(name: str) -> str:
-    """A document's name: the file's base name, trimmed; refused when empty or too long."""
-    base = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
-    if not base or len(base) > 255 or any(ord(ch) < 32 for ch in base):
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def document_name(name: str) -> str:
+    """A document's name as stored and addressed: the file's base name (percent-encoding, which
+    HTTP clients apply to file names, decoded), in Unicode NFC so every spelling of one name is
+    one name, trimmed; refused when empty, too long, unprintable or not valid Unicode."""
+    if "%" in name:
+        name = unquote(name, errors="strict") if _percent_encoded(name) else name
+    base = unicodedata.normalize("NFC", name.replace("\\", "/").rsplit("/", 1)[-1]).strip()
+    if (
+        not base
+        or len(base) > 255
+        or base in (".", "..")
+        or not _encodable(base)
+        or any(not ch.isprintable() for ch in base)
+    ):
         raise InvalidInput("name", "a document name of 1–255 printable characters")
     return base
+
+
+def _percent_encoded(name: str) -> bool:
+    """Whether `name` is valid percent-encoded UTF-8 (else its % signs are its own)."""
+    try:
+        unquote(name, errors="strict")
+    except UnicodeDecodeError:
+        return False
+    return bool(re.search(r"%[0-9A-Fa-f]{2}", name))

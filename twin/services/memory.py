@@ -157,11 +157,10 @@ class ContactMemory:
             stored = tx.store_memory(quiet, facts, upto, max_facts=max_facts)
             if not stored:
                 return None
-            kinds = sorted({kind for kind, _, _ in facts})
             return EventLog.stage(
                 tx,
                 "contact.remembered",
-                {"chat": quiet.chat.peer_id, "facts": stored, "kinds": kinds},
+                {"chat": quiet.chat.peer_id, "facts": len(stored), "kinds": sorted(set(stored))},
                 account_id=quiet.chat.account_id,
                 chat_id=quiet.chat.id,
             )

@@ -36,6 +36,7 @@ def sender_from_user(user: Any, fallback_id: int) -> Sender:
         is_contact=bool(user.contact or user.mutual_contact),
         is_bot=bool(user.bot),
         is_self=bool(user.is_self),
+        phone=user.phone or None,
     )
 
 

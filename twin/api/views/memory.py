@@ -62,7 +62,7 @@ class MemoryOut(ApiModel):
 
 class FactIn(ApiModel):
     kind: FactKind = "fact"
-    text: str = Field(min_length=1, max_length=300)
+    text: str = Field(min_length=1, max_length=300, pattern=r"\S")  # not only white space
 
 
 class MemoryIn(ApiModel):

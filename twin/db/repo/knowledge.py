@@ -17,7 +17,7 @@ from twin.db.records_knowledge import (
     KnowledgeLimit,
     NewDocument,
 )
-from twin.db.repo._base import RepoBase, chunks
+from twin.db.repo._base import RepoBase, chunks, conflict_on_integrity
 from twin.db.tables import Account, Reply, Twin
 from twin.db.tables_knowledge import KnowledgeChunk, KnowledgeDocument
 from twin.domain.knowledge import Passage
@@ -103,6 +103,10 @@ class KnowledgeMixin(RepoBase):
         max_documents: int,
         max_chunks: int,
     ) -> tuple[KnowledgeDocRecord, str]:
+        if self._is_postgres(c):
+            # uploads to one twin take turns (SQLite's writes do anyway): the limits below are
+            # read and kept by one of them at a time, and one name is never inserted twice
+            c.execute(sa.select(T.c.id).where(T.c.id == twin_id).with_for_update())
         old = c.execute(
             sa.select(D).where(D.c.twin_id == twin_id, D.c.name == document.name)
         ).first()
@@ -124,20 +128,21 @@ class KnowledgeMixin(RepoBase):
             raise KnowledgeLimit("documents", max_documents)
         if held + len(document.chunks) > max_chunks:
             raise KnowledgeLimit("chunks", max_chunks)
-        row = c.execute(
-            sa.insert(D)
-            .values(
-                twin_id=twin_id,
-                name=document.name,
-                kind=document.kind,
-                sha256=document.sha256,
-                size=document.size,
-                chunks=len(document.chunks),
-                tokens=sum(chunk.tokens for chunk in document.chunks),
-                embedding_model=document.embedding_model,
-            )
-            .returning(*D.c)
-        ).one()
+        with conflict_on_integrity(f"the document '{document.name}' is being stored already"):
+            row = c.execute(
+                sa.insert(D)
+                .values(
+                    twin_id=twin_id,
+                    name=document.name,
+                    kind=document.kind,
+                    sha256=document.sha256,
+                    size=document.size,
+                    chunks=len(document.chunks),
+                    tokens=sum(chunk.tokens for chunk in document.chunks),
+                    embedding_model=document.embedding_model,
+                )
+                .returning(*D.c)
+            ).one()
         rows = [
             {
                 "doc_id": row.id,
@@ -217,10 +222,17 @@ class KnowledgeMixin(RepoBase):
         row = c.execute(_TWIN_DOCUMENTS, {"_account_id": account_id}).first()
         return (None, 0) if row is None else (row[0], int(row[1] or 0))
 
-    async def knowledge_vectors(self, twin_id: int) -> list[tuple[int, bytes]]:
-        """Every embedded chunk of the twin: (id, float32 little-endian vector)."""
-        query = sa.select(C.c.id, C.c.embedding).where(
-            C.c.twin_id == twin_id, C.c.embedding.is_not(None)
+    async def knowledge_vectors(self, twin_id: int, model: str) -> list[tuple[int, bytes]]:
+        """Every chunk of the twin embedded by `model`: (id, float32 little-endian vector);
+        vectors of another model mean nothing next to this one's."""
+        query = (
+            sa.select(C.c.id, C.c.embedding)
+            .join(D, D.c.id == C.c.doc_id)
+            .where(
+                C.c.twin_id == twin_id,
+                C.c.embedding.is_not(None),
+                D.c.embedding_model == model,
+            )
         )
         return await self._read(lambda c: [(row[0], row[1]) for row in c.execute(query)])
 

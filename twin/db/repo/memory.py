@@ -15,7 +15,7 @@ from twin.db.lean import prepared
 from twin.db.records import ChatRecord
 from twin.db.records_knowledge import ContactRecord, FactRecord, QuietChat
 from twin.db.repo._base import RepoBase
-from twin.db.tables import Account, Chat, Message, Twin
+from twin.db.tables import Account, Chat, Message, Reply, Twin
 from twin.db.tables_knowledge import Contact, ContactFact
 from twin.domain.memory import Person, person_of
 from twin.errors import NotFound
@@ -23,6 +23,7 @@ from twin.errors import NotFound
 A = Account.__table__
 C = Chat.__table__
 M = Message.__table__
+R = Reply.__table__
 T = Twin.__table__
 P = Contact.__table__
 F = ContactFact.__table__
@@ -140,8 +141,14 @@ class MemoryMixin(RepoBase):
     # -- extraction ----------------------------------------------------------------------------
     async def quiet_chats(self, quiet_since: datetime, limit: int) -> list[QuietChat]:
         """Conversations silent since `quiet_since` with messages newer than their extraction
-        cursor, oldest silence first."""
+        cursor that the twin answered since then (a chat it does not answer — excluded, a
+        group, the owner's own — is never read), oldest silence first."""
         last = sa.func.coalesce(C.c.last_outgoing_at, C.c.last_incoming_at)
+        answered = (
+            sa.exists()
+            .where(R.c.chat_id == C.c.id, R.c.state == "sent")
+            .where(sa.or_(C.c.memory_at.is_(None), R.c.finished_at > C.c.memory_at))
+        )
         query = (
             sa.select(C, A.c.channel.label("_channel"), _twin_id_column().label("_twin_id"))
             .join(A, A.c.id == C.c.account_id)
@@ -150,6 +157,7 @@ class MemoryMixin(RepoBase):
                 C.c.last_incoming_at < quiet_since,
                 sa.or_(C.c.last_outgoing_at.is_(None), C.c.last_outgoing_at < quiet_since),
                 sa.or_(C.c.memory_at.is_(None), C.c.memory_at < C.c.last_incoming_at),
+                answered,
             )
             .order_by(last, C.c.id)
             .limit(limit)
@@ -201,9 +209,10 @@ class MemoryMixin(RepoBase):
         """Store what was learnt from the chat (kind, text, source message id) for its person
         and move the chat's cursor to `upto` (message id, date), in one transaction; nothing
         when another process moved the cursor first. Returns how many facts were stored."""
-        return await self._run(
+        stored = await self._run(
             lambda c: self._store_memory(c, quiet, learned, upto, max_facts=max_facts)
         )
+        return len(stored)
 
     def _store_memory(
         self,
@@ -213,7 +222,8 @@ class MemoryMixin(RepoBase):
         upto: tuple[int, datetime],
         *,
         max_facts: int,
-    ) -> int:
+    ) -> list[str]:
+        """`store_memory` inside a transaction: the kinds of the facts stored, one per fact."""
         moved = c.execute(
             sa.update(C)
             .where(
@@ -225,7 +235,7 @@ class MemoryMixin(RepoBase):
             .values(memory_upto_message_id=upto[0], memory_at=upto[1])
         ).rowcount
         if not moved or not learned or not quiet.person:
-            return 0
+            return []
         contact_id = self._contact(c, quiet.twin_id, quiet.person, quiet.chat.title)
         known = {
             (row.kind, row.text.casefold())
@@ -245,7 +255,7 @@ class MemoryMixin(RepoBase):
         if rows:
             c.execute(sa.insert(F), rows)
         self._trim(c, contact_id, max_facts)
-        return len(rows)
+        return [row["kind"] for row in rows]
 
     def _trim(self, c: Connection, contact_id: int, max_facts: int) -> None:
         """Keep the newest `max_facts` remembered facts (followups are the owner's to close)."""
