@@ -11,7 +11,7 @@ import array
 import logging
 import sys
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 import openai
@@ -68,10 +68,23 @@ def _verdict(exc: BaseException) -> Verdict | None:
 
 
 class _Batched:
-    def __init__(self, model: str, batch: int, policy: RetryPolicy) -> None:
+    """What both providers share: the model, the output size, batching and the retry policy;
+    a subclass makes its SDK client and implements `_call` (one request)."""
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        dimensions: int | None = None,
+        timeout: float = 30.0,
+        batch: int = 64,
+        policy: RetryPolicy | None = None,
+    ) -> None:
         self._model = model
+        self._dimensions = dimensions
+        self._timeout = timeout
         self._batch = batch
-        self._policy = policy
+        self._policy = policy or RetryPolicy()
 
     @property
     def model(self) -> str:
@@ -103,25 +116,14 @@ class _Batched:
 class OpenAIEmbedder(_Batched):
     """`POST {base_url}/embeddings` through the openai SDK."""
 
-    def __init__(
-        self,
-        *,
-        model: str,
-        api_key: str | None,
-        base_url: str | None = None,
-        dimensions: int | None = None,
-        timeout: float = 30.0,
-        batch: int = 64,
-        policy: RetryPolicy | None = None,
-    ) -> None:
-        super().__init__(model, batch, policy or RetryPolicy())
-        self._dimensions = dimensions
+    def __init__(self, *, api_key: str | None, base_url: str | None = None, **common: Any) -> None:
+        super().__init__(**common)
         self._client = AsyncOpenAI(
             api_key=api_key or "not-needed",
             base_url=base_url,
-            timeout=timeout,
+            timeout=self._timeout,
             max_retries=0,
-            http_client=DefaultAioHttpClient(timeout=timeout),
+            http_client=DefaultAioHttpClient(timeout=self._timeout),
         )
 
     async def _call(self, texts: list[str]) -> list[list[float]]:
@@ -142,23 +144,12 @@ class OpenAIEmbedder(_Batched):
 class GeminiEmbedder(_Batched):
     """`batchEmbedContents` through the google-genai SDK."""
 
-    def __init__(
-        self,
-        *,
-        model: str,
-        api_key: str | None,
-        base_url: str | None = None,
-        dimensions: int | None = None,
-        timeout: float = 30.0,
-        batch: int = 64,
-        policy: RetryPolicy | None = None,
-    ) -> None:
-        super().__init__(model, batch, policy or RetryPolicy())
-        self._dimensions = dimensions
-        self._http = httpx.AsyncClient(timeout=timeout)
+    def __init__(self, *, api_key: str | None, base_url: str | None = None, **common: Any) -> None:
+        super().__init__(**common)
+        self._http = httpx.AsyncClient(timeout=self._timeout)
         options = types.HttpOptions(
             base_url=base_url,
-            timeout=max(1, int(timeout * 1000)),
+            timeout=max(1, int(self._timeout * 1000)),
             httpx_async_client=self._http,
         )
         self._client = genai.Client(api_key=api_key or "not-needed", http_options=options)
