@@ -84,16 +84,23 @@ def files_of(paths: list[Path]) -> Iterator[Path]:
 
 
 async def _knowledge(settings: Settings, args: argparse.Namespace) -> int:
-    from twin import cli
-    from twin.brain.factory import build_embedder
+    from twin.db import migrate
+    from twin.db.engine import database
     from twin.services.events import EventLog
     from twin.services.knowledge import KnowledgeBase
 
-    async with cli.runtime(settings) as (db, _accounts, _directory):
+    # the database alone (no Telegram: nothing here talks to it)
+    if not await migrate.is_up_to_date(settings.storage.url):
+        await migrate.upgrade(settings.storage.url)
+    async with database(settings) as db:
         # `default` exists once the daemon has started; a fresh database gets it here
         repo = db.repo
         twin = await (repo.ensure_twin if args.twin == "default" else repo.get_twin)(args.twin)
-        embedder = build_embedder(settings.knowledge.embeddings, settings.llm)
+        embedder = None
+        if settings.knowledge.embeddings.provider:  # the provider SDKs only when needed
+            from twin.brain.factory import build_embedder
+
+            embedder = build_embedder(settings.knowledge.embeddings, settings.llm)
         knowledge = KnowledgeBase(
             settings=settings.knowledge, repo=db.repo, embedder=embedder, events=EventLog(db.repo)
         )
