@@ -222,7 +222,8 @@ class KnowledgeBase:
         ranking adds the question's embedding and, when fused, a read of the passages."""
         limit = self._settings.top_k
         candidates = max(self._settings.candidates, limit)
-        terms = query_terms(query_text(turns, summary, last_turns=self._settings.query_turns))
+        text = query_text(turns, summary, last_turns=self._settings.query_turns)
+        terms = query_terms(text)
 
         def work(tx: Transaction) -> tuple[int | None, int, list[int], list[Passage], list]:
             twin_id, docs = tx.knowledge_twin(account_id)
@@ -236,7 +237,6 @@ class KnowledgeBase:
 
         twin_id, docs, lexical, passages, facts = await self._repo.transaction(work, write=False)
         if twin_id is not None and docs and limit and self._embedder is not None:
-            text = query_text(turns, summary, last_turns=self._settings.query_turns)
             semantic, _ = await self._semantic(twin_id, text, candidates)
             if semantic:
                 fused = reciprocal_rank_fusion([lexical, semantic])[:limit]

@@ -18,6 +18,7 @@ from twin.db.records_knowledge import (
     NewDocument,
 )
 from twin.db.repo._base import RepoBase, chunks, conflict_on_integrity
+from twin.db.repo.twins import ACCOUNT_TWIN
 from twin.db.tables import Account, Reply, Twin
 from twin.db.tables_knowledge import KnowledgeChunk, KnowledgeDocument
 from twin.domain.knowledge import Passage
@@ -29,31 +30,10 @@ A = Account.__table__
 T = Twin.__table__
 R = Reply.__table__
 
-DEFAULT_TWIN = "default"
-
-
-def _twin_of_account(account_id: int) -> Any:
-    """The id of the twin an account answers as (none set: `default`), as a scalar query."""
-    default = sa.select(T.c.id).where(T.c.name == DEFAULT_TWIN).scalar_subquery()
-    return (
-        sa.select(sa.func.coalesce(A.c.twin_id, default))
-        .where(A.c.id == account_id)
-        .scalar_subquery()
-    )
-
-
 # Every reply asks it (prepared: compiled once, run leanly on SQLite's own cursor).
 _TWIN_DOCUMENTS = prepared(
     sa.select(T.c.id, sa.select(sa.func.count()).where(D.c.twin_id == T.c.id).scalar_subquery())
-    .select_from(
-        A.join(
-            T,
-            sa.or_(
-                T.c.id == A.c.twin_id,
-                sa.and_(A.c.twin_id.is_(None), T.c.name == DEFAULT_TWIN),
-            ),
-        )
-    )
+    .select_from(A.join(T, ACCOUNT_TWIN))
     .where(A.c.id == sa.bindparam("_account_id"))
 )
 
@@ -71,27 +51,10 @@ _POSTGRES_SEARCH = sa.text(
 
 
 class KnowledgeMixin(RepoBase):
-    async def knowledge_twin(self, account_id: int) -> tuple[int | None, int]:
-        """The id of the twin an account answers as, and how many documents it has."""
-        return await self._read(lambda c: self._knowledge_twin(c, account_id))
-
     async def knowledge_documents(self, twin_id: int) -> list[KnowledgeDocRecord]:
         query = sa.select(D).where(D.c.twin_id == twin_id).order_by(D.c.name)
         return await self._read(
             lambda c: [KnowledgeDocRecord.from_row(row._mapping) for row in c.execute(query)]
-        )
-
-    async def store_document(
-        self, twin_id: int, document: NewDocument, *, max_documents: int, max_chunks: int
-    ) -> tuple[KnowledgeDocRecord, str]:
-        """Add the document, or replace the one of the same name: one transaction, so a
-        document is stored whole or not at all. "unchanged" (nothing written) when the stored
-        one has the same content hash and embedding model; else "added" or "replaced".
-        Raises KnowledgeLimit when the twin would pass `max_documents` or `max_chunks`."""
-        return await self._run(
-            lambda c: self._store_document(
-                c, twin_id, document, max_documents=max_documents, max_chunks=max_chunks
-            )
         )
 
     def _store_document(
@@ -103,6 +66,10 @@ class KnowledgeMixin(RepoBase):
         max_documents: int,
         max_chunks: int,
     ) -> tuple[KnowledgeDocRecord, str]:
+        """Add the document, or replace the one of the same name: one transaction, so a
+        document is stored whole or not at all. "unchanged" (nothing written) when the stored
+        one has the same content hash and embedding model; else "added" or "replaced".
+        Raises KnowledgeLimit when the twin would pass `max_documents` or `max_chunks`."""
         if self._is_postgres(c):
             # uploads to one twin take turns (SQLite's writes do anyway): the limits below are
             # read and kept by one of them at a time, and one name is never inserted twice
@@ -175,9 +142,6 @@ class KnowledgeMixin(RepoBase):
                 c.execute(sa.text("ANALYZE knowledge_chunks"))
 
         await self._run(work)
-
-    async def delete_document(self, twin_id: int, name: str) -> None:
-        await self._run(lambda c: self._delete_document(c, twin_id, name))
 
     def _delete_document(self, c: Connection, twin_id: int, name: str) -> None:
         deleted = c.execute(sa.delete(D).where(D.c.twin_id == twin_id, D.c.name == name))

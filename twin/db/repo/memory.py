@@ -15,6 +15,7 @@ from twin.db.lean import prepared
 from twin.db.records import ChatRecord
 from twin.db.records_knowledge import ContactRecord, FactRecord, QuietChat
 from twin.db.repo._base import RepoBase
+from twin.db.repo.twins import ACCOUNT_TWIN
 from twin.db.tables import Account, Chat, Message, Reply, Twin
 from twin.db.tables_knowledge import Contact, ContactFact
 from twin.domain.memory import Person, person_of
@@ -28,27 +29,13 @@ T = Twin.__table__
 P = Contact.__table__
 F = ContactFact.__table__
 
-DEFAULT_TWIN = "default"
 REMEMBERED = ("fact", "preference", "date", "promise")  # given to the prompt, with followups
-
-
-def _twin_id_column() -> Any:
-    default = sa.select(T.c.id).where(T.c.name == DEFAULT_TWIN).scalar_subquery()
-    return sa.func.coalesce(A.c.twin_id, default)
 
 
 # The hot path of every reply (prepared: compiled once, run leanly on SQLite's own cursor).
 _CHAT_PERSON = prepared(
     sa.select(C.c.peer_id, C.c.kind, C.c.channel_data, A.c.channel, T.c.id.label("twin_id"))
-    .select_from(
-        C.join(A, A.c.id == C.c.account_id).join(
-            T,
-            sa.or_(
-                T.c.id == A.c.twin_id,
-                sa.and_(A.c.twin_id.is_(None), T.c.name == DEFAULT_TWIN),
-            ),
-        )
-    )
+    .select_from(C.join(A, A.c.id == C.c.account_id).join(T, ACCOUNT_TWIN))
     .where(C.c.id == sa.bindparam("_chat_id"))
 )
 _FIND_CONTACT = prepared(
@@ -150,8 +137,8 @@ class MemoryMixin(RepoBase):
             .where(sa.or_(C.c.memory_at.is_(None), R.c.finished_at > C.c.memory_at))
         )
         query = (
-            sa.select(C, A.c.channel.label("_channel"), _twin_id_column().label("_twin_id"))
-            .join(A, A.c.id == C.c.account_id)
+            sa.select(C, A.c.channel.label("_channel"), T.c.id.label("_twin_id"))
+            .select_from(C.join(A, A.c.id == C.c.account_id).join(T, ACCOUNT_TWIN))
             .where(
                 C.c.last_incoming_at.is_not(None),
                 C.c.last_incoming_at < quiet_since,

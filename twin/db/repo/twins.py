@@ -20,18 +20,16 @@ S = AccountSettings.__table__
 
 DEFAULT_TWIN = "default"
 
+# The twin an account answers as (no twin set: "default"): the one join condition of every
+# query that goes from an account to its twin.
+ACCOUNT_TWIN = sa.or_(
+    T.c.id == A.c.twin_id, sa.and_(A.c.twin_id.is_(None), T.c.name == DEFAULT_TWIN)
+)
+
 # An account's twin's overrides and its own, in one round trip (no twin set: "default").
 _LAYERS = (
     sa.select(T.c.settings, S.c.data)
-    .select_from(
-        A.outerjoin(
-            T,
-            sa.or_(
-                T.c.id == A.c.twin_id,
-                sa.and_(A.c.twin_id.is_(None), T.c.name == DEFAULT_TWIN),
-            ),
-        ).outerjoin(S, S.c.account_id == A.c.id)
-    )
+    .select_from(A.outerjoin(T, ACCOUNT_TWIN).outerjoin(S, S.c.account_id == A.c.id))
     .where(A.c.id == sa.bindparam("_account_id"))
 )
 
@@ -62,17 +60,7 @@ class TwinsMixin(RepoBase):
     async def twin_voice(self, account_id: int) -> dict[str, Any]:
         """The voice of the twin the account answers as ({}: the configured one)."""
         query = (
-            sa.select(T.c.voice)
-            .select_from(
-                A.join(
-                    T,
-                    sa.or_(
-                        T.c.id == A.c.twin_id,
-                        sa.and_(A.c.twin_id.is_(None), T.c.name == DEFAULT_TWIN),
-                    ),
-                )
-            )
-            .where(A.c.id == account_id)
+            sa.select(T.c.voice).select_from(A.join(T, ACCOUNT_TWIN)).where(A.c.id == account_id)
         )
         return await self._read(lambda c: dict(c.execute(query).scalar() or {}))
 
