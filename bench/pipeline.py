@@ -30,11 +30,12 @@ process's own, not the sandbox's or the driver's:
                is left without the openai SDK and its HTTP round trip.
   (twin-http-daemon: FakeOpenAI inside the daemon's process, as the e2e tests run it.)
 
-Zero human delays: `humanize.enabled = false`, debounce 0, always open, rate limits out of
-reach (1,000,000 an hour: every reply of the run counts against them). SQLite (the default) in
-a temporary directory. Checked afterwards: every message got exactly one reply, the reply to
-*that* message (the fakes echo it); for the twin also the stored states (every job `sent`,
-every bubble with its random_id).
+Zero human delays: `humanize.enabled = false`, debounce 0, always open, rate limits and the
+safety governor's buckets out of reach (1,000,000 an hour: every reply of the run counts
+against them; the governor still admits and counts every call), no daily send budget. SQLite
+(the default) in a temporary directory. Checked afterwards: every message got exactly one
+reply, the reply to *that* message (the fakes echo it); for the twin also the stored states
+(every job `sent`, every bubble with its random_id).
 
 Diagnosis: `--profile DIR` samples the daemon with py-spy during the load phase (`--gil`: only
 the thread holding the GIL) and summarises it; `--cprofile DIR` runs cProfile in the child
@@ -248,6 +249,14 @@ def twin_settings(config: dict[str, Any]) -> Any:
         },
         "schedule": {"hours": {day: ["00:00-24:00"] for day in DAYS}},
         "humanize": {"enabled": False},
+        # The governor still sees every call (its cost is measured), its limits out of reach.
+        "safety": {
+            "sends_per_hour": config["rate_limit"],
+            "sends_burst": config["rate_limit"],
+            "history_per_hour": config["rate_limit"],
+            "history_burst": config["rate_limit"],
+            "daily_sends": 0,
+        },
         "logging": {"level": "INFO"},
     }
     return load_settings(None, **sections)

@@ -119,6 +119,7 @@ class FakeMessenger:
         self.actions: list[tuple[int | str, str]] = []
         self.reads: list[tuple[int | str, int]] = []
         self.media: dict[tuple[int | str, int], bytes] = {}
+        self.deleted: list[tuple[int | str, int]] = []  # (chat, message id) deleted for all
         self._seen: dict[int, int] = {}  # random_id -> message id, as Telegram remembers
         self._failures: list[BaseException] = []
         self._gates: dict[int, Gate] = {}  # send call number -> gate
@@ -186,6 +187,13 @@ class FakeMessenger:
 
     async def download_media(self, chat: int | str, message_id: int) -> bytes:
         return self.media[(chat, message_id)]
+
+    async def has_history(self, chat: int | str) -> bool:
+        return any(sent[0] == chat for sent in self.attempts)
+
+    async def delete_messages(self, chat: int | str, message_ids: Any) -> int:
+        self.deleted.extend((chat, i) for i in message_ids)
+        return len(message_ids)
 
     async def _send(
         self, chat: int | str, text: str, random_id: int, kind: MessageKind

@@ -53,7 +53,8 @@ def cmd_style_build(args: argparse.Namespace) -> int:
 async def _style_build(settings: Settings, name: str, limit: int, restart: bool) -> int:
     from twin.domain.style import render_style
     from twin.errors import Unauthorized
-    from twin.services.style import ScanProgress, build_style
+    from twin.services.policy import behaviour_of
+    from twin.services.style import ScanProgress, build_style, stored_style
 
     last: list[ScanProgress] = []
 
@@ -77,8 +78,16 @@ async def _style_build(settings: Settings, name: str, limit: int, restart: bool)
         if not account.authorized:
             raise Unauthorized(f"account '{name}' is not logged in: run `twin login` first")
         account_id = await directory.id_of(name)
+        overrides = await db.repo.behaviour_overrides(account_id)
+        timezone = behaviour_of(settings, overrides).schedule.timezone  # the owner's hours
         profile = await build_style(
-            account, db.repo, account_id, limit=limit, restart=restart, progress=progress
+            account,
+            db.repo,
+            account_id,
+            limit=limit,
+            restart=restart,
+            progress=progress,
+            timezone=timezone,
         )
         print(file=sys.stderr)
         state = last[0] if last else None
@@ -92,6 +101,9 @@ async def _style_build(settings: Settings, name: str, limit: int, restart: bool)
             file=sys.stderr,
         )
         print(render_style(profile))
+        stored = await stored_style(db.repo, account_id)
+        if stored is not None:
+            print(stored[1].describe())
     return 0
 
 
@@ -106,13 +118,14 @@ def cmd_style_show(args: argparse.Namespace) -> int:
 async def _style_show(settings: Settings, name: str) -> int:
     from twin.db.engine import database
     from twin.domain.style import render_style
-    from twin.services.style import stored_profile
+    from twin.services.style import stored_style
 
     async with database(settings) as db:
         account = await db.repo.get_account(name)
-        profile = await stored_profile(db.repo, account.id)
-    if profile is None:
+        stored = await stored_style(db.repo, account.id)
+    if stored is None:
         print("No style profile yet: run `twin style build`.")
         return 1
-    print(render_style(profile))
+    print(render_style(stored[0]))
+    print(stored[1].describe())
     return 0

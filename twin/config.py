@@ -38,6 +38,7 @@ from twin.config_behaviour import (
 )
 from twin.config_channels import ChannelsSettings
 from twin.config_knowledge import KnowledgeSettings
+from twin.config_safety import SafetySettings
 from twin.config_sources import (
     EnvSource,
     LoadContext,
@@ -240,6 +241,7 @@ class Settings(BaseSettings):
     channels: ChannelsSettings = Field(default_factory=ChannelsSettings)
     tools: ToolsSettings = Field(default_factory=ToolsSettings)
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
+    safety: SafetySettings = Field(default_factory=SafetySettings)
 
     @classmethod
     def settings_customise_sources(

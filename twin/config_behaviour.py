@@ -5,6 +5,7 @@ twin.config assembles them into `Settings` (and re-exports them)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -37,8 +38,19 @@ class TwinSettings(Section):
     include: list[int | str] = Field(default_factory=list)  # chat ids or @usernames
     exclude: list[int | str] = Field(default_factory=list)
     groups_when_mentioned: bool = True
+    # Telegram's "All chats except…": the four flags above then pick the chats left out
+    exclude_selected: bool = False
     # owner first
     takeover_minutes: float = Field(30.0, ge=0)
+    takeover_max_minutes: float = Field(
+        180.0, ge=0, description="cap on a whole takeover from its first owner message; 0 = none"
+    )
+    takeover_resume: Literal["answer", "drop"] = "answer"
+    grace_minutes: float = Field(
+        0.0, ge=0, description="answer only if the owner has not written or read within this"
+    )
+    # owner commands typed in any chat from another device (twin.domain.commands)
+    command_prefix: str = Field(".twin", description="one word, e.g. .twin; empty = no commands")
     # rate limits and debounce
     max_replies_per_chat_per_hour: int = Field(20, ge=1)
     max_replies_per_account_per_hour: int = Field(200, ge=1)
@@ -68,6 +80,25 @@ class TwinSettings(Section):
             normalize_recipient(entry, field_name=f"twin.{info.field_name}")
         return value
 
+    @field_validator("command_prefix")
+    @classmethod
+    def _one_word(cls, value: str) -> str:
+        if value != "".join(value.split()):
+            raise ValueError('one word without spaces, e.g. ".twin" (empty: no commands)')
+        return value
+
+    @model_validator(mode="after")
+    def _left_out(self) -> TwinSettings:
+        if self.exclude_selected and all(
+            (self.existing_chats, self.new_chats, self.contacts, self.non_contacts)
+        ):
+            raise ValueError(
+                "twin.exclude_selected = true leaves out the categories set to true, and all "
+                "four are: no chat would be answered. Set to true only those to leave out "
+                "(e.g. contacts = true, existing_chats = new_chats = non_contacts = false)"
+            )
+        return self
+
 
 class ClosedSpan(Section):
     start: str
@@ -96,6 +127,13 @@ class ScheduleSettings(Section):
     away_message: str = "I'm away right now and will reply when I'm back."
     away_generate: bool = False
     away_repeat_hours: float = Field(12.0, ge=0)
+    # when the away message is sent (Telegram Business): off (outside_hours decides) | always |
+    # outside_hours | custom (away_start .. away_end, ISO dates/datetimes, naive = timezone)
+    away: Literal["off", "always", "outside_hours", "custom"] = "off"
+    away_start: str = ""
+    away_end: str = ""
+    away_only_if_offline: bool = False  # not while the owner was active in the last N minutes
+    away_offline_minutes: float = Field(10.0, ge=0)
 
     @field_validator("timezone")
     @classmethod
@@ -115,7 +153,29 @@ class ScheduleSettings(Section):
         WorkingHours.from_config(
             self.timezone, self.hours, [(span.start, span.end) for span in self.closed]
         )
+        self.away_span()
         return self
+
+    def away_span(self) -> tuple[datetime, datetime] | None:
+        """`away_start`/`away_end` as a [start, end) UTC span; None when neither is set.
+        Raises ValueError naming the key (both are needed with away = "custom")."""
+        from twin.domain.policies.working_hours import parse_span
+
+        start, end = self.away_start.strip(), self.away_end.strip()
+        if not (start or end):
+            if self.away == "custom":
+                raise ValueError("schedule.away_start: needed with away = 'custom' (and away_end)")
+            return None
+        for key, value in (("away_start", start), ("away_end", end)):
+            if not value:
+                raise ValueError(f"schedule.{key}: needed when the other end of the range is set")
+        return parse_span(
+            start,
+            end,
+            self.timezone,
+            start_key="schedule.away_start",
+            end_key="schedule.away_end",
+        )
 
 
 class HumanizeSettings(Section):
@@ -137,6 +197,11 @@ class HumanizeSettings(Section):
     recording_max: float = Field(60.0, ge=0)
     bubble_max_chars: int = Field(600, ge=20, le=4096)
     bubble_pause: float = Field(1.5, ge=0)
+    learned: bool = Field(
+        False,
+        description="draw the read delay from the owner's reply latency measured by "
+        "`twin style build` (clamped by read_delay_min/max) and type at their measured speed",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> HumanizeSettings:

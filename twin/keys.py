@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from twin.services.keys import ApiKeys
     from twin.services.knowledge import KnowledgeBase
     from twin.services.outbox import Outbox
+    from twin.services.safety import Safety
     from twin.services.settings import BehaviourSettings
     from twin.services.twins import Twins
 
@@ -36,6 +37,7 @@ EVENTS: web.AppKey[EventLog] = web.AppKey("events")
 INTAKE: web.AppKey[Intake] = web.AppKey("intake")
 DIRECTORY: web.AppKey[AccountDirectory] = web.AppKey("directory")  # account names <-> ids
 ACCOUNTS: web.AppKey[TelegramAccounts] = web.AppKey("accounts")
+SAFETY: web.AppKey[Safety] = web.AppKey("safety")
 ACCOUNT_ADMIN: web.AppKey[AccountAdmin] = web.AppKey("account_admin")  # list, log out, delete
 OUTBOX: web.AppKey[Outbox] = web.AppKey("outbox")
 CHATS: web.AppKey[ChatPauses] = web.AppKey("chats")  # pause / resume a chat

@@ -175,6 +175,7 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         from twin.services.activity import ActivityLog
         from twin.services.bots import BotAdmin
         from twin.services.chats import ChatPauses
+        from twin.services.commands import OwnerCommands
         from twin.services.directory import AccountDirectory
         from twin.services.events import EventLog
         from twin.services.health import Health
@@ -186,6 +187,7 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         from twin.services.outbox import Outbox
         from twin.services.recovery import OutageRecovery, RecoveryMetrics
         from twin.services.replies import ReplyPipeline
+        from twin.services.safety import Safety, SafetyMetrics
         from twin.services.settings import BehaviourSettings
         from twin.services.tools import HttpTools
         from twin.services.twins import Twins
@@ -209,10 +211,18 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         app[keys.EVENTS] = events
         app[keys.INTAKE] = intake
         app[keys.DIRECTORY] = directory
-        accounts = TelegramAccounts(settings, repo, directory, intake, clock=clock)
+        safety = Safety(settings, repo, directory, clock, events=events)
+        try:
+            await safety.load()
+        except (OSError, SQLAlchemyError, StorageUnavailable):
+            log.warning("account modes unknown: the database is unreachable")
+        app[keys.SAFETY] = safety
+        if METRICS in app:
+            safety.metrics = SafetyMetrics(app[METRICS].registry, safety)
+        accounts = TelegramAccounts(settings, repo, directory, intake, clock=clock, safety=safety)
         app[keys.ACCOUNTS] = accounts
         app[keys.ACCOUNT_ADMIN] = AccountAdmin(repo, directory, events, accounts)
-        app[keys.OUTBOX] = Outbox(repo, events)
+        app[keys.OUTBOX] = Outbox(repo, events, safety)
         app[keys.API_KEYS] = ApiKeys(repo, events, clock)
         twins = app[keys.TWINS] = Twins(settings, repo, events, directory)
         try:
@@ -255,6 +265,7 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
             account, peer, max_age
         )
         services["pipeline"] = pipeline
+        pipeline.planner.modes = pipeline.executor.modes = safety.mode
         notifier = OwnerNotifier(repo, accounts)
         parts = ChannelParts(
             repo,
@@ -290,6 +301,20 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         intake.on_owner_activity = pipeline.takeover.on_owner_activity
         accounts.on_edited = pipeline.takeover.on_edited
         accounts.on_deleted = pipeline.takeover.on_deleted
+        accounts.on_owner_read = pipeline.takeover.on_owner_read
+        accounts.on_owner_presence = pipeline.takeover.on_owner_presence
+        commands = services["commands"] = OwnerCommands(
+            settings=settings,
+            repo=repo,
+            directory=directory,
+            events=events,
+            clock=clock,
+            safety=safety,
+            chats=app[keys.CHATS],
+            accounts=accounts,
+            behaviours=pipeline.behaviours,
+        )
+        accounts.on_owner_command = commands.on_owner_text  # `.twin off` typed on the phone
         worker = services["worker"] = ReplyWorker(repo, pipeline, clock, wake=wake)
         pipeline.hand_off_to(worker)  # jobs due at once go straight to it (the fast path)
         recovery = OutageRecovery(
@@ -308,6 +333,7 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         await sender.stop()
         await talkme.aclose()  # turns answered with the holding phrase and still running
         await notifier.drain()  # escalation notes on their way to Telegram
+        await safety.drain()  # the governor's notes to the owner
         if tools is not None:
             await tools.aclose()
         await knowledge.aclose()
@@ -315,6 +341,9 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         for name in ("stt", "tts"):
             if services.get(name) is not None:
                 await services[name].aclose()
+        if adapters.brain is None and brain is not None:
+            await brain.llm.aclose()  # the provider SDKs' HTTP sessions (an injected brain is
+            # not ours to close: tests hand the same one to a restarted app)
 
     return context
 

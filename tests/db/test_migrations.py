@@ -21,6 +21,7 @@ from twin.errors import ConfigError
 
 TABLES = {
     "accounts",
+    "account_safety",
     "api_keys",
     "account_settings",
     "chats",
@@ -31,7 +32,9 @@ TABLES = {
     "knowledge_chunks",
     "knowledge_docs",
     "messages",
+    "owner_activity",
     "replies",
+    "safety_events",
     "twin_styles",
     "twins",
     "webhook_deliveries",

@@ -103,7 +103,9 @@ class TestReply:
         recent = ChatState(last_incoming_at=MON_NOON - timedelta(days=1))
         assert run(policy, old).greeting
         assert not run(policy, recent).greeting
-        assert "greeting: new chat or long silence" in run(policy, old).explain
+        line = "greeting: no message in this chat for 8.0 days (greeting_after_days = 7)"
+        assert line in run(policy, old).explain
+        assert "greeting: new chat" in run(chat=ChatState(chat_is_new=True)).explain
 
     def test_default_policy_answers(self) -> None:
         decision = decide(

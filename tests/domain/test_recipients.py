@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -218,6 +219,7 @@ rules_strategy = st.builds(
     include=st.frozensets(keys, max_size=4),
     exclude=st.frozensets(keys, max_size=4),
     groups_when_mentioned=st.booleans(),
+    exclude_selected=st.booleans(),
 )
 
 
@@ -253,3 +255,169 @@ def test_properties(
     # the include list can only allow more, never less
     widened = check(replace(rules, include=rules.include | sender_keys), msg, new=new)
     assert widened is None or reason is not None
+
+
+# --- Telegram Business's documented semantics, rule by rule ---------------------------------
+#
+# BusinessRecipients (core.telegram.org, constructor businessRecipients): the flags
+# existing_chats, new_chats, contacts, non_contacts and the users list *select* chats, as a
+# union; exclude_selected = false answers the selected chats ("Only selected chats"), true
+# answers every private chat except them ("All chats except…"). Business bots also have users
+# that are always excluded. The twin's config translates as: flags and exclude_selected as
+# they are; Telegram's users list is `include` without exclude_selected and `exclude` with it;
+# the always-excluded users are `exclude`.
+
+FLAGS = ("existing_chats", "new_chats", "contacts", "non_contacts")
+
+
+def telegram_answers(
+    flags: dict[str, bool], exclude_selected: bool, *, new: bool, contact: bool, listed: bool
+) -> bool:
+    """The reference: Telegram's documented rule, written from the docs, not from the code."""
+    selected = (
+        (flags["existing_chats"] and not new)
+        or (flags["new_chats"] and new)
+        or (flags["contacts"] and contact)
+        or (flags["non_contacts"] and not contact)
+        or listed
+    )
+    return selected != exclude_selected
+
+
+def twin_filters(flags: dict[str, bool], *, new: bool, contact: bool, listed: bool) -> bool:
+    """The twin's documented "Only selected chats" (exclude_selected = false): the include list,
+    else the two axes as filters (all four off: only the include list)."""
+    if listed:
+        return True
+    if not any(flags.values()):
+        return False
+    by_contact = flags["contacts"] if contact else flags["non_contacts"]
+    by_age = flags["new_chats"] if new else flags["existing_chats"]
+    return by_contact and by_age
+
+
+def twin_answers(
+    flags: dict[str, bool], exclude_selected: bool, *, new: bool, contact: bool, listed: bool
+) -> bool:
+    sender = CONTACT if contact else STRANGER
+    lists: dict[str, frozenset[int]] = {}
+    if listed:
+        lists["exclude" if exclude_selected else "include"] = frozenset({sender.id})
+    rules = RecipientRules(**flags, exclude_selected=exclude_selected, **lists)
+    return check(rules, message(sender), new=new) is None
+
+
+FLAG_SETS = [
+    dict(zip(FLAGS, bits, strict=True)) for bits in itertools.product((False, True), repeat=4)
+]
+CHATS = list(itertools.product((True, False), repeat=3))  # (new, contact, listed)
+
+
+def _flags_id(flags: dict[str, bool]) -> str:
+    return "+".join(name for name, on in flags.items() if on) or "none"
+
+
+@pytest.mark.parametrize("flags", FLAG_SETS, ids=_flags_id)
+@pytest.mark.parametrize(("new", "contact", "listed"), CHATS, ids=lambda v: str(v))
+def test_all_chats_except_is_telegrams_rule_exactly(
+    flags: dict[str, bool], new: bool, contact: bool, listed: bool
+) -> None:
+    chat = {"new": new, "contact": contact, "listed": listed}
+    assert twin_answers(flags, True, **chat) == telegram_answers(flags, True, **chat)
+
+
+@pytest.mark.parametrize("flags", FLAG_SETS, ids=_flags_id)
+@pytest.mark.parametrize(("new", "contact", "listed"), CHATS, ids=lambda v: str(v))
+def test_only_selected_chats_is_the_documented_filter(
+    flags: dict[str, bool], new: bool, contact: bool, listed: bool
+) -> None:
+    chat = {"new": new, "contact": contact, "listed": listed}
+    assert twin_answers(flags, False, **chat) == twin_filters(flags, **chat)
+
+
+@pytest.mark.parametrize("flags", FLAG_SETS, ids=_flags_id)
+def test_only_selected_chats_differs_from_telegram_exactly_when_the_flags_are_mixed(
+    flags: dict[str, bool],
+) -> None:
+    """The one documented difference: with the four flags all on or all off the twin and
+    Telegram agree on every chat; with a mix (Telegram: union, the twin: filters) they differ on
+    some chat, and never on a listed one."""
+    differ = [
+        (new, contact)
+        for new, contact, listed in CHATS
+        if twin_answers(flags, False, new=new, contact=contact, listed=listed)
+        != telegram_answers(flags, False, new=new, contact=contact, listed=listed)
+    ]
+    mixed = len(set(flags.values())) == 2
+    assert bool(differ) == mixed
+    # where they differ, the twin answers less: a filter never widens Telegram's union
+    for new, contact in differ:
+        assert telegram_answers(flags, False, new=new, contact=contact, listed=False)
+
+
+# The same rules as a readable table: (rules, chat new?, contact?, Telegram answers, the twin's
+# reason or None when it answers).
+def _rules(**kw: object) -> RecipientRules:
+    off = dict.fromkeys(FLAGS, False)
+    return RecipientRules(**{**off, **kw})  # type: ignore[arg-type]
+
+
+# fmt: off
+TABLE = [
+    # "Only selected chats"
+    ("everyone", RecipientRules(), True, False, True, None),
+    ("nobody but the list", _rules(), False, True, False, SkipReason.NOT_INCLUDED),
+    ("list", _rules(include=frozenset({42})), False, True, True, None),
+    # Telegram: contacts ticked alone = contacts; the twin: filters, the age axis is empty
+    ("contacts ticked alone", _rules(contacts=True), False, True, True, SkipReason.EXISTING_CHAT),
+    # the twin's way to say "contacts only": turn non-contacts off (Telegram: union = everyone)
+    ("non_contacts off", RecipientRules(non_contacts=False), True, False, True,
+     SkipReason.NON_CONTACT),
+    ("new_chats off", RecipientRules(new_chats=False), True, True, True, SkipReason.NEW_CHAT),
+    ("existing_chats off", RecipientRules(existing_chats=False), False, True, True,
+     SkipReason.EXISTING_CHAT),
+    ("contacts off", RecipientRules(contacts=False), False, True, True, SkipReason.CONTACT),
+    # "All chats except…": a ticked category is left out, as in Telegram
+    ("except contacts: contact", _rules(contacts=True, exclude_selected=True), False, True, False,
+     SkipReason.CONTACT),
+    ("except contacts: stranger", _rules(contacts=True, exclude_selected=True), False, False,
+     True, None),
+    ("except non-contacts", _rules(non_contacts=True, exclude_selected=True), True, False, False,
+     SkipReason.NON_CONTACT),
+    ("except new chats", _rules(new_chats=True, exclude_selected=True), True, True, False,
+     SkipReason.NEW_CHAT),
+    ("except new chats: existing", _rules(new_chats=True, exclude_selected=True), False, True,
+     True, None),
+    ("except existing chats", _rules(existing_chats=True, exclude_selected=True), False, False,
+     False, SkipReason.EXISTING_CHAT),
+    ("except nothing", _rules(exclude_selected=True), False, False, True, None),
+    ("except the list", _rules(exclude_selected=True, exclude=frozenset({42})), True, True, False,
+     SkipReason.EXCLUDED),
+    ("except contacts, but included", _rules(contacts=True, exclude_selected=True,
+     include=frozenset({42})), False, True, False, None),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(
+    ("rules", "new", "contact", "telegram", "reason"),
+    [row[1:] for row in TABLE],
+    ids=[row[0] for row in TABLE],
+)
+def test_rule_table(
+    rules: RecipientRules, new: bool, contact: bool, telegram: bool, reason: SkipReason | None
+) -> None:
+    assert check(rules, message(CONTACT if contact else STRANGER), new=new) is reason
+    flags = {name: getattr(rules, name) for name in FLAGS}
+    listed = bool(rules.include | rules.exclude)
+    assert (
+        telegram_answers(flags, rules.exclude_selected, new=new, contact=contact, listed=listed)
+        is telegram
+    )
+
+
+def test_exclude_selected_is_about_private_chats_only() -> None:
+    rules = _rules(contacts=True, non_contacts=True, exclude_selected=True)
+    assert check(rules, message()) is SkipReason.CONTACT
+    group = message(chat_kind=ChatKind.GROUP, mentions_owner=True)
+    assert check(rules, group) is None

@@ -379,3 +379,81 @@ def test_next_opening_is_the_first_open_instant(
     if vacation is None:
         # a week, or two when a DST gap swallows the only range of the coming week
         assert opening - now <= timedelta(days=14)
+
+
+class TestIntervalLimit:
+    """Telegram Business accepts at most 28 opening intervals a week."""
+
+    def test_28_intervals_are_accepted(self) -> None:
+        four = ["00:00-01:00", "02:00-03:00", "04:00-05:00", "22:00-02:00"]
+        hours = WorkingHours.from_config("UTC", dict.fromkeys(DAYS, four))
+        assert hours.week is not None and sum(map(len, hours.week)) == 28
+        assert is_open(hours, at(MON, 23, 30)) and is_open(hours, at(plus(MON, 1), 1, 30))
+
+    def test_29_are_refused_naming_the_key(self) -> None:
+        four = ["00:00-01:00", "02:00-03:00", "04:00-05:00", "06:00-07:00"]
+        week = dict.fromkeys(DAYS, four) | {"sun": [*four, "08:00-09:00"]}
+        with pytest.raises(ValueError) as err:
+            WorkingHours.from_config("UTC", week)
+        assert str(err.value) == (
+            "schedule.hours: 29 intervals a week, at most 28 (Telegram Business's limit); "
+            "merge adjacent ranges"
+        )
+
+    def test_direct_construction_is_checked_too(self) -> None:
+        with pytest.raises(ValueError, match="29 intervals, at most 28"):
+            WorkingHours(week=(((0, 10),) * 5,) * 5 + (((0, 10),) * 4,) * 1 + ((),))
+
+
+class TestNewYorkDst:
+    """The same wall-clock rules in a second zone: New York switches at 02:00 local on
+    9 March 2025 (02:00-03:00 does not exist) and 2 November 2025 (01:00-02:00 twice)."""
+
+    NY = ZoneInfo("America/New_York")
+    SPRING = date(2025, 3, 9)  # a Sunday
+    AUTUMN = date(2025, 11, 2)  # a Sunday
+
+    def test_hours_follow_the_wall_clock(self) -> None:
+        hours = WorkingHours.from_config("America/New_York", {"sun": "09:00-17:00"})
+        assert next_opening(hours, at(self.SPRING, 0)) == at(self.SPRING, 13)  # EDT
+        assert next_opening(hours, at(plus(self.SPRING, -7), 0)) == at(plus(self.SPRING, -7), 14)
+        assert next_opening(hours, at(self.AUTUMN, 0)) == at(self.AUTUMN, 14)  # EST
+
+    def test_range_starting_in_the_spring_gap_opens_when_the_clock_jumps(self) -> None:
+        hours = WorkingHours.from_config("America/New_York", {"sun": "02:30-04:00"})
+        opening = next_opening(hours, datetime(2025, 3, 9, 0, 0, tzinfo=self.NY))
+        assert opening == at(self.SPRING, 7)  # 03:00 EDT
+        assert opening is not None and opening.astimezone(self.NY).hour == 3
+
+    def test_range_inside_the_spring_gap_skips_that_day(self) -> None:
+        hours = WorkingHours.from_config("America/New_York", {"sun": "02:10-02:50"})
+        opening = next_opening(hours, datetime(2025, 3, 8, 12, 0, tzinfo=self.NY))
+        assert opening == datetime(2025, 3, 16, 6, 10, tzinfo=UTC)  # 02:10 EDT a week later
+
+    def test_repeated_autumn_hour_is_open_twice(self) -> None:
+        hours = WorkingHours.from_config("America/New_York", {"sun": "01:15-01:45"})
+        first = next_opening(hours, at(self.AUTUMN, 0))
+        assert first == at(self.AUTUMN, 5, 15)  # 01:15 EDT
+        second = next_opening(hours, at(self.AUTUMN, 5, 50))
+        assert second == at(self.AUTUMN, 6, 15)  # 01:15 EST, an hour later
+        assert not is_open(hours, at(self.AUTUMN, 6, 0))  # 01:00 EST: before the range
+
+    def test_night_range_across_the_switch(self) -> None:
+        hours = WorkingHours.from_config("America/New_York", {"sat": "22:00-06:00"})
+        # 22:00 EST Sat .. 06:00 EDT Sun is 7 hours of real time
+        assert is_open(hours, at(self.SPRING, 9, 59))  # 05:59 EDT
+        assert not is_open(hours, at(self.SPRING, 10, 0))
+        assert is_open(hours, at(self.SPRING, 3, 0))  # Sat 22:00 EST
+        assert not is_open(hours, at(self.SPRING, 2, 59))
+        # and 9 hours across the autumn switch
+        assert is_open(hours, at(self.AUTUMN, 10, 59))  # 05:59 EST
+        assert is_open(hours, at(self.AUTUMN, 2, 0))  # Sat 22:00 EDT
+        assert not is_open(hours, at(self.AUTUMN, 11, 0))  # 06:00 EST
+
+    def test_a_holiday_overrides_the_week_in_local_days(self) -> None:
+        hours = WorkingHours.from_config(
+            "America/New_York", {"sun": "00:00-24:00"}, closed=["2025-11-02"]
+        )
+        assert not is_open(hours, at(self.AUTUMN, 4))  # 00:00 EDT
+        assert not is_open(hours, datetime(2025, 11, 3, 4, 59, tzinfo=UTC))  # 23:59 EST
+        assert next_opening(hours, at(self.AUTUMN, 4)) == datetime(2025, 11, 9, 5, 0, tzinfo=UTC)

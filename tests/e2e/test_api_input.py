@@ -62,7 +62,9 @@ async def test_texts_telegram_would_refuse_are_422(sandbox, make_daemon):
         "\U0001f600" * 4096,  # 4096 characters, but 8192 UTF-16 units for Telegram
     ):
         status, body = await daemon.call(
-            "POST", "/send_message", json={"chat": "@carl_contact", "text": text}
+            "POST",
+            "/send_message",
+            json={"chat": "@carl_contact", "text": text, "allow_first_contact": True},
         )
         assert status == 422, (text[:5], body)
         assert body["error"]["details"][0]["field"] == "text"

@@ -6,12 +6,15 @@ and removes it — while the stock Telethon client of a user talks to the bot.""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from telethon import events
 
 from tests.e2e.conftest import AUTH, OWNER_PHONE, fast_pipeline, login, wait_for_event
+from twin.clock import ManualClock
+from twin.ports import Adapters
 
 pytestmark = pytest.mark.e2e
 
@@ -109,13 +112,22 @@ async def test_a_flood_wait_shows_in_the_status_and_the_bot_connects_later(
     sandbox, make_daemon, fake_openai
 ):
     bot = sandbox.create_user("15550601", "Slow Bot", username="slow_bot", bot=True)
-    daemon = await make_daemon(**fast_pipeline(fake_openai.base_url + "/v1"))
+    clock = ManualClock(datetime.now(UTC))
+    daemon = await make_daemon(
+        adapters=Adapters(clock=clock), **fast_pipeline(fake_openai.base_url + "/v1")
+    )
     sandbox.faults.flood_wait("auth.importBotAuthorization", 300)
     status, refused = await daemon.call("POST", "/bots", json={"token": bot.bot_token})
     assert status == 429, refused
     status, listed = await daemon.call("GET", "/bots")
     [info] = listed["bots"]
     assert info["status"] == "flood_limited" and info["retry_at"] and info["last_error"]
+    # The wait is honoured in full: asked again at once, Telegram is not even asked.
+    asked = sandbox.calls["auth.ImportBotAuthorizationRequest"]
+    status, refused = await daemon.call("POST", "/bots", json={"token": bot.bot_token})
+    assert status == 429, refused
+    assert sandbox.calls["auth.ImportBotAuthorizationRequest"] == asked
+    await clock.advance(301)
     status, added = await daemon.call("POST", "/bots", json={"token": bot.bot_token})
     assert status == 201 and added["status"] == "connected"  # Telegram lets it in now
     assert added["last_error"] is None

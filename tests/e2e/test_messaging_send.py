@@ -25,7 +25,12 @@ async def test_send_as_the_owner_through_the_messaging_api(sandbox, make_daemon,
     status, sent = await daemon.call(
         "POST",
         "/api/v1/messaging/send",
-        json={"platform": "telegram", "chat_id": "@carl_contact", "text": "Your table is ready"},
+        json={
+            "platform": "telegram",
+            "chat_id": "@carl_contact",
+            "text": "Your table is ready",
+            "allow_first_contact": True,
+        },
     )
     assert status == 200, sent
     assert sent["delivery_status"] == "sent" and isinstance(sent["platform_message_id"], int)

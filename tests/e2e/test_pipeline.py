@@ -227,7 +227,13 @@ async def test_owner_takeover_cancels_pending_reply_and_pauses_the_chat(
     sandbox, sandbox_clients, make_daemon, fake_openai
 ):
     daemon, clock, owner, contact, carl, seen = await slow_reader(
-        sandbox, sandbox_clients, make_daemon, fake_openai, read_delay=60, takeover_minutes=30
+        sandbox,
+        sandbox_clients,
+        make_daemon,
+        fake_openai,
+        read_delay=60,
+        takeover_minutes=30,
+        takeover_resume="drop",  # what arrives meanwhile is the owner's to answer
     )
 
     await carl.send_message(owner.id, "quick question")

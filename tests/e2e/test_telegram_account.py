@@ -204,7 +204,9 @@ async def test_send_message_reaches_contact_and_flood_wait_is_429(
     await login(daemon, sandbox)
 
     status, body = await daemon.call(
-        "POST", "/send_message", json={"chat": "@carl_contact", "text": "hi from the API"}
+        "POST",
+        "/send_message",
+        json={"chat": "@carl_contact", "text": "hi from the API", "allow_first_contact": True},
     )
     assert status == 200, body
     assert body["chat"] == contact.id and body["message_id"] is not None
@@ -234,7 +236,9 @@ async def test_flood_wait_carries_retry_after_header(sandbox, make_daemon):
     await login(daemon, sandbox)
     sandbox.faults.flood_wait("messages.sendMessage", seconds=42)
     response = await daemon.client.post(
-        "/send_message", json={"chat": "@carl_contact", "text": "x"}, headers=AUTH
+        "/send_message",
+        json={"chat": "@carl_contact", "text": "x", "allow_first_contact": True},
+        headers=AUTH,
     )
     assert response.status == 429
     assert response.headers["Retry-After"] == "42"
@@ -268,7 +272,9 @@ async def test_dialogs_list_and_pagination(sandbox, sandbox_clients, make_daemon
     daemon = await make_daemon()
     await login(daemon, sandbox)
     await daemon.call(
-        "POST", "/send_message", json={"chat": "@carl_contact", "text": "latest words"}
+        "POST",
+        "/send_message",
+        json={"chat": "@carl_contact", "text": "latest words", "allow_first_contact": True},
     )
 
     status, body = await daemon.call("GET", "/dialogs", params={"limit": 10})

@@ -185,7 +185,14 @@ async def test_send_message_with_voice_true_sends_a_synthesized_note(
         voice_settings(fake_openai, fake_openai_audio, fake_elevenlabs),
     )
     status, body = await daemon.call(
-        "POST", "/send_message", json={"chat": "@carl_contact", "text": LONG_REPLY, "voice": True}
+        "POST",
+        "/send_message",
+        json={
+            "chat": "@carl_contact",
+            "text": LONG_REPLY,
+            "voice": True,
+            "allow_first_contact": True,
+        },
     )
     assert status == 200 and body["voice"] is True, body
     message = await asyncio.wait_for(inbox.get(), 30)

@@ -45,7 +45,9 @@ async def test_send_message_answers_each_refusal_with_its_status_and_reason(
     sandbox.faults.rpc_error(SEND, code, message)
     with caplog.at_level(logging.INFO, logger="twin"):
         answered, body = await daemon.call(
-            "POST", "/send_message", json={"chat": "@carl_contact", "text": "hello?"}
+            "POST",
+            "/send_message",
+            json={"chat": "@carl_contact", "text": "hello?", "allow_first_contact": True},
         )
     assert (answered, body["error"]["type"]) == (status, type_), body
     if status != 503:
@@ -57,7 +59,9 @@ async def test_send_message_answers_each_refusal_with_its_status_and_reason(
     assert sandbox.messages_from(owner, contact) == []
 
     answered, body = await daemon.call(  # single-use fault: the next send goes through
-        "POST", "/send_message", json={"chat": "@carl_contact", "text": "hello again"}
+        "POST",
+        "/send_message",
+        json={"chat": "@carl_contact", "text": "hello again", "allow_first_contact": True},
     )
     assert answered == 200 and sandbox.messages_from(owner, contact) == ["hello again"]
 
@@ -70,7 +74,9 @@ async def test_slow_mode_is_429_with_retry_after(sandbox: SandboxServer, make_da
     await login(daemon, sandbox)
     sandbox.faults.rpc_error(SEND, 420, "SLOWMODE_WAIT_17")
     response = await daemon.client.post(
-        "/send_message", json={"chat": "@carl_contact", "text": "x"}, headers=AUTH
+        "/send_message",
+        json={"chat": "@carl_contact", "text": "x", "allow_first_contact": True},
+        headers=AUTH,
     )
     assert response.status == 429 and response.headers["Retry-After"] == "17"
 

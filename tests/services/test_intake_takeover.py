@@ -32,6 +32,9 @@ class Tx:
     def update_chat(self, chat_id: int, **_: Any) -> Any:
         return SimpleNamespace(id=chat_id)
 
+    def note_owner_activity(self, account_id: int, active_at: datetime) -> Any:
+        return SimpleNamespace(account_id=account_id, active_at=active_at, online_until=None)
+
     def append_event(self, *args: Any, **kwargs: Any) -> int:
         self.store.event_id += 1
         return self.store.event_id

@@ -94,8 +94,12 @@ async def test_a_new_chat_is_greeted_once_and_again_after_a_long_silence(
     assert "\n".join(seen).count(greeting) == 2
     assert seen[-1].endswith("Long time no see!")
     decisions = [e.data["explain"] for e in twin.recorder.of("reply.scheduled")]
-    greeted = ["greeting: new chat or long silence" in explain for explain in decisions]
-    assert greeted == [True, False, True]
+    greeted = [[line for line in explain if line.startswith("greeting:")] for explain in decisions]
+    assert greeted == [
+        ["greeting: new chat"],
+        [],
+        ["greeting: no message in this chat for 3.0 days (greeting_after_days = 2)"],
+    ]
     # The model writes the answer only: it is not asked to greet (later prompts hold the
     # greeting as the owner's own earlier words).
     assert all(greeting not in m.content for m in llm.calls[0])

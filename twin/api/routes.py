@@ -30,6 +30,7 @@ from twin.api.views import (
     memory,
     messaging,
     replies,
+    safety,
     stats,
     style,
     system,
@@ -46,6 +47,7 @@ ROUTE_TABLES: tuple[RouteTable, ...] = (
     diagnostics.routes,  # POST /echo
     telegram.routes,  # /auth/*, /get_dialogs, /dialogs, /send_message, /messages
     accounts.routes,  # GET /accounts, DELETE /accounts/{name}
+    safety.routes,  # GET/PUT /accounts/{name}/safety
     style.routes,  # GET /style
     control.routes,  # GET /chats, POST /chats/{id}/pause|resume, GET/PUT /settings, /twin/*
     stats.routes,  # GET /stats

@@ -25,6 +25,7 @@ __all__ = [
     "Failure",
     "MessageKind",
     "MessageRecord",
+    "OwnerActivityRecord",
     "ReplyRecord",
     "ReplyState",
     "StyleProfileRecord",
@@ -110,6 +111,7 @@ class ChatRecord(_Record):
     last_outgoing_at: datetime | None
     last_owner_activity_at: datetime | None
     last_away_at: datetime | None
+    takeover_started_at: datetime | None  # the first owner message of the running takeover
     external_id: str | None  # the conversation's id on its channel (HTTP thread id)
     channel_data: dict[str, Any]  # the channel's own state of the conversation
     created_at: datetime
@@ -117,6 +119,27 @@ class ChatRecord(_Record):
 
     def is_paused(self, now: datetime) -> bool:
         return self.paused_until is not None and self.paused_until > now
+
+    def takeover_since(self, now: datetime) -> datetime | None:
+        """The first owner message of the takeover pausing the chat now (None: not paused, or
+        paused by the owner's own hand)."""
+        return self.takeover_started_at if self.is_paused(now) else None
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerActivityRecord(_Record):
+    """The owner's last activity on an account (messages, reads, online status)."""
+
+    account_id: int
+    active_at: datetime | None
+    online_until: datetime | None
+
+    def active_as_of(self, now: datetime) -> datetime | None:
+        """When the owner was last active as seen at `now`: now itself while Telegram shows
+        them online."""
+        if self.online_until is not None and self.online_until > now:
+            return now
+        return self.active_at
 
 
 @dataclass(frozen=True, slots=True)

@@ -142,6 +142,9 @@ class Chat(Base):
     last_outgoing_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_owner_activity_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_away_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The first owner message of the takeover that set `paused_until` (NULL: no takeover, or a
+    # pause of the owner's own: API pause, escalation); a takeover is capped from it.
+    takeover_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The conversation's id on its channel (the HTTP chat API's thread id); NULL on Telegram.
     external_id: Mapped[str | None] = mapped_column(sa.String(128))
     # What a channel keeps about the conversation (TalkMe: session, phone, a held answer).
@@ -150,6 +153,19 @@ class Chat(Base):
     memory_upto_message_id: Mapped[int | None] = mapped_column(sa.BigInteger)
     memory_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+class OwnerActivity(Base):
+    """The owner's last activity on an account, from any device: messages, read receipts,
+    online status (what "only if offline" and the grace period read). One row per account."""
+
+    __tablename__ = "owner_activity"
+
+    account_id: Mapped[int] = _account_fk(primary_key=True)
+    active_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # While Telegram shows the owner online: when that status expires unless renewed.
+    online_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = _updated()
 
 
@@ -374,3 +390,4 @@ class WebhookDelivery(Base):
 # What a twin knows (knowledge base, contact memory) has its own module; importing it here
 # registers its tables on the metadata wherever the schema is.
 from twin.db import tables_knowledge as _knowledge  # noqa: E402, F401
+from twin.db import tables_safety as _safety  # noqa: E402, F401

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from twin.domain.models import IncomingMessage, SkipReason, require_aware
-from twin.domain.policies.away import needs_greeting, should_send_away
+from twin.domain.policies.away import AwayRule, check_away, greeting_line
 from twin.domain.policies.delays import Delay, HumanizeConfig, is_chat_active, read_delay
 from twin.domain.policies.rate_limits import (
     RateLimits,
@@ -21,7 +21,8 @@ from twin.domain.policies.rate_limits import (
     debounce_deadline,
     replies_in_window,
 )
-from twin.domain.policies.recipients import RecipientRules, check_recipient
+from twin.domain.policies.recipients import RecipientRules, check_recipient, recipient_why
+from twin.domain.policies.takeover import TakeoverResume, grace_until
 from twin.domain.policies.working_hours import WorkingHours, is_open, next_opening
 
 
@@ -46,9 +47,18 @@ class ChatState:
     paused_until: datetime | None = None
     last_away_at: datetime | None = None
     last_incoming_at: datetime | None = None  # the contact's previous message
+    # the newest message from this side: sent by the twin or the owner, or a reply scheduled
+    last_outgoing_at: datetime | None = None
+    greeting_pending: bool = False  # a pending reply of this chat already carries the greeting
     chat_reply_times: tuple[datetime, ...] = ()  # sent or scheduled replies, for rate limits
     account_reply_times: tuple[datetime, ...] = ()
     pending_since: datetime | None = None  # first message of a batch whose reply is pending
+    # The first owner message of the takeover that paused the chat (None: no takeover, or the
+    # pause is the owner's own: API pause, escalation).
+    takeover_since: datetime | None = None
+    # The owner's last activity on the account (any chat, any device: messages, reads, online
+    # status; online right now = `now`): "only if offline" away messages.
+    owner_active_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,14 +67,19 @@ class AccountPolicy:
     recipients: RecipientRules = field(default_factory=RecipientRules)
     hours: WorkingHours = field(default_factory=WorkingHours.always_open)
     outside_hours_mode: OutsideHoursMode = OutsideHoursMode.DEFER
+    away: AwayRule = field(default_factory=AwayRule)  # [schedule] away: when it is sent
     away_repeat_hours: float = 12.0
     takeover_minutes: float = 30.0
+    takeover_max_minutes: float = 0.0  # the whole takeover from its first owner message; 0 = no cap
+    takeover_resume: TakeoverResume = TakeoverResume.ANSWER
+    grace_minutes: float = 0.0  # answer only if the owner has not within this many minutes
     rate_limits: RateLimits = field(default_factory=RateLimits)
     debounce_s: float = 20.0
     debounce_max_s: float = 120.0
     humanize: HumanizeConfig = field(default_factory=HumanizeConfig)
     greeting_after_days: float = 0.0
     max_voice_s: float = 0.0  # longer voice/audio notes are not transcribed nor answered; 0 = any
+    off_reason: str | None = None  # the account's mode is off (owner or safety governor): why
 
     def __post_init__(self) -> None:
         try:
@@ -75,9 +90,19 @@ class AccountPolicy:
                 f"schedule.outside_hours: {self.outside_hours_mode!r} is not one of {choices}"
             ) from None
         object.__setattr__(self, "outside_hours_mode", mode)
+        try:
+            resume = TakeoverResume(self.takeover_resume)
+        except ValueError:
+            choices = ", ".join(m.value for m in TakeoverResume)
+            raise ValueError(
+                f"twin.takeover_resume: {self.takeover_resume!r} is not one of {choices}"
+            ) from None
+        object.__setattr__(self, "takeover_resume", resume)
         for name in (
             "away_repeat_hours",
             "takeover_minutes",
+            "takeover_max_minutes",
+            "grace_minutes",
             "debounce_s",
             "debounce_max_s",
             "greeting_after_days",
@@ -96,6 +121,8 @@ class Decision:
     greeting: bool
     explain: tuple[str, ...]
     delay: Delay | None = None  # the read delay inside reply_at, for logs
+    grace_until: datetime | None = None  # the grace period's end: an owner's read cancels it
+    takeover_resume: bool = False  # deferred to the end of the owner's takeover
 
 
 def takeover_until(now: datetime, takeover_minutes: float) -> datetime | None:
@@ -128,23 +155,6 @@ def owner_took_over(
     return owner_message_id > newest_message_id
 
 
-_RECIPIENT_WHY = {
-    SkipReason.SERVICE: "service message (join, pin, call…): nothing to answer",
-    SkipReason.CHANNEL: "channels are never answered",
-    SkipReason.SAVED_MESSAGES: "Saved Messages is the owner's own chat",
-    SkipReason.OWN_MESSAGE: "the owner's own message",
-    SkipReason.BOT: "the sender is a bot",
-    SkipReason.EXCLUDED: "chat or sender is on the exclude list",
-    SkipReason.GROUPS_DISABLED: "group chats are off (groups_when_mentioned = false)",
-    SkipReason.GROUP_NOT_ADDRESSED: "group message that neither mentions nor replies to the owner",
-    SkipReason.NOT_INCLUDED: "only included chats are answered and this one is not included",
-    SkipReason.CONTACT: "contacts are off (contacts = false)",
-    SkipReason.NON_CONTACT: "the sender is not a contact (non_contacts = false)",
-    SkipReason.NEW_CHAT: "new chats are off (new_chats = false)",
-    SkipReason.EXISTING_CHAT: "existing chats are off (existing_chats = false)",
-}
-
-
 def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="seconds")
 
@@ -166,14 +176,31 @@ def decide(
 
     if not policy.enabled:
         return skip(SkipReason.DISABLED, "the twin is disabled for this account")
+    if policy.off_reason is not None:
+        return skip(SkipReason.ACCOUNT_OFF, policy.off_reason)
 
     reason = check_recipient(policy.recipients, message, chat_is_new=chat.chat_is_new)
     if reason is not None:
-        return skip(reason, _RECIPIENT_WHY.get(reason, str(reason)))
+        return skip(reason, recipient_why(policy.recipients, reason))
     explain.append("recipient rules allow this chat")
 
+    resume_at = None  # the end of the owner's takeover, when its messages are answered
     if chat.paused_until is not None and chat.paused_until > now:
-        return skip(SkipReason.PAUSED, f"paused until {_iso(chat.paused_until)} (owner took over)")
+        if chat.takeover_since is None:
+            return skip(
+                SkipReason.PAUSED, f"paused until {_iso(chat.paused_until)} (owner took over)"
+            )
+        took_over = (
+            f"the owner took over at {_iso(chat.takeover_since)}: paused until "
+            f"{_iso(chat.paused_until)}"
+        )
+        if policy.takeover_resume is TakeoverResume.DROP:
+            return skip(SkipReason.PAUSED, f"{took_over}; takeover_resume = drop")
+        resume_at = chat.paused_until
+        explain.append(
+            f"{took_over}; takeover_resume = answer: answered when the pause ends, unless the "
+            "owner writes again"
+        )
 
     if (
         policy.max_voice_s
@@ -203,44 +230,85 @@ def decide(
         )
 
     hours, cfg = policy.hours, policy.humanize
+    chat_id = message.chat_id  # a learned read delay may be this contact's own
     local_now = now.astimezone(hours.tz)
-    greeting = needs_greeting(
-        chat.chat_is_new, chat.last_incoming_at, now, policy.greeting_after_days
+    greeted = greeting_line(
+        chat.chat_is_new,
+        chat.last_incoming_at,
+        chat.last_outgoing_at,
+        now,
+        policy.greeting_after_days,
+        greeting_pending=chat.greeting_pending,
     )
+    greeting = greeted is not None
 
+    if resume_at is not None:
+        start = resume_at
+        if not is_open(hours, start):
+            opening = next_opening(hours, start)
+            if opening is None:
+                return skip(
+                    SkipReason.OUTSIDE_HOURS,
+                    "the pause ends outside working hours and the schedule never opens again",
+                )
+            explain.append(
+                "the pause ends outside working hours: deferred to the next opening "
+                f"{_iso(opening.astimezone(hours.tz))}"
+            )
+            start = opening
+        delay = read_delay(
+            cfg, rng, now_local=start.astimezone(hours.tz), chat_active=False, chat_id=chat_id
+        )
+        explain.append(delay.reason)
+        reply_at, grace = _grace(policy, message, chat, start + delay.as_timedelta, explain)
+        if greeted:
+            explain.append(greeted)
+        explain.append(f"reply at {_iso(reply_at)}")
+        return Decision(
+            Action.DEFER, reply_at, None, greeting, tuple(explain), delay, grace, True
+        )
+
+    closed = None
     if not is_open(hours, now):
         closed = f"outside working hours ({local_now:%a %H:%M} {hours.timezone})"
-        mode = policy.outside_hours_mode
-        if mode is OutsideHoursMode.IGNORE:
+    away = check_away(
+        policy.away,
+        now,
+        closed=closed,
+        outside_hours_away=policy.outside_hours_mode is OutsideHoursMode.AWAY,
+        repeat_hours=policy.away_repeat_hours,
+        last_away_at=chat.last_away_at,
+        owner_active_at=chat.owner_active_at,
+    )
+    if away is not None:
+        away_skip, why = away
+        if away_skip is not None:
+            return skip(away_skip, why)
+        explain.append(why)
+        return Decision(Action.AWAY, now, None, False, tuple(explain))
+
+    if closed is not None:
+        if policy.outside_hours_mode is OutsideHoursMode.IGNORE:
             return skip(SkipReason.OUTSIDE_HOURS, f"{closed}; outside_hours = ignore")
-        if mode is OutsideHoursMode.AWAY:
-            if not should_send_away(chat.last_away_at, now, policy.away_repeat_hours):
-                assert chat.last_away_at is not None  # should_send_away(None, …) is True
-                return skip(
-                    SkipReason.AWAY_ALREADY_SENT,
-                    f"{closed}; away message already sent at {_iso(chat.last_away_at)} "
-                    f"(repeat every {policy.away_repeat_hours:g} h)",
-                )
-            explain.append(f"{closed}; sending the away message now")
-            return Decision(Action.AWAY, now, None, False, tuple(explain))
         opening = next_opening(hours, now)
         if opening is None:
             return skip(SkipReason.OUTSIDE_HOURS, f"{closed}; the schedule never opens again")
         # By the time hours start the contact's message is old: no active-chat speed-up.
-        delay = read_delay(cfg, rng, now_local=opening.astimezone(hours.tz), chat_active=False)
+        delay = read_delay(
+            cfg, rng, now_local=opening.astimezone(hours.tz), chat_active=False, chat_id=chat_id
+        )
         explain.append(
             f"{closed}; deferred to the next opening {_iso(opening.astimezone(hours.tz))}"
         )
         explain.append(delay.reason)
-        if greeting:
-            explain.append("greeting: new chat or long silence")
-        return Decision(
-            Action.DEFER, opening + delay.as_timedelta, None, greeting, tuple(explain), delay
-        )
+        reply_at, grace = _grace(policy, message, chat, opening + delay.as_timedelta, explain)
+        if greeted:
+            explain.append(greeted)
+        return Decision(Action.DEFER, reply_at, None, greeting, tuple(explain), delay, grace)
 
     explain.append(f"within working hours ({local_now:%a %H:%M} {hours.timezone})")
     active = is_chat_active(cfg, chat.last_incoming_at, now)
-    delay = read_delay(cfg, rng, now_local=local_now, chat_active=active)
+    delay = read_delay(cfg, rng, now_local=local_now, chat_active=active, chat_id=chat_id)
     explain.append(delay.reason)
     first = min(chat.pending_since or now, now)
     deadline = debounce_deadline(first, now, policy.debounce_s, policy.debounce_max_s)
@@ -251,7 +319,28 @@ def decide(
             f"({policy.debounce_s:g} s quiet, at most {policy.debounce_max_s:g} s "
             f"after {_iso(first)})"
         )
-    if greeting:
-        explain.append("greeting: new chat or long silence")
+    reply_at, grace = _grace(policy, message, chat, reply_at, explain)
+    if greeted:
+        explain.append(greeted)
     explain.append(f"reply at {_iso(reply_at)}")
-    return Decision(Action.REPLY, reply_at, None, greeting, tuple(explain), delay)
+    return Decision(Action.REPLY, reply_at, None, greeting, tuple(explain), delay, grace)
+
+
+def _grace(
+    policy: AccountPolicy,
+    message: IncomingMessage,
+    chat: ChatState,
+    reply_at: datetime,
+    explain: list[str],
+) -> tuple[datetime, datetime | None]:
+    """`reply_at` held back by the grace period (counted from the first unanswered message of
+    the batch), and the grace period's end (None without one)."""
+    first = min(chat.pending_since or message.date, message.date)
+    grace = grace_until(first, policy.grace_minutes)
+    if grace is None:
+        return reply_at, None
+    explain.append(
+        f"grace period: answered only if the owner neither writes nor reads the chat within "
+        f"{policy.grace_minutes:g} min of {_iso(first)}: not before {_iso(grace)}"
+    )
+    return max(reply_at, grace), grace

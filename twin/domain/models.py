@@ -110,6 +110,39 @@ class OwnerActivity:
         object.__setattr__(self, "date", self.date.astimezone(UTC))
 
 
+@dataclass(frozen=True, slots=True)
+class OwnerRead:
+    """The owner read a chat from another device up to `max_id` (never the twin's own read
+    receipts): it cancels a reply waiting out its grace period, but is no takeover."""
+
+    account: str
+    chat_id: int
+    max_id: int
+    date: datetime  # when it was seen (a read receipt carries no date)
+
+    def __post_init__(self) -> None:
+        require_aware(self.date, "OwnerRead.date")
+        object.__setattr__(self, "date", self.date.astimezone(UTC))
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerPresence:
+    """The owner's own online status as Telegram reports it to the daemon (their devices set
+    it; the daemon never does)."""
+
+    account: str
+    online: bool
+    at: datetime  # online: when seen; offline: when they were last online
+    until: datetime | None = None  # online: when the status expires unless renewed
+
+    def __post_init__(self) -> None:
+        require_aware(self.at, "OwnerPresence.at")
+        object.__setattr__(self, "at", self.at.astimezone(UTC))
+        if self.until is not None:
+            require_aware(self.until, "OwnerPresence.until")
+            object.__setattr__(self, "until", self.until.astimezone(UTC))
+
+
 class ReplyState(StrEnum):
     RECEIVED = "received"
     SCHEDULED = "scheduled"
@@ -202,7 +235,9 @@ class SkipReason(StrEnum):
     # timing
     OUTSIDE_HOURS = "outside_hours"
     AWAY_ALREADY_SENT = "away_already_sent"
+    OWNER_ONLINE = "owner_online"  # away message withheld: the owner is around (only if offline)
     PAUSED = "paused"
+    OWNER_READ = "owner_read"  # the owner read the chat from another device within the grace
     RATE_LIMITED_CHAT = "rate_limited_chat"
     RATE_LIMITED_ACCOUNT = "rate_limited_account"
     # content / later pipeline stages
@@ -212,3 +247,6 @@ class SkipReason(StrEnum):
     EDITED = "edited"
     DELETED = "deleted"
     NO_CLIENT = "no_client"  # an HTTP channel's job left unfinished: its client is gone
+    # the account's mode (owner or safety governor, twin.domain.safety)
+    ACCOUNT_OFF = "account_off"  # the twin is off on this account
+    DRAFTED = "drafted"  # draft mode: the reply was written for the owner, not sent

@@ -52,6 +52,7 @@ from twin.domain.style_text import (
     sentences,
     text_hash,
 )
+from twin.domain.timing import TimingAccumulator
 
 __all__ = [
     "OwnerMessage",
@@ -110,6 +111,7 @@ class StyleAccumulator:
         # (chat, bucket) -> (sha256, text): the smallest-hash message per chat and length bucket
         self.candidates: dict[tuple[ChatId, int], tuple[str, str]] = {}
         self.cursor: Any = None  # free slot for the caller's resume point (JSON-serialisable)
+        self.timing = TimingAccumulator()  # reply latencies and typing speed (domain.timing)
 
     # -- adding ------------------------------------------------------------------------------
     def add(self, messages: Iterable[OwnerMessage]) -> StyleAccumulator:
@@ -224,6 +226,7 @@ class StyleAccumulator:
             mine_held = self.candidates.get(key)
             if mine_held is None or held[0] < mine_held[0]:
                 self.candidates[key] = held
+        self.timing.merge(other.timing)
         return self
 
     def _prune(self) -> None:
@@ -261,6 +264,7 @@ class StyleAccumulator:
                 for (chat, bucket), (digest, text) in self.candidates.items()
             ],
             "cursor": self.cursor,
+            "timing": self.timing.to_dict(),
         }
 
     @classmethod
@@ -286,6 +290,8 @@ class StyleAccumulator:
             (chat, int(bucket)): (digest, text) for chat, bucket, digest, text in data["candidates"]
         }
         acc.cursor = data.get("cursor")
+        if "timing" in data:  # absent from profiles built before the timing was learned
+            acc.timing = TimingAccumulator.from_dict(data["timing"])
         return acc
 
     # -- the profile -------------------------------------------------------------------------

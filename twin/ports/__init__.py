@@ -11,6 +11,7 @@ tests/fakes.py implements them in memory for service-level tests. Records cross 
                  declared in twin.ports.storage)
     Messenger    one Telegram account's delivery primitives (twin.adapters.telegram)
     Accounts     the accounts this process runs, by name (twin.services.accounts)
+    CallGuard    the safety governor around one account's Telegram calls (twin.services.safety)
     Thinker      the brain: a conversation in, the owner's next message out (twin.brain)
     SpeechToText / TextToSpeech   voice notes in and out (twin.voice)
     Events       the durable event log (twin.services.events)
@@ -24,6 +25,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from twin.domain.safety import CallCategory
 from twin.ports.storage import Store, Tx
 
 if TYPE_CHECKING:
@@ -108,6 +110,34 @@ class Messenger(Protocol):
     async def mark_read(self, chat: int | str, max_id: int) -> None: ...
 
     async def download_media(self, chat: int | str, message_id: int) -> bytes: ...
+
+    async def has_history(self, chat: int | str) -> bool:
+        """Whether the chat holds any message (a first contact: none)."""
+        ...
+
+    async def delete_messages(self, chat: int | str, message_ids: Sequence[int]) -> int:
+        """Delete messages for everyone in the chat (revoke); how many were deleted."""
+        ...
+
+
+@runtime_checkable
+class CallGuard(Protocol):
+    """The safety governor of one account (twin.services.safety.AccountGuard), asked around
+    every Telegram call by the adapter: it waits for the call's turn or refuses it
+    (twin.errors.RateLimited with retry_after), and hears Telegram's warnings."""
+
+    async def admit(
+        self, category: CallCategory, *, to_self: bool = False, method: str = ""
+    ) -> None: ...
+
+    async def flood_wait(self, category: CallCategory, seconds: float, method: str = "") -> bool:
+        """Telegram asked this category to wait `seconds` (FLOOD_WAIT): recorded; True = the
+        wait is short enough to sit out and make the call again (`admit` waits it in full)."""
+        ...
+
+    async def spam_limited(self, category: CallCategory, error: str) -> None:
+        """Telegram refused a call with a spam limit (PEER_FLOOD…)."""
+        ...
 
 
 @runtime_checkable

@@ -14,6 +14,7 @@ import datetime as dt
 from telethon.tl import functions, types
 
 from . import srp
+from .models import StatusUpdate
 from .rpc import Call, handler
 from .state import SERVICE_USER_ID, RpcFailure, normalize_phone
 
@@ -206,18 +207,27 @@ def log_out(call: Call, _req: object) -> types.auth.LoggedOut:
 
 @handler(functions.account.UpdateStatusRequest)
 def update_status(call: Call, req: functions.account.UpdateStatusRequest) -> bool:
+    """A session sets its user's presence. Recorded per authorization
+    (`SandboxServer.status_updates`: which session made a user look online), and pushed as
+    updateUserStatus to the user's other sessions (their other devices) and to everyone with a
+    dialog with them."""
     me = call.user_only()
     me.online = not req.offline
-    status = (
-        types.UserStatusOffline(was_online=call.world.clock.date())
-        if req.offline
-        else types.UserStatusOnline(expires=call.world.clock.date() + dt.timedelta(minutes=5))
+    call.server.status_updates.append(
+        StatusUpdate(user_id=me.id, auth_key_id=call.auth.auth_key.key_id, offline=req.offline)
     )
+    date = call.world.clock.date()
+    status = (
+        types.UserStatusOffline(was_online=date)
+        if req.offline
+        else types.UserStatusOnline(expires=date + dt.timedelta(minutes=5))
+    )
+    update = types.UpdateShort(types.UpdateUserStatus(user_id=me.id, status=status), date)
+    call.server.push(me.id, update, exclude=call.conn)
     for other in call.world.accounts.values():
         if other.id != me.id and me.id in other.dialogs:
-            call.server.push(other.id, types.UpdateShort(
-                types.UpdateUserStatus(user_id=me.id, status=status), call.world.clock.date()
-            ))
+            call.server.push(other.id, update)
+    call.server.notify_change()
     return True
 
 

@@ -139,6 +139,15 @@ class Authorization:
     client_info: dict[str, object] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class StatusUpdate:
+    """One account.updateStatus: who, from which authorization key, online or offline."""
+
+    user_id: int
+    auth_key_id: int
+    offline: bool
+
+
 @dataclass
 class LoginCode:
     phone: str

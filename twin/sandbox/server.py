@@ -38,6 +38,7 @@ from . import (  # noqa: F401  (registers handlers)
 from .connection import Connection
 from .crypto import ServerKey, default_server_key
 from .faults import Faults
+from .models import StatusUpdate
 from .state import Account, Authorization, Group, RpcFailure, World, peer_key_of
 from .tl import Clock, method_label
 
@@ -75,6 +76,10 @@ class SandboxServer:
         self.client_errors: list[str] = []
         self.unsupported: list[str] = []
         self.calls: Counter[str] = Counter()
+        #: When each call arrived (loop time), by method: tests check that waits were kept.
+        self.call_times: dict[str, list[float]] = {}
+        #: Every account.updateStatus, in order (which session made its user look online).
+        self.status_updates: list[StatusUpdate] = []
         self.bad_msg_notifications: Counter[int] = Counter()  # by error code
         #: CPU-ish time spent handling frames (decrypt, handlers, pushes); for benchmarks.
         self.busy_seconds = 0.0
@@ -178,7 +183,9 @@ class SandboxServer:
         self.internal_errors.append(message)
 
     def count_call(self, request: TLObject) -> None:
-        self.calls[method_label(request)] += 1
+        label = method_label(request)
+        self.calls[label] += 1
+        self.call_times.setdefault(label, []).append(asyncio.get_running_loop().time())
 
     def notify_change(self) -> None:
         """Wake every `wait_for` so it re-checks its predicate."""

@@ -26,9 +26,10 @@ from twin.adapters.telegram.account import TelegramAccount, TelegramUser
 from twin.clock import Clock, SystemClock
 from twin.config import Settings
 from twin.domain.backoff import Backoff
-from twin.errors import Conflict, NotFound, TelegramUnavailable
+from twin.errors import Conflict, NotFound, RateLimited, TelegramUnavailable
 from twin.services.directory import DEFAULT_ACCOUNT, AccountDirectory
 from twin.services.intake import Intake
+from twin.services.safety import Safety
 
 log = logging.getLogger("twin.accounts")
 
@@ -81,9 +82,16 @@ class TelegramAccounts:
         directory: AccountDirectory,
         intake: Intake | None = None,
         clock: Clock | None = None,
+        safety: Safety | None = None,
     ) -> None:
         self._settings = settings
         self._clock: Clock = clock or SystemClock()
+        # Every account's calls pass its safety governor; a command outside the daemon (style
+        # build) waits for its turn however long instead of being refused.
+        self.safety = safety or Safety(
+            settings, repo, directory, self._clock, patient=intake is None
+        )
+        self.safety.accounts = self
         self._repo = repo
         self._directory = directory
         self._intake = intake
@@ -99,6 +107,9 @@ class TelegramAccounts:
         self._rng = random.Random()
         self.on_edited: Any = None
         self.on_deleted: Any = None
+        self.on_owner_read: Any = None  # the owner read a chat on another device
+        self.on_owner_presence: Any = None  # the owner's own online status
+        self.on_owner_command: Any = None  # the owner's text from another device: a command?
 
     @property
     def configured(self) -> bool:
@@ -124,6 +135,7 @@ class TelegramAccounts:
             clock=self._clock.now,
         )
         account.on_authorized(self._remember_login)
+        account.guard_with(self.safety.guard(name))
         if self._intake is not None:
             account.on_incoming(self._intake.incoming)
             account.on_owner_activity(self._intake.owner_activity)
@@ -131,6 +143,12 @@ class TelegramAccounts:
                 account.on_edited(self.on_edited)
             if self.on_deleted is not None:
                 account.on_deleted(self.on_deleted)
+            if self.on_owner_read is not None:
+                account.on_owner_read(self.on_owner_read)
+            if self.on_owner_presence is not None:
+                account.on_owner_presence(self.on_owner_presence)
+            if self.on_owner_command is not None:
+                account.on_owner_command(self.on_owner_command)
         self._accounts[name] = account
         return account
 
@@ -310,6 +328,8 @@ class TelegramAccounts:
             await account.sweep(
                 lambda chat_id, ids: intake.recorded_ids(account.name, chat_id, ids)
             )
+        except RateLimited as exc:  # the safety governor or Telegram: the next round goes on
+            log.info("account %s: sweep postponed: %s", account.name, exc)
         except Exception:
             log.exception("account %s: reconciliation sweep failed", account.name)
         finally:

@@ -137,10 +137,27 @@ def _requeued(d: Mapping[str, Any]) -> str:
 
 def _paused(d: Mapping[str, Any]) -> str:
     until = "until resumed" if d.get("minutes") is None else f"until {d.get('until')}"
+    if d.get("takeover_since"):
+        until = f"{until} (the owner took over at {d['takeover_since']})"
     cancelled = d.get("cancelled")
     if not cancelled:
         return f"paused {until}"
     return f"paused {until}; {cancelled} pending repl{'y' if cancelled == 1 else 'ies'} cancelled"
+
+
+def _owner_read(d: Mapping[str, Any]) -> str:
+    line = f"the owner read the chat from another device (up to message {d.get('max_id')})"
+    cancelled = d.get("cancelled")
+    if not cancelled:
+        return line
+    replies = f"{cancelled} repl{'y' if cancelled == 1 else 'ies'}"
+    return f"{line}: {replies} in the grace period cancelled"
+
+
+def _owner_command(d: Mapping[str, Any]) -> str:
+    line = f"owner command '{d.get('command')}': {d.get('result')}"
+    missed = [what for what in ("deleted", "acknowledged") if d.get(what) is False]
+    return line + (f" (not {' nor '.join(missed)})" if missed else "")
 
 
 LINES: Mapping[str, Line] = {
@@ -161,6 +178,13 @@ LINES: Mapping[str, Line] = {
     "owner.activity": Line(
         lambda d: "the owner wrote from another device: the twin steps back", subject="message"
     ),
+    "owner.read": Line(_owner_read, subject=""),
+    "owner.presence": Line(
+        lambda d: f"the owner is {'online' if d.get('online') else 'offline'} ({d.get('at')})",
+        logging.DEBUG,
+        subject="",
+    ),
+    "owner.command": Line(_owner_command, subject="message"),
     "reply.scheduled": Line(_scheduled),
     "reply.rescheduled": Line(
         lambda d: f"{_received(d)}waiting for more, reply in {_seconds(d.get('delay_s'))}"
@@ -227,6 +251,13 @@ LINES: Mapping[str, Line] = {
     ),
     "contact.remembered": Line(
         lambda d: f"remembered {d.get('facts')} facts ({', '.join(d.get('kinds') or [])})"
+    ),
+    "account.mode": Line(
+        lambda d: f"account {d.get('account')} is now {d.get('mode')} "
+        f"(set by {d.get('by')}: {d.get('reason')})",
+        logging.WARNING,
+        CONTROL,
+        subject="",
     ),
     "account.twin_changed": Line(
         lambda d: f"account {d.get('account')} now answers as twin {d.get('twin')}"

@@ -64,10 +64,13 @@ class ChatHold:
         *,
         reason: str = SkipReason.PAUSED.value,
         event: Callable[[Tx, int], StagedEvent] | None = None,
+        takeover_since: datetime | None = None,
     ) -> Held:
         """Set the chat's pause to `until` (None: resumed; KEEP: unchanged) and cancel its
         unfinished replies (a half-sent one stops after its current bubble), with `event`
-        (staged with the number cancelled) in the same transaction."""
+        (staged with the number cancelled) in the same transaction. A pause set here is the
+        owner's own unless `takeover_since` says which takeover it is (its first owner
+        message)."""
         self._events.remember_chat(chat.id, chat.peer_id)  # for the events' log lines
         lock = self._runs.lock(chat.account_id, chat.peer_id) if self._runs else None
         async with lock or contextlib.nullcontext():
@@ -82,7 +85,9 @@ class ChatHold:
             def work(tx: Tx) -> tuple[ChatRecord, list[StagedEvent]]:
                 current = chat
                 if not isinstance(until, _Keep):
-                    current = tx.update_chat(chat.id, paused_until=until)
+                    current = tx.update_chat(
+                        chat.id, paused_until=until, takeover_started_at=takeover_since
+                    )
                 staged = []
                 for reply_id in unfinished:
                     try:
@@ -138,10 +143,14 @@ class ChatPauses:
         except NotFound:
             raise NotFound(f"chat {peer_id} is unknown to account '{account}'") from None
 
-    async def pause(self, account: str, peer_id: int, minutes: float | None) -> Paused:
-        """Pause for `minutes` (None: until resumed); pausing again replaces the end."""
+    async def pause(
+        self, account: str, peer_id: int, minutes: float | None, *, until: datetime | None = None
+    ) -> Paused:
+        """Pause for `minutes` (None: until resumed), or until `until` when given (an owner
+        command's pause counts from the command); pausing again replaces the end."""
         now = self._clock.now()
-        until = PAUSED_FOREVER if minutes is None else now + timedelta(minutes=minutes)
+        if until is None:
+            until = PAUSED_FOREVER if minutes is None else now + timedelta(minutes=minutes)
         chat = await self._chat(account, peer_id)
 
         def paused(tx: Tx, cancelled: int) -> StagedEvent:
@@ -164,7 +173,7 @@ class ChatPauses:
         chat = await self._chat(account, peer_id)
 
         def work(tx: Tx) -> tuple[ChatRecord, StagedEvent]:
-            resumed = tx.update_chat(chat.id, paused_until=None)
+            resumed = tx.update_chat(chat.id, paused_until=None, takeover_started_at=None)
             event = self._events.stage(
                 tx,
                 "chat.resumed",

@@ -43,6 +43,15 @@ EVENT_TYPES: Mapping[str, str] = {
     "message.deleted": "a contact deleted a message before it was answered: chat, message_id",
     "message.sent": "a message sent through POST /send_message: chat, message_id, manual",
     "owner.activity": "the owner wrote in the chat from another device: chat, message_id",
+    "account.mode": "the account's mode changed (twin.services.safety): account, mode (active | "
+    "draft | off), reason, by (owner | governor)",
+    "owner.command": "the owner typed a command (`.twin off`…) in a chat from another device: "
+    "chat, message_id, command (on | off | draft | pause | resume | status | help | invalid), "
+    "result, applied, deleted, acknowledged (and mode; minutes, until)",
+    "owner.presence": "the owner's own online status changed (set by their devices; the "
+    "daemon never sets it): online, at (offline: last seen), until (online: when it expires)",
+    "owner.read": "the owner read the chat from another device (not the twin's own read "
+    "receipt): chat, max_id, cancelled (pending replies in their grace period)",
     "reply.scheduled": "a reply job was created for a message: reply, message_id, action "
     "(reply | defer | away), reply_at, delay_s, explain",
     "reply.rescheduled": "another message arrived: the reply waits longer (debounce): reply, "
@@ -85,7 +94,8 @@ EVENT_TYPES: Mapping[str, str] = {
     "account.twin_changed": "an account answers as another twin: account, twin, previous",
     "key.created": "an API key was created (never its secret): name, prefix, scopes, account, twin",
     "key.revoked": "an API key was revoked: name, prefix",
-    "chat.paused": "the twin was paused in a chat: account, chat, until, minutes, cancelled",
+    "chat.paused": "the twin was paused in a chat: account, chat, until, minutes, cancelled "
+    "(an owner takeover, restarted by each owner message: takeover_since, its first message)",
     "chat.resumed": "the twin was resumed in a chat: account, chat",
     "chat.settings_changed": "a chat's overrides changed: account, chat, overrides",
     "settings.changed": "an account's overrides changed: account, changed",

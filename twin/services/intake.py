@@ -294,6 +294,7 @@ class Intake:
             if not created:
                 return chat, None
             chat = tx.update_chat(chat.id, last_owner_activity_at=activity.date)
+            tx.note_owner_activity(account_id, activity.date)  # "only if offline" reads it
             event = self._events.stage(
                 tx,
                 "owner.activity",

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from twin.domain.models import MessageKind, ReplyState
-from twin.errors import TwinError
+from twin.errors import PolicyError, TwinError
 from twin.services.events import EventLog
 
 if TYPE_CHECKING:
-    from twin.db.records import MessageRecord
+    from twin.db.records import ChatRecord, MessageRecord
     from twin.ports import Messenger, Store
+    from twin.services.safety import Safety
     from twin.voice.models import VoiceNote
 
 
@@ -35,9 +36,37 @@ class Sent:
 
 
 class Outbox:
-    def __init__(self, repo: Store, events: EventLog) -> None:
+    def __init__(self, repo: Store, events: EventLog, safety: Safety | None = None) -> None:
         self._repo = repo
         self._events = events
+        self._safety = safety
+
+    async def _first_contact(
+        self, account: Messenger, chat: ChatRecord, created: bool, allowed: bool | None
+    ) -> None:
+        """Never message first unless asked: a message to a user the account never exchanged
+        messages with needs `allowed` (the owner's explicit allow_first_contact) and counts
+        against the governor's first-contact budget. `allowed=None`: not a first message by
+        construction (an answer, a bot's reply)."""
+        if allowed is None or self._safety is None or getattr(account, "is_bot", False):
+            return
+        if chat.peer_id <= 0:
+            return  # groups and channels the account is in are not someone new
+        me = getattr(account, "me", None)
+        if me is not None and chat.peer_id == me.id:
+            return
+        known = not created and (chat.last_incoming_at or chat.last_outgoing_at)
+        if known or await account.has_history(chat.peer_id):
+            return
+        if not allowed:
+            limit = self._safety.limits.first_contacts_daily
+            raise PolicyError(
+                f"this account has never exchanged messages with chat {chat.peer_id}: the twin "
+                "does not message first; to open the conversation anyway pass "
+                f"allow_first_contact: true (at most {limit} a day, [safety] "
+                "first_contacts_daily)"
+            )
+        await self._safety.first_contact(account.name)
 
     async def send_text(
         self,
@@ -46,9 +75,12 @@ class Outbox:
         chat: int | str,
         text: str,
         buttons: Sequence[Sequence[tuple[str, str]]] | None = None,
+        *,
+        allow_first_contact: bool | None = None,
     ) -> Sent:
         peer_id = await account.resolve_peer_id(chat)
-        chat_record, _ = await self._repo.upsert_chat(account_id, peer_id)
+        chat_record, created = await self._repo.upsert_chat(account_id, peer_id)
+        await self._first_contact(account, chat_record, created, allow_first_contact)
         record = await self._repo.add_outgoing(
             account_id,
             chat_record.id,
@@ -60,10 +92,18 @@ class Outbox:
         return await self._deliver(account, record, peer_id, chat_record.id, buttons=buttons)
 
     async def send_voice(
-        self, account: Messenger, account_id: int, chat: int | str, text: str, note: VoiceNote
+        self,
+        account: Messenger,
+        account_id: int,
+        chat: int | str,
+        text: str,
+        note: VoiceNote,
+        *,
+        allow_first_contact: bool | None = None,
     ) -> Sent:
         peer_id = await account.resolve_peer_id(chat)
-        chat_record, _ = await self._repo.upsert_chat(account_id, peer_id)
+        chat_record, created = await self._repo.upsert_chat(account_id, peer_id)
+        await self._first_contact(account, chat_record, created, allow_first_contact)
         record = await self._repo.add_outgoing(
             account_id,
             chat_record.id,

@@ -9,6 +9,7 @@ from typing import Any
 
 from twin.config import HumanizeSettings, ScheduleSettings, Settings, TwinSettings
 from twin.domain.decide import AccountPolicy
+from twin.domain.policies.away import AwayRule
 from twin.domain.policies.delays import HumanizeConfig
 from twin.domain.policies.rate_limits import RateLimits
 from twin.domain.policies.recipients import RecipientRules
@@ -59,6 +60,17 @@ def working_hours(schedule: ScheduleSettings) -> WorkingHours:
     )
 
 
+def away_rule(schedule: ScheduleSettings) -> AwayRule:
+    span = schedule.away_span()
+    return AwayRule(
+        mode=schedule.away,  # AwayRule converts the validated string
+        start=span[0] if span else None,
+        end=span[1] if span else None,
+        offline_only=schedule.away_only_if_offline,
+        offline_minutes=schedule.away_offline_minutes,
+    )
+
+
 def account_policy(behaviour: Behaviour) -> AccountPolicy:
     twin, schedule = behaviour.twin, behaviour.schedule
     return AccountPolicy(
@@ -71,11 +83,16 @@ def account_policy(behaviour: Behaviour) -> AccountPolicy:
             include=twin.include,
             exclude=twin.exclude,
             groups_when_mentioned=twin.groups_when_mentioned,
+            exclude_selected=twin.exclude_selected,
         ),
         hours=working_hours(schedule),
         outside_hours_mode=schedule.outside_hours,
+        away=away_rule(schedule),
         away_repeat_hours=schedule.away_repeat_hours,
         takeover_minutes=twin.takeover_minutes,
+        takeover_max_minutes=twin.takeover_max_minutes,
+        takeover_resume=twin.takeover_resume,
+        grace_minutes=twin.grace_minutes,
         rate_limits=RateLimits(
             per_chat_per_hour=twin.max_replies_per_chat_per_hour,
             per_account_per_hour=twin.max_replies_per_account_per_hour,

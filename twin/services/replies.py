@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from twin.config import Settings
 from twin.db.records import ChatRecord, ReplyRecord
-from twin.domain.models import IncomingMessage, OwnerActivity
+from twin.domain.models import IncomingMessage, OwnerActivity, OwnerPresence, OwnerRead
 from twin.ports import Accounts, Clock, SpeechToText, Store, TextToSpeech, Thinker, Tx
 from twin.services.chats import ChatHold
 from twin.services.directory import AccountDirectory
@@ -142,6 +142,7 @@ class ReplyPipeline:
             directory=directory,
             behaviours=self.behaviours,
             holds=self.holds,
+            runs=self.runs,
         )
         events.subscribe(self._on_event)
 
@@ -186,6 +187,12 @@ class ReplyPipeline:
 
     async def on_owner_activity(self, activity: OwnerActivity, chat: ChatRecord) -> None:
         await self.takeover.on_owner_activity(activity, chat)
+
+    async def on_owner_read(self, read: OwnerRead) -> None:
+        await self.takeover.on_owner_read(read)
+
+    async def on_owner_presence(self, presence: OwnerPresence) -> None:
+        await self.takeover.on_owner_presence(presence)
 
     async def on_edited(self, account: str, peer_id: int, tg_message_id: int, text: str) -> None:
         await self.takeover.on_edited(account, peer_id, tg_message_id, text)

@@ -3,6 +3,10 @@
 The accumulator's state (counters, candidate examples) and a cursor (chats done, position in
 the current chat) are stored after every batch, so an interrupted `twin style build` continues
 where it stopped instead of starting over.
+
+The same pages give the owner's reply timing (twin.domain.timing): every message of the page,
+the contact's too, goes through a per-chat `ReplyScan` whose few fields ride in the cursor
+(`replies`), so a resumed build measures the chat it stopped in as if uninterrupted.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from twin.domain.conversation import StyleProfile
 from twin.domain.style import OwnerMessage, StyleAccumulator
+from twin.domain.timing import LearnedTiming, ReplyScan
 
 if TYPE_CHECKING:
     from twin.db.records import StyleProfileRecord
@@ -62,6 +67,14 @@ async def stored_profile(repo: Store, account_id: int) -> StyleProfile | None:
     return accumulator.profile() if accumulator is not None else None
 
 
+async def stored_style(repo: Store, account_id: int) -> tuple[StyleProfile, LearnedTiming] | None:
+    """The stored profile and the reply timing learned with it; None before any build."""
+    accumulator = await load_accumulator(repo, account_id)
+    if accumulator is None:
+        return None
+    return accumulator.profile(), accumulator.timing.learned()
+
+
 async def build_style(
     account: Any,
     repo: Store,
@@ -70,12 +83,16 @@ async def build_style(
     limit: int,
     restart: bool = False,
     progress: Progress | None = None,
+    timezone: str = "UTC",
 ) -> StyleProfile:
     """Read up to `limit` of the owner's messages (resuming unless `restart`) and store the
-    profile's state; returns the profile. `progress` is told after every page."""
+    profile's state; returns the profile. `progress` is told after every page. Reply times are
+    filed by hour of the week in `timezone` (a resumed build keeps the zone it started with)."""
     accumulator = None if restart else await load_accumulator(repo, account_id)
     if accumulator is None:
         accumulator = StyleAccumulator()
+    if accumulator.timing.empty:
+        accumulator.timing.timezone = timezone
     cursor: dict[str, Any] = accumulator.cursor or {"done": [], "chat": None, "before": 0}
     chats = [c for c in await account.private_chat_ids() if c not in cursor["done"]]
     sizes = [await account.history_size(chat_id) for chat_id in chats]  # the real total
@@ -90,6 +107,7 @@ async def build_style(
         if accumulator.count >= limit:
             break
         before = cursor["before"] if cursor["chat"] == chat_id else 0
+        scan = ReplyScan.from_dict(cursor.get("replies") if cursor["chat"] == chat_id else None)
         while accumulator.count < limit:
             page = await account.own_messages(chat_id, before_id=before, limit=BATCH)
             scanned += page.scanned
@@ -98,19 +116,25 @@ async def build_style(
             accumulator.add(
                 OwnerMessage(text=text, chat_id=chat_id, at=at) for _, text, at in texts
             )
+            cut = 0
             if len(texts) == room and texts:
-                before = texts[-1][0]  # the limit fell inside this page: resume right after it
+                before = cut = texts[-1][0]  # the limit fell inside this page: resume after it
             elif page.next_before is not None:
                 before = page.next_before
-            cursor.update(chat=chat_id, before=before)
+            # the timing reads exactly the messages a resumed build will not read again
+            scan.feed(accumulator.timing, chat_id, (m for m in page.timeline if m.id >= cut))
+            exhausted = page.next_before is None and accumulator.count < limit
+            if exhausted:
+                scan.finish(accumulator.timing, chat_id)
+            cursor.update(chat=chat_id, before=before, replies=scan.to_dict())
             await _save(repo, account_id, accumulator, cursor)
             report()
-            if page.next_before is None and accumulator.count < limit:
+            if exhausted:
                 break  # history exhausted
         else:
             break  # the limit was reached inside this chat: resume here next time
         cursor["done"].append(chat_id)
-        cursor.update(chat=None, before=0)
+        cursor.update(chat=None, before=0, replies=None)
         done += 1
         await _save(repo, account_id, accumulator, cursor)
         report()

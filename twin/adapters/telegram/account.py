@@ -19,6 +19,7 @@ import asyncio
 from typing import Any
 
 from telethon import TelegramClient, events
+from telethon.tl import types
 
 from twin.adapters.telegram.auth import AuthMethods
 from twin.adapters.telegram.base import (
@@ -27,6 +28,9 @@ from twin.adapters.telegram.base import (
     EditHandler,
     IncomingHandler,
     OwnerActivityHandler,
+    OwnerCommandHandler,
+    OwnerPresenceHandler,
+    OwnerReadHandler,
 )
 from twin.adapters.telegram.client import build_client
 from twin.adapters.telegram.history import HistoryMethods
@@ -68,6 +72,17 @@ class TelegramAccount(AuthMethods, UpdateMethods, SendingMethods, HistoryMethods
 
     def on_owner_activity(self, handler: OwnerActivityHandler) -> None:
         self._handlers.owner_activity = handler
+
+    def on_owner_command(self, handler: OwnerCommandHandler) -> None:
+        """`handler(text)` for each text the owner sends from another device (any chat, Saved
+        Messages too) before it counts as activity; True: it was a command, handled."""
+        self._handlers.owner_command = handler
+
+    def on_owner_read(self, handler: OwnerReadHandler) -> None:
+        self._handlers.owner_read = handler
+
+    def on_owner_presence(self, handler: OwnerPresenceHandler) -> None:
+        self._handlers.owner_presence = handler
 
     def on_edited(self, handler: EditHandler) -> None:
         self._handlers.edited = handler
@@ -127,12 +142,15 @@ class TelegramAccount(AuthMethods, UpdateMethods, SendingMethods, HistoryMethods
             receive_updates=self._receive_updates,
             link=self.link,
         )
+        self._apply_guard(client)
         client.add_event_handler(self._on_update, events.Raw)
         if self._receive_updates:
             client.add_event_handler(self._on_new_message, events.NewMessage())
             client.add_event_handler(self._on_edited, events.MessageEdited())
             client.add_event_handler(self._on_deleted, events.MessageDeleted())
             client.add_event_handler(self._on_callback, events.CallbackQuery())
+            client.add_event_handler(self._on_read, events.MessageRead(inbox=True))
+            client.add_event_handler(self._on_user_status, events.Raw(types.UpdateUserStatus))
         return client
 
     async def stop(self) -> None:

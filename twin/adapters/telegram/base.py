@@ -20,11 +20,17 @@ from twin.adapters.telegram.link import LinkState
 from twin.adapters.telegram.records import TelegramUser
 from twin.adapters.telegram.session import DatabaseSession, SessionStore
 from twin.config import TelegramSettings
-from twin.domain.models import IncomingMessage, OwnerActivity
+from twin.domain.commands import OwnerText
+from twin.domain.models import IncomingMessage, OwnerActivity, OwnerPresence, OwnerRead
 from twin.errors import TelegramUnavailable, Unauthorized
+from twin.ports import CallGuard
 
 IncomingHandler = Callable[[IncomingMessage], Awaitable[None]]
 OwnerActivityHandler = Callable[[OwnerActivity], Awaitable[None]]
+OwnerReadHandler = Callable[[OwnerRead], Awaitable[None]]
+OwnerPresenceHandler = Callable[[OwnerPresence], Awaitable[None]]
+# The owner's text from another device -> whether it was a command (handled: not activity)
+OwnerCommandHandler = Callable[[OwnerText], Awaitable[bool]]
 EditHandler = Callable[[str, int, int, str], Awaitable[None]]  # account, chat, message id, text
 DeleteHandler = Callable[[str, int | None, list[int]], Awaitable[None]]
 AuthorizedHandler = Callable[[str, TelegramUser], Awaitable[None]]  # account, who
@@ -36,6 +42,9 @@ SENT_IDS_REMEMBERED = 2048
 class Handlers:
     incoming: IncomingHandler | None = None
     owner_activity: OwnerActivityHandler | None = None
+    owner_read: OwnerReadHandler | None = None
+    owner_presence: OwnerPresenceHandler | None = None
+    owner_command: OwnerCommandHandler | None = None
     edited: EditHandler | None = None
     deleted: DeleteHandler | None = None
     authorized: AuthorizedHandler | None = None
@@ -105,6 +114,21 @@ class AccountBase(abc.ABC):
         self._expected = False  # it holds a stored session (see expect_link)
         # dialog id -> its newest message id when the sweep last checked it
         self._checked_top: dict[int, int] = {}
+        # chat id -> the highest message id this daemon marked read there: a read receipt up to
+        # it is the daemon's own (echoed by a catch-up), never the owner's
+        self._own_reads: dict[int, int] = {}
+        self._guard: CallGuard | None = None  # the account's safety governor (guard.py)
+
+    def guard_with(self, guard: CallGuard | None) -> None:
+        """Every call of this account (of its current and later clients) asks `guard`."""
+        self._guard = guard
+        if self._client is not None:
+            self._apply_guard(self._client)
+
+    def _apply_guard(self, client: Any) -> None:
+        client.guard = self._guard
+        if self._guard is not None:
+            client.flood_sleep_threshold = 0  # every FLOOD_WAIT reaches the guard
 
     @property
     def client(self) -> TelegramClient:

@@ -22,6 +22,7 @@ from telethon.network.connection import ConnectionTcpFull
 from telethon.sessions.abstract import Session
 from telethon.tl.alltlobjects import LAYER
 
+from twin.adapters.telegram.guard import GuardedCalls
 from twin.adapters.telegram.link import LinkState, describe, install_log_filters
 from twin.config import TelegramSettings
 from twin.domain.backoff import Backoff
@@ -35,8 +36,9 @@ _registered_keys: set[str] = set()
 log = logging.getLogger("twin.telegram")
 
 
-class TwinTelegramClient(TelegramClient):
-    """Telethon's client, plus catch-up after an automatic reconnect.
+class TwinTelegramClient(GuardedCalls, TelegramClient):
+    """Telethon's client, plus catch-up after an automatic reconnect, and the account's safety
+    governor around every call (guard.py).
 
     Telethon 1.x only sends get_me() after reconnecting by itself (catching up is a TODO in
     its updates mixin), so messages pushed while the connection was down would arrive only with

@@ -13,6 +13,7 @@ from twin.adapters.telegram.base import AccountBase
 from twin.adapters.telegram.records import Dialog, OwnPage
 from twin.adapters.telegram.refusals import rpc_errors
 from twin.adapters.telegram.updates import SERVICE_USER_ID
+from twin.domain.timing import HistoryMessage
 
 
 class HistoryMethods(AccountBase):
@@ -30,6 +31,13 @@ class HistoryMethods(AccountBase):
             and d.id != SERVICE_USER_ID
         ]
 
+    async def has_history(self, chat: int | str) -> bool:
+        """Whether the chat holds any message (one request for its newest)."""
+        peer = await self.input_peer(chat)
+        with rpc_errors(self.name):
+            found = await self.client.get_messages(peer, limit=1)
+        return bool(found)
+
     async def history_size(self, chat: int) -> int:
         """How many messages the chat's history holds (one request, no message read)."""
         peer = await self.input_peer(chat)
@@ -39,14 +47,19 @@ class HistoryMethods(AccountBase):
 
     async def own_messages(self, chat: int, *, before_id: int = 0, limit: int = 100) -> OwnPage:
         """One page of history older than `before_id`: the owner's own messages in it (newest
-        first; text may be empty for media), how many messages the page held and the cursor
-        of the next page (None at the end)."""
+        first; text may be empty for media), how many messages the page held, the cursor
+        of the next page (None at the end) and who wrote each message when (the timeline)."""
         peer = await self.input_peer(chat)
         with rpc_errors(self.name):
             # Plain history, filtered here: works everywhere messages.search may not.
             page = await self.client.get_messages(peer, limit=limit, offset_id=before_id)
         own = [(m.id, m.message or "", m.date) for m in page if m.out]
-        return OwnPage(own, len(page), page[-1].id if len(page) == limit else None)
+        timeline = tuple(
+            HistoryMessage(m.id, m.date, bool(m.out), len((m.message or "").strip()))
+            for m in page
+            if getattr(m, "action", None) is None and m.date is not None
+        )
+        return OwnPage(own, len(page), page[-1].id if len(page) == limit else None, timeline)
 
     async def dialogs(self, limit: int, offset: int = 0) -> list[Dialog]:
         self.require_authorized()

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from telethon import utils
 from telethon.tl import types
 
-from twin.domain.models import ChatKind, IncomingMessage, MessageKind, OwnerActivity, Sender
+from twin.domain.commands import OwnerText
+from twin.domain.models import (
+    ChatKind,
+    IncomingMessage,
+    MessageKind,
+    OwnerActivity,
+    OwnerPresence,
+    OwnerRead,
+    Sender,
+)
 
 
 def display_name(entity: Any) -> str:
@@ -103,12 +113,39 @@ def to_incoming(
     )
 
 
+def to_owner_read(account: str, event: Any, seen_at: datetime) -> OwnerRead:
+    """A read receipt of the owner's (events.MessageRead, inbox side)."""
+    return OwnerRead(account=account, chat_id=event.chat_id, max_id=event.max_id, date=seen_at)
+
+
+def to_owner_presence(account: str, status: Any, seen_at: datetime) -> OwnerPresence | None:
+    """The owner's own UserStatus; None for the vague ones (recently, last week…), which say
+    nothing about when."""
+    if isinstance(status, types.UserStatusOnline):
+        return OwnerPresence(account=account, online=True, at=seen_at, until=status.expires)
+    if isinstance(status, types.UserStatusOffline):
+        return OwnerPresence(account=account, online=False, at=status.was_online)
+    return None
+
+
 def to_owner_activity(account: str, message: Any) -> OwnerActivity:
     return OwnerActivity(
         account=account,
         chat_id=utils.get_peer_id(message.peer_id),
         message_id=message.id,
         date=message.date,
+    )
+
+
+def to_owner_text(account: str, message: Any, *, saved: bool) -> OwnerText:
+    """The owner's message from another device as text: a command if it has the prefix."""
+    return OwnerText(
+        account=account,
+        chat_id=utils.get_peer_id(message.peer_id),
+        message_id=message.id,
+        date=message.date,
+        text=getattr(message, "message", "") or "",
+        saved=saved,
     )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from twin.adapters.telegram import mapping
 from twin.domain.models import SendResult
+from twin.domain.timing import HistoryMessage
 
 __all__ = ["CodeSent", "Dialog", "LoginResult", "OwnPage", "SendResult", "TelegramUser"]
 
@@ -52,6 +53,9 @@ class OwnPage:
     own: list[tuple[int, str, datetime]]  # the owner's messages: id, text, date
     scanned: int  # messages in the page
     next_before: int | None  # the next page's cursor; None: the history ends here
+    # every message of the page but service ones (joins, calls…), newest first, for the
+    # reply timing (who wrote when, and how long)
+    timeline: tuple[HistoryMessage, ...] = ()
 
 
 @dataclass(frozen=True)

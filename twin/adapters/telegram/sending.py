@@ -154,8 +154,21 @@ class SendingMethods(AccountBase):
         if self._me is not None and self._me.bot:
             return  # bots have no read marks (Telegram: BOT_METHOD_INVALID)
         peer = await self.input_peer(chat)
+        chat_id = utils.get_peer_id(peer)
+        # Remembered before the request: its echo (a getDifference after a gap) must never
+        # count as the owner reading from another device.
+        self._own_reads[chat_id] = max(self._own_reads.get(chat_id, 0), max_id)
         with rpc_errors(self.name):
             await self.client.send_read_acknowledge(peer, max_id=max_id)
+
+    async def delete_messages(self, chat: int | str, message_ids: Sequence[int]) -> int:
+        """Delete messages of a chat for everyone in it (`revoke`: the other side no longer
+        sees them either; the owner's other devices are told by Telegram). Returns how many
+        Telegram deleted (0: they were gone already)."""
+        peer = await self.input_peer(chat)
+        with rpc_errors(self.name):
+            affected = await self.client.delete_messages(peer, list(message_ids), revoke=True)
+        return sum(getattr(a, "pts_count", 0) for a in affected or [])
 
 
 def _sent_message_id(result: Any, random_id: int) -> int | None:

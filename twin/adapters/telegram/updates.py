@@ -48,6 +48,39 @@ class UpdateMethods(AccountBase):
             # One bad update must never stop the receive loop.
             log.exception("account %s: failed to handle message %s", self.name, event.message.id)
 
+    async def _on_read(self, event: events.MessageRead.Event) -> None:
+        """The owner read a chat on another device (updateReadHistoryInbox: Telegram pushes it
+        to the account's other sessions, not to the one that read). The daemon's own read
+        receipts never count: Telegram does not push them back to this session, but a
+        getDifference after a gap replays them, so reads up to what the daemon marked read
+        itself are dropped here."""
+        handler = self._handlers.owner_read
+        if handler is None or self._me is None or self._me.bot:
+            return
+        try:
+            chat_id = event.chat_id
+            if chat_id is None or chat_id == self._me.id:
+                return  # Saved Messages: not a conversation
+            if event.max_id <= self._own_reads.get(chat_id, 0):
+                return  # the daemon's own read receipt
+            await handler(mapping.to_owner_read(self.name, event, self._clock()))
+        except Exception:
+            log.exception("account %s: failed to handle a read receipt", self.name)
+
+    async def _on_user_status(self, update: types.UpdateUserStatus) -> None:
+        """The owner's own online status, set by their devices (the daemon never sets it)."""
+        handler = self._handlers.owner_presence
+        if handler is None or self._me is None or self._me.bot:
+            return
+        if update.user_id != self._me.id:
+            return
+        try:
+            presence = mapping.to_owner_presence(self.name, update.status, self._clock())
+            if presence is not None:
+                await handler(presence)
+        except Exception:
+            log.exception("account %s: failed to handle the owner's status", self.name)
+
     async def _on_callback(self, event: events.CallbackQuery.Event) -> None:
         """A bot's button pressed: answered at once (the user's spinner stops), then taken in
         as the user's turn, its text the button's label. Its message id is synthetic (above
@@ -171,8 +204,7 @@ class UpdateMethods(AccountBase):
 
     async def _handle_outgoing(self, message: Any) -> None:
         chat_id = utils.get_peer_id(message.peer_id)
-        if self._me is not None and chat_id == self._me.id:
-            return  # Saved Messages: notes to self are not a conversation
+        saved = self._me is not None and chat_id == self._me.id
         done = self._in_flight.done.get(chat_id)
         if done is not None:
             # Our own send may echo back before send_text() learned its id: wait for it.
@@ -182,6 +214,18 @@ class UpdateMethods(AccountBase):
             return
         if self._me is not None and self._me.bot:
             return  # a bot has no owner typing in it: nothing to take over
+        command = self._handlers.owner_command
+        # An owner command (`.twin off`), in any chat: handled there, never activity (a
+        # forwarded message is someone else's words, never a command).
+        if (
+            command is not None
+            and message.message
+            and getattr(message, "fwd_from", None) is None
+            and await command(mapping.to_owner_text(self.name, message, saved=saved))
+        ):
+            return
+        if saved:
+            return  # Saved Messages: notes to self are not a conversation
         handler = self._handlers.owner_activity
         if handler is not None:
             await handler(mapping.to_owner_activity(self.name, message))

@@ -52,6 +52,11 @@ class SendIn(ApiModel):
         None, description="telegram_bot only: a personal account cannot send one (422)"
     )
     priority: Literal["low", "normal", "high"] = "normal"
+    allow_first_contact: bool = Field(
+        False,
+        description="telegram: a message to a user the account never exchanged messages with "
+        "is refused (403) unless this is true ([safety] first_contacts_daily a day)",
+    )
     account: str = Field(
         "default",
         description="the Telegram account (telegram) or bot (telegram_bot: bot-<id>)",
@@ -150,7 +155,12 @@ async def messaging_send(request: web.Request, body: SendIn) -> SendOut:
         account.require_authorized()
         buttons = _buttons(body.inline_keyboard) if body.inline_keyboard else None
         sent = await request.app[keys.OUTBOX].send_text(
-            account, account_id, peer, body.text, buttons
+            account,
+            account_id,
+            peer,
+            body.text,
+            buttons,
+            allow_first_contact=body.allow_first_contact,
         )
         return SendOut(
             success=True,

@@ -10,8 +10,9 @@ from pydantic import Field
 from twin import keys
 from twin.api.validation import ApiModel, RouteTable
 from twin.domain.style import render_style
+from twin.domain.timing import DAYS, LearnedTiming
 from twin.errors import NotFound
-from twin.services.style import stored_profile
+from twin.services.style import stored_style
 
 routes = RouteTable(tags=("style",))
 
@@ -20,19 +21,58 @@ class StyleQuery(ApiModel):
     account: str = Field("default", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
 
 
+class HourTimingOut(ApiModel):
+    day: str = Field(description="Mon … Sun, in the timing's time zone")
+    hour: int
+    samples: int = Field(description="replies measured in this hour of the week")
+    source: str = Field(
+        description="what a read delay at this hour is drawn from: this hour of the week "
+        '("Tue 14h"), the hour on any day ("14h on any day"), "any time", or "configured" '
+        "(too few replies measured: [humanize] read_delay_median/sigma)"
+    )
+    median_s: float | None = Field(description="the median of that source, seconds")
+
+
+class ContactTimingOut(ApiModel):
+    chat_id: int | str
+    samples: int
+    median_s: float
+
+
+class TimingOut(ApiModel):
+    summary: str
+    timezone: str = Field(description="the zone the hours of the week are in")
+    samples: int = Field(description="reply latencies measured (each under the 12 h cap)")
+    over_cap: int = Field(description="gaps over 12 h: not counted as replies")
+    median_s: float | None = Field(description="None: fewer than 20 replies measured")
+    p25_s: float | None
+    p75_s: float | None
+    p90_s: float | None
+    hours: list[HourTimingOut] = Field(description="the 168 hours of the week, Monday 00h first")
+    contacts: list[ContactTimingOut] = Field(
+        description="contacts with 20 or more replies measured: drawn from their own"
+    )
+    typing_cps: float | None = Field(description="the owner's typing speed; None: unmeasured")
+    typing_samples: int
+
+
 class StyleOut(ApiModel):
     account: str
     message_count: int
     summary: str = Field(description="the profile as the prompt describes it")
     profile: dict[str, Any] = Field(description="the statistics: lengths, rates, languages, …")
+    timing: TimingOut = Field(
+        description="the owner's reply latency and typing speed, what `[humanize] learned` uses"
+    )
 
 
 @routes.get("/style", name="style", summary="The learned style profile")
 async def style(request: web.Request, query: StyleQuery) -> StyleOut:
     account_id = await request.app[keys.DIRECTORY].id_of(query.account)
-    profile = await stored_profile(request.app[keys.DATABASE].repo, account_id)
-    if profile is None:
+    stored = await stored_style(request.app[keys.DATABASE].repo, account_id)
+    if stored is None:
         raise NotFound("no style profile yet: run `twin style build`")
+    profile, timing = stored
     data = _plain(profile)
     data.pop("examples", None)  # private message texts stay out of the API
     return StyleOut(
@@ -40,6 +80,43 @@ async def style(request: web.Request, query: StyleQuery) -> StyleOut:
         message_count=profile.message_count,
         summary=render_style(profile, detail="brief"),
         profile=data,
+        timing=_timing(timing),
+    )
+
+
+def _timing(timing: LearnedTiming) -> TimingOut:
+    overall = timing.overall
+
+    def quantile(q: float) -> float | None:
+        return None if overall is None else overall.quantile(q)
+
+    hours = []
+    for key, level in enumerate(timing.hours):
+        hours.append(
+            HourTimingOut(
+                day=DAYS[key // 24],
+                hour=key % 24,
+                samples=timing.measured[key] if timing.measured else 0,
+                source="configured" if level is None else level.label,
+                median_s=None if level is None else level.median_s,
+            )
+        )
+    return TimingOut(
+        summary=timing.describe(),
+        timezone=timing.timezone,
+        samples=timing.samples,
+        over_cap=timing.over_cap,
+        median_s=quantile(0.5),
+        p25_s=quantile(0.25),
+        p75_s=quantile(0.75),
+        p90_s=quantile(0.9),
+        hours=hours,
+        contacts=[
+            ContactTimingOut(chat_id=chat, samples=level.samples, median_s=level.median_s)
+            for chat, level in sorted(timing.contacts.items(), key=lambda kv: -kv[1].samples)
+        ],
+        typing_cps=None if timing.typing_cps is None else round(timing.typing_cps, 2),
+        typing_samples=timing.typing_samples,
     )
 
 

@@ -136,6 +136,12 @@ class SendMessageIn(ApiModel):
         "(Telegram counts UTF-16 units, so fewer of those outside the BMP)",
     )
     voice: bool = Field(False, description="send as a synthesized voice note ([tts] provider)")
+    allow_first_contact: bool = Field(
+        False,
+        description="the twin never messages first: a message to a user this account never "
+        "exchanged messages with is refused (403) unless this is true, and counts against "
+        "[safety] first_contacts_daily (429 beyond it)",
+    )
     account: str = AccountName
 
     @field_validator("chat")
@@ -369,9 +375,18 @@ async def send_message(request: web.Request, body: SendMessageIn) -> SendMessage
         note = await speaker.synthesize(
             body.text, voice_id=voice.get("voice_id"), provider=voice.get("provider")
         )
-        sent = await outbox.send_voice(account, account_id, body.chat, body.text, note)
+        sent = await outbox.send_voice(
+            account,
+            account_id,
+            body.chat,
+            body.text,
+            note,
+            allow_first_contact=body.allow_first_contact,
+        )
     else:
-        sent = await outbox.send_text(account, account_id, body.chat, body.text)
+        sent = await outbox.send_text(
+            account, account_id, body.chat, body.text, allow_first_contact=body.allow_first_contact
+        )
     return SendMessageOut(chat=sent.chat_id, message_id=sent.message_id, voice=body.voice)
 
 

@@ -23,7 +23,9 @@ from twin.db.repo.knowledge import KnowledgeMixin
 from twin.db.repo.memory import MemoryMixin
 from twin.db.repo.messages import MessagesMixin
 from twin.db.repo.misc import MiscMixin
+from twin.db.repo.presence import PresenceMixin
 from twin.db.repo.replies import RepliesMixin
+from twin.db.repo.safety import SafetyMixin
 from twin.db.repo.sessions import SessionsMixin
 from twin.db.repo.stats import StatsMixin
 from twin.db.repo.twins import TwinsMixin
@@ -49,6 +51,8 @@ class Repository(
     SessionsMixin,
     KnowledgeMixin,
     MemoryMixin,
+    SafetyMixin,
+    PresenceMixin,
 ):
     """Implements the daemon's storage port on SQLAlchemy (SQLite or PostgreSQL)."""
 
@@ -138,3 +142,7 @@ class Transaction:
     knowledge_passages = _op("knowledge_passages")
     memory_for_chat = _op("memory_for_chat")
     store_memory = _op("store_memory")
+    # the owner's activity
+    note_owner_activity = _op("note_owner_activity")
+    set_owner_status = _op("set_owner_status")
+    owner_activity = _op("owner_activity")

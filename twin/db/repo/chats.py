@@ -27,6 +27,7 @@ _UPDATABLE = (
     "last_outgoing_at",
     "last_owner_activity_at",
     "last_away_at",
+    "takeover_started_at",
     "channel_data",
 )
 

@@ -13,7 +13,9 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from twin.domain.conversation import ChatId
 from twin.domain.policies.working_hours import parse_hhmm
+from twin.domain.timing import LearnedTiming, draw_latency, human_seconds
 
 # Telegram refuses longer text messages; bubbles never exceed it whatever the config says.
 TELEGRAM_MAX_CHARS = 4096
@@ -56,6 +58,10 @@ class HumanizeConfig:
     # Long replies go out as several messages, with a pause between them.
     bubble_max_chars: int = 600
     bubble_pause: float = 1.5
+    # Draw the read delay (and take the typing speed) from the owner's measured timing
+    # (`twin style build`, twin.domain.timing) when `timing` is attached and has enough data.
+    learned: bool = False
+    timing: LearnedTiming | None = field(default=None, repr=False, compare=False)
     _night: tuple[int, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -138,14 +144,43 @@ def _clamp(value: float, low: float, high: float) -> tuple[float, str]:
 
 
 def read_delay(
-    cfg: HumanizeConfig, rng: random.Random, *, now_local: datetime, chat_active: bool
+    cfg: HumanizeConfig,
+    rng: random.Random,
+    *,
+    now_local: datetime,
+    chat_active: bool,
+    chat_id: ChatId | None = None,
 ) -> Delay:
-    """How long until the owner "opens" the chat. `now_local` is the owner's wall clock."""
+    """How long until the owner "opens" the chat. `now_local` is the owner's wall clock.
+
+    With `cfg.learned` and a learned timing attached, the delay is the owner's own reply latency
+    drawn for this contact or hour of the week (twin.domain.timing.draw_latency), only clamped:
+    the active-chat and night factors are already in the owner's data."""
+    learned_note = ""
+    if cfg.learned:
+        timing = cfg.timing
+        pick = None
+        if timing is not None:
+            pick = draw_latency(timing, rng, at=now_local, chat_id=chat_id)
+        if pick is not None:
+            seconds, level = pick
+            value, clamp_note = _clamp(seconds, cfg.read_delay_min, cfg.read_delay_max)
+            return Delay(
+                value,
+                f"read delay {value:.1f} s: learned: owner's median for {level.label} is "
+                f"{human_seconds(level.median_s)} ({level.samples} replies), drew "
+                f"{human_seconds(seconds)}{clamp_note}",
+            )
+        measured = 0 if timing is None else timing.samples
+        learned_note = f"learned: too few replies measured ({measured}), configured "
     if cfg.read_delay_median > 0 and cfg.read_delay_sigma > 0:
         drawn = rng.lognormvariate(math.log(cfg.read_delay_median), cfg.read_delay_sigma)
     else:
         drawn = cfg.read_delay_median  # exp(log(m)) is not always m in floating point
-    parts = [f"median {cfg.read_delay_median:g} s (σ {cfg.read_delay_sigma:g}) drew {drawn:.1f} s"]
+    parts = [
+        f"{learned_note}median {cfg.read_delay_median:g} s (σ {cfg.read_delay_sigma:g}) "
+        f"drew {drawn:.1f} s"
+    ]
     value = drawn
     if chat_active:
         value *= cfg.active_chat_factor
@@ -167,11 +202,16 @@ def typing_duration(
     high = cfg.recording_max if voice else cfg.typing_max
     if chars == 0 or cps == 0:
         return Delay(0.0, f"{what} 0 s: nothing to {what[:-3]}")
+    speed = f"{cps:g} cps"
+    timing = cfg.timing if cfg.learned else None
+    if not voice and timing is not None and timing.typing_cps:
+        cps = timing.typing_cps
+        speed = f"{cps:.1f} cps (learned from {timing.typing_samples} owner messages)"
     jitter = rng.uniform(1 - cfg.typing_jitter, 1 + cfg.typing_jitter)
     value, clamp_note = _clamp(chars / cps * jitter, cfg.typing_min, high)
     return Delay(
         value,
-        f"{what} {value:.1f} s: {chars} chars at {cps:g} cps × {jitter:.2f} jitter{clamp_note}",
+        f"{what} {value:.1f} s: {chars} chars at {speed} × {jitter:.2f} jitter{clamp_note}",
     )
 
 

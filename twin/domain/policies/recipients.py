@@ -1,12 +1,28 @@
-"""Who the twin may answer, after Telegram Business chatbot "recipients".
+"""Who the twin may answer, after Telegram Business "recipients" (BusinessRecipients: flags
+existing_chats, new_chats, contacts, non_contacts, exclude_selected, and a list of users).
 
-Differences from Telegram, on purpose:
-- The two category axes are filters, not a union: `non_contacts = false` removes non-contacts
-  whatever `new_chats` says. With every flag defaulting to true, each flag then reads as
-  "allow X", and turning one off removes exactly that category.
-- When all four flags are off the twin answers only the include list ("only selected chats").
+Telegram's documented semantics: the four flags and the users list *select* chats, as a union
+(a chat is selected when it is in any ticked category or in the list). With exclude_selected
+off ("Only selected chats") the selected chats are answered; with it on ("All chats except…")
+every private chat except the selected ones is. Connected business bots also have a list of
+users that is always excluded.
+
+Here (`check_recipient`):
+- `exclude_selected = true` is Telegram's "All chats except…" exactly: a chat in any ticked
+  category is left out, every other one is answered.
+- `exclude_selected = false` (the default) differs, on purpose and since the first version: the
+  two category axes are filters, not a union — `non_contacts = false` removes non-contacts
+  whatever `new_chats` says. With every flag defaulting to true, each flag reads as "allow X"
+  and turning one off removes exactly that category (in Telegram, turning one flag off while
+  the others stay on changes nothing: the union still covers every chat). Telegram and the twin
+  agree when all four flags are on (everyone) or all off (only the include list); a mix the
+  twin reads as "contact axis AND new/existing axis", Telegram as "either".
+- The lists keep their meaning in both modes: `include` is always answered (Telegram's users
+  list with exclude_selected off), `exclude` never is and wins over everything (Telegram's
+  users list with exclude_selected on, and a business bot's always-excluded users).
 - Groups are never Business-chatbot territory; here they are answered only when the owner is
-  mentioned or replied to, and `groups_when_mentioned = false` turns them off entirely.
+  mentioned or replied to, and `groups_when_mentioned = false` turns them off entirely. The
+  category flags and `exclude_selected` are about private chats only.
 """
 
 from __future__ import annotations
@@ -51,6 +67,8 @@ class RecipientRules:
     include: frozenset[RecipientKey] = field(default_factory=frozenset)
     exclude: frozenset[RecipientKey] = field(default_factory=frozenset)
     groups_when_mentioned: bool = True
+    # Telegram's "All chats except…": the ticked categories are left out instead of allowed.
+    exclude_selected: bool = False
 
     def __post_init__(self) -> None:
         # Accept any iterable of ids/usernames so config lists can be passed straight in.
@@ -59,7 +77,9 @@ class RecipientRules:
 
     @property
     def only_included(self) -> bool:
-        return not (self.existing_chats or self.new_chats or self.contacts or self.non_contacts)
+        return not self.exclude_selected and not (
+            self.existing_chats or self.new_chats or self.contacts or self.non_contacts
+        )
 
 
 def _keys(message: IncomingMessage) -> set[RecipientKey]:
@@ -99,6 +119,8 @@ def check_recipient(
 
     if keys & rules.include:
         return None
+    if rules.exclude_selected:
+        return _left_out(rules, message.sender.is_contact, chat_is_new)
     if rules.only_included:
         return SkipReason.NOT_INCLUDED
     if message.sender.is_contact and not rules.contacts:
@@ -110,3 +132,50 @@ def check_recipient(
     if not chat_is_new and not rules.existing_chats:
         return SkipReason.EXISTING_CHAT
     return None
+
+
+def _left_out(rules: RecipientRules, is_contact: bool, chat_is_new: bool) -> SkipReason | None:
+    """For "All chats except…": the first ticked category the chat is in (None: in none)."""
+    if is_contact and rules.contacts:
+        return SkipReason.CONTACT
+    if not is_contact and rules.non_contacts:
+        return SkipReason.NON_CONTACT
+    if chat_is_new and rules.new_chats:
+        return SkipReason.NEW_CHAT
+    if not chat_is_new and rules.existing_chats:
+        return SkipReason.EXISTING_CHAT
+    return None
+
+
+_WHY = {
+    SkipReason.SERVICE: "service message (join, pin, call…): nothing to answer",
+    SkipReason.CHANNEL: "channels are never answered",
+    SkipReason.SAVED_MESSAGES: "Saved Messages is the owner's own chat",
+    SkipReason.OWN_MESSAGE: "the owner's own message",
+    SkipReason.BOT: "the sender is a bot",
+    SkipReason.EXCLUDED: "chat or sender is on the exclude list",
+    SkipReason.GROUPS_DISABLED: "group chats are off (groups_when_mentioned = false)",
+    SkipReason.GROUP_NOT_ADDRESSED: "group message that neither mentions nor replies to the owner",
+    SkipReason.NOT_INCLUDED: "only included chats are answered and this one is not included",
+    SkipReason.CONTACT: "contacts are off (contacts = false)",
+    SkipReason.NON_CONTACT: "the sender is not a contact (non_contacts = false)",
+    SkipReason.NEW_CHAT: "new chats are off (new_chats = false)",
+    SkipReason.EXISTING_CHAT: "existing chats are off (existing_chats = false)",
+}
+# exclude_selected = true ("All chats except…"): a ticked category is left out.
+_LEFT_OUT_WHY = {
+    SkipReason.CONTACT: "contacts are left out (exclude_selected = true, contacts = true)",
+    SkipReason.NON_CONTACT: (
+        "non-contacts are left out (exclude_selected = true, non_contacts = true)"
+    ),
+    SkipReason.NEW_CHAT: "new chats are left out (exclude_selected = true, new_chats = true)",
+    SkipReason.EXISTING_CHAT: (
+        "existing chats are left out (exclude_selected = true, existing_chats = true)"
+    ),
+}
+
+
+def recipient_why(rules: RecipientRules, reason: SkipReason) -> str:
+    """The explain line of a reason `check_recipient` gave under these rules."""
+    why = _LEFT_OUT_WHY.get(reason) if rules.exclude_selected else None
+    return why or _WHY.get(reason, str(reason))

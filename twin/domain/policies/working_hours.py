@@ -26,6 +26,8 @@ _RANGE = re.compile(r"([0-9]{2}):([0-9]{2})-([0-9]{2}):([0-9]{2})")
 _HHMM = re.compile(r"([0-9]{2}):([0-9]{2})")
 _CLOSED_WORDS = frozenset({"", "closed", "off", "none"})
 _DAY = 24 * 60
+# Telegram Business accepts at most 28 opening intervals a week (BusinessWorkHours.weekly_open).
+MAX_INTERVALS = 28
 
 # A weekly pattern repeats every 7 days; one more day covers ranges spilling past midnight and
 # another week covers a range that a DST gap swallowed this week.
@@ -52,6 +54,11 @@ class WorkingHours:
         if self.week is not None:
             if len(self.week) != 7:
                 raise ValueError(f"WorkingHours.week needs 7 days, got {len(self.week)}")
+            count = sum(len(spans) for spans in self.week)
+            if count > MAX_INTERVALS:
+                raise ValueError(
+                    f"WorkingHours.week: {count} intervals, at most {MAX_INTERVALS} a week"
+                )
             for spans in self.week:
                 for start, end in spans:
                     if not (0 <= start < _DAY and 0 < end <= _DAY and start != end):
@@ -83,6 +90,7 @@ class WorkingHours:
         `hours`: day ("mon".."sun" or full names) → "HH:MM-HH:MM" ranges, as a list or one
         comma-separated string; a missing day, "" or "closed" is closed. "00:00-24:00" is all day;
         "22:00-02:00" on fri runs until sat 02:00. An empty/None mapping means always open.
+        At most 28 ranges a week in all, Telegram Business's limit.
         `closed`: vacations, each an ISO date ("2025-12-31": that whole local day), a pair
         (start, end) of ISO dates/datetimes, or "start/end". Date ends are inclusive; naive
         datetimes are read in `timezone`.
@@ -103,6 +111,12 @@ class WorkingHours:
                     if item.strip().lower() in _CLOSED_WORDS:
                         continue
                     days[index].append(parse_range(item, where=where))
+            count = sum(len(spans) for spans in days)
+            if count > MAX_INTERVALS:
+                raise ValueError(
+                    f"{section}.hours: {count} intervals a week, at most {MAX_INTERVALS} "
+                    "(Telegram Business's limit); merge adjacent ranges"
+                )
             week = tuple(tuple(sorted(spans)) for spans in days)
         spans = [
             _parse_closed(entry, tz, where=f"{section}.closed[{i}]")
@@ -177,6 +191,25 @@ def _as_instant(value: date | datetime, tz: ZoneInfo, *, end: bool) -> datetime:
     # A bare date means the whole local day; as an end it is inclusive.
     day = value + timedelta(days=1) if end else value
     return datetime.combine(day, time(), tzinfo=tz)
+
+
+def parse_span(
+    start: str | date | datetime,
+    end: str | date | datetime,
+    timezone: str,
+    *,
+    start_key: str,
+    end_key: str,
+) -> tuple[datetime, datetime]:
+    """A [start, end) UTC span from ISO dates/datetimes, read as `closed` entries are: a date
+    start is the beginning of that local day, a date end is inclusive (the whole day), naive
+    datetimes are in `timezone`. Errors name the key at fault."""
+    tz = _zone(timezone, "schedule.timezone")
+    lo = _as_instant(_parse_point(start, tz, start_key), tz, end=False)
+    hi = _as_instant(_parse_point(end, tz, end_key), tz, end=True)
+    if hi <= lo:
+        raise ValueError(f"{end_key}: {hi.isoformat()} is not after {start_key} {lo.isoformat()}")
+    return lo.astimezone(UTC), hi.astimezone(UTC)
 
 
 def _parse_closed(

@@ -5,6 +5,7 @@ changed (pydantic validation, working hours and parsing are too costly to redo p
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from datetime import datetime
@@ -14,7 +15,8 @@ from twin.config import Settings
 from twin.db.records import ChatRecord, StyleProfileRecord
 from twin.domain.conversation import StyleProfile
 from twin.domain.decide import AccountPolicy
-from twin.ports import Store
+from twin.domain.timing import LearnedTiming
+from twin.ports import Store, Tx
 from twin.services.policy import Behaviour, account_policy, behaviour_of
 from twin.services.style import accumulator_of
 
@@ -65,12 +67,21 @@ class Behaviours:
             self._cache.pop(account_id, None)
 
 
+def with_timing(policy: AccountPolicy, timing: LearnedTiming | None) -> AccountPolicy:
+    """The policy drawing from the learned reply timing, when `[humanize] learned` is on."""
+    if timing is None or not policy.humanize.learned or policy.humanize.timing is timing:
+        return policy
+    humanize = dataclasses.replace(policy.humanize, timing=timing)
+    return dataclasses.replace(policy, humanize=humanize)
+
+
 class Styles:
-    """The account's style profile, parsed once per stored version."""
+    """The account's style profile and the reply timing learned with it (`[humanize] learned`),
+    parsed once per stored version."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._cache: dict[int, tuple[datetime, StyleProfile | None]] = {}
+        self._cache: dict[int, tuple[datetime, StyleProfile | None, LearnedTiming | None]] = {}
 
     def known(self, account_id: int) -> datetime | None:
         """The version parsed already (a transaction then skips reading the record)."""
@@ -94,12 +105,38 @@ class Styles:
             record = await self._store.get_style_profile(account_id)
             if record is None:
                 return None
+        return self._parse(account_id, record)[0]
+
+    def timing_tx(self, tx: Tx, account_id: int) -> LearnedTiming | None:
+        """Inside a transaction: the learned reply timing of the stored version (one indexed
+        read of the version; the record only when it changed)."""
+        version = tx.style_profile_version(account_id)
+        if version is None:
+            self._cache.pop(account_id, None)
+            return None
+        known = self._cache.get(account_id)
+        if known is not None and known[0] == version:
+            return known[2]
+        record = tx.get_style_profile(account_id)
+        return None if record is None else self._parse(account_id, record)[1]
+
+    def timing(self, account_id: int) -> LearnedTiming | None:
+        """The timing of the version parsed last (no read): for typing, after generation read
+        the profile."""
+        cached = self._cache.get(account_id)
+        return None if cached is None else cached[2]
+
+    def _parse(
+        self, account_id: int, record: StyleProfileRecord
+    ) -> tuple[StyleProfile | None, LearnedTiming | None]:
         accumulator = accumulator_of(record)
         if accumulator is None and record.data:
             log.warning("stored style profile of account %s is unreadable; ignoring", account_id)
-        profile = accumulator.profile() if accumulator is not None else None
-        self._cache[account_id] = (record.updated_at, profile)
-        return profile
+        profile = timing = None
+        if accumulator is not None:
+            profile, timing = accumulator.profile(), accumulator.timing.learned()
+        self._cache[account_id] = (record.updated_at, profile, timing)
+        return profile, timing
 
     def forget(self, account_id: int | None = None) -> None:
         if account_id is None:

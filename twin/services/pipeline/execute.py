@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from twin.db.records import ChatRecord, MessageRecord, ReplyRecord
 from twin.domain.decide import AccountPolicy, Action, owner_took_over
 from twin.domain.models import Direction, Failure, MessageKind, ReplyState, SkipReason
+from twin.domain.safety import AccountMode
 from twin.errors import (
     AdapterError,
     Conflict,
@@ -22,14 +23,14 @@ from twin.errors import (
 )
 from twin.ports import Clock, Store, Tx
 from twin.services.events import EventLog, StagedEvent
-from twin.services.pipeline.caches import Behaviours, Styles
+from twin.services.pipeline.caches import Behaviours, Styles, with_timing
 from twin.services.pipeline.deliver import Delivery
 from twin.services.pipeline.fastpath import FastPath, started_tx
 from twin.services.pipeline.generate import Escalation, Generator, Unanswerable
 from twin.services.pipeline.outcome import Outcomes, failure_reason
 from twin.services.pipeline.records import Draft, Prepared, Sending, Started
 from twin.services.pipeline.runs import Run, Runs
-from twin.services.pipeline.states import BEFORE_SENDING
+from twin.services.pipeline.states import BEFORE_SENDING, ModeOf, no_modes, off_reason
 from twin.services.policy import Behaviour
 
 log = logging.getLogger("twin.pipeline")
@@ -92,6 +93,7 @@ class Executor:
         self._runs = runs
         # Channels other than Telegram whose jobs the worker answers (lifecycle registers them).
         self.channels: dict[str, ChannelDelivery] = {}
+        self.modes: ModeOf = no_modes  # each account's mode (lifecycle: the safety governor)
 
     def job_context(self, tx: Tx, reply: ReplyRecord) -> Prepared | None:
         """Inside the transaction that claims `reply`: what its first step would read (the
@@ -179,8 +181,15 @@ class Executor:
                 await self._repo.update_chat(chat.id, **result.summary)
             return None
         await opening  # read before the reply exists; a failure retries the generation
+        mode = self.modes(reply.account_id)
+        if mode is not None and mode.mode is AccountMode.DRAFT:
+            # Written for the owner, not sent: draft mode (the owner's, or the governor's).
+            await self._outcomes.drafted(reply, chat, result)
+            return None
         reply, parts = await self._enter_sending(reply, chat, behaviour, admitted.linked, result)
-        return Sending(reply, chat, admitted.policy, parts)
+        # typing at the owner's learned speed ([humanize] learned): generation parsed the profile
+        policy = with_timing(admitted.policy, self._styles.timing(reply.account_id))
+        return Sending(reply, chat, policy, parts)
 
     async def _channel_job(self, channel: ChannelDelivery, reply: ReplyRecord) -> None:
         """A job of a channel that delivers itself: admitted, started and generated as any
@@ -228,6 +237,8 @@ class Executor:
         )
         if not behaviour.twin.enabled:
             return await self._outcomes.skip(reply, SkipReason.DISABLED.value)
+        if off_reason(self.modes(reply.account_id)) is not None:
+            return await self._outcomes.skip(reply, SkipReason.ACCOUNT_OFF.value)
         if chat.is_paused(self._clock.now()):
             return await self._outcomes.cancel(reply, SkipReason.PAUSED.value)
         incoming = [
@@ -238,8 +249,10 @@ class Executor:
         if not incoming:
             return await self._outcomes.cancel(reply, SkipReason.DELETED.value)
         if await self._owner_took_over(chat, incoming):
-            minutes = behaviour.twin.takeover_minutes
-            return await self._outcomes.owner_took_over(reply, chat, minutes)
+            twin = behaviour.twin
+            return await self._outcomes.owner_took_over(
+                reply, chat, twin.takeover_minutes, twin.takeover_max_minutes
+            )
         return Admitted(chat, linked, behaviour, policy, incoming)
 
     async def _owner_took_over(self, chat: ChatRecord, incoming: list[MessageRecord]) -> bool:
@@ -350,4 +363,5 @@ class Executor:
             if m.direction is Direction.OUTGOING
             and m.state in (ReplyState.SENDING, ReplyState.SENT)
         ]
+        policy = with_timing(policy, self._styles.timing(reply.account_id))  # learned typing
         return Sending(reply, chat, policy, parts)

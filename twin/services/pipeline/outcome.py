@@ -12,8 +12,8 @@ from typing import Any
 
 from twin.config import Settings
 from twin.db.records import ChatRecord, ReplyRecord
-from twin.domain.decide import takeover_until
 from twin.domain.models import PAUSED_FOREVER, Direction, Failure, ReplyState, SkipReason
+from twin.domain.policies.takeover import TakeoverWindow, takeover_window
 from twin.domain.structured import BrainReply
 from twin.errors import ERROR_CHARS, Conflict, clip, describe
 from twin.ports import Accounts, Clock, Store, Tx
@@ -22,6 +22,7 @@ from twin.services.events import EventLog, StagedEvent
 from twin.services.outbox import new_random_id
 from twin.services.owner import owner_account
 from twin.services.pipeline.generate import Escalation
+from twin.services.pipeline.records import Draft
 from twin.services.pipeline.states import ACTIVE, REASON_CHARS, finish_tx
 
 log = logging.getLogger("twin.pipeline")
@@ -58,26 +59,57 @@ class Outcomes:
     async def skip(self, reply: ReplyRecord, reason: str) -> None:
         await self._finish(reply, ReplyState.SKIPPED, reason, "reply.skipped")
 
+    async def drafted(self, reply: ReplyRecord, chat: ChatRecord, draft: Draft) -> None:
+        """Draft mode: the reply is written and kept for the owner (its text, flags and usage
+        stored), and ends as skipped (`drafted`) without a send, in one transaction."""
+
+        def work(tx: Tx) -> StagedEvent:
+            if draft.summary:
+                tx.update_chat(chat.id, **draft.summary)
+            tx.update_reply(
+                reply.id,
+                expect_state=ReplyState.GENERATING,
+                text=draft.text,
+                voice=draft.voice,
+                flags=draft.flags,
+                **draft.usage,
+            )
+            reason = SkipReason.DRAFTED.value
+            return finish_tx(
+                tx, self._events, reply.id, ReplyState.SKIPPED, reason, "reply.skipped"
+            )[1]
+
+        with contextlib.suppress(Conflict):
+            self._events.publish(await self._repo.transaction(work))
+
     async def cancel(self, reply: ReplyRecord, reason: str) -> None:
         await self._finish(reply, ReplyState.CANCELLED, reason, "reply.cancelled")
 
-    async def owner_took_over(self, reply: ReplyRecord, chat: ChatRecord, minutes: float) -> None:
+    async def owner_took_over(
+        self, reply: ReplyRecord, chat: ChatRecord, minutes: float, max_minutes: float = 0.0
+    ) -> None:
         """The owner wrote in the chat after the messages this job answers, and the takeover
         never reached it (a crash between storing the activity and handing it over): cancel it
-        and set the takeover's pause, counted from the activity, in one transaction."""
+        and set the takeover's pause, counted from the activity (capped from the takeover's
+        first message), in one transaction."""
         active_at = chat.last_owner_activity_at
         if active_at is None:
             return
-        until = takeover_until(active_at, minutes)
+        current = None
+        if chat.takeover_started_at is not None and chat.paused_until is not None:
+            current = TakeoverWindow(chat.takeover_started_at, chat.paused_until)
+        window = takeover_window(active_at, minutes, max_minutes, current=current)
         extend = (
-            until is not None
-            and until > self._clock.now()
-            and not (chat.paused_until is not None and chat.paused_until >= until)
+            window is not None
+            and window.until > self._clock.now()
+            and not (chat.paused_until is not None and chat.paused_until >= window.until)
         )
 
         def work(tx: Tx) -> StagedEvent:
-            if extend:
-                tx.update_chat(chat.id, paused_until=until)
+            if extend and window is not None:
+                tx.update_chat(
+                    chat.id, paused_until=window.until, takeover_started_at=window.started
+                )
             reason = SkipReason.PAUSED.value
             return finish_tx(
                 tx,
@@ -222,7 +254,9 @@ class Outcomes:
             await account.send_text("me", note, random_id=random_id)
         else:
             log.info("reply %s: escalated on a bot; no logged-in account to tell", reply.id)
-        await self._repo.update_chat(chat.id, paused_until=PAUSED_FOREVER)
+        await self._repo.update_chat(
+            chat.id, paused_until=PAUSED_FOREVER, takeover_started_at=None
+        )
         await self.skip(reply, SkipReason.ESCALATED.value)
         await self._emit("reply.escalated", reply, intent=brain_reply.intent)
 

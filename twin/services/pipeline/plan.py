@@ -20,10 +20,11 @@ from twin.ports import Clock, Store, Tx
 from twin.services.directory import AccountDirectory
 from twin.services.events import EventLog, StagedEvent
 from twin.services.intake import Stored, store_incoming_tx
-from twin.services.pipeline.caches import Behaviours, Styles
+from twin.services.pipeline.caches import Behaviours, Styles, with_timing
 from twin.services.pipeline.fastpath import FastPath
 from twin.services.pipeline.records import Prepared
 from twin.services.pipeline.runs import Runs
+from twin.services.pipeline.states import ModeOf, no_modes, off_reason
 
 log = logging.getLogger("twin.pipeline")
 
@@ -59,6 +60,7 @@ class Planner:
         self._wake = wake
         self._answers = answers  # a brain is configured: replies can be generated
         self._rng = rng
+        self.modes: ModeOf = no_modes  # each account's mode (lifecycle: the safety governor)
 
     async def on_new_message(self, message: IncomingMessage, account_id: int) -> bool:
         """Store a received message and decide what to do about it in one transaction, then
@@ -157,6 +159,11 @@ class Planner:
         account_id = record.account_id
         overrides = tx.behaviour_overrides(account_id)
         behaviour, policy = self._behaviours.get(account_id, overrides, chat.overrides)
+        off = off_reason(self.modes(account_id))
+        if off is not None:
+            policy = dataclasses.replace(policy, off_reason=off)
+        if policy.humanize.learned:  # the owner's reply timing of the stored style profile
+            policy = with_timing(policy, self._styles.timing_tx(tx, account_id))
         pending = tx.pending_reply(chat.id)
         decision = decide(
             policy,
@@ -168,7 +175,7 @@ class Planner:
         skip_reason, updated_chat = self._activity_tx(tx, chat, message, decision, now)
         if skip_reason is not None:
             return [self._skip_tx(tx, record, decision, skip_reason)], None, None
-        if pending is not None and decision.action is Action.REPLY and _replying(pending):
+        if pending is not None and _joins(pending, decision):
             event = self._debounce_tx(tx, pending, record, message, decision, now)
             if event is not None:
                 return [event], None, None
@@ -273,6 +280,14 @@ def _replying(pending: ReplyRecord) -> bool:
     return pending.decision.get("action") == Action.REPLY.value
 
 
+def _joins(pending: ReplyRecord, decision: Decision) -> bool:
+    """Whether the message joins the chat's pending reply (one answer to a burst): a reply
+    debounced, or the messages deferred to the end of the owner's takeover."""
+    if decision.action is Action.REPLY:
+        return _replying(pending)
+    return decision.takeover_resume and bool(pending.decision.get("takeover_resume"))
+
+
 def chat_state(
     tx: Tx,
     chat: ChatRecord,
@@ -292,12 +307,34 @@ def chat_state(
         paused_until=chat.paused_until,
         last_away_at=chat.last_away_at,
         last_incoming_at=chat.last_incoming_at,
+        last_outgoing_at=last_outgoing(chat, pending),
+        greeting_pending=pending is not None and bool(pending.decision.get("greeting")),
         chat_reply_times=tuple(reply_times(tx, account_id, now, chat.id, limits.per_chat_per_hour)),
         account_reply_times=tuple(
             reply_times(tx, account_id, now, None, limits.per_account_per_hour)
         ),
         pending_since=pending_since,
+        takeover_since=chat.takeover_since(now),
+        owner_active_at=owner_active_at(tx, account_id, now),
     )
+
+
+def last_outgoing(chat: ChatRecord, pending: ReplyRecord | None) -> datetime | None:
+    """The newest message the chat has from this side: sent by the twin, written by the owner,
+    or a reply still to be sent (at its reply_at). A greeting needs the chat silent both ways,
+    and a reply on its way means it is not: a contact writing again during a long deferral
+    (a vacation) is not greeted twice."""
+    times = (chat.last_outgoing_at, chat.last_owner_activity_at)
+    if pending is not None:
+        times += (pending.reply_at,)
+    return max((t for t in times if t is not None), default=None)
+
+
+def owner_active_at(tx: Tx, account_id: int, now: datetime) -> datetime | None:
+    """The owner's last activity on the account as of `now` (messages from any device, read
+    receipts, online status: `now` while Telegram shows them online)."""
+    activity = tx.owner_activity(account_id)
+    return activity.active_as_of(now) if activity is not None else None
 
 
 def reply_times(
@@ -357,5 +394,7 @@ def decision_json(decision: Decision, message: IncomingMessage) -> dict[str, Any
         "greeting": decision.greeting,
         "delay_s": round(decision.delay.seconds, 3) if decision.delay else None,
         "first_message_at": message.date.isoformat(),
+        "grace_until": decision.grace_until.isoformat() if decision.grace_until else None,
+        "takeover_resume": decision.takeover_resume,
         "chat_kind": message.chat_kind.value if isinstance(message.chat_kind, ChatKind) else None,
     }

@@ -1,21 +1,44 @@
 """The owner and the contact change what a pending reply answers: the owner writing in the chat
-from another device (takeover: the chat's one pause, twin.services.chats), an edited message
-(the brain reads the new text) and deleted messages (a reply left with nothing is cancelled)."""
+from another device (takeover: the chat's one pause, twin.services.chats), the owner reading it
+from another device (a reply waiting out its grace period is cancelled), the owner's online
+status (recorded: "only if offline" reads it), an edited message (the brain reads the new text)
+and deleted messages (a reply left with nothing is cancelled)."""
 
 from __future__ import annotations
 
 import contextlib
+import logging
+from datetime import datetime
 
-from twin.db.records import ChatRecord
-from twin.domain.decide import takeover_until
-from twin.domain.models import Direction, OwnerActivity, ReplyState, SkipReason
+from twin.db.records import ChatRecord, ReplyRecord
+from twin.domain.models import (
+    Direction,
+    OwnerActivity,
+    OwnerPresence,
+    OwnerRead,
+    ReplyState,
+    SkipReason,
+)
+from twin.domain.policies.takeover import TakeoverWindow, read_cancels, takeover_window
 from twin.errors import Conflict, NotFound
-from twin.ports import Clock, Store
+from twin.ports import Clock, Store, Tx
 from twin.services.chats import KEEP, ChatHold
 from twin.services.directory import AccountDirectory
-from twin.services.events import EventLog
+from twin.services.events import EventLog, StagedEvent
 from twin.services.pipeline.caches import Behaviours
-from twin.services.pipeline.states import BEFORE_SENDING
+from twin.services.pipeline.runs import Runs
+from twin.services.pipeline.states import BEFORE_SENDING, finish_tx
+
+log = logging.getLogger("twin.pipeline")
+
+NOT_STARTED = (ReplyState.RECEIVED, ReplyState.SCHEDULED)
+
+
+def current_takeover(chat: ChatRecord) -> TakeoverWindow | None:
+    """The chat's takeover as stored (running or not), if its pause is one."""
+    if chat.takeover_started_at is None or chat.paused_until is None:
+        return None
+    return TakeoverWindow(chat.takeover_started_at, chat.paused_until)
 
 
 class Takeover:
@@ -28,6 +51,7 @@ class Takeover:
         directory: AccountDirectory,
         behaviours: Behaviours,
         holds: ChatHold,
+        runs: Runs | None = None,
     ) -> None:
         self._repo = repo
         self._events = events
@@ -35,13 +59,136 @@ class Takeover:
         self._directory = directory
         self._behaviours = behaviours
         self._holds = holds
+        self._runs = runs
 
     async def on_owner_activity(self, activity: OwnerActivity, chat: ChatRecord) -> None:
         """The owner wrote in this chat: step back (pause) and cancel what was pending — with
-        `takeover_minutes = 0` no pause, but what was pending is still the owner's."""
-        behaviour = await self._behaviours.of_chat(self._repo, chat)
-        until = takeover_until(self._clock.now(), behaviour.twin.takeover_minutes)
-        await self._holds.hold(chat, KEEP if until is None else until)
+        `takeover_minutes = 0` no pause, but what was pending is still the owner's.
+
+        The pause counts from the owner's message (each one restarts it) and is capped from the
+        takeover's first message (`takeover_max_minutes`); a longer pause of the owner's own
+        (API pause, escalation) is left as it is. The contact's messages arriving meanwhile are
+        deferred to the pause's end (`takeover_resume = "answer"`): a reply job due then, which
+        the owner's next message cancels like any pending reply."""
+        twin = (await self._behaviours.of_chat(self._repo, chat)).twin
+        now = self._clock.now()
+        window = takeover_window(
+            activity.date,
+            twin.takeover_minutes,
+            twin.takeover_max_minutes,
+            current=current_takeover(chat),
+        )
+        own_pause = chat.takeover_started_at is None and chat.is_paused(now)
+        if window is None or window.until <= now:
+            await self._holds.hold(chat, KEEP)  # over already (a late message): cancel only
+        elif own_pause and chat.paused_until is not None and chat.paused_until >= window.until:
+            await self._holds.hold(chat, KEEP)
+        else:
+            data = {
+                "account": activity.account,
+                "chat": chat.peer_id,
+                "until": window.until.isoformat(),
+                "minutes": twin.takeover_minutes,
+                "takeover_since": window.started.isoformat(),
+            }
+
+            def paused(tx: Tx, cancelled: int) -> StagedEvent:
+                return self._events.stage(
+                    tx,
+                    "chat.paused",
+                    {**data, "cancelled": cancelled},
+                    account_id=chat.account_id,
+                    chat_id=chat.id,
+                )
+
+            await self._holds.hold(
+                chat, window.until, takeover_since=window.started, event=paused
+            )
+
+    async def on_owner_read(self, read: OwnerRead) -> None:
+        """The owner read the chat from another device: recorded as their activity, and a reply
+        still waiting out its grace period whose messages the read covers is cancelled
+        (`owner_read`), in one transaction. A read is not a message: it starts no takeover,
+        and a reply without a grace period, or one already started, goes on."""
+        account_id = await self._directory.id_of(read.account)
+        try:
+            chat: ChatRecord | None = await self._repo.get_chat_by_peer(account_id, read.chat_id)
+        except NotFound:
+            chat = None
+        if chat is None or self._runs is None:
+            await self._read(account_id, chat, read)
+            return
+        # The planner's lock: no message joins a pending reply while the read is judged.
+        async with self._runs.lock(account_id, chat.peer_id):
+            await self._read(account_id, chat, read)
+
+    async def _read(self, account_id: int, chat: ChatRecord | None, read: OwnerRead) -> None:
+        pending: list[ReplyRecord] = []
+        if chat is not None:
+            self._events.remember_chat(chat.id, chat.peer_id)
+            pending = [
+                reply
+                for reply in await self._repo.unfinished_replies(account_id)
+                if reply.chat_id == chat.id
+                and reply.state in NOT_STARTED
+                and reply.attempts == 0  # never started: the daemon has not read it itself
+                and reply.decision.get("grace_until")
+            ]
+
+        def work(tx: Tx) -> list[StagedEvent]:
+            tx.note_owner_activity(account_id, read.date)
+            staged = [event for reply in pending if (event := self._read_tx(tx, reply, read))]
+            if chat is None:
+                return staged
+            data = {"chat": read.chat_id, "max_id": read.max_id, "cancelled": len(staged)}
+            read_event = self._events.stage(
+                tx, "owner.read", data, account_id=account_id, chat_id=chat.id
+            )
+            return [read_event, *staged]
+
+        self._events.publish(*await self._repo.transaction(work))
+
+    def _read_tx(self, tx: Tx, reply: ReplyRecord, read: OwnerRead) -> StagedEvent | None:
+        """Cancel `reply` if the read covers what it answers and it has not started."""
+        incoming = [
+            m.tg_message_id
+            for m in tx.reply_messages(reply.id)
+            if m.direction is Direction.INCOMING and m.state is not ReplyState.CANCELLED
+        ]
+        newest = max((i for i in incoming if i is not None), default=None)
+        if not read_cancels(read.max_id, newest, has_grace=True):
+            return None
+        reason = SkipReason.OWNER_READ.value
+        try:
+            _, event = finish_tx(
+                tx,
+                self._events,
+                reply.id,
+                ReplyState.CANCELLED,
+                reason,
+                "reply.cancelled",
+                expect=NOT_STARTED,
+                read_max_id=read.max_id,
+            )
+        except Conflict:  # started (its grace is over) or finished meanwhile
+            return None
+        return event
+
+    async def on_owner_presence(self, presence: OwnerPresence) -> None:
+        """The owner's own online status (their devices set it; the daemon never does)."""
+        account_id = await self._directory.id_of(presence.account)
+        until: datetime | None = presence.until if presence.online else None
+        data = {
+            "online": presence.online,
+            "at": presence.at.isoformat(),
+            "until": until.isoformat() if until else None,
+        }
+
+        def work(tx: Tx) -> StagedEvent:
+            tx.set_owner_status(account_id, presence.at, until)
+            return self._events.stage(tx, "owner.presence", data, account_id=account_id)
+
+        self._events.publish(await self._repo.transaction(work))
 
     async def on_edited(self, account: str, peer_id: int, tg_message_id: int, text: str) -> None:
         """An edit before the reply is generated is simply what the brain will read."""
