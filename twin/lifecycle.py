@@ -212,10 +212,7 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         app[keys.INTAKE] = intake
         app[keys.DIRECTORY] = directory
         safety = Safety(settings, repo, directory, clock, events=events)
-        try:
-            await safety.load()
-        except (OSError, SQLAlchemyError, StorageUnavailable):
-            log.warning("account modes unknown: the database is unreachable")
+        await safety.start()  # the database out: loaded in the background when it is back
         app[keys.SAFETY] = safety
         if METRICS in app:
             safety.metrics = SafetyMetrics(app[METRICS].registry, safety)
@@ -333,7 +330,7 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         await sender.stop()
         await talkme.aclose()  # turns answered with the holding phrase and still running
         await notifier.drain()  # escalation notes on their way to Telegram
-        await safety.drain()  # the governor's notes to the owner
+        await safety.stop()  # the governor's notes to the owner
         if tools is not None:
             await tools.aclose()
         await knowledge.aclose()

@@ -4,10 +4,13 @@ Saved Messages (pure: Telethon's TL objects, no connection)."""
 from __future__ import annotations
 
 import pytest
+from telethon import errors
 from telethon.tl import functions, types
 
+from twin.adapters.telegram.client import TwinTelegramClient
 from twin.adapters.telegram.guard import call_category, to_self
 from twin.domain.safety import CallCategory
+from twin.errors import RateLimited
 
 PEER = types.InputPeerUser(user_id=5, access_hash=1)
 
@@ -69,3 +72,37 @@ def test_sends_to_saved_messages_are_to_self() -> None:
     assert not to_self(send(peer=PEER, message="hi"), 9)
     assert not to_self(send(peer=PEER, message="hi"), None)
     assert not to_self(functions.contacts.ResolveUsernameRequest(username="me"), 9)
+
+
+class RefusingGuard:
+    """A governor that refuses every call (twin.ports.CallGuard)."""
+
+    def __init__(self) -> None:
+        self.admitted: list[tuple[CallCategory, str]] = []
+
+    async def admit(self, category: CallCategory, *, to_self: bool = False, method: str = ""):
+        self.admitted.append((category, method))
+        raise RateLimited("safety: wait", retry_after=42.5)
+
+    async def flood_wait(self, category: CallCategory, seconds: float, method: str = "") -> bool:
+        raise AssertionError("never reached: the call is refused before Telegram")
+
+    async def spam_limited(self, category: CallCategory, error: str) -> None:
+        raise AssertionError("never reached")
+
+
+async def test_a_refused_call_is_refused_in_the_callers_terms() -> None:
+    """Our callers hear RateLimited; Telethon's own machinery (the update loop asking for the
+    difference) hears its FloodWaitError, which it survives (and rpc_errors translates back)."""
+    client = TwinTelegramClient(None, 1, "hash")  # a memory session, never connected
+    client.guard = guard = RefusingGuard()
+    with pytest.raises(RateLimited):
+        await client._call(None, functions.messages.SendMessageRequest(peer=PEER, message="x"))
+    difference = functions.updates.GetDifferenceRequest(pts=1, date=None, qts=0)
+    with pytest.raises(errors.FloodWaitError) as refused:
+        await client._call(None, difference)
+    assert refused.value.seconds == 43
+    assert guard.admitted == [
+        (CallCategory.SEND, "SendMessageRequest"),
+        (CallCategory.OTHER, "GetDifferenceRequest"),
+    ]

@@ -357,3 +357,32 @@ def test_a_holiday_on_a_switch_day_is_the_whole_local_day(
     assert run(policy, now=end - timedelta(seconds=1)).action is Action.DEFER
     assert run(policy, now=end).action is Action.REPLY
     assert run(policy, now=begin - timedelta(seconds=1)).action is Action.REPLY
+
+
+@settings(deadline=None, max_examples=80)
+@given(
+    zone=st.sampled_from(ZONES),
+    schedule=schedules,
+    switch=st.sampled_from(SWITCHES),
+    start=st.integers(-2 * 1440, 1440),
+    grace=st.integers(1, 16 * 60),
+)
+def test_a_grace_period_never_holds_a_reply_past_closing(
+    zone: str, schedule: dict[str, list[str]], switch: datetime, start: int, grace: int
+) -> None:
+    """A reply held by the grace period is answered within the hours: when the grace ends after
+    closing, at the next opening (only the human read delay of 10 s may run past closing)."""
+    hours = WorkingHours.from_config(zone, schedule)
+    policy = AccountPolicy(
+        hours=hours, humanize=EXACT, debounce_s=0, debounce_max_s=0, grace_minutes=grace
+    )
+    now = switch + timedelta(minutes=start, seconds=17)
+    decision = decide(policy, message(now), ChatState(), now=now, rng=random.Random(0))
+    if decision.action in (Action.REPLY, Action.DEFER):
+        assert decision.reply_at is not None
+        assert decision.reply_at >= now + timedelta(minutes=grace) or (
+            decision.reply_at == now + timedelta(seconds=10)  # grace ends before the delay
+        )
+        assert is_open(hours, decision.reply_at) or decision.reply_at - now <= timedelta(
+            seconds=10
+        )

@@ -343,4 +343,15 @@ def _grace(
         f"grace period: answered only if the owner neither writes nor reads the chat within "
         f"{policy.grace_minutes:g} min of {_iso(first)}: not before {_iso(grace)}"
     )
-    return max(reply_at, grace), grace
+    if reply_at >= grace:
+        return reply_at, grace
+    # Held by the grace period past closing time: to the next opening, never outside hours.
+    if not is_open(policy.hours, grace):
+        opening = next_opening(policy.hours, grace)
+        if opening is not None:
+            explain.append(
+                "the grace period ends outside working hours: held to the next opening "
+                f"{_iso(opening.astimezone(policy.hours.tz))}"
+            )
+            return opening, grace
+    return grace, grace

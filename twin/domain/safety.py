@@ -275,6 +275,12 @@ class SafetyLedger:
             )
         return None
 
+    def forgive(self) -> None:
+        """The owner turned the twin back on: past warnings no longer count towards a trip
+        (a wait Telegram asked for still holds)."""
+        self._flood_waits.clear()
+        self._spam_limits.clear()
+
     def record_spam_limit(self, error: str, now: float) -> Trip:
         """Telegram says the account is limited for spam (PEER_FLOOD…): stop at once."""
         _trim(self._spam_limits, now - DAY).append(now)

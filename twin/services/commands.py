@@ -109,13 +109,13 @@ class OwnerCommands:
     async def on_owner_text(self, text: OwnerText) -> bool:
         """The owner's message from another device: True when it was a command (handled here,
         so not owner activity); False for anything else."""
+        behaviour = await self._behaviour(text.account)
+        prefix = behaviour.twin.command_prefix if behaviour else self._prefix_default()
+        command = parse(text.text, prefix)
+        if command is None:
+            return False  # an ordinary message never waits behind a command
         # One command at a time per account, in the order they arrive (`off` then `on`).
         async with self._locks.setdefault(text.account, asyncio.Lock()):
-            behaviour = await self._behaviour(text.account)
-            prefix = behaviour.twin.command_prefix if behaviour else self._prefix_default()
-            command = parse(text.text, prefix)
-            if command is None:
-                return False
             try:
                 await self._handle(text, command, prefix, behaviour)
             except Exception:  # never let a command become the owner's message

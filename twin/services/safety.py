@@ -13,6 +13,7 @@ events of the last 24 h, so a restart does not reset the daily budget or the flo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 from dataclasses import asdict
@@ -44,6 +45,9 @@ log = logging.getLogger("twin.safety")
 
 GOVERNOR = "governor"
 OWNER = "owner"
+RESEED_SECONDS = 10.0  # a ledger whose seeding failed tries again this often at most
+NOTE_ATTEMPTS = 4  # a note to the owner waits out a rate limit this many times at most
+NOTE_MAX_WAIT = 900.0  # seconds, each
 
 
 def limits_of(safety: SafetySettings, *, patient: bool = False) -> SafetyLimits:
@@ -215,7 +219,11 @@ class Safety:
         self._ledgers: dict[str, SafetyLedger] = {}
         self._ids: dict[str, int] = {}
         self._seeding: dict[str, asyncio.Lock] = {}
+        self._unseeded: dict[str, float] = {}  # ledgers counting from empty: when last tried
+        self._created: dict[str, float] = {}  # when each ledger began
         self._notes: set[asyncio.Task[None]] = set()
+        self._trip_locks: dict[int, asyncio.Lock] = {}
+        self._loading: asyncio.Task[None] | None = None
         self.metrics: SafetyMetrics | None = None  # lifecycle: in the API's registry
 
     def now(self) -> float:
@@ -240,27 +248,42 @@ class Safety:
         """The account's ledger, seeded from storage on first use (the sends and events of the
         last 24 h); with the database out, it starts empty rather than stopping Telegram."""
         ledger = self._ledgers.get(name)
-        if ledger is not None:
+        if ledger is not None and name not in self._unseeded:
             return ledger
         lock = self._seeding.setdefault(name, asyncio.Lock())
         async with lock:
             ledger = self._ledgers.get(name)
-            if ledger is not None:
+            if ledger is not None and (
+                name not in self._unseeded or self.now() < self._unseeded[name] + RESEED_SECONDS
+            ):
                 return ledger
-            ledger = SafetyLedger(self.limits)
+            if ledger is None:
+                ledger = self._ledgers[name] = SafetyLedger(self.limits)
+                self._created[name] = self.now()
             try:
                 await self._seed(name, ledger)
+                self._unseeded.pop(name, None)
             except (StorageUnavailable, OSError, TwinError) as exc:
-                log.warning("account %s: safety ledger starts empty: %s", name, exc)
-            self._ledgers[name] = ledger
+                # Counted from empty meanwhile; seeded again at most every RESEED_SECONDS.
+                log.warning("account %s: safety ledger not seeded yet: %s", name, exc)
+                self._unseeded[name] = self.now()
             return ledger
 
     async def _seed(self, name: str, ledger: SafetyLedger) -> None:
+        """The sends and events of the last 24 h from storage. Seeded again after a failure:
+        the sends replace what was counted (every send is stored before it is made), events
+        recorded since the ledger began are in it already."""
         account_id = self._ids[name] = await self._directory.id_of(name)
         since = self._clock.now() - timedelta(seconds=DAY)
-        ledger.seed_sends([t.timestamp() for t in await self._repo.send_times(account_id, since)])
-        for event in await self._repo.safety_events(account_id, since):
+        sends = await self._repo.send_times(account_id, since)
+        events = await self._repo.safety_events(account_id, since)
+        ledger.seed_sends([t.timestamp() for t in sends])
+        # Seeded again after a failure: what this ledger counted itself is not added twice.
+        began = self._created[name] if name in self._unseeded else math.inf
+        for event in events:
             at = event.at.timestamp()
+            if at >= began:
+                continue
             if event.kind == "flood_wait" and event.category:
                 category = CallCategory(event.category)
                 ledger.record_flood_wait(category, event.seconds or 1.0, at, event.detail)
@@ -281,8 +304,42 @@ class Safety:
     # -- modes -----------------------------------------------------------------------------------
 
     async def load(self) -> None:
+        """Every account's stored mode, and the governor's notes a crash kept from the owner
+        (sent now with their stored random id: never twice)."""
         self._modes = await self._repo.account_modes()
         self._modes_loaded = True
+        for record in self._modes.values():
+            if record.notify_random_id is not None and not record.notified:
+                with contextlib.suppress(TwinError):
+                    self._note(await self._directory.name_of(record.account_id), record)
+
+    async def start(self) -> None:
+        """`load`, or (the database is out) keep trying in the background until it works."""
+        try:
+            await self.load()
+        except (StorageUnavailable, OSError) as exc:
+            log.warning("account modes unknown (%s): loading them in the background", exc)
+            self._loading = asyncio.get_running_loop().create_task(self._load_until_done())
+
+    async def _load_until_done(self) -> None:
+        delay = 1.0
+        while not self._modes_loaded:
+            await asyncio.sleep(delay)
+            try:
+                await self.load()
+            except (StorageUnavailable, OSError):
+                delay = min(delay * 2, 30.0)
+
+    async def stop(self) -> None:
+        """Shutdown: a note still waiting out a rate limit is not waited for — unsent, it is
+        sent at the next start (its row says so)."""
+        for task in [self._loading, *self._notes]:
+            if task is not None:
+                task.cancel()
+        for task in [self._loading, *self._notes]:
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     def mode(self, account_id: int) -> AccountModeRecord | None:
         """The account's mode as last stored or set here (None: active, never changed)."""
@@ -312,6 +369,9 @@ class Safety:
             notify_random_id=new_random_id() if notify else None,
         )
         self._modes[account_id] = record
+        ledger = self._ledgers.get(name)
+        if mode is AccountMode.ACTIVE and ledger is not None:
+            ledger.forgive()  # the owner turned it back on: the count starts again
         if self.events is not None:
             await self.events.emit(
                 "account.mode",
@@ -324,19 +384,30 @@ class Safety:
         return record
 
     async def trip(self, name: str, trip: Trip) -> None:
-        """The governor stops the twin sending by itself, unless it already is (as much)."""
+        """The governor stops the twin sending by itself, unless it already is (as much): one
+        trip at a time per account, against the stored mode (another process — a CLI command —
+        or the owner may have changed it)."""
         account_id = await self._directory.id_of(name)
-        current = self.mode_of(account_id)
-        if current is AccountMode.OFF or current is trip.mode:
-            return
-        try:
-            await self.set_mode(name, trip.mode, reason=trip.reason, set_by=GOVERNOR, notify=True)
-        except (StorageUnavailable, OSError) as exc:
-            # Not stored: it still holds in this process, and the next warning tries again.
-            log.error("account %s: the governor's %s not stored: %s", name, trip.mode, exc)
-            self._modes[account_id] = AccountModeRecord(
-                account_id, trip.mode, trip.reason, GOVERNOR, self._clock.now(), None, False
-            )
+        async with self._trip_locks.setdefault(account_id, asyncio.Lock()):
+            try:
+                stored = await self._repo.account_mode(account_id)
+                if stored is not None:
+                    self._modes[account_id] = stored
+            except (StorageUnavailable, OSError) as exc:
+                log.warning("account %s: stored mode unknown: %s", name, exc)
+            current = self.mode_of(account_id)
+            if current is AccountMode.OFF or current is trip.mode:
+                return
+            try:
+                await self.set_mode(
+                    name, trip.mode, reason=trip.reason, set_by=GOVERNOR, notify=True
+                )
+            except (StorageUnavailable, OSError) as exc:
+                # Not stored: it holds in this process until a restart.
+                log.error("account %s: the governor's %s not stored: %s", name, trip.mode, exc)
+                self._modes[account_id] = AccountModeRecord(
+                    account_id, trip.mode, trip.reason, GOVERNOR, self._clock.now(), None, False
+                )
 
     def _note(self, name: str, record: AccountModeRecord) -> None:
         """The note to the owner goes in the background: it is a Telegram call itself, and the
@@ -355,15 +426,21 @@ class Safety:
         text = (
             f"twin: to protect your account, the twin {what} on '{name}'.\n"
             f"Why: {record.reason}.\n"
-            "Turn it back on when you are ready: POST /accounts/{name}/safety/resume "
-            "(or type .twin on)."
+            'Turn it back on when you are ready: PUT /accounts/{name}/safety {"mode": "active"} '
+            "(or type .twin on in any chat)."
         ).replace("{name}", name)
-        try:
-            account = await self.accounts.get(name, connect=False)
-            await account.send_text("me", text, random_id=record.notify_random_id)
-            await self._repo.mark_mode_notified(record.account_id, record.notify_random_id)
-        except Exception as exc:  # the mode holds whether or not the note went out
-            log.warning("account %s: the governor's note was not sent: %s", name, exc)
+        for _ in range(NOTE_ATTEMPTS):
+            try:
+                account = await self.accounts.get(name, connect=False)
+                await account.send_text("me", text, random_id=record.notify_random_id)
+                await self._repo.mark_mode_notified(record.account_id, record.notify_random_id)
+                return
+            except RateLimited as exc:  # Telegram's own wait, or the governor's: sit it out
+                await asyncio.sleep(min(exc.retry_after or 5.0, NOTE_MAX_WAIT))
+            except Exception as exc:  # the mode holds whether or not the note went out
+                log.warning("account %s: the governor's note was not sent: %s", name, exc)
+                return
+        log.warning("account %s: the governor's note was not sent (rate limited)", name)
 
     async def drain(self) -> None:
         """Wait for the notes in flight (shutdown, tests)."""

@@ -8,10 +8,13 @@ client's own `flood_sleep_threshold` is 0, so every FLOOD_WAIT surfaces here: th
 it, blocks the category until the wait is over (no call of it reaches Telegram early: Telethon
 would otherwise also refuse it locally) and, for a short wait, has the call made again once the
 wait is over — at most `SHORT_WAIT_RETRIES` times, then the FloodWaitError is raised as a long
-one would be (RateLimited with retry_after for the caller)."""
+one would be (RateLimited with retry_after for the caller). A refused uncategorised call (the
+update loop's getDifference while Telegram asked it to wait) is refused as Telethon's own
+FloodWaitError, which its update loop survives."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from telethon import errors, utils
@@ -19,6 +22,7 @@ from telethon.tl import functions, types
 
 from twin.adapters.telegram.refusals import rpc_message
 from twin.domain.safety import SPAM_LIMITS, CallCategory
+from twin.errors import RateLimited
 from twin.ports import CallGuard
 
 SHORT_WAIT_RETRIES = 3
@@ -92,7 +96,15 @@ class GuardedCalls:
         own = to_self(first, getattr(self._mb_entity_cache, "self_id", None))  # type: ignore[attr-defined]
         method = type(first).__name__
         for attempt in range(SHORT_WAIT_RETRIES + 1):
-            await guard.admit(category, to_self=own, method=method)
+            try:
+                await guard.admit(category, to_self=own, method=method)
+            except RateLimited as exc:
+                if category is not CallCategory.OTHER:
+                    raise
+                # Telethon's own machinery (the update loop's getDifference…) knows only its
+                # FloodWaitError: the same refusal in its terms (translated back by rpc_errors).
+                seconds = math.ceil(exc.retry_after or 1.0)
+                raise errors.FloodWaitError(request=first, capture=seconds) from exc
             try:
                 return await call(sender, request, ordered, flood_sleep_threshold)
             except (errors.FloodWaitError, errors.FloodPremiumWaitError) as exc:

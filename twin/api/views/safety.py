@@ -31,7 +31,9 @@ class CategoryOut(ApiModel):
 
 class BudgetOut(ApiModel):
     last_24h: int
-    budget: int = Field(description="in any 24 h (0: no limit)")
+    budget: int = Field(
+        description="in any 24 h (sends: 0 = no limit; first contacts: 0 = none allowed)"
+    )
 
 
 class FloodWaitsOut(ApiModel):

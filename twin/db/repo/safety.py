@@ -31,6 +31,13 @@ class SafetyMixin(RepoBase):
 
         return await self._read(work)
 
+    async def account_mode(self, account_id: int) -> AccountModeRecord | None:
+        def work(c: Connection) -> AccountModeRecord | None:
+            row = c.execute(sa.select(S).where(S.c.account_id == account_id)).first()
+            return AccountModeRecord.from_row(row._mapping) if row is not None else None
+
+        return await self._read(work)
+
     async def set_account_mode(
         self,
         account_id: int,

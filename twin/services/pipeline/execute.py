@@ -160,7 +160,13 @@ class Executor:
         if admitted is None:
             return None
         chat, behaviour, incoming = admitted.chat, admitted.behaviour, admitted.incoming
-        opening = self._fast.read_ahead(await self._delivery.open(reply, chat, incoming))
+        # Draft mode sends nothing, not even the read receipt: the chat stays unread for the
+        # owner, who answers it.
+        opening = (
+            None
+            if self._mode_is(reply, AccountMode.DRAFT)
+            else self._fast.read_ahead(await self._delivery.open(reply, chat, incoming))
+        )
         if prepared.started is not None and reply.state is ReplyState.GENERATING:
             started: Started | None = prepared.started  # by the transaction that created it
         else:
@@ -180,9 +186,9 @@ class Executor:
             if result.summary:
                 await self._repo.update_chat(chat.id, **result.summary)
             return None
-        await opening  # read before the reply exists; a failure retries the generation
-        mode = self.modes(reply.account_id)
-        if mode is not None and mode.mode is AccountMode.DRAFT:
+        if opening is not None:
+            await opening  # read before the reply exists; a failure retries the generation
+        if self._mode_is(reply, AccountMode.DRAFT):
             # Written for the owner, not sent: draft mode (the owner's, or the governor's).
             await self._outcomes.drafted(reply, chat, result)
             return None
@@ -333,6 +339,10 @@ class Executor:
         self._events.publish(event)
         return current, parts
 
+    def _mode_is(self, reply: ReplyRecord, mode: AccountMode) -> bool:
+        record = self.modes(reply.account_id)
+        return record is not None and record.mode is mode
+
     async def _resume(self, reply: ReplyRecord) -> Sending | None:
         """A job resumed in `sending`: its parts as stored (None if it is no longer sending,
         or is cancelled now because its chat is paused)."""
@@ -355,6 +365,13 @@ class Executor:
             # Paused since it stopped (re-queued by recovery, or resumed after a restart): the
             # rest of its bubbles would go into a chat the owner paused.
             await self._outcomes.cancel(current, SkipReason.PAUSED.value)
+            return None
+        if off_reason(self.modes(reply.account_id)) is not None:
+            await self._outcomes.cancel(current, SkipReason.ACCOUNT_OFF.value)
+            return None
+        if self._mode_is(reply, AccountMode.DRAFT):
+            # Turned to draft since it stopped (a trip, the owner): the rest is not sent.
+            await self._outcomes.skip(current, SkipReason.DRAFTED.value)
             return None
         _, policy = self._behaviours.get(reply.account_id, overrides, chat.overrides)
         parts = [

@@ -133,6 +133,8 @@ class Takeover:
                 and reply.state in NOT_STARTED
                 and reply.attempts == 0  # never started: the daemon has not read it itself
                 and reply.decision.get("grace_until")
+                # read within the grace period (not hours later, while a deferral waits)
+                and read.date <= datetime.fromisoformat(reply.decision["grace_until"])
             ]
 
         def work(tx: Tx) -> list[StagedEvent]:
