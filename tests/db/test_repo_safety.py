@@ -63,3 +63,22 @@ async def test_send_times_are_the_twins_bubbles(repo: Repository, account, chat)
     times = await repo.send_times(account.id, datetime(2000, 1, 1, tzinfo=UTC))
     assert len(times) == 2 and all(t.tzinfo is not None for t in times)
     assert await repo.send_times(account.id, datetime(2999, 1, 1, tzinfo=UTC)) == []
+
+
+async def test_twin_sent_ids_are_the_twins_replies_in_that_chat(
+    repo: Repository, account, chat
+) -> None:
+    message, _ = await repo.add_incoming(account.id, chat.id, 7, date=T0)
+    reply = await repo.create_reply(account.id, chat.id, reply_at=T0, message_ids=[message.id])
+    bubbles = [
+        await repo.add_outgoing(
+            account.id, chat.id, text=text, reply_id=reply.id, bubble_index=i, random_id=20 + i
+        )
+        for i, text in enumerate(("one", "two"))
+    ]
+    await repo.mark_sent(bubbles[0].id, 701)  # the second is still on its way: no Telegram id
+    manual = await repo.add_outgoing(account.id, chat.id, text="by the API", random_id=12)
+    await repo.mark_sent(manual.id, 702)  # the owner's own send through the API
+    other, _ = await repo.upsert_chat(account.id, 1002, kind="private", title="Bob")
+    assert await repo.twin_sent_ids(account.id, chat.peer_id) == {701}
+    assert await repo.twin_sent_ids(account.id, other.peer_id) == set()

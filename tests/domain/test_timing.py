@@ -7,6 +7,7 @@ import json
 import math
 import random
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -130,6 +131,22 @@ class TestMeasuring:
         assert acc.contacts[7].count == 2
         assert acc.typing.count == 1  # 20 chars 10 s after the owner's previous message
         assert list(acc.typing.items.values()) == [2.0]
+
+    def test_the_twins_own_replies_are_answers_but_never_the_owners_timing(self) -> None:
+        # contact 0 s, the twin 8 s, contact 100 s, owner 160 s, the twin 170 s (20 chars,
+        # 10 s after the owner), contact 200 s, the owner 260 s
+        events = [(0, False, 5), (8, True, 9), (100, False, 5), (160, True, 4), (170, True, 20)]
+        events += [(200, False, 3), (260, True, 4)]
+        history = timeline(events, TUE_14)
+        twin_ids = {2, 5}
+        history = [replace(m, twin=True) if m.id in twin_ids else m for m in history]
+        acc = TimingAccumulator()
+        scan = ReplyScan()
+        scan.feed(acc, 7, history)
+        scan.finish(acc, 7)
+        values = sorted(v for b in acc.buckets.values() for v in b.items.values())
+        assert values == [60.0, 60.0]  # 160-100 and 260-200; never 8 s (the twin's pace)
+        assert acc.typing.count == 0  # the twin's 20 chars after the owner are not typing
 
     def test_gaps_over_the_cap_are_not_replies(self) -> None:
         events = [(0, False, 5), (LATENCY_CAP_S + 1, True, 5)]

@@ -94,6 +94,23 @@ async def test_the_takeover_pause_is_the_same_hold(repo):
     assert (await repo.get_reply(reply.id)).reason == "paused"
 
 
+async def test_two_owner_messages_handled_at_once_never_shorten_the_takeover(repo):
+    """Both computed their window from the same chat record: the earlier message's window,
+    written last, must not end the pause before the later one's, nor restart the cap."""
+    account = await repo.get_or_create_account("default")
+    stale, _ = await repo.upsert_chat(account.id, 9, kind="private", title="Dan")
+    hold = ChatHold(repo, EventLog(repo), Runs(repo)).hold
+    first, second = NOW, NOW + timedelta(minutes=2)
+    await hold(stale, second + timedelta(minutes=30), takeover_since=first)
+    late = await hold(stale, first + timedelta(minutes=30), takeover_since=second)
+    assert late.chat.paused_until == second + timedelta(minutes=30)
+    assert late.chat.takeover_started_at == first
+    # A takeover over long ago is not the same one: a new one starts from its own message.
+    later = NOW + timedelta(hours=5)
+    fresh = await hold(stale, later + timedelta(minutes=30), takeover_since=later)
+    assert fresh.chat.takeover_started_at == later
+
+
 async def test_a_failed_hold_neither_pauses_nor_cancels(repo):
     """One transaction: when it fails, the chat is not paused and its reply still pending."""
     account = await repo.get_or_create_account("default")

@@ -70,6 +70,7 @@ class HistoryMessage:
     at: datetime
     out: bool  # written by the owner
     chars: int = 0
+    twin: bool = False  # sent by the twin itself: an answer, but not the owner's timing
 
 
 def priority(chat_id: ChatId, message_id: int) -> int:
@@ -386,6 +387,13 @@ class ReplyScan:
     ) -> None:
         """`messages` newest first, continuing where the previous page stopped."""
         for message in messages:
+            if message.twin:
+                # The twin answered the contact messages before it: the owner's run above (if
+                # any) closes, and the twin's own pace is never learned as the owner's.
+                if self.first_at is not None:
+                    self._reply(acc, chat_id)
+                self.answer_id = self.answer_at = self.first_at = self.newer_own = None
+                continue
             if message.out:
                 self._typing(acc, chat_id, message)
                 if self.first_at is not None:

@@ -85,8 +85,18 @@ class ChatHold:
             def work(tx: Tx) -> tuple[ChatRecord, list[StagedEvent]]:
                 current = chat
                 if not isinstance(until, _Keep):
+                    paused_until, since = until, takeover_since
+                    if since is not None and until is not None:
+                        # Two owner messages handled at once: the later window wins whichever
+                        # is written last, and the takeover keeps its first message (the cap).
+                        fresh = tx.get_chat(chat.id)
+                        if fresh.paused_until is not None and fresh.paused_until > until:
+                            paused_until = fresh.paused_until
+                        still = fresh.paused_until is not None and fresh.paused_until >= since
+                        if fresh.takeover_started_at is not None and still:
+                            since = min(since, fresh.takeover_started_at)
                     current = tx.update_chat(
-                        chat.id, paused_until=until, takeover_started_at=takeover_since
+                        chat.id, paused_until=paused_until, takeover_started_at=since
                     )
                 staged = []
                 for reply_id in unfinished:

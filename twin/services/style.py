@@ -11,6 +11,7 @@ the contact's too, goes through a per-chat `ReplyScan` whose few fields ride in 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -106,13 +107,18 @@ async def build_style(
     for chat_id in chats:
         if accumulator.count >= limit:
             break
+        twin_ids = await repo.twin_sent_ids(account_id, chat_id)  # the twin's own replies
         before = cursor["before"] if cursor["chat"] == chat_id else 0
         scan = ReplyScan.from_dict(cursor.get("replies") if cursor["chat"] == chat_id else None)
         while accumulator.count < limit:
             page = await account.own_messages(chat_id, before_id=before, limit=BATCH)
             scanned += page.scanned
             room = limit - accumulator.count
-            texts = [(message_id, text, at) for message_id, text, at in page.own if text][:room]
+            texts = [
+                (message_id, text, at)
+                for message_id, text, at in page.own
+                if text and message_id not in twin_ids
+            ][:room]
             accumulator.add(
                 OwnerMessage(text=text, chat_id=chat_id, at=at) for _, text, at in texts
             )
@@ -122,7 +128,12 @@ async def build_style(
             elif page.next_before is not None:
                 before = page.next_before
             # the timing reads exactly the messages a resumed build will not read again
-            scan.feed(accumulator.timing, chat_id, (m for m in page.timeline if m.id >= cut))
+            timeline = (
+                dataclasses.replace(m, twin=True) if m.id in twin_ids else m
+                for m in page.timeline
+                if m.id >= cut
+            )
+            scan.feed(accumulator.timing, chat_id, timeline)
             exhausted = page.next_before is None and accumulator.count < limit
             if exhausted:
                 scan.finish(accumulator.timing, chat_id)

@@ -12,13 +12,14 @@ from sqlalchemy.engine import Connection
 from twin.db.lean import prepared
 from twin.db.records import EventRecord, StyleProfileRecord
 from twin.db.repo._base import RepoBase, conflict_on_integrity
-from twin.db.tables import Account, AccountSettings, Chat, Event, StyleProfile, Twin
+from twin.db.tables import Account, AccountSettings, Chat, Event, Message, StyleProfile, Twin
 
 S = AccountSettings.__table__
 P = StyleProfile.__table__
 V = Event.__table__
 A = Account.__table__
 C = Chat.__table__
+M = Message.__table__
 
 _SELECT_SETTINGS = prepared(
     sa.select(S.c.data).where(S.c.account_id == sa.bindparam("_account_id"))
@@ -72,6 +73,25 @@ class MiscMixin(RepoBase):
 
     def _style_profile_version(self, c: Connection, account_id: int) -> datetime | None:
         return c.execute(_SELECT_STYLE_VERSION, {"_account_id": account_id}).scalar_one_or_none()
+
+    async def twin_sent_ids(self, account_id: int, peer_id: int) -> set[int]:
+        """The Telegram ids of the twin's own replies in a chat (not the owner's writing: the
+        style build leaves them out)."""
+        def work(c: Connection) -> set[int]:
+            query = (
+                sa.select(M.c.tg_message_id)
+                .select_from(M.join(C, C.c.id == M.c.chat_id))
+                .where(
+                    M.c.account_id == account_id,
+                    C.c.peer_id == peer_id,
+                    M.c.direction == "outgoing",
+                    M.c.reply_id.is_not(None),
+                    M.c.tg_message_id.is_not(None),
+                )
+            )
+            return set(c.execute(query).scalars())
+
+        return await self._read(work)
 
     async def put_style_profile(
         self,
