@@ -187,7 +187,8 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         from twin.services.outbox import Outbox
         from twin.services.recovery import OutageRecovery, RecoveryMetrics
         from twin.services.replies import ReplyPipeline
-        from twin.services.safety import Safety, SafetyMetrics
+        from twin.services.safety import Safety
+        from twin.services.safety_metrics import SafetyMetrics
         from twin.services.settings import BehaviourSettings
         from twin.services.tools import HttpTools
         from twin.services.twins import Twins
