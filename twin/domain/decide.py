@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from twin.domain.models import IncomingMessage, SkipReason, require_aware
+from twin.domain.models import IncomingMessage, SkipReason, choice, require_aware
 from twin.domain.policies.away import AwayRule, check_away, greeting_line
 from twin.domain.policies.delays import Delay, HumanizeConfig, is_chat_active, read_delay
 from twin.domain.policies.rate_limits import (
@@ -82,21 +82,9 @@ class AccountPolicy:
     off_reason: str | None = None  # the account's mode is off (owner or safety governor): why
 
     def __post_init__(self) -> None:
-        try:
-            mode = OutsideHoursMode(self.outside_hours_mode)
-        except ValueError:
-            choices = ", ".join(m.value for m in OutsideHoursMode)
-            raise ValueError(
-                f"schedule.outside_hours: {self.outside_hours_mode!r} is not one of {choices}"
-            ) from None
-        object.__setattr__(self, "outside_hours_mode", mode)
-        try:
-            resume = TakeoverResume(self.takeover_resume)
-        except ValueError:
-            choices = ", ".join(m.value for m in TakeoverResume)
-            raise ValueError(
-                f"twin.takeover_resume: {self.takeover_resume!r} is not one of {choices}"
-            ) from None
+        outside = choice(OutsideHoursMode, self.outside_hours_mode, "schedule.outside_hours")
+        object.__setattr__(self, "outside_hours_mode", outside)
+        resume = choice(TakeoverResume, self.takeover_resume, "twin.takeover_resume")
         object.__setattr__(self, "takeover_resume", resume)
         for name in (
             "away_repeat_hours",

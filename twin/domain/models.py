@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import TypeVar
 
 
 class ChatKind(StrEnum):
@@ -34,6 +35,19 @@ class Direction(StrEnum):
 
 # A pause with no end (manual "until resumed", escalation): far enough never to expire.
 PAUSED_FOREVER = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def choice(enum: type[E], value: object, key: str) -> E:
+    """`value` as a member of `enum`, else a ValueError naming the config `key` and the
+    choices (settings reach the domain as plain strings)."""
+    try:
+        return enum(value)
+    except ValueError:
+        choices = ", ".join(member.value for member in enum)
+        raise ValueError(f"{key}: {value!r} is not one of {choices}") from None
 
 
 def require_aware(value: datetime, name: str) -> datetime:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from twin.domain.models import SkipReason, require_aware
+from twin.domain.models import SkipReason, choice, require_aware
 
 
 class AwayMode(StrEnum):
@@ -44,11 +44,7 @@ class AwayRule:
     offline_minutes: float = 10.0
 
     def __post_init__(self) -> None:
-        try:
-            mode = AwayMode(self.mode)
-        except ValueError:
-            choices = ", ".join(m.value for m in AwayMode)
-            raise ValueError(f"schedule.away: {self.mode!r} is not one of {choices}") from None
+        mode = choice(AwayMode, self.mode, "schedule.away")
         object.__setattr__(self, "mode", mode)
         if not (math.isfinite(self.offline_minutes) and self.offline_minutes >= 0):
             raise ValueError(

@@ -315,7 +315,7 @@ def chat_state(
         ),
         pending_since=pending_since,
         takeover_since=chat.takeover_since(now),
-        owner_active_at=owner_active_at(tx, account_id, now),
+        owner_active_at=owner_active_at(tx, account_id, now) if policy.away.offline_only else None,
     )
 
 
@@ -331,8 +331,8 @@ def last_outgoing(chat: ChatRecord, pending: ReplyRecord | None) -> datetime | N
 
 
 def owner_active_at(tx: Tx, account_id: int, now: datetime) -> datetime | None:
-    """The owner's last activity on the account as of `now` (messages from any device, read
-    receipts, online status: `now` while Telegram shows them online)."""
+    """The owner's last activity as of `now` (messages, reads, online status: `now` while
+    shown online); read only for the away message's "only if offline"."""
     activity = tx.owner_activity(account_id)
     return activity.active_as_of(now) if activity is not None else None
 
