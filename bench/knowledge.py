@@ -12,10 +12,14 @@ ranking (FTS5 bm25 / PostgreSQL ts_rank over Snowball terms), the semantic ranki
 the stored vectors) and their reciprocal-rank fusion — what `KnowledgeBase.search` gives the
 prompt.
 
-Latency: the same questions through `KnowledgeBase.search` (lexical only: analysis, the
-database's full-text query, the passages' read), first on the labelled set alone (the baseline,
-~140 chunks), then with `--filler` irrelevant chunks added (tests/knowledge/filler.py); p50 and
-p95 in ms and the ratio to the baseline, in the same process.
+Lexical is given with the configured synonyms (the built-in list, twin.knowledge.synonyms) and
+without them ("no-synonym").
+
+Latency: the same questions through `KnowledgeBase.search` (lexical only: analysis, synonyms,
+the database's full-text query, the passages' read), with and without synonyms, first on the
+labelled set alone (the baseline: the plain questions there), then with `--filler` irrelevant
+chunks added (tests/knowledge/filler.py); p50 and p95 in ms and the ratio to the baseline, in
+the same process.
 """
 
 from __future__ import annotations
@@ -122,12 +126,16 @@ async def run_backend(label: str, url: str, tmp: Path, fake: FakeOpenAI, filler:
 
         results: dict[str, dict[str, list[int | None]]] = {}
         for q in questions:
-            lexical = await repo.search_knowledge(twin.id, query_terms(q["question"]), DEPTH)
+            lexical = await repo.search_knowledge(
+                twin.id, query_terms(q["question"], knowledge.synonyms), DEPTH
+            )
+            plain = await repo.search_knowledge(twin.id, query_terms(q["question"]), DEPTH)
             (vector,) = await embedder.embed([q["question"]])
             semantic = index.nearest(vector, DEPTH)
             fused, _ = await knowledge.search(twin.id, q["question"], DEPTH)
             for name, texts in (
                 ("lexical", await ranked_texts(lexical)),
+                ("no-synonym", await ranked_texts(plain)),
                 ("semantic", await ranked_texts(semantic)),
                 ("fused", [p.text for p in fused]),
             ):
@@ -137,33 +145,46 @@ async def run_backend(label: str, url: str, tmp: Path, fake: FakeOpenAI, filler:
                     )
         print(f"\n[{label}] labelled set: {len(questions)} questions, {chunks} chunks")
         print(f"{'ranking':<10} {'group':<5} {'recall@1':>9} {'recall@5':>9} {'MRR':>6}")
-        for name in ("lexical", "semantic", "fused"):
+        for name in ("lexical", "no-synonym", "semantic", "fused"):
             for group in ("all", "ru", "en"):
                 r1, r5, mrr = metrics(results[name][group])
                 print(f"{name:<10} {group:<5} {r1:>9.2f} {r5:>9.2f} {mrr:>6.2f}")
 
-        lexical_only = KnowledgeBase(settings=settings.knowledge, repo=repo)
+        plain_settings = settings.knowledge.model_copy(update={"builtin_synonyms": False})
+        searchers = {
+            "synonyms": KnowledgeBase(settings=settings.knowledge, repo=repo),
+            "plain": KnowledgeBase(settings=plain_settings, repo=repo),
+        }
 
-        async def ask(q: dict) -> None:
-            await lexical_only.search(twin.id, q["question"], 5)
+        async def latencies() -> dict[str, list[float]]:
+            found: dict[str, list[float]] = {}
+            for name, searcher in searchers.items():
 
-        base = await timed(ask, questions)
+                async def ask(q: dict, searcher: KnowledgeBase = searcher) -> None:
+                    await searcher.search(twin.id, q["question"], 5)
+
+                found[name] = await timed(ask, questions)
+            return found
+
+        base = await latencies()
         added = time.perf_counter()
         for name, text in filler_documents(filler):
-            await lexical_only.add_text(twin, name, text)
-        await lexical_only.refresh_statistics()  # as `twin knowledge add` does after a load
+            await searchers["plain"].add_text(twin, name, text)
+        await searchers["plain"].refresh_statistics()  # as `twin knowledge add` does after a load
         added = time.perf_counter() - added
         total = sum(d.chunks for d in await repo.knowledge_documents(twin.id))
-        scaled = await timed(ask, questions)
+        scaled = await latencies()
         print(
             f"\n[{label}] retrieval latency (KnowledgeBase.search, lexical, top 5; "
-            f"{len(base)} queries each)"
+            f"{len(base['plain'])} queries each; × p50 of the plain questions on the labelled set)"
         )
-        print(f"{'chunks':>7} {'p50 ms':>8} {'p95 ms':>8} {'× p50':>7}")
-        b50 = statistics.median(base)
+        print(f"{'questions':<10} {'chunks':>7} {'p50 ms':>8} {'p95 ms':>8} {'× p50':>7}")
+        b50 = statistics.median(base["plain"])
         for n, samples in ((chunks, base), (total, scaled)):
-            p50 = statistics.median(samples)
-            print(f"{n:>7} {p50:>8.2f} {pct(samples, 0.95):>8.2f} {p50 / b50:>7.2f}")
+            for name in searchers:
+                p50 = statistics.median(samples[name])
+                p95 = pct(samples[name], 0.95)
+                print(f"{name:<10} {n:>7} {p50:>8.2f} {p95:>8.2f} {p50 / b50:>7.2f}")
         print(f"adding {filler} filler chunks took {added:.1f} s ({filler / added:.0f} chunks/s)")
         await knowledge.aclose()
 

@@ -3,6 +3,7 @@ prompt, optional embeddings) and the memory of each contact."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
@@ -37,6 +38,12 @@ class KnowledgeSettings(Section):
         0.35, gt=0, le=0.8, description="of the prompt budget the passages may take"
     )
     query_turns: int = Field(3, ge=1, le=20, description="the contact's latest turns asked")
+    builtin_synonyms: bool = Field(
+        True, description="expand questions with twin's list of customers' synonyms"
+    )
+    synonyms_file: Path | None = Field(
+        None, description="the owner's own synonym lines (Solr's `a, b, c` format)"
+    )
     embeddings: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     # memory of each contact
     memory: bool = True
@@ -52,4 +59,6 @@ class KnowledgeSettings(Section):
     def _valid(self) -> KnowledgeSettings:
         if self.candidates < self.top_k:
             raise ValueError("candidates must be at least top_k")
+        if self.synonyms_file is not None and not self.synonyms_file.is_file():
+            raise ValueError(f"synonyms_file {self.synonyms_file} is not a readable file")
         return self

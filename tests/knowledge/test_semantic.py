@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.db.conftest import backend_url, engine_url, postgres_url  # noqa: F401  (fixtures)
 from tests.providers.embeddings_fake import (
     embedded_texts,
     fake_embedding,
@@ -24,8 +23,6 @@ from twin.brain.errors import LLMError
 from twin.brain.factory import build_embedder
 from twin.config import load_settings
 from twin.config_knowledge import EmbeddingSettings
-from twin.db import migrate
-from twin.db.engine import database
 from twin.errors import ConfigError
 from twin.knowledge.analyze import query_terms
 from twin.retry import RetryPolicy
@@ -41,18 +38,6 @@ async def embeddings() -> AsyncIterator[FakeOpenAI]:
     await fake.start()
     yield fake
     await fake.stop()
-
-
-@pytest.fixture
-async def store(engine_url, tmp_path):  # noqa: F811
-    await migrate.upgrade(engine_url)
-    settings = load_settings(
-        None,
-        storage={"url": engine_url, "data_dir": tmp_path},
-        security={"secret_key": "semantic-test-secret-0123456789"},
-    )
-    async with database(settings) as db:
-        yield settings, db.repo
 
 
 def close(a: list[float], b: list[float]) -> bool:

@@ -13,8 +13,9 @@ stored terms on spaces (FTS5 `unicode61`, PostgreSQL's `simple` configuration): 
 is decided here, once.
 
 A question drops the function words of both languages (a short list: with bm25 they would
-only add noise and cost), keeps each term once, at most `MAX_QUERY_TERMS`, and is quoted for
-the MATCH syntax of each backend by the repository.
+only add noise and cost), keeps each term once, at most `MAX_QUERY_TERMS`, adds at most
+`MAX_SYNONYM_TERMS` terms of synonyms (twin.knowledge.synonyms), and is quoted for the MATCH
+syntax of each backend by the repository.
 """
 
 from __future__ import annotations
@@ -22,12 +23,27 @@ from __future__ import annotations
 import functools
 import re
 import threading
+from typing import TYPE_CHECKING
 
 import snowballstemmer
 
-__all__ = ["MAX_QUERY_TERMS", "PREFIX", "index_terms", "query_terms", "stem", "terms_of"]
+if TYPE_CHECKING:
+    from twin.knowledge.synonyms import Synonyms
+
+__all__ = [
+    "MAX_QUERY_TERMS",
+    "MAX_SYNONYM_TERMS",
+    "PREFIX",
+    "STOPWORDS",
+    "index_terms",
+    "query_terms",
+    "stem",
+    "terms_of",
+    "words",
+]
 
 MAX_QUERY_TERMS = 32
+MAX_SYNONYM_TERMS = 16
 PREFIX = 5
 _WORD = re.compile(r"[^\W_]+")
 _CYRILLIC = re.compile(r"[а-я]")
@@ -44,13 +60,17 @@ _STOPWORD_TEXT = """
     про всего них какая много разве три эту моя впрочем хорошо свою этой перед иногда лучше чуть
     том нельзя такой им более всегда конечно всю между это вами ваш ваша ваше ваши сколько какие
     каков какова каково который которая которое которые есть привет здравствуйте скажите
+    которого которой которому которым которых которую которыми котором какого какому каким каких
+    какую какое каком какими этого этому этим этих эту этом этими своего своей свои своих своим
+    свое своя свою своими всей всем всеми вся весь наш наша наше наши нашего нашей нашим нашу
+    наших вашего вашей вашим вашу ваших моего моей моим мою мои моих твой твоя твое твои
     подскажите пожалуйста спасибо добрый день a an the and or but if of at by for with about to
     from in on is are was were be been being do does did have has had i you he she it we they me
     my your our their this that these those what which who whom how when where why can could
     would should will shall may might must there here so than too very just not no yes please hi
     hello thanks thank hey
 """
-_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 
 def _stemmers() -> tuple[snowballstemmer.stemmer, snowballstemmer.stemmer]:
@@ -83,25 +103,37 @@ def terms_of(word: str) -> tuple[str, ...]:
     return (term,)
 
 
-def _words(text: str) -> list[str]:
+def words(text: str) -> list[str]:
+    """The text's words, lowercased, `ё` folded into `е`."""
     return _WORD.findall(text.lower().replace("ё", "е"))
 
 
 def index_terms(*texts: str) -> str:
     """The stored terms of a chunk (its heading and text), separated by spaces."""
-    return " ".join(term for text in texts for word in _words(text) for term in terms_of(word))
+    return " ".join(term for text in texts for word in words(text) for term in terms_of(word))
 
 
-def query_terms(text: str) -> list[str]:
+def query_terms(text: str, synonyms: Synonyms | None = None) -> list[str]:
     """A question's distinct content terms, in order of appearance (at most MAX_QUERY_TERMS;
-    the latest words win when there are more: the question's end is the newest turn)."""
+    the latest words win when there are more: the question's end is the newest turn), then
+    the terms its words' synonyms add (at most MAX_SYNONYM_TERMS)."""
+    every = words(text)
     seen: dict[str, None] = {}
-    for word in reversed(_words(text)):
-        if word in _STOPWORDS or (len(word) < 2 and not word.isdigit()):
+    start = len(every)  # the earliest word the terms reach back to
+    for index in range(len(every) - 1, -1, -1):
+        word = every[index]
+        if word in STOPWORDS or (len(word) < 2 and not word.isdigit()):
             continue
+        if len(seen) >= MAX_QUERY_TERMS:
+            break
+        start = index
         for term in reversed(terms_of(word)):
             if term not in seen:
                 seen[term] = None
-        if len(seen) >= MAX_QUERY_TERMS:
-            break
-    return list(reversed(seen))[-MAX_QUERY_TERMS:]
+    terms = list(reversed(seen))[-MAX_QUERY_TERMS:]
+    if synonyms is None or not len(synonyms):
+        return terms
+    # phrases match on the words in order, function words included ("pick up", "money back")
+    have = set(terms)
+    extra = [term for term in synonyms.expand(every[start:]) if term not in have]
+    return terms + extra[:MAX_SYNONYM_TERMS]

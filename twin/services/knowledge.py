@@ -39,6 +39,7 @@ from twin.knowledge.parse import (
     parse_document,
     parse_text,
 )
+from twin.knowledge.synonyms import Synonyms, load_synonyms
 from twin.services.events import EventLog, StagedEvent
 
 if TYPE_CHECKING:
@@ -83,6 +84,13 @@ class KnowledgeBase:
         self._embedder = embedder
         self._events = events  # knowledge.added / knowledge.removed (also staged without it)
         self._vectors: dict[int, tuple[Any, VectorIndex]] = {}  # twin id → (version, index)
+        self._synonyms = load_synonyms(
+            builtin=settings.builtin_synonyms, path=settings.synonyms_file
+        )
+
+    @property
+    def synonyms(self) -> Synonyms:
+        return self._synonyms
 
     @property
     def settings(self) -> KnowledgeSettings:
@@ -223,7 +231,7 @@ class KnowledgeBase:
         limit = self._settings.top_k
         candidates = max(self._settings.candidates, limit)
         text = query_text(turns, summary, last_turns=self._settings.query_turns)
-        terms = query_terms(text)
+        terms = query_terms(text, self._synonyms)
 
         def work(tx: Transaction) -> tuple[int | None, int, list[int], list[Passage], list]:
             twin_id, docs = tx.knowledge_twin(account_id)
@@ -247,15 +255,20 @@ class KnowledgeBase:
         """Passages of the twin's knowledge base for `text`, best first (lexical, fused with
         semantic when embeddings are configured); and whether it has any document."""
         candidates = max(self._settings.candidates, limit)
-        lexical = await self._repo.search_knowledge(twin_id, query_terms(text), candidates)
-        rankings = [lexical]
+        terms = query_terms(text, self._synonyms)
+
+        def work(tx: Transaction) -> tuple[list[int], list[Passage], int]:
+            ids = tx.search_knowledge(twin_id, terms, candidates)
+            docs, _, _ = tx.knowledge_version(twin_id)
+            return ids, tx.knowledge_passages(ids[:limit]), docs
+
+        lexical, passages, docs = await self._repo.transaction(work, write=False)
         if self._embedder is not None and text.strip():
             semantic, _ = await self._semantic(twin_id, text, candidates)
             if semantic:
-                rankings.append(semantic)
-        docs, _, _ = await self._repo.knowledge_version(twin_id)
-        ranked = reciprocal_rank_fusion(rankings)[:limit] if len(rankings) > 1 else lexical[:limit]
-        return await self._repo.knowledge_passages(ranked), docs > 0
+                fused = reciprocal_rank_fusion([lexical, semantic])[:limit]
+                passages = await self._repo.knowledge_passages(fused)
+        return passages, docs > 0
 
     async def _semantic(self, twin_id: int, text: str, limit: int) -> tuple[list[int], bool]:
         """The semantic ranking of `text`: one embeddings attempt within `query_timeout`, so a
@@ -268,9 +281,7 @@ class KnowledgeBase:
             return [], False
         timeout = self._settings.embeddings.query_timeout
         try:
-            (vector,) = await asyncio.wait_for(
-                self._embedder.embed([text], retry=False), timeout
-            )
+            (vector,) = await asyncio.wait_for(self._embedder.embed([text], retry=False), timeout)
         except (AdapterError, TimeoutError) as exc:
             log.warning("knowledge: no semantic ranking for this answer (%s)", exc or "timeout")
             return [], True

@@ -140,6 +140,7 @@ class Transaction:
     delete_document = _op("delete_document")
     search_knowledge = _op("search_knowledge")
     knowledge_passages = _op("knowledge_passages")
+    knowledge_version = _op("knowledge_version")
     memory_for_chat = _op("memory_for_chat")
     store_memory = _op("store_memory")
     # the owner's activity

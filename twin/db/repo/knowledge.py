@@ -203,19 +203,18 @@ class KnowledgeMixin(RepoBase):
     async def knowledge_version(self, twin_id: int) -> tuple[int, int, datetime | None]:
         """(documents, chunks, the latest change) of the twin's knowledge base: what a cache
         of its vectors compares."""
+        return await self._read(lambda c: self._knowledge_version(c, twin_id))
+
+    def _knowledge_version(self, c: Connection, twin_id: int) -> tuple[int, int, datetime | None]:
         query = sa.select(
             sa.func.count(),
             sa.func.coalesce(sa.func.sum(D.c.chunks), 0),
             sa.func.max(D.c.updated_at),
         ).where(D.c.twin_id == twin_id)
-
-        def work(c: Connection) -> tuple[int, int, datetime | None]:
-            docs, total, latest = c.execute(query).one()
-            if isinstance(latest, str):  # SQLite's max() of stored text
-                latest = datetime.fromisoformat(latest + "+00:00")
-            return int(docs), int(total), latest
-
-        return await self._read(work)
+        docs, total, latest = c.execute(query).one()
+        if isinstance(latest, str):  # SQLite's max() of stored text
+            latest = datetime.fromisoformat(latest + "+00:00")
+        return int(docs), int(total), latest
 
     async def reply_knowledge(self, reply_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         """What each reply was given from the knowledge base and what it used (its flags'
