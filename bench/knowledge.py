@@ -4,7 +4,9 @@ PostgreSQL.
     python bench/knowledge.py [--filler 10000] [--postgres URL | --no-postgres]
 
 Quality: the labelled set of tests/knowledge/data (a made-up bike workshop, documents in
-Russian and English, each question labelled with a substring of the passage that answers it)
+Russian and English, each question labelled with a substring of the passage that answers it),
+and the held-out set (heldout.json: 60 more questions written afterwards by someone who saw
+only the documents — not the labelled questions, the analyzer or the synonym list)
 is loaded into a twin's knowledge base through `KnowledgeBase.add_file`, with embeddings from
 the deterministic fake embedding server (tests/providers/embeddings_fake.py, in this process).
 For every question it prints recall@1, recall@5 and MRR (over the first 20) of the lexical
@@ -101,6 +103,7 @@ async def run_backend(label: str, url: str, tmp: Path, fake: FakeOpenAI, filler:
         security={"secret_key": "bench-knowledge-secret-0123456789"},
     )
     questions = json.loads((DATA / "questions.json").read_text(encoding="utf-8"))
+    heldout = json.loads((DATA / "heldout.json").read_text(encoding="utf-8"))
     embedder = OpenAIEmbedder(
         model="fake-embedding", api_key="k", base_url=fake.base_url + "/v1", batch=256
     )
@@ -124,31 +127,32 @@ async def run_backend(label: str, url: str, tmp: Path, fake: FakeOpenAI, filler:
                     return i
             return None
 
-        results: dict[str, dict[str, list[int | None]]] = {}
-        for q in questions:
-            lexical = await repo.search_knowledge(
-                twin.id, query_terms(q["question"], knowledge.synonyms), DEPTH
-            )
-            plain = await repo.search_knowledge(twin.id, query_terms(q["question"]), DEPTH)
-            (vector,) = await embedder.embed([q["question"]])
-            semantic = index.nearest(vector, DEPTH)
-            fused, _ = await knowledge.search(twin.id, q["question"], DEPTH)
-            for name, texts in (
-                ("lexical", await ranked_texts(lexical)),
-                ("no-synonym", await ranked_texts(plain)),
-                ("semantic", await ranked_texts(semantic)),
-                ("fused", [p.text for p in fused]),
-            ):
-                for group in ("all", q["lang"]):
-                    results.setdefault(name, {}).setdefault(group, []).append(
-                        rank_of(texts, q["answer_contains"])
-                    )
-        print(f"\n[{label}] labelled set: {len(questions)} questions, {chunks} chunks")
-        print(f"{'ranking':<10} {'group':<5} {'recall@1':>9} {'recall@5':>9} {'MRR':>6}")
-        for name in ("lexical", "no-synonym", "semantic", "fused"):
-            for group in ("all", "ru", "en"):
-                r1, r5, mrr = metrics(results[name][group])
-                print(f"{name:<10} {group:<5} {r1:>9.2f} {r5:>9.2f} {mrr:>6.2f}")
+        for set_name, asked in (("labelled set", questions), ("held-out set", heldout)):
+            results: dict[str, dict[str, list[int | None]]] = {}
+            for q in asked:
+                lexical = await repo.search_knowledge(
+                    twin.id, query_terms(q["question"], knowledge.synonyms), DEPTH
+                )
+                plain = await repo.search_knowledge(twin.id, query_terms(q["question"]), DEPTH)
+                (vector,) = await embedder.embed([q["question"]])
+                semantic = index.nearest(vector, DEPTH)
+                fused, _ = await knowledge.search(twin.id, q["question"], DEPTH)
+                for name, texts in (
+                    ("lexical", await ranked_texts(lexical)),
+                    ("no-synonym", await ranked_texts(plain)),
+                    ("semantic", await ranked_texts(semantic)),
+                    ("fused", [p.text for p in fused]),
+                ):
+                    for group in ("all", q["lang"]):
+                        results.setdefault(name, {}).setdefault(group, []).append(
+                            rank_of(texts, q["answer_contains"])
+                        )
+            print(f"\n[{label}] {set_name}: {len(asked)} questions, {chunks} chunks")
+            print(f"{'ranking':<10} {'group':<5} {'recall@1':>9} {'recall@5':>9} {'MRR':>6}")
+            for name in ("lexical", "no-synonym", "semantic", "fused"):
+                for group in ("all", "ru", "en"):
+                    r1, r5, mrr = metrics(results[name][group])
+                    print(f"{name:<10} {group:<5} {r1:>9.2f} {r5:>9.2f} {mrr:>6.2f}")
 
         plain_settings = settings.knowledge.model_copy(update={"builtin_synonyms": False})
         searchers = {

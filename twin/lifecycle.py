@@ -297,6 +297,7 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
             )
         intake.on_new_message = pipeline.planner.on_new_message
         intake.on_owner_activity = pipeline.takeover.on_owner_activity
+        intake.owner_pause = pipeline.takeover.pause_tx
         accounts.on_edited = pipeline.takeover.on_edited
         accounts.on_deleted = pipeline.takeover.on_deleted
         accounts.on_owner_read = pipeline.takeover.on_owner_read

@@ -47,6 +47,7 @@ Stored = tuple[ChatRecord, bool, MessageRecord, StagedEvent] | None
 # (message, account id) -> whether it was new; the hook stores it (`store_incoming_tx`)
 NewMessageHook = Callable[[IncomingMessage, int], Awaitable[bool]]
 OwnerActivityHook = Callable[[OwnerActivity, ChatRecord], Awaitable[None]]
+OwnerPauseHook = Callable[[Tx, OwnerActivity, ChatRecord], ChatRecord]
 
 T = TypeVar("T")
 Update = IncomingMessage | OwnerActivity
@@ -119,6 +120,8 @@ class Intake:
         self.changed = asyncio.Event()  # set when `held` or `dropped` changes (tests wait on it)
         self.on_new_message: NewMessageHook | None = None
         self.on_owner_activity: OwnerActivityHook | None = None
+        # Inside the activity's own transaction: the takeover's pause (set with the message).
+        self.owner_pause: OwnerPauseHook | None = None
 
     # --- what callers read ---------------------------------------------------------------------
     @property
@@ -295,6 +298,8 @@ class Intake:
                 return chat, None
             chat = tx.update_chat(chat.id, last_owner_activity_at=activity.date)
             tx.note_owner_activity(account_id, activity.date)  # "only if offline" reads it
+            if self.owner_pause is not None:
+                chat = self.owner_pause(tx, activity, chat)
             event = self._events.stage(
                 tx,
                 "owner.activity",

@@ -61,6 +61,37 @@ class Takeover:
         self._holds = holds
         self._runs = runs
 
+    def pause_tx(self, tx: Tx, activity: OwnerActivity, chat: ChatRecord) -> ChatRecord:
+        """Inside the transaction that stores the owner's message: set the takeover's pause,
+        so the chat is never unpaused between the two — a crash before the hand-over below
+        still leaves the contact's next messages deferred (the pending reply is cancelled then
+        by the executor's admission, `owner_took_over`). The chat as it is now."""
+        twin = self._behaviours.get(
+            chat.account_id, tx.behaviour_overrides(chat.account_id), chat.overrides
+        )[0].twin
+        window = self._window(activity, chat, twin.takeover_minutes, twin.takeover_max_minutes)
+        if window is None:
+            return chat
+        return tx.update_chat(
+            chat.id, paused_until=window.until, takeover_started_at=window.started
+        )
+
+    def _window(
+        self, activity: OwnerActivity, chat: ChatRecord, minutes: float, max_minutes: float
+    ) -> TakeoverWindow | None:
+        """The pause this owner message sets; None when it leaves the pause as it is: no
+        takeover (`takeover_minutes = 0`), one over already (a late message), or a longer pause
+        of the owner's own (API pause, escalation)."""
+        now = self._clock.now()
+        current = current_takeover(chat)
+        window = takeover_window(activity.date, minutes, max_minutes, current=current)
+        if window is None or window.until <= now:
+            return None
+        own_pause = chat.takeover_started_at is None and chat.is_paused(now)
+        if own_pause and chat.paused_until is not None and chat.paused_until >= window.until:
+            return None
+        return window
+
     async def on_owner_activity(self, activity: OwnerActivity, chat: ChatRecord) -> None:
         """The owner wrote in this chat: step back (pause) and cancel what was pending — with
         `takeover_minutes = 0` no pause, but what was pending is still the owner's.
@@ -69,41 +100,31 @@ class Takeover:
         takeover's first message (`takeover_max_minutes`); a longer pause of the owner's own
         (API pause, escalation) is left as it is. The contact's messages arriving meanwhile are
         deferred to the pause's end (`takeover_resume = "answer"`): a reply job due then, which
-        the owner's next message cancels like any pending reply."""
+        the owner's next message cancels like any pending reply. Intake has set the pause
+        already (`pause_tx`, with the message); setting it again here changes nothing."""
         twin = (await self._behaviours.of_chat(self._repo, chat)).twin
-        now = self._clock.now()
-        window = takeover_window(
-            activity.date,
-            twin.takeover_minutes,
-            twin.takeover_max_minutes,
-            current=current_takeover(chat),
-        )
-        own_pause = chat.takeover_started_at is None and chat.is_paused(now)
-        if window is None or window.until <= now:
-            await self._holds.hold(chat, KEEP)  # over already (a late message): cancel only
-        elif own_pause and chat.paused_until is not None and chat.paused_until >= window.until:
-            await self._holds.hold(chat, KEEP)
-        else:
-            data = {
-                "account": activity.account,
-                "chat": chat.peer_id,
-                "until": window.until.isoformat(),
-                "minutes": twin.takeover_minutes,
-                "takeover_since": window.started.isoformat(),
-            }
+        window = self._window(activity, chat, twin.takeover_minutes, twin.takeover_max_minutes)
+        if window is None:
+            await self._holds.hold(chat, KEEP)  # cancel only
+            return
+        data = {
+            "account": activity.account,
+            "chat": chat.peer_id,
+            "until": window.until.isoformat(),
+            "minutes": twin.takeover_minutes,
+            "takeover_since": window.started.isoformat(),
+        }
 
-            def paused(tx: Tx, cancelled: int) -> StagedEvent:
-                return self._events.stage(
-                    tx,
-                    "chat.paused",
-                    {**data, "cancelled": cancelled},
-                    account_id=chat.account_id,
-                    chat_id=chat.id,
-                )
-
-            await self._holds.hold(
-                chat, window.until, takeover_since=window.started, event=paused
+        def paused(tx: Tx, cancelled: int) -> StagedEvent:
+            return self._events.stage(
+                tx,
+                "chat.paused",
+                {**data, "cancelled": cancelled},
+                account_id=chat.account_id,
+                chat_id=chat.id,
             )
+
+        await self._holds.hold(chat, window.until, takeover_since=window.started, event=paused)
 
     async def on_owner_read(self, read: OwnerRead) -> None:
         """The owner read the chat from another device: recorded as their activity, and a reply
