@@ -289,7 +289,15 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         if external.enabled:
             pipeline.executor.channels[EXTERNAL] = external
             api.external = external
-        app[keys.CHATS] = ChatPauses(repo, directory, events, clock, pipeline.holds)
+        app[keys.CHATS] = ChatPauses(
+            repo,
+            directory,
+            events,
+            clock,
+            pipeline.holds,
+            on_resume=pipeline.takeover.resume_tx,
+            wake=wake.set,
+        )
         behaviour = app[keys.BEHAVIOUR] = BehaviourSettings(settings, repo, directory, events)
         if accounts.configured:
             app[keys.BOTS] = BotAdmin(

@@ -18,6 +18,7 @@ from twin.domain.policies.takeover import (
     TakeoverWindow,
     grace_until,
     read_cancels,
+    resumed_reply_at,
     takeover_window,
 )
 from twin.domain.policies.working_hours import WorkingHours
@@ -206,3 +207,16 @@ def test_no_answer_inside_a_takeover_and_none_lost(
         t += timedelta(seconds=gap)
         if kind == "contact" and (last_owner is None or t > last_owner):
             assert t in answered, f"the message of {t} was never answered"
+
+
+def test_a_reply_deferred_to_the_takeover_comes_sooner_when_the_chat_is_resumed() -> None:
+    planned = T0 + timedelta(minutes=30, seconds=10)  # the pause's end + a 10 s read delay
+    open_all_day = WorkingHours.always_open()
+    assert resumed_reply_at(planned, 10, T0, open_all_day) == T0 + timedelta(seconds=10)
+    assert resumed_reply_at(planned, None, T0, open_all_day) == T0
+    # Closed now: from the next opening, if that is still sooner than planned.
+    office = WorkingHours.from_config("UTC", {"mon": "13:00-18:00"})
+    late = T0 + timedelta(hours=3)
+    assert resumed_reply_at(late, 10, T0, office) == T0 + timedelta(hours=1, seconds=10)
+    assert resumed_reply_at(planned, 10, T0, office) is None  # not sooner: left as planned
+    assert resumed_reply_at(T0 + timedelta(seconds=5), 10, T0, open_all_day) is None

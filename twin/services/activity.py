@@ -187,7 +187,11 @@ LINES: Mapping[str, Line] = {
     "owner.command": Line(_owner_command, subject="message"),
     "reply.scheduled": Line(_scheduled),
     "reply.rescheduled": Line(
-        lambda d: f"{_received(d)}waiting for more, reply in {_seconds(d.get('delay_s'))}"
+        lambda d: (
+            f"the chat was resumed: reply in {_seconds(d.get('delay_s'))}"
+            if d.get("resumed")
+            else f"{_received(d)}waiting for more, reply in {_seconds(d.get('delay_s'))}"
+        )
     ),
     "reply.generating": Line(lambda d: "generating", logging.DEBUG),
     "reply.sending": Line(_sending, logging.DEBUG),

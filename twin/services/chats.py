@@ -139,12 +139,17 @@ class ChatPauses:
         events: EventLog,
         clock: Clock,
         holds: ChatHold,
+        *,
+        on_resume: Callable[[Tx, ChatRecord], list[StagedEvent]] | None = None,
+        wake: Callable[[], None] | None = None,
     ) -> None:
         self._store = store
         self._directory = directory
         self._events = events
         self._clock = clock
         self._holds = holds
+        self._on_resume = on_resume  # the pipeline brings deferred replies forward
+        self._wake = wake  # the worker, when a reply became due sooner
 
     async def _chat(self, account: str, peer_id: int) -> ChatRecord:
         account_id = await self._directory.id_of(account)
@@ -179,10 +184,11 @@ class ChatPauses:
         return Paused(held.chat, until, held.cancelled)
 
     async def resume(self, account: str, peer_id: int) -> ChatRecord:
-        """End a pause (the owner's, or the takeover pause after writing in the chat)."""
+        """End a pause (the owner's, or the takeover pause after writing in the chat); the
+        contact's messages deferred to the takeover's end are answered as if it ended now."""
         chat = await self._chat(account, peer_id)
 
-        def work(tx: Tx) -> tuple[ChatRecord, StagedEvent]:
+        def work(tx: Tx) -> tuple[ChatRecord, list[StagedEvent]]:
             resumed = tx.update_chat(chat.id, paused_until=None, takeover_started_at=None)
             event = self._events.stage(
                 tx,
@@ -191,8 +197,11 @@ class ChatPauses:
                 account_id=chat.account_id,
                 chat_id=chat.id,
             )
-            return resumed, event
+            sooner = self._on_resume(tx, resumed) if self._on_resume is not None else []
+            return resumed, [event, *sooner]
 
-        resumed, event = await self._store.transaction(work)
-        self._events.publish(event)
+        resumed, staged = await self._store.transaction(work)
+        self._events.publish(*staged)
+        if len(staged) > 1 and self._wake is not None:
+            self._wake()
         return resumed

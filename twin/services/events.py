@@ -54,8 +54,9 @@ EVENT_TYPES: Mapping[str, str] = {
     "receipt): chat, max_id, cancelled (pending replies in their grace period)",
     "reply.scheduled": "a reply job was created for a message: reply, message_id, action "
     "(reply | defer | away), reply_at, delay_s, explain",
-    "reply.rescheduled": "another message arrived: the reply waits longer (debounce): reply, "
-    "message_id, reply_at, delay_s",
+    "reply.rescheduled": "another message arrived: the reply waits longer (debounce); or the "
+    "owner resumed the chat early and a reply deferred to the takeover's end comes sooner "
+    "(resumed: true): reply, message_id, reply_at, delay_s, resumed",
     "reply.generating": "the model is asked for the reply: reply",
     "reply.sending": "the reply's bubbles are stored and being sent: reply, bubbles, voice",
     "bubble.sent": "one bubble went out: reply, index, message_id, duplicate",

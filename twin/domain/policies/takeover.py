@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from twin.domain.models import require_aware
+from twin.domain.policies.working_hours import WorkingHours, is_open, next_opening
 
 
 class TakeoverResume(StrEnum):
@@ -55,6 +56,21 @@ def takeover_window(
     if running and current is not None:
         until = max(until, current.until)
     return TakeoverWindow(started, until)
+
+
+def resumed_reply_at(
+    reply_at: datetime, delay_s: float | None, now: datetime, hours: WorkingHours
+) -> datetime | None:
+    """When a reply deferred to the end of the owner's takeover is answered once the owner
+    resumes the chat early, at `now`: its read delay (`delay_s`) after now, or after the next
+    opening when the twin is closed now — the rule of the takeover's own end, brought forward.
+    None when that is not earlier than `reply_at` (it stays as planned)."""
+    require_aware(now, "now")
+    start = now if is_open(hours, now) else next_opening(hours, now)
+    if start is None:
+        return None
+    at = start + timedelta(seconds=max(0.0, delay_s or 0.0))
+    return at if at < reply_at else None
 
 
 def grace_until(first_message_at: datetime, grace_minutes: float) -> datetime | None:

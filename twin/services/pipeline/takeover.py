@@ -19,7 +19,12 @@ from twin.domain.models import (
     ReplyState,
     SkipReason,
 )
-from twin.domain.policies.takeover import TakeoverWindow, read_cancels, takeover_window
+from twin.domain.policies.takeover import (
+    TakeoverWindow,
+    read_cancels,
+    resumed_reply_at,
+    takeover_window,
+)
 from twin.errors import Conflict, NotFound
 from twin.ports import Clock, Store, Tx
 from twin.services.chats import KEEP, ChatHold
@@ -91,6 +96,39 @@ class Takeover:
         if own_pause and chat.paused_until is not None and chat.paused_until >= window.until:
             return None
         return window
+
+    def resume_tx(self, tx: Tx, chat: ChatRecord) -> list[StagedEvent]:
+        """Inside the transaction that resumes the chat early (the API, `.twin resume`): the
+        contact's messages deferred to the end of the takeover are answered as if it ended
+        now (`resumed_reply_at`: the read delay from now, or from the next opening)."""
+        pending = tx.pending_reply(chat.id)
+        if pending is None or not pending.decision.get("takeover_resume"):
+            return []
+        policy = self._behaviours.get(
+            chat.account_id, tx.behaviour_overrides(chat.account_id), chat.overrides
+        )[1]
+        now = self._clock.now()
+        at = resumed_reply_at(pending.reply_at, pending.decision.get("delay_s"), now, policy.hours)
+        if at is None:
+            return []
+        explain = [
+            *pending.decision.get("explain", []),
+            f"the chat was resumed at {now.isoformat()}: reply at {at.isoformat()}",
+        ]
+        try:
+            reply = tx.update_reply(
+                pending.id,
+                expect_state=NOT_STARTED,
+                reply_at=at,
+                decision={**pending.decision, "explain": explain},
+            )
+        except Conflict:  # started meanwhile
+            return []
+        delay_s = round(max(0.0, (at - now).total_seconds()), 3)
+        event = self._events.stage_reply(
+            tx, "reply.rescheduled", reply, reply_at=at.isoformat(), delay_s=delay_s, resumed=True
+        )
+        return [event]
 
     async def on_owner_activity(self, activity: OwnerActivity, chat: ChatRecord) -> None:
         """The owner wrote in this chat: step back (pause) and cancel what was pending — with
