@@ -308,8 +308,10 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         intake.owner_pause = pipeline.takeover.pause_tx
         accounts.on_edited = pipeline.takeover.on_edited
         accounts.on_deleted = pipeline.takeover.on_deleted
-        accounts.on_owner_read = pipeline.takeover.on_owner_read
-        accounts.on_owner_presence = pipeline.takeover.on_owner_presence
+        intake.on_owner_read = pipeline.takeover.on_owner_read
+        intake.on_owner_presence = pipeline.takeover.on_owner_presence
+        accounts.on_owner_read = intake.owner_read  # held there while the database is out
+        accounts.on_owner_presence = intake.owner_presence
         commands = services["commands"] = OwnerCommands(
             settings=settings,
             repo=repo,

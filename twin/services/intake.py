@@ -14,9 +14,11 @@ unanswered.
 Nothing handed over is lost when the database is unreachable: Telegram will not deliver an
 update twice, so a message that cannot be stored is *held* in memory (in arrival order, up to
 `max_held`) and stored by a background task that retries with backoff until the database is
-back. While anything is held, later arrivals queue behind it, so each chat's messages are still
-stored (and decided) in order. The pipeline never marks a chat read past a held message
-(`unstored_floor`); what does not fit in memory is found again by the reconciliation sweep.
+back. The owner's read receipts and online status from other devices are held the same way,
+the newest per chat (reads) and per account (status). While anything is held, later arrivals
+queue behind it, so each chat's messages are still stored (and decided) in order. The pipeline
+never marks a chat read past a held message (`unstored_floor`); what does not fit in memory is
+found again by the reconciliation sweep.
 """
 
 from __future__ import annotations
@@ -33,7 +35,14 @@ from typing import Protocol, TypeVar
 from twin.clock import Clock
 from twin.db.records import ChatRecord, MessageRecord
 from twin.domain.backoff import Backoff
-from twin.domain.models import ChatKind, Direction, IncomingMessage, OwnerActivity
+from twin.domain.models import (
+    ChatKind,
+    Direction,
+    IncomingMessage,
+    OwnerActivity,
+    OwnerPresence,
+    OwnerRead,
+)
 from twin.errors import NotFound, StorageUnavailable
 from twin.logs import mask_chat
 from twin.ports import Tx
@@ -48,6 +57,8 @@ Stored = tuple[ChatRecord, bool, MessageRecord, StagedEvent] | None
 NewMessageHook = Callable[[IncomingMessage, int], Awaitable[bool]]
 OwnerActivityHook = Callable[[OwnerActivity, ChatRecord], Awaitable[None]]
 OwnerPauseHook = Callable[[Tx, OwnerActivity, ChatRecord], ChatRecord]
+OwnerReadHook = Callable[[OwnerRead], Awaitable[None]]
+OwnerPresenceHook = Callable[[OwnerPresence], Awaitable[None]]
 
 T = TypeVar("T")
 Update = IncomingMessage | OwnerActivity
@@ -78,7 +89,28 @@ class _Takeover:
         self.message_id = activity.message_id
 
 
-Held = Update | _Takeover
+class _Signal:
+    """The owner's read receipt or online status, held for the database: no message of its own,
+    so its key is the chat's read (or the account's status), and a newer one replaces it."""
+
+    READ, PRESENCE = -1, -2  # in place of a message id in the key
+
+    def __init__(self, signal: OwnerRead | OwnerPresence) -> None:
+        self.signal = signal
+        self.account = signal.account
+        if isinstance(signal, OwnerRead):
+            self.chat_id, self.message_id = signal.chat_id, self.READ
+        else:
+            self.chat_id, self.message_id = 0, self.PRESENCE
+
+    def newer_than(self, other: Held) -> bool:
+        mine, theirs = self.signal, getattr(other, "signal", None)
+        if isinstance(mine, OwnerRead) and isinstance(theirs, OwnerRead):
+            return mine.max_id >= theirs.max_id
+        return True  # presence: the latest report wins
+
+
+Held = Update | _Takeover | _Signal
 
 
 class _HandOverPending(StorageUnavailable):
@@ -91,6 +123,15 @@ class _HandOverPending(StorageUnavailable):
 
 def _key(update: Held) -> UpdateKey:
     return update.account, update.chat_id, update.message_id
+
+
+def _what(update: Held) -> str:
+    """An update for the log (chat ids masked)."""
+    if isinstance(update, _Signal):
+        if isinstance(update.signal, OwnerRead):
+            return f"the owner's read receipt of chat {mask_chat(update.chat_id)}"
+        return "the owner's online status"
+    return f"message {update.message_id} of chat {mask_chat(update.chat_id)}"
 
 
 class Intake:
@@ -120,6 +161,8 @@ class Intake:
         self.changed = asyncio.Event()  # set when `held` or `dropped` changes (tests wait on it)
         self.on_new_message: NewMessageHook | None = None
         self.on_owner_activity: OwnerActivityHook | None = None
+        self.on_owner_read: OwnerReadHook | None = None
+        self.on_owner_presence: OwnerPresenceHook | None = None
         # Inside the activity's own transaction: the takeover's pause (set with the message).
         self.owner_pause: OwnerPauseHook | None = None
 
@@ -160,7 +203,15 @@ class Intake:
     async def owner_activity(self, activity: OwnerActivity) -> None:
         await self._take(activity)
 
-    async def _take(self, update: Update) -> bool:
+    async def owner_read(self, read: OwnerRead) -> None:
+        """The owner read a chat on another device (held like a message while the database is
+        unreachable, so the grace period's rule still applies once it is back)."""
+        await self._take(_Signal(read))
+
+    async def owner_presence(self, presence: OwnerPresence) -> None:
+        await self._take(_Signal(presence))
+
+    async def _take(self, update: Update | _Signal) -> bool:
         if self._held:  # behind the updates already waiting: keep each chat in order
             self._hold(update)
             return False
@@ -168,11 +219,9 @@ class Intake:
             return await self._store_update(update)
         except StorageUnavailable as exc:
             log.warning(
-                "account %s: cannot store message %s of chat %s (%s); holding it until the "
-                "database is back",
+                "account %s: cannot store %s (%s); holding it until the database is back",
                 update.account,
-                update.message_id,
-                mask_chat(update.chat_id),
+                _what(update),
                 exc,
             )
             self._hold(getattr(exc, "takeover", update))
@@ -184,7 +233,11 @@ class Intake:
             # In its place: a stored activity becomes its hand-over; a redelivery (catch-up,
             # the sweep) never turns a pending hand-over back into a plain activity, whose
             # retry would find it stored and stop there.
-            if not isinstance(self._held[key], _Takeover):
+            held = self._held[key]
+            if isinstance(update, _Signal):
+                if update.newer_than(held):
+                    self._held[key] = update
+            elif not isinstance(held, _Takeover):
                 self._held[key] = update
         else:
             if len(self._held) >= self._max_held:
@@ -236,10 +289,7 @@ class Intake:
                 # Not an outage: retrying cannot help. Logged with its identity; the sweep may
                 # still find the message.
                 log.exception(
-                    "account %s: failed to store message %s of chat %s; dropped",
-                    update.account,
-                    update.message_id,
-                    mask_chat(update.chat_id),
+                    "account %s: failed to store %s; dropped", update.account, _what(update)
                 )
             if failures:
                 log.info("the database is back: storing %d held update(s)", len(self._held))
@@ -263,6 +313,9 @@ class Intake:
             new = await self._store_incoming(update)
         elif isinstance(update, _Takeover):
             await self._hand_over_activity(update)
+            new = True
+        elif isinstance(update, _Signal):
+            await self._hand_over_signal(update)
             new = True
         else:
             await self._store_owner_activity(update)
@@ -319,6 +372,14 @@ class Intake:
         except StorageUnavailable as exc:
             # Stored, so a retry would find it recorded and stop there: retry the hand-over.
             raise _HandOverPending(takeover, exc) from exc
+
+    async def _hand_over_signal(self, update: _Signal) -> None:
+        signal = update.signal
+        if isinstance(signal, OwnerRead):
+            if self.on_owner_read is not None:
+                await self.on_owner_read(signal)
+        elif self.on_owner_presence is not None:
+            await self.on_owner_presence(signal)
 
     async def _hand_over_activity(self, takeover: _Takeover) -> None:
         if self.on_owner_activity is not None:
