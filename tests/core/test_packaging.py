@@ -100,6 +100,11 @@ def test_the_wheel_ships_the_migrations(wheel: Path) -> None:
     assert not any(name.startswith("migrations/") for name in names)  # no top-level package
 
 
+def test_the_wheel_ships_the_data_files(wheel: Path) -> None:
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "twin/knowledge/synonyms.txt" in names  # the built-in synonyms
+
+
 async def test_installed_wheel_migrates_and_runs_in_an_empty_directory(
     venv: Path, tmp_path: Path
 ) -> None:
