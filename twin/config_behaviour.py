@@ -19,6 +19,13 @@ class Section(BaseModel):
 
 class TwinSettings(Section):
     enabled: bool = True
+    # copilot: auto answers; draft writes each reply for the owner to send, edit or skip
+    # (twin.services.drafts); off answers nothing — per account and chat like the others
+    mode: Literal["auto", "draft", "off"] = "auto"
+    draft_expiry_minutes: float = Field(
+        60.0, ge=0, description="a draft nobody decides expires after this; 0 = never"
+    )
+    draft_after_expiry: Literal["skip", "send"] = "skip"
     owner_name: str = ""
     persona: str = ""
     # Prose may contain commas: from the environment one value is one item (JSON for several).

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from twin.services.bots import BotAdmin
     from twin.services.chats import ChatPauses
     from twin.services.directory import AccountDirectory
+    from twin.services.drafts import Drafts
     from twin.services.events import EventLog
     from twin.services.health import Health
     from twin.services.intake import Intake
@@ -41,6 +42,7 @@ SAFETY: web.AppKey[Safety] = web.AppKey("safety")
 ACCOUNT_ADMIN: web.AppKey[AccountAdmin] = web.AppKey("account_admin")  # list, log out, delete
 OUTBOX: web.AppKey[Outbox] = web.AppKey("outbox")
 CHATS: web.AppKey[ChatPauses] = web.AppKey("chats")  # pause / resume a chat
+DRAFTS: web.AppKey[Drafts] = web.AppKey("drafts")  # the owner's drafts (copilot mode)
 BEHAVIOUR: web.AppKey[BehaviourSettings] = web.AppKey("behaviour")  # account / chat overrides
 HTTP_CHAT: web.AppKey[HttpChat] = web.AppKey("http_chat")  # POST /api/chat
 TALKME: web.AppKey[TalkMe] = web.AppKey("talkme")  # POST /webhook/talkme

@@ -150,7 +150,10 @@ def _worker_context(settings: Settings) -> Context:
         await recovery.start()  # probes while replies an outage made fail wait
         memory = app[keys.SERVICES]["memory"]
         memory.start()  # quiet conversations: what their contacts said is remembered
+        drafts = app[keys.SERVICES]["drafts"]
+        drafts.start()  # drafts nobody decided expire
         yield
+        await drafts.stop()
         await memory.stop()
         await recovery.stop()
         await worker.stop()
@@ -177,6 +180,7 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         from twin.services.chats import ChatPauses
         from twin.services.commands import OwnerCommands
         from twin.services.directory import AccountDirectory
+        from twin.services.drafts import Drafts
         from twin.services.events import EventLog
         from twin.services.health import Health
         from twin.services.intake import Intake
@@ -297,6 +301,9 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
             pipeline.holds,
             on_resume=pipeline.takeover.resume_tx,
             wake=wake.set,
+        )
+        services["drafts"] = app[keys.DRAFTS] = Drafts(
+            repo, directory, events, clock, pipeline.behaviours, wake=wake
         )
         behaviour = app[keys.BEHAVIOUR] = BehaviourSettings(settings, repo, directory, events)
         if accounts.configured:

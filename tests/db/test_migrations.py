@@ -27,6 +27,7 @@ TABLES = {
     "chats",
     "contact_facts",
     "contacts",
+    "drafts",
     "entities",
     "events",
     "knowledge_chunks",

@@ -23,6 +23,7 @@ from twin.api.views import (
     conversation,
     diagnostics,
     docs,
+    drafts,
     event_stream,
     external,
     keys,
@@ -53,6 +54,7 @@ ROUTE_TABLES: tuple[RouteTable, ...] = (
     stats.routes,  # GET /stats
     event_stream.routes,  # GET /events (SSE)
     replies.routes,  # POST /replies/{id}/retry
+    drafts.routes,  # GET /drafts, POST /drafts/{id}/send|skip
     keys.routes,  # POST /keys, GET /keys, DELETE /keys/{name}
     twins.routes,  # /twins, /twins/{name}, PUT /accounts/{name}
     knowledge.routes,  # /twins/{name}/knowledge (+ /search, /{doc})

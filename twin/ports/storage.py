@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         StyleProfileRecord,
         TwinRecord,
     )
+    from twin.db.records_drafts import DraftRecord
     from twin.db.repo.analytics import Metrics
     from twin.db.repo.failures import OutageFailure
     from twin.db.repo.history import ConversationRow
@@ -206,6 +207,31 @@ class Tx(Protocol):
         self, account_id: int, active_at: datetime, online_until: datetime | None
     ) -> OwnerActivityRecord: ...
     def owner_activity(self, account_id: int) -> OwnerActivityRecord | None: ...
+    # the owner's drafts (twin.db.repo.drafts)
+    def create_draft(
+        self,
+        account_id: int,
+        chat_id: int,
+        reply_id: int,
+        text: str,
+        *,
+        at: datetime,
+        expires_at: datetime | None,
+    ) -> tuple[DraftRecord, int]: ...
+    def get_draft(self, draft_id: int) -> DraftRecord: ...
+    def decide_draft(
+        self,
+        draft_id: int,
+        state: str,
+        *,
+        at: datetime,
+        reason: str | None = None,
+        final_text: str | None = None,
+        sent_reply_id: int | None = None,
+    ) -> DraftRecord: ...
+    def cancel_chat_drafts(
+        self, chat_id: int, reason: str, at: datetime | None = None
+    ) -> list[int]: ...
 
 
 @runtime_checkable
@@ -391,3 +417,9 @@ class Store(Protocol):
         external_id: str | None = None,
     ) -> tuple[ChatRecord, bool]: ...
     async def upsert_entities(self, account_id: int, rows: Iterable[Mapping[str, Any]]) -> int: ...
+    async def get_draft(self, draft_id: int) -> DraftRecord: ...
+    async def drafts(
+        self, *, account_id: int | None = None, state: str | None = "pending", limit: int = 100
+    ) -> list[DraftRecord]: ...
+    async def due_drafts(self, now: datetime, limit: int = 100) -> list[DraftRecord]: ...
+    async def next_draft_expiry(self) -> datetime | None: ...

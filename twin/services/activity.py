@@ -179,6 +179,21 @@ LINES: Mapping[str, Line] = {
         lambda d: "the owner wrote from another device: the twin steps back", subject="message"
     ),
     "owner.read": Line(_owner_read, subject=""),
+    "draft.created": Line(
+        lambda d: f"draft {d.get('draft')} written for the owner"
+        + (f" (replaces {d.get('superseded')})" if d.get("superseded") else "")
+    ),
+    "draft.sent": Line(
+        lambda d: f"draft {d.get('draft')} sent "
+        f"({'edited' if d.get('edited') else d.get('reason')})"
+    ),
+    "draft.skipped": Line(lambda d: f"draft {d.get('draft')} skipped by the owner"),
+    "draft.expired": Line(lambda d: f"draft {d.get('draft')} expired undecided"),
+    "draft.cancelled": Line(
+        lambda d: f"drafts {', '.join(map(str, d.get('drafts') or ()))} cancelled: "
+        f"{d.get('reason')}",
+        subject="",
+    ),
     "owner.presence": Line(
         lambda d: f"the owner is {'online' if d.get('online') else 'offline'} ({d.get('at')})",
         logging.DEBUG,

@@ -114,11 +114,22 @@ class ChatHold:
                     staged.append(cancelled)
                 if event is not None:
                     staged.append(event(tx, len(staged)))
+                drafts = tx.cancel_chat_drafts(chat.id, reason)  # the owner's now, not a draft
+                if drafts:
+                    staged.append(
+                        self._events.stage(
+                            tx,
+                            "draft.cancelled",
+                            {"drafts": drafts, "chat": chat.peer_id, "reason": reason},
+                            account_id=chat.account_id,
+                            chat_id=chat.id,
+                        )
+                    )
                 return current, staged
 
             current, staged = await self._store.transaction(work)
         self._events.publish(*staged)
-        cancelled = len(staged) - (event is not None)
+        cancelled = sum(1 for e in staged if e.type == "reply.cancelled")
         return Held(current, cancelled)
 
 

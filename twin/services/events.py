@@ -43,6 +43,14 @@ EVENT_TYPES: Mapping[str, str] = {
     "message.deleted": "a contact deleted a message before it was answered: chat, message_id",
     "message.sent": "a message sent through POST /send_message: chat, message_id, manual",
     "owner.activity": "the owner wrote in the chat from another device: chat, message_id",
+    "draft.created": "a reply was written for the owner to decide (draft mode): draft, reply, "
+    "chat, expires_at, superseded (older drafts of the chat it replaces)",
+    "draft.sent": "the owner sent a draft (as written or edited; or it expired with "
+    "draft_after_expiry = send): draft, reply, chat, state, reason, edited",
+    "draft.skipped": "the owner skipped a draft: draft, reply, chat, state, reason, edited",
+    "draft.expired": "nobody decided a draft in time: draft, reply, chat, state, reason, edited",
+    "draft.cancelled": "the owner wrote in the chat (or paused it): its pending drafts are "
+    "cancelled: drafts, chat, reason",
     "account.mode": "the account's mode changed (twin.services.safety): account, mode (active | "
     "draft | off), reason, by (owner | governor)",
     "owner.command": "the owner typed a command (`.twin off`…) in a chat from another device: "

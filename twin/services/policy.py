@@ -74,7 +74,7 @@ def away_rule(schedule: ScheduleSettings) -> AwayRule:
 def account_policy(behaviour: Behaviour) -> AccountPolicy:
     twin, schedule = behaviour.twin, behaviour.schedule
     return AccountPolicy(
-        enabled=twin.enabled,
+        enabled=twin.enabled and twin.mode != "off",
         recipients=RecipientRules(
             existing_chats=twin.existing_chats,
             new_chats=twin.new_chats,

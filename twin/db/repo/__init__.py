@@ -16,6 +16,7 @@ from twin.db.repo.accounts import AccountsMixin
 from twin.db.repo.analytics import AnalyticsMixin
 from twin.db.repo.chats import ChatsMixin
 from twin.db.repo.deliveries import DeliveriesMixin
+from twin.db.repo.drafts import DraftsMixin
 from twin.db.repo.failures import FailuresMixin
 from twin.db.repo.history import HistoryMixin
 from twin.db.repo.keys import KeysMixin
@@ -53,6 +54,7 @@ class Repository(
     MemoryMixin,
     SafetyMixin,
     PresenceMixin,
+    DraftsMixin,
 ):
     """Implements the daemon's storage port on SQLAlchemy (SQLite or PostgreSQL)."""
 
@@ -141,6 +143,11 @@ class Transaction:
     search_knowledge = _op("search_knowledge")
     knowledge_passages = _op("knowledge_passages")
     knowledge_version = _op("knowledge_version")
+    # the owner's drafts
+    create_draft = _op("create_draft")
+    get_draft = _op("get_draft")
+    decide_draft = _op("decide_draft")
+    cancel_chat_drafts = _op("cancel_chat_drafts")
     memory_for_chat = _op("memory_for_chat")
     store_memory = _op("store_memory")
     # the owner's activity

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Protocol
 
 from twin.db.records import ChatRecord, MessageRecord, ReplyRecord
@@ -162,22 +163,29 @@ class Executor:
         chat, behaviour, incoming = admitted.chat, admitted.behaviour, admitted.incoming
         # Draft mode sends nothing, not even the read receipt: the chat stays unread for the
         # owner, who answers it.
+        drafting = self._drafting(reply, behaviour)
         opening = (
             None
-            if self._mode_is(reply, AccountMode.DRAFT)
+            if drafting
             else self._fast.read_ahead(await self._delivery.open(reply, chat, incoming))
         )
         if prepared.started is not None and reply.state is ReplyState.GENERATING:
             started: Started | None = prepared.started  # by the transaction that created it
         else:
             reply, started = await self._start(reply, chat, incoming)
-        result = await self._generator.generate(
-            reply,
-            chat,
-            behaviour,
-            incoming,
-            started.rows if started else None,
-            started.style if started else None,
+        approved = reply.decision.get("approved_text")
+        result = (
+            # The owner's draft, sent as written or edited: the model is not asked again.
+            Draft(str(approved), False, {"draft": reply.decision.get("draft_id")})
+            if approved is not None
+            else await self._generator.generate(
+                reply,
+                chat,
+                behaviour,
+                incoming,
+                started.rows if started else None,
+                started.style if started else None,
+            )
         )
         if isinstance(result, Escalation):
             await self._outcomes.escalate(reply, chat, result)
@@ -188,9 +196,10 @@ class Executor:
             return None
         if opening is not None:
             await opening  # read before the reply exists; a failure retries the generation
-        if self._mode_is(reply, AccountMode.DRAFT):
-            # Written for the owner, not sent: draft mode (the owner's, or the governor's).
-            await self._outcomes.drafted(reply, chat, result)
+        if drafting:
+            minutes = behaviour.twin.draft_expiry_minutes
+            expires = self._clock.now() + timedelta(minutes=minutes) if minutes else None
+            await self._outcomes.drafted(reply, chat, result, expires)
             return None
         reply, parts = await self._enter_sending(reply, chat, behaviour, admitted.linked, result)
         # typing at the owner's learned speed ([humanize] learned): generation parsed the profile
@@ -241,7 +250,7 @@ class Executor:
         behaviour, policy = self._behaviours.get(
             reply.account_id, prepared.overrides, chat.overrides
         )
-        if not behaviour.twin.enabled:
+        if not behaviour.twin.enabled or behaviour.twin.mode == "off":
             return await self._outcomes.skip(reply, SkipReason.DISABLED.value)
         if off_reason(self.modes(reply.account_id)) is not None:
             return await self._outcomes.skip(reply, SkipReason.ACCOUNT_OFF.value)
@@ -343,6 +352,13 @@ class Executor:
         record = self.modes(reply.account_id)
         return record is not None and record.mode is mode
 
+    def _drafting(self, reply: ReplyRecord, behaviour: Behaviour) -> bool:
+        """Written for the owner, not sent: the account in draft mode (the owner's, the
+        governor's) or `[twin] mode = "draft"`; never a draft the owner approved."""
+        if reply.decision.get("draft_id") is not None:
+            return False
+        return behaviour.twin.mode == "draft" or self._mode_is(reply, AccountMode.DRAFT)
+
     async def _resume(self, reply: ReplyRecord) -> Sending | None:
         """A job resumed in `sending`: its parts as stored (None if it is no longer sending,
         or is cancelled now because its chat is paused)."""
@@ -369,11 +385,11 @@ class Executor:
         if off_reason(self.modes(reply.account_id)) is not None:
             await self._outcomes.cancel(current, SkipReason.ACCOUNT_OFF.value)
             return None
-        if self._mode_is(reply, AccountMode.DRAFT):
+        behaviour, policy = self._behaviours.get(reply.account_id, overrides, chat.overrides)
+        if self._drafting(current, behaviour):
             # Turned to draft since it stopped (a trip, the owner): the rest is not sent.
             await self._outcomes.skip(current, SkipReason.DRAFTED.value)
             return None
-        _, policy = self._behaviours.get(reply.account_id, overrides, chat.overrides)
         parts = [
             m
             for m in linked

@@ -57,6 +57,7 @@ class FastPath:
             decision.action is Action.REPLY
             and message.kind is MessageKind.TEXT
             and behaviour.twin.enabled
+            and behaviour.twin.mode == "auto"
         )
 
     @staticmethod

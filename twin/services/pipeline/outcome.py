@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from twin.config import Settings
@@ -59,11 +59,14 @@ class Outcomes:
     async def skip(self, reply: ReplyRecord, reason: str) -> None:
         await self._finish(reply, ReplyState.SKIPPED, reason, "reply.skipped")
 
-    async def drafted(self, reply: ReplyRecord, chat: ChatRecord, draft: Draft) -> None:
+    async def drafted(
+        self, reply: ReplyRecord, chat: ChatRecord, draft: Draft, expires_at: datetime | None
+    ) -> None:
         """Draft mode: the reply is written and kept for the owner (its text, flags and usage
-        stored), and ends as skipped (`drafted`) without a send, in one transaction."""
+        stored) as a pending draft (twin.services.drafts) that supersedes the chat's older one,
+        and the job ends as skipped (`drafted`) without a send, in one transaction."""
 
-        def work(tx: Tx) -> StagedEvent:
+        def work(tx: Tx) -> list[StagedEvent]:
             if draft.summary:
                 tx.update_chat(chat.id, **draft.summary)
             tx.update_reply(
@@ -75,12 +78,27 @@ class Outcomes:
                 **draft.usage,
             )
             reason = SkipReason.DRAFTED.value
-            return finish_tx(
+            skipped = finish_tx(
                 tx, self._events, reply.id, ReplyState.SKIPPED, reason, "reply.skipped"
             )[1]
+            now = self._clock.now()
+            written, superseded = tx.create_draft(
+                reply.account_id, chat.id, reply.id, draft.text, at=now, expires_at=expires_at
+            )
+            data = {
+                "draft": written.id,
+                "reply": reply.id,
+                "chat": chat.peer_id,
+                "expires_at": expires_at.isoformat() if expires_at else None,
+                "superseded": superseded,
+            }
+            created = self._events.stage(
+                tx, "draft.created", data, account_id=reply.account_id, chat_id=chat.id
+            )
+            return [skipped, created]
 
         with contextlib.suppress(Conflict):
-            self._events.publish(await self._repo.transaction(work))
+            self._events.publish(*await self._repo.transaction(work))
 
     async def cancel(self, reply: ReplyRecord, reason: str) -> None:
         await self._finish(reply, ReplyState.CANCELLED, reason, "reply.cancelled")

@@ -1,0 +1,181 @@
+"""Copilot mode (issue 18 §1): in draft mode a reply is written and kept for the owner, who
+sends it (as written or edited), skips it, or lets it expire; a newer message regenerates it;
+the owner writing in the chat cancels it. The daemon runs on a ManualClock with the scripted
+model and the fake messenger; the API is called over HTTP on the same daemon."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from tests.db.conftest import backend_url, engine_url, postgres_url  # noqa: F401  (fixtures)
+from tests.fakes import (
+    FakeAccounts,
+    FakeMessenger,
+    ScriptedLLM,
+    WatchedClock,
+    incoming,
+    owner_wrote,
+    start_twin,
+    twin_settings,
+)
+from tests.services.conftest import clock  # noqa: F401  (a fixture)
+from twin import keys
+from twin.errors import Conflict
+
+TOKEN = "drafts-test-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def settings_for(url: str, tmp_path: Any, **twin: Any) -> Any:
+    return twin_settings(
+        url,
+        tmp_path,
+        twin={"mode": "draft", "draft_expiry_minutes": 30, **twin},
+        api={"tokens": [TOKEN]},
+    )
+
+
+async def test_drafts_are_kept_regenerated_and_sent_edited_exactly_once(
+    engine_url: str,  # noqa: F811
+    tmp_path: Any,
+    clock: WatchedClock,  # noqa: F811
+) -> None:
+    messenger = FakeMessenger()
+    llm = ScriptedLLM("A chain is 450 ₽.", "Yes, we're open until 9.")
+    settings = settings_for(engine_url, tmp_path)
+    async with start_twin(settings, clock=clock, accounts=FakeAccounts(messenger), llm=llm) as twin:
+        drafts = twin.app[keys.DRAFTS]
+        assert await twin.intake.incoming(incoming("how much is a chain?", chat=71, at=clock.now()))
+        await twin.idle()
+        first = (await twin.recorder.wait_for("draft.created")).data
+        assert messenger.delivered == [] and messenger.reads == []  # nothing sent, not even read
+        [pending] = await drafts.list()
+        assert (pending.id, pending.state) == (first["draft"], "pending")
+        assert pending.text == "A chain is 450 ₽."
+        assert pending.peer_id == 71 and pending.expires_at is not None
+
+        # The contact writes again: the new answer is drafted and replaces the first draft.
+        await clock.advance(5)
+        assert await twin.intake.incoming(incoming("and are you open?", chat=71, at=clock.now()))
+        await twin.idle()
+        second = (await twin.recorder.wait_for("draft.created", count=2)).data
+        assert second["superseded"] == 1
+        [pending] = await drafts.list()
+        assert pending.id == second["draft"] and pending.text == "Yes, we're open until 9."
+        assert (await drafts.get(first["draft"])).state == "superseded"
+
+        # The owner edits and sends it: delivered once, without asking the model again.
+        asked = len(llm.calls)
+        sent, reply = await drafts.send(pending.id, "Yes! Open until 9 today.")
+        assert (sent.state, sent.reason) == ("sent", "edited")
+        assert sent.final_text == "Yes! Open until 9 today."
+        assert sent.sent_reply_id == reply.id
+        await twin.idle()
+        assert messenger.texts(71) == ["Yes! Open until 9 today."]
+        assert len(llm.calls) == asked
+        with pytest.raises(Conflict):
+            await drafts.send(pending.id)  # decided already
+        await twin.idle()
+        assert messenger.texts(71) == ["Yes! Open until 9 today."]
+        event = (await twin.recorder.wait_for("draft.sent")).data
+        assert event["edited"] is True and event["draft"] == pending.id
+
+
+async def test_skip_expiry_and_the_owner_writing_decide_the_rest(
+    engine_url: str,  # noqa: F811
+    tmp_path: Any,
+    clock: WatchedClock,  # noqa: F811
+) -> None:
+    messenger = FakeMessenger()
+    llm = ScriptedLLM(default="Sure.")
+    settings = settings_for(engine_url, tmp_path)
+    async with start_twin(settings, clock=clock, accounts=FakeAccounts(messenger), llm=llm) as twin:
+        drafts = twin.app[keys.DRAFTS]
+        for chat in (81, 82, 83):
+            assert await twin.intake.incoming(incoming("hi?", chat=chat, at=clock.now()))
+        await twin.idle()
+        await twin.recorder.wait_for("draft.created", count=3)
+        by_chat = {d.peer_id: d for d in await drafts.list()}
+
+        skipped = await drafts.skip(by_chat[81].id)
+        assert (skipped.state, skipped.reason) == ("skipped", "owner")
+        await twin.intake.owner_activity(owner_wrote(chat=82, at=clock.now()))
+        cancelled = (await twin.recorder.wait_for("draft.cancelled")).data
+        assert cancelled["drafts"] == [by_chat[82].id]
+        assert (await drafts.get(by_chat[82].id)).state == "cancelled"
+
+        await clock.advance(30 * 60)  # the last one's time is up
+        expired = (await twin.recorder.wait_for("draft.expired")).data
+        assert expired["draft"] == by_chat[83].id
+        assert await drafts.list() == []
+        await twin.idle()
+        assert messenger.delivered == []
+
+
+async def test_a_draft_nobody_decided_is_sent_on_expiry_when_so_configured(
+    engine_url: str,  # noqa: F811
+    tmp_path: Any,
+    clock: WatchedClock,  # noqa: F811
+) -> None:
+    messenger = FakeMessenger()
+    settings = settings_for(engine_url, tmp_path, draft_after_expiry="send")
+    llm = ScriptedLLM(default="On my way.")
+    async with start_twin(settings, clock=clock, accounts=FakeAccounts(messenger), llm=llm) as twin:
+        assert await twin.intake.incoming(incoming("where are you?", chat=91, at=clock.now()))
+        await twin.idle()
+        await twin.recorder.wait_for("draft.created")
+        await clock.advance(30 * 60)
+        sent = (await twin.recorder.wait_for("draft.sent")).data
+        assert (sent["reason"], sent["edited"]) == ("on expiry", False)
+        await twin.idle()
+        assert messenger.texts(91) == ["On my way."]
+
+
+async def test_the_drafts_api(
+    engine_url: str,  # noqa: F811
+    tmp_path: Any,
+    clock: WatchedClock,  # noqa: F811
+) -> None:
+    settings = settings_for(engine_url, tmp_path)
+    messenger = FakeMessenger()
+    llm = ScriptedLLM(default="Tomorrow at 10.")
+    async with start_twin(settings, clock=clock, accounts=FakeAccounts(messenger), llm=llm) as twin:
+        site = web.TCPSite(twin.runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        base = f"http://127.0.0.1:{port}"
+        assert await twin.intake.incoming(incoming("when can I come?", chat=61, at=clock.now()))
+        await twin.idle()
+        draft_id = (await twin.recorder.wait_for("draft.created")).data["draft"]
+        async with aiohttp.ClientSession(headers=AUTH) as http:
+            async with http.get(f"{base}/drafts") as response:
+                assert response.status == 200
+                [listed] = (await response.json())["drafts"]
+                assert (listed["id"], listed["chat"], listed["text"]) == (
+                    draft_id, 61, "Tomorrow at 10."
+                )
+            async with http.post(f"{base}/drafts/{draft_id}/send", json={"text": ""}) as response:
+                assert response.status == 422  # an empty edit is refused, not sent
+            async with http.post(
+                f"{base}/drafts/{draft_id}/skip", json={"account": "nobody"}
+            ) as response:
+                assert response.status == 404  # not that account's draft
+            async with http.post(f"{base}/drafts/{draft_id}/send", json={}) as response:
+                assert response.status == 200
+                body = await response.json()
+                assert (body["state"], body["reason"]) == ("sent", "as written")
+            async with http.post(f"{base}/drafts/{draft_id}/skip", json={}) as response:
+                assert response.status == 409
+                assert "sent already" in (await response.json())["error"]["message"]
+            async with http.get(f"{base}/drafts?state=all") as response:
+                assert [d["state"] for d in (await response.json())["drafts"]] == ["sent"]
+            async with aiohttp.ClientSession() as anonymous, anonymous.get(
+                f"{base}/drafts"
+            ) as response:
+                assert response.status == 401
+        await twin.idle()
+        assert messenger.texts(61) == ["Tomorrow at 10."]

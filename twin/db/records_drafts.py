@@ -1,0 +1,30 @@
+"""What the drafts' repository takes and hands out (no SQLAlchemy here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from twin.db.records import _Record
+
+__all__ = ["DraftRecord"]
+
+
+@dataclass(frozen=True, slots=True)
+class DraftRecord(_Record):
+    id: int
+    account_id: int
+    chat_id: int
+    reply_id: int  # the job that wrote it (skipped, reason `drafted`)
+    sent_reply_id: int | None  # the job that sends it, once the owner sent it
+    state: str  # pending | sent | skipped | expired | superseded | cancelled
+    reason: str | None
+    text: str  # what the twin wrote
+    final_text: str | None  # what the owner sent (the text, or their edit)
+    created_at: datetime
+    expires_at: datetime | None
+    decided_at: datetime | None
+    # where it belongs, for the owner's list
+    account: str
+    peer_id: int
+    title: str | None

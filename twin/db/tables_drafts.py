@@ -1,0 +1,50 @@
+"""ORM model of the owner's drafts (copilot mode): a reply the twin wrote but did not send,
+waiting for the owner's decision — send (as written or edited), skip — until it expires, is
+replaced by a newer draft for the chat, or is cancelled by the owner writing there."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from twin.db.base import ID, Base, UTCDateTime, utcnow
+
+DRAFT_STATES = ("pending", "sent", "skipped", "expired", "superseded", "cancelled")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Draft(Base):
+    __tablename__ = "drafts"
+    __table_args__ = (
+        sa.CheckConstraint(_in("state", DRAFT_STATES), name="state"),
+        sa.Index("ix_drafts_state_expires_at", "state", "expires_at"),
+        sa.Index("ix_drafts_chat_id_state", "chat_id", "state"),
+        sa.Index("ix_drafts_account_id_created_at", "account_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ID, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False
+    )
+    chat_id: Mapped[int] = mapped_column(
+        ID, sa.ForeignKey("chats.id", ondelete="CASCADE"), nullable=False
+    )
+    # the job that wrote it (skipped, reason `drafted`) and the one that sends it
+    reply_id: Mapped[int] = mapped_column(
+        ID, sa.ForeignKey("replies.id", ondelete="CASCADE"), nullable=False, unique=True
+    )
+    sent_reply_id: Mapped[int | None] = mapped_column(
+        ID, sa.ForeignKey("replies.id", ondelete="SET NULL")
+    )
+    state: Mapped[str] = mapped_column(sa.String(16), nullable=False, default="pending")
+    reason: Mapped[str | None] = mapped_column(sa.String(64))
+    text: Mapped[str] = mapped_column(sa.Text, nullable=False)  # what the twin wrote
+    final_text: Mapped[str | None] = mapped_column(sa.Text)  # what the owner sent
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
