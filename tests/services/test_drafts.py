@@ -179,3 +179,30 @@ async def test_the_drafts_api(
                 assert response.status == 401
         await twin.idle()
         assert messenger.texts(61) == ["Tomorrow at 10."]
+
+
+async def test_an_approved_draft_cut_off_by_a_restart_is_delivered_once(
+    engine_url: str,  # noqa: F811
+    tmp_path: Any,
+    clock: WatchedClock,  # noqa: F811
+) -> None:
+    settings = settings_for(engine_url, tmp_path)
+    messenger = FakeMessenger()
+    accounts = FakeAccounts(messenger)
+    llm = ScriptedLLM(default="See you at 5.")
+    async with start_twin(settings, clock=clock, accounts=accounts, llm=llm) as twin:
+        assert await twin.intake.incoming(incoming("when?", chat=51, at=clock.now()))
+        await twin.idle()
+        draft_id = (await twin.recorder.wait_for("draft.created")).data["draft"]
+        # Telegram accepts the bubble, and the daemon is gone before it records that.
+        gate = messenger.hold_send(1, after_delivery=True)
+        _, reply = await twin.app[keys.DRAFTS].send(draft_id, "See you at 5, at the gate.")
+        await gate.entered.wait()
+    assert len(llm.calls) == 1
+
+    async with start_twin(settings, clock=clock, accounts=accounts, llm=llm) as twin:
+        await twin.recorder.wait_for("reply.sent", reply=reply.id)
+        await twin.idle()
+        assert (await twin.app[keys.DRAFTS].get(draft_id)).state == "sent"
+    assert messenger.texts(51) == ["See you at 5, at the gate."]  # once
+    assert len(llm.calls) == 1  # the approved text is resumed, never written again
