@@ -26,6 +26,9 @@ class TwinSettings(Section):
         60.0, ge=0, description="a draft nobody decides expires after this; 0 = never"
     )
     draft_after_expiry: Literal["skip", "send"] = "skip"
+    # where the owner sees a draft besides GET /drafts: "saved" = a note in their Saved
+    # Messages, answered with +, - or the text to send instead; "none"
+    draft_notify: Literal["saved", "none"] = "saved"
     owner_name: str = ""
     persona: str = ""
     # Prose may contain commas: from the environment one value is one item (JSON for several).

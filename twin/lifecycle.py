@@ -154,6 +154,7 @@ def _worker_context(settings: Settings) -> Context:
         drafts.start()  # drafts nobody decided expire
         yield
         await drafts.stop()
+        await drafts.drain()
         await memory.stop()
         await recovery.stop()
         await worker.stop()
@@ -331,6 +332,9 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
             behaviours=pipeline.behaviours,
         )
         accounts.on_owner_command = commands.on_owner_text  # `.twin off` typed on the phone
+        drafts = services["drafts"]
+        drafts.accounts = accounts  # a draft's note in the owner's Saved Messages
+        commands.on_saved_reply = drafts.on_saved_reply  # answered there with +, - or a text
         worker = services["worker"] = ReplyWorker(repo, pipeline, clock, wake=wake)
         pipeline.hand_off_to(worker)  # jobs due at once go straight to it (the fast path)
         recovery = OutageRecovery(

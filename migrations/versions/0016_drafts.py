@@ -42,6 +42,8 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True)),
         sa.Column("decided_at", sa.DateTime(timezone=True)),
+        sa.Column("notice_random_id", sa.BigInteger()),
+        sa.Column("notice_message_id", sa.BigInteger()),
         sa.CheckConstraint(
             "state IN ('pending', 'sent', 'skipped', 'expired', 'superseded', 'cancelled')",
             name=op.f("ck_drafts_state"),
@@ -67,9 +69,13 @@ def upgrade() -> None:
     op.create_index("ix_drafts_state_expires_at", "drafts", ["state", "expires_at"])
     op.create_index("ix_drafts_chat_id_state", "drafts", ["chat_id", "state"])
     op.create_index("ix_drafts_account_id_created_at", "drafts", ["account_id", "created_at"])
+    op.create_index(
+        "ix_drafts_account_id_notice_message_id", "drafts", ["account_id", "notice_message_id"]
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_drafts_account_id_notice_message_id", "drafts")
     op.drop_index("ix_drafts_account_id_created_at", "drafts")
     op.drop_index("ix_drafts_chat_id_state", "drafts")
     op.drop_index("ix_drafts_state_expires_at", "drafts")

@@ -24,6 +24,7 @@ from tests.fakes import (
 )
 from tests.services.conftest import clock  # noqa: F401  (a fixture)
 from twin import keys
+from twin.domain.commands import OwnerText
 from twin.errors import Conflict
 
 TOKEN = "drafts-test-token-0123456789"
@@ -52,7 +53,10 @@ async def test_drafts_are_kept_regenerated_and_sent_edited_exactly_once(
         assert await twin.intake.incoming(incoming("how much is a chain?", chat=71, at=clock.now()))
         await twin.idle()
         first = (await twin.recorder.wait_for("draft.created")).data
-        assert messenger.delivered == [] and messenger.reads == []  # nothing sent, not even read
+        assert messenger.texts(71) == [] and messenger.reads == []  # nothing, not even read
+        await twin.app[keys.DRAFTS].drain()
+        [note] = messenger.texts("me")  # shown to the owner in their Saved Messages
+        assert "«how much is a chain?»" in note and "A chain is 450 ₽." in note
         [pending] = await drafts.list()
         assert (pending.id, pending.state) == (first["draft"], "pending")
         assert pending.text == "A chain is 450 ₽."
@@ -113,7 +117,56 @@ async def test_skip_expiry_and_the_owner_writing_decide_the_rest(
         assert expired["draft"] == by_chat[83].id
         assert await drafts.list() == []
         await twin.idle()
-        assert messenger.delivered == []
+        assert [sent.chat for sent in messenger.delivered] == ["me"] * 3  # the notes only
+
+
+async def test_the_owner_answers_the_notes_in_saved_messages(
+    engine_url: str,  # noqa: F811
+    tmp_path: Any,
+    clock: WatchedClock,  # noqa: F811
+) -> None:
+    messenger = FakeMessenger()
+    settings = settings_for(engine_url, tmp_path)
+    llm = ScriptedLLM(default="Drafted.")
+    async with start_twin(settings, clock=clock, accounts=FakeAccounts(messenger), llm=llm) as twin:
+        drafts = twin.app[keys.DRAFTS]
+        commands = twin.app[keys.SERVICES]["commands"]
+        for chat in (21, 22, 23):
+            assert await twin.intake.incoming(incoming("hi?", chat=chat, at=clock.now()))
+        await twin.idle()
+        await twin.recorder.wait_for("draft.created", count=3)
+        await drafts.drain()
+        by_chat = {d.peer_id: d for d in await drafts.list()}
+        notes = {s.message_id for s in messenger.delivered if s.chat == "me"}
+        assert {d.notice_message_id for d in by_chat.values()} == notes
+
+        def answer(chat: int, text: str, *, reply_to: int | None = None) -> OwnerText:
+            return OwnerText(
+                account="default",
+                chat_id=7000,  # the owner's own id: Saved Messages
+                message_id=next(ids),
+                date=clock.now(),
+                text=text,
+                saved=True,
+                reply_to=reply_to if reply_to is not None else by_chat[chat].notice_message_id,
+            )
+
+        ids = iter(range(9000, 9100))
+        assert await commands.on_owner_text(answer(21, "+"))
+        assert await commands.on_owner_text(answer(22, " - "))
+        assert await commands.on_owner_text(answer(23, "Hi! Back in 10 minutes."))
+        assert not await commands.on_owner_text(answer(23, "a note to self", reply_to=1))
+        assert await commands.on_owner_text(answer(21, "-"))  # decided already: nothing changes
+        states = {chat: (await drafts.get(d.id)) for chat, d in by_chat.items()}
+        assert {c: (d.state, d.reason) for c, d in states.items()} == {
+            21: ("sent", "as written"),
+            22: ("skipped", "owner"),
+            23: ("sent", "edited"),
+        }
+        await twin.idle()
+        assert messenger.texts(21) == ["Drafted."]
+        assert messenger.texts(22) == []
+        assert messenger.texts(23) == ["Hi! Back in 10 minutes."]
 
 
 async def test_a_draft_nobody_decided_is_sent_on_expiry_when_so_configured(

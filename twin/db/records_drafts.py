@@ -24,6 +24,8 @@ class DraftRecord(_Record):
     created_at: datetime
     expires_at: datetime | None
     decided_at: datetime | None
+    notice_random_id: int | None  # the note in the owner's Saved Messages
+    notice_message_id: int | None
     # where it belongs, for the owner's list
     account: str
     peer_id: int

@@ -25,6 +25,7 @@ class Draft(Base):
         sa.Index("ix_drafts_state_expires_at", "state", "expires_at"),
         sa.Index("ix_drafts_chat_id_state", "chat_id", "state"),
         sa.Index("ix_drafts_account_id_created_at", "account_id", "created_at"),
+        sa.Index("ix_drafts_account_id_notice_message_id", "account_id", "notice_message_id"),
     )
 
     id: Mapped[int] = mapped_column(ID, primary_key=True)
@@ -48,3 +49,7 @@ class Draft(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The note in the owner's Saved Messages that shows it (answered with +, - or a text):
+    # its random id stored with the draft, before it is sent, so it is never posted twice.
+    notice_random_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    notice_message_id: Mapped[int | None] = mapped_column(sa.BigInteger)

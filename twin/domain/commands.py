@@ -78,6 +78,7 @@ class OwnerText:
     date: datetime
     text: str
     saved: bool = False  # typed in the owner's own Saved Messages
+    reply_to: int | None = None  # the message it answers (a draft's note in Saved Messages)
 
     def __post_init__(self) -> None:
         require_aware(self.date, "OwnerText.date")

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -105,10 +106,16 @@ class OwnerCommands:
         self._accounts = accounts
         self._behaviours = behaviours
         self._locks: dict[str, asyncio.Lock] = {}
+        # the owner's answer to a draft's note in Saved Messages (twin.services.drafts)
+        self.on_saved_reply: Callable[[OwnerText], Awaitable[bool]] | None = None
 
     async def on_owner_text(self, text: OwnerText) -> bool:
         """The owner's message from another device: True when it was a command (handled here,
-        so not owner activity); False for anything else."""
+        so not owner activity); False for anything else. In Saved Messages, an answer to a
+        draft's note (+, - or the text to send) is the owner's decision on that draft."""
+        answered = self.on_saved_reply
+        if text.saved and text.reply_to is not None and answered and await answered(text):
+            return True
         behaviour = await self._behaviour(text.account)
         prefix = behaviour.twin.command_prefix if behaviour else self._prefix_default()
         command = parse(text.text, prefix)

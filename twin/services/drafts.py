@@ -26,10 +26,11 @@ from datetime import UTC, datetime
 from twin.clock import Clock
 from twin.db.records import ReplyRecord
 from twin.db.records_drafts import DraftRecord
+from twin.domain.commands import OwnerText
 from twin.domain.decide import Action
 from twin.domain.models import Direction, ReplyState
-from twin.errors import InvalidInput, StorageUnavailable
-from twin.ports import Store, Tx
+from twin.errors import Conflict, InvalidInput, StorageUnavailable
+from twin.ports import Accounts, Store, Tx
 from twin.services.directory import AccountDirectory
 from twin.services.events import EventLog, StagedEvent
 from twin.services.pipeline.caches import Behaviours
@@ -38,6 +39,7 @@ log = logging.getLogger("twin.drafts")
 
 CHECK_SECONDS = 60.0  # the longest the expiry task sleeps without looking
 MAX_TEXT = 4096 * 4  # an edited draft at most (Telegram's message limit, split into bubbles)
+NOTICE_EXCERPT = 200  # of the contact's message, in the note
 
 
 def draft_json(draft: DraftRecord) -> dict[str, object]:
@@ -78,11 +80,63 @@ class Drafts:
         self._wake_worker = wake
         self._woken = asyncio.Event()  # a new draft: the expiry task looks again
         self._task: asyncio.Task[None] | None = None
+        self._notices: set[asyncio.Task[None]] = set()
+        self.accounts: Accounts | None = None  # the Telegram accounts: drafts' notes go there
         events.subscribe(self._on_event)
 
     def _on_event(self, event: StagedEvent) -> None:
         if event.type == "draft.created":
             self._woken.set()
+            task = asyncio.get_running_loop().create_task(self._notice(event.data["draft"]))
+            self._notices.add(task)
+            task.add_done_callback(self._notices.discard)
+
+    # -- the note in the owner's Saved Messages --------------------------------------------------
+    async def _notice(self, draft_id: int) -> None:
+        """Show the draft in the owner's Saved Messages (with `draft_notify = "saved"`: its
+        random id was stored with it, so a resend after a crash is never a second note)."""
+        try:
+            draft = await self._store.get_draft(draft_id)
+            if draft.notice_random_id is None or draft.notice_message_id is not None:
+                return
+            if self.accounts is None or draft.state != "pending":
+                return
+            asked = [
+                m.text or ""
+                for m in await self._store.reply_messages(draft.reply_id)
+                if m.direction is Direction.INCOMING
+            ]
+            account = await self.accounts.get(draft.account, connect=False)
+            note = notice_text(draft, asked[-1] if asked else "")
+            sent = await account.send_text("me", note, random_id=draft.notice_random_id)
+            if sent.message_id is not None:
+                await self._store.set_draft_notice(draft.id, sent.message_id)
+        except Exception as exc:  # the draft stands in GET /drafts whether or not this went out
+            log.warning("draft %s: its note to Saved Messages was not sent: %s", draft_id, exc)
+
+    async def on_saved_reply(self, text: OwnerText) -> bool:
+        """The owner answered a draft's note in Saved Messages: `+` sends it, `-` skips it,
+        anything else is sent instead of it. False when the message answers no draft."""
+        if text.reply_to is None:
+            return False
+        account_id = await self._directory.id_of(text.account)
+        draft = await self._store.draft_by_notice(account_id, text.reply_to)
+        if draft is None:
+            return False
+        answer = text.text.strip()
+        try:
+            if answer == "-":
+                await self.skip(draft.id)
+            else:
+                await self.send(draft.id, None if answer == "+" else answer)
+        except (Conflict, InvalidInput) as exc:
+            log.info("draft %s: the owner's answer changed nothing: %s", draft.id, exc)
+        return True
+
+    async def drain(self) -> None:
+        """Wait for the notes being sent (shutdown, tests)."""
+        if self._notices:
+            await asyncio.gather(*list(self._notices), return_exceptions=True)
 
     # -- the owner's decisions -----------------------------------------------------------------
     async def list(
@@ -192,6 +246,12 @@ class Drafts:
             decided += 1
         return decided
 
+    async def resend_notices(self) -> None:
+        """Notes a crash or an outage kept back (stored random id, no message id): sent again,
+        which Telegram turns into the one note if it had arrived."""
+        for draft in await self._store.unnoticed_drafts():
+            await self._notice(draft.id)
+
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._loop(), name="draft-expiry")
@@ -204,6 +264,8 @@ class Drafts:
             self._task = None
 
     async def _loop(self) -> None:
+        with contextlib.suppress(Exception):  # the database out: the next start tries again
+            await self.resend_notices()
         while True:
             self._woken.clear()
             wait = CHECK_SECONDS
@@ -218,6 +280,18 @@ class Drafts:
             except Exception:  # never let one bad pass end the task
                 log.exception("drafts: the expiry pass failed")
             await self._clock.sleep(wait, self._woken)
+
+
+def notice_text(draft: DraftRecord, asked: str) -> str:
+    """The note that shows a draft in the owner's Saved Messages."""
+    who = draft.title or str(draft.peer_id)
+    excerpt = asked if len(asked) <= NOTICE_EXCERPT else asked[: NOTICE_EXCERPT - 1] + "…"
+    return (
+        f"twin drafted a reply to {who}"
+        + (f" («{excerpt}»)" if excerpt else "")
+        + f":\n\n{draft.text}\n\n"
+        "Reply to this message: + to send it, - to skip it, or your own text to send instead."
+    )
 
 
 def _aware(value: datetime | str) -> datetime:

@@ -146,6 +146,7 @@ def to_owner_text(account: str, message: Any, *, saved: bool) -> OwnerText:
         date=message.date,
         text=getattr(message, "message", "") or "",
         saved=saved,
+        reply_to=getattr(getattr(message, "reply_to", None), "reply_to_msg_id", None),
     )
 
 

@@ -41,6 +41,7 @@ class DraftsMixin(RepoBase):
         *,
         at: datetime,
         expires_at: datetime | None,
+        notice_random_id: int | None = None,
     ) -> tuple[DraftRecord, int]:
         """The new pending draft of the chat, and how many older pending ones it supersedes
         (a newer message from the contact was drafted again: only the newest is the owner's
@@ -60,6 +61,7 @@ class DraftsMixin(RepoBase):
                 text=text,
                 created_at=at,
                 expires_at=expires_at,
+                notice_random_id=notice_random_id,
             )
             .returning(D.c.id)
         ).scalar_one()
@@ -145,3 +147,30 @@ class DraftsMixin(RepoBase):
     async def next_draft_expiry(self) -> datetime | None:
         query = sa.select(sa.func.min(D.c.expires_at)).where(D.c.state == "pending")
         return await self._read(lambda c: c.execute(query).scalar())
+
+    async def draft_by_notice(self, account_id: int, message_id: int) -> DraftRecord | None:
+        """The draft whose note in the owner's Saved Messages is this message."""
+        query = _LISTED.where(D.c.account_id == account_id, D.c.notice_message_id == message_id)
+        return await self._read(
+            lambda c: next((_record(row) for row in c.execute(query)), None)
+        )
+
+    async def set_draft_notice(self, draft_id: int, message_id: int) -> None:
+        await self._run(
+            lambda c: c.execute(
+                sa.update(D).where(D.c.id == draft_id).values(notice_message_id=message_id)
+            )
+        )
+
+    async def unnoticed_drafts(self, limit: int = 100) -> list[DraftRecord]:
+        """Pending drafts whose note may not have reached the owner (a crash, an outage)."""
+        query = (
+            _LISTED.where(
+                D.c.state == "pending",
+                D.c.notice_random_id.is_not(None),
+                D.c.notice_message_id.is_(None),
+            )
+            .order_by(D.c.id)
+            .limit(limit)
+        )
+        return await self._read(lambda c: [_record(row) for row in c.execute(query)])

@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any, Protocol
 
 from twin.db.records import ChatRecord, MessageRecord, ReplyRecord
@@ -197,9 +196,7 @@ class Executor:
         if opening is not None:
             await opening  # read before the reply exists; a failure retries the generation
         if drafting:
-            minutes = behaviour.twin.draft_expiry_minutes
-            expires = self._clock.now() + timedelta(minutes=minutes) if minutes else None
-            await self._outcomes.drafted(reply, chat, result, expires)
+            await self._outcomes.drafted(reply, chat, result, behaviour.twin)
             return None
         reply, parts = await self._enter_sending(reply, chat, behaviour, admitted.linked, result)
         # typing at the owner's learned speed ([humanize] learned): generation parsed the profile

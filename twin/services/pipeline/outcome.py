@@ -7,10 +7,10 @@ import asyncio
 import contextlib
 import logging
 import random
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from twin.config import Settings
+from twin.config import Settings, TwinSettings
 from twin.db.records import ChatRecord, ReplyRecord
 from twin.domain.models import PAUSED_FOREVER, Direction, Failure, ReplyState, SkipReason
 from twin.domain.policies.takeover import TakeoverWindow, takeover_window
@@ -60,11 +60,17 @@ class Outcomes:
         await self._finish(reply, ReplyState.SKIPPED, reason, "reply.skipped")
 
     async def drafted(
-        self, reply: ReplyRecord, chat: ChatRecord, draft: Draft, expires_at: datetime | None
+        self, reply: ReplyRecord, chat: ChatRecord, draft: Draft, twin: TwinSettings
     ) -> None:
         """Draft mode: the reply is written and kept for the owner (its text, flags and usage
-        stored) as a pending draft (twin.services.drafts) that supersedes the chat's older one,
-        and the job ends as skipped (`drafted`) without a send, in one transaction."""
+        stored) as a pending draft (twin.services.drafts) that supersedes the chat's older one
+        — expiring after `draft_expiry_minutes`, shown in Saved Messages with `draft_notify`
+        (its note's random id stored now) — and the job ends as skipped (`drafted`) without a
+        send, in one transaction."""
+        now = self._clock.now()
+        minutes = twin.draft_expiry_minutes
+        expires_at = now + timedelta(minutes=minutes) if minutes else None
+        notice = new_random_id() if twin.draft_notify == "saved" else None
 
         def work(tx: Tx) -> list[StagedEvent]:
             if draft.summary:
@@ -81,9 +87,14 @@ class Outcomes:
             skipped = finish_tx(
                 tx, self._events, reply.id, ReplyState.SKIPPED, reason, "reply.skipped"
             )[1]
-            now = self._clock.now()
             written, superseded = tx.create_draft(
-                reply.account_id, chat.id, reply.id, draft.text, at=now, expires_at=expires_at
+                reply.account_id,
+                chat.id,
+                reply.id,
+                draft.text,
+                at=now,
+                expires_at=expires_at,
+                notice_random_id=notice,
             )
             data = {
                 "draft": written.id,
