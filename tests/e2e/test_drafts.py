@@ -1,0 +1,62 @@
+"""Copilot drafts end to end (issue 18 §1): in draft mode Carl's message is answered with a
+draft, shown in the owner's Saved Messages; the owner, on their phone (a second session of the
+owner's account on the sandbox), replies to that note with their own text, and exactly that text
+reaches Carl — the model is not asked again. Nothing reaches Carl before the owner decides."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from telethon import events, functions
+
+from tests.e2e.conftest import (
+    OWNER_PHONE,
+    brain_reply,
+    contact_client,
+    fast_pipeline,
+    login,
+    people,
+    wait_for_event,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_a_draft_answered_in_saved_messages_from_the_phone(
+    sandbox, sandbox_clients, make_daemon, fake_openai
+):
+    owner, contact = people(sandbox)
+    daemon = await make_daemon(
+        **fast_pipeline(
+            fake_openai.base_url + "/v1", twin={"debounce_seconds": 0, "mode": "draft"}
+        )
+    )
+    await login(daemon, sandbox)
+    carl = await contact_client(sandbox_clients)
+    phone = await sandbox_clients.signed_in(OWNER_PHONE)  # the owner's phone
+    await phone(functions.contacts.GetContactsRequest(hash=0))
+    notes: asyncio.Queue = asyncio.Queue()
+
+    @phone.on(events.NewMessage(chats=[owner.id]))
+    async def noted(event: events.NewMessage.Event) -> None:
+        notes.put_nowait(event.message)
+
+    fake_openai.queue_reply(brain_reply("A tune-up is 2,500 RUB."))
+    await carl.send_message(owner.id, "how much is a tune-up?")
+    created = await wait_for_event(daemon, "draft.created")
+    note = await asyncio.wait_for(notes.get(), 10)
+    assert "A tune-up is 2,500 RUB." in note.message and "how much is a tune-up?" in note.message
+    assert sandbox.messages_from(owner, contact) == []  # nothing sent by itself
+
+    await phone.send_message("me", "2,500 RUB, and today it's free coffee!", reply_to=note.id)
+    sent = await wait_for_event(daemon, "draft.sent")
+    assert (sent["draft"], sent["edited"]) == (created["draft"], True)
+    await wait_for_event(daemon, "reply.sent", lambda e: e["reply"] != created["reply"])
+    assert sandbox.messages_from(owner, contact) == ["2,500 RUB, and today it's free coffee!"]
+    assert len(fake_openai.chat_requests) == 1
+    status, body = await daemon.call("GET", "/drafts", params={"state": "all"})
+    assert status == 200
+    [draft] = body["drafts"]
+    assert draft["state"] == "sent"
+    assert draft["final_text"] == "2,500 RUB, and today it's free coffee!"
