@@ -40,6 +40,13 @@ def settings_for(url: str, tmp_path: Any, **twin: Any) -> Any:
     )
 
 
+async def drafted(twin: Any, chat: int, text: str, count: int = 1) -> Any:
+    """The contact writes; the reply is drafted: the `draft.created` event's data."""
+    assert await twin.intake.incoming(incoming(text, chat=chat, at=twin.clock.now()))
+    await twin.idle()
+    return (await twin.recorder.wait_for("draft.created", count=count)).data
+
+
 async def test_drafts_are_kept_regenerated_and_sent_edited_exactly_once(
     engine_url: str,  # noqa: F811
     tmp_path: Any,
@@ -50,9 +57,7 @@ async def test_drafts_are_kept_regenerated_and_sent_edited_exactly_once(
     settings = settings_for(engine_url, tmp_path)
     async with start_twin(settings, clock=clock, accounts=FakeAccounts(messenger), llm=llm) as twin:
         drafts = twin.app[keys.DRAFTS]
-        assert await twin.intake.incoming(incoming("how much is a chain?", chat=71, at=clock.now()))
-        await twin.idle()
-        first = (await twin.recorder.wait_for("draft.created")).data
+        first = await drafted(twin, 71, "how much is a chain?")
         assert messenger.texts(71) == [] and messenger.reads == []  # nothing, not even read
         await twin.app[keys.DRAFTS].drain()
         [note] = messenger.texts("me")  # shown to the owner in their Saved Messages
@@ -64,9 +69,7 @@ async def test_drafts_are_kept_regenerated_and_sent_edited_exactly_once(
 
         # The contact writes again: the new answer is drafted and replaces the first draft.
         await clock.advance(5)
-        assert await twin.intake.incoming(incoming("and are you open?", chat=71, at=clock.now()))
-        await twin.idle()
-        second = (await twin.recorder.wait_for("draft.created", count=2)).data
+        second = await drafted(twin, 71, "and are you open?", count=2)
         assert second["superseded"] == 1
         [pending] = await drafts.list()
         assert pending.id == second["draft"] and pending.text == "Yes, we're open until 9."
@@ -178,9 +181,7 @@ async def test_a_draft_nobody_decided_is_sent_on_expiry_when_so_configured(
     settings = settings_for(engine_url, tmp_path, draft_after_expiry="send")
     llm = ScriptedLLM(default="On my way.")
     async with start_twin(settings, clock=clock, accounts=FakeAccounts(messenger), llm=llm) as twin:
-        assert await twin.intake.incoming(incoming("where are you?", chat=91, at=clock.now()))
-        await twin.idle()
-        await twin.recorder.wait_for("draft.created")
+        await drafted(twin, 91, "where are you?")
         await clock.advance(30 * 60)
         sent = (await twin.recorder.wait_for("draft.sent")).data
         assert (sent["reason"], sent["edited"]) == ("on expiry", False)
@@ -201,9 +202,7 @@ async def test_the_drafts_api(
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         base = f"http://127.0.0.1:{port}"
-        assert await twin.intake.incoming(incoming("when can I come?", chat=61, at=clock.now()))
-        await twin.idle()
-        draft_id = (await twin.recorder.wait_for("draft.created")).data["draft"]
+        draft_id = (await drafted(twin, 61, "when can I come?"))["draft"]
         async with aiohttp.ClientSession(headers=AUTH) as http:
             async with http.get(f"{base}/drafts") as response:
                 assert response.status == 200
@@ -244,9 +243,7 @@ async def test_an_approved_draft_cut_off_by_a_restart_is_delivered_once(
     accounts = FakeAccounts(messenger)
     llm = ScriptedLLM(default="See you at 5.")
     async with start_twin(settings, clock=clock, accounts=accounts, llm=llm) as twin:
-        assert await twin.intake.incoming(incoming("when?", chat=51, at=clock.now()))
-        await twin.idle()
-        draft_id = (await twin.recorder.wait_for("draft.created")).data["draft"]
+        draft_id = (await drafted(twin, 51, "when?"))["draft"]
         # Telegram accepts the bubble, and the daemon is gone before it records that.
         gate = messenger.hold_send(1, after_delivery=True)
         _, reply = await twin.app[keys.DRAFTS].send(draft_id, "See you at 5, at the gate.")
