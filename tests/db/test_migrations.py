@@ -27,6 +27,7 @@ TABLES = {
     "chats",
     "contact_facts",
     "contacts",
+    "corrections",
     "drafts",
     "entities",
     "events",

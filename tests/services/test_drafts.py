@@ -225,6 +225,18 @@ async def test_the_drafts_api(
                 assert "sent already" in (await response.json())["error"]["message"]
             async with http.get(f"{base}/drafts?state=all") as response:
                 assert [d["state"] for d in (await response.json())["drafts"]] == ["sent"]
+            async with http.get(f"{base}/corrections") as response:
+                [learned] = (await response.json())["corrections"]
+                assert (learned["kind"], learned["context"], learned["owner_text"]) == (
+                    "approved", "when can I come?", "Tomorrow at 10."
+                )
+            url = f"{base}/corrections/{learned['id']}"
+            async with http.delete(url) as response:
+                assert response.status == 204
+            async with http.delete(url) as response:
+                assert response.status == 404
+            async with http.get(f"{base}/corrections") as response:
+                assert (await response.json())["corrections"] == []
             async with aiohttp.ClientSession() as anonymous, anonymous.get(
                 f"{base}/drafts"
             ) as response:

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from twin.db.records import _Record
 
-__all__ = ["DraftRecord"]
+__all__ = ["CorrectionRecord", "DraftRecord"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,3 +30,21 @@ class DraftRecord(_Record):
     account: str
     peer_id: int
     title: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CorrectionRecord(_Record):
+    """What the owner made of a draft: `approved` (sent unchanged), `edited` (their text sent
+    instead), `skipped`. `context` is what the contact wrote."""
+
+    id: int
+    account_id: int
+    chat_id: int
+    draft_id: int | None
+    kind: str
+    context: str
+    twin_text: str
+    owner_text: str | None
+    created_at: datetime
+    account: str
+    peer_id: int

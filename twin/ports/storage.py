@@ -23,7 +23,7 @@ if TYPE_CHECKING:
         StyleProfileRecord,
         TwinRecord,
     )
-    from twin.db.records_drafts import DraftRecord
+    from twin.db.records_drafts import CorrectionRecord, DraftRecord
     from twin.db.repo.analytics import Metrics
     from twin.db.repo.failures import OutageFailure
     from twin.db.repo.history import ConversationRow
@@ -233,6 +233,17 @@ class Tx(Protocol):
     def cancel_chat_drafts(
         self, chat_id: int, reason: str, at: datetime | None = None
     ) -> list[int]: ...
+    def record_correction(
+        self,
+        account_id: int,
+        chat_id: int,
+        kind: str,
+        *,
+        context: str,
+        twin_text: str,
+        owner_text: str | None,
+        draft_id: int | None = None,
+    ) -> int: ...
 
 
 @runtime_checkable
@@ -427,3 +438,7 @@ class Store(Protocol):
     async def draft_by_notice(self, account_id: int, message_id: int) -> DraftRecord | None: ...
     async def set_draft_notice(self, draft_id: int, message_id: int) -> None: ...
     async def unnoticed_drafts(self, limit: int = 100) -> list[DraftRecord]: ...
+    async def corrections(
+        self, account_id: int | None = None, *, limit: int = 100, examples: bool = False
+    ) -> list[CorrectionRecord]: ...
+    async def delete_correction(self, account_id: int, correction_id: int) -> None: ...

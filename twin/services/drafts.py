@@ -24,7 +24,7 @@ import logging
 from datetime import UTC, datetime
 
 from twin.clock import Clock
-from twin.db.records import ReplyRecord
+from twin.db.records import MessageRecord, ReplyRecord
 from twin.db.records_drafts import DraftRecord
 from twin.domain.commands import OwnerText
 from twin.domain.decide import Action
@@ -165,11 +165,12 @@ class Drafts:
             draft = tx.get_draft(draft_id)
             final = text if text is not None else draft.text
             why = reason or ("edited" if final != draft.text else "as written")
-            answered = [
-                m.id
+            incoming = [
+                m
                 for m in tx.reply_messages(draft.reply_id)
                 if m.direction is Direction.INCOMING and m.state is not ReplyState.CANCELLED
             ]
+            answered = [m.id for m in incoming]
             reply = tx.create_reply(
                 draft.account_id,
                 draft.chat_id,
@@ -185,6 +186,9 @@ class Drafts:
             decided = tx.decide_draft(
                 draft.id, "sent", at=now, reason=why, final_text=final, sent_reply_id=reply.id
             )
+            if reason is None:  # the owner's decision (not an expiry): what they made of it
+                kind = "edited" if final != draft.text else "approved"
+                _correction(tx, draft, kind, _context(incoming), final)
             staged = [
                 self._draft_event(tx, decided, "draft.sent"),
                 self._events.stage_reply(
@@ -206,6 +210,12 @@ class Drafts:
 
         def work(tx: Tx) -> tuple[DraftRecord, StagedEvent]:
             decided = tx.decide_draft(draft_id, state, at=now, reason=reason)
+            if state == "skipped":  # the owner's decision: the twin should not have said it
+                asked = [
+                    m for m in tx.reply_messages(decided.reply_id)
+                    if m.direction is Direction.INCOMING
+                ]
+                _correction(tx, decided, "skipped", _context(asked), None)
             return decided, self._draft_event(tx, decided, f"draft.{state}")
 
         decided, event = await self._store.transaction(work)
@@ -280,6 +290,26 @@ class Drafts:
             except Exception:  # never let one bad pass end the task
                 log.exception("drafts: the expiry pass failed")
             await self._clock.sleep(wait, self._woken)
+
+
+def _context(messages: list[MessageRecord]) -> str:
+    """What the contact wrote, as a correction remembers it."""
+    return "\n".join(m.transcript or m.text or "" for m in messages).strip()
+
+
+def _correction(
+    tx: Tx, draft: DraftRecord, kind: str, context: str, owner_text: str | None
+) -> None:
+    if context:
+        tx.record_correction(
+            draft.account_id,
+            draft.chat_id,
+            kind,
+            context=context,
+            twin_text=draft.text,
+            owner_text=owner_text,
+            draft_id=draft.id,
+        )
 
 
 def notice_text(draft: DraftRecord, asked: str) -> str:

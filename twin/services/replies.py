@@ -31,6 +31,7 @@ from twin.db.records import ChatRecord, ReplyRecord
 from twin.domain.models import IncomingMessage, OwnerActivity, OwnerPresence, OwnerRead
 from twin.ports import Accounts, Clock, SpeechToText, Store, TextToSpeech, Thinker, Tx
 from twin.services.chats import ChatHold
+from twin.services.corrections import Corrections
 from twin.services.directory import AccountDirectory
 from twin.services.events import EventLog, StagedEvent
 from twin.services.pipeline.caches import Behaviours, Styles
@@ -122,6 +123,7 @@ class ReplyPipeline:
             styles=self.styles,
             clock=clock,
             knowledge=knowledge,
+            corrections=Corrections(repo, events),
         )
         self.executor = Executor(
             repo=repo,

@@ -1,5 +1,7 @@
 """The owner's drafts (copilot mode: `[twin] mode = "draft"`, or an account in draft mode):
-list them, send one (as written or with your own text), skip one. See twin.services.drafts."""
+list them, send one (as written or with your own text), skip one (twin.services.drafts); and
+the corrections those decisions leave, which become the prompt's first examples
+(twin.services.corrections): list them, delete one."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from pydantic import Field
 from twin import keys
 from twin.api.validation import ApiModel, RouteTable
 from twin.api.views.telegram import AccountName
-from twin.db.records_drafts import DraftRecord
+from twin.db.records_drafts import CorrectionRecord, DraftRecord
 from twin.errors import NotFound
 from twin.services.drafts import MAX_TEXT
 
@@ -122,3 +124,68 @@ async def skip_draft(request: web.Request, path: DraftPath, body: SkipIn) -> Dra
     """Send nothing for this draft. 404: no such draft of this account; 409: decided already."""
     await _owned(request, path.draft_id, body.account)
     return _out(await request.app[keys.DRAFTS].skip(path.draft_id))
+
+
+# --- corrections --------------------------------------------------------------------------------
+
+
+class CorrectionsQuery(ApiModel):
+    account: str = AccountName
+    limit: int = Field(50, ge=1, le=500)
+
+
+class CorrectionPath(ApiModel):
+    correction_id: int = Field(ge=1, le=2**63 - 1)
+
+
+class CorrectionOut(ApiModel):
+    id: int
+    account: str
+    chat: int = Field(description="Telegram peer id of the chat")
+    kind: str = Field(description="approved (sent unchanged) | edited | skipped")
+    context: str = Field(description="what the contact wrote")
+    twin_text: str = Field(description="what the twin wrote")
+    owner_text: str | None = Field(description="what the owner sent (none when skipped)")
+    draft: int | None
+    created_at: datetime
+
+
+class CorrectionsOut(ApiModel):
+    corrections: list[CorrectionOut] = Field(description="newest first")
+
+
+def _correction_out(c: CorrectionRecord) -> CorrectionOut:
+    return CorrectionOut(
+        id=c.id,
+        account=c.account,
+        chat=c.peer_id,
+        kind=c.kind,
+        context=c.context,
+        twin_text=c.twin_text,
+        owner_text=c.owner_text,
+        draft=c.draft_id,
+        created_at=c.created_at,
+    )
+
+
+@routes.get("/corrections", name="corrections", summary="What the owner made of the drafts")
+async def corrections(request: web.Request, query: CorrectionsQuery) -> CorrectionsOut:
+    """Every decision on a draft (sent unchanged, edited, skipped) with what the contact wrote,
+    newest first. Those with the owner's text become the first examples of later prompts,
+    the most similar to the contact's message first."""
+    account_id = await request.app[keys.DIRECTORY].id_of(query.account)
+    found = await request.app[keys.DATABASE].repo.corrections(account_id, limit=query.limit)
+    return CorrectionsOut(corrections=[_correction_out(c) for c in found])
+
+
+@routes.delete(
+    "/corrections/{correction_id}", name="correction_delete", summary="Forget a correction"
+)
+async def delete_correction(
+    request: web.Request, path: CorrectionPath, query: CorrectionsQuery
+) -> None:
+    """The correction is no longer used as an example. 404: no such correction of the
+    account."""
+    account_id = await request.app[keys.DIRECTORY].id_of(query.account)
+    await request.app[keys.DATABASE].repo.delete_correction(account_id, path.correction_id)
+    request.app[keys.SERVICES]["pipeline"].generator.forget_corrections(account_id)

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from twin.db.repo.accounts import AccountsMixin
 from twin.db.repo.analytics import AnalyticsMixin
 from twin.db.repo.chats import ChatsMixin
+from twin.db.repo.corrections import CorrectionsMixin
 from twin.db.repo.deliveries import DeliveriesMixin
 from twin.db.repo.drafts import DraftsMixin
 from twin.db.repo.failures import FailuresMixin
@@ -55,6 +56,7 @@ class Repository(
     SafetyMixin,
     PresenceMixin,
     DraftsMixin,
+    CorrectionsMixin,
 ):
     """Implements the daemon's storage port on SQLAlchemy (SQLite or PostgreSQL)."""
 
@@ -148,6 +150,7 @@ class Transaction:
     get_draft = _op("get_draft")
     decide_draft = _op("decide_draft")
     cancel_chat_drafts = _op("cancel_chat_drafts")
+    record_correction = _op("record_correction")
     memory_for_chat = _op("memory_for_chat")
     store_memory = _op("store_memory")
     # the owner's activity

@@ -36,6 +36,7 @@ from twin.services.policy import Behaviour
 if TYPE_CHECKING:
     from twin.brain.service import BrainResult
     from twin.db.repo.history import ConversationRow
+    from twin.services.corrections import Corrections
     from twin.services.knowledge import KnowledgeBase
 
 
@@ -68,7 +69,9 @@ class Generator:
         styles: Styles,
         clock: Clock,
         knowledge: KnowledgeBase | None = None,
+        corrections: Corrections | None = None,
     ) -> None:
+        self._corrections = corrections  # the owner's corrections: the first examples
         self._settings = settings
         self._repo = repo
         self._accounts = accounts
@@ -128,7 +131,9 @@ class Generator:
         assert self._brain is not None  # the plan skips every message without a brain
         reference = await self._reference(chat, behaviour, turns)
         result = await self._brain.reply(
-            **self._brain_input(chat, behaviour, turns, style), reference=reference
+            **self._brain_input(chat, behaviour, turns, style),
+            reference=reference,
+            examples=await self._examples(chat, turns),
         )
         return thought_of(result, last_ids)
 
@@ -149,7 +154,9 @@ class Generator:
         style = await self._styles.get(chat.account_id, style_read)
         reference = await self._reference(chat, behaviour, turns)
         stream = await self._brain.stream_reply(
-            **self._brain_input(chat, behaviour, turns, style), reference=reference
+            **self._brain_input(chat, behaviour, turns, style),
+            reference=reference,
+            examples=await self._examples(chat, turns),
         )
         return Streamed(stream, last_ids)
 
@@ -169,6 +176,23 @@ class Generator:
             return None
         gaps = behaviour.twin.knowledge_gaps
         return Reference(tuple(context.passages), lines, gaps, context.has_knowledge)
+
+    def forget_corrections(self, account_id: int) -> None:
+        """A correction was deleted: read the account's again at its next answer."""
+        if self._corrections is not None:
+            self._corrections.forget(account_id)
+
+    async def _examples(self, chat: ChatRecord, turns: list[Turn]) -> list[tuple[str, str]]:
+        """The owner's corrections most like the contact's latest messages (twin.services.
+        corrections): the prompt's first examples."""
+        latest: list[str] = []
+        for turn in reversed(turns):
+            if turn.role != "contact":
+                break
+            latest.append(turn.text)
+        if self._corrections is None or not latest:
+            return []
+        return await self._corrections.examples(chat.account_id, " ".join(reversed(latest)))
 
     def _brain_input(
         self,

@@ -1,0 +1,79 @@
+"""Learning from corrections (issue 18 §2): the owner's decisions on drafts are recorded with
+their context, and the most similar ones become the prompt's first examples."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from tests.db.conftest import backend_url, engine_url, postgres_url  # noqa: F401  (fixtures)
+from tests.fakes import FakeAccounts, FakeMessenger, ScriptedLLM, WatchedClock, start_twin
+from tests.services.conftest import clock  # noqa: F401  (a fixture)
+from tests.services.test_drafts import drafted, settings_for
+from twin import keys
+from twin.db.records_drafts import CorrectionRecord
+from twin.services.corrections import pick_examples
+
+T0 = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+
+
+def correction(id_: int, context: str, owner_text: str | None) -> CorrectionRecord:
+    kind = "skipped" if owner_text is None else "edited"
+    return CorrectionRecord(
+        id_, 1, 1, None, kind, context, "twin's text", owner_text, T0, "default", 5
+    )
+
+
+def test_the_most_similar_corrections_come_first() -> None:
+    newest_first = [
+        correction(5, "Где вы находитесь?", "Петроградка, Большая Пушкарская 41"),
+        correction(4, "Сколько стоит замена цепи?", "450 ₽, и за 20 минут"),
+        correction(3, "сколько стоит цепь", None),  # skipped: no owner text, never an example
+        correction(2, "Какая цена на замену цепи и покрышки?", "Цепь 450, покрышка 350"),
+        correction(1, "How much is a tune-up?", "2,500 RUB"),
+    ]
+    # Another word form of the same words ("заменить цепь" / "замена цепи") still meets them.
+    picked = pick_examples(newest_first, "А сколько будет стоить заменить цепь?", k=2)
+    assert picked == [
+        ("Сколько стоит замена цепи?", "450 ₽, и за 20 минут"),
+        ("Какая цена на замену цепи и покрышки?", "Цепь 450, покрышка 350"),
+    ]
+    assert pick_examples(newest_first, "hello there", k=3) == []  # nothing alike: no example
+    assert pick_examples([], "anything") == []
+
+
+async def test_an_edited_draft_teaches_the_next_answer_and_the_owner_can_forget_it(
+    engine_url: str,  # noqa: F811
+    tmp_path: Any,
+    clock: WatchedClock,  # noqa: F811
+) -> None:
+    llm = ScriptedLLM(default="Drafted.")
+    settings = settings_for(engine_url, tmp_path)
+    accounts = FakeAccounts(FakeMessenger())
+    async with start_twin(settings, clock=clock, accounts=accounts, llm=llm) as twin:
+        drafts = twin.app[keys.DRAFTS]
+        first = await drafted(twin, 31, "сколько стоит замена цепи?")
+        await drafts.send(first["draft"], "Цепь меняем за 450 ₽, минут за 20 :)")
+        skipped = await drafted(twin, 32, "вы работаете в воскресенье?", count=2)
+        await drafts.skip(skipped["draft"])
+        found = await twin.repo.corrections(limit=10)
+        assert [(c.kind, c.context, c.owner_text) for c in found] == [
+            ("skipped", "вы работаете в воскресенье?", None),
+            ("edited", "сколько стоит замена цепи?", "Цепь меняем за 450 ₽, минут за 20 :)"),
+        ]
+
+        def asked_with_example() -> bool:
+            return any(
+                m.role == "assistant" and m.content == "Цепь меняем за 450 ₽, минут за 20 :)"
+                for m in llm.calls[-1]
+            )
+
+        await drafted(twin, 33, "а цепь заменить сколько будет стоить?", count=3)
+        assert asked_with_example()  # the owner's own answer leads the prompt
+        await drafted(twin, 34, "до скольки вы открыты?", count=4)
+        assert not asked_with_example()  # nothing alike: no example
+
+        await twin.repo.delete_correction(found[1].account_id, found[1].id)
+        twin.app[keys.SERVICES]["pipeline"].generator.forget_corrections(found[1].account_id)
+        await drafted(twin, 35, "а цепь заменить сколько будет стоить?", count=5)
+        assert not asked_with_example()  # forgotten

@@ -1,0 +1,42 @@
+"""ORM model of the owner's corrections (issue 18 §2): what the twin wrote in a context and what
+the owner made of it — a draft sent unchanged, sent edited or skipped. The most similar ones
+become the prompt's first examples."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from twin.db.base import ID, Base, UTCDateTime, utcnow
+
+CORRECTION_KINDS = ("approved", "edited", "skipped")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Correction(Base):
+    __tablename__ = "corrections"
+    __table_args__ = (
+        sa.CheckConstraint(_in("kind", CORRECTION_KINDS), name="kind"),
+        sa.Index("ix_corrections_account_id_id", "account_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ID, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False
+    )
+    chat_id: Mapped[int] = mapped_column(
+        ID, sa.ForeignKey("chats.id", ondelete="CASCADE"), nullable=False
+    )
+    draft_id: Mapped[int | None] = mapped_column(
+        ID, sa.ForeignKey("drafts.id", ondelete="SET NULL")
+    )
+    kind: Mapped[str] = mapped_column(sa.String(16), nullable=False)
+    context: Mapped[str] = mapped_column(sa.Text, nullable=False)  # what the contact wrote
+    twin_text: Mapped[str] = mapped_column(sa.Text, nullable=False)
+    owner_text: Mapped[str | None] = mapped_column(sa.Text)  # what the owner sent; skipped: none
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
