@@ -71,14 +71,19 @@ async def test_peer_flood_puts_the_account_in_draft_mode_until_the_owner_turns_i
     off = await wait_for_event(daemon, "message.skipped", lambda d: d["reason"] == "account_off")
     assert any("set by the owner: holiday" in line for line in off["explain"])
 
-    # The owner turns it back on: answered and sent again; the governor's note was the only one.
+    # The owner turns it back on: answered and sent again; the governor's note was sent once.
     status, body = await daemon.call("PUT", "/accounts/default/safety", json={"mode": "active"})
     assert status == 200 and body["mode"] == "active"
     fake_openai.queue_reply(brain_reply("back now"))
     sandbox.send_message(carl, owner, "ping")
     await wait_for_event(daemon, "reply.sent", timeout=30)
     assert sandbox.messages_from(owner, carl) == ["back now"]
-    assert len(await notes_to_owner(daemon, sandbox, owner)) == 1
+    notes = await notes_to_owner(daemon, sandbox, owner)
+    assert len([n for n in notes if "to protect your account" in n]) == 1  # one governor note
+    assert [n for n in notes if "to protect" not in n] == [  # and the draft, shown to the owner
+        "twin drafted a reply to Carl Contact («are you there?»):\n\na draft for Olga\n\n"
+        "Reply to this message: + to send it, - to skip it, or your own text to send instead."
+    ]
     response = await daemon.client.get("/metrics", headers=AUTH)
     metrics = await response.text()
     assert 'twin_telegram_spam_limits_total{account="default",category="send"} 1.0' in metrics
