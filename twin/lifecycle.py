@@ -316,6 +316,7 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         intake.owner_pause = pipeline.takeover.pause_tx
         accounts.on_edited = pipeline.takeover.on_edited
         accounts.on_deleted = pipeline.takeover.on_deleted
+        accounts.on_owner_edited = pipeline.takeover.on_owner_edited  # a correction
         intake.on_owner_read = pipeline.takeover.on_owner_read
         intake.on_owner_presence = pipeline.takeover.on_owner_presence
         accounts.on_owner_read = intake.owner_read  # held there while the database is out

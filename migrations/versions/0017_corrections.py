@@ -1,4 +1,5 @@
 """corrections: what the owner made of the twin's drafts (sent unchanged, edited, skipped)
+and of its sent replies (edited or deleted from the phone)
 
 Revision ID: 0017
 Revises: 0016
@@ -39,7 +40,8 @@ def upgrade() -> None:
         sa.Column("owner_text", sa.Text()),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint(
-            "kind IN ('approved', 'edited', 'skipped')", name=op.f("ck_corrections_kind")
+            "kind IN ('approved', 'edited', 'skipped', 'phone_edited', 'phone_deleted')",
+            name=op.f("ck_corrections_kind"),
         ),
         sa.ForeignKeyConstraint(
             ["account_id"], ["accounts.id"],

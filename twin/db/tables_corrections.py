@@ -1,5 +1,6 @@
 """ORM model of the owner's corrections (issue 18 §2): what the twin wrote in a context and what
-the owner made of it — a draft sent unchanged, sent edited or skipped. The most similar ones
+the owner made of it — a draft sent unchanged, sent edited or skipped; a sent reply the owner
+edited or deleted from their phone. The most similar ones
 become the prompt's first examples."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from twin.db.base import ID, Base, UTCDateTime, utcnow
 
-CORRECTION_KINDS = ("approved", "edited", "skipped")
+CORRECTION_KINDS = ("approved", "edited", "skipped", "phone_edited", "phone_deleted")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:

@@ -106,6 +106,7 @@ class TelegramAccounts:
         self._backoff = Backoff(telegram.reconnect_backoff_base, telegram.reconnect_backoff_max)
         self._rng = random.Random()
         self.on_edited: Any = None
+        self.on_owner_edited: Any = None  # the owner edited a message on another device
         self.on_deleted: Any = None
         self.on_owner_read: Any = None  # the owner read a chat on another device
         self.on_owner_presence: Any = None  # the owner's own online status
@@ -143,6 +144,8 @@ class TelegramAccounts:
                 account.on_edited(self.on_edited)
             if self.on_deleted is not None:
                 account.on_deleted(self.on_deleted)
+            if self.on_owner_edited is not None:
+                account.on_owner_edited(self.on_owner_edited)
             if self.on_owner_read is not None:
                 account.on_owner_read(self.on_owner_read)
             if self.on_owner_presence is not None:

@@ -187,6 +187,10 @@ LINES: Mapping[str, Line] = {
         lambda d: f"draft {d.get('draft')} sent "
         f"({'edited' if d.get('edited') else d.get('reason')})"
     ),
+    "correction.recorded": Line(
+        lambda d: f"the owner {'edited' if d.get('kind') == 'phone_edited' else 'deleted'} "
+        "the twin's message on their phone: learned from it"
+    ),
     "draft.skipped": Line(lambda d: f"draft {d.get('draft')} skipped by the owner"),
     "draft.expired": Line(lambda d: f"draft {d.get('draft')} expired undecided"),
     "draft.cancelled": Line(

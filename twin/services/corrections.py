@@ -55,7 +55,8 @@ class Corrections:
         events.subscribe(self._on_event)
 
     def _on_event(self, event: StagedEvent) -> None:
-        if event.type in ("draft.sent", "draft.skipped") and event.account_id is not None:
+        learned = ("draft.sent", "draft.skipped", "correction.recorded")
+        if event.type in learned and event.account_id is not None:
             self._cache.pop(event.account_id, None)
 
     def forget(self, account_id: int) -> None:

@@ -87,6 +87,11 @@ class TelegramAccount(AuthMethods, UpdateMethods, SendingMethods, HistoryMethods
     def on_edited(self, handler: EditHandler) -> None:
         self._handlers.edited = handler
 
+    def on_owner_edited(self, handler: EditHandler) -> None:
+        """`handler(account, peer, id, text)` when the owner edits an outgoing message from
+        another device (the daemon never edits its own)."""
+        self._handlers.owner_edited = handler
+
     def on_deleted(self, handler: DeleteHandler) -> None:
         self._handlers.deleted = handler
 

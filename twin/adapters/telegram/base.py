@@ -46,6 +46,7 @@ class Handlers:
     owner_presence: OwnerPresenceHandler | None = None
     owner_command: OwnerCommandHandler | None = None
     edited: EditHandler | None = None
+    owner_edited: EditHandler | None = None  # the owner edited a message from another device
     deleted: DeleteHandler | None = None
     authorized: AuthorizedHandler | None = None
 

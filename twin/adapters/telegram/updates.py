@@ -107,8 +107,8 @@ class UpdateMethods(AccountBase):
             log.exception("account %s: failed to handle a button press", self.name)
 
     async def _on_edited(self, event: events.MessageEdited.Event) -> None:
-        handler = self._handlers.edited
-        if handler is None or event.message.out:
+        handler = self._handlers.owner_edited if event.message.out else self._handlers.edited
+        if handler is None or (event.message.out and (self._me is None or self._me.bot)):
             return
         try:
             await handler(

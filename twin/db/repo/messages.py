@@ -246,12 +246,17 @@ class MessagesMixin(RepoBase):
         )
 
     async def incoming_by_tg_ids(
-        self, account_id: int, tg_message_ids: list[int], *, chat_id: int | None = None
+        self,
+        account_id: int,
+        tg_message_ids: list[int],
+        *,
+        chat_id: int | None = None,
+        direction: str = "incoming",
     ) -> list[MessageRecord]:
-        """Incoming messages with these Telegram ids. Without `chat_id`: across the account's
-        private chats and basic groups, whose message ids are per account (that is all a
-        private-chat deletion update says)."""
-        where = (M.c.account_id == account_id) & (M.c.direction == "incoming")
+        """Incoming (or `direction`) messages with these Telegram ids. Without `chat_id`:
+        across the account's private chats and basic groups, whose message ids are per account
+        (that is all a private-chat deletion update says)."""
+        where = (M.c.account_id == account_id) & (M.c.direction == direction)
         where &= M.c.tg_message_id.in_(list(tg_message_ids))
         if chat_id is not None:
             where &= M.c.chat_id == chat_id

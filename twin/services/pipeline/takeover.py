@@ -10,7 +10,7 @@ import contextlib
 import logging
 from datetime import datetime
 
-from twin.db.records import ChatRecord, ReplyRecord
+from twin.db.records import ChatRecord, MessageRecord, ReplyRecord
 from twin.domain.models import (
     Direction,
     OwnerActivity,
@@ -294,6 +294,61 @@ class Takeover:
                 affected.add(message.reply_id)
         for reply_id in affected:
             await self._cancel_if_empty(reply_id)
+        # The twin's sent replies the owner deleted from their phone: a correction.
+        sent = await self._repo.incoming_by_tg_ids(
+            account_id, tg_ids, chat_id=chat_id, direction=Direction.OUTGOING.value
+        )
+        for message in sent:
+            await self._correction(message, "phone_deleted", None)
+
+    async def on_owner_edited(
+        self, account: str, peer_id: int, tg_message_id: int, text: str
+    ) -> None:
+        """The owner edited a message from their phone: if it is one of the twin's sent
+        bubbles, what they made of it is a correction (the prompt's first examples later)."""
+        account_id = await self._directory.id_of(account)
+        try:
+            chat = await self._repo.get_chat_by_peer(account_id, peer_id)
+            message = await self._repo.get_message_by_tg(account_id, chat.id, tg_message_id)
+        except NotFound:
+            return
+        if message.direction is Direction.OUTGOING and text.strip() != (message.text or ""):
+            await self._correction(message, "phone_edited", text.strip())
+
+    async def _correction(self, message: MessageRecord, kind: str, owner_text: str | None) -> None:
+        """A correction of one of the twin's sent bubbles (none for the owner's own messages,
+        which have no reply job, or for a bubble not sent)."""
+        if message.reply_id is None or message.state is not ReplyState.SENT:
+            return
+        reply_id = message.reply_id
+        asked = [
+            m.transcript or m.text or ""
+            for m in await self._repo.reply_messages(reply_id)
+            if m.direction is Direction.INCOMING
+        ]
+        context = "\n".join(asked).strip()
+        if not context:
+            return
+
+        def work(tx: Tx) -> StagedEvent:
+            correction = tx.record_correction(
+                message.account_id,
+                message.chat_id,
+                kind,
+                context=context,
+                twin_text=message.text or "",
+                owner_text=owner_text,
+            )
+            data = {"correction": correction, "kind": kind, "reply": reply_id}
+            return self._events.stage(
+                tx,
+                "correction.recorded",
+                data,
+                account_id=message.account_id,
+                chat_id=message.chat_id,
+            )
+
+        self._events.publish(await self._repo.transaction(work))
 
     async def _cancel_if_empty(self, reply_id: int) -> None:
         remaining = [
