@@ -29,6 +29,14 @@ class TwinSettings(Section):
     # where the owner sees a draft besides GET /drafts: "saved" = a note in their Saved
     # Messages, answered with +, - or the text to send instead; "none"
     draft_notify: Literal["saved", "none"] = "saved"
+    # earned autonomy (twin.domain.autonomy), opt-in: a chat in draft mode moves to auto when
+    # `autonomy_approval` of its last `autonomy_min_drafts` drafts went out unchanged, and back
+    # to draft when the owner deletes an auto reply or rewrites it (keeping less than
+    # `autonomy_heavy_edit` of it)
+    autonomy: bool = False
+    autonomy_min_drafts: int = Field(20, ge=1, le=1000)
+    autonomy_approval: float = Field(0.9, gt=0, le=1)
+    autonomy_heavy_edit: float = Field(0.5, ge=0, le=1)
     owner_name: str = ""
     persona: str = ""
     # Prose may contain commas: from the environment one value is one item (JSON for several).

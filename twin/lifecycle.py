@@ -155,6 +155,7 @@ def _worker_context(settings: Settings) -> Context:
         yield
         await drafts.stop()
         await drafts.drain()
+        await app[keys.SERVICES]["autonomy"].drain()
         await memory.stop()
         await recovery.stop()
         await worker.stop()
@@ -177,6 +178,7 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         from twin.services.account_admin import AccountAdmin
         from twin.services.accounts import TelegramAccounts
         from twin.services.activity import ActivityLog
+        from twin.services.autonomy import Autonomy
         from twin.services.bots import BotAdmin
         from twin.services.chats import ChatPauses
         from twin.services.commands import OwnerCommands
@@ -307,6 +309,7 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
             repo, directory, events, clock, pipeline.behaviours, wake=wake
         )
         behaviour = app[keys.BEHAVIOUR] = BehaviourSettings(settings, repo, directory, events)
+        services["autonomy"] = Autonomy(repo, directory, events, pipeline.behaviours, behaviour)
         if accounts.configured:
             app[keys.BOTS] = BotAdmin(
                 repo, accounts, app[keys.ACCOUNT_ADMIN], twins, behaviour, events, clock

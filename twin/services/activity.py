@@ -187,6 +187,9 @@ LINES: Mapping[str, Line] = {
         lambda d: f"draft {d.get('draft')} sent "
         f"({'edited' if d.get('edited') else d.get('reason')})"
     ),
+    "chat.autonomy": Line(
+        lambda d: f"now in {d.get('mode')} mode: {d.get('reason')}", logger=CONTROL, subject=""
+    ),
     "correction.recorded": Line(
         lambda d: f"the owner {'edited' if d.get('kind') == 'phone_edited' else 'deleted'} "
         "the twin's message on their phone: learned from it"

@@ -51,6 +51,8 @@ EVENT_TYPES: Mapping[str, str] = {
     "draft.expired": "nobody decided a draft in time: draft, reply, chat, state, reason, edited",
     "draft.cancelled": "the owner wrote in the chat (or paused it): its pending drafts are "
     "cancelled: drafts, chat, reason",
+    "chat.autonomy": "earned autonomy moved the chat (its [twin] mode override): account, chat, "
+    "mode (auto | draft), reason",
     "correction.recorded": "the owner edited (phone_edited) or deleted (phone_deleted) one of "
     "the twin's sent messages from their phone: correction, kind, reply",
     "account.mode": "the account's mode changed (twin.services.safety): account, mode (active | "

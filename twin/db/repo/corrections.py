@@ -49,12 +49,19 @@ class CorrectionsMixin(RepoBase):
         ).scalar_one()
 
     async def corrections(
-        self, account_id: int | None = None, *, limit: int = 100, examples: bool = False
+        self,
+        account_id: int | None = None,
+        *,
+        limit: int = 100,
+        examples: bool = False,
+        chat_id: int | None = None,
     ) -> list[CorrectionRecord]:
         """Newest first; `examples`: only those with the owner's text (what the prompt uses)."""
         query = _LISTED.order_by(R.c.id.desc()).limit(limit)
         if account_id is not None:
             query = query.where(R.c.account_id == account_id)
+        if chat_id is not None:
+            query = query.where(R.c.chat_id == chat_id)
         if examples:
             query = query.where(R.c.owner_text.is_not(None))
         return await self._read(
