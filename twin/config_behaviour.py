@@ -34,6 +34,9 @@ class TwinSettings(Section):
     # to draft when the owner deletes an auto reply or rewrites it (keeping less than
     # `autonomy_heavy_edit` of it)
     autonomy: bool = False
+    # whose corrections teach a chat's answers (twin.services.corrections): the chat's own, or
+    # the whole account's (what one contact said may then reach another's prompt)
+    corrections_scope: Literal["chat", "account"] = "chat"
     autonomy_min_drafts: int = Field(20, ge=1, le=1000)
     autonomy_approval: float = Field(0.9, gt=0, le=1)
     autonomy_heavy_edit: float = Field(0.5, ge=0, le=1)

@@ -154,11 +154,11 @@ def _worker_context(settings: Settings) -> Context:
         drafts.start()  # drafts nobody decided expire
         yield
         await drafts.stop()
-        await drafts.drain()
-        await app[keys.SERVICES]["autonomy"].drain()
         await memory.stop()
         await recovery.stop()
         await worker.stop()
+        await drafts.drain()  # after the worker: notes its last jobs asked for go out too
+        await app[keys.SERVICES]["autonomy"].drain()
 
     return context
 
@@ -338,6 +338,7 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         accounts.on_owner_command = commands.on_owner_text  # `.twin off` typed on the phone
         drafts = services["drafts"]
         drafts.accounts = accounts  # a draft's note in the owner's Saved Messages
+        drafts.modes = safety.mode  # an account held in draft/off never sends one on expiry
         commands.on_saved_reply = drafts.on_saved_reply  # answered there with +, - or a text
         worker = services["worker"] = ReplyWorker(repo, pipeline, clock, wake=wake)
         pipeline.hand_off_to(worker)  # jobs due at once go straight to it (the fast path)

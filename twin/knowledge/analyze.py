@@ -119,14 +119,14 @@ def query_terms(text: str, synonyms: Synonyms | None = None) -> list[str]:
     the terms its words' synonyms add (at most MAX_SYNONYM_TERMS)."""
     every = words(text)
     seen: dict[str, None] = {}
-    start = len(every)  # the earliest word the terms reach back to
+    start = 0  # the earliest word synonyms look at: all of them, unless the cap cut some
     for index in range(len(every) - 1, -1, -1):
         word = every[index]
         if word in STOPWORDS or (len(word) < 2 and not word.isdigit()):
             continue
         if len(seen) >= MAX_QUERY_TERMS:
+            start = index + 1
             break
-        start = index
         for term in reversed(terms_of(word)):
             if term not in seen:
                 seen[term] = None

@@ -4,11 +4,11 @@ Elasticsearch's and Solr's search-time synonym filters do — the index is untou
 can change without re-adding a document.
 
 The format is Solr's equivalence lines, the one the field knows: `a, b, c` per line, `#` starts
-a comment, a phrase of several words is allowed. Each word is analyzed by
-twin.knowledge.analyze, so a line matches any word form that stems (or, for a long Cyrillic
-word, starts) the same: "hours" matches `hour`, "учите" matches `учить`. When a question holds
-every word of one phrase of a line, in order, the index terms of the line's other phrases are
-added to the question's terms.
+a comment, a phrase of several words is allowed. Each word is matched by its Snowball stem
+(twin.knowledge.analyze), so a line matches any word form with the same stem: "hours" matches
+`hour`, "машине" matches `машина`; a function word ("how", "где") matches only itself, so
+"почти" never meets "почта". When a question holds every word of one phrase of a line, in
+order, the index terms of the line's other phrases are added to the question's terms.
 
 twin ships a general list for small businesses' customers (twin/knowledge/synonyms.txt:
 hours, prices, booking, repairs, delivery, refunds, payment… in Russian and English);
@@ -23,14 +23,19 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from twin.knowledge.analyze import STOPWORDS, terms_of, words
+from twin.knowledge.analyze import STOPWORDS, stem, terms_of, words
 
 __all__ = ["Synonyms", "builtin_lines", "load_synonyms"]
 
 
+def _key(word: str) -> str:
+    """What a word matches on: its stem, or itself for a function word."""
+    return word if word in STOPWORDS else stem(word)
+
+
 @dataclass(frozen=True, slots=True)
 class _Phrase:
-    keys: tuple[frozenset[str], ...]  # each word's index terms: a question's word matches any
+    keys: tuple[str, ...]  # each word's key: a question's word matches the same key
     terms: tuple[str, ...]  # its content words' terms, added when another phrase matches
 
 
@@ -48,7 +53,7 @@ class Synonyms:
             for part in line.split(","):
                 tokens = words(part)
                 if tokens:
-                    keys = tuple(frozenset(terms_of(word)) for word in tokens)
+                    keys = tuple(_key(word) for word in tokens)
                     content = [terms_of(w) for w in tokens if w not in STOPWORDS and len(w) > 1]
                     terms = tuple(dict.fromkeys(t for key in content for t in key))
                     phrases.append(_Phrase(keys, terms))
@@ -57,8 +62,7 @@ class Synonyms:
             group = len(self._groups)
             self._groups.append(tuple(phrases))
             for phrase in phrases:
-                for term in phrase.keys[0]:
-                    self._by_first.setdefault(term, []).append((group, phrase))
+                self._by_first.setdefault(phrase.keys[0], []).append((group, phrase))
 
     def __len__(self) -> int:
         return len(self._groups)
@@ -66,25 +70,18 @@ class Synonyms:
     def expand(self, question_words: Sequence[str]) -> list[str]:
         """The terms the groups add for these (lowercased) words, in order, without repeats
         and without the terms of the phrases that matched."""
-        keys = [frozenset(terms_of(word)) for word in question_words]
+        keys = [_key(word) for word in question_words]
         matched: dict[int, set[_Phrase]] = {}
         for i, key in enumerate(keys):
-            for term in key:
-                for group, phrase in self._by_first.get(term, ()):
-                    if _matches(phrase, keys, i):
-                        matched.setdefault(group, set()).add(phrase)
+            for group, phrase in self._by_first.get(key, ()):
+                if tuple(keys[i : i + len(phrase.keys)]) == phrase.keys:
+                    matched.setdefault(group, set()).add(phrase)
         added: dict[str, None] = {}
         for group, hits in matched.items():
             for phrase in self._groups[group]:
                 if phrase not in hits:
                     added.update(dict.fromkeys(phrase.terms))
         return list(added)
-
-
-def _matches(phrase: _Phrase, keys: Sequence[frozenset[str]], start: int) -> bool:
-    if start + len(phrase.keys) > len(keys):
-        return False
-    return all(want & keys[start + j] for j, want in enumerate(phrase.keys))
 
 
 def builtin_lines() -> list[str]:

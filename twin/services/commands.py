@@ -113,13 +113,13 @@ class OwnerCommands:
         """The owner's message from another device: True when it was a command (handled here,
         so not owner activity); False for anything else. In Saved Messages, an answer to a
         draft's note (+, - or the text to send) is the owner's decision on that draft."""
-        answered = self.on_saved_reply
-        if text.saved and text.reply_to is not None and answered and await answered(text):
-            return True
         behaviour = await self._behaviour(text.account)
         prefix = behaviour.twin.command_prefix if behaviour else self._prefix_default()
         command = parse(text.text, prefix)
         if command is None:
+            answered = self.on_saved_reply  # a command is never the text sent for a draft
+            if text.saved and text.reply_to is not None and answered:
+                return await answered(text)
             return False  # an ordinary message never waits behind a command
         # One command at a time per account, in the order they arrive (`off` then `on`).
         async with self._locks.setdefault(text.account, asyncio.Lock()):

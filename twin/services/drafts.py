@@ -29,11 +29,13 @@ from twin.db.records_drafts import DraftRecord
 from twin.domain.commands import OwnerText
 from twin.domain.decide import Action
 from twin.domain.models import Direction, ReplyState
+from twin.domain.safety import AccountMode
 from twin.errors import Conflict, InvalidInput, StorageUnavailable
 from twin.ports import Accounts, Store, Tx
 from twin.services.directory import AccountDirectory
 from twin.services.events import EventLog, StagedEvent
 from twin.services.pipeline.caches import Behaviours
+from twin.services.pipeline.states import ModeOf, no_modes
 
 log = logging.getLogger("twin.drafts")
 
@@ -82,6 +84,7 @@ class Drafts:
         self._task: asyncio.Task[None] | None = None
         self._notices: set[asyncio.Task[None]] = set()
         self.accounts: Accounts | None = None  # the Telegram accounts: drafts' notes go there
+        self.modes: ModeOf = no_modes  # the accounts' safety modes (twin.services.safety)
         events.subscribe(self._on_event)
 
     def _on_event(self, event: StagedEvent) -> None:
@@ -131,6 +134,9 @@ class Drafts:
                 await self.send(draft.id, None if answer == "+" else answer)
         except (Conflict, InvalidInput) as exc:
             log.info("draft %s: the owner's answer changed nothing: %s", draft.id, exc)
+        except StorageUnavailable as exc:  # Telegram will not deliver the answer again
+            log.warning("draft %s: the owner's answer was lost to a database outage (%s): "
+                        "answer it again, or use POST /drafts/%s/send", draft.id, exc, draft.id)
         return True
 
     async def drain(self) -> None:
@@ -156,9 +162,9 @@ class Drafts:
         if text is not None:
             text = text.strip()
             if not text:
-                raise InvalidInput("text: empty (leave it out to send the draft as written)")
+                raise InvalidInput("text", "empty (leave it out to send the draft as written)")
             if len(text) > MAX_TEXT:
-                raise InvalidInput(f"text: at most {MAX_TEXT} characters")
+                raise InvalidInput("text", f"at most {MAX_TEXT} characters")
         now = self._clock.now()
 
         def work(tx: Tx) -> tuple[DraftRecord, ReplyRecord, list[StagedEvent]]:
@@ -180,6 +186,7 @@ class Drafts:
                     "explain": [f"the owner's draft {draft.id}, sent {why}"],
                     "draft_id": draft.id,
                     "approved_text": final,
+                    "first_message_at": now.isoformat(),
                 },
             )
             tx.attach_messages(reply.id, answered, message_state=ReplyState.SCHEDULED)
@@ -244,7 +251,11 @@ class Drafts:
             chat = await self._store.get_chat(draft.chat_id)
             behaviour = await self._behaviours.of_chat(self._store, chat)
             try:
-                if behaviour.twin.draft_after_expiry == "send":
+                # Never sent by itself from an account the owner or the governor put in draft
+                # or off: only the owner's own decision sends then.
+                mode = self.modes(draft.account_id)
+                held = mode is not None and mode.mode is not AccountMode.ACTIVE
+                if behaviour.twin.draft_after_expiry == "send" and not held:
                     await self.send(draft.id, reason="on expiry")
                 else:
                     await self.skip(draft.id, reason="expired", state="expired")
@@ -284,7 +295,8 @@ class Drafts:
                 soonest = await self._store.next_draft_expiry()
                 if soonest is not None:
                     soonest = _aware(soonest)
-                    wait = min(wait, max(0.0, (soonest - self._clock.now()).total_seconds()))
+                    # at least a second: a draft that keeps failing never spins the loop
+                    wait = min(wait, max(1.0, (soonest - self._clock.now()).total_seconds()))
             except StorageUnavailable:
                 log.warning("drafts: the database is unavailable; expiry checked later")
             except Exception:  # never let one bad pass end the task

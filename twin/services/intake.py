@@ -235,7 +235,8 @@ class Intake:
             # retry would find it stored and stop there.
             held = self._held[key]
             if isinstance(update, _Signal):
-                if update.newer_than(held):
+                if update.newer_than(held):  # it moves to the end: after what arrived before
+                    del self._held[key]
                     self._held[key] = update
             elif not isinstance(held, _Takeover):
                 self._held[key] = update
@@ -260,7 +261,10 @@ class Intake:
             self._retry = asyncio.create_task(self._store_held(), name="intake retry")
 
     def _stored(self, update: Held) -> None:
-        if self._held.pop(_key(update), None) is not None:
+        key = _key(update)
+        if isinstance(update, _Signal) and self._held.get(key) is not update:
+            return  # a newer read or status took its place meanwhile: that one is still due
+        if self._held.pop(key, None) is not None:
             self.changed.set()
         chat = self._unstored.get((update.account, update.chat_id))
         if chat is not None:
@@ -279,7 +283,9 @@ class Intake:
             try:
                 await self._store_update(update)
             except StorageUnavailable as exc:
-                self._held[_key(update)] = getattr(exc, "takeover", update)
+                key = _key(update)
+                if not isinstance(update, _Signal) or self._held.get(key) is update:
+                    self._held[key] = getattr(exc, "takeover", update)
                 failures += 1
                 delay = RETRY.next_delay(delay, self._rng)
                 with contextlib.suppress(TimeoutError):

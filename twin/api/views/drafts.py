@@ -62,6 +62,7 @@ class SendIn(ApiModel):
         None,
         min_length=1,
         max_length=MAX_TEXT,
+        pattern=r"^[^\x00]*[^\s\x00][^\x00]*$",  # something to say, and no NUL
         description="what to send instead of the draft; left out: the draft as written",
     )
 

@@ -121,19 +121,13 @@ class DraftsMixin(RepoBase):
         """Cancel the chat's pending drafts (the owner wrote there themselves, or paused it):
         their ids."""
         at = at or utcnow()
-        ids = [
-            row[0]
-            for row in c.execute(
-                sa.select(D.c.id).where(D.c.chat_id == chat_id, D.c.state == "pending")
-            )
-        ]
-        if ids:
-            c.execute(
-                sa.update(D)
-                .where(D.c.id.in_(ids), D.c.state == "pending")
-                .values(state="cancelled", reason=reason, decided_at=at)
-            )
-        return ids
+        cancelled = c.execute(
+            sa.update(D)
+            .where(D.c.chat_id == chat_id, D.c.state == "pending")
+            .values(state="cancelled", reason=reason, decided_at=at)
+            .returning(D.c.id)
+        )
+        return sorted(row[0] for row in cancelled)
 
     async def due_drafts(self, now: datetime, limit: int = 100) -> list[DraftRecord]:
         """Pending drafts whose time is up, oldest first."""

@@ -133,7 +133,7 @@ class Generator:
         result = await self._brain.reply(
             **self._brain_input(chat, behaviour, turns, style),
             reference=reference,
-            examples=await self._examples(chat, turns),
+            examples=await self._examples(chat, behaviour, turns),
         )
         return thought_of(result, last_ids)
 
@@ -156,7 +156,7 @@ class Generator:
         stream = await self._brain.stream_reply(
             **self._brain_input(chat, behaviour, turns, style),
             reference=reference,
-            examples=await self._examples(chat, turns),
+            examples=await self._examples(chat, behaviour, turns),
         )
         return Streamed(stream, last_ids)
 
@@ -182,7 +182,9 @@ class Generator:
         if self._corrections is not None:
             self._corrections.forget(account_id)
 
-    async def _examples(self, chat: ChatRecord, turns: list[Turn]) -> list[tuple[str, str]]:
+    async def _examples(
+        self, chat: ChatRecord, behaviour: Behaviour, turns: list[Turn]
+    ) -> list[tuple[str, str]]:
         """The owner's corrections most like the contact's latest messages (twin.services.
         corrections): the prompt's first examples."""
         latest: list[str] = []
@@ -192,7 +194,12 @@ class Generator:
             latest.append(turn.text)
         if self._corrections is None or not latest:
             return []
-        return await self._corrections.examples(chat.account_id, " ".join(reversed(latest)))
+        return await self._corrections.examples(
+            chat.account_id,
+            chat.id,
+            " ".join(reversed(latest)),
+            scope=behaviour.twin.corrections_scope,
+        )
 
     def _brain_input(
         self,

@@ -117,9 +117,8 @@ class Planner:
         self, message: IncomingMessage, account_id: int, store: StoreWork
     ) -> bool | None:
         """One round trip to the database: store the message, read what the decision needs,
-        decide (pure), store the outcome (the chat's activity, the job or the skip, and the
-        events). Returns whether the job was handed over (the fast path), None when the
-        message was stored before."""
+        decide (pure), store the outcome (the chat's activity, the job or the skip, events).
+        Returns whether the job was handed over (fast path), None if stored before."""
         now = self._clock.now()
         self._directory.remember(message.account, account_id)
         lease_until = self._fast.lease(now)
@@ -276,8 +275,9 @@ class Planner:
         )
 
 
-def _replying(pending: ReplyRecord) -> bool:
-    return pending.decision.get("action") == Action.REPLY.value
+def _replying(pending: ReplyRecord) -> bool:  # an owner's approved draft is joined by nothing
+    decision = pending.decision
+    return decision.get("action") == Action.REPLY.value and "draft_id" not in decision
 
 
 def _joins(pending: ReplyRecord, decision: Decision) -> bool:

@@ -12,7 +12,9 @@ from datetime import datetime
 
 from twin.db.records import ChatRecord, MessageRecord, ReplyRecord
 from twin.domain.models import (
+    ChatKind,
     Direction,
+    MessageKind,
     OwnerActivity,
     OwnerPresence,
     OwnerRead,
@@ -37,6 +39,7 @@ from twin.services.pipeline.states import BEFORE_SENDING, finish_tx
 log = logging.getLogger("twin.pipeline")
 
 NOT_STARTED = (ReplyState.RECEIVED, ReplyState.SCHEDULED)
+MAX_PHONE_DELETIONS = 3  # more at once is no correction of one reply (a cleared chat)
 
 
 def current_takeover(chat: ChatRecord) -> TakeoverWindow | None:
@@ -278,7 +281,8 @@ class Takeover:
                 return
         affected: set[int] = set()
         peers: dict[int, int] = {}  # chat id -> peer id (private chats' deletions do not say)
-        for message in await self._repo.incoming_by_tg_ids(account_id, tg_ids, chat_id=chat_id):
+        theirs = await self._repo.incoming_by_tg_ids(account_id, tg_ids, chat_id=chat_id)
+        for message in theirs:
             await self._repo.update_message(
                 message.id, state=ReplyState.CANCELLED, state_reason=SkipReason.DELETED.value
             )
@@ -294,12 +298,19 @@ class Takeover:
                 affected.add(message.reply_id)
         for reply_id in affected:
             await self._cancel_if_empty(reply_id)
-        # The twin's sent replies the owner deleted from their phone: a correction.
+        # The twin's sent replies deleted — by the owner on their phone, as far as anyone can
+        # tell: a private chat's deletion does not say who. Not counted when the contact's
+        # messages went too (a cleared history) or many at once, nor in a channel or
+        # supergroup when the update did not say which (their ids are their own).
+        if theirs or len(tg_ids) > MAX_PHONE_DELETIONS:
+            return
         sent = await self._repo.incoming_by_tg_ids(
             account_id, tg_ids, chat_id=chat_id, direction=Direction.OUTGOING.value
         )
         for message in sent:
-            await self._correction(message, "phone_deleted", None)
+            kind = (await self._repo.get_chat(message.chat_id)).kind
+            if chat_id is not None or kind in (ChatKind.PRIVATE.value, ChatKind.GROUP.value):
+                await self._correction(message, "phone_deleted", None)
 
     async def on_owner_edited(
         self, account: str, peer_id: int, tg_message_id: int, text: str
@@ -312,7 +323,10 @@ class Takeover:
             message = await self._repo.get_message_by_tg(account_id, chat.id, tg_message_id)
         except NotFound:
             return
-        if message.direction is Direction.OUTGOING and text.strip() != (message.text or ""):
+        # A text bubble whose text changed (a reaction is an edit too, with the same text; a
+        # voice bubble's stored text is what it says, not its caption)
+        changed = text.strip() and text.strip() != (message.text or "")
+        if message.direction is Direction.OUTGOING and message.kind is MessageKind.TEXT and changed:
             await self._correction(message, "phone_edited", text.strip())
 
     async def _correction(self, message: MessageRecord, kind: str, owner_text: str | None) -> None:
