@@ -268,3 +268,29 @@ async def test_an_approved_draft_cut_off_by_a_restart_is_delivered_once(
         assert (await twin.app[keys.DRAFTS].get(draft_id)).state == "sent"
     assert messenger.texts(51) == ["See you at 5, at the gate."]  # once
     assert len(llm.calls) == 1  # the approved text is resumed, never written again
+
+
+async def test_a_message_arriving_while_an_approved_draft_waits_is_drafted_on_its_own(
+    engine_url: str,  # noqa: F811
+    tmp_path: Any,
+    clock: WatchedClock,  # noqa: F811
+) -> None:
+    """Found in review: the approved job is the chat's pending reply until the worker takes
+    it; the contact's next message must neither join it (the owner's text answers what the
+    owner read) nor fail to be planned."""
+    settings = settings_for(engine_url, tmp_path)
+    messenger = FakeMessenger()
+    llm = ScriptedLLM("First answer.", "Second answer.")
+    async with start_twin(settings, clock=clock, accounts=FakeAccounts(messenger), llm=llm) as twin:
+        drafts = twin.app[keys.DRAFTS]
+        first = await drafted(twin, 11, "question one")
+        _, approved = await drafts.send(first["draft"], "The owner's answer.")
+        # at once, before the worker took the approved job
+        assert (await twin.repo.get_reply(approved.id)).state.value == "scheduled"
+        assert await twin.intake.incoming(incoming("question two", chat=11, at=clock.now()))
+        await twin.idle()
+        second = (await twin.recorder.wait_for("draft.created", count=2)).data
+        assert second["superseded"] == 0 and second["reply"] != approved.id
+        assert messenger.texts(11) == ["The owner's answer."]
+        [pending] = await drafts.list()
+        assert pending.text == "Second answer."
