@@ -148,7 +148,10 @@ async def test_kill_while_generating(sandbox, sandbox_clients, sandbox_pem, tmp_
     await asyncio.wait_for(fake_openai.request_seen.wait(), 15)  # the daemon is generating
     daemon.kill()
     await daemon.start()
-    await talk.wait_received(1)
+    try:
+        await talk.wait_received(1)
+    except AssertionError as exc:  # what the restarted daemon did, to tell why
+        raise AssertionError(f"{exc}\n--- daemon output ---\n{daemon.output()[-6000:]}") from None
     daemon.terminate()
     assert talk.received == ["generated after restart"]
 
@@ -176,7 +179,10 @@ async def test_kill_after_telegram_accepted_but_before_it_was_recorded(
     async def recorded() -> bool:
         return ("outgoing", "sent") in await message_states(daemon, contact.id)
 
-    await daemon.until(recorded, 20, "the resend was not recognised as already sent")
+    try:
+        await daemon.until(recorded, 20, "the resend was not recognised as already sent")
+    except AssertionError as exc:  # what the restarted daemon did, to tell why
+        raise AssertionError(f"{exc}\n--- daemon output ---\n{daemon.output()[-8000:]}") from None
     await talk.wait_received(1)
     daemon.terminate()
     assert sandbox.messages_from(talk.owner, contact) == ["only once"]  # RANDOM_ID_DUPLICATE

@@ -194,6 +194,11 @@ class TelegramAccounts:
         get Unauthorized from `require_authorized()`."""
         self._require_configured()
         account = await self._open(name)
+        if connect and account.running and account.starting:
+            # Connected by a start still under way (start-up, a reconnect): wait for it, or a
+            # caller would find the account "not logged in" before it learned it is.
+            await account.start()
+            return account
         wanted = connect and not account.running
         if wanted and account.logging_in:
             await self._connect(account)

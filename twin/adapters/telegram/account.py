@@ -187,6 +187,11 @@ class TelegramAccount(AuthMethods, UpdateMethods, SendingMethods, HistoryMethods
         return self._pending is not None
 
     @property
+    def starting(self) -> bool:
+        """A start is under way (connected, perhaps not yet known to be authorized)."""
+        return self._start_lock.locked()
+
+    @property
     def running(self) -> bool:
         """Telethon's "connected": the client was started and not stopped (it stays True while
         Telethon reconnects in the background, so it says nothing about the link)."""
