@@ -101,3 +101,8 @@ ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 class Base(DeclarativeBase):
     metadata = metadata
     type_annotation_map = {datetime: UTCDateTime()}
+
+
+def one_of(column: str, values: tuple[str, ...]) -> str:
+    """A CHECK constraint's text: `column` holds one of `values`."""
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"

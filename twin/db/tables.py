@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from twin.db.base import ID, Base, UTCDateTime, utcnow
+from twin.db.base import ID, Base, UTCDateTime, one_of, utcnow
 
 ACCOUNT_STATUSES = ("new", "code_sent", "authorized", "logged_out")
 DIRECTIONS = ("incoming", "outgoing")
@@ -32,8 +32,6 @@ STATES = (
 FAILURES = ("outage", "permanent", "expired")  # twin.domain.models.Failure
 
 
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 def _account_fk(*, primary_key: bool = False) -> Mapped[int]:
@@ -66,7 +64,7 @@ class Account(Base):
     """One Telegram user account the twin acts for. `session_data` is AES-GCM ciphertext."""
 
     __tablename__ = "accounts"
-    __table_args__ = (sa.CheckConstraint(_in("status", ACCOUNT_STATUSES), name="status"),)
+    __table_args__ = (sa.CheckConstraint(one_of("status", ACCOUNT_STATUSES), name="status"),)
 
     id: Mapped[int] = mapped_column(ID, primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(64), nullable=False, unique=True)
@@ -178,9 +176,9 @@ class Reply(Base):
 
     __tablename__ = "replies"
     __table_args__ = (
-        sa.CheckConstraint(_in("state", STATES), name="state"),
+        sa.CheckConstraint(one_of("state", STATES), name="state"),
         sa.CheckConstraint("attempts >= 0", name="attempts"),
-        sa.CheckConstraint(_in("failure", FAILURES), name="failure"),
+        sa.CheckConstraint(one_of("failure", FAILURES), name="failure"),
         sa.Index("ix_replies_state_next_attempt_at", "state", "next_attempt_at"),
         # Outage failures waiting for the dependency to come back (few; most rows are NULL).
         sa.Index("ix_replies_failure", "failure"),
@@ -233,9 +231,9 @@ class Message(Base):
     __table_args__ = (
         sa.UniqueConstraint("account_id", "chat_id", "tg_message_id"),
         sa.UniqueConstraint("account_id", "random_id"),
-        sa.CheckConstraint(_in("direction", DIRECTIONS), name="direction"),
-        sa.CheckConstraint(_in("kind", MESSAGE_KINDS), name="kind"),
-        sa.CheckConstraint(_in("state", STATES), name="state"),
+        sa.CheckConstraint(one_of("direction", DIRECTIONS), name="direction"),
+        sa.CheckConstraint(one_of("kind", MESSAGE_KINDS), name="kind"),
+        sa.CheckConstraint(one_of("state", STATES), name="state"),
         sa.Index("ix_messages_chat_id_date_id", "chat_id", "date", "id"),
     )
 
@@ -359,7 +357,7 @@ class WebhookDelivery(Base):
 
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
-        sa.CheckConstraint(_in("state", DELIVERY_STATES), name="state"),
+        sa.CheckConstraint(one_of("state", DELIVERY_STATES), name="state"),
         sa.Index("ix_webhook_deliveries_state_next_attempt_at", "state", "next_attempt_at"),
     )
 

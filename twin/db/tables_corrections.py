@@ -10,19 +10,17 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from twin.db.base import ID, Base, UTCDateTime, utcnow
+from twin.db.base import ID, Base, UTCDateTime, one_of, utcnow
 
 CORRECTION_KINDS = ("approved", "edited", "skipped", "phone_edited", "phone_deleted")
 
 
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 class Correction(Base):
     __tablename__ = "corrections"
     __table_args__ = (
-        sa.CheckConstraint(_in("kind", CORRECTION_KINDS), name="kind"),
+        sa.CheckConstraint(one_of("kind", CORRECTION_KINDS), name="kind"),
         sa.Index("ix_corrections_account_id_id", "account_id", "id"),
     )
 

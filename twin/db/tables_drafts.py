@@ -9,19 +9,17 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from twin.db.base import ID, Base, UTCDateTime, utcnow
+from twin.db.base import ID, Base, UTCDateTime, one_of, utcnow
 
 DRAFT_STATES = ("pending", "sent", "skipped", "expired", "superseded", "cancelled")
 
 
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 class Draft(Base):
     __tablename__ = "drafts"
     __table_args__ = (
-        sa.CheckConstraint(_in("state", DRAFT_STATES), name="state"),
+        sa.CheckConstraint(one_of("state", DRAFT_STATES), name="state"),
         sa.Index("ix_drafts_state_expires_at", "state", "expires_at"),
         sa.Index("ix_drafts_chat_id_state", "chat_id", "state"),
         sa.Index("ix_drafts_account_id_created_at", "account_id", "created_at"),

@@ -16,7 +16,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from twin.db.base import ID, Base, UTCDateTime, utcnow
+from twin.db.base import ID, Base, UTCDateTime, one_of, utcnow
 
 DOCUMENT_KINDS = ("text", "markdown", "html", "pdf", "qa")
 FACT_KINDS = ("fact", "preference", "date", "promise", "followup")
@@ -36,8 +36,6 @@ BACKEND_INDEX_OBJECTS = frozenset(
 )
 
 
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 def _twin_fk() -> Mapped[int]:
@@ -61,7 +59,7 @@ class KnowledgeDocument(Base):
     __tablename__ = "knowledge_docs"
     __table_args__ = (
         sa.UniqueConstraint("twin_id", "name"),
-        sa.CheckConstraint(_in("kind", DOCUMENT_KINDS), name="kind"),
+        sa.CheckConstraint(one_of("kind", DOCUMENT_KINDS), name="kind"),
     )
 
     id: Mapped[int] = mapped_column(ID, primary_key=True)
@@ -126,7 +124,7 @@ class ContactFact(Base):
 
     __tablename__ = "contact_facts"
     __table_args__ = (
-        sa.CheckConstraint(_in("kind", FACT_KINDS), name="kind"),
+        sa.CheckConstraint(one_of("kind", FACT_KINDS), name="kind"),
         sa.Index("ix_contact_facts_contact_id", "contact_id"),
         sa.Index("ix_contact_facts_kind_done_at", "kind", "done_at"),
     )

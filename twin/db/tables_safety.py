@@ -10,21 +10,19 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from twin.db.base import ID, Base, UTCDateTime, utcnow
+from twin.db.base import ID, Base, UTCDateTime, one_of, utcnow
 
 ACCOUNT_MODES = ("active", "draft", "off")
 SAFETY_EVENT_KINDS = ("flood_wait", "spam_limit", "first_contact", "mode")
 
 
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 class AccountSafety(Base):
     """An account's mode; no row = active. `set_by`: owner (API, command) or governor."""
 
     __tablename__ = "account_safety"
-    __table_args__ = (sa.CheckConstraint(_in("mode", ACCOUNT_MODES), name="mode"),)
+    __table_args__ = (sa.CheckConstraint(one_of("mode", ACCOUNT_MODES), name="mode"),)
 
     account_id: Mapped[int] = mapped_column(
         ID, sa.ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
@@ -44,7 +42,7 @@ class AccountSafety(Base):
 class SafetyEvent(Base):
     __tablename__ = "safety_events"
     __table_args__ = (
-        sa.CheckConstraint(_in("kind", SAFETY_EVENT_KINDS), name="kind"),
+        sa.CheckConstraint(one_of("kind", SAFETY_EVENT_KINDS), name="kind"),
         sa.Index("ix_safety_events_account_at", "account_id", "at"),
     )
 
