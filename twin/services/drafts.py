@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import UTC, datetime
 
 from twin.clock import Clock
 from twin.db.records import MessageRecord, ReplyRecord
@@ -294,7 +293,6 @@ class Drafts:
                 await self.expire_due()
                 soonest = await self._store.next_draft_expiry()
                 if soonest is not None:
-                    soonest = _aware(soonest)
                     # at least a second: a draft that keeps failing never spins the loop
                     wait = min(wait, max(1.0, (soonest - self._clock.now()).total_seconds()))
             except StorageUnavailable:
@@ -334,11 +332,3 @@ def notice_text(draft: DraftRecord, asked: str) -> str:
         + f":\n\n{draft.text}\n\n"
         "Reply to this message: + to send it, - to skip it, or your own text to send instead."
     )
-
-
-def _aware(value: datetime | str) -> datetime:
-    """SQLite's min() of stored text comes back as text (UTC)."""
-    if isinstance(value, str):
-        parsed = datetime.fromisoformat(value)
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    return value

@@ -140,7 +140,14 @@ class DraftsMixin(RepoBase):
 
     async def next_draft_expiry(self) -> datetime | None:
         query = sa.select(sa.func.min(D.c.expires_at)).where(D.c.state == "pending")
-        return await self._read(lambda c: c.execute(query).scalar())
+
+        def work(c: Connection) -> datetime | None:
+            soonest = c.execute(query).scalar()
+            if isinstance(soonest, str):  # SQLite's min() of stored text
+                soonest = datetime.fromisoformat(soonest + "+00:00")
+            return soonest
+
+        return await self._read(work)
 
     async def draft_by_notice(self, account_id: int, message_id: int) -> DraftRecord | None:
         """The draft whose note in the owner's Saved Messages is this message."""
