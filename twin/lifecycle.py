@@ -157,7 +157,7 @@ def _worker_context(settings: Settings) -> Context:
         await memory.stop()
         await recovery.stop()
         await worker.stop()
-        await drafts.drain()  # after the worker: notes its last jobs asked for go out too
+        await drafts.drain(timeout=10)  # after the worker: its last jobs' notes go out too
         await app[keys.SERVICES]["autonomy"].drain()
 
     return context

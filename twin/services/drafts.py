@@ -138,10 +138,16 @@ class Drafts:
                         "answer it again, or use POST /drafts/%s/send", draft.id, exc, draft.id)
         return True
 
-    async def drain(self) -> None:
-        """Wait for the notes being sent (shutdown, tests)."""
-        if self._notices:
-            await asyncio.gather(*list(self._notices), return_exceptions=True)
+    async def drain(self, timeout: float | None = None) -> None:
+        """Wait for the notes being sent (shutdown, tests); at shutdown at most `timeout`,
+        then cancelled (a note not sent is resent at the next start: its random id is kept)."""
+        if not self._notices:
+            return
+        pending = list(self._notices)
+        _, late = await asyncio.wait(pending, timeout=timeout)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
     # -- the owner's decisions -----------------------------------------------------------------
     async def list(
