@@ -1,4 +1,5 @@
-"""`twin style build | show`: learn the owner's writing style from their own messages.
+"""`twin style build | show | eval`: learn the owner's writing style from their own messages, and
+measure how much the twin's answers sound like them.
 
 Like `twin login`, these run outside the daemon on the same database (twin.cli.runtime).
 """
@@ -9,6 +10,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -23,7 +25,8 @@ def add_commands(
         "style",
         help="learn the owner's writing style from their own messages",
         description="`twin style build` reads your own messages through Telegram and stores a "
-        "style profile the replies imitate; `twin style show` prints it.",
+        "style profile the replies imitate; `twin style show` prints it; `twin style eval` "
+        "measures how much the twin sounds like you.",
     )
     style_commands = style.add_subparsers(dest="style_command", metavar="ACTION", required=True)
     build = style_commands.add_parser(
@@ -40,6 +43,29 @@ def add_commands(
     add_common(show)
     show.add_argument("--account", default="default", help="account name (default: default)")
     show.set_defaults(handler=cmd_style_show)
+    evaluate = style_commands.add_parser(
+        "eval",
+        help="score how much the twin sounds like you (0-100), with an HTML report",
+        description="Holds out some of your real answers, has the twin answer the same "
+        "conversations with the configured model, and compares: distributions (length, "
+        "messages, emoji, case, punctuation, smileys, language, formality), AI tells and a "
+        "character n-gram authorship model. The model calls are estimated and confirmed first "
+        "unless --yes. The result is stored (GET /style/evals).",
+    )
+    add_common(evaluate)
+    evaluate.add_argument("--account", default="default", help="account name (default: default)")
+    evaluate.add_argument(
+        "--sample", type=int, default=50, help="held-out answers to test on (default 50)"
+    )
+    evaluate.add_argument("--seed", type=int, default=0, help="which answers are held out")
+    evaluate.add_argument(
+        "--report", type=Path, default=None,
+        help="the HTML report's path (default: DATA_DIR/reports/style-eval-…html)",
+    )
+    evaluate.add_argument(
+        "--yes", action="store_true", help="call a paid model without asking first"
+    )
+    evaluate.set_defaults(handler=cmd_style_eval)
 
 
 def cmd_style_build(args: argparse.Namespace) -> int:
@@ -129,3 +155,130 @@ async def _style_show(settings: Settings, name: str) -> int:
     print(render_style(stored[0]))
     print(stored[1].describe())
     return 0
+
+
+def cmd_style_eval(args: argparse.Namespace) -> int:
+    from twin import cli
+
+    if not 1 <= args.sample <= 1000:
+        print("--sample must be between 1 and 1000", file=sys.stderr)
+        return 2
+    settings = cli.load(args)
+    cli.prepare_storage(settings)
+    return asyncio.run(
+        _style_eval(settings, args.account, args.sample, args.seed, args.report, args.yes)
+    )
+
+
+async def _style_eval(
+    settings: Settings, name: str, sample: int, seed: int, report: Path | None, yes: bool
+) -> int:
+    from datetime import UTC, datetime
+
+    from twin import cli
+    from twin.brain.factory import build_brain
+    from twin.errors import Unauthorized
+    from twin.services.policy import behaviour_of
+    from twin.services.style import stored_profile
+    from twin.services.style_eval import Answering, answer, estimate, measure, prepare, read_corpus
+    from twin.services.style_report import render_report
+
+    async with cli.runtime(settings) as (db, accounts, directory):
+        account = await accounts.get(name)
+        if not account.authorized:
+            raise Unauthorized(f"account '{name}' is not logged in: run `twin login` first")
+        account_id = await directory.id_of(name)
+        repo = db.repo
+        behaviour = behaviour_of(settings, await repo.behaviour_overrides(account_id))
+        print("Reading your private chats…", file=sys.stderr)
+        corpus = await read_corpus(account, repo, account_id)
+        prepared = prepare(corpus, sample, seed, await stored_profile(repo, account_id))
+        if not prepared.held:
+            print("None of your answers found to test on: the private chats hold no message "
+                  "of yours that answers a contact.", file=sys.stderr)
+            return 1
+        brain = build_brain(settings.llm)
+        try:
+            answering = Answering(brain, repo, account_id, behaviour, prepared)
+            planned = await estimate(answering)
+            cost = f"${planned.cost.usd:.4f}" if planned.cost.priced else "unknown (no price)"
+            print(
+                f"{len(prepared.held)} of your {prepared.answers_found} answers held out "
+                f"({len(prepared.reference)} other messages of yours as the reference). "
+                f"{len(prepared.held)} calls to {brain.llm.provider} {brain.llm.model}: "
+                f"~{planned.prompt_tokens:,} prompt tokens, at most "
+                f"{planned.completion_tokens:,} back; cost at most {cost}.",
+                file=sys.stderr,
+            )
+            if not planned.free and not yes and not _confirmed():
+                print("Cancelled: no model was called.", file=sys.stderr)
+                return 1
+            answered = await answer(answering, behaviour.humanize.bubble_max_chars)
+        finally:
+            await brain.llm.aclose()
+        result = measure(prepared, answered, seed=seed)
+        at = datetime.now(UTC)
+        if report is None:
+            stamp = at.strftime("%Y%m%d-%H%M%S")
+            report = settings.storage.data_dir / "reports" / f"style-eval-{name}-{stamp}.html"
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(
+            render_report(
+                result,
+                account=name,
+                model=brain.llm.model,
+                at=at,
+                held=prepared.held,
+                answers=answered.answers,
+            ),
+            encoding="utf-8",
+        )
+        await repo.add_style_eval(
+            account_id,
+            model=brain.llm.model,
+            samples=len(prepared.held),
+            score=result["score"],
+            result=result,
+            report_path=str(report.resolve()),
+        )
+    print(_table(result))
+    print(f"Report: {report}", file=sys.stderr)
+    return 0
+
+
+def _confirmed() -> bool:
+    print("Go on? [y/N] ", end="", file=sys.stderr, flush=True)
+    try:
+        return input().strip().lower() in ("y", "yes")
+    except EOFError:
+        return False
+
+
+def _table(result: dict) -> str:
+    """The result as the terminal shows it."""
+    parts = result["components"]
+    author = "not measured" if parts["authorship"] is None else f"{parts['authorship']:.2f}"
+    lines = [
+        f"Style score: {result['score']}/100  "
+        f"(style {parts['style']:.2f}, authorship {author}, tells {parts['tells']:.2f})",
+        f"{result['answered']} of {result['samples']} answered, {result['escalated']} handed "
+        f"to the owner, {result['failed']} failed",
+        "",
+        f"{'feature':<12}{'twin':>8}{'ceiling':>9}   (Jensen–Shannon distance to your messages)",
+    ]
+    for feature, figures in result["features"].items():
+        lines.append(f"{feature:<12}{figures['twin']:>8.2f}{figures['ceiling']:>9.2f}")
+    lines += ["", f"{'tell':<14}{'twin':>7}{'you':>7}{'held out':>10}   (share of messages)"]
+    for tell, rates in result["tells"].items():
+        lines.append(
+            f"{tell:<14}{rates['twin']:>7.2f}{rates['owner']:>7.2f}{rates['held_out']:>10.2f}"
+        )
+    author_figures = result["authorship"]
+    if author_figures:
+        lines += [
+            "",
+            f"authorship: {author_figures['twin_share']:.0%} of the twin's answers taken for "
+            f"yours, {author_figures['owner_share']:.0%} of your own "
+            f"(model accuracy {author_figures['accuracy']:.0%})",
+        ]
+    return "\n".join(lines)

@@ -248,6 +248,23 @@ class Brain:
         ]
         return learned, completion
 
+    def prompt_size(
+        self,
+        *,
+        history: Sequence[Turn],
+        persona: Persona,
+        contact_name: str,
+        style: StyleProfile | None = None,
+        examples: Sequence[tuple[str, str]] = (),
+        chat_id: ChatId | None = None,
+    ) -> int:
+        """The prompt tokens `reply` would send for this (no summary, no model call): what a
+        cost estimate multiplies."""
+        narrowed = style.for_chat(chat_id) if style is not None else None
+        now = history[-1].at if history else None
+        prompt = self._build(persona, narrowed, history, None, examples, contact_name, "json", now)
+        return prompt_tokens(prompt.messages)
+
     # -- internals -----------------------------------------------------------------------------
     def _build(
         self,

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from twin.db.records import _Record
 
-__all__ = ["CorrectionRecord", "DraftRecord"]
+__all__ = ["CorrectionRecord", "DraftRecord", "StyleEvalRecord"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,3 +49,19 @@ class CorrectionRecord(_Record):
     created_at: datetime
     account: str
     peer_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class StyleEvalRecord(_Record):
+    """A stored `twin style eval`: the score, the figures (twin.services.style_eval) and the
+    HTML report's path on the machine that ran it."""
+
+    id: int
+    account_id: int
+    model: str
+    samples: int
+    score: int
+    result: dict[str, Any]
+    report_path: str | None
+    created_at: datetime
+    account: str

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
         StyleProfileRecord,
         TwinRecord,
     )
-    from twin.db.records_drafts import CorrectionRecord, DraftRecord
+    from twin.db.records_drafts import CorrectionRecord, DraftRecord, StyleEvalRecord
     from twin.db.repo.analytics import Metrics
     from twin.db.repo.failures import OutageFailure
     from twin.db.repo.history import ConversationRow
@@ -448,3 +448,16 @@ class Store(Protocol):
         chat_id: int | None = None,
     ) -> list[CorrectionRecord]: ...
     async def delete_correction(self, account_id: int, correction_id: int) -> None: ...
+    async def add_style_eval(
+        self,
+        account_id: int,
+        *,
+        model: str,
+        samples: int,
+        score: int,
+        result: dict[str, Any],
+        report_path: str | None,
+    ) -> int: ...
+    async def style_evals(
+        self, account_id: int | None = None, *, limit: int = 20
+    ) -> list[StyleEvalRecord]: ...

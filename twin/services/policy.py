@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from twin.config import HumanizeSettings, ScheduleSettings, Settings, TwinSettings
+from twin.domain.conversation import Persona
 from twin.domain.decide import AccountPolicy
 from twin.domain.policies.away import AwayRule
 from twin.domain.policies.delays import HumanizeConfig
@@ -46,6 +47,18 @@ def behaviour_of(settings: Settings, *layers: Mapping[str, Any] | None) -> Behav
     for layer in layers:
         result = merge_behaviour(result, layer)
     return result
+
+
+def persona_of(twin: TwinSettings) -> Persona:
+    """Who the twin speaks for, as the brain is given it."""
+    return Persona(
+        owner_name=twin.owner_name or "the owner",
+        facts=tuple(twin.facts),
+        boundaries=tuple(twin.boundaries),
+        disclose_assistant=twin.disclose_assistant,
+        language=twin.language,
+        instructions=twin.persona,
+    )
 
 
 def humanize_config(humanize: HumanizeSettings) -> HumanizeConfig:

@@ -1,5 +1,6 @@
 """Reading what is there: the account's dialogs, its private chats, a chat's history size and the
-owner's own messages page by page (what `twin style build` learns from).
+owner's own messages page by page (what `twin style build` learns from) and whole pages of a chat
+(what `twin style eval` tests on).
 
 A mixin of TelegramAccount (account.py) built on AccountBase (base.py), as Telethon's
 `client/dialogs.py` is of its client."""
@@ -13,6 +14,7 @@ from twin.adapters.telegram.base import AccountBase
 from twin.adapters.telegram.records import Dialog, OwnPage
 from twin.adapters.telegram.refusals import rpc_errors
 from twin.adapters.telegram.updates import SERVICE_USER_ID
+from twin.domain.style_eval import Line
 from twin.domain.timing import HistoryMessage
 
 
@@ -60,6 +62,21 @@ class HistoryMethods(AccountBase):
             if getattr(m, "action", None) is None and m.date is not None
         )
         return OwnPage(own, len(page), page[-1].id if len(page) == limit else None, timeline)
+
+    async def chat_lines(
+        self, chat: int, *, before_id: int = 0, limit: int = 100
+    ) -> tuple[list[Line], int | None]:
+        """One page of a chat's history older than `before_id`, oldest first, service
+        messages left out; and the next page's cursor (None: the history ends here)."""
+        peer = await self.input_peer(chat)
+        with rpc_errors(self.name):
+            page = await self.client.get_messages(peer, limit=limit, offset_id=before_id)
+        lines = [
+            Line(m.id, m.date, bool(m.out), m.message or "")
+            for m in reversed(page)
+            if getattr(m, "action", None) is None and m.date is not None
+        ]
+        return lines, page[-1].id if len(page) == limit else None
 
     async def dialogs(self, limit: int, offset: int = 0) -> list[Dialog]:
         self.require_authorized()

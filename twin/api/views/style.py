@@ -1,7 +1,9 @@
-"""The owner's learned style profile (built by `twin style build`)."""
+"""The owner's learned style profile (built by `twin style build`) and the style scores measured
+by `twin style eval`."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -81,6 +83,53 @@ async def style(request: web.Request, query: StyleQuery) -> StyleOut:
         summary=render_style(profile, detail="brief"),
         profile=data,
         timing=_timing(timing),
+    )
+
+
+class StyleEvalsQuery(ApiModel):
+    account: str = Field("default", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    limit: int = Field(20, ge=1, le=100)
+
+
+class StyleEvalOut(ApiModel):
+    id: int
+    account: str
+    created_at: datetime
+    model: str
+    samples: int = Field(description="held-out answers of the owner the twin answered")
+    score: int = Field(description="0–100; `result.formula` says how it is made")
+    report_path: str | None = Field(description="the HTML report, on the machine that ran it")
+    result: dict[str, Any] = Field(
+        description="components (style, authorship, tells), per feature the Jensen–Shannon "
+        "distances of the twin and of the owner's own held-out answers (the ceiling) with the "
+        "distributions, the tells' rates, the authorship model's verdicts, tokens and cost"
+    )
+
+
+class StyleEvalsOut(ApiModel):
+    evals: list[StyleEvalOut] = Field(description="newest first")
+
+
+@routes.get("/style/evals", name="style_evals", summary="The measured style scores")
+async def style_evals(request: web.Request, query: StyleEvalsQuery) -> StyleEvalsOut:
+    """Every `twin style eval` of the account, newest first: how much the twin's answers to
+    held-out conversations read like the owner's own answers (no message text is stored)."""
+    account_id = await request.app[keys.DIRECTORY].id_of(query.account)
+    found = await request.app[keys.DATABASE].repo.style_evals(account_id, limit=query.limit)
+    return StyleEvalsOut(
+        evals=[
+            StyleEvalOut(
+                id=e.id,
+                account=e.account,
+                created_at=e.created_at,
+                model=e.model,
+                samples=e.samples,
+                score=e.score,
+                report_path=e.report_path,
+                result=e.result,
+            )
+            for e in found
+        ]
     )
 
 

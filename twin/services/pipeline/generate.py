@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from twin.config import Settings
 from twin.db.records import ChatRecord, MessageRecord, ReplyRecord
-from twin.domain.conversation import Persona, StyleProfile, Turn
+from twin.domain.conversation import StyleProfile, Turn
 from twin.domain.decide import Action
 from twin.domain.models import Direction, MessageKind, ReplyState
 from twin.domain.prompt_system import Reference
@@ -31,7 +31,7 @@ from twin.services.memory import memory_lines
 from twin.services.pipeline.caches import StyleRead, Styles
 from twin.services.pipeline.fastpath import HISTORY_TURNS
 from twin.services.pipeline.records import Draft
-from twin.services.policy import Behaviour
+from twin.services.policy import Behaviour, persona_of
 
 if TYPE_CHECKING:
     from twin.brain.service import BrainResult
@@ -208,18 +208,9 @@ class Generator:
         turns: list[Turn],
         style: StyleProfile | None,
     ) -> dict[str, Any]:
-        twin = behaviour.twin
-        persona = Persona(
-            owner_name=twin.owner_name or "the owner",
-            facts=tuple(twin.facts),
-            boundaries=tuple(twin.boundaries),
-            disclose_assistant=twin.disclose_assistant,
-            language=twin.language,
-            instructions=twin.persona,
-        )
         return {
             "history": turns,
-            "persona": persona,
+            "persona": persona_of(behaviour.twin),
             "contact_name": chat.title or "the contact",
             "style": style,
             "summary": chat.summary,

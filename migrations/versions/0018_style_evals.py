@@ -1,0 +1,48 @@
+"""style_evals: the results of `twin style eval` (score, figures, where the report is)
+
+Revision ID: 0018
+Revises: 0017
+Create Date: 2026-12-06
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+# revision identifiers, used by Alembic.
+revision: str = "0018"
+down_revision: str | Sequence[str] | None = "0017"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def _id() -> sa.types.TypeEngine:
+    return sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def upgrade() -> None:
+    op.create_table(
+        "style_evals",
+        sa.Column("id", _id(), nullable=False),
+        sa.Column("account_id", _id(), nullable=False),
+        sa.Column("model", sa.String(length=128), nullable=False),
+        sa.Column("samples", sa.Integer(), nullable=False),
+        sa.Column("score", sa.Integer(), nullable=False),
+        sa.Column("result", sa.JSON(), nullable=False),
+        sa.Column("report_path", sa.Text()),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"],
+            name=op.f("fk_style_evals_account_id_accounts"), ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_style_evals")),
+    )
+    op.create_index("ix_style_evals_account_id_id", "style_evals", ["account_id", "id"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_style_evals_account_id_id", "style_evals")
+    op.drop_table("style_evals")
