@@ -37,6 +37,10 @@ class TwinSettings(Section):
     # whose corrections teach a chat's answers (twin.services.corrections): the chat's own, or
     # the whole account's (what one contact said may then reach another's prompt)
     corrections_scope: Literal["chat", "account"] = "chat"
+    # the owner writing in a chat within this many minutes of the twin's sent reply, before
+    # the contact answered, is a correction too ("followed_up": the twin's text + the
+    # owner's); 0 = not recorded
+    followup_minutes: float = Field(5.0, ge=0, le=1440)
     autonomy_min_drafts: int = Field(20, ge=1, le=1000)
     autonomy_approval: float = Field(0.9, gt=0, le=1)
     autonomy_heavy_edit: float = Field(0.5, ge=0, le=1)

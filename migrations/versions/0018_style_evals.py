@@ -1,4 +1,5 @@
-"""style_evals: the results of `twin style eval` (score, figures, where the report is)
+"""style_evals: the results of `twin style eval` (score, figures, where the report is); and a
+correction kind more: `followed_up` (the owner wrote right after the twin's reply)
 
 Revision ID: 0018
 Revises: 0017
@@ -23,7 +24,17 @@ def _id() -> sa.types.TypeEngine:
     return sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
+_KINDS = "'approved', 'edited', 'skipped', 'phone_edited', 'phone_deleted'"
+
+
+def _kinds(batch: object, kinds: str) -> None:
+    batch.drop_constraint(op.f("ck_corrections_kind"), type_="check")  # type: ignore[attr-defined]
+    batch.create_check_constraint(op.f("ck_corrections_kind"), f"kind IN ({kinds})")  # type: ignore[attr-defined]
+
+
 def upgrade() -> None:
+    with op.batch_alter_table("corrections") as batch:
+        _kinds(batch, _KINDS + ", 'followed_up'")
     op.create_table(
         "style_evals",
         sa.Column("id", _id(), nullable=False),
@@ -44,5 +55,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute("DELETE FROM corrections WHERE kind = 'followed_up'")
+    with op.batch_alter_table("corrections") as batch:
+        _kinds(batch, _KINDS)
     op.drop_index("ix_style_evals_account_id_id", "style_evals")
     op.drop_table("style_evals")

@@ -40,6 +40,7 @@ TABLES = {
     "twin_styles",
     "twins",
     "webhook_deliveries",
+    "style_evals",
 }
 
 

@@ -93,12 +93,31 @@ async def test_the_owner_editing_or_deleting_the_twins_message_on_the_phone_is_l
     deleted = await wait_for_event(daemon, "correction.recorded", after=edited["id"])
     assert deleted["kind"] == "phone_deleted"
 
+    # the owner writes right after the twin's reply: what Carl got is both, a correction; the
+    # owner's next message follows their own, not the twin's: nothing more
+    fake_openai.queue_reply(brain_reply("Yes, bring it."))
+    await carl.send_message(owner.id, "should I bring the receipt?")
+    await wait_for_event(daemon, "reply.sent", after=deleted["id"])
+    await phone.send_message(contact.id, "and the box too, please")
+    added = await wait_for_event(daemon, "correction.recorded", after=deleted["id"])
+    assert added["kind"] == "followed_up"
+    # each owner message is checked, then pauses the chat (the takeover): a sync point
+    paused = await wait_for_event(daemon, "chat.paused", after=added["id"])
+    await phone.send_message(contact.id, "thanks!")
+    await wait_for_event(daemon, "chat.paused", after=paused["id"])
+
     status, body = await daemon.call("GET", "/corrections")
     assert status == 200
     learned = [
         (c["kind"], c["context"], c["twin_text"], c["owner_text"]) for c in body["corrections"]
     ]
     assert learned == [
+        (
+            "followed_up",
+            "should I bring the receipt?",
+            "Yes, bring it.",
+            "Yes, bring it.\nand the box too, please",
+        ),
         ("phone_deleted", "can I pay by card?", "Sure, any time.", None),
         (
             "phone_edited",

@@ -60,9 +60,9 @@ async def test_held_out_answers_never_reach_the_prompt(repo: Any, account: Any, 
     # an owner's correction whose text is a held-out answer is not an example either
     def corrections(tx: Any) -> None:
         for text in [*sorted(secret), "answer 99)"]:
+            kind = "followed_up" if text == "answer 99)" else "edited"  # both kinds allowed
             tx.record_correction(
-                account.id, chat.id, "edited", context="question?", twin_text="x",
-                owner_text=text,
+                account.id, chat.id, kind, context="question?", twin_text="x", owner_text=text
             )
 
     await repo.transaction(corrections)

@@ -13,7 +13,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from twin.db.base import ID, Base, UTCDateTime, one_of, utcnow
 
-CORRECTION_KINDS = ("approved", "edited", "skipped", "phone_edited", "phone_deleted")
+CORRECTION_KINDS = (
+    "approved", "edited", "skipped", "phone_edited", "phone_deleted", "followed_up"
+)
 
 
 class Correction(Base):

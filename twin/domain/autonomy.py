@@ -2,8 +2,10 @@
 its drafts unchanged, and back to draft when the owner deletes or rewrites an auto reply.
 
 Pure: the owner's decisions come in as correction kinds, newest first (twin.services.drafts
-records `approved`, `edited`, `skipped`; the owner's phone `phone_edited`, `phone_deleted`).
-Counting restarts at the owner's newest intervention in an auto reply (any `phone_*`), so a chat
+records `approved`, `edited`, `skipped`; the owner's phone `phone_edited`, `phone_deleted`,
+`followed_up`).
+Counting restarts at the owner's newest intervention in an auto reply (a `phone_*` kind or
+`followed_up`), so a chat
 sent back to draft earns its way out again from there."""
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 DRAFT_KINDS = frozenset({"approved", "edited", "skipped"})
-PHONE_KINDS = frozenset({"phone_edited", "phone_deleted"})
+PHONE_KINDS = frozenset({"phone_edited", "phone_deleted", "followed_up"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -118,6 +118,7 @@ class OwnerActivity:
     chat_id: int
     message_id: int
     date: datetime
+    text: str = ""  # what the owner wrote (a "followed up" correction is made of it)
 
     def __post_init__(self) -> None:
         require_aware(self.date, "OwnerActivity.date")

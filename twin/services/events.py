@@ -54,7 +54,8 @@ EVENT_TYPES: Mapping[str, str] = {
     "chat.autonomy": "earned autonomy moved the chat (its [twin] mode override): account, chat, "
     "mode (auto | draft), reason",
     "correction.recorded": "the owner edited (phone_edited) or deleted (phone_deleted) one of "
-    "the twin's sent messages from their phone: correction, kind, reply",
+    "the twin's sent messages from their phone, or wrote right after it (followed_up): "
+    "correction, kind, reply",
     "account.mode": "the account's mode changed (twin.services.safety): account, mode (active | "
     "draft | off), reason, by (owner | governor)",
     "owner.command": "the owner typed a command (`.twin off`…) in a chat from another device: "

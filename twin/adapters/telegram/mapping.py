@@ -134,6 +134,7 @@ def to_owner_activity(account: str, message: Any) -> OwnerActivity:
         chat_id=utils.get_peer_id(message.peer_id),
         message_id=message.id,
         date=message.date,
+        text=message.message or "",
     )
 
 

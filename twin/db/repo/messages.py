@@ -394,6 +394,22 @@ class MessagesMixin(RepoBase):
         )
         return await self._read(lambda c: c.execute(query).scalar())
 
+    async def message_before(self, chat_id: int, tg_message_id: int) -> MessageRecord | None:
+        """The chat's stored message just before this Telegram id (ids grow with time in a
+        chat), or None."""
+        query = (
+            sa.select(M)
+            .where(M.c.chat_id == chat_id, M.c.tg_message_id < tg_message_id)
+            .order_by(M.c.tg_message_id.desc())
+            .limit(1)
+        )
+
+        def work(c: Connection) -> MessageRecord | None:
+            row = c.execute(query).first()
+            return None if row is None else MessageRecord.from_row(row._mapping)
+
+        return await self._read(work)
+
     async def reply_messages(self, reply_id: int) -> list[MessageRecord]:
         """Messages linked to a reply job (incoming triggers and outgoing bubbles), oldest
         first."""

@@ -10,7 +10,7 @@ import contextlib
 import logging
 from datetime import datetime
 
-from twin.db.records import ChatRecord, MessageRecord, ReplyRecord
+from twin.db.records import ChatRecord, ReplyRecord
 from twin.domain.models import (
     ChatKind,
     Direction,
@@ -33,6 +33,7 @@ from twin.services.chats import KEEP, ChatHold
 from twin.services.directory import AccountDirectory
 from twin.services.events import EventLog, StagedEvent
 from twin.services.pipeline.caches import Behaviours
+from twin.services.pipeline.corrections import OwnerCorrections
 from twin.services.pipeline.runs import Runs
 from twin.services.pipeline.states import BEFORE_SENDING, finish_tx
 
@@ -68,6 +69,7 @@ class Takeover:
         self._behaviours = behaviours
         self._holds = holds
         self._runs = runs
+        self._corrections = OwnerCorrections(repo, events)
 
     def pause_tx(self, tx: Tx, activity: OwnerActivity, chat: ChatRecord) -> ChatRecord:
         """Inside the transaction that stores the owner's message: set the takeover's pause,
@@ -144,6 +146,8 @@ class Takeover:
         the owner's next message cancels like any pending reply. Intake has set the pause
         already (`pause_tx`, with the message); setting it again here changes nothing."""
         twin = (await self._behaviours.of_chat(self._repo, chat)).twin
+        if twin.followup_minutes and activity.text.strip():
+            await self._corrections.followed_up(activity, chat, twin.followup_minutes)
         window = self._window(activity, chat, twin.takeover_minutes, twin.takeover_max_minutes)
         if window is None:
             await self._holds.hold(chat, KEEP)  # cancel only
@@ -310,7 +314,7 @@ class Takeover:
         for message in sent:
             kind = (await self._repo.get_chat(message.chat_id)).kind
             if chat_id is not None or kind in (ChatKind.PRIVATE.value, ChatKind.GROUP.value):
-                await self._correction(message, "phone_deleted", None)
+                await self._corrections.record(message, "phone_deleted", None)
 
     async def on_owner_edited(
         self, account: str, peer_id: int, tg_message_id: int, text: str
@@ -327,42 +331,7 @@ class Takeover:
         # voice bubble's stored text is what it says, not its caption)
         changed = text.strip() and text.strip() != (message.text or "")
         if message.direction is Direction.OUTGOING and message.kind is MessageKind.TEXT and changed:
-            await self._correction(message, "phone_edited", text.strip())
-
-    async def _correction(self, message: MessageRecord, kind: str, owner_text: str | None) -> None:
-        """A correction of one of the twin's sent bubbles (none for the owner's own messages,
-        which have no reply job, or for a bubble not sent)."""
-        if message.reply_id is None or message.state is not ReplyState.SENT:
-            return
-        reply_id = message.reply_id
-        asked = [
-            m.transcript or m.text or ""
-            for m in await self._repo.reply_messages(reply_id)
-            if m.direction is Direction.INCOMING
-        ]
-        context = "\n".join(asked).strip()
-        if not context:
-            return
-
-        def work(tx: Tx) -> StagedEvent:
-            correction = tx.record_correction(
-                message.account_id,
-                message.chat_id,
-                kind,
-                context=context,
-                twin_text=message.text or "",
-                owner_text=owner_text,
-            )
-            data = {"correction": correction, "kind": kind, "reply": reply_id}
-            return self._events.stage(
-                tx,
-                "correction.recorded",
-                data,
-                account_id=message.account_id,
-                chat_id=message.chat_id,
-            )
-
-        self._events.publish(await self._repo.transaction(work))
+            await self._corrections.record(message, "phone_edited", text.strip())
 
     async def _cancel_if_empty(self, reply_id: int) -> None:
         remaining = [
