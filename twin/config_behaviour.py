@@ -26,9 +26,11 @@ class TwinSettings(Section):
         60.0, ge=0, description="a draft nobody decides expires after this; 0 = never"
     )
     draft_after_expiry: Literal["skip", "send"] = "skip"
-    # where the owner sees a draft besides GET /drafts: "saved" = a note in their Saved
-    # Messages, answered with +, - or the text to send instead; "none"
-    draft_notify: Literal["saved", "none"] = "saved"
+    # where the owner sees a draft besides GET /drafts: "auto" = from a connected bot of the
+    # twin's with Send / Edit / Skip buttons when there is one (and it can reach the owner),
+    # else as "saved"; "saved" = a note in their Saved Messages, answered with +, - or the
+    # text to send instead; "none"
+    draft_notify: Literal["auto", "saved", "none"] = "auto"
     # earned autonomy (twin.domain.autonomy), opt-in: a chat in draft mode moves to auto when
     # `autonomy_approval` of its last `autonomy_min_drafts` drafts went out unchanged, and back
     # to draft when the owner deletes an auto reply or rewrites it (keeping less than

@@ -337,9 +337,14 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         )
         accounts.on_owner_command = commands.on_owner_text  # `.twin off` typed on the phone
         drafts = services["drafts"]
-        drafts.accounts = accounts  # a draft's note in the owner's Saved Messages
+        notes = drafts.notes  # where the owner sees a draft: a bot's buttons, Saved Messages
+        notes.accounts = accounts
+        if keys.BOTS in app:
+            notes.bot_for = app[keys.BOTS].draft_bot
         drafts.modes = safety.mode  # an account held in draft/off never sends one on expiry
-        commands.on_saved_reply = drafts.on_saved_reply  # answered there with +, - or a text
+        commands.on_saved_reply = notes.on_saved_reply  # answered there with +, - or a text
+        accounts.on_button = notes.on_button  # a bot's Send / Edit / Skip
+        intake.bot_reply = notes.on_bot_message  # the owner's text for a draft, to a bot
         worker = services["worker"] = ReplyWorker(repo, pipeline, clock, wake=wake)
         pipeline.hand_off_to(worker)  # jobs due at once go straight to it (the fast path)
         recovery = OutageRecovery(

@@ -1,5 +1,6 @@
-"""style_evals: the results of `twin style eval` (score, figures, where the report is); and a
-correction kind more: `followed_up` (the owner wrote right after the twin's reply)
+"""style_evals: the results of `twin style eval` (score, figures, where the report is); a
+correction kind more: `followed_up` (the owner wrote right after the twin's reply); and a
+draft's note may come from a bot of the twin's (drafts.notice_route, notice_bot_id)
 
 Revision ID: 0018
 Revises: 0017
@@ -35,6 +36,16 @@ def _kinds(batch: object, kinds: str) -> None:
 def upgrade() -> None:
     with op.batch_alter_table("corrections") as batch:
         _kinds(batch, _KINDS + ", 'followed_up'")
+    with op.batch_alter_table("drafts") as batch:
+        batch.add_column(sa.Column("notice_route", sa.String(length=8), nullable=True))
+        batch.add_column(sa.Column("notice_bot_id", _id(), nullable=True))
+        batch.create_foreign_key(
+            op.f("fk_drafts_notice_bot_id_accounts"), "accounts", ["notice_bot_id"], ["id"],
+            ondelete="SET NULL",
+        )
+        batch.create_index(
+            "ix_drafts_notice_bot_id_notice_message_id", ["notice_bot_id", "notice_message_id"]
+        )
     op.create_table(
         "style_evals",
         sa.Column("id", _id(), nullable=False),
@@ -55,6 +66,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("drafts") as batch:
+        batch.drop_index("ix_drafts_notice_bot_id_notice_message_id")
+        batch.drop_constraint(op.f("fk_drafts_notice_bot_id_accounts"), type_="foreignkey")
+        batch.drop_column("notice_bot_id")
+        batch.drop_column("notice_route")
     op.execute("DELETE FROM corrections WHERE kind = 'followed_up'")
     with op.batch_alter_table("corrections") as batch:
         _kinds(batch, _KINDS)

@@ -8,6 +8,7 @@ is recorded as a correction."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from telethon import events, functions
@@ -21,6 +22,7 @@ from tests.e2e.conftest import (
     people,
     wait_for_event,
 )
+from twin import keys
 
 pytestmark = pytest.mark.e2e
 
@@ -126,3 +128,102 @@ async def test_the_owner_editing_or_deleting_the_twins_message_on_the_phone_is_l
             "We open at 9 tomorrow, come early!",
         ),
     ]
+
+
+async def test_drafts_shown_by_the_twins_bot_are_decided_with_its_buttons(
+    sandbox, sandbox_clients, make_daemon, fake_openai
+):
+    """With a bot of the twin's connected (and started once by the owner), each draft comes
+    from the bot with Send / Edit / Skip; Edit takes the owner's reply to the bot's message.
+    The presses are the owner's decisions: nothing is taken in as a turn of the bot's chat."""
+    owner, contact = people(sandbox)
+    bot = sandbox.create_user("15550901", "Olga Bot", username="olga_desk_bot", bot=True)
+    daemon = await make_daemon(
+        **fast_pipeline(fake_openai.base_url + "/v1", twin={"debounce_seconds": 0})
+    )
+    await login(daemon, sandbox)
+    assert (await daemon.call("POST", "/bots", json={"token": bot.bot_token}))[0] == 201
+    # draft mode for Olga's own account only (the bot answers its users as usual)
+    status, _ = await daemon.call("PUT", "/settings", json={"twin": {"mode": "draft"}})
+    assert status == 200
+    carl = await contact_client(sandbox_clients)
+    phone = await sandbox_clients.signed_in(OWNER_PHONE)
+    from_bot: asyncio.Queue = asyncio.Queue()
+
+    @phone.on(events.NewMessage(incoming=True, from_users=bot.id))
+    async def on_bot(event: events.NewMessage.Event) -> None:
+        from_bot.put_nowait(event.message)
+
+    fake_openai.queue_reply(brain_reply("Hi!"))
+    await phone.send_message("@olga_desk_bot", "/start")  # a bot cannot write first
+    assert (await asyncio.wait_for(from_bot.get(), 15)).message == "Hi!"
+
+    async def drafted(question: str, answer: str, after: int = 0) -> tuple[Any, dict]:
+        fake_openai.queue_reply(brain_reply(answer))
+        await carl.send_message(owner.id, question)
+        created = await wait_for_event(daemon, "draft.created", after=after)
+        note = await asyncio.wait_for(from_bot.get(), 15)
+        return note, created
+
+    note, created = await drafted("do you have size M?", "Yes, M is here.")
+    assert "Yes, M is here." in note.message and "do you have size M?" in note.message
+    labels = [button.text for row in note.buttons for button in row]
+    assert labels == ["Send", "Edit", "Skip"]
+    # anyone else's press (Carl's user id) decides nothing
+    notes = daemon.app[keys.DRAFTS].notes
+    refused = await notes.on_button(f"bot-{bot.id}", contact.id, note.buttons[0][0].data)
+    assert refused == "Only the owner decides the twin's drafts."
+    assert await notes.on_button(f"bot-{bot.id}", owner.id, b"twin:draft:999:send") == (
+        "This draft is gone."
+    )
+    pressed = await note.click(0)
+    assert pressed.message == "Sent."
+    sent = await wait_for_event(daemon, "reply.sent", after=created["id"])
+    [got] = await carl.get_messages(owner.id, limit=1)
+    assert got.message == "Yes, M is here."
+    again = await note.click(2)  # a decided draft stays decided
+    assert again.message == "Already sent."
+
+    asked = len(fake_openai.chat_requests)
+    note, created = await drafted("and size L?", "No L, sorry.", after=sent["id"])
+    assert (await note.click(1)).message.startswith("Reply to the draft's message")
+    await phone.send_message(bot.id, "L comes on Friday!", reply_to=note.id)
+    sent = await wait_for_event(daemon, "reply.sent", after=created["id"])
+    [got] = await carl.get_messages(owner.id, limit=1)
+    assert got.message == "L comes on Friday!"
+    assert len(fake_openai.chat_requests) == asked + 1  # the edit asked the model nothing
+
+    note, created = await drafted("ok thanks", "You're welcome!", after=sent["id"])
+    assert (await note.click(2)).message == "Skipped."
+    status, body = await daemon.call("GET", "/drafts", params={"state": "skipped"})
+    assert [d["text"] for d in body["drafts"]] == ["You're welcome!"]
+    status, body = await daemon.call("GET", "/corrections")
+    assert [c["kind"] for c in body["corrections"]] == ["skipped", "edited", "approved"]
+    # none of it was a message to the bot for the twin to answer
+    status, chats = await daemon.call("GET", "/chats", params={"account": f"bot-{bot.id}"})
+    [chat] = chats["chats"]
+    status, messages = await daemon.call(
+        "GET", "/messages", params={"account": f"bot-{bot.id}", "chat": chat["id"]}
+    )
+    assert [m["text"] for m in messages["messages"] if m["direction"] == "incoming"] == ["/start"]
+
+
+async def test_a_bot_the_owner_never_started_leaves_the_note_in_saved_messages(
+    sandbox, sandbox_clients, make_daemon, fake_openai
+):
+    owner, contact = people(sandbox)
+    bot = sandbox.create_user("15550902", "Quiet Bot", username="quiet_desk_bot", bot=True)
+    daemon = await make_daemon(
+        **fast_pipeline(fake_openai.base_url + "/v1", twin={"debounce_seconds": 0})
+    )
+    await login(daemon, sandbox)
+    assert (await daemon.call("POST", "/bots", json={"token": bot.bot_token}))[0] == 201
+    await daemon.call("PUT", "/settings", json={"twin": {"mode": "draft"}})
+    carl = await contact_client(sandbox_clients)
+    fake_openai.queue_reply(brain_reply("On my way."))
+    await carl.send_message(owner.id, "where are you?")
+    await wait_for_event(daemon, "draft.created")
+    await daemon.app[keys.DRAFTS].drain()
+    [note] = [n for n in sandbox.messages_from(owner, owner) if "twin drafted" in n]
+    assert "On my way." in note and "+ to send it" in note
+    assert sandbox.messages_from(bot, owner) == []

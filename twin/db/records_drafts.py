@@ -25,8 +25,10 @@ class DraftRecord(_Record):
     created_at: datetime
     expires_at: datetime | None
     decided_at: datetime | None
-    notice_random_id: int | None  # the note in the owner's Saved Messages
+    notice_random_id: int | None  # the note in the owner's Saved Messages, or from a bot
     notice_message_id: int | None
+    notice_route: str | None  # "saved" | "bot"; None: not decided yet
+    notice_bot_id: int | None  # the bot's account id (route "bot")
     # where it belongs, for the owner's list
     account: str
     peer_id: int

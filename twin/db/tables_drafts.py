@@ -14,8 +14,6 @@ from twin.db.base import ID, Base, UTCDateTime, one_of, utcnow
 DRAFT_STATES = ("pending", "sent", "skipped", "expired", "superseded", "cancelled")
 
 
-
-
 class Draft(Base):
     __tablename__ = "drafts"
     __table_args__ = (
@@ -24,6 +22,7 @@ class Draft(Base):
         sa.Index("ix_drafts_chat_id_state", "chat_id", "state"),
         sa.Index("ix_drafts_account_id_created_at", "account_id", "created_at"),
         sa.Index("ix_drafts_account_id_notice_message_id", "account_id", "notice_message_id"),
+        sa.Index("ix_drafts_notice_bot_id_notice_message_id", "notice_bot_id", "notice_message_id"),
     )
 
     id: Mapped[int] = mapped_column(ID, primary_key=True)
@@ -51,3 +50,10 @@ class Draft(Base):
     # its random id stored with the draft, before it is sent, so it is never posted twice.
     notice_random_id: Mapped[int | None] = mapped_column(sa.BigInteger)
     notice_message_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    # Where the note goes, decided (and stored) before it is first sent, so a resend after a
+    # crash takes the same way: "saved" (Saved Messages) or "bot" (`notice_bot_id`, a bot of
+    # the twin's, with Send / Edit / Skip buttons); None: not decided yet
+    notice_route: Mapped[str | None] = mapped_column(sa.String(8))
+    notice_bot_id: Mapped[int | None] = mapped_column(
+        ID, sa.ForeignKey("accounts.id", ondelete="SET NULL")
+    )

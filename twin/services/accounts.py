@@ -111,6 +111,7 @@ class TelegramAccounts:
         self.on_owner_read: Any = None  # the owner read a chat on another device
         self.on_owner_presence: Any = None  # the owner's own online status
         self.on_owner_command: Any = None  # the owner's text from another device: a command?
+        self.on_button: Any = None  # a bot's button pressed: a draft's Send / Edit / Skip?
 
     @property
     def configured(self) -> bool:
@@ -152,6 +153,8 @@ class TelegramAccounts:
                 account.on_owner_presence(self.on_owner_presence)
             if self.on_owner_command is not None:
                 account.on_owner_command(self.on_owner_command)
+            if self.on_button is not None:
+                account.on_button(self.on_button)
         self._accounts[name] = account
         return account
 

@@ -23,6 +23,7 @@ from twin.errors import Conflict, InvalidInput, NotFound, RateLimited, TwinError
 from twin.ports import Clock, Store
 from twin.services.account_admin import AccountAdmin
 from twin.services.accounts import TelegramAccounts
+from twin.services.directory import BOT_PREFIX
 from twin.services.events import EventLog
 from twin.services.settings import BehaviourSettings
 from twin.services.twins import Twins
@@ -36,7 +37,7 @@ _TOKEN = re.compile(r"^(\d{1,20}):[A-Za-z0-9_-]{10,}$")
 
 def bot_name(bot_id: int) -> str:
     """The account name of the bot with Telegram user id `bot_id`."""
-    return f"bot-{bot_id}"
+    return f"{BOT_PREFIX}{bot_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +130,28 @@ class BotAdmin:
         await self._behaviour.update(bot_name(bot_id), {"twin": {"enabled": not paused}})
         return await self.get(bot_id)
 
+    async def draft_bot(self, account_id: int) -> tuple[int, str] | None:
+        """The bot that shows the owner of this account the twin's drafts
+        (twin.services.draft_notes): the first of the same twin's bots that is connected and
+        not paused; None when there is none."""
+        records = await self._repo.list_accounts()
+        mine = next((r for r in records if r.id == account_id), None)
+        if mine is None or mine.channel == CHANNEL:
+            return None
+        twin = await self._twins.twin_of(mine.twin_id)
+        for record in sorted(records, key=lambda r: r.id):
+            if record.channel != CHANNEL or await self._twins.twin_of(record.twin_id) != twin:
+                continue
+            live = self._accounts.loaded(record.name)
+            if live is None or not (live.authorized and live.connected):
+                continue
+            if ((await self._repo.get_settings(record.id)).get("twin") or {}).get(
+                "enabled"
+            ) is False:
+                continue  # paused
+            return record.id, record.name
+        return None
+
     # -- status ----------------------------------------------------------------------------------
     async def _record(self, name: str) -> AccountRecord | None:
         try:
@@ -175,7 +198,7 @@ class BotAdmin:
         midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
         twin = await self._twins.twin_of(record.twin_id)
         return BotInfo(
-            id=record.tg_user_id or int(record.name.removeprefix("bot-")),
+            id=record.tg_user_id or int(record.name.removeprefix(BOT_PREFIX)),
             name=record.name,
             username=record.username,
             twin=twin,

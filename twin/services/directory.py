@@ -16,6 +16,11 @@ from typing import Protocol
 from twin.errors import NotFound
 
 DEFAULT_ACCOUNT = "default"
+BOT_PREFIX = "bot-"  # a bot's account is named bot-<its Telegram user id> (twin.services.bots)
+
+
+def is_bot_account(name: str) -> bool:
+    return name.startswith(BOT_PREFIX)
 
 
 class AccountRow(Protocol):

@@ -25,13 +25,13 @@ import logging
 from twin.clock import Clock
 from twin.db.records import MessageRecord, ReplyRecord
 from twin.db.records_drafts import DraftRecord
-from twin.domain.commands import OwnerText
 from twin.domain.decide import Action
 from twin.domain.models import Direction, ReplyState
 from twin.domain.safety import AccountMode
-from twin.errors import Conflict, InvalidInput, StorageUnavailable
-from twin.ports import Accounts, Store, Tx
+from twin.errors import InvalidInput, StorageUnavailable
+from twin.ports import Store, Tx
 from twin.services.directory import AccountDirectory
+from twin.services.draft_notes import DraftNotes
 from twin.services.events import EventLog, StagedEvent
 from twin.services.pipeline.caches import Behaviours
 from twin.services.pipeline.states import ModeOf, no_modes
@@ -40,7 +40,6 @@ log = logging.getLogger("twin.drafts")
 
 CHECK_SECONDS = 60.0  # the longest the expiry task sleeps without looking
 MAX_TEXT = 4096 * 4  # an edited draft at most (Telegram's message limit, split into bubbles)
-NOTICE_EXCERPT = 200  # of the contact's message, in the note
 
 
 def draft_json(draft: DraftRecord) -> dict[str, object]:
@@ -81,73 +80,19 @@ class Drafts:
         self._wake_worker = wake
         self._woken = asyncio.Event()  # a new draft: the expiry task looks again
         self._task: asyncio.Task[None] | None = None
-        self._notices: set[asyncio.Task[None]] = set()
-        self.accounts: Accounts | None = None  # the Telegram accounts: drafts' notes go there
         self.modes: ModeOf = no_modes  # the accounts' safety modes (twin.services.safety)
+        # where the owner sees each draft and answers it (Saved Messages, a bot's buttons)
+        self.notes = DraftNotes(store, directory, behaviours, self)
         events.subscribe(self._on_event)
 
     def _on_event(self, event: StagedEvent) -> None:
         if event.type == "draft.created":
             self._woken.set()
-            task = asyncio.get_running_loop().create_task(self._notice(event.data["draft"]))
-            self._notices.add(task)
-            task.add_done_callback(self._notices.discard)
-
-    # -- the note in the owner's Saved Messages --------------------------------------------------
-    async def _notice(self, draft_id: int) -> None:
-        """Show the draft in the owner's Saved Messages (with `draft_notify = "saved"`: its
-        random id was stored with it, so a resend after a crash is never a second note)."""
-        try:
-            draft = await self._store.get_draft(draft_id)
-            if draft.notice_random_id is None or draft.notice_message_id is not None:
-                return
-            if self.accounts is None or draft.state != "pending":
-                return
-            asked = [
-                m.text or ""
-                for m in await self._store.reply_messages(draft.reply_id)
-                if m.direction is Direction.INCOMING
-            ]
-            account = await self.accounts.get(draft.account, connect=False)
-            note = notice_text(draft, asked[-1] if asked else "")
-            sent = await account.send_text("me", note, random_id=draft.notice_random_id)
-            if sent.message_id is not None:
-                await self._store.set_draft_notice(draft.id, sent.message_id)
-        except Exception as exc:  # the draft stands in GET /drafts whether or not this went out
-            log.warning("draft %s: its note to Saved Messages was not sent: %s", draft_id, exc)
-
-    async def on_saved_reply(self, text: OwnerText) -> bool:
-        """The owner answered a draft's note in Saved Messages: `+` sends it, `-` skips it,
-        anything else is sent instead of it. False when the message answers no draft."""
-        if text.reply_to is None:
-            return False
-        account_id = await self._directory.id_of(text.account)
-        draft = await self._store.draft_by_notice(account_id, text.reply_to)
-        if draft is None:
-            return False
-        answer = text.text.strip()
-        try:
-            if answer == "-":
-                await self.skip(draft.id)
-            else:
-                await self.send(draft.id, None if answer == "+" else answer)
-        except (Conflict, InvalidInput) as exc:
-            log.info("draft %s: the owner's answer changed nothing: %s", draft.id, exc)
-        except StorageUnavailable as exc:  # Telegram will not deliver the answer again
-            log.warning("draft %s: the owner's answer was lost to a database outage (%s): "
-                        "answer it again, or use POST /drafts/%s/send", draft.id, exc, draft.id)
-        return True
+            self.notes.show(event.data["draft"])
 
     async def drain(self, timeout: float | None = None) -> None:
-        """Wait for the notes being sent (shutdown, tests); at shutdown at most `timeout`,
-        then cancelled (a note not sent is resent at the next start: its random id is kept)."""
-        if not self._notices:
-            return
-        pending = list(self._notices)
-        _, late = await asyncio.wait(pending, timeout=timeout)
-        for task in late:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        """Wait for the notes being sent (twin.services.draft_notes)."""
+        await self.notes.drain(timeout)
 
     # -- the owner's decisions -----------------------------------------------------------------
     async def list(
@@ -272,12 +217,6 @@ class Drafts:
             decided += 1
         return decided
 
-    async def resend_notices(self) -> None:
-        """Notes a crash or an outage kept back (stored random id, no message id): sent again,
-        which Telegram turns into the one note if it had arrived."""
-        for draft in await self._store.unnoticed_drafts():
-            await self._notice(draft.id)
-
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._loop(), name="draft-expiry")
@@ -291,7 +230,7 @@ class Drafts:
 
     async def _loop(self) -> None:
         with contextlib.suppress(Exception):  # the database out: the next start tries again
-            await self.resend_notices()
+            await self.notes.resend()
         while True:
             self._woken.clear()
             wait = CHECK_SECONDS
@@ -326,15 +265,3 @@ def _correction(
             owner_text=owner_text,
             draft_id=draft.id,
         )
-
-
-def notice_text(draft: DraftRecord, asked: str) -> str:
-    """The note that shows a draft in the owner's Saved Messages."""
-    who = draft.title or str(draft.peer_id)
-    excerpt = asked if len(asked) <= NOTICE_EXCERPT else asked[: NOTICE_EXCERPT - 1] + "…"
-    return (
-        f"twin drafted a reply to {who}"
-        + (f" («{excerpt}»)" if excerpt else "")
-        + f":\n\n{draft.text}\n\n"
-        "Reply to this message: + to send it, - to skip it, or your own text to send instead."
-    )

@@ -46,7 +46,7 @@ from twin.domain.models import (
 from twin.errors import NotFound, StorageUnavailable
 from twin.logs import mask_chat
 from twin.ports import Tx
-from twin.services.directory import AccountDirectory
+from twin.services.directory import AccountDirectory, is_bot_account
 from twin.services.events import EventLog, StagedEvent
 
 log = logging.getLogger("twin.intake")
@@ -165,6 +165,8 @@ class Intake:
         self.on_owner_presence: OwnerPresenceHook | None = None
         # Inside the activity's own transaction: the takeover's pause (set with the message).
         self.owner_pause: OwnerPauseHook | None = None
+        # A reply in a bot's chat: the owner's text for a draft? (twin.services.draft_notes)
+        self.bot_reply: Callable[[IncomingMessage], Awaitable[bool]] | None = None
 
     # --- what callers read ---------------------------------------------------------------------
     @property
@@ -197,7 +199,17 @@ class Intake:
     # --- intake ----------------------------------------------------------------------------------
     async def incoming(self, message: IncomingMessage) -> bool:
         """Store a received message; True if it was new (and so handed to the pipeline).
-        False too when it is held for the database (it will be handed over once stored)."""
+        False too when it is held for the database (it will be handed over once stored).
+        A reply in a bot's chat may be the owner's text for a draft (`bot_reply`): then it
+        is that, not a message to answer."""
+        hook = self.bot_reply
+        if message.reply_to is not None and hook is not None and is_bot_account(message.account):
+            try:
+                if await hook(message):
+                    return False
+            except StorageUnavailable as exc:  # taken in below: held until the database is back
+                log.warning("account %s: a reply could not be matched to a draft (%s)",
+                            message.account, exc)
         return await self._take(message)
 
     async def owner_activity(self, activity: OwnerActivity) -> None:

@@ -24,6 +24,7 @@ from telethon.tl import types
 from twin.adapters.telegram.auth import AuthMethods
 from twin.adapters.telegram.base import (
     AuthorizedHandler,
+    ButtonHandler,
     DeleteHandler,
     EditHandler,
     IncomingHandler,
@@ -94,6 +95,11 @@ class TelegramAccount(AuthMethods, UpdateMethods, SendingMethods, HistoryMethods
 
     def on_deleted(self, handler: DeleteHandler) -> None:
         self._handlers.deleted = handler
+
+    def on_button(self, handler: ButtonHandler) -> None:
+        """`handler(account, user id, data)` first, for a bot's button pressed: a text it
+        returns answers the press and the press is not taken in as a message."""
+        self._handlers.button = handler
 
     def on_authorized(self, handler: AuthorizedHandler) -> None:
         """`handler(account, user)` when the account is found or becomes logged in, before its

@@ -34,6 +34,9 @@ OwnerCommandHandler = Callable[[OwnerText], Awaitable[bool]]
 EditHandler = Callable[[str, int, int, str], Awaitable[None]]  # account, chat, message id, text
 DeleteHandler = Callable[[str, int | None, list[int]], Awaitable[None]]
 AuthorizedHandler = Callable[[str, TelegramUser], Awaitable[None]]  # account, who
+# A bot's button pressed: account, the presser's user id, the button's data -> the answer
+# (a toast) when the press was handled, None to take it in as the user's turn
+ButtonHandler = Callable[[str, int, bytes], Awaitable[str | None]]
 
 SENT_IDS_REMEMBERED = 2048
 
@@ -49,6 +52,7 @@ class Handlers:
     owner_edited: EditHandler | None = None  # the owner edited a message from another device
     deleted: DeleteHandler | None = None
     authorized: AuthorizedHandler | None = None
+    button: ButtonHandler | None = None  # a bot's button pressed (drafts' Send / Edit / Skip)
 
 
 @dataclass

@@ -82,11 +82,17 @@ class UpdateMethods(AccountBase):
             log.exception("account %s: failed to handle the owner's status", self.name)
 
     async def _on_callback(self, event: events.CallbackQuery.Event) -> None:
-        """A bot's button pressed: answered at once (the user's spinner stops), then taken in
-        as the user's turn, its text the button's label. Its message id is synthetic (above
-        any real one: 2**31 + the query's low bits), so a press never collides with a
-        message."""
+        """A bot's button pressed: a draft's button is decided by the `button` handler (its
+        answer shown to the presser); any other is answered at once (the user's spinner
+        stops), then taken in as the user's turn, its text the button's label. Its message id
+        is synthetic (above any real one: 2**31 + the query's low bits), so a press never
+        collides with a message."""
         try:
+            if self._handlers.button is not None and event.data:
+                handled = await self._handlers.button(self.name, event.query.user_id, event.data)
+                if handled is not None:
+                    await event.answer(handled)
+                    return
             await event.answer()
             label = event.data.decode("utf-8", "replace") if event.data else ""
             with contextlib.suppress(Exception):

@@ -156,6 +156,31 @@ class DraftsMixin(RepoBase):
             lambda c: next((_record(row) for row in c.execute(query)), None)
         )
 
+    async def draft_by_bot_notice(self, bot_id: int, message_id: int) -> DraftRecord | None:
+        """The draft whose note from this bot (its account id) is this message."""
+        query = _LISTED.where(D.c.notice_bot_id == bot_id, D.c.notice_message_id == message_id)
+        return await self._read(
+            lambda c: next((_record(row) for row in c.execute(query)), None)
+        )
+
+    async def route_draft_notice(
+        self, draft_id: int, route: str, bot_id: int | None, *, again: bool = False
+    ) -> DraftRecord:
+        """Decide where the draft's note goes (kept when decided already, unless `again`:
+        the bot refused it, it goes to Saved Messages); the draft as it is then."""
+
+        def work(c: Connection) -> DraftRecord:
+            update = sa.update(D).where(D.c.id == draft_id, D.c.notice_message_id.is_(None))
+            if not again:
+                update = update.where(D.c.notice_route.is_(None))
+            c.execute(update.values(notice_route=route, notice_bot_id=bot_id))
+            row = c.execute(_LISTED.where(D.c.id == draft_id)).first()
+            if row is None:
+                raise NotFound(f"no draft {draft_id}")
+            return _record(row)
+
+        return await self._run(work)
+
     async def set_draft_notice(self, draft_id: int, message_id: int) -> None:
         await self._run(
             lambda c: c.execute(

@@ -64,13 +64,13 @@ class Outcomes:
     ) -> None:
         """Draft mode: the reply is written and kept for the owner (its text, flags and usage
         stored) as a pending draft (twin.services.drafts) that supersedes the chat's older one
-        — expiring after `draft_expiry_minutes`, shown in Saved Messages with `draft_notify`
+        — expiring after `draft_expiry_minutes`, shown to the owner with `draft_notify`
         (its note's random id stored now) — and the job ends as skipped (`drafted`) without a
         send, in one transaction."""
         now = self._clock.now()
         minutes = twin.draft_expiry_minutes
         expires_at = now + timedelta(minutes=minutes) if minutes else None
-        notice = new_random_id() if twin.draft_notify == "saved" else None
+        notice = new_random_id() if twin.draft_notify != "none" else None
 
         def work(tx: Tx) -> list[StagedEvent]:
             if draft.summary:
