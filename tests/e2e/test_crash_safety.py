@@ -85,12 +85,13 @@ class Conversation:
         await DaemonProcess.until(enough, timeout, f"expected {count} messages: {self.received}")
 
 
-async def setup(sandbox, sandbox_clients, sandbox_pem, tmp_path, fake, **humanize):
+async def setup(sandbox, sandbox_clients, sandbox_pem, tmp_path, fake, env=None, **humanize):
     owner = sandbox.create_user(OWNER_PHONE, "Olga", username="olga_owner")
     contact = sandbox.create_user(CONTACT_PHONE, "Carl", username="carl_contact")
     sandbox.add_contact(owner, contact)
     sandbox.add_contact(contact, owner)
     daemon = make_process(sandbox, sandbox_pem, tmp_path, fake, **humanize)
+    daemon.env.update(env or {})
     await daemon.start()
     status, _ = await daemon.call("POST", "/auth/request_code", json={"phone": "+" + OWNER_PHONE})
     assert status == 200, daemon.output()
@@ -242,3 +243,50 @@ async def _states_offline(tmp_path: Path) -> list[tuple[str, str]]:
             return [tuple(row) for row in rows]
     finally:
         await engine.dispose()
+
+
+async def test_kill_after_an_approved_draft_was_accepted_but_before_it_was_recorded(
+    sandbox, sandbox_clients, sandbox_pem, tmp_path, fake_openai
+):
+    """Copilot mode: the owner's edited draft is sent exactly once across a kill -9 in the
+    window between Telegram storing it and the daemon recording that — and the model, asked
+    once for the draft, is never asked again."""
+    draft_mode = {"TWIN_TWIN__MODE": "draft", "TWIN_TWIN__DRAFT_NOTIFY": "none"}
+    daemon, talk, contact = await setup(
+        sandbox, sandbox_clients, sandbox_pem, tmp_path, fake_openai, env=draft_mode
+    )
+    fake_openai.respond_with(lambda body: brain_reply("the twin's draft"))
+    await talk.client.send_message(talk.owner.id, "hi")
+
+    async def drafted() -> list[dict]:
+        status, body = await daemon.call("GET", "/drafts")
+        return body["drafts"] if status == 200 else []
+
+    await daemon.until(drafted, 20, "no draft was written")
+    [draft] = await drafted()
+    sandbox.faults.set_latency(3.0)  # the daemon hears of the send's success only later
+    status, _ = await daemon.call(
+        "POST", f"/drafts/{draft['id']}/send", json={"text": "the owner's words"}
+    )
+    assert status == 200
+    await sandbox.wait_for(
+        lambda: sandbox.messages_from(talk.owner, contact) == ["the owner's words"], timeout=20
+    )
+    daemon.kill()
+    sandbox.faults.set_latency(0.0)
+    assert ("outgoing", "sending") in await _states_offline(tmp_path)
+
+    await daemon.start()
+
+    async def recorded() -> bool:
+        return ("outgoing", "sent") in await message_states(daemon, contact.id)
+
+    try:
+        await daemon.until(recorded, 20, "the resend was not recognised as already sent")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n--- daemon output ---\n{daemon.output()[-8000:]}") from None
+    await talk.wait_received(1)
+    daemon.terminate()
+    assert sandbox.messages_from(talk.owner, contact) == ["the owner's words"]
+    assert talk.received == ["the owner's words"]
+    assert len(fake_openai.chat_requests) == 1
