@@ -3,7 +3,8 @@
 A made-up bicycle workshop with a rental (“Спица” / Spitsa Bike Workshop, Saint Petersburg) is
 documented in Russian (`ru/`) and English (`en/`): a Markdown price list, a Markdown contacts
 page, a plain-text policies page, an HTML about page and a JSON FAQ. `questions.json` (and
-`heldout.json`, 60 more written later by someone who saw only the documents) labels each
+`heldout.json` and `heldout2.json`, 60 more each written later by someone who saw only the
+documents) labels each
 customer question with the one passage that answers it, by a substring (`answer_contains`) that
 must occur exactly once in its document and in no other document of that language, so the label
 names one chunk whatever the chunker does (it never spans a line break).
@@ -66,7 +67,8 @@ def doc_text(lang: str, name: str) -> str:
     return source
 
 
-SETS = ("questions.json", "heldout.json")  # heldout: written blind, after the synonym list
+# heldout: written blind, after the synonym list; heldout2: blind, after every retrieval choice
+SETS = ("questions.json", "heldout.json", "heldout2.json")
 
 
 def questions(name: str = "questions.json") -> list[dict[str, str]]:

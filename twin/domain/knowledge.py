@@ -4,13 +4,17 @@ limits of a knowledge base. Pure (standard library only)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from twin.domain.conversation import Turn
 
 __all__ = [
     "Passage",
+    "TermStats",
+    "bm25_rank",
     "query_text",
     "reciprocal_rank_fusion",
     "select_passages",
@@ -49,6 +53,42 @@ def reciprocal_rank_fusion(rankings: Sequence[Sequence[int]], k: int = RRF_K) ->
             scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
     order = {item: i for i, item in enumerate(scores)}
     return sorted(scores, key=lambda item: (-scores[item], order[item]))
+
+
+@dataclass(frozen=True, slots=True)
+class TermStats:
+    """What BM25 needs of a whole collection: how many chunks hold each term, how many chunks
+    there are, and their mean length in terms."""
+
+    df: Mapping[str, int]
+    chunks: int
+    mean_length: float
+
+
+BM25_K1, BM25_B = 1.2, 0.75  # SQLite FTS5's bm25() defaults
+
+
+def bm25_rank(
+    candidates: Sequence[tuple[int, str]], terms: Sequence[str], stats: TermStats
+) -> list[int]:
+    """Candidates (id, their stored terms separated by spaces) ranked by BM25 for the query
+    `terms` — FTS5's formula exactly (idf = ln((N − n + 0.5) / (n + 0.5)), at least 1e-6), so a
+    collection ranks the same on PostgreSQL as on SQLite; ties keep the candidates' order."""
+    n_docs = max(stats.chunks, 1)
+    mean = stats.mean_length or 1.0
+    query = set(terms)
+    idf = {}
+    for term in query:
+        n = stats.df.get(term, 0)
+        idf[term] = max(math.log((n_docs - n + 0.5) / (n + 0.5)), 1e-6)
+    scored = []
+    for position, (chunk_id, text) in enumerate(candidates):
+        words = text.split()
+        counts = Counter(word for word in words if word in query)
+        norm = BM25_K1 * (1 - BM25_B + BM25_B * len(words) / mean)
+        score = sum(idf[t] * f * (BM25_K1 + 1) / (f + norm) for t, f in counts.items())
+        scored.append((-score, position, chunk_id))
+    return [chunk_id for _, _, chunk_id in sorted(scored)]
 
 
 def select_passages(ranked: Sequence[Passage], budget_tokens: int) -> list[Passage]:

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from twin.clock import Clock, SystemClock
 from twin.db.base import stamped_by
 from twin.db.crypto import SessionCipher
+from twin.domain.knowledge import TermStats
 from twin.errors import Conflict
 
 T = TypeVar("T")
@@ -45,6 +46,9 @@ class RepoBase:
         self._sessions = sessions
         self._cipher = cipher
         self._runner = runner if runner is not None else AsyncRunner(sessions.kw["bind"])
+        # per twin: its knowledge base's version and term statistics (PostgreSQL's BM25,
+        # repo/knowledge.py)
+        self._term_cache: dict[int, tuple[Any, TermStats]] = {}
 
     async def _run(self, work: Callable[[Connection], T], *, write: bool = True) -> T:
         """`work` as one unit of work in the runner's thread (may wait for locks)."""
