@@ -7,8 +7,8 @@ Quality: the labelled set of tests/knowledge/data (a made-up bike workshop, docu
 Russian and English, each question labelled with a substring of the passage that answers it),
 and two held-out sets (heldout.json and heldout2.json: 60 more questions each, written
 afterwards by someone who saw only the documents — not the labelled questions, the analyzer or
-the synonym list; heldout2 was written after every choice of the retrieval had been made on the
-other two, and is the honest figure of how it generalizes)
+the synonym list; heldout2 was written after the analyzer and the synonym list were final, and
+is the honest figure of how they generalize)
 are loaded into a twin's knowledge base through `KnowledgeBase.add_file`, with embeddings from
 the deterministic fake embedding server (tests/providers/embeddings_fake.py, in this process).
 For every question it prints recall@1, recall@5 and MRR (over the first 20) of the lexical

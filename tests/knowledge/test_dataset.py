@@ -67,7 +67,7 @@ def doc_text(lang: str, name: str) -> str:
     return source
 
 
-# heldout: written blind, after the synonym list; heldout2: blind, after every retrieval choice
+# heldout: written blind, after the synonym list; heldout2: blind, once the retrieval was final
 SETS = ("questions.json", "heldout.json", "heldout2.json")
 
 
