@@ -525,7 +525,12 @@ def incoming(
 
 
 def owner_wrote(
-    *, chat: int = 501, at: datetime, message_id: int | None = None, account: str = "default"
+    *,
+    chat: int = 501,
+    at: datetime,
+    message_id: int | None = None,
+    account: str = "default",
+    text: str = "",
 ) -> OwnerActivity:
     """The owner writing in a chat from another device."""
     return OwnerActivity(
@@ -533,4 +538,5 @@ def owner_wrote(
         chat_id=chat,
         message_id=message_id if message_id is not None else next(_message_ids),
         date=at,
+        text=text,
     )

@@ -177,10 +177,19 @@ async def _style_eval(
 
     from twin import cli
     from twin.brain.factory import build_brain
+    from twin.domain.style_eval import MIN_ANSWERS
     from twin.errors import Unauthorized
     from twin.services.policy import behaviour_of
     from twin.services.style import stored_profile
-    from twin.services.style_eval import Answering, answer, estimate, measure, prepare, read_corpus
+    from twin.services.style_eval import (
+        Answering,
+        NothingToScore,
+        answer,
+        estimate,
+        measure,
+        prepare,
+        read_corpus,
+    )
     from twin.services.style_report import render_report
 
     async with cli.runtime(settings) as (db, accounts, directory):
@@ -193,9 +202,10 @@ async def _style_eval(
         print("Reading your private chats…", file=sys.stderr)
         corpus = await read_corpus(account, repo, account_id)
         prepared = prepare(corpus, sample, seed, await stored_profile(repo, account_id))
-        if not prepared.held:
-            print("None of your answers found to test on: the private chats hold no message "
-                  "of yours that answers a contact.", file=sys.stderr)
+        if prepared.answers_found < MIN_ANSWERS:
+            print(f"Too few of your answers to test on: {prepared.answers_found} found in your "
+                  f"private chats (messages of yours right after a contact's), at least "
+                  f"{MIN_ANSWERS} needed.", file=sys.stderr)
             return 1
         brain = build_brain(settings.llm)
         try:
@@ -216,23 +226,20 @@ async def _style_eval(
             answered = await answer(answering, behaviour.humanize.bubble_max_chars)
         finally:
             await brain.llm.aclose()
-        result = measure(prepared, answered, seed=seed)
+        try:
+            result = measure(prepared, answered, seed=seed)
+        except NothingToScore as exc:
+            print(f"No score: {exc}.", file=sys.stderr)
+            return 1
         at = datetime.now(UTC)
         if report is None:
             stamp = at.strftime("%Y%m%d-%H%M%S")
             report = settings.storage.data_dir / "reports" / f"style-eval-{name}-{stamp}.html"
-        report.parent.mkdir(parents=True, exist_ok=True)
-        report.write_text(
-            render_report(
-                result,
-                account=name,
-                model=brain.llm.model,
-                at=at,
-                held=prepared.held,
-                answers=answered.answers,
-            ),
-            encoding="utf-8",
+        html = render_report(
+            result, account=name, model=brain.llm.model, at=at, held=prepared.held,
+            answers=answered.answers,
         )
+        _write_private(report, html)
         await repo.add_style_eval(
             account_id,
             model=brain.llm.model,
@@ -244,6 +251,19 @@ async def _style_eval(
     print(_table(result))
     print(f"Report: {report}", file=sys.stderr)
     return 0
+
+
+def _write_private(path: Path, text: str) -> None:
+    """The report holds your and your contacts' messages: only your user may read it (0600,
+    its folder 0700 when made here), whatever the umask."""
+    import os
+
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)  # an existing file keeps its mode otherwise
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write(text)
 
 
 def _confirmed() -> bool:

@@ -80,7 +80,8 @@ def test_hold_out_is_deterministic_and_spread_over_chats():
     per_chat = [sum(1 for s in held if s.chat_id == chat) for chat in range(4)]
     assert per_chat == [2, 2, 2, 2]  # the chatty chat does not make the whole test
     assert len({(s.chat_id, s.ids) for s in held}) == 8
-    assert len(hold_out(samples, 1000, seed=0)) == len(samples)
+    # at most half are held out: the rest stay the owner's reference
+    assert len(hold_out(samples, 1000, seed=0)) == len(samples) // 2 == 19
 
 
 def test_distributions_per_message_and_per_answer():
@@ -89,6 +90,7 @@ def test_distributions_per_message_and_per_answer():
     assert distribution("lowercase", answers) == {"lower": 0.5, "upper": 0.5}
     assert distribution("smiley", answers) == {"yes": 0.25, "no": 0.75}
     assert distribution("ending", answers) == {")": 0.25, "none": 0.25, "emoji": 0.25, "?": 0.25}
+    assert distribution("ending", [("😀 ok",)]) == {"none": 1.0}  # an emoji, not at the end
     assert distribution("emoji", answers)["yes"] == 0.25
     assert distribution("formality", answers) == {"neither": 1 / 3, "ты": 1 / 3, "вы": 1 / 3}
     languages = distribution("language", [("hello there", "привет", "123")])
@@ -148,6 +150,9 @@ def test_the_score_formula():
     assert score.value == round(100 * (0.5 * 0.25 + 0.3 * 0.25 + 0.2 * 0.1))
     # the owner uses tells too: only the twin's excess counts
     assert overall(same, tells, {"em_dash": 0.5, "exclamation": 0.4}, None).tells == 1
+    # a feature with nothing of the owner's to compare with (ceiling 1) is left out
+    assert overall({"length": (0.0, 0.0), "emoji": (1.0, 1.0)}, none, none, None).style == 1
+    assert overall({}, none, none, None).style == 0  # nothing measured: no credit
     # no authorship measured: S and T reweighted
     unmeasured = overall(far, none, none, None)
     assert unmeasured.authorship is None

@@ -133,16 +133,17 @@ async def test_a_parrot_scores_clearly_above_a_formal_assistant(
     assert parrot_result["usage"]["prompt_tokens"] > 0 and parrot_result["usage"]["cost_known"]
 
     report = (tmp_path / "parrot.html").read_text(encoding="utf-8")
+    assert (tmp_path / "parrot.html").stat().st_mode & 0o777 == 0o600  # private messages in it
     assert parrot_eval["report_path"] == str((tmp_path / "parrot.html").resolve())
     assert "<svg" in report and "<script" not in report and "http" not in report
     assert "Some of the held-out conversations" in report
 
 
-async def test_no_answers_to_test_on_is_said_plainly(
+async def test_too_few_answers_to_test_on_is_said_plainly(
     sandbox, sandbox_clients, make_daemon, capsys
 ):
     sandbox.create_user(OWNER_PHONE, "Olga", username="olga_owner")
     daemon = await make_daemon(twin={"mode": "off"})
     await login(daemon, sandbox)
     assert await _style_eval(daemon.settings, "default", 10, 0, None, True) == 1
-    assert "None of your answers found to test on" in capsys.readouterr().err
+    assert "Too few of your answers to test on: 0 found" in capsys.readouterr().err

@@ -77,3 +77,65 @@ async def test_an_edited_draft_teaches_the_next_answer_and_the_owner_can_forget_
         twin.app[keys.SERVICES]["pipeline"].generator.forget_corrections(found[1].account_id)
         await drafted(twin, 31, "а цепь заменить сколько будет стоить?", count=5)
         assert shown() == 1  # forgotten: only the chat's history has it
+
+
+async def test_the_owner_writing_right_after_the_twin_is_a_correction_once(
+    engine_url: str,  # noqa: F811
+    tmp_path: Any,
+    clock: WatchedClock,  # noqa: F811
+) -> None:
+    """`followed_up`: the twin's text then the owner's — once (the owner's second message
+    follows their own), within `followup_minutes`, and never after a draft the owner sent."""
+    from tests.fakes import incoming, owner_wrote
+
+    messenger = FakeMessenger()  # its sent messages get ids from 1000: the owner's are later
+    llm = ScriptedLLM("Yes, bring it.", "We close at 8.", "Sure.")
+    settings = settings_for(engine_url, tmp_path, mode="auto", followup_minutes=5)
+    async with start_twin(settings, clock=clock, accounts=FakeAccounts(messenger), llm=llm) as twin:
+
+        async def answered(text: str, message_id: int) -> None:
+            message = incoming(text, chat=71, at=clock.now(), message_id=message_id)
+            assert await twin.intake.incoming(message)
+            await twin.recorder.wait_for("reply.sent", count=len(messenger.texts(71)) + 1)
+
+        async def owner(text: str, message_id: int) -> None:
+            await twin.intake.owner_activity(
+                owner_wrote(chat=71, at=clock.now(), message_id=message_id, text=text)
+            )
+
+        async def kinds() -> list[tuple[str, str | None]]:
+            found = await twin.repo.corrections(await twin.app[keys.DIRECTORY].id_of("default"))
+            return [(c.kind, c.owner_text) for c in found]
+
+        await answered("should I bring the receipt?", 10)
+        await owner("and the box too", 5000)
+        assert await kinds() == [("followed_up", "Yes, bring it.\nand the box too")]
+        await owner("thanks!", 5001)  # follows the owner's own message
+        assert len(await kinds()) == 1
+
+        await clock.advance(3600)  # the takeover's pause ends
+        await answered("when do you close?", 11)
+        await clock.advance(6 * 60)  # later than followup_minutes
+        await owner("and on Sundays at 6", 5002)
+        assert len(await kinds()) == 1
+
+
+async def test_no_followed_up_after_a_draft_the_owner_sent(
+    engine_url: str,  # noqa: F811
+    tmp_path: Any,
+    clock: WatchedClock,  # noqa: F811
+) -> None:
+    from tests.fakes import owner_wrote
+
+    messenger = FakeMessenger()
+    settings = settings_for(engine_url, tmp_path, followup_minutes=5)  # draft mode
+    llm = ScriptedLLM("Yes, bring it.")
+    async with start_twin(settings, clock=clock, accounts=FakeAccounts(messenger), llm=llm) as twin:
+        draft = await drafted(twin, 72, "should I bring the receipt?")
+        await twin.app[keys.DRAFTS].send(draft["draft"])
+        await twin.recorder.wait_for("reply.sent")
+        await twin.intake.owner_activity(
+            owner_wrote(chat=72, at=clock.now(), message_id=5000, text="and the box too")
+        )
+        found = await twin.repo.corrections(await twin.app[keys.DIRECTORY].id_of("default"))
+        assert [c.kind for c in found] == ["approved"]  # the sent text was the owner's already

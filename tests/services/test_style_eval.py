@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from tests.db.conftest import (  # noqa: F401  (fixtures)
     account,
     backend_url,
@@ -26,7 +28,15 @@ from twin.config import load_settings
 from twin.domain.conversation import StyleExample, StyleProfile
 from twin.domain.style_eval import Line, corpus_of
 from twin.services.policy import behaviour_of
-from twin.services.style_eval import Answered, Answering, answer, estimate, measure, prepare
+from twin.services.style_eval import (
+    Answered,
+    Answering,
+    NothingToScore,
+    answer,
+    estimate,
+    measure,
+    prepare,
+)
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 PEER = 1001  # the `chat` fixture's peer
@@ -113,14 +123,18 @@ async def test_a_priced_model_is_estimated_and_results_are_listed_newest_first(
     unknown = await estimated("my-local-model")  # no price: still asked, cost unknown
     assert not unknown.free and not unknown.cost.priced
 
-    empty = Answered([None] * 3, escalated=3, failed=0, prompt_tokens=0, completion_tokens=0,
+    empty = Answered([None] * 3, escalated=2, failed=1, prompt_tokens=0, completion_tokens=0,
                      cost=planned.cost)
+    with pytest.raises(NothingToScore, match=r"none of the 3 .*2 handed to the owner, 1 failed"):
+        measure(prepared, empty)  # never a score (it would be a perfect one) for no answer
+    one = Answered([("ok",), None, None], escalated=2, failed=0, prompt_tokens=0,
+                   completion_tokens=0, cost=planned.cost)
     for score in (40, 60):
-        result = measure(prepared, empty) | {"score": score}
+        result = measure(prepared, one) | {"score": score}
         await repo.add_style_eval(
             account.id, model="m", samples=3, score=score, result=result, report_path=None
         )
     listed = await repo.style_evals(account.id)
     assert [e.score for e in listed] == [60, 40]
-    assert listed[0].result["escalated"] == 3 and listed[0].account == "default"
+    assert listed[0].result["escalated"] == 2 and listed[0].account == "default"
     assert [e.score for e in await repo.style_evals(account.id, limit=1)] == [60]

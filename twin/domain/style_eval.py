@@ -7,8 +7,9 @@ wrote back, in as many messages as they used. The twin's own earlier replies (`L
 never an answer and never count as the owner's writing, but they are part of a later context
 (the contact saw them as the owner's).
 
-`hold_out` picks the answers to test on: deterministic for a seed, spread over the chats (one per
-chat in turn, chats in a shuffled order) so one chatty contact does not make the whole test.
+`hold_out` picks the answers to test on — at most half of them, so the owner's other answers
+stay a reference — deterministic for a seed, spread over the chats (one per chat in turn, chats
+in a shuffled order) so one chatty contact does not make the whole test.
 Everything else the owner wrote (`Corpus.reference`) is the owner's style the answers are
 compared with, and what the authorship model learns the owner from; the contacts' messages in
 the same chats are what it learns "not the owner" from.
@@ -23,9 +24,10 @@ from datetime import datetime
 
 from twin.domain.conversation import ChatId, Turn
 
-__all__ = ["Corpus", "Line", "Sample", "corpus_of", "hold_out"]
+__all__ = ["MIN_ANSWERS", "Corpus", "Line", "Sample", "corpus_of", "hold_out"]
 
 CONTEXT_TURNS = 12  # messages of conversation given before each held-out answer
+MIN_ANSWERS = 10  # found in the history, to test on any (half of them at most are held out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +82,7 @@ def corpus_of(
         while i < len(texted):
             line = texted[i]
             if not line.out:
-                corpus.contacts.append((chat_id, line.text))
+                corpus.contacts.append((chat_id, line.text.strip()))
                 i += 1
                 continue
             if line.twin:
@@ -91,7 +93,7 @@ def corpus_of(
                 if nxt.twin:
                     break
                 run.append(nxt)
-            corpus.owner.extend((chat_id, m.id, m.text) for m in run)
+            corpus.owner.extend((chat_id, m.id, m.text.strip()) for m in run)
             if i > 0 and not texted[i - 1].out:  # the owner answered the contact
                 context = tuple(_turn(m) for m in texted[max(0, i - context_turns) : i])
                 answer = tuple(m.text.strip() for m in run)
@@ -101,8 +103,10 @@ def corpus_of(
 
 
 def hold_out(samples: Sequence[Sample], n: int, seed: int) -> list[Sample]:
-    """`n` of the samples (all of them when there are fewer), one chat at a time in a shuffled
-    order of chats, each chat's own answers in a shuffled order; the same for the same seed."""
+    """`n` of the samples (at most half of them: the rest stay the owner's reference), one chat
+    at a time in a shuffled order of chats, each chat's own answers in a shuffled order; the
+    same for the same seed."""
+    n = min(n, len(samples) // 2)
     rng = random.Random(seed)
     by_chat: dict[ChatId, list[Sample]] = {}
     for sample in samples:

@@ -31,7 +31,8 @@ The **score**, 0–100:
     score = 100 × (0.5 × S + 0.3 × A + 0.2 × T)
 
 * S, style: the mean over the features of min(1, (1 − d_twin) / (1 − d_ceiling)) — the twin's
-  similarity as a share of what the owner's own answers reach;
+  similarity as a share of what the owner's own answers reach (a feature with nothing of the
+  owner's to compare with, ceiling 1, is left out);
 * A, authorship: min(1, share_twin / share_ceiling) — the share of the twin's answers the
   character n-gram model attributes to the owner, as a share of the owner's own held-out answers
   it attributes to them (twin.services.style_authorship); when the model could not be trained
@@ -86,7 +87,8 @@ def _ending(message: str) -> str:
     last = text[-1]
     if last in ".!?…":
         return last
-    if emoji_clusters(text[-4:]):
+    clusters = emoji_clusters(text[-12:])
+    if clusters and text.endswith(clusters[-1]):
         return "emoji"
     return "none"
 
@@ -198,9 +200,8 @@ def overall(
 ) -> Score:
     """The score of the module docstring from `distances` {feature: (twin, ceiling)}, the tell
     rates, and `authorship` (twin's share, owner's share), None when not measured."""
-    similar = [
-        min(1.0, (1 - twin) / (1 - ceiling)) if ceiling < 1 else 1.0
-        for twin, ceiling in distances.values()
+    similar = [  # a ceiling of 1 (nothing of the owner's to compare with) says nothing
+        min(1.0, (1 - twin) / (1 - ceiling)) for twin, ceiling in distances.values() if ceiling < 1
     ]
     style = sum(similar) / len(similar) if similar else 0.0
     excess = sum(max(0.0, twin_tells[name] - owner_tells.get(name, 0.0)) for name in twin_tells)

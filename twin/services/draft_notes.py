@@ -2,10 +2,11 @@
 
 - **from a bot** of the twin's (`auto`, when the twin has a connected bot): the bot sends the
   owner the draft with inline buttons *Send* / *Edit* / *Skip*; *Edit* asks for the owner's text
-  as a reply to the bot's message, and that reply is sent instead. Only the owner's own presses
-  and replies count (the Telegram user of the draft's account); anyone else's press is refused
-  and taken in as nothing. The owner must have started the bot once (a bot cannot write first);
-  until then — or whenever the bot cannot reach them — the note goes to Saved Messages.
+  as a reply to the bot's message, and that reply is sent instead (`+` and `-` as below). Only
+  the owner's own presses and replies count (the Telegram user of the draft's account); anyone
+  else's press is refused and taken in as nothing. The owner must have started the bot once (a
+  bot cannot write first); until then — or whenever the bot cannot reach them, or it is gone —
+  the note goes to Saved Messages.
 - **in Saved Messages** (`saved`, and the fallback): a note the owner answers with `+` (send),
   `-` (skip) or the text to send instead.
 
@@ -24,8 +25,9 @@ from typing import TYPE_CHECKING
 
 from twin.db.records_drafts import DraftRecord
 from twin.domain.commands import OwnerText
-from twin.domain.models import Direction, IncomingMessage
+from twin.domain.models import Direction, IncomingMessage, SendResult
 from twin.errors import (
+    AdapterError,
     Conflict,
     InvalidInput,
     NotFound,
@@ -99,15 +101,15 @@ class DraftNotes:
                 if m.direction is Direction.INCOMING
             ]
             excerpt = asked[-1] if asked else ""
-            if draft.notice_route == "bot" and draft.notice_bot_id is not None:
-                if await self._from_bot(draft, excerpt):
+            if draft.notice_route == "bot":
+                if draft.notice_bot_id is not None and await self._from_bot(draft, excerpt):
                     return
+                # the bot cannot reach the owner, or is gone: Saved Messages, for good
                 draft = await self._store.route_draft_notice(draft.id, "saved", None, again=True)
             account = await self.accounts.get(draft.account, connect=False)
             note = notice_text(draft, excerpt)
             sent = await account.send_text("me", note, random_id=draft.notice_random_id)
-            if sent.message_id is not None:
-                await self._store.set_draft_notice(draft.id, sent.message_id)
+            await self._sent(draft, sent)
         except Exception as exc:  # the draft stands in GET /drafts whether or not this went out
             log.warning("draft %s: its note was not sent: %s", draft_id, exc)
 
@@ -145,9 +147,16 @@ class DraftNotes:
         except (InvalidInput, NotFound, TelegramRefused) as exc:
             log.info("draft %s: the bot cannot reach the owner (%s): Saved Messages", draft.id, exc)
             return False
-        if sent.message_id is not None:
-            await self._store.set_draft_notice(draft.id, sent.message_id)
+        await self._sent(draft, sent)
         return True
+
+    async def _sent(self, draft: DraftRecord, sent: SendResult) -> None:
+        """The note is out: its message id stored (what the owner's reply is matched by). A
+        resend after a crash that Telegram recognised (the same random id) tells no id: 0 is
+        stored, so it is not sent again at every start — the bot's note is then still found by
+        its buttons (`on_bot_message`)."""
+        if sent.message_id is not None or sent.duplicate:
+            await self._store.set_draft_notice(draft.id, sent.message_id or 0)
 
     # -- the owner's answers -------------------------------------------------------------------
     async def on_saved_reply(self, text: OwnerText) -> bool:
@@ -157,7 +166,7 @@ class DraftNotes:
             return False
         account_id = await self._directory.id_of(text.account)
         draft = await self._store.draft_by_notice(account_id, text.reply_to)
-        if draft is None or draft.notice_route == "bot":
+        if draft is None:
             return False
         answer = text.text.strip()
         action = "skip" if answer == "-" else "send"
@@ -186,7 +195,18 @@ class DraftNotes:
 
     async def on_bot_message(self, message: IncomingMessage) -> bool:
         """The owner's reply to a draft's message from a bot: their text is sent instead.
-        False (taken in as usual) for any other message."""
+        False (taken in as usual) for any other message. StorageUnavailable is raised (intake
+        holds the message and asks again); any other failure is logged, and the message is
+        taken in."""
+        try:
+            return await self._bot_message(message)
+        except StorageUnavailable:
+            raise
+        except Exception:
+            log.exception("a reply in a bot's chat could not be matched to a draft")
+            return False
+
+    async def _bot_message(self, message: IncomingMessage) -> bool:
         if message.reply_to is None or not message.text.strip():
             return False
         try:
@@ -194,10 +214,35 @@ class DraftNotes:
         except NotFound:
             return False
         draft = await self._store.draft_by_bot_notice(bot_id, message.reply_to)
+        if draft is None:
+            draft = await self._by_buttons(message)
         if draft is None or not await self._owners(draft, message.account, message.sender.id):
             return False
-        await self._decide(draft, "send", message.text.strip())
+        answer = message.text.strip()  # + and - as in Saved Messages
+        action = "skip" if answer == "-" else "send"
+        # a database outage is raised: intake holds the message and asks again
+        await self._decide(draft, action, None if answer in ("+", "-") else answer, held=True)
         return True
+
+    async def _by_buttons(self, message: IncomingMessage) -> DraftRecord | None:
+        """The draft of a bot's note whose id was never stored (a resend after a crash): read
+        from the replied message's own buttons."""
+        if self.accounts is None or message.reply_to is None:
+            return None
+        try:
+            bot = await self.accounts.get(message.account, connect=False)
+            buttons = await bot.button_data(message.chat_id, message.reply_to)
+        except (AdapterError, NotFound) as exc:
+            log.info("a reply to a bot's message: its buttons unread (%s)", exc)
+            return None
+        prefix = BUTTON_PREFIX.encode()
+        for data in buttons:
+            if data.startswith(prefix):
+                try:
+                    return await self._store.get_draft(int(data[len(prefix) :].split(b":")[0]))
+                except (ValueError, NotFound):
+                    return None
+        return None
 
     async def _owners(self, draft: DraftRecord, bot: str, user_id: int) -> bool:
         """Whether `user_id`, in the chat of `bot`, is the owner of the draft's account."""
@@ -206,17 +251,23 @@ class DraftNotes:
         owner = (await self._store.get_account(draft.account)).tg_user_id
         return owner is not None and owner == user_id
 
-    async def _decide(self, draft: DraftRecord, action: str, text: str | None) -> str:
+    async def _decide(
+        self, draft: DraftRecord, action: str, text: str | None, *, held: bool = False
+    ) -> str:
+        """Send or skip the draft; the answer the owner is shown. `held`: a database outage
+        is raised (the caller keeps the owner's answer and tries again) instead of told."""
         try:
             if action == "skip":
                 await self._drafts.skip(draft.id)
                 return "Skipped."
             await self._drafts.send(draft.id, text)
             return "Sent." if text is None else "Your text is sent instead."
-        except (Conflict, InvalidInput) as exc:
+        except (Conflict, InvalidInput, NotFound) as exc:
             log.info("draft %s: the owner's answer changed nothing: %s", draft.id, exc)
             return f"Nothing changed: {exc}"
         except StorageUnavailable as exc:  # Telegram will not deliver the answer again
+            if held:
+                raise
             log.warning("draft %s: the owner's answer was lost to a database outage (%s): "
                         "answer it again, or use POST /drafts/%s/send", draft.id, exc, draft.id)
             return "The database is unavailable: try again in a moment."

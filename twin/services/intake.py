@@ -199,17 +199,7 @@ class Intake:
     # --- intake ----------------------------------------------------------------------------------
     async def incoming(self, message: IncomingMessage) -> bool:
         """Store a received message; True if it was new (and so handed to the pipeline).
-        False too when it is held for the database (it will be handed over once stored).
-        A reply in a bot's chat may be the owner's text for a draft (`bot_reply`): then it
-        is that, not a message to answer."""
-        hook = self.bot_reply
-        if message.reply_to is not None and hook is not None and is_bot_account(message.account):
-            try:
-                if await hook(message):
-                    return False
-            except StorageUnavailable as exc:  # taken in below: held until the database is back
-                log.warning("account %s: a reply could not be matched to a draft (%s)",
-                            message.account, exc)
+        False too when it is held for the database (it will be handed over once stored)."""
         return await self._take(message)
 
     async def owner_activity(self, activity: OwnerActivity) -> None:
@@ -342,6 +332,13 @@ class Intake:
         return new
 
     async def _store_incoming(self, message: IncomingMessage) -> bool:
+        # A reply in a bot's chat may be the owner's text for a draft (`bot_reply`): then it is
+        # that, never a message to answer — asked here, so a message held while the database
+        # is out is asked again when it is back.
+        hook = self.bot_reply
+        bot_reply = message.reply_to is not None and is_bot_account(message.account)
+        if bot_reply and hook is not None and await hook(message):
+            return False
         account_id = await self.account_id(message.account)
         if self.on_new_message is not None:  # the pipeline stores it in its own plan
             return await self.on_new_message(message, account_id)

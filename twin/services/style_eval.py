@@ -43,7 +43,16 @@ from twin.services.corrections import CANDIDATES, pick_examples
 from twin.services.policy import Behaviour, persona_of
 from twin.services.style_authorship import train
 
-__all__ = ["Answered", "Prepared", "answer", "estimate", "measure", "prepare", "read_corpus"]
+__all__ = [
+    "Answered",
+    "NothingToScore",
+    "Prepared",
+    "answer",
+    "estimate",
+    "measure",
+    "prepare",
+    "read_corpus",
+]
 
 log = logging.getLogger("twin.style")
 
@@ -70,7 +79,8 @@ async def read_corpus(
 ) -> Corpus:
     """The newest `per_chat` messages of the newest `chats` private chats."""
     histories: list[tuple[int, list[Line]]] = []
-    for chat_id in await account.private_chat_ids(limit=chats):
+    # the newest dialogs of any kind, private ones kept: ask for more than `chats`
+    for chat_id in (await account.private_chat_ids(limit=max(500, chats)))[:chats]:
         twin_ids = await repo.twin_sent_ids(account_id, chat_id)
         lines: list[Line] = []
         before: int | None = 0
@@ -222,10 +232,20 @@ async def answer(answering: Answering, bubble_max_chars: int) -> Answered:
     return Answered(results, escalated, failed, prompt, completion, cost)
 
 
+class NothingToScore(ValueError):
+    """The twin answered none of the held-out conversations: there is nothing to compare."""
+
+
 def measure(prepared: Prepared, answered: Answered, *, seed: int = 0) -> dict[str, Any]:
     """The figures: per feature the distributions and distances, the tells, the authorship
-    model's verdicts and the score (twin.domain.style_score)."""
+    model's verdicts and the score (twin.domain.style_score). NothingToScore when the twin
+    answered nothing (every call failed or was handed to the owner)."""
     twin = [a for a in answered.answers if a is not None]
+    if not twin:
+        raise NothingToScore(
+            f"the twin answered none of the {len(prepared.held)} conversations "
+            f"({answered.escalated} handed to the owner, {answered.failed} failed)"
+        )
     real = [
         s.answer for s, a in zip(prepared.held, answered.answers, strict=True) if a is not None
     ]

@@ -78,6 +78,22 @@ class HistoryMethods(AccountBase):
         ]
         return lines, page[-1].id if len(page) == limit else None
 
+    async def button_data(self, chat: int, message_id: int) -> list[bytes]:
+        """The callback data of a message's inline buttons ([] for none, or no such message)."""
+        peer = await self.input_peer(chat)
+        with rpc_errors(self.name):
+            found = await self.client.get_messages(peer, ids=message_id)
+        markup = getattr(found, "reply_markup", None)
+        found_data = []
+        for row in getattr(markup, "rows", None) or []:
+            for button in row.buttons:
+                # this layer's inline button keeps its data in its type (older: on itself)
+                data = getattr(getattr(button, "type", None), "data", None)
+                data = data if data is not None else getattr(button, "data", None)
+                if isinstance(data, bytes):
+                    found_data.append(data)
+        return found_data
+
     async def dialogs(self, limit: int, offset: int = 0) -> list[Dialog]:
         self.require_authorized()
         with rpc_errors(self.name):

@@ -134,7 +134,8 @@ def to_owner_activity(account: str, message: Any) -> OwnerActivity:
         chat_id=utils.get_peer_id(message.peer_id),
         message_id=message.id,
         date=message.date,
-        text=message.message or "",
+        # what the owner wrote themselves: a forward is not their answer
+        text="" if getattr(message, "fwd_from", None) else message.message or "",
     )
 
 

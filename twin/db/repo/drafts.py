@@ -151,7 +151,11 @@ class DraftsMixin(RepoBase):
 
     async def draft_by_notice(self, account_id: int, message_id: int) -> DraftRecord | None:
         """The draft whose note in the owner's Saved Messages is this message."""
-        query = _LISTED.where(D.c.account_id == account_id, D.c.notice_message_id == message_id)
+        query = _LISTED.where(
+            D.c.account_id == account_id,
+            D.c.notice_message_id == message_id,
+            D.c.notice_bot_id.is_(None),  # a bot's note has the bot chat's own ids
+        )
         return await self._read(
             lambda c: next((_record(row) for row in c.execute(query)), None)
         )

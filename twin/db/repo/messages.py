@@ -394,12 +394,18 @@ class MessagesMixin(RepoBase):
         )
         return await self._read(lambda c: c.execute(query).scalar())
 
-    async def message_before(self, chat_id: int, tg_message_id: int) -> MessageRecord | None:
+    async def message_before(
+        self, account_id: int, chat_id: int, tg_message_id: int
+    ) -> MessageRecord | None:
         """The chat's stored message just before this Telegram id (ids grow with time in a
-        chat), or None."""
+        chat), or None; through the (account, chat, Telegram id) index."""
         query = (
             sa.select(M)
-            .where(M.c.chat_id == chat_id, M.c.tg_message_id < tg_message_id)
+            .where(
+                M.c.account_id == account_id,
+                M.c.chat_id == chat_id,
+                M.c.tg_message_id < tg_message_id,
+            )
             .order_by(M.c.tg_message_id.desc())
             .limit(1)
         )

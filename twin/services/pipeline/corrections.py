@@ -5,10 +5,14 @@ from; the takeover step (takeover.py) sees the updates and calls here."""
 
 from __future__ import annotations
 
+import logging
+
 from twin.db.records import ChatRecord, MessageRecord
 from twin.domain.models import Direction, OwnerActivity, ReplyState
 from twin.ports import Store, Tx
 from twin.services.events import EventLog, StagedEvent
+
+log = logging.getLogger("twin.pipeline")
 
 
 class OwnerCorrections:
@@ -20,11 +24,26 @@ class OwnerCorrections:
         """The owner wrote right after the twin's sent reply (the chat's message before theirs
         is one of its bubbles, sent at most `minutes` earlier): what the contact got from
         "the owner" is the twin's text and then theirs — a correction, `followed_up`. Only
-        the first message after the twin's counts (the next one follows the owner's own)."""
-        before = await self._repo.message_before(chat.id, activity.message_id)
-        if before is None or before.reply_id is None or before.state is not ReplyState.SENT:
+        the first message after the twin's counts (the next one follows the owner's own), and
+        not after a draft the owner sent (that text is the owner's already). A learning
+        signal: a failure to record it is logged, never in the way of the hand-over."""
+        try:
+            await self._followed_up(activity, chat, minutes)
+        except Exception as exc:
+            log.warning("chat %s: a followed_up correction was not recorded: %s", chat.id, exc)
+
+    async def _followed_up(self, activity: OwnerActivity, chat: ChatRecord, minutes: float) -> None:
+        before = await self._repo.message_before(chat.account_id, chat.id, activity.message_id)
+        if (
+            before is None
+            or before.reply_id is None
+            or before.direction is not Direction.OUTGOING
+            or before.state is not ReplyState.SENT
+        ):
             return
         if (activity.date - before.date).total_seconds() > minutes * 60:
+            return
+        if (await self._repo.get_reply(before.reply_id)).decision.get("draft_id") is not None:
             return
         sent = [
             m.text or ""

@@ -146,17 +146,24 @@ class Takeover:
         the owner's next message cancels like any pending reply. Intake has set the pause
         already (`pause_tx`, with the message); setting it again here changes nothing."""
         twin = (await self._behaviours.of_chat(self._repo, chat)).twin
-        if twin.followup_minutes and activity.text.strip():
-            await self._corrections.followed_up(activity, chat, twin.followup_minutes)
         window = self._window(activity, chat, twin.takeover_minutes, twin.takeover_max_minutes)
         if window is None:
             await self._holds.hold(chat, KEEP)  # cancel only
-            return
+        else:
+            await self._pause(activity, chat, window, twin.takeover_minutes)
+        # Last, once the hand-over (what intake retries) is done: never recorded twice, and
+        # never in the way of cancelling what was pending.
+        if twin.followup_minutes and activity.text.strip():
+            await self._corrections.followed_up(activity, chat, twin.followup_minutes)
+
+    async def _pause(
+        self, activity: OwnerActivity, chat: ChatRecord, window: TakeoverWindow, minutes: float
+    ) -> None:
         data = {
             "account": activity.account,
             "chat": chat.peer_id,
             "until": window.until.isoformat(),
-            "minutes": twin.takeover_minutes,
+            "minutes": minutes,
             "takeover_since": window.started.isoformat(),
         }
 
