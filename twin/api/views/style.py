@@ -96,7 +96,9 @@ class StyleEvalOut(ApiModel):
     account: str
     created_at: datetime
     model: str
-    samples: int = Field(description="held-out answers of the owner the twin answered")
+    samples: int = Field(
+        description="held-out answers of the owner (`result.answered` of them the twin answered)"
+    )
     score: int = Field(description="0–100; `result.formula` says how it is made")
     report_path: str | None = Field(description="the HTML report, on the machine that ran it")
     result: dict[str, Any] = Field(
