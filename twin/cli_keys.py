@@ -1,5 +1,6 @@
 """`twin keys create | list | revoke`: named API keys from the command line (on the database,
-whether `twin run` is up or not). `create` prints the key once; only its hash is stored."""
+whether `twin run` is up or not). `create` prints the key once; only its hash is stored.
+`twin app-link`: a one-time link that signs the admin app in (twin.services.app_sessions)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import json
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from twin.domain.scopes import SCOPES
 
@@ -42,6 +44,18 @@ def add_commands(
     add_common(revoke)
     revoke.add_argument("name")
     revoke.set_defaults(handler=cmd_keys)
+    link = commands.add_parser(
+        "app-link",
+        help="print a one-time link that signs you in to the admin app",
+        description="The link works once, for --minutes; only its hash is stored.",
+    )
+    add_common(link)
+    link.add_argument("--minutes", type=float, default=15.0, help="how long it works (15)")
+    link.add_argument(
+        "--base-url", help="the app's address as your browser reaches it (default: [api] host "
+        "and port, http)"
+    )
+    link.set_defaults(handler=cmd_app_link)
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
@@ -103,3 +117,42 @@ async def _keys(settings: object, args: argparse.Namespace) -> int:
 
 def _when(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def cmd_app_link(args: argparse.Namespace) -> int:
+    from twin import cli
+
+    if not 0 < args.minutes <= 24 * 60:
+        print("--minutes must be more than 0 and at most 1440", file=sys.stderr)
+        return 2
+    settings = cli.load(args)
+    cli.prepare_storage(settings)
+    return asyncio.run(_app_link(settings, args.minutes, args.base_url))
+
+
+async def _app_link(settings: Any, minutes: float, base_url: str | None) -> int:
+    from twin.clock import SystemClock
+    from twin.db import migrate
+    from twin.db.engine import database
+    from twin.services.app_sessions import AppSessions
+
+    if not await migrate.is_up_to_date(settings.storage.url):
+        await migrate.upgrade(settings.storage.url)
+    async with database(settings) as db:
+        api = settings.api
+        sessions = AppSessions(
+            db.repo,
+            SystemClock(),
+            idle_minutes=api.session_idle_minutes,
+            max_days=api.session_max_days,
+            tokens=frozenset(),
+        )
+        token = await sessions.create_link(minutes)
+    if base_url is None:
+        host = "127.0.0.1" if api.host in ("0.0.0.0", "::", "") else api.host
+        host = f"[{host}]" if ":" in host else host
+        base_url = f"http://{host}:{api.port}"
+    # the token rides in the fragment: browsers never send it to a server or in a Referer
+    print(f"{base_url.rstrip('/')}/app/#login={token}")
+    print(f"It signs in once, within {minutes:g} minutes.", file=sys.stderr)
+    return 0

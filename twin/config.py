@@ -148,6 +148,11 @@ class ApiSettings(Section):
         5, ge=0, description="per login endpoint, per account and per client address; 0 = off"
     )
     login_window_seconds: float = Field(900.0, gt=0)
+    # the admin app's browser sessions (twin.services.app_sessions)
+    session_idle_minutes: float = Field(
+        720.0, gt=0, le=60 * 24 * 30, description="a session without a request ends after this"
+    )
+    session_max_days: float = Field(30.0, gt=0, le=365, description="a session ends after this")
     # The business API's own limits, per minute (0 = off): conversation per user_id, messaging
     # per platform + chat_id, analytics per API key.
     conversation_per_minute: int = Field(100, ge=0)

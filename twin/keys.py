@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from twin.db.engine import Database
     from twin.services.account_admin import AccountAdmin
     from twin.services.accounts import TelegramAccounts
+    from twin.services.app_sessions import AppSessions
     from twin.services.bots import BotAdmin
     from twin.services.chats import ChatPauses
     from twin.services.directory import AccountDirectory
@@ -52,6 +53,7 @@ BOTS: web.AppKey[BotAdmin] = web.AppKey("bots")  # Telegram bots (/bots)
 TWINS: web.AppKey[Twins] = web.AppKey("twins")  # the personas accounts answer as
 KNOWLEDGE: web.AppKey[KnowledgeBase] = web.AppKey("knowledge")  # each twin's documents
 API_KEYS: web.AppKey[ApiKeys] = web.AppKey("api_keys")  # stored API keys and scopes
+APP_SESSIONS: web.AppKey[AppSessions] = web.AppKey("app_sessions")  # the admin app's sign-ins
 HEALTH: web.AppKey[Health] = web.AppKey("health")  # dependencies' last success / failure
 # Later layers (pipeline, brain, channels) register their services here by name.
 SERVICES: web.AppKey[dict[str, Any]] = web.AppKey("services")

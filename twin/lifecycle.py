@@ -165,6 +165,7 @@ def _worker_context(settings: Settings) -> Context:
 
 def _services_context(settings: Settings, adapters: Adapters) -> Context:
     async def context(app: web.Application) -> AsyncIterator[None]:
+        from twin.api.auth import configured_tokens, fingerprint
         from twin.api.metrics import METRICS
         from twin.channels.conversation_api import ConversationApi
         from twin.channels.conversations import ChannelParts
@@ -178,6 +179,7 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         from twin.services.account_admin import AccountAdmin
         from twin.services.accounts import TelegramAccounts
         from twin.services.activity import ActivityLog
+        from twin.services.app_sessions import AppSessions
         from twin.services.autonomy import Autonomy
         from twin.services.bots import BotAdmin
         from twin.services.chats import ChatPauses
@@ -229,6 +231,13 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         app[keys.ACCOUNT_ADMIN] = AccountAdmin(repo, directory, events, accounts)
         app[keys.OUTBOX] = Outbox(repo, events, safety)
         app[keys.API_KEYS] = ApiKeys(repo, events, clock)
+        app[keys.APP_SESSIONS] = AppSessions(  # the admin app's browser sessions
+            repo,
+            clock,
+            idle_minutes=settings.api.session_idle_minutes,
+            max_days=settings.api.session_max_days,
+            tokens=frozenset(fingerprint(t) for t in configured_tokens(settings.api.tokens)),
+        )
         twins = app[keys.TWINS] = Twins(settings, repo, events, directory)
         try:
             await twins.seed()  # the `default` twin: config.toml's [twin]

@@ -22,6 +22,8 @@ from twin.errors import ConfigError
 TABLES = {
     "accounts",
     "account_safety",
+    "app_login_links",
+    "app_sessions",
     "api_keys",
     "account_settings",
     "chats",

@@ -25,6 +25,7 @@ from twin.api.errors import ApiError
 from twin.api.middlewares import Handler, Middleware
 from twin.api.validation import PRINCIPAL, endpoint_of
 from twin.config import MIN_TOKEN_LENGTH
+from twin.services.app_sessions import SessionUser
 from twin.services.keys import Principal
 
 log = logging.getLogger("twin.api.auth")
@@ -32,6 +33,10 @@ log = logging.getLogger("twin.api.auth")
 # Which configured token a request presented, as a fingerprint (never the token itself): the
 # key of the per-token rate limit, safe to keep in memory and to log.
 TOKEN_ID: web.RequestKey[str] = web.RequestKey("twin_token_id", str)
+# The admin app's browser session of a request made with its cookie (twin.services.app_sessions)
+SESSION_COOKIE = "twin_session"
+APP_SESSION: web.RequestKey[SessionUser] = web.RequestKey("twin_app_session", SessionUser)
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _CHALLENGE = 'Bearer realm="twin"'
 _INVALID = 'Bearer realm="twin", error="invalid_token"'
 
@@ -91,6 +96,23 @@ def auth_middleware(
                 "environment (comma-separated) and restart it.",
             )
         credentials = _credentials(request)
+        cookie = request.cookies.get(SESSION_COOKIE, "")
+        if not credentials and cookie and keys.APP_SESSIONS in request.app:
+            session = await request.app[keys.APP_SESSIONS].who(cookie)
+            if session is None:
+                raise ApiError(401, "Your session has ended: sign in again.")
+            given = request.headers.get("X-CSRF-Token", "")
+            if request.method not in SAFE_METHODS and not hmac.compare_digest(
+                given.encode("utf-8", "surrogateescape"), session.csrf.encode()
+            ):
+                raise ApiError(
+                    403,
+                    "Missing or wrong X-CSRF-Token: a browser session's state-changing requests "
+                    "carry the token GET /app/session gives.",
+                )
+            request[APP_SESSION] = session
+            request[TOKEN_ID] = f"session:{session.id_hash[:16]}"
+            return await _authorized(request, handler, session.principal)
         if not credentials:
             raise ApiError(
                 401,
@@ -108,24 +130,31 @@ def auth_middleware(
             if principal is None:
                 raise ApiError(401, "Invalid API key.", headers={"WWW-Authenticate": _INVALID})
             request[TOKEN_ID] = f"key:{principal.key_id}"  # the rate limit counts per key
-        endpoint = endpoint_of(request.match_info.handler)
-        scope = endpoint.scope if endpoint is not None else "admin"
-        if not principal.allows(scope):
-            raise ApiError(
-                403,
-                f"This API key's scopes ({', '.join(sorted(principal.scopes))}) do not include "
-                f"'{scope}', which this endpoint needs.",
-            )
-        if principal.account is not None and endpoint is not None and not endpoint.bound_keys:
-            raise ApiError(
-                403,
-                f"This API key is bound to account '{principal.account}'; this endpoint spans "
-                "every account and needs a key that is not bound to one.",
-            )
-        request[PRINCIPAL] = principal
-        return await handler(request)
+        return await _authorized(request, handler, principal)
 
     return middleware
+
+
+async def _authorized(
+    request: web.Request, handler: Handler, principal: Principal
+) -> web.StreamResponse:
+    """The endpoint's scope and account binding, for a caller known to be `principal`."""
+    endpoint = endpoint_of(request.match_info.handler)
+    scope = endpoint.scope if endpoint is not None else "admin"
+    if not principal.allows(scope):
+        raise ApiError(
+            403,
+            f"This API key's scopes ({', '.join(sorted(principal.scopes))}) do not include "
+            f"'{scope}', which this endpoint needs.",
+        )
+    if principal.account is not None and endpoint is not None and not endpoint.bound_keys:
+        raise ApiError(
+            403,
+            f"This API key is bound to account '{principal.account}'; this endpoint spans "
+            "every account and needs a key that is not bound to one.",
+        )
+    request[PRINCIPAL] = principal
+    return await handler(request)
 
 
 def _credentials(request: web.Request) -> str:

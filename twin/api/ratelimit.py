@@ -14,12 +14,13 @@ assets) are not limited. Each response to such a request carries
 The token is known only by its fingerprint (`twin.api.auth.fingerprint`), never in clear text.
 
 Login (`api.login_attempts` per `api.login_window_seconds`, 0 = off): /auth/request_code,
-/auth/verify_code and /auth/password each count their valid requests (the body passed
-validation) per account name and per client address; the next one over either limit is refused
-before it reaches Telegram. A completed login (status "authorized") clears the account's counts
-of all three, so the owner is not locked out of the next login by the typos of this one; the
-address's counts stay. The client address is the connection's, unless it is one of
-`api.trusted_proxies`: then it is the right-most address in X-Forwarded-For that is not a
+/auth/verify_code, /auth/password and the admin app's sign-in (POST /app/session) each count
+their valid requests (the body passed validation) per account name and per client address; the
+next one over either limit is refused before it reaches Telegram (or checks the key). A completed
+login (status "authorized") clears the account's counts of the three Telegram ones, so the owner
+is not locked out of the next login by the typos of this one; the address's counts stay. The
+client address is the connection's, unless it is one of `api.trusted_proxies`: then it is the
+right-most address in X-Forwarded-For that is not a
 trusted proxy (the header is never believed from anyone else).
 
 Windows are moving windows (`twin.domain.throttle`), kept in memory: a restart forgets them.
@@ -42,7 +43,7 @@ from twin.api.middlewares import Handler, Middleware
 from twin.config import ApiSettings
 from twin.domain.throttle import MovingWindow, Quota, Verdict
 
-LOGIN_SCOPES = ("request_code", "verify_code", "password")
+LOGIN_SCOPES = ("request_code", "verify_code", "password", "app_session")
 LIMIT_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
 _HEADERS: web.RequestKey[dict[str, str]] = web.RequestKey("twin_rate_limit_headers", dict)
 

@@ -17,6 +17,7 @@ from twin.api.validation import RouteTable
 from twin.api.views import (
     accounts,
     analytics,
+    app_session,
     bots,
     chat,
     control,
@@ -66,6 +67,7 @@ ROUTE_TABLES: tuple[RouteTable, ...] = (
     conversation.routes,  # /api/v1/conversation/chat, sessions, history, escalate
     messaging.routes,  # /api/v1/messaging/send, context, platforms
     bots.routes,  # /bots
+    app_session.routes,  # POST/GET/DELETE /app/session, DELETE /app/sessions
 )
 
 

@@ -18,6 +18,7 @@ __all__ = [
     "AccountRecord",
     "AccountStatus",
     "ApiKeyRecord",
+    "AppSessionRecord",
     "ChatRecord",
     "Direction",
     "EntityRecord",
@@ -262,3 +263,17 @@ class DeliveryRecord(_Record):
     last_status: int | None
     created_at: datetime
     delivered_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class AppSessionRecord(_Record):
+    """A browser session of the admin app (its id is the hash of the cookie's secret)."""
+
+    id_hash: str
+    principal: str
+    key_id: int | None
+    csrf: str
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    revoked: bool  # its stored API key was revoked since

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from twin.db.records import (
         AccountRecord,
         ApiKeyRecord,
+        AppSessionRecord,
         ChatRecord,
         DeliveryRecord,
         EntityRecord,
@@ -455,6 +456,23 @@ class Store(Protocol):
         chat_id: int | None = None,
     ) -> list[CorrectionRecord]: ...
     async def delete_correction(self, account_id: int, correction_id: int) -> None: ...
+    async def add_app_session(
+        self,
+        id_hash: str,
+        *,
+        principal: str,
+        key_id: int | None,
+        csrf: str,
+        at: datetime,
+        expires_at: datetime,
+    ) -> None: ...
+    async def app_session(self, id_hash: str) -> AppSessionRecord | None: ...
+    async def touch_app_session(self, id_hash: str, at: datetime) -> None: ...
+    async def delete_app_sessions(self, id_hash: str | None = None) -> int: ...
+    async def add_login_link(
+        self, token_hash: str, *, at: datetime, expires_at: datetime
+    ) -> None: ...
+    async def take_login_link(self, token_hash: str, now: datetime) -> bool: ...
     async def add_style_eval(
         self,
         account_id: int,

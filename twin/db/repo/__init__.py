@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from twin.db.repo.accounts import AccountsMixin
 from twin.db.repo.analytics import AnalyticsMixin
+from twin.db.repo.app_sessions import AppSessionsMixin
 from twin.db.repo.chats import ChatsMixin
 from twin.db.repo.corrections import CorrectionsMixin
 from twin.db.repo.deliveries import DeliveriesMixin
@@ -57,6 +58,7 @@ class Repository(
     PresenceMixin,
     DraftsMixin,
     CorrectionsMixin,
+    AppSessionsMixin,
 ):
     """Implements the daemon's storage port on SQLAlchemy (SQLite or PostgreSQL)."""
 

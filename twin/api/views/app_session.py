@@ -1,0 +1,158 @@
+"""Signing in to the admin app (issue 19 §2, twin.services.app_sessions): an admin key or a
+one-time login link for a browser session cookie; the session's CSRF token; signing out here or
+everywhere. Bearer keys keep working for API clients, and the twin's endpoints accept either."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from datetime import datetime
+
+from aiohttp import web
+from pydantic import ConfigDict, Field, model_validator
+
+from twin import keys
+from twin.api.auth import APP_SESSION, SESSION_COOKIE, fingerprint, matching_token
+from twin.api.errors import ApiError
+from twin.api.ratelimit import login_attempt
+from twin.api.validation import ApiModel, RouteTable, respond
+from twin.services.keys import Principal
+
+routes = RouteTable(tags=("app",))
+
+_LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
+
+
+class SignIn(ApiModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        allow_inf_nan=False,
+        json_schema_extra={"oneOf": [{"required": ["key"]}, {"required": ["link"]}]},
+    )
+
+    # one of the two, never null (the schema's oneOf says which combinations are valid)
+    key: str = Field(None, min_length=1, max_length=256, description="an admin key")  # type: ignore[assignment]
+    link: str = Field(  # type: ignore[assignment]
+        None, min_length=1, max_length=256, description="the token of a `twin app-link` link"
+    )
+
+    @model_validator(mode="after")
+    def _one(self) -> SignIn:
+        if (self.key is None) == (self.link is None):
+            raise ValueError("give either key or link")
+        return self
+
+
+class SessionOut(ApiModel):
+    csrf_token: str = Field(
+        description="send it as X-CSRF-Token with every state-changing request of this session"
+    )
+    expires_at: datetime = Field(description="the latest it ends (idle expiry comes sooner)")
+    idle_minutes: float = Field(description="it ends after this long without a request")
+
+
+class EndedOut(ApiModel):
+    ended: int = Field(description="sessions signed out")
+
+
+def _secure(request: web.Request) -> bool:
+    """`Secure` cookies unless the app is reached over plain HTTP on loopback (a browser would
+    not send a Secure cookie there; anywhere else plain HTTP should not carry a session)."""
+    if request.secure:
+        return True
+    host = request.url.host or ""
+    try:
+        loopback_peer = ipaddress.ip_address(request.remote or "").is_loopback
+    except ValueError:
+        loopback_peer = False
+    return not (host in _LOOPBACK_NAMES and loopback_peer)
+
+
+@routes.post(
+    "/app/session", name="app_sign_in", summary="Sign in to the admin app", public=True, status=201
+)
+async def sign_in(request: web.Request, body: SignIn) -> SessionOut | web.Response:
+    """Exchange an admin key (a configured token, or a stored key with the `admin` scope not
+    bound to an account) or a one-time login link for a session cookie (`twin_session`:
+    HttpOnly, SameSite=Strict, Secure unless plain HTTP on loopback). 401: an unknown key or a
+    used or expired link; 403: a key that is not an admin's. Counted as a login attempt."""
+    login_attempt(request, "app_session", "app")
+    settings = request.app[keys.SETTINGS].api
+    if body.link is not None:
+        if not await request.app[keys.APP_SESSIONS].use_link(body.link):
+            raise ApiError(401, "This login link is unknown, used or expired: make a new one "
+                           "with `twin app-link`.")
+        principal = Principal(name="link", scopes=frozenset({"admin"}))
+    else:
+        principal = await _admin(request, body.key or "")
+    created = await request.app[keys.APP_SESSIONS].sign_in(principal)
+    out = SessionOut(
+        csrf_token=created.csrf,
+        expires_at=created.expires_at,
+        idle_minutes=settings.session_idle_minutes,
+    )
+    response = respond(out, status=201)
+    response.set_cookie(
+        SESSION_COOKIE,
+        created.secret,
+        max_age=int(settings.session_max_days * 86400),
+        path="/",
+        httponly=True,
+        samesite="Strict",
+        secure=_secure(request),
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+async def _admin(request: web.Request, key: str) -> Principal:
+    from twin.api.auth import configured_tokens
+
+    known = configured_tokens(request.app[keys.SETTINGS].api.tokens)
+    index = matching_token(key, known)
+    if index is not None:
+        return Principal(name=f"token:{fingerprint(known[index])}", scopes=frozenset({"admin"}))
+    api_keys = request.app.get(keys.API_KEYS)
+    principal = None
+    if api_keys is not None and key.startswith("twin_"):
+        principal = await api_keys.who(key, asyncio.get_running_loop().time())
+    if principal is None:
+        raise ApiError(401, "Invalid key.")
+    if "admin" not in principal.scopes or principal.account is not None:
+        raise ApiError(403, "Only an admin key (scope admin, not bound to an account) signs in "
+                       "to the admin app.")
+    return principal
+
+
+@routes.get("/app/session", name="app_session", summary="This browser session")
+async def session(request: web.Request) -> SessionOut:
+    """The session's CSRF token and expiry (the app reads it after a reload: it never keeps
+    the token in the browser's storage). 404 for a request made with a key, not a session."""
+    current = request.get(APP_SESSION)
+    if current is None:
+        raise ApiError(404, "This request was made with an API key, not a browser session.")
+    return SessionOut(
+        csrf_token=current.csrf,
+        expires_at=current.expires_at,
+        idle_minutes=request.app[keys.SETTINGS].api.session_idle_minutes,
+    )
+
+
+@routes.delete(
+    "/app/session", name="app_sign_out", summary="Sign out of this browser", status=204
+)
+async def sign_out(request: web.Request) -> web.Response:
+    """End this session and clear its cookie (204)."""
+    current = request.get(APP_SESSION)
+    if current is not None:
+        await request.app[keys.APP_SESSIONS].sign_out(current.id_hash)
+    response = web.Response(status=204)
+    response.del_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@routes.delete("/app/sessions", name="app_sign_out_everywhere", summary="Sign out everywhere")
+async def sign_out_everywhere(request: web.Request) -> EndedOut:
+    """End every browser session of the admin app (API keys are untouched: revoke those with
+    `DELETE /keys/{name}`)."""
+    return EndedOut(ended=await request.app[keys.APP_SESSIONS].sign_out_everywhere())
