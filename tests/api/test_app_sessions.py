@@ -193,3 +193,20 @@ async def test_twin_app_link_prints_a_link_that_signs_in_once(aiohttp_client, tm
     assert response.status == 201, body
     response, _ = await sign_in(client, link=token)
     assert response.status == 401
+
+
+async def test_the_app_page_and_its_assets_are_public_and_locked_down(make_client) -> None:
+    client = await make_client()
+    response = await client.get("/app", allow_redirects=False)
+    assert response.status == 308 and response.headers["Location"] == "/app/"
+    response = await client.get("/app/")  # no key: the page holds no data
+    assert response.status == 200 and response.content_type == "text/html"
+    policy = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    page = await response.text()
+    assert '<script type="module" src="/app/static/app.js?v=' in page
+    for name in ("app.js", "i18n.js", "htm-preact.module.js", "app.css", "LICENSE.preact"):
+        assert (await client.get(f"/app/static/{name}")).status == 200, name
+    missing = await client.get("/app/static/nothing.js")
+    assert missing.status == 404
+    assert_error(await missing.json(), "not_found")

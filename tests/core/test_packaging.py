@@ -104,6 +104,7 @@ def test_the_wheel_ships_the_data_files(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "twin/knowledge/synonyms.txt" in names  # the built-in synonyms
     assert "twin/services/style_report.html" in names  # `twin style eval`'s report template
+    assert {"twin/api/app_static/app.js", "twin/api/app_static/LICENSE.preact"} <= names
 
 
 async def test_installed_wheel_migrates_and_runs_in_an_empty_directory(

@@ -12,6 +12,7 @@ from twin import __version__
 from twin.api import auth, cors, metrics, middlewares, openapi, ratelimit, readiness, routes
 from twin.api.validation import endpoint_of
 from twin.api.views import event_stream
+from twin.api.views.app_page import APP_STATIC_DIR, APP_STATIC_ROUTE
 from twin.api.views.docs import STATIC_ROUTE
 from twin.config import Settings
 
@@ -23,7 +24,7 @@ def setup_api(app: web.Application, settings: Settings) -> None:
     app[ratelimit.RATE_LIMITS] = limits = ratelimit.RateLimits(settings.api, api_metrics)
     routes.setup_routes(app)
     preflights = cors.setup_cors(app, settings.api.cors_origins)
-    public_resources = {STATIC_ROUTE}  # the Swagger UI assets of /docs
+    public_resources = {STATIC_ROUTE, APP_STATIC_ROUTE}  # /docs' and the app's assets
 
     def is_public(request: web.Request) -> bool:
         match_info = request.match_info
@@ -43,6 +44,7 @@ def setup_api(app: web.Application, settings: Settings) -> None:
             metrics.metrics_middleware(api_metrics),
             middlewares.error_middleware(settings.api.max_body_bytes),
             middlewares.static_files_middleware(STATIC_ROUTE, routes.STATIC_DIR),
+            middlewares.static_files_middleware(APP_STATIC_ROUTE, APP_STATIC_DIR),
             auth.auth_middleware(settings.api.tokens, is_public),
             ratelimit.rate_limit_middleware(limits),
         ]

@@ -17,6 +17,7 @@ from twin.api.validation import RouteTable
 from twin.api.views import (
     accounts,
     analytics,
+    app_page,
     app_session,
     bots,
     chat,
@@ -68,6 +69,7 @@ ROUTE_TABLES: tuple[RouteTable, ...] = (
     messaging.routes,  # /api/v1/messaging/send, context, platforms
     bots.routes,  # /bots
     app_session.routes,  # POST/GET/DELETE /app/session, DELETE /app/sessions
+    app_page.routes,  # GET /app/ (+ /app/static/*): the admin app
 )
 
 
@@ -75,6 +77,9 @@ def setup_routes(app: web.Application, tables: Iterable[RouteTable] = ROUTE_TABL
     for table in tables:
         add_routes(app, table)
     app.router.add_static("/docs/static", STATIC_DIR, name=docs.STATIC_ROUTE)
+    app.router.add_static(
+        "/app/static", app_page.APP_STATIC_DIR, name=app_page.APP_STATIC_ROUTE
+    )
 
 
 def add_routes(app: web.Application, table: RouteTable) -> None:

@@ -1,0 +1,203 @@
+// The admin app: a client of the daemon's REST API (no logic the API lacks). Preact + htm as
+// vendored ES modules, no build step. The session is a cookie the browser keeps (HttpOnly: this
+// code never sees it); the CSRF token lives in memory only and is read again after a reload.
+import { html, render, useEffect, useState, useCallback } from "./htm-preact.module.js";
+import { LANGUAGES, initialLanguage, translator } from "./i18n.js";
+
+const EVENTS = [
+  "message.received", "message.skipped", "reply.scheduled", "reply.sent", "reply.skipped",
+  "reply.failed", "reply.escalated", "draft.created", "draft.sent", "draft.skipped",
+  "chat.paused", "chat.resumed", "account.mode", "account.authorized", "correction.recorded",
+];
+const SAFE = new Set(["GET", "HEAD"]);
+let csrf = null;
+
+class SignedOut extends Error {}
+
+async function api(method, path, body) {
+  const headers = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (!SAFE.has(method) && csrf) headers["X-CSRF-Token"] = csrf;
+  const response = await fetch(path, {
+    method, headers, credentials: "same-origin",
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (response.status === 401) throw new SignedOut();
+  if (response.status === 204) return null;
+  const data = await response.json();
+  if (!response.ok) throw new Error(data?.error?.message || `${response.status}`);
+  return data;
+}
+
+function SignIn({ t, onSignedIn, notice }) {
+  const [key, setKey] = useState("");
+  const [error, setError] = useState(notice || "");
+  const submit = async (event) => {
+    event.preventDefault();
+    try {
+      const session = await api("POST", "/app/session", { key });
+      csrf = session.csrf_token;
+      onSignedIn();
+    } catch (_) {
+      setError(t("wrongKey"));
+    }
+  };
+  return html`<main class="signin">
+    <h1>${t("title")}</h1>
+    <p>${t("signInLead")}</p>
+    <form onSubmit=${submit}>
+      <label for="key">${t("key")}</label>
+      <input id="key" type="password" autocomplete="current-password" required
+        value=${key} onInput=${(e) => setKey(e.target.value)} />
+      <button type="submit">${t("signIn")}</button>
+      <p role="alert" class="error">${error}</p>
+    </form>
+  </main>`;
+}
+
+function Failed({ error }) {
+  return html`<p role="alert" class="error">${String(error?.message || error)}</p>`;
+}
+
+function useLoad(loader, deps) {
+  const [state, setState] = useState({ data: null, error: null });
+  const reload = useCallback(() => {
+    loader().then((data) => setState({ data, error: null }),
+                  (error) => setState({ data: null, error }));
+  }, deps);
+  useEffect(reload, [reload]);
+  return [state, reload];
+}
+
+function Overview({ t, onSignedOut }) {
+  const [accounts] = useLoad(() => api("GET", "/accounts"), []);
+  const [stats, reloadStats] = useLoad(() => api("GET", "/stats"), []);
+  const [drafts, reloadDrafts] = useLoad(() => api("GET", "/drafts"), []);
+  const [events, setEvents] = useState([]);
+  useEffect(() => {
+    const source = new EventSource("/events");  // the cookie goes with it
+    const seen = (event) => {
+      const data = JSON.parse(event.data);
+      setEvents((list) => [data, ...list].slice(0, 30));
+      if (event.type.startsWith("draft.")) reloadDrafts();
+      if (event.type.startsWith("reply.") || event.type.startsWith("message.")) reloadStats();
+    };
+    EVENTS.forEach((type) => source.addEventListener(type, seen));
+    return () => source.close();
+  }, []);
+  for (const failed of [accounts.error, stats.error, drafts.error]) {
+    if (failed instanceof SignedOut) onSignedOut();
+  }
+  const totals = stats.data?.totals;
+  return html`<section aria-labelledby="accounts-h">
+      <h2 id="accounts-h">${t("accounts")}</h2>
+      ${accounts.data ? html`<table>
+        <thead><tr><th scope="col">${t("name")}</th><th scope="col">${t("user")}</th><th scope="col">${t("status")}</th></tr></thead>
+        <tbody>${accounts.data.accounts.map((a) => html`<tr>
+          <td>${a.name}</td><td>${a.username ? "@" + a.username : a.user_id ?? ""}</td>
+          <td><span class=${"badge " + a.status}>${a.status}</span></td></tr>`)}</tbody>
+      </table>` : accounts.error ? html`<${Failed} error=${accounts.error} />` : html`<p>${t("loading")}</p>`}
+    </section>
+    <section aria-labelledby="today-h">
+      <h2 id="today-h">${t("today")}</h2>
+      ${totals ? html`<ul class="figures">
+        ${[["received", "received"], ["replied", "replied"], ["skipped_total", "skipped"],
+           ["escalated", "escalated"], ["failed", "failed"]].map(([field, word]) => html`
+          <li><strong data-figure=${word}>${Number(totals[field] ?? 0)}</strong> ${t(word)}</li>`)}
+        <li><strong data-figure="drafts">${drafts.data?.drafts.length ?? 0}</strong> ${t("draftsWaiting")}</li>
+      </ul>` : html`<p>${t("loading")}</p>`}
+    </section>
+    <section aria-labelledby="activity-h">
+      <h2 id="activity-h">${t("activity")}</h2>
+      <ol class="feed" aria-live="polite">
+        ${events.length ? events.map((e) => html`<li data-type=${e.type}>
+          <time>${new Date(e.created_at || Date.now()).toLocaleTimeString()}</time>
+          <code>${e.type}</code> ${e.account ?? ""} ${e.chat ?? ""}</li>`)
+          : html`<li class="muted">${t("noActivity")}</li>`}
+      </ol>
+    </section>`;
+}
+
+function Chats({ t, onSignedOut }) {
+  const [chats, reload] = useLoad(() => api("GET", "/chats"), []);
+  if (chats.error instanceof SignedOut) onSignedOut();
+  const act = async (chat, action) => {
+    try {
+      await api("POST", `/chats/${chat.id}/${action}`, action === "pause" ? {} : undefined);
+    } catch (error) {
+      if (error instanceof SignedOut) return onSignedOut();
+    }
+    reload();
+  };
+  if (!chats.data) return html`<p>${t("loading")}</p>`;
+  if (!chats.data.chats.length) return html`<p>${t("noChats")}</p>`;
+  return html`<section aria-labelledby="chats-h"><h2 id="chats-h">${t("chats")}</h2><table>
+    <thead><tr><th scope="col">${t("chat")}</th><th scope="col">${t("state")}</th><th scope="col">${t("lastMessage")}</th><th scope="col"><span class="sr-only">${t("pause")}</span></th></tr></thead>
+    <tbody>${chats.data.chats.map((c) => html`<tr data-chat=${c.id}>
+      <td>${c.title || c.username || c.id}</td>
+      <td>${c.paused ? t("paused") : t("active")}</td>
+      <td>${c.last_incoming_at ? new Date(c.last_incoming_at).toLocaleString() : ""}</td>
+      <td>${c.paused
+        ? html`<button onClick=${() => act(c, "resume")}>${t("resume")}</button>`
+        : html`<button onClick=${() => act(c, "pause")}>${t("pause")}</button>`}</td>
+    </tr>`)}</tbody></table></section>`;
+}
+
+function App() {
+  const [language, setLanguage] = useState(initialLanguage());
+  const [state, setState] = useState("loading");  // loading | signedOut | signedIn
+  const [notice, setNotice] = useState("");
+  const [page, setPage] = useState(location.hash.startsWith("#/chats") ? "chats" : "overview");
+  const t = translator(language);
+  useEffect(() => { document.documentElement.lang = language; }, [language]);
+  useEffect(() => {
+    const onHash = () => setPage(location.hash.startsWith("#/chats") ? "chats" : "overview");
+    addEventListener("hashchange", onHash);
+    return () => removeEventListener("hashchange", onHash);
+  }, []);
+  useEffect(() => {
+    (async () => {
+      const link = location.hash.match(/^#login=(.+)$/);
+      try {
+        if (link) {
+          history.replaceState(null, "", location.pathname);  // the token leaves the URL
+          csrf = (await api("POST", "/app/session", { link: link[1] })).csrf_token;
+        } else {
+          csrf = (await api("GET", "/app/session")).csrf_token;
+        }
+        setState("signedIn");
+      } catch (_) {
+        setState("signedOut");
+      }
+    })();
+  }, []);
+  const signedOut = () => { csrf = null; setNotice(t("sessionEnded")); setState("signedOut"); };
+  const signOut = async (everywhere) => {
+    try { await api("DELETE", everywhere ? "/app/sessions" : "/app/session"); } catch (_) {}
+    if (everywhere) { try { await api("DELETE", "/app/session"); } catch (_) {} }
+    csrf = null; setNotice(""); setState("signedOut");
+  };
+  const chooseLanguage = (value) => { sessionStorage.setItem("twin-language", value); setLanguage(value); };
+  const switcher = html`<label class="language">${t("language")}
+    <select value=${language} onChange=${(e) => chooseLanguage(e.target.value)}>
+      ${LANGUAGES.map((l) => html`<option value=${l}>${l.toUpperCase()}</option>`)}
+    </select></label>`;
+  if (state === "loading") return html`<p>${t("loading")}</p>`;
+  if (state === "signedOut") {
+    return html`${switcher}<${SignIn} t=${t} notice=${notice}
+      onSignedIn=${() => { setNotice(""); setState("signedIn"); }} />`;
+  }
+  return html`<header>
+      <strong class="brand">twin</strong>
+      <nav aria-label="main"><a href="#/" aria-current=${page === "overview" ? "page" : null}>${t("dashboard")}</a>
+        <a href="#/chats" aria-current=${page === "chats" ? "page" : null}>${t("chats")}</a></nav>
+      ${switcher}
+      <button onClick=${() => signOut(false)}>${t("signOut")}</button>
+      <button class="secondary" onClick=${() => signOut(true)}>${t("signOutEverywhere")}</button>
+    </header>
+    <main>${page === "chats"
+      ? html`<${Chats} t=${t} onSignedOut=${signedOut} />`
+      : html`<${Overview} t=${t} onSignedOut=${signedOut} />`}</main>`;
+}
+
+render(html`<${App} />`, document.getElementById("app"));

@@ -1,0 +1,43 @@
+// The app's words in English and Russian. `t(key, vars)` picks the chosen language (a switch
+// in the header; the browser's language the first time), falling back to English.
+const WORDS = {
+  en: {
+    title: "twin", signIn: "Sign in", signInLead: "Sign in with an admin key, or open a link from `twin app-link`.",
+    key: "Admin key", signOut: "Sign out", signOutEverywhere: "Sign out everywhere",
+    dashboard: "Overview", chats: "Chats", accounts: "Accounts", today: "Today",
+    received: "received", replied: "answered", skipped: "skipped", escalated: "escalated",
+    failed: "failed", draftsWaiting: "Drafts waiting", activity: "Live activity",
+    noActivity: "Nothing yet: new events appear here as they happen.",
+    pause: "Pause", resume: "Resume", paused: "paused", active: "active",
+    chat: "Chat", state: "State", lastMessage: "Last message", noChats: "No chats yet.",
+    status: "Status", name: "Name", user: "User", loading: "Loading…",
+    language: "Language", wrongKey: "That key was not accepted.",
+    sessionEnded: "Your session has ended: sign in again.",
+  },
+  ru: {
+    title: "twin", signIn: "Войти", signInLead: "Войдите с ключом администратора или откройте ссылку из `twin app-link`.",
+    key: "Ключ администратора", signOut: "Выйти", signOutEverywhere: "Выйти на всех устройствах",
+    dashboard: "Обзор", chats: "Чаты", accounts: "Аккаунты", today: "Сегодня",
+    received: "получено", replied: "отвечено", skipped: "пропущено", escalated: "передано вам",
+    failed: "ошибок", draftsWaiting: "Черновики ждут", activity: "События",
+    noActivity: "Пока ничего: новые события появятся здесь сразу.",
+    pause: "Пауза", resume: "Продолжить", paused: "на паузе", active: "активен",
+    chat: "Чат", state: "Состояние", lastMessage: "Последнее сообщение", noChats: "Чатов пока нет.",
+    status: "Статус", name: "Имя", user: "Пользователь", loading: "Загрузка…",
+    language: "Язык", wrongKey: "Этот ключ не подошёл.",
+    sessionEnded: "Сессия закончилась: войдите снова.",
+  },
+};
+
+export const LANGUAGES = Object.keys(WORDS);
+
+export function initialLanguage() {
+  const chosen = sessionStorage.getItem("twin-language");  // a UI choice, never a secret
+  if (chosen && WORDS[chosen]) return chosen;
+  return (navigator.language || "en").toLowerCase().startsWith("ru") ? "ru" : "en";
+}
+
+export function translator(language) {
+  const words = WORDS[language] || WORDS.en;
+  return (key) => words[key] ?? WORDS.en[key] ?? key;
+}
