@@ -3,7 +3,9 @@ Playwright for Python) against the real daemon on the sandbox MTProto server and
 OpenAI server — sign in (a wrong key, then the admin key), the overview with the account's live
 status, a contact's message and the twin's reply appearing live in the activity feed, a chat
 paused from the chats page, no serious accessibility violation (axe-core, vendored), the first
-load's weight, the Russian switch, signing out. Screenshots go to tests/artifacts/ (git-ignored).
+load's weight, the Russian switch, signing out; and connecting an account: phone, a wrong code
+(the API's words shown), the code, a wrong and then the right two-step password. Screenshots go
+to tests/artifacts/ (git-ignored).
 
 Without a browser the test skips with the reason — except where `TWIN_REQUIRE_BROWSER=1` (as
 `.ci/run` sets it after installing one): there it fails instead of skipping."""
@@ -18,7 +20,15 @@ from typing import Any
 import pytest
 from telethon import functions
 
-from tests.e2e.conftest import TOKEN, brain_reply, contact_client, fast_pipeline, login, people
+from tests.e2e.conftest import (
+    OWNER_PHONE,
+    TOKEN,
+    brain_reply,
+    contact_client,
+    fast_pipeline,
+    login,
+    people,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -141,6 +151,61 @@ async def test_the_admin_app_in_chromium(sandbox, sandbox_clients, make_daemon, 
             await checked.get_by_role("link", name="Chats").click()
             await expect(checked.locator(f'tr[data-chat="{contact.id}"]')).to_be_visible()
             assert await serious_violations(checked) == []
+            await checked.get_by_role("link", name="Connect Telegram").click()
+            await expect(checked.get_by_label("Phone number")).to_be_visible()
+            assert await serious_violations(checked) == []
             await audit.close()
+        finally:
+            await browser.close()
+
+
+async def test_connecting_an_account_with_code_and_password_in_chromium(
+    sandbox, make_daemon, fake_openai
+):
+    """Phone → code → two-step password from the app, Telegram's refusals shown plainly."""
+    executable = chromium()
+    from playwright.async_api import async_playwright, expect
+
+    sandbox.create_user(OWNER_PHONE, "Olga", username="olga_owner", password="s3cret pass")
+    daemon = await make_daemon(**fast_pipeline(fake_openai.base_url + "/v1"))
+    base = str(daemon.client.make_url("/app/"))
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=executable, args=["--no-sandbox"]
+        )
+        try:
+            page = await (await browser.new_context(locale="en-US")).new_page()
+            await page.goto(base)
+            await page.get_by_label("Admin key").fill(TOKEN)
+            await page.get_by_role("button", name="Sign in").click()
+            await page.get_by_role("link", name="Connect Telegram").click()
+
+            await page.get_by_label("Phone number").fill("+" + OWNER_PHONE)
+            await page.get_by_role("button", name="Send the code").click()
+            await expect(page.get_by_role("status")).to_contain_text("Telegram sent the code")
+            code = sandbox.last_code(OWNER_PHONE)
+            wrong = "1" * len(code) if code != "1" * len(code) else "2" * len(code)
+            await page.get_by_label("Login code").fill(wrong)
+            await page.get_by_role("button", name="Continue").click()
+            alert = page.get_by_role("alert")
+            await expect(alert).not_to_be_empty()
+            assert "code" in (await alert.text_content() or "").lower()  # the API's own words
+
+            await page.get_by_label("Login code").fill(code)
+            await page.get_by_role("button", name="Continue").click()
+            await expect(page.get_by_role("status")).to_contain_text("two-step verification")
+            await page.get_by_label("Two-step verification password").fill("wrong pass")
+            await page.get_by_role("button", name="Continue").click()
+            await expect(alert).not_to_be_empty()
+            await page.get_by_label("Two-step verification password").fill("s3cret pass")
+            await page.get_by_role("button", name="Continue").click()
+            await expect(page.get_by_role("status")).to_have_text("Connected as @olga_owner.")
+            await page.screenshot(path=str(ARTIFACTS / "app-connect.png"), full_page=True)
+
+            await page.get_by_role("link", name="Overview").click()
+            accounts = page.get_by_role("region", name="Accounts")
+            await expect(accounts.locator(".badge")).to_have_text("connected")
+            status, body = await daemon.call("GET", "/accounts")
+            assert [a["username"] for a in body["accounts"]] == ["olga_owner"]
         finally:
             await browser.close()

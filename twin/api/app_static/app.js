@@ -14,6 +14,16 @@ let csrf = null;
 
 class SignedOut extends Error {}
 
+// An API error in the one shape: its message, the fields it names, and a wait (429).
+class Failure extends Error {
+  constructor(status, error, retryAfter) {
+    super(error?.message || `HTTP ${status}`);
+    this.status = status;
+    this.details = error?.details || [];
+    this.retryAfter = retryAfter;
+  }
+}
+
 async function api(method, path, body) {
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -25,7 +35,10 @@ async function api(method, path, body) {
   if (response.status === 401) throw new SignedOut();
   if (response.status === 204) return null;
   const data = await response.json();
-  if (!response.ok) throw new Error(data?.error?.message || `${response.status}`);
+  if (!response.ok) {
+    const wait = Number(response.headers.get("Retry-After")) || null;
+    throw new Failure(response.status, data?.error, wait);
+  }
   return data;
 }
 
@@ -143,15 +156,80 @@ function Chats({ t, onSignedOut }) {
     </tr>`)}</tbody></table></section>`;
 }
 
+// Connect a Telegram account: phone → code → two-step password, Telegram's refusals shown as
+// the API words them (a wrong or expired code, a flood wait with the time left).
+function Connect({ t, onSignedOut }) {
+  const [step, setStep] = useState("phone");  // phone | code | password | done
+  const [form, setForm] = useState({ account: "default", phone: "", code: "", password: "" });
+  const [info, setInfo] = useState("");
+  const [error, setError] = useState("");
+  const [busy, setBusy] = useState(false);
+  const field = (name) => (e) => setForm({ ...form, [name]: e.target.value });
+  const run = async (event, call) => {
+    event.preventDefault();
+    setError(""); setBusy(true);
+    try { await call(); } catch (failure) {
+      if (failure instanceof SignedOut) return onSignedOut();
+      const said = failure.details?.length
+        ? failure.details.map((d) => d.error).join("; ")  // the field's own words
+        : failure.message;
+      setError(failure.retryAfter ? `${said} ${t("retryIn").replace("{s}", failure.retryAfter)}` : said);
+    } finally { setBusy(false); }
+  };
+  const done = (result) => {
+    const who = result.user?.username ? "@" + result.user.username : result.user?.name;
+    setInfo(t("connectedAs").replace("{who}", who || form.account));
+    setStep("done");
+  };
+  const sendCode = (e) => run(e, async () => {
+    const sent = await api("POST", "/auth/request_code", { phone: form.phone, account: form.account });
+    setInfo(t("codeSentBy").replace("{how}", sent.type));
+    setStep("code");
+  });
+  const verify = (e) => run(e, async () => {
+    const result = await api("POST", "/auth/verify_code",
+      { phone: form.phone, code: form.code, account: form.account });
+    if (result.status === "password_required") {
+      setInfo(result.hint ? t("passwordHint").replace("{hint}", result.hint) : t("passwordNeeded"));
+      setStep("password");
+    } else done(result);
+  });
+  const password = (e) => run(e, async () => {
+    done(await api("POST", "/auth/password", { password: form.password, account: form.account }));
+  });
+  return html`<section aria-labelledby="connect-h"><h2 id="connect-h">${t("connect")}</h2>
+    <p role="status">${info}</p>
+    ${step === "phone" && html`<form onSubmit=${sendCode} class="stack">
+      <label for="account">${t("accountName")}</label>
+      <input id="account" required value=${form.account} onInput=${field("account")} />
+      <label for="phone">${t("phone")}</label>
+      <input id="phone" type="tel" autocomplete="tel" required placeholder="+7 999 123 45 67"
+        value=${form.phone} onInput=${field("phone")} />
+      <button type="submit" disabled=${busy}>${t("sendCode")}</button></form>`}
+    ${step === "code" && html`<form onSubmit=${verify} class="stack">
+      <label for="code">${t("code")}</label>
+      <input id="code" inputmode="numeric" autocomplete="one-time-code" required
+        value=${form.code} onInput=${field("code")} />
+      <button type="submit" disabled=${busy}>${t("verify")}</button></form>`}
+    ${step === "password" && html`<form onSubmit=${password} class="stack">
+      <label for="password">${t("password")}</label>
+      <input id="password" type="password" autocomplete="current-password" required
+        value=${form.password} onInput=${field("password")} />
+      <button type="submit" disabled=${busy}>${t("verify")}</button></form>`}
+    <p role="alert" class="error">${error}</p>
+  </section>`;
+}
+
 function App() {
   const [language, setLanguage] = useState(initialLanguage());
   const [state, setState] = useState("loading");  // loading | signedOut | signedIn
   const [notice, setNotice] = useState("");
-  const [page, setPage] = useState(location.hash.startsWith("#/chats") ? "chats" : "overview");
+  const pageOf = () => (location.hash.match(/^#\/(chats|connect)/) || [null, "overview"])[1];
+  const [page, setPage] = useState(pageOf());
   const t = translator(language);
   useEffect(() => { document.documentElement.lang = language; }, [language]);
   useEffect(() => {
-    const onHash = () => setPage(location.hash.startsWith("#/chats") ? "chats" : "overview");
+    const onHash = () => setPage(pageOf());
     addEventListener("hashchange", onHash);
     return () => removeEventListener("hashchange", onHash);
   }, []);
@@ -190,13 +268,14 @@ function App() {
   return html`<header>
       <strong class="brand">twin</strong>
       <nav aria-label="main"><a href="#/" aria-current=${page === "overview" ? "page" : null}>${t("dashboard")}</a>
-        <a href="#/chats" aria-current=${page === "chats" ? "page" : null}>${t("chats")}</a></nav>
+        <a href="#/chats" aria-current=${page === "chats" ? "page" : null}>${t("chats")}</a>
+        <a href="#/connect" aria-current=${page === "connect" ? "page" : null}>${t("connect")}</a></nav>
       ${switcher}
       <button onClick=${() => signOut(false)}>${t("signOut")}</button>
       <button class="secondary" onClick=${() => signOut(true)}>${t("signOutEverywhere")}</button>
     </header>
-    <main>${page === "chats"
-      ? html`<${Chats} t=${t} onSignedOut=${signedOut} />`
+    <main>${page === "chats" ? html`<${Chats} t=${t} onSignedOut=${signedOut} />`
+      : page === "connect" ? html`<${Connect} t=${t} onSignedOut=${signedOut} />`
       : html`<${Overview} t=${t} onSignedOut=${signedOut} />`}</main>`;
 }
 

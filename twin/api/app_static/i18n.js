@@ -13,6 +13,12 @@ const WORDS = {
     status: "Status", name: "Name", user: "User", loading: "Loading…",
     language: "Language", wrongKey: "That key was not accepted.",
     sessionEnded: "Your session has ended: sign in again.",
+    connect: "Connect Telegram", accountName: "Account name", phone: "Phone number",
+    sendCode: "Send the code", code: "Login code", verify: "Continue",
+    password: "Two-step verification password", codeSentBy: "Telegram sent the code ({how}).",
+    passwordNeeded: "This account has a two-step verification password.",
+    passwordHint: "This account has a two-step verification password (hint: {hint}).",
+    connectedAs: "Connected as {who}.", retryIn: "Try again in {s} s.",
   },
   ru: {
     title: "twin", signIn: "Войти", signInLead: "Войдите с ключом администратора или откройте ссылку из `twin app-link`.",
@@ -26,6 +32,12 @@ const WORDS = {
     status: "Статус", name: "Имя", user: "Пользователь", loading: "Загрузка…",
     language: "Язык", wrongKey: "Этот ключ не подошёл.",
     sessionEnded: "Сессия закончилась: войдите снова.",
+    connect: "Подключить Telegram", accountName: "Имя аккаунта", phone: "Номер телефона",
+    sendCode: "Отправить код", code: "Код входа", verify: "Продолжить",
+    password: "Пароль двухэтапной проверки", codeSentBy: "Telegram отправил код ({how}).",
+    passwordNeeded: "У аккаунта есть пароль двухэтапной проверки.",
+    passwordHint: "У аккаунта есть пароль двухэтапной проверки (подсказка: {hint}).",
+    connectedAs: "Подключено: {who}.", retryIn: "Повторите через {s} с.",
   },
 };
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 from datetime import datetime
+from typing import Any
 
 from aiohttp import web
 from pydantic import ConfigDict, Field, model_validator
@@ -23,12 +24,16 @@ routes = RouteTable(tags=("app",))
 _LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 
 
+def _one_of(schema: dict[str, Any]) -> None:
+    """Exactly one of `key` and `link`, neither null: the schema says so too (no `default:
+    null` on a string, which OpenAPI refuses)."""
+    for name in ("key", "link"):
+        schema["properties"][name].pop("default", None)
+    schema["oneOf"] = [{"required": ["key"]}, {"required": ["link"]}]
+
+
 class SignIn(ApiModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        allow_inf_nan=False,
-        json_schema_extra={"oneOf": [{"required": ["key"]}, {"required": ["link"]}]},
-    )
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra=_one_of)
 
     # one of the two, never null (the schema's oneOf says which combinations are valid)
     key: str = Field(None, min_length=1, max_length=256, description="an admin key")  # type: ignore[assignment]
