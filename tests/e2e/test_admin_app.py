@@ -1,11 +1,12 @@
 """The admin app in a real browser (issue 19): Chromium (Debian's `chromium`, driven by
 Playwright for Python) against the real daemon on the sandbox MTProto server and the fake
 OpenAI server — sign in (a wrong key, then the admin key), the overview with the account's live
-status, a contact's message and the twin's reply appearing live in the activity feed, a chat
-paused from the chats page, no serious accessibility violation (axe-core, vendored), the first
-load's weight, the Russian switch, signing out; and connecting an account: phone, a wrong code
-(the API's words shown), the code, a wrong and then the right two-step password. Screenshots go
-to tests/artifacts/ (git-ignored).
+status, a contact's message and the twin's reply appearing live in the activity feed, the stats
+chart drawn, a chat paused from the chats page, working hours refused next to the day and then
+saved, the Russian switch, signing out, the first load's weight, no serious accessibility
+violation on any page (axe-core, vendored); and connecting an account: phone, a wrong code (the
+API's words shown), the code, a wrong and then the right two-step password. Screenshots go to
+tests/artifacts/ (git-ignored).
 
 Without a browser the test skips with the reason — except where `TWIN_REQUIRE_BROWSER=1` (as
 `.ci/run` sets it after installing one): there it fails instead of skipping."""
@@ -117,6 +118,19 @@ async def test_the_admin_app_in_chromium(sandbox, sandbox_clients, make_daemon, 
             await expect(page.locator('[data-figure="received"]')).to_have_text("1")
             await page.screenshot(path=str(ARTIFACTS / "app-overview.png"), full_page=True)
 
+            # stats: the chart renders (uPlot, loaded on this page only) over the day's table
+            await page.get_by_role("link", name="Stats").click()
+            await expect(page.locator(".chart canvas")).to_be_visible()
+            legend = page.locator(".chart .u-legend")
+            await expect(legend).to_contain_text("received")
+            await expect(legend).to_contain_text("answered")
+            today = page.locator("table.days tbody tr").first
+            await expect(today.locator("td").nth(1)).to_have_text("1")  # received
+            await expect(today.locator("td").nth(2)).to_have_text("1")  # answered
+            box = await page.locator(".chart canvas").bounding_box()
+            assert box is not None and box["width"] > 200 and box["height"] > 100
+            await page.screenshot(path=str(ARTIFACTS / "app-stats.png"), full_page=True)
+
             # the chats page: pause Carl's chat
             await page.get_by_role("link", name="Chats").click()
             row = page.locator(f'tr[data-chat="{contact.id}"]')
@@ -126,6 +140,21 @@ async def test_the_admin_app_in_chromium(sandbox, sandbox_clients, make_daemon, 
             status, body = await daemon.call("GET", "/chats")
             assert [c["paused"] for c in body["chats"] if c["id"] == contact.id] == [True]
             await page.screenshot(path=str(ARTIFACTS / "app-chats.png"), full_page=True)
+
+            # working hours: an invalid span is refused next to its day, then fixed
+            await page.get_by_role("link", name="Settings").click()
+            monday = page.get_by_label("Monday")
+            await monday.fill("09:00-13:00, 25:00-26:00")
+            await page.get_by_role("button", name="Save").click()
+            await expect(monday).to_have_attribute("aria-invalid", "true")
+            await expect(page.locator("#hours-mon-error")).not_to_be_empty()
+            await page.screenshot(path=str(ARTIFACTS / "app-hours-error.png"), full_page=True)
+            await monday.fill("09:00-13:00, 14:00-18:00")
+            await page.get_by_role("button", name="Save").click()
+            await expect(page.get_by_role("status")).to_contain_text("Saved")
+            await expect(page.locator("#hours-mon-error")).to_have_count(0)
+            status, body = await daemon.call("GET", "/settings")
+            assert body["overrides"]["schedule"]["hours"]["mon"] == ["09:00-13:00", "14:00-18:00"]
 
             # the Russian switch
             await page.get_by_label("Language").select_option("ru")
@@ -150,6 +179,12 @@ async def test_the_admin_app_in_chromium(sandbox, sandbox_clients, make_daemon, 
             assert await serious_violations(checked) == []
             await checked.get_by_role("link", name="Chats").click()
             await expect(checked.locator(f'tr[data-chat="{contact.id}"]')).to_be_visible()
+            assert await serious_violations(checked) == []
+            await checked.get_by_role("link", name="Stats").click()
+            await expect(checked.locator(".chart canvas")).to_be_visible()
+            assert await serious_violations(checked) == []
+            await checked.get_by_role("link", name="Settings").click()
+            await expect(checked.get_by_label("Monday")).to_be_visible()
             assert await serious_violations(checked) == []
             await checked.get_by_role("link", name="Connect Telegram").click()
             await expect(checked.get_by_label("Phone number")).to_be_visible()

@@ -1,7 +1,7 @@
 // The admin app: a client of the daemon's REST API (no logic the API lacks). Preact + htm as
 // vendored ES modules, no build step. The session is a cookie the browser keeps (HttpOnly: this
 // code never sees it); the CSRF token lives in memory only and is read again after a reload.
-import { html, render, useEffect, useState, useCallback } from "./htm-preact.module.js";
+import { html, render, useEffect, useState, useCallback, useRef } from "./htm-preact.module.js";
 import { LANGUAGES, initialLanguage, translator } from "./i18n.js";
 
 const EVENTS = [
@@ -84,7 +84,7 @@ function useLoad(loader, deps) {
 
 function Overview({ t, onSignedOut }) {
   const [accounts] = useLoad(() => api("GET", "/accounts"), []);
-  const [stats, reloadStats] = useLoad(() => api("GET", "/stats"), []);
+  const [stats, reloadStats] = useLoad(() => api("GET", "/stats?days=1"), []);
   const [drafts, reloadDrafts] = useLoad(() => api("GET", "/drafts"), []);
   const [events, setEvents] = useState([]);
   useEffect(() => {
@@ -220,11 +220,119 @@ function Connect({ t, onSignedOut }) {
   </section>`;
 }
 
+const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+// Working hours, a weekly editor: each day's spans as "09:00-13:00, 14:00-18:00" (empty:
+// closed), and the time zone. The API validates; its errors are shown next to the field they
+// name (`details[].field`, e.g. `schedule.hours.mon`).
+function Settings({ t, onSignedOut }) {
+  const [loaded, reload] = useLoad(() => api("GET", "/settings"), []);
+  const [draft, setDraft] = useState(null);
+  const [errors, setErrors] = useState({});
+  const [saved, setSaved] = useState("");
+  if (loaded.error instanceof SignedOut) onSignedOut();
+  const schedule = loaded.data?.effective.schedule;
+  useEffect(() => {
+    if (!schedule) return;
+    const days = {};
+    DAYS.forEach((d) => { days[d] = (schedule.hours[d] || []).join(", "); });
+    setDraft({ days, timezone: schedule.timezone });
+  }, [loaded.data]);
+  if (!draft) return loaded.error ? html`<${Failed} error=${loaded.error} />` : html`<p>${t("loading")}</p>`;
+  const save = async (event) => {
+    event.preventDefault();
+    setSaved(""); setErrors({});
+    const hours = {};
+    DAYS.forEach((d) => {
+      hours[d] = draft.days[d].split(",").map((span) => span.trim()).filter(Boolean);
+    });
+    try {
+      await api("PUT", "/settings", { schedule: { hours, timezone: draft.timezone } });
+      setSaved(t("saved"));
+      reload();
+    } catch (failure) {
+      if (failure instanceof SignedOut) return onSignedOut();
+      const found = {};
+      for (const detail of failure.details || []) {
+        const day = (detail.field.match(/^schedule\.hours\.(\w+)/) || [])[1];
+        const key = day || (detail.field.startsWith("schedule.timezone") ? "timezone" : "form");
+        found[key] = detail.error;
+      }
+      if (!Object.keys(found).length) found.form = failure.message;
+      setErrors(found);
+    }
+  };
+  const setDay = (day) => (e) => setDraft({ ...draft, days: { ...draft.days, [day]: e.target.value } });
+  return html`<section aria-labelledby="hours-h"><h2 id="hours-h">${t("workingHours")}</h2>
+    <p>${t("hoursHelp")}</p>
+    <form onSubmit=${save} class="stack hours">
+      ${DAYS.map((day) => html`<label for=${"hours-" + day}>${t("day_" + day)}</label>
+        <input id=${"hours-" + day} value=${draft.days[day]} onInput=${setDay(day)}
+          aria-invalid=${errors[day] ? "true" : null}
+          aria-describedby=${errors[day] ? "hours-" + day + "-error" : null} />
+        ${errors[day] && html`<p id=${"hours-" + day + "-error"} class="error field-error">${errors[day]}</p>`}`)}
+      <label for="timezone">${t("timezone")}</label>
+      <input id="timezone" value=${draft.timezone}
+        onInput=${(e) => setDraft({ ...draft, timezone: e.target.value })}
+        aria-invalid=${errors.timezone ? "true" : null}
+        aria-describedby=${errors.timezone ? "timezone-error" : null} />
+      ${errors.timezone && html`<p id="timezone-error" class="error field-error">${errors.timezone}</p>`}
+      <button type="submit">${t("save")}</button>
+      <p role="status">${saved}</p>
+      ${errors.form && html`<p role="alert" class="error">${errors.form}</p>`}
+    </form></section>`;
+}
+
+function stylesheet(name) {
+  if (document.querySelector(`link[data-sheet="${name}"]`)) return;
+  const link = document.createElement("link");
+  link.rel = "stylesheet"; link.href = name; link.dataset.sheet = name;
+  document.head.append(link);
+}
+
+// Received and answered per day: a uPlot chart (loaded only here, not with the app) over the
+// same figures as the table under it, which is what screen readers get.
+function Stats({ t, onSignedOut }) {
+  const [loaded] = useLoad(() => api("GET", "/stats?days=14"), []);
+  const chart = useRef(null);
+  if (loaded.error instanceof SignedOut) onSignedOut();
+  const days = loaded.data?.days;
+  useEffect(() => {
+    if (!days || !chart.current) return undefined;
+    let plot = null;
+    let gone = false;
+    (async () => {
+      stylesheet(new URL("./uPlot.min.css", import.meta.url).href);
+      const { default: uPlot } = await import("./uPlot.esm.js");
+      if (gone) return;
+      const xs = days.map((d) => Date.parse(d.date + "T00:00:00Z") / 1000);
+      plot = new uPlot({
+        width: Math.max(280, Math.min(chart.current.clientWidth || 640, 960)), height: 260,
+        scales: { x: { time: true } },
+        series: [{}, { label: t("received"), stroke: "#0b57d0", width: 2 },
+                 { label: t("replied"), stroke: "#b3261e", width: 2, dash: [6, 4] }],
+      }, [xs, days.map((d) => d.received), days.map((d) => d.replied)], chart.current);
+    })();
+    return () => { gone = true; plot?.destroy(); };
+  }, [days, t]);
+  if (!days) return loaded.error ? html`<${Failed} error=${loaded.error} />` : html`<p>${t("loading")}</p>`;
+  return html`<section aria-labelledby="stats-h"><h2 id="stats-h">${t("stats")}</h2>
+    <div class="chart" ref=${chart} aria-hidden="true"></div>
+    <table class="days"><caption>${t("perDay")}</caption>
+      <thead><tr><th scope="col">${t("date")}</th><th scope="col">${t("received")}</th>
+        <th scope="col">${t("replied")}</th><th scope="col">${t("skipped")}</th>
+        <th scope="col">${t("failed")}</th></tr></thead>
+      <tbody>${[...days].reverse().map((d) => html`<tr data-date=${d.date}><td>${d.date}</td>
+        <td>${d.received}</td><td>${d.replied}</td><td>${d.skipped_total}</td><td>${d.failed}</td></tr>`)}
+      </tbody></table></section>`;
+}
+
 function App() {
   const [language, setLanguage] = useState(initialLanguage());
   const [state, setState] = useState("loading");  // loading | signedOut | signedIn
   const [notice, setNotice] = useState("");
-  const pageOf = () => (location.hash.match(/^#\/(chats|connect)/) || [null, "overview"])[1];
+  const pageOf = () =>
+    (location.hash.match(/^#\/(chats|connect|settings|stats)/) || [null, "overview"])[1];
   const [page, setPage] = useState(pageOf());
   const t = translator(language);
   useEffect(() => { document.documentElement.lang = language; }, [language]);
@@ -269,6 +377,8 @@ function App() {
       <strong class="brand">twin</strong>
       <nav aria-label="main"><a href="#/" aria-current=${page === "overview" ? "page" : null}>${t("dashboard")}</a>
         <a href="#/chats" aria-current=${page === "chats" ? "page" : null}>${t("chats")}</a>
+        <a href="#/stats" aria-current=${page === "stats" ? "page" : null}>${t("stats")}</a>
+        <a href="#/settings" aria-current=${page === "settings" ? "page" : null}>${t("settings")}</a>
         <a href="#/connect" aria-current=${page === "connect" ? "page" : null}>${t("connect")}</a></nav>
       ${switcher}
       <button onClick=${() => signOut(false)}>${t("signOut")}</button>
@@ -276,6 +386,8 @@ function App() {
     </header>
     <main>${page === "chats" ? html`<${Chats} t=${t} onSignedOut=${signedOut} />`
       : page === "connect" ? html`<${Connect} t=${t} onSignedOut=${signedOut} />`
+      : page === "settings" ? html`<${Settings} t=${t} onSignedOut=${signedOut} />`
+      : page === "stats" ? html`<${Stats} t=${t} onSignedOut=${signedOut} />`
       : html`<${Overview} t=${t} onSignedOut=${signedOut} />`}</main>`;
 }
 

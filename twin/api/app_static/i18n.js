@@ -19,6 +19,12 @@ const WORDS = {
     passwordNeeded: "This account has a two-step verification password.",
     passwordHint: "This account has a two-step verification password (hint: {hint}).",
     connectedAs: "Connected as {who}.", retryIn: "Try again in {s} s.",
+    settings: "Settings", workingHours: "Working hours", timezone: "Time zone", save: "Save",
+    saved: "Saved: the next message follows these hours.",
+    hoursHelp: "Each day: spans like 09:00-13:00, 14:00-18:00; empty = closed.",
+    day_mon: "Monday", day_tue: "Tuesday", day_wed: "Wednesday", day_thu: "Thursday",
+    day_fri: "Friday", day_sat: "Saturday", day_sun: "Sunday",
+    stats: "Stats", perDay: "Per day (UTC), newest first", date: "Date",
   },
   ru: {
     title: "twin", signIn: "Войти", signInLead: "Войдите с ключом администратора или откройте ссылку из `twin app-link`.",
@@ -38,6 +44,12 @@ const WORDS = {
     passwordNeeded: "У аккаунта есть пароль двухэтапной проверки.",
     passwordHint: "У аккаунта есть пароль двухэтапной проверки (подсказка: {hint}).",
     connectedAs: "Подключено: {who}.", retryIn: "Повторите через {s} с.",
+    settings: "Настройки", workingHours: "Рабочие часы", timezone: "Часовой пояс", save: "Сохранить",
+    saved: "Сохранено: следующее сообщение пойдёт по этим часам.",
+    hoursHelp: "Каждый день: интервалы вида 09:00-13:00, 14:00-18:00; пусто — выходной.",
+    day_mon: "Понедельник", day_tue: "Вторник", day_wed: "Среда", day_thu: "Четверг",
+    day_fri: "Пятница", day_sat: "Суббота", day_sun: "Воскресенье",
+    stats: "Статистика", perDay: "По дням (UTC), сначала новые", date: "Дата",
   },
 };
 
