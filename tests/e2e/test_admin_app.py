@@ -244,3 +244,60 @@ async def test_connecting_an_account_with_code_and_password_in_chromium(
             assert [a["username"] for a in body["accounts"]] == ["olga_owner"]
         finally:
             await browser.close()
+
+
+async def test_drafts_decided_in_the_app(sandbox, sandbox_clients, make_daemon, fake_openai):
+    """Copilot mode from the app: a draft appears live; edited and sent, it reaches the contact
+    as the owner wrote it; the next one is skipped; the corrections list shows both."""
+    executable = chromium()
+    from playwright.async_api import async_playwright, expect
+
+    owner, contact = people(sandbox)
+    daemon = await make_daemon(
+        **fast_pipeline(
+            fake_openai.base_url + "/v1",
+            twin={"debounce_seconds": 0, "mode": "draft", "draft_notify": "none"},
+        )
+    )
+    await login(daemon, sandbox)
+    carl = await contact_client(sandbox_clients)
+    await carl(functions.contacts.GetContactsRequest(hash=0))
+    base = str(daemon.client.make_url("/app/"))
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=executable, args=["--no-sandbox"]
+        )
+        try:
+            context = await browser.new_context(locale="en-US", bypass_csp=True)  # for axe
+            page = await context.new_page()
+            await page.goto(base + "#/drafts")
+            await page.get_by_label("Admin key").fill(TOKEN)
+            await page.get_by_role("button", name="Sign in").click()
+            await expect(page.get_by_text("No draft waiting.")).to_be_visible()
+
+            fake_openai.queue_reply(brain_reply("We open at 10."))
+            await carl.send_message(owner.id, "when do you open?")
+            draft = page.locator("li[data-draft]")
+            await expect(draft).to_contain_text("We open at 10.")  # live, no reload
+            assert await serious_violations(page) == []
+            await draft.get_by_role("button", name="Edit").click()
+            await draft.get_by_label("Your text").fill("We open at 9 tomorrow!")
+            await draft.get_by_role("button", name="Send your text").click()
+            await expect(page.get_by_text("No draft waiting.")).to_be_visible()
+            await sandbox.wait_for(
+                lambda: sandbox.messages_from(owner, contact) == ["We open at 9 tomorrow!"],
+                timeout=20,
+            )
+
+            fake_openai.queue_reply(brain_reply("Anything else?"))
+            await carl.send_message(owner.id, "thanks")
+            await expect(draft).to_contain_text("Anything else?")
+            await draft.get_by_role("button", name="Skip").click()
+            await expect(page.get_by_text("No draft waiting.")).to_be_visible()
+            corrections = page.get_by_role("region", name="Your corrections")
+            await expect(corrections.locator("li")).to_have_count(2)
+            await expect(corrections.locator("li").first).to_contain_text("skipped")
+            await page.screenshot(path=str(ARTIFACTS / "app-drafts.png"), full_page=True)
+            assert sandbox.messages_from(owner, contact) == ["We open at 9 tomorrow!"]
+        finally:
+            await browser.close()

@@ -142,10 +142,17 @@ function Chats({ t, onSignedOut }) {
     }
     reload();
   };
+  const setMode = async (chat, mode) => {
+    try {
+      await api("PUT", `/chats/${chat.id}/settings`, { twin: mode ? { mode } : { mode: null } });
+    } catch (error) {
+      if (error instanceof SignedOut) return onSignedOut();
+    }
+  };
   if (!chats.data) return html`<p>${t("loading")}</p>`;
   if (!chats.data.chats.length) return html`<p>${t("noChats")}</p>`;
   return html`<section aria-labelledby="chats-h"><h2 id="chats-h">${t("chats")}</h2><table>
-    <thead><tr><th scope="col">${t("chat")}</th><th scope="col">${t("state")}</th><th scope="col">${t("lastMessage")}</th><th scope="col"><span class="sr-only">${t("pause")}</span></th></tr></thead>
+    <thead><tr><th scope="col">${t("chat")}</th><th scope="col">${t("state")}</th><th scope="col">${t("lastMessage")}</th><th scope="col"><span class="sr-only">${t("pause")}</span></th><th scope="col">${t("mode")}</th></tr></thead>
     <tbody>${chats.data.chats.map((c) => html`<tr data-chat=${c.id}>
       <td>${c.title || c.username || c.id}</td>
       <td>${c.paused ? t("paused") : t("active")}</td>
@@ -153,6 +160,11 @@ function Chats({ t, onSignedOut }) {
       <td>${c.paused
         ? html`<button onClick=${() => act(c, "resume")}>${t("resume")}</button>`
         : html`<button onClick=${() => act(c, "pause")}>${t("pause")}</button>`}</td>
+      <td><label class="sr-only" for=${"mode-" + c.id}>${t("mode")}</label>
+        <select id=${"mode-" + c.id} onChange=${(e) => setMode(c, e.target.value)}>
+          <option value="">${t("modeDefault")}</option>
+          ${["auto", "draft", "off"].map((m) => html`<option value=${m}>${t("mode_" + m)}</option>`)}
+        </select></td>
     </tr>`)}</tbody></table></section>`;
 }
 
@@ -283,6 +295,65 @@ function Settings({ t, onSignedOut }) {
     </form></section>`;
 }
 
+// The twin's drafts (copilot mode): send as written, edit and send, or skip — live, as drafts
+// are written; the latest style score and the newest corrections beside them.
+function Drafts({ t, onSignedOut }) {
+  const [drafts, reload] = useLoad(() => api("GET", "/drafts"), []);
+  const [score] = useLoad(() => api("GET", "/style/evals?limit=1"), []);
+  const [corrections, reloadCorrections] = useLoad(() => api("GET", "/corrections?limit=10"), []);
+  const [editing, setEditing] = useState({});  // draft id -> the owner's text
+  const [error, setError] = useState("");
+  useEffect(() => {
+    const source = new EventSource("/events");
+    const changed = () => { reload(); reloadCorrections(); };
+    ["draft.created", "draft.sent", "draft.skipped", "draft.expired", "draft.cancelled"]
+      .forEach((type) => source.addEventListener(type, changed));
+    return () => source.close();
+  }, []);
+  for (const failed of [drafts.error, score.error, corrections.error]) {
+    if (failed instanceof SignedOut) onSignedOut();
+  }
+  const decide = async (draft, action, text) => {
+    setError("");
+    try {
+      await api("POST", `/drafts/${draft.id}/${action}`, action === "send" && text !== undefined ? { text } : {});
+      setEditing((all) => { const rest = { ...all }; delete rest[draft.id]; return rest; });
+    } catch (failure) {
+      if (failure instanceof SignedOut) return onSignedOut();
+      setError(failure.details?.length ? failure.details.map((d) => d.error).join("; ") : failure.message);
+    }
+    reload(); reloadCorrections();
+  };
+  const latest = score.data?.evals?.[0];
+  return html`<section aria-labelledby="drafts-h"><h2 id="drafts-h">${t("drafts")}</h2>
+      <p role="alert" class="error">${error}</p>
+      ${!drafts.data ? html`<p>${t("loading")}</p>` : !drafts.data.drafts.length
+        ? html`<p class="muted">${t("noDrafts")}</p>`
+        : html`<ul class="drafts">${drafts.data.drafts.map((d) => html`<li data-draft=${d.id}>
+          <p><strong>${d.title || d.chat}</strong></p>
+          ${d.id in editing
+            ? html`<label for=${"edit-" + d.id}>${t("yourText")}</label>
+              <textarea id=${"edit-" + d.id} rows="3" value=${editing[d.id]}
+                onInput=${(e) => setEditing({ ...editing, [d.id]: e.target.value })}></textarea>
+              <button onClick=${() => decide(d, "send", editing[d.id])}>${t("sendEdited")}</button>`
+            : html`<blockquote>${d.text}</blockquote>
+              <button onClick=${() => decide(d, "send")}>${t("send")}</button>
+              <button class="secondary" onClick=${() => setEditing({ ...editing, [d.id]: d.text })}>${t("edit")}</button>`}
+          <button class="secondary" onClick=${() => decide(d, "skip")}>${t("skip")}</button>
+        </li>`)}</ul>`}
+    </section>
+    <section aria-labelledby="score-h"><h2 id="score-h">${t("styleScore")}</h2>
+      ${latest ? html`<p><strong data-score>${latest.score}</strong> / 100 · ${latest.model} ·
+          ${new Date(latest.created_at).toLocaleDateString()}</p>`
+        : html`<p class="muted">${t("noScore")}</p>`}
+    </section>
+    <section aria-labelledby="corrections-h"><h2 id="corrections-h">${t("corrections")}</h2>
+      ${corrections.data?.corrections?.length ? html`<ul>${corrections.data.corrections.map((c) =>
+        html`<li><code>${c.kind}</code> ${c.context}</li>`)}</ul>`
+        : html`<p class="muted">${t("noCorrections")}</p>`}
+    </section>`;
+}
+
 function stylesheet(name) {
   if (document.querySelector(`link[data-sheet="${name}"]`)) return;
   const link = document.createElement("link");
@@ -332,7 +403,7 @@ function App() {
   const [state, setState] = useState("loading");  // loading | signedOut | signedIn
   const [notice, setNotice] = useState("");
   const pageOf = () =>
-    (location.hash.match(/^#\/(chats|connect|settings|stats)/) || [null, "overview"])[1];
+    (location.hash.match(/^#\/(chats|connect|settings|stats|drafts)/) || [null, "overview"])[1];
   const [page, setPage] = useState(pageOf());
   const t = translator(language);
   useEffect(() => { document.documentElement.lang = language; }, [language]);
@@ -377,6 +448,7 @@ function App() {
       <strong class="brand">twin</strong>
       <nav aria-label="main"><a href="#/" aria-current=${page === "overview" ? "page" : null}>${t("dashboard")}</a>
         <a href="#/chats" aria-current=${page === "chats" ? "page" : null}>${t("chats")}</a>
+        <a href="#/drafts" aria-current=${page === "drafts" ? "page" : null}>${t("drafts")}</a>
         <a href="#/stats" aria-current=${page === "stats" ? "page" : null}>${t("stats")}</a>
         <a href="#/settings" aria-current=${page === "settings" ? "page" : null}>${t("settings")}</a>
         <a href="#/connect" aria-current=${page === "connect" ? "page" : null}>${t("connect")}</a></nav>
@@ -388,6 +460,7 @@ function App() {
       : page === "connect" ? html`<${Connect} t=${t} onSignedOut=${signedOut} />`
       : page === "settings" ? html`<${Settings} t=${t} onSignedOut=${signedOut} />`
       : page === "stats" ? html`<${Stats} t=${t} onSignedOut=${signedOut} />`
+      : page === "drafts" ? html`<${Drafts} t=${t} onSignedOut=${signedOut} />`
       : html`<${Overview} t=${t} onSignedOut=${signedOut} />`}</main>`;
 }
 

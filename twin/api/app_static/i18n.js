@@ -25,6 +25,11 @@ const WORDS = {
     day_mon: "Monday", day_tue: "Tuesday", day_wed: "Wednesday", day_thu: "Thursday",
     day_fri: "Friday", day_sat: "Saturday", day_sun: "Sunday",
     stats: "Stats", perDay: "Per day (UTC), newest first", date: "Date",
+    drafts: "Drafts", noDrafts: "No draft waiting.", send: "Send", edit: "Edit", skip: "Skip",
+    yourText: "Your text", sendEdited: "Send your text", styleScore: "Style score",
+    noScore: "No style score yet: run `twin style eval`.", corrections: "Your corrections",
+    noCorrections: "None yet.", mode: "Mode", modeDefault: "as the account",
+    mode_auto: "auto", mode_draft: "drafts", mode_off: "off",
   },
   ru: {
     title: "twin", signIn: "Войти", signInLead: "Войдите с ключом администратора или откройте ссылку из `twin app-link`.",
@@ -50,6 +55,11 @@ const WORDS = {
     day_mon: "Понедельник", day_tue: "Вторник", day_wed: "Среда", day_thu: "Четверг",
     day_fri: "Пятница", day_sat: "Суббота", day_sun: "Воскресенье",
     stats: "Статистика", perDay: "По дням (UTC), сначала новые", date: "Дата",
+    drafts: "Черновики", noDrafts: "Черновиков нет.", send: "Отправить", edit: "Изменить",
+    skip: "Пропустить", yourText: "Ваш текст", sendEdited: "Отправить ваш текст",
+    styleScore: "Оценка стиля", noScore: "Оценки стиля пока нет: запустите `twin style eval`.",
+    corrections: "Ваши правки", noCorrections: "Пока нет.", mode: "Режим",
+    modeDefault: "как у аккаунта", mode_auto: "авто", mode_draft: "черновики", mode_off: "выкл",
   },
 };
 
