@@ -3,10 +3,11 @@ Playwright for Python) against the real daemon on the sandbox MTProto server and
 OpenAI server — sign in (a wrong key, then the admin key), the overview with the account's live
 status, a contact's message and the twin's reply appearing live in the activity feed, the stats
 chart drawn, a chat paused from the chats page, working hours refused next to the day and then
-saved, the Russian switch, signing out, the first load's weight, no serious accessibility
-violation on any page (axe-core, vendored); and connecting an account: phone, a wrong code (the
-API's words shown), the code, a wrong and then the right two-step password. Screenshots go to
-tests/artifacts/ (git-ignored).
+saved, the Russian switch, the account logged out of Telegram (asked twice), signing out, the
+first load's weight, no serious accessibility violation on any page (axe-core, vendored);
+connecting an account: phone, a wrong code (the API's words shown), the code, a wrong and then
+the right two-step password; and drafts decided in the app. Screenshots go to tests/artifacts/
+(git-ignored).
 
 Without a browser the test skips with the reason — except where `TWIN_REQUIRE_BROWSER=1` (as
 `.ci/run` sets it after installing one): there it fails instead of skipping."""
@@ -100,7 +101,7 @@ async def test_the_admin_app_in_chromium(sandbox, sandbox_clients, make_daemon, 
             await page.get_by_role("button", name="Sign in").click()
 
             accounts = page.get_by_role("region", name="Accounts")
-            await expect(accounts.get_by_role("cell", name="default")).to_be_visible()
+            await expect(accounts.get_by_role("cell", name="default", exact=True)).to_be_visible()
             await expect(accounts.locator(".badge")).to_have_text("connected")
             cookies = await context.cookies()
             [session] = [c for c in cookies if c["name"] == "twin_session"]
@@ -160,6 +161,14 @@ async def test_the_admin_app_in_chromium(sandbox, sandbox_clients, make_daemon, 
             await page.get_by_label("Language").select_option("ru")
             await expect(page.get_by_role("link", name="Чаты")).to_be_visible()
             await page.get_by_label("Язык").select_option("en")
+
+            # log the account out of Telegram: asked twice
+            await page.get_by_role("link", name="Overview").click()
+            accounts = page.get_by_role("region", name="Accounts")
+            await accounts.get_by_role("button", name="Log out of Telegram default").click()
+            assert (await daemon.call("GET", "/accounts"))[1]["accounts"][0]["authorized"]
+            await accounts.get_by_role("button", name="Confirm: log out default").click()
+            await expect(accounts.locator(".badge")).to_have_text("logged_out")
 
             # sign out: the session is gone at the server too
             await page.get_by_role("button", name="Sign out", exact=True).click()

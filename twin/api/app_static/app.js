@@ -82,8 +82,28 @@ function useLoad(loader, deps) {
   return [state, reload];
 }
 
+// Log an account out of Telegram: asked twice (the button turns into a confirmation).
+function LogOut({ t, account, onDone }) {
+  const [confirming, setConfirming] = useState(false);
+  const [error, setError] = useState("");
+  const logOut = async () => {
+    if (!confirming) return setConfirming(true);
+    try {
+      await api("POST", "/auth/logout", { account: account.name });
+      onDone();
+    } catch (failure) {
+      setError(failure.message);
+    }
+    setConfirming(false);
+  };
+  return html`<button class=${confirming ? "" : "secondary"} onClick=${logOut}
+      aria-label=${(confirming ? t("confirmLogOut") : t("logOut")) + " " + account.name}>
+      ${confirming ? t("confirmLogOut") : t("logOut")}</button>
+    ${error && html`<span role="alert" class="error">${error}</span>`}`;
+}
+
 function Overview({ t, onSignedOut }) {
-  const [accounts] = useLoad(() => api("GET", "/accounts"), []);
+  const [accounts, reloadAccounts] = useLoad(() => api("GET", "/accounts"), []);
   const [stats, reloadStats] = useLoad(() => api("GET", "/stats?days=1"), []);
   const [drafts, reloadDrafts] = useLoad(() => api("GET", "/drafts"), []);
   const [events, setEvents] = useState([]);
@@ -105,10 +125,12 @@ function Overview({ t, onSignedOut }) {
   return html`<section aria-labelledby="accounts-h">
       <h2 id="accounts-h">${t("accounts")}</h2>
       ${accounts.data ? html`<table>
-        <thead><tr><th scope="col">${t("name")}</th><th scope="col">${t("user")}</th><th scope="col">${t("status")}</th></tr></thead>
+        <thead><tr><th scope="col">${t("name")}</th><th scope="col">${t("user")}</th><th scope="col">${t("status")}</th>
+          <th scope="col"><span class="sr-only">${t("logOut")}</span></th></tr></thead>
         <tbody>${accounts.data.accounts.map((a) => html`<tr>
           <td>${a.name}</td><td>${a.username ? "@" + a.username : a.user_id ?? ""}</td>
-          <td><span class=${"badge " + a.status}>${a.status}</span></td></tr>`)}</tbody>
+          <td><span class=${"badge " + a.status}>${a.status}</span></td>
+          <td>${a.authorized && html`<${LogOut} t=${t} account=${a} onDone=${reloadAccounts} />`}</td></tr>`)}</tbody>
       </table>` : accounts.error ? html`<${Failed} error=${accounts.error} />` : html`<p>${t("loading")}</p>`}
     </section>
     <section aria-labelledby="today-h">
@@ -326,7 +348,7 @@ function Drafts({ t, onSignedOut }) {
   };
   const latest = score.data?.evals?.[0];
   return html`<section aria-labelledby="drafts-h"><h2 id="drafts-h">${t("drafts")}</h2>
-      <p role="alert" class="error">${error}</p>
+      ${error && html`<p role="alert" class="error">${error}</p>`}
       ${!drafts.data ? html`<p>${t("loading")}</p>` : !drafts.data.drafts.length
         ? html`<p class="muted">${t("noDrafts")}</p>`
         : html`<ul class="drafts">${drafts.data.drafts.map((d) => html`<li data-draft=${d.id}>

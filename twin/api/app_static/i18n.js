@@ -30,6 +30,7 @@ const WORDS = {
     noScore: "No style score yet: run `twin style eval`.", corrections: "Your corrections",
     noCorrections: "None yet.", mode: "Mode", modeDefault: "as the account",
     mode_auto: "auto", mode_draft: "drafts", mode_off: "off",
+    logOut: "Log out of Telegram", confirmLogOut: "Confirm: log out",
   },
   ru: {
     title: "twin", signIn: "Войти", signInLead: "Войдите с ключом администратора или откройте ссылку из `twin app-link`.",
@@ -60,6 +61,7 @@ const WORDS = {
     styleScore: "Оценка стиля", noScore: "Оценки стиля пока нет: запустите `twin style eval`.",
     corrections: "Ваши правки", noCorrections: "Пока нет.", mode: "Режим",
     modeDefault: "как у аккаунта", mode_auto: "авто", mode_draft: "черновики", mode_off: "выкл",
+    logOut: "Выйти из Telegram", confirmLogOut: "Подтвердить выход",
   },
 };
 
