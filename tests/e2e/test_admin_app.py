@@ -3,11 +3,11 @@ Playwright for Python) against the real daemon on the sandbox MTProto server and
 OpenAI server — sign in (a wrong key, then the admin key), the overview with the account's live
 status, a contact's message and the twin's reply appearing live in the activity feed, the stats
 chart drawn, a chat paused from the chats page, working hours refused next to the day and then
-saved, the Russian switch, the account logged out of Telegram (asked twice), signing out, the
-first load's weight, no serious accessibility violation on any page (axe-core, vendored);
-connecting an account: phone, a wrong code (the API's words shown), the code, a wrong and then
-the right two-step password; and drafts decided in the app. Screenshots go to tests/artifacts/
-(git-ignored).
+saved, the Russian switch, an API key created and revoked, the account logged out of Telegram
+(asked twice), signing out, the first load's weight, no serious accessibility violation on any
+page (axe-core, vendored); connecting an account: phone, a wrong code (the API's words shown),
+the code, a wrong and then the right two-step password; and drafts decided in the app.
+Screenshots go to tests/artifacts/ (git-ignored).
 
 Without a browser the test skips with the reason — except where `TWIN_REQUIRE_BROWSER=1` (as
 `.ci/run` sets it after installing one): there it fails instead of skipping."""
@@ -162,6 +162,21 @@ async def test_the_admin_app_in_chromium(sandbox, sandbox_clients, make_daemon, 
             await expect(page.get_by_role("link", name="Чаты")).to_be_visible()
             await page.get_by_label("Язык").select_option("en")
 
+            # API keys: created (shown once), listed without the secret, a bad name refused, revoked
+            await page.get_by_role("link", name="API keys").click()
+            await page.get_by_label("Key name").fill("n8n")
+            await page.get_by_label("Scope").select_option("chat")
+            await page.get_by_role("button", name="Create the key").click()
+            new_key = await page.locator("[data-new-key]").text_content()
+            assert new_key is not None and new_key.startswith("twin_")
+            status, body = await daemon.call("GET", "/keys")
+            assert [k["name"] for k in body["keys"]] == ["n8n"] and new_key not in str(body)
+            await page.get_by_label("Key name").fill("bad name!")
+            await page.get_by_role("button", name="Create the key").click()
+            await expect(page.get_by_role("alert")).to_contain_text("name")
+            await page.get_by_role("button", name="Revoke n8n").click()
+            await expect(page.locator('tr[data-key="n8n"]')).to_contain_text("revoked")
+
             # log the account out of Telegram: asked twice
             await page.get_by_role("link", name="Overview").click()
             accounts = page.get_by_role("region", name="Accounts")
@@ -194,6 +209,9 @@ async def test_the_admin_app_in_chromium(sandbox, sandbox_clients, make_daemon, 
             assert await serious_violations(checked) == []
             await checked.get_by_role("link", name="Settings").click()
             await expect(checked.get_by_label("Monday")).to_be_visible()
+            assert await serious_violations(checked) == []
+            await checked.get_by_role("link", name="API keys").click()
+            await expect(checked.get_by_label("Key name")).to_be_visible()
             assert await serious_violations(checked) == []
             await checked.get_by_role("link", name="Connect Telegram").click()
             await expect(checked.get_by_label("Phone number")).to_be_visible()

@@ -376,6 +376,57 @@ function Drafts({ t, onSignedOut }) {
     </section>`;
 }
 
+const SCOPES = ["admin", "chat", "webhook:talkme", "external", "analytics", "conversation", "messaging"];
+
+// API keys: create one (shown once, here only), see them all (never their secrets), revoke.
+function Keys({ t, onSignedOut }) {
+  const [keys, reload] = useLoad(() => api("GET", "/keys"), []);
+  const [form, setForm] = useState({ name: "", scope: "chat" });
+  const [shown, setShown] = useState(null);  // the new key, this once
+  const [error, setError] = useState("");
+  if (keys.error instanceof SignedOut) onSignedOut();
+  const create = async (event) => {
+    event.preventDefault();
+    setError(""); setShown(null);
+    try {
+      const created = await api("POST", "/keys", { name: form.name, scopes: [form.scope] });
+      setShown(created.key);
+      setForm({ ...form, name: "" });
+    } catch (failure) {
+      if (failure instanceof SignedOut) return onSignedOut();
+      setError(failure.details?.length ? failure.details.map((d) => `${d.field}: ${d.error}`).join("; ") : failure.message);
+    }
+    reload();
+  };
+  const revoke = async (key) => {
+    try { await api("DELETE", `/keys/${encodeURIComponent(key.name)}`); } catch (failure) {
+      if (failure instanceof SignedOut) return onSignedOut();
+      setError(failure.message);
+    }
+    reload();
+  };
+  return html`<section aria-labelledby="keys-h"><h2 id="keys-h">${t("keys")}</h2>
+    <form onSubmit=${create} class="stack">
+      <label for="key-name">${t("keyName")}</label>
+      <input id="key-name" required value=${form.name} onInput=${(e) => setForm({ ...form, name: e.target.value })} />
+      <label for="key-scope">${t("scope")}</label>
+      <select id="key-scope" value=${form.scope} onChange=${(e) => setForm({ ...form, scope: e.target.value })}>
+        ${SCOPES.map((scope) => html`<option value=${scope}>${scope}</option>`)}
+      </select>
+      <button type="submit">${t("createKey")}</button>
+    </form>
+    ${error && html`<p role="alert" class="error">${error}</p>`}
+    ${shown && html`<div class="shown" role="status"><p>${t("keyShownOnce")}</p>
+      <code data-new-key>${shown}</code></div>`}
+    ${keys.data && html`<table><thead><tr><th scope="col">${t("name")}</th><th scope="col">${t("scope")}</th>
+      <th scope="col">${t("state")}</th><th scope="col"><span class="sr-only">${t("revoke")}</span></th></tr></thead>
+      <tbody>${keys.data.keys.map((k) => html`<tr data-key=${k.name}><td>${k.name} <code>${k.prefix}…</code></td>
+        <td>${k.scopes.join(", ")}</td><td>${k.revoked_at ? t("revoked") : t("active")}</td>
+        <td>${!k.revoked_at && html`<button class="secondary" aria-label=${t("revoke") + " " + k.name}
+          onClick=${() => revoke(k)}>${t("revoke")}</button>`}</td></tr>`)}</tbody></table>`}
+  </section>`;
+}
+
 function stylesheet(name) {
   if (document.querySelector(`link[data-sheet="${name}"]`)) return;
   const link = document.createElement("link");
@@ -425,7 +476,7 @@ function App() {
   const [state, setState] = useState("loading");  // loading | signedOut | signedIn
   const [notice, setNotice] = useState("");
   const pageOf = () =>
-    (location.hash.match(/^#\/(chats|connect|settings|stats|drafts)/) || [null, "overview"])[1];
+    (location.hash.match(/^#\/(chats|connect|settings|stats|drafts|keys)/) || [null, "overview"])[1];
   const [page, setPage] = useState(pageOf());
   const t = translator(language);
   useEffect(() => { document.documentElement.lang = language; }, [language]);
@@ -473,6 +524,7 @@ function App() {
         <a href="#/drafts" aria-current=${page === "drafts" ? "page" : null}>${t("drafts")}</a>
         <a href="#/stats" aria-current=${page === "stats" ? "page" : null}>${t("stats")}</a>
         <a href="#/settings" aria-current=${page === "settings" ? "page" : null}>${t("settings")}</a>
+        <a href="#/keys" aria-current=${page === "keys" ? "page" : null}>${t("keys")}</a>
         <a href="#/connect" aria-current=${page === "connect" ? "page" : null}>${t("connect")}</a></nav>
       ${switcher}
       <button onClick=${() => signOut(false)}>${t("signOut")}</button>
@@ -483,6 +535,7 @@ function App() {
       : page === "settings" ? html`<${Settings} t=${t} onSignedOut=${signedOut} />`
       : page === "stats" ? html`<${Stats} t=${t} onSignedOut=${signedOut} />`
       : page === "drafts" ? html`<${Drafts} t=${t} onSignedOut=${signedOut} />`
+      : page === "keys" ? html`<${Keys} t=${t} onSignedOut=${signedOut} />`
       : html`<${Overview} t=${t} onSignedOut=${signedOut} />`}</main>`;
 }
 

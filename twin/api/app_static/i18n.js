@@ -31,6 +31,9 @@ const WORDS = {
     noCorrections: "None yet.", mode: "Mode", modeDefault: "as the account",
     mode_auto: "auto", mode_draft: "drafts", mode_off: "off",
     logOut: "Log out of Telegram", confirmLogOut: "Confirm: log out",
+    keys: "API keys", keyName: "Key name", scope: "Scope", createKey: "Create the key",
+    keyShownOnce: "The new key, shown this once: copy it now.", revoke: "Revoke",
+    revoked: "revoked",
   },
   ru: {
     title: "twin", signIn: "Войти", signInLead: "Войдите с ключом администратора или откройте ссылку из `twin app-link`.",
@@ -62,6 +65,9 @@ const WORDS = {
     corrections: "Ваши правки", noCorrections: "Пока нет.", mode: "Режим",
     modeDefault: "как у аккаунта", mode_auto: "авто", mode_draft: "черновики", mode_off: "выкл",
     logOut: "Выйти из Telegram", confirmLogOut: "Подтвердить выход",
+    keys: "API-ключи", keyName: "Имя ключа", scope: "Доступ", createKey: "Создать ключ",
+    keyShownOnce: "Новый ключ, показан один раз: скопируйте его сейчас.", revoke: "Отозвать",
+    revoked: "отозван",
   },
 };
 
