@@ -165,7 +165,7 @@ def _worker_context(settings: Settings) -> Context:
 
 def _services_context(settings: Settings, adapters: Adapters) -> Context:
     async def context(app: web.Application) -> AsyncIterator[None]:
-        from twin.api.auth import configured_tokens, fingerprint
+        from twin.api.auth import Keyring
         from twin.api.metrics import METRICS
         from twin.channels.conversation_api import ConversationApi
         from twin.channels.conversations import ChannelParts
@@ -236,7 +236,7 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
             clock,
             idle_minutes=settings.api.session_idle_minutes,
             max_days=settings.api.session_max_days,
-            tokens=frozenset(fingerprint(t) for t in configured_tokens(settings.api.tokens)),
+            tokens=frozenset(Keyring(settings.api.tokens).names),
         )
         twins = app[keys.TWINS] = Twins(settings, repo, events, directory)
         try:

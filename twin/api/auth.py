@@ -78,11 +78,8 @@ def auth_middleware(
     one, 403 when its scopes do not include the endpoint's, or when it is bound to an account
     and the endpoint is declared `bound_keys=False`. Stored keys are looked up through
     twin.services.keys (cached there), configured tokens compared in constant time."""
-    known = configured_tokens(tokens)
-    names = [fingerprint(token) for token in known]
-    admins = [
-        Principal(name=f"token:{name}", scopes=frozenset({"admin"})) for name in names
-    ]
+    keyring = Keyring(tokens)
+    known = keyring.known
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -119,20 +116,37 @@ def auth_middleware(
                 "Missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'.",
                 headers={"WWW-Authenticate": _CHALLENGE},
             )
-        index = matching_token(credentials, known)
-        if index is not None:
-            principal = admins[index]
-            request[TOKEN_ID] = names[index]
-        else:
-            principal = None
-            if api_keys is not None and credentials.startswith("twin_"):
-                principal = await api_keys.who(credentials, asyncio.get_running_loop().time())
-            if principal is None:
-                raise ApiError(401, "Invalid API key.", headers={"WWW-Authenticate": _INVALID})
-            request[TOKEN_ID] = f"key:{principal.key_id}"  # the rate limit counts per key
+        found = await keyring.who(request, credentials)
+        if found is None:
+            raise ApiError(401, "Invalid API key.", headers={"WWW-Authenticate": _INVALID})
+        principal, request[TOKEN_ID] = found
         return await _authorized(request, handler, principal)
 
     return middleware
+
+
+class Keyring:
+    """Who a key is: one of the configured tokens (an admin, compared in constant time) or a
+    stored key (twin.services.keys, cached there) — for the auth middleware and the admin
+    app's sign-in alike."""
+
+    def __init__(self, tokens: Sequence[SecretStr]) -> None:
+        self.known = configured_tokens(tokens)
+        self.names = [fingerprint(token) for token in self.known]
+        self._admins = [
+            Principal(name=f"token:{name}", scopes=frozenset({"admin"})) for name in self.names
+        ]
+
+    async def who(self, request: web.Request, key: str) -> tuple[Principal, str] | None:
+        """The key's principal and what the rate limit counts it as; None for no key known."""
+        index = matching_token(key, self.known)
+        if index is not None:
+            return self._admins[index], self.names[index]
+        api_keys = request.app.get(keys.API_KEYS)
+        if api_keys is None or not key.startswith("twin_"):
+            return None
+        principal = await api_keys.who(key, asyncio.get_running_loop().time())
+        return None if principal is None else (principal, f"key:{principal.key_id}")
 
 
 async def _authorized(

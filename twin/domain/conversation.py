@@ -6,7 +6,7 @@ owner's words are kept apart by `role` so the prompt builder can fence the conta
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
@@ -20,6 +20,7 @@ __all__ = [
     "StyleProfile",
     "Turn",
     "TurnKind",
+    "latest_from_contact",
 ]
 
 Role = Literal["contact", "owner"]
@@ -108,3 +109,14 @@ class StyleProfile:
             formality[chat_id] = self.formality[chat_id]
         examples = tuple(e for e in self.examples if chat_id is not None and e.chat_id == chat_id)
         return replace(self, formality=formality, examples=examples)
+
+
+def latest_from_contact(turns: Sequence[Turn]) -> str:
+    """The contact's newest messages, after the owner's last one, as one text ("" when the
+    owner spoke last): what an answer answers."""
+    latest: list[str] = []
+    for turn in reversed(turns):
+        if turn.role != "contact":
+            break
+        latest.append(turn.text)
+    return " ".join(reversed(latest))

@@ -106,9 +106,6 @@ def _formality(answer: Answer) -> str:
     return {(True, False): "ты", (False, True): "вы", (True, True): "both"}.get((ty, vy), "neither")
 
 
-PerMessage = Callable[[str], str | None]
-PerAnswer = Callable[[Answer], str | None]
-
 # name → (per message?, what it files a message or an answer under; None: not counted)
 FEATURES: dict[str, tuple[bool, Callable]] = {
     "length": (True, _length),

@@ -18,23 +18,18 @@ the `admin` scope that is not bound to an account.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from twin.clock import Clock
 from twin.ports import Store
-from twin.services.keys import Principal
+from twin.services.keys import Principal, hash_key
 
-__all__ = ["AppSessions", "NewSession", "SessionUser", "hash_secret"]
+__all__ = ["AppSessions", "NewSession", "SessionUser"]
 
 CACHE_SECONDS = 5.0  # a session read serves the next requests this long
 TOUCH_SECONDS = 60.0  # `last_seen_at` is written at most this often per session
-
-
-def hash_secret(secret: str) -> str:
-    return hashlib.sha256(secret.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +70,7 @@ class AppSessions:
         secret, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         expires_at = now + self._max
         await self._store.add_app_session(
-            hash_secret(secret),
+            hash_key(secret),
             principal=principal.name,
             key_id=principal.key_id,
             csrf=csrf,
@@ -86,7 +81,7 @@ class AppSessions:
 
     async def who(self, secret: str) -> SessionUser | None:
         """The signed-in admin of this cookie's secret; None for no (or an ended) session."""
-        id_hash = hash_secret(secret)
+        id_hash = hash_key(secret)
         now = self._clock.now()
         moment = now.timestamp()  # the one clock: a session's expiry and its cache agree
         cached = self._cache.get(id_hash)
@@ -106,6 +101,7 @@ class AppSessions:
                 await self._store.delete_app_sessions(id_hash)
         if len(self._cache) > 1000:
             self._cache.clear()
+            self._touched.clear()
         self._cache[id_hash] = (moment, user)
         last_touch = self._touched.get(id_hash)
         if user is not None and (last_touch is None or moment - last_touch >= TOUCH_SECONDS):
@@ -138,9 +134,9 @@ class AppSessions:
         token = secrets.token_urlsafe(32)
         now = self._clock.now()
         await self._store.add_login_link(
-            hash_secret(token), at=now, expires_at=now + timedelta(minutes=minutes)
+            hash_key(token), at=now, expires_at=now + timedelta(minutes=minutes)
         )
         return token
 
     async def use_link(self, token: str) -> bool:
-        return await self._store.take_login_link(hash_secret(token), self._clock.now())
+        return await self._store.take_login_link(hash_key(token), self._clock.now())

@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from twin.brain.errors import LLMError
 from twin.brain.pricing import Cost
 from twin.brain.service import Brain
-from twin.domain.conversation import StyleProfile, Turn
+from twin.domain.conversation import StyleProfile, latest_from_contact
 from twin.domain.policies.delays import split_bubbles
 from twin.domain.style_eval import Corpus, Line, Sample, corpus_of, hold_out
 from twin.domain.style_score import (
@@ -101,18 +100,19 @@ class Prepared:
     contacts: list[str]  # the contacts' messages in the same chats
     style: StyleProfile | None  # the profile without the held-out messages among its examples
     answers_found: int
+    secret: frozenset[str]  # the held-out messages, normalised: never in a prompt
 
 
 def prepare(corpus: Corpus, n: int, seed: int, style: StyleProfile | None) -> Prepared:
     held = hold_out(corpus.samples, n, seed)
+    secret = frozenset(norm(m) for sample in held for m in sample.answer)
     if style is not None:
-        secret = {norm(m) for sample in held for m in sample.answer}
         kept = tuple(e for e in style.examples if norm(e.text) not in secret)
         style = replace(style, examples=kept)
     contacts = [text for _, text in corpus.contacts]
     kept_answers = [s.answer for s in corpus.samples if s not in held]
     return Prepared(
-        held, corpus.reference(held), kept_answers, contacts, style, len(corpus.samples)
+        held, corpus.reference(held), kept_answers, contacts, style, len(corpus.samples), secret
     )
 
 
@@ -134,7 +134,6 @@ class Answering:
         self._behaviour = behaviour
         self.prepared = prepared
         self._corrections: list[Any] | None = None
-        self._chats: dict[int, int | None] = {}
 
     async def inputs(self, sample: Sample) -> dict[str, Any]:
         return {
@@ -148,10 +147,10 @@ class Answering:
 
     async def _examples(self, sample: Sample) -> list[tuple[str, str]]:
         if self._corrections is None:
-            secret = {norm(m) for s in self.prepared.held for m in s.answer}
             found = await self._repo.corrections(
                 self._account_id, limit=CANDIDATES, examples=True
             )
+            secret = self.prepared.secret
             self._corrections = [c for c in found if norm(c.owner_text or "") not in secret]
         scope = self._behaviour.twin.corrections_scope
         known = [
@@ -159,17 +158,8 @@ class Answering:
             for c in self._corrections
             if scope == "account" or c.peer_id == sample.chat_id
         ]
-        question = " ".join(_latest_contact(sample.context))
+        question = latest_from_contact(sample.context)
         return pick_examples(known, question) if known and question else []
-
-
-def _latest_contact(turns: Sequence[Turn]) -> list[str]:
-    latest: list[str] = []
-    for turn in reversed(turns):
-        if turn.role != "contact":
-            break
-        latest.append(turn.text)
-    return list(reversed(latest))
 
 
 @dataclass(frozen=True)

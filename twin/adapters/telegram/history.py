@@ -83,16 +83,7 @@ class HistoryMethods(AccountBase):
         peer = await self.input_peer(chat)
         with rpc_errors(self.name):
             found = await self.client.get_messages(peer, ids=message_id)
-        markup = getattr(found, "reply_markup", None)
-        found_data = []
-        for row in getattr(markup, "rows", None) or []:
-            for button in row.buttons:
-                # this layer's inline button keeps its data in its type (older: on itself)
-                data = getattr(getattr(button, "type", None), "data", None)
-                data = data if data is not None else getattr(button, "data", None)
-                if isinstance(data, bytes):
-                    found_data.append(data)
-        return found_data
+        return [data for _, data in mapping.callback_data(found)]
 
     async def dialogs(self, limit: int, offset: int = 0) -> list[Dialog]:
         self.require_authorized()

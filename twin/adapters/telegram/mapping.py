@@ -167,3 +167,16 @@ def normalize_phone(phone: str) -> str:
     """The one place phones are normalised: digits only, as the MTProto server expects them."""
     digits = "".join(ch for ch in phone if ch.isdigit())
     return digits
+
+
+def callback_data(message: Any) -> list[tuple[str, bytes]]:
+    """A message's inline buttons that carry callback data: (label, data) each. This layer's
+    inline button keeps its data in its type; older ones on themselves."""
+    found = []
+    for row in getattr(getattr(message, "reply_markup", None), "rows", None) or []:
+        for button in row.buttons:
+            data = getattr(getattr(button, "type", None), "data", None)
+            data = data if data is not None else getattr(button, "data", None)
+            if isinstance(data, bytes):
+                found.append((getattr(button, "text", ""), data))
+    return found

@@ -97,10 +97,9 @@ class UpdateMethods(AccountBase):
             label = event.data.decode("utf-8", "replace") if event.data else ""
             with contextlib.suppress(Exception):
                 shown = await event.get_message()
-                for row in getattr(getattr(shown, "reply_markup", None), "rows", None) or []:
-                    for button in row.buttons:
-                        if getattr(getattr(button, "type", None), "data", None) == event.data:
-                            label = button.text
+                for text, data in mapping.callback_data(shown):
+                    if data == event.data:
+                        label = text
             press = types.Message(
                 id=2**31 + (event.query.query_id & 0x7FFFFFFF),
                 peer_id=types.PeerUser(event.query.user_id),

@@ -24,6 +24,12 @@ class Failure extends Error {
   }
 }
 
+// What to tell the owner of a failure: the fields' own words when the API named fields.
+function said(failure, withField = false) {
+  if (!failure.details?.length) return failure.message;
+  return failure.details.map((d) => (withField ? `${d.field}: ${d.error}` : d.error)).join("; ");
+}
+
 async function api(method, path, body) {
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -204,10 +210,8 @@ function Connect({ t, onSignedOut }) {
     setError(""); setBusy(true);
     try { await call(); } catch (failure) {
       if (failure instanceof SignedOut) return onSignedOut();
-      const said = failure.details?.length
-        ? failure.details.map((d) => d.error).join("; ")  // the field's own words
-        : failure.message;
-      setError(failure.retryAfter ? `${said} ${t("retryIn").replace("{s}", failure.retryAfter)}` : said);
+      const words = said(failure);
+      setError(failure.retryAfter ? `${words} ${t("retryIn").replace("{s}", failure.retryAfter)}` : words);
     } finally { setBusy(false); }
   };
   const done = (result) => {
@@ -342,7 +346,7 @@ function Drafts({ t, onSignedOut }) {
       setEditing((all) => { const rest = { ...all }; delete rest[draft.id]; return rest; });
     } catch (failure) {
       if (failure instanceof SignedOut) return onSignedOut();
-      setError(failure.details?.length ? failure.details.map((d) => d.error).join("; ") : failure.message);
+      setError(said(failure));
     }
     reload(); reloadCorrections();
   };
@@ -394,7 +398,7 @@ function Keys({ t, onSignedOut }) {
       setForm({ ...form, name: "" });
     } catch (failure) {
       if (failure instanceof SignedOut) return onSignedOut();
-      setError(failure.details?.length ? failure.details.map((d) => `${d.field}: ${d.error}`).join("; ") : failure.message);
+      setError(said(failure, true));
     }
     reload();
   };

@@ -4,7 +4,6 @@ everywhere. Bearer keys keep working for API clients, and the twin's endpoints a
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 from datetime import datetime
 from typing import Any
@@ -13,7 +12,7 @@ from aiohttp import web
 from pydantic import ConfigDict, Field, model_validator
 
 from twin import keys
-from twin.api.auth import APP_SESSION, SESSION_COOKIE, fingerprint, matching_token
+from twin.api.auth import APP_SESSION, SESSION_COOKIE, Keyring
 from twin.api.errors import ApiError
 from twin.api.ratelimit import login_attempt
 from twin.api.validation import ApiModel, RouteTable, respond
@@ -111,18 +110,10 @@ async def sign_in(request: web.Request, body: SignIn) -> SessionOut | web.Respon
 
 
 async def _admin(request: web.Request, key: str) -> Principal:
-    from twin.api.auth import configured_tokens
-
-    known = configured_tokens(request.app[keys.SETTINGS].api.tokens)
-    index = matching_token(key, known)
-    if index is not None:
-        return Principal(name=f"token:{fingerprint(known[index])}", scopes=frozenset({"admin"}))
-    api_keys = request.app.get(keys.API_KEYS)
-    principal = None
-    if api_keys is not None and key.startswith("twin_"):
-        principal = await api_keys.who(key, asyncio.get_running_loop().time())
-    if principal is None:
+    found = await Keyring(request.app[keys.SETTINGS].api.tokens).who(request, key)
+    if found is None:
         raise ApiError(401, "Invalid key.")
+    principal = found[0]
     if "admin" not in principal.scopes or principal.account is not None:
         raise ApiError(403, "Only an admin key (scope admin, not bound to an account) signs in "
                        "to the admin app.")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from twin.config import Settings
 from twin.db.records import ChatRecord, MessageRecord, ReplyRecord
-from twin.domain.conversation import StyleProfile, Turn
+from twin.domain.conversation import StyleProfile, Turn, latest_from_contact
 from twin.domain.decide import Action
 from twin.domain.models import Direction, MessageKind, ReplyState
 from twin.domain.prompt_system import Reference
@@ -187,17 +187,13 @@ class Generator:
     ) -> list[tuple[str, str]]:
         """The owner's corrections most like the contact's latest messages (twin.services.
         corrections): the prompt's first examples."""
-        latest: list[str] = []
-        for turn in reversed(turns):
-            if turn.role != "contact":
-                break
-            latest.append(turn.text)
-        if self._corrections is None or not latest:
+        question = latest_from_contact(turns)
+        if self._corrections is None or not question:
             return []
         return await self._corrections.examples(
             chat.account_id,
             chat.id,
-            " ".join(reversed(latest)),
+            question,
             scope=behaviour.twin.corrections_scope,
         )
 
