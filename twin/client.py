@@ -33,10 +33,10 @@ from twin.api.views.chat import ChatOut as ChatAnswer
 from twin.api.views.control import ChatOut, ChatsOut
 from twin.api.views.conversation import ConversationOut, EscalatedOut, HistoryOut, SessionsOut
 from twin.api.views.external import AcceptedOut, DeliveriesOut, DeliveryOut
+from twin.api.views.history import MessagesOut
 from twin.api.views.keys import KeysOut
 from twin.api.views.messaging import ContextOut, PlatformsOut, SendOut
 from twin.api.views.stats import StatsOut
-from twin.api.views.telegram import MessagesOut
 from twin.api.views.twins import TwinOut, TwinsOut
 
 __all__ = [

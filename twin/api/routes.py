@@ -28,6 +28,7 @@ from twin.api.views import (
     drafts,
     event_stream,
     external,
+    history,
     keys,
     knowledge,
     memory,
@@ -48,7 +49,8 @@ ROUTE_TABLES: tuple[RouteTable, ...] = (
     system.routes,  # GET /health, GET /metrics
     docs.routes,  # GET /openapi.json, GET /docs (+ /docs/static/*)
     diagnostics.routes,  # POST /echo
-    telegram.routes,  # /auth/*, /get_dialogs, /dialogs, /send_message, /messages
+    telegram.routes,  # /auth/*, /get_dialogs, /dialogs, /send_message
+    history.routes,  # GET /messages (+ /{id}/audio), GET /conversations
     accounts.routes,  # GET /accounts, DELETE /accounts/{name}
     safety.routes,  # GET/PUT /accounts/{name}/safety
     style.routes,  # GET /style

@@ -17,6 +17,15 @@ from sqlalchemy.orm import DeclarativeBase
 if TYPE_CHECKING:
     from twin.ports import Clock
 
+# SQLite's lower() folds ASCII only: this function, registered on every SQLite connection
+# (twin.db.engine), folds any script (the searches of twin.db.repo.conversations).
+SQLITE_FOLD = "twin_casefold"
+
+
+def sqlite_casefold(value: Any) -> Any:
+    return value.casefold() if isinstance(value, str) else value
+
+
 NAMING_CONVENTION: dict[str, str] = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from twin.clock import Clock
+from twin.db.base import SQLITE_FOLD, sqlite_casefold
 from twin.db.crypto import SessionCipher, load_or_create_key
 from twin.db.lean import LeanConnection
 from twin.db.repo import Repository
@@ -121,6 +122,7 @@ def _sqlite_pragmas(
     timeout and no automatic checkpoints, so it never sleeps or fsyncs (see SQLiteRunner)."""
 
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.create_function(SQLITE_FOLD, 1, sqlite_casefold, deterministic=True)
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute("PRAGMA journal_mode=WAL")

@@ -1,4 +1,5 @@
-"""Telegram account endpoints: login by code, status, dialogs, history, sending."""
+"""Telegram account endpoints: login by code, status, dialogs, sending (a chat's stored
+history: twin.api.views.history)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from aiohttp import web
 from pydantic import Field, field_validator
 
 from twin import keys
-from twin.api.fields import ChatReference, Int64, PeerId, Phone, RowId
+from twin.api.fields import ChatReference, Int64, Phone
 from twin.api.ratelimit import login_attempt
 from twin.api.validation import ApiModel, RouteTable
 from twin.errors import Conflict, NotFound
@@ -157,60 +158,6 @@ class SendMessageOut(ApiModel):
     chat: int
     message_id: int | None
     voice: bool
-
-
-class MessagesQuery(ApiModel):
-    chat: PeerId
-    limit: int = Field(50, ge=1, le=500)
-    before: RowId | None = Field(None, description="the `id` of the oldest message already seen")
-    account: str = AccountName
-
-
-class SourceOut(ApiModel):
-    chunk_id: int
-    document: str
-    heading: str
-    label: str = Field(description="how the prompt named it (K1…)")
-
-
-class SourcesOut(ApiModel):
-    given: list[SourceOut]
-    used: list[SourceOut]
-
-
-class MessageOut(ApiModel):
-    id: int
-    telegram_id: int | None
-    direction: str
-    kind: str
-    text: str | None
-    transcript: str | None
-    duration: float | None
-    reply_to: int | None
-    date: datetime
-    state: str
-    state_reason: str | None
-    reply_id: int | None
-    prompt_tokens: int | None = Field(
-        description="on the first bubble of a generated reply: the LLM input tokens of "
-        "generating it; else null"
-    )
-    completion_tokens: int | None = Field(description="LLM output tokens, as `prompt_tokens`")
-    cost_usd: float | None = Field(
-        description="USD spent: generating the reply (its first bubble) or transcribing a voice "
-        "note; null when unknown (a model without a built-in or configured price), never 0"
-    )
-    sources: SourcesOut | None = Field(
-        None,
-        description="on the first bubble of a generated reply: the knowledge base's passages "
-        "it was given and those the model says it used; else null",
-    )
-
-
-class MessagesOut(ApiModel):
-    chat: int
-    messages: list[MessageOut]
-    next_before: int | None = Field(description="pass as `before` for the next (older) page")
 
 
 # --- views --------------------------------------------------------------------------------------
@@ -388,39 +335,3 @@ async def send_message(request: web.Request, body: SendMessageIn) -> SendMessage
             account, account_id, body.chat, body.text, allow_first_contact=body.allow_first_contact
         )
     return SendMessageOut(chat=sent.chat_id, message_id=sent.message_id, voice=body.voice)
-
-
-@routes.get("/messages", name="messages", summary="Stored history of a chat, newest first")
-async def messages(request: web.Request, query: MessagesQuery) -> MessagesOut:
-    repo = request.app[keys.DATABASE].repo
-    account_id = await request.app[keys.DIRECTORY].id_of(query.account)
-    try:
-        chat = await repo.get_chat_by_peer(account_id, query.chat)
-    except NotFound:
-        raise NotFound(f"no stored messages for chat {query.chat}") from None
-    rows = await repo.history(account_id, chat.id, limit=query.limit, before_id=query.before)
-    first_bubbles = [r.reply_id for r in rows if r.reply_id is not None and r.bubble_index == 0]
-    knowledge = await repo.reply_knowledge(first_bubbles)
-    items = [
-        MessageOut(
-            id=row.id,
-            telegram_id=row.tg_message_id,
-            direction=row.direction.value,
-            kind=row.kind.value,
-            text=row.text,
-            transcript=row.transcript,
-            duration=row.duration,
-            reply_to=row.reply_to_tg_id,
-            date=row.date,
-            state=row.state.value,
-            state_reason=row.state_reason,
-            reply_id=row.reply_id,
-            prompt_tokens=row.prompt_tokens,
-            completion_tokens=row.completion_tokens,
-            cost_usd=row.cost_usd,
-            sources=knowledge.get(row.reply_id) if row.bubble_index == 0 else None,
-        )
-        for row in rows
-    ]
-    next_before = items[-1].id if len(items) == query.limit else None
-    return MessagesOut(chat=query.chat, messages=items, next_before=next_before)
