@@ -205,8 +205,39 @@ async def test_the_app_page_and_its_assets_are_public_and_locked_down(make_clien
     assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
     page = await response.text()
     assert '<script type="module" src="/app/static/app.js?v=' in page
-    for name in ("app.js", "i18n.js", "htm-preact.module.js", "app.css", "LICENSE.preact"):
+    assert "media-src 'self'" in policy  # voice notes play from /messages/{id}/audio
+    for name in (
+        "app.js", "i18n.js", "htm-preact.module.js", "app.css", "LICENSE.preact",
+        "pages/conversations.js", "words/ru.js",
+    ):
         assert (await client.get(f"/app/static/{name}")).status == 200, name
-    missing = await client.get("/app/static/nothing.js")
-    assert missing.status == 404
-    assert_error(await missing.json(), "not_found")
+    for name in ("nothing.js", "pages/nothing.js", "pages"):
+        missing = await client.get(f"/app/static/{name}")
+        assert missing.status == 404, name
+        assert_error(await missing.json(), "not_found")
+
+
+async def test_the_app_speaks_the_owners_language(app_client) -> None:
+    """The session tells the app the language most of the owner's own messages are in (the
+    style profile); without one, `[twin] language`; else nothing (the browser's)."""
+    from twin import keys
+    from twin.api.views.app_session import _app_language
+    from twin.domain.style import OwnerMessage, StyleAccumulator
+
+    client = app_client
+    response, body = await sign_in(client, key=TOKEN)
+    session = await (await client.get("/app/session")).json()
+    assert session["language"] is None
+    repo = client.app[keys.DATABASE].repo
+    account = await repo.get_or_create_account("default")
+    style = StyleAccumulator().add(
+        OwnerMessage(text, 7, T0) for text in ("привет, как дела?", "да, завтра буду", "ok")
+    )
+    await repo.put_style_profile(account.id, style.to_dict())
+    session = await (await client.get("/app/session")).json()
+    assert session["language"] == "ru"
+    # `[twin] language` as a code or a name; a language the app lacks is the browser's
+    assert [_app_language(v) for v in ("ru", "Russian", "русский", "en-GB", "und-Latn")] == [
+        "ru", "ru", "ru", "en", "en"
+    ]
+    assert [_app_language(v) for v in ("uk", "de", "", None)] == [None, None, None, None]

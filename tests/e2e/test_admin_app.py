@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from telethon import functions
+from telethon import functions, types
 
 from tests.e2e.conftest import (
     OWNER_PHONE,
@@ -65,7 +65,9 @@ async def serious_violations(page: Any) -> list[str]:
     ]
 
 
-async def test_the_admin_app_in_chromium(sandbox, sandbox_clients, make_daemon, fake_openai):
+async def test_the_admin_app_in_chromium(
+    sandbox, sandbox_clients, make_daemon, fake_openai, voice_note_ogg
+):
     executable = chromium()
     from playwright.async_api import async_playwright, expect
 
@@ -102,7 +104,7 @@ async def test_the_admin_app_in_chromium(sandbox, sandbox_clients, make_daemon, 
 
             accounts = page.get_by_role("region", name="Accounts")
             await expect(accounts.get_by_role("cell", name="default", exact=True)).to_be_visible()
-            await expect(accounts.locator(".badge")).to_have_text("connected")
+            await expect(accounts.locator(".badge").first).to_have_text("connected")
             cookies = await context.cookies()
             [session] = [c for c in cookies if c["name"] == "twin_session"]
             assert session["httpOnly"] and session["sameSite"] == "Strict"
@@ -119,28 +121,75 @@ async def test_the_admin_app_in_chromium(sandbox, sandbox_clients, make_daemon, 
             await expect(page.locator('[data-figure="received"]')).to_have_text("1")
             await page.screenshot(path=str(ARTIFACTS / "app-overview.png"), full_page=True)
 
-            # stats: the chart renders (uPlot, loaded on this page only) over the day's table
+            # stats: the three charts render (uPlot, loaded on this page only) over the table
             await page.get_by_role("link", name="Stats").click()
-            await expect(page.locator(".chart canvas")).to_be_visible()
-            legend = page.locator(".chart .u-legend")
+            await expect(page.locator(".chart canvas")).to_have_count(3)
+            legend = page.locator('[data-chart="volume"] .u-legend')
             await expect(legend).to_contain_text("received")
             await expect(legend).to_contain_text("answered")
+            await expect(page.locator('[data-chart="latency"] .u-legend')).to_contain_text("median")
             today = page.locator("table.days tbody tr").first
             await expect(today.locator("td").nth(1)).to_have_text("1")  # received
             await expect(today.locator("td").nth(2)).to_have_text("1")  # answered
-            box = await page.locator(".chart canvas").bounding_box()
+            await expect(page.locator('tr[data-channel="telegram"]')).to_contain_text("2")
+            box = await page.locator('[data-chart="volume"] canvas').bounding_box()
             assert box is not None and box["width"] > 200 and box["height"] > 100
             await page.screenshot(path=str(ARTIFACTS / "app-stats.png"), full_page=True)
 
-            # the chats page: pause Carl's chat
-            await page.get_by_role("link", name="Chats").click()
-            row = page.locator(f'tr[data-chat="{contact.id}"]')
+            # conversations: found by a search, opened like a messenger, why and when
+            await page.get_by_role("link", name="Conversations").click()
+            row = page.locator(f'li[data-chat="{contact.id}"]')
+            await expect(row).to_contain_text("Hi Carl, yes we are open.")  # the newest message
+            await page.get_by_label("Search").fill("nothing like this")
+            await expect(page.get_by_text("No conversations found.")).to_be_visible()
+            await page.get_by_label("Search").fill("OPEN TODAY")
+            await expect(row).to_be_visible()
+            await row.get_by_role("link").click()
+            bubbles = page.locator("ol.messages > li")
+            await expect(bubbles.first).to_contain_text("are you open today?")
+            await expect(page.locator(".bubble.out")).to_contain_text("Hi Carl, yes we are open.")
+            why = page.locator(".bubble.out details.why")
+            await why.locator("summary").click()
+            await expect(why.locator("dd li").first).not_to_be_empty()  # the decision's reasons
+            await expect(why).to_contain_text("reply")
+            # send as the owner: Carl gets it, the bubble appears
+            await page.get_by_label("Send as you").fill("Come by at 5!")
+            await page.get_by_role("button", name="Send", exact=True).click()
+            await sandbox.wait_for(
+                lambda: "Come by at 5!" in sandbox.messages_from(owner, contact), timeout=20
+            )
+            await expect(page.locator(".bubble.out").last).to_contain_text("Come by at 5!")
+            # a voice note arrives live and plays (its sound read from Telegram)
+            await carl.send_file(
+                owner.id,
+                voice_note_ogg,
+                voice_note=True,
+                attributes=[types.DocumentAttributeAudio(duration=2, voice=True)],
+            )
+            audio = page.locator(".bubble.in audio")
+            await expect(audio).to_have_count(1, timeout=20_000)
+            heard = await page.evaluate(
+                "async (src) => { const r = await fetch(src); return [r.status,"
+                " r.headers.get('content-type'), (await r.arrayBuffer()).byteLength]; }",
+                await audio.get_attribute("src"),
+            )
+            assert heard == [200, "audio/ogg", len(voice_note_ogg)]
+            await page.screenshot(path=str(ARTIFACTS / "app-conversation.png"), full_page=True)
+            # the list: the owner's message took the chat over (paused); resume, then pause
+            await page.get_by_role("link", name="← Conversations").click()
+            row = page.locator(f'li[data-chat="{contact.id}"]')
+            await expect(row.locator(".badge.paused")).to_be_visible()
+            await row.get_by_role("button", name="Resume").click()
+            await expect(row.locator(".badge.paused")).to_have_count(0)
+            status, body = await daemon.call("GET", "/chats")
+            assert [c["paused"] for c in body["chats"] if c["id"] == contact.id] == [False]
             await row.get_by_role("button", name="Pause").click()
-            await expect(row.get_by_role("button", name="Resume")).to_be_visible()
-            await expect(row).to_contain_text("paused")
+            await expect(row.locator(".badge.paused")).to_be_visible()
+            await page.get_by_label("State").select_option("paused")
+            await expect(page.locator("li[data-chat]")).to_have_count(1)
             status, body = await daemon.call("GET", "/chats")
             assert [c["paused"] for c in body["chats"] if c["id"] == contact.id] == [True]
-            await page.screenshot(path=str(ARTIFACTS / "app-chats.png"), full_page=True)
+            await page.screenshot(path=str(ARTIFACTS / "app-conversations.png"), full_page=True)
 
             # working hours: an invalid span is refused next to its day, then fixed
             await page.get_by_role("link", name="Settings").click()
@@ -156,10 +205,22 @@ async def test_the_admin_app_in_chromium(sandbox, sandbox_clients, make_daemon, 
             await expect(page.locator("#hours-mon-error")).to_have_count(0)
             status, body = await daemon.call("GET", "/settings")
             assert body["overrides"]["schedule"]["hours"]["mon"] == ["09:00-13:00", "14:00-18:00"]
+            speed = page.get_by_label("Typing speed (characters/s)")
+            await speed.fill("-3")
+            await page.get_by_role("button", name="Save").click()
+            await expect(speed).to_have_attribute("aria-invalid", "true")
+            await expect(page.locator("#set-humanize-typing_cps-error")).not_to_be_empty()
+            await speed.fill("7")
+            await page.get_by_label("Voice replies").select_option("mirror")
+            await page.get_by_role("button", name="Save").click()
+            await expect(page.get_by_role("status")).to_contain_text("Saved")
+            status, body = await daemon.call("GET", "/settings")
+            assert body["overrides"]["humanize"] == {"typing_cps": 7.0}
+            assert body["overrides"]["twin"] == {"voice_replies": "mirror"}
 
             # the Russian switch
             await page.get_by_label("Language").select_option("ru")
-            await expect(page.get_by_role("link", name="Чаты")).to_be_visible()
+            await expect(page.get_by_role("link", name="Диалоги")).to_be_visible()
             await page.get_by_label("Язык").select_option("en")
 
             # API keys: created (shown once), listed without the secret, a bad name refused, revoked
@@ -183,7 +244,7 @@ async def test_the_admin_app_in_chromium(sandbox, sandbox_clients, make_daemon, 
             await accounts.get_by_role("button", name="Log out of Telegram default").click()
             assert (await daemon.call("GET", "/accounts"))[1]["accounts"][0]["authorized"]
             await accounts.get_by_role("button", name="Confirm: log out default").click()
-            await expect(accounts.locator(".badge")).to_have_text("logged_out")
+            await expect(accounts.locator(".badge").first).to_have_text("logged_out")
 
             # sign out: the session is gone at the server too
             await page.get_by_role("button", name="Sign out", exact=True).click()
@@ -201,20 +262,22 @@ async def test_the_admin_app_in_chromium(sandbox, sandbox_clients, make_daemon, 
             await checked.get_by_role("button", name="Sign in").click()
             await expect(checked.get_by_role("region", name="Accounts")).to_be_visible()
             assert await serious_violations(checked) == []
-            await checked.get_by_role("link", name="Chats").click()
-            await expect(checked.locator(f'tr[data-chat="{contact.id}"]')).to_be_visible()
-            assert await serious_violations(checked) == []
-            await checked.get_by_role("link", name="Stats").click()
-            await expect(checked.locator(".chart canvas")).to_be_visible()
-            assert await serious_violations(checked) == []
-            await checked.get_by_role("link", name="Settings").click()
-            await expect(checked.get_by_label("Monday")).to_be_visible()
-            assert await serious_violations(checked) == []
-            await checked.get_by_role("link", name="API keys").click()
-            await expect(checked.get_by_label("Key name")).to_be_visible()
-            assert await serious_violations(checked) == []
-            await checked.get_by_role("link", name="Connect Telegram").click()
-            await expect(checked.get_by_label("Phone number")).to_be_visible()
+            for link, ready in (
+                ("Conversations", f'li[data-chat="{contact.id}"]'),
+                ("Drafts", "#drafts-h"),
+                ("Twins", "#persona-h"),
+                ("Stats", ".chart canvas >> nth=0"),
+                ("Settings", "#hours-mon"),
+                ("Safety", "[data-safety-account]"),
+                ("API keys", "#key-name"),
+                ("Connect Telegram", "#phone"),
+            ):
+                await checked.get_by_role("link", name=link, exact=True).click()
+                await expect(checked.locator(ready)).to_be_visible()
+                assert await serious_violations(checked) == [], link
+            await checked.goto(base + f"#/conversations/default/{contact.id}")
+            await expect(checked.locator(".bubble").first).to_be_visible()
+            await checked.locator("details.why summary").first.click()
             assert await serious_violations(checked) == []
             await audit.close()
         finally:
@@ -266,7 +329,7 @@ async def test_connecting_an_account_with_code_and_password_in_chromium(
 
             await page.get_by_role("link", name="Overview").click()
             accounts = page.get_by_role("region", name="Accounts")
-            await expect(accounts.locator(".badge")).to_have_text("connected")
+            await expect(accounts.locator(".badge").first).to_have_text("connected")
             status, body = await daemon.call("GET", "/accounts")
             assert [a["username"] for a in body["accounts"]] == ["olga_owner"]
         finally:
@@ -326,5 +389,121 @@ async def test_drafts_decided_in_the_app(sandbox, sandbox_clients, make_daemon, 
             await expect(corrections.locator("li").first).to_contain_text("skipped")
             await page.screenshot(path=str(ARTIFACTS / "app-drafts.png"), full_page=True)
             assert sandbox.messages_from(owner, contact) == ["We open at 9 tomorrow!"]
+        finally:
+            await browser.close()
+
+
+async def test_twins_knowledge_memory_and_safety_in_chromium(
+    sandbox, sandbox_clients, make_daemon, fake_openai, tmp_path
+):
+    """A twin's persona edited (the API's field error shown next to the field), a knowledge
+    document uploaded, asked and removed, a contact's memory edited, the account switched to
+    drafts by the owner from the safety page, and a new twin created."""
+    executable = chromium()
+    from playwright.async_api import async_playwright, expect
+
+    from twin import keys
+    from twin.db.records_knowledge import QuietChat
+    from twin.domain.memory import Person
+
+    owner, contact = people(sandbox)
+    daemon = await make_daemon(**fast_pipeline(fake_openai.base_url + "/v1"))
+    await login(daemon, sandbox)
+    carl = await contact_client(sandbox_clients)
+    fake_openai.queue_reply(brain_reply("Hello!"))
+    await carl.send_message(owner.id, "hi, it's Carl")
+    await sandbox.wait_for(lambda: sandbox.messages_from(owner, contact) == ["Hello!"], timeout=20)
+    # what the twin learnt about Carl (as the memory pass stores it)
+    repo = daemon.client.app[keys.DATABASE].repo
+    account_id = await daemon.client.app[keys.DIRECTORY].id_of("default")
+    chat = await repo.get_chat_by_peer(account_id, contact.id)
+    [*_, first] = await repo.history(account_id, chat.id)
+    twin_id = (await repo.get_twin("default")).id
+    quiet = QuietChat(chat, twin_id, Person(contact.id, None), None)
+    await repo.store_memory(
+        quiet, [("preference", "likes tulips", first.id)], (first.id, first.date), max_facts=30
+    )
+    document = tmp_path / "delivery.md"
+    document.write_text(
+        "# Delivery\n\nWe deliver flowers anywhere within the city in two hours.\n", "utf-8"
+    )
+    base = str(daemon.client.make_url("/app/"))
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=executable, args=["--no-sandbox"]
+        )
+        try:
+            context = await browser.new_context(locale="en-US", bypass_csp=True)  # for axe
+            page = await context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            await page.goto(base + "#/twins")
+            await page.get_by_label("Admin key").fill(TOKEN)
+            await page.get_by_role("button", name="Sign in").click()
+
+            # persona: a bad language refused next to its field, then saved
+            await page.get_by_label("Persona", exact=True).fill("Runs a flower shop; warm, brief.")
+            await page.get_by_label("Facts").fill("Open 9 to 6\nDelivery is free over $50")
+            await page.get_by_label("Voice id").fill("x" * 200)
+            await page.get_by_role("button", name="Save").first.click()
+            await expect(page.get_by_label("Voice id")).to_have_attribute("aria-invalid", "true")
+            await page.get_by_label("Voice id").fill("")
+            await page.get_by_role("button", name="Save").first.click()
+            await expect(page.get_by_role("status").first).to_contain_text("Saved")
+            status, body = await daemon.call("GET", "/twins/default")
+            assert body["effective"]["twin"]["persona"] == "Runs a flower shop; warm, brief."
+            facts = body["effective"]["twin"]["facts"]
+            assert facts == ["Open 9 to 6", "Delivery is free over $50"]
+
+            # knowledge: upload, ask, remove
+            await page.get_by_label("Document (").set_input_files(str(document))
+            await page.get_by_role("button", name="Upload").click()
+            doc = page.locator('tr[data-doc="delivery.md"]')
+            await expect(doc).to_be_visible()
+            await page.get_by_label("Try a question").fill("do you deliver in the city?")
+            await page.get_by_role("button", name="Search").click()
+            await expect(page.locator(".passages")).to_contain_text("within the city")
+            await page.screenshot(path=str(ARTIFACTS / "app-twins.png"), full_page=True)
+            assert await serious_violations(page) == []
+            await doc.get_by_role("button", name="Remove delivery.md").click()
+            await expect(doc).to_have_count(0)
+            status, body = await daemon.call("GET", "/twins/default/knowledge")
+            assert body["documents"] == []
+
+            # memory: Carl's preference edited, a fact added
+            await page.locator("li[data-contact] button").first.click()
+            fact = page.get_by_label("Fact 1")
+            await expect(fact).to_have_value("likes tulips")
+            await fact.fill("likes red tulips")
+            await page.get_by_role("button", name="Add a fact").click()
+            await page.get_by_label("Fact 2").fill("birthday on 3 May")
+            await page.get_by_label("Kind").nth(1).select_option("date")
+            await page.locator("form.memory").get_by_role("button", name="Save").click()
+            await expect(page.get_by_label("Fact 2")).to_have_value("birthday on 3 May")
+            contact_id = (await daemon.call("GET", "/contacts"))[1]["contacts"][0]["id"]
+            status, body = await daemon.call("GET", f"/contacts/{contact_id}/memory")
+            assert [(f["kind"], f["text"]) for f in body["facts"]] == [
+                ("preference", "likes red tulips"),
+                ("date", "birthday on 3 May"),
+            ]
+
+            # a new twin, then the safety page: the owner switches the account to drafts
+            await page.get_by_label("New twin's name").fill("sales")
+            await page.get_by_role("button", name="Create").click()
+            await expect(page.get_by_role("link", name="sales")).to_have_attribute(
+                "aria-current", "page"
+            )
+            await page.get_by_role("link", name="Safety").click()
+            card = page.locator('[data-safety-account="default"]')
+            await expect(card.locator("[data-mode]")).to_have_text("active")
+            await card.get_by_label("Reason (kept with the mode)").fill("on holiday")
+            await card.get_by_role("button", name="Drafts only").click()
+            await expect(card.locator("[data-mode]")).to_have_text("drafts only")
+            await expect(card).to_contain_text("on holiday")
+            status, body = await daemon.call("GET", "/accounts/default/safety")
+            assert (body["mode"], body["set_by"]) == ("draft", "owner")
+            await expect(page.get_by_text("No webhook delivery yet.")).to_be_visible()
+            await page.screenshot(path=str(ARTIFACTS / "app-safety.png"), full_page=True)
+            assert errors == []
         finally:
             await browser.close()

@@ -9,6 +9,7 @@ import asyncio
 from telethon import events, functions, types
 
 from tests.e2e.conftest import (
+    AUTH,
     CONTACT_PHONE,
     OWNER_PHONE,
     brain_reply,
@@ -114,6 +115,13 @@ async def test_voice_note_is_transcribed_and_answered_with_a_voice_note(
     assert incoming["kind"] == "voice"
     assert incoming["transcript"] == "can you pick up milk on the way home"
     assert incoming["cost_usd"] > 0  # transcription is paid per minute
+    # both notes play in the admin app: read from Telegram when asked (twin keeps no sound)
+    heard = await daemon.client.get(f"/messages/{incoming['id']}/audio", headers=AUTH)
+    assert heard.status == 200 and heard.content_type == "audio/ogg"
+    assert await heard.read() == voice_note_ogg
+    spoken = next(m for m in body["messages"] if m["direction"] == "outgoing")
+    heard = await daemon.client.get(f"/messages/{spoken['id']}/audio", headers=AUTH)
+    assert heard.status == 200 and await heard.read() == data
 
 
 async def test_failing_tts_sends_the_same_reply_as_text(

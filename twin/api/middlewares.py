@@ -119,8 +119,10 @@ def error_middleware(max_body_bytes: int) -> Middleware:
 def static_files_middleware(resource_name: str, directory: Path) -> Middleware:
     """A missing static file is a 404 in the error shape: aiohttp's static handler only finds
     out when it sends the file, and then answers an empty 404 of its own. The assets are a
-    fixed set of files, listed once here."""
-    files = frozenset(path.name for path in directory.iterdir() if path.is_file())
+    fixed set of files (in subfolders too: `pages/overview.js`), listed once here."""
+    files = frozenset(
+        path.relative_to(directory).as_posix() for path in directory.rglob("*") if path.is_file()
+    )
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:

@@ -20,7 +20,8 @@ APP_STATIC_DIR = Path(__file__).resolve().parent.parent / "app_static"
 # Our own scripts and styles only; the API on the same origin; never framed.
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    "media-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
 )
 
 _PAGE = """<!doctype html>

@@ -17,6 +17,7 @@ from twin.api.errors import ApiError
 from twin.api.ratelimit import login_attempt
 from twin.api.validation import ApiModel, RouteTable, respond
 from twin.services.keys import Principal
+from twin.services.style import stored_profile
 
 routes = RouteTable(tags=("app",))
 
@@ -53,6 +54,12 @@ class SessionOut(ApiModel):
     )
     expires_at: datetime = Field(description="the latest it ends (idle expiry comes sooner)")
     idle_minutes: float = Field(description="it ends after this long without a request")
+    language: str | None = Field(
+        None,
+        description="the app's language for the owner: the one most of the owner's own Telegram "
+        "messages are written in (the style profile of the first account that has one), else "
+        "`[twin] language`; null: the browser's (en or ru)",
+    )
 
 
 class EndedOut(ApiModel):
@@ -131,7 +138,33 @@ async def session(request: web.Request) -> SessionOut:
         csrf_token=current.csrf,
         expires_at=current.expires_at,
         idle_minutes=request.app[keys.SETTINGS].api.session_idle_minutes,
+        language=await _owner_language(request),
     )
+
+
+APP_LANGUAGES = {"und-latn": "en"}  # Latin script: the one Latin-script language the app has
+
+
+def _app_language(value: str | None) -> str | None:
+    """The app's language (en, ru) for a language code or name, if it has one."""
+    text = (value or "").strip().lower()
+    for prefix, language in (("ru", "ru"), ("рус", "ru"), ("en", "en"), ("eng", "en")):
+        if text.startswith(prefix):
+            return language
+    return APP_LANGUAGES.get(text)
+
+
+async def _owner_language(request: web.Request) -> str | None:
+    repo = request.app[keys.DATABASE].repo
+    for account in await repo.list_accounts():
+        if account.channel != "telegram":
+            continue
+        profile = await stored_profile(repo, account.id)
+        if profile is not None and profile.languages:
+            found = _app_language(profile.languages[0][0])
+            if found is not None:
+                return found
+    return _app_language(request.app[keys.SETTINGS].twin.language)
 
 
 @routes.delete(
