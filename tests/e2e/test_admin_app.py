@@ -175,6 +175,17 @@ async def test_the_admin_app_in_chromium(
             )
             assert heard == [200, "audio/ogg", len(voice_note_ogg)]
             await page.screenshot(path=str(ARTIFACTS / "app-conversation.png"), full_page=True)
+            # on a phone's screen: nothing wider than the screen
+            await page.set_viewport_size({"width": 390, "height": 844})
+            wide = "() => document.documentElement.scrollWidth - window.innerWidth"
+            assert await page.evaluate(wide) <= 0
+            await page.screenshot(path=str(ARTIFACTS / "app-phone-chat.png"), full_page=True)
+            await page.get_by_role("link", name="Overview").click()
+            await expect(page.get_by_role("region", name="Accounts")).to_be_visible()
+            assert await page.evaluate(wide) <= 0
+            await page.screenshot(path=str(ARTIFACTS / "app-phone-overview.png"), full_page=True)
+            await page.set_viewport_size({"width": 1100, "height": 800})
+            await page.go_back()
             # the list: the owner's message took the chat over (paused); resume, then pause
             await page.get_by_role("link", name="← Conversations").click()
             row = page.locator(f'li[data-chat="{contact.id}"]')
@@ -397,8 +408,10 @@ async def test_twins_knowledge_memory_and_safety_in_chromium(
     sandbox, sandbox_clients, make_daemon, fake_openai, tmp_path
 ):
     """A twin's persona edited (the API's field error shown next to the field), a knowledge
-    document uploaded, asked and removed, a contact's memory edited, the account switched to
-    drafts by the owner from the safety page, and a new twin created."""
+    document uploaded, asked and removed, a contact's memory edited, a bot added and paused, a
+    new twin created and the account linked to it, a failed reply retried from the
+    conversation, the chat's own mode and a take-over, a dead webhook redelivered, and the
+    account switched to drafts by the owner from the safety page."""
     executable = chromium()
     from playwright.async_api import async_playwright, expect
 
@@ -423,6 +436,15 @@ async def test_twins_knowledge_memory_and_safety_in_chromium(
     await repo.store_memory(
         quiet, [("preference", "likes tulips", first.id)], (first.id, first.date), max_facts=30
     )
+    # a webhook delivery its receiver never took
+    dead = await repo._run(
+        lambda c: repo._add_delivery(
+            c, account_id=account_id, key="k-1", url="http://127.0.0.1:9/hook",
+            payload={"type": "reply"}, now=first.date,
+        )
+    )
+    await repo.delivery_failed(dead, "connection refused", None, None)
+    bot = sandbox.create_user("15550501", "Shop Bot", username="olga_shop_bot", bot=True)
     document = tmp_path / "delivery.md"
     document.write_text(
         "# Delivery\n\nWe deliver flowers anywhere within the city in two hours.\n", "utf-8"
@@ -487,13 +509,64 @@ async def test_twins_knowledge_memory_and_safety_in_chromium(
                 ("date", "birthday on 3 May"),
             ]
 
-            # a new twin, then the safety page: the owner switches the account to drafts
+            # a bot added to the twin from the app, then paused
+            await page.get_by_label("Bot token from @BotFather").fill(bot.bot_token)
+            await page.get_by_role("button", name="Add the bot").click()
+            listed_bot = page.locator(f'li[data-bot="{bot.id}"]')
+            await expect(listed_bot).to_contain_text("@olga_shop_bot")
+            await listed_bot.get_by_role("button", name="Pause").click()
+            await expect(listed_bot.locator(".badge")).to_have_text("paused")
+            assert (await daemon.call("GET", "/bots"))[1]["bots"][0]["paused"] is True
+
+            # a new twin, and the account linked to it
             await page.get_by_label("New twin's name").fill("sales")
             await page.get_by_role("button", name="Create").click()
             await expect(page.get_by_role("link", name="sales")).to_have_attribute(
                 "aria-current", "page"
             )
+            await page.get_by_label("Answer as this twin on").select_option("default")
+            await page.get_by_role("button", name="Link", exact=True).click()
+            await expect(page.locator("#links-h + p")).to_have_text("default")
+            status, body = await daemon.call("GET", "/accounts")
+            assert body["accounts"][0]["twin"] == "sales"
+
+            # a reply that failed for good, retried from the conversation
+            fake_openai.fail_next(status=400)
+            await carl.send_message(owner.id, "are you there?")
+            await page.get_by_role("link", name="Conversations").click()
+            await page.get_by_label("State").select_option("failed")
+            row = page.locator(f'li[data-chat="{contact.id}"]')
+            await expect(row.locator(".badge.failed")).to_be_visible(timeout=20_000)  # live
+            await row.get_by_role("link").click()
+            fake_openai.queue_reply(brain_reply("Yes, here!"))
+            await page.get_by_role("button", name="Retry").click()
+            await sandbox.wait_for(
+                lambda: sandbox.messages_from(owner, contact) == ["Hello!", "Yes, here!"],
+                timeout=20,
+            )
+            await expect(page.locator(".bubble.out").last).to_contain_text("Yes, here!")
+            # the chat's own mode, and taking it over for [twin] takeover_minutes
+            await page.get_by_label("Mode").select_option("draft")
+            await expect(page.get_by_label("Mode")).to_have_value("draft")
+            status, body = await daemon.call("GET", f"/chats/{contact.id}/settings")
+            assert body["overrides"]["twin"] == {"mode": "draft"}
+            await page.get_by_role("button", name="Take over").click()
+            await expect(page.get_by_role("button", name="Resume")).to_be_visible()
+            status, body = await daemon.call("GET", "/chats")
+            [until] = [c["paused_until"] for c in body["chats"] if c["id"] == contact.id]
+            assert until is not None and not until.startswith("9999")  # back by itself
+            await page.screenshot(path=str(ARTIFACTS / "app-retried.png"), full_page=True)
+
+            # webhook deliveries: a dead one redelivered
             await page.get_by_role("link", name="Safety").click()
+            row = page.locator(f'tr[data-delivery="{dead}"]')
+            await expect(row.locator(".badge")).to_have_text("dead")
+            await row.get_by_role("button", name=f"Redeliver {dead}").click()
+            await expect(row.locator(".badge")).not_to_have_text("dead")
+            delivery = await repo.get_delivery(dead)
+            assert delivery.state == "pending"  # due again (the worker retries it with back-off)
+
+            # the safety page: the owner switches the account to drafts
             card = page.locator('[data-safety-account="default"]')
             await expect(card.locator("[data-mode]")).to_have_text("active")
             await card.get_by_label("Reason (kept with the mode)").fill("on holiday")
@@ -502,7 +575,6 @@ async def test_twins_knowledge_memory_and_safety_in_chromium(
             await expect(card).to_contain_text("on holiday")
             status, body = await daemon.call("GET", "/accounts/default/safety")
             assert (body["mode"], body["set_by"]) == ("draft", "owner")
-            await expect(page.get_by_text("No webhook delivery yet.")).to_be_visible()
             await page.screenshot(path=str(ARTIFACTS / "app-safety.png"), full_page=True)
             assert errors == []
         finally:
