@@ -104,6 +104,7 @@ async def test_every_channel_in_one_list_newest_first(client, seeded) -> None:
     assert (bob["escalated"], bob["paused"], bob["failed"]) == (False, True, 1)
     assert bob["last_text"] == "Call me about the INVOICE"  # a voice note: its transcript
     assert visitor["title"] == "Visitor" and body["total"] == 3
+    assert [c["chat_key"] for c in body["conversations"]] == ["1001", "1002", "5"]
 
 
 async def test_filters(client, seeded) -> None:
@@ -113,6 +114,7 @@ async def test_filters(client, seeded) -> None:
     assert await listed(client, "?state=escalated") == [("default", 1001)]
     assert await listed(client, "?state=failed") == [("default", 1002)]
     assert await listed(client, "?account=web") == [("web", 5)]
+    assert await listed(client, "?account=default&chat=1002") == [("default", 1002)]
     assert await listed(client, "?limit=1&offset=1") == [("default", 1002)]
 
 

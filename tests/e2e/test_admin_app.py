@@ -576,6 +576,19 @@ async def test_twins_knowledge_memory_and_safety_in_chromium(
             status, body = await daemon.call("GET", "/accounts/default/safety")
             assert (body["mode"], body["set_by"]) == ("draft", "owner")
             await page.screenshot(path=str(ARTIFACTS / "app-safety.png"), full_page=True)
+
+            # another channel's conversation (its id above 2^53: a string in the app)
+            fake_openai.queue_reply(brain_reply("We deliver until 8."))
+            status, answer = await daemon.call(
+                "POST", "/api/chat", json={"message": "do you deliver?", "thread_id": "web-1"}
+            )
+            assert status == 200, answer
+            await page.get_by_role("link", name="Conversations").click()
+            await page.get_by_label("Channel").select_option("http_chat")
+            await expect(page.locator("li[data-chat]")).to_have_count(1)
+            await page.locator("li[data-chat] a").click()
+            await expect(page.locator(".bubble.out")).to_contain_text("We deliver until 8.")
+            await expect(page.locator(".bubble.in")).to_contain_text("do you deliver?")
             assert errors == []
         finally:
             await browser.close()

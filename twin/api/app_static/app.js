@@ -15,6 +15,17 @@ const PAGES = [
 ];
 const loaded = {};  // module name -> its page component, once imported
 
+// Once signed in and idle, the other pages' modules (and the charts') are fetched, so that a
+// page's first visit is as quick as the next ones.
+function prefetch() {
+  setTimeout(() => {
+    for (const [, module] of PAGES) {
+      import(`./pages/${module}.js`).then((found) => { loaded[module] ||= found.default; }, () => {});
+    }
+    import("./uPlot.esm.js").catch(() => {});
+  }, 300);
+}
+
 function route() {
   const [name, ...params] = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean);
   const page = PAGES.find(([path]) => path === name);
@@ -83,6 +94,7 @@ function App() {
       setLanguage(session.language);
     }
     setNotice(""); setState("signedIn");
+    prefetch();
   };
   useEffect(() => {
     onSignedOut(() => { setCsrf(null); setNotice(translator(language)("sessionEnded")); setState("signedOut"); });

@@ -1,6 +1,6 @@
 // What every page shares: the API client (the session cookie goes by itself; the CSRF token
 // is kept in memory only), the one error shape, loading, the event stream, small widgets.
-import { html, useCallback, useEffect, useState } from "./htm-preact.module.js";
+import { html, useCallback, useEffect, useRef, useState } from "./htm-preact.module.js";
 
 const SAFE = new Set(["GET", "HEAD"]);
 let csrf = null;
@@ -66,11 +66,15 @@ export function query(params) {
   return text ? "?" + text : "";
 }
 
+// Load with `loader` when `deps` change; `reload()` loads again. Only the newest request's
+// answer is shown (an older one arriving late, e.g. while the owner types a search, is dropped).
 export function useLoad(loader, deps) {
   const [state, setState] = useState({ data: null, error: null });
+  const latest = useRef(0);
   const reload = useCallback(() => {
-    loader().then((data) => setState({ data, error: null }),
-                  (error) => setState((old) => ({ data: old.data, error })));
+    const mine = ++latest.current;
+    loader().then((data) => { if (mine === latest.current) setState({ data, error: null }); },
+                  (error) => { if (mine === latest.current) setState((old) => ({ data: old.data, error })); });
   }, deps);
   useEffect(reload, [reload]);
   return [state, reload];

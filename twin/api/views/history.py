@@ -131,6 +131,7 @@ class ConversationsQuery(ApiModel):
         pattern=r"^[A-Za-z0-9_.-]+$",
         description="one account or channel instance (default: all)",
     )
+    chat: PeerId | None = Field(None, description="one conversation (with `account`)")
     channel: Channel | None = None
     state: Literal["paused", "escalated", "failed"] | None = None
     q: str | None = Field(None, min_length=1, max_length=200, description="search")
@@ -142,6 +143,10 @@ class ConversationOut(ApiModel):
     account: str = Field(description="the account or channel instance (`account` elsewhere)")
     channel: str
     chat: int = Field(description="the peer id: `chat` of GET /messages, pause, settings")
+    chat_key: str = Field(
+        description="`chat` as a string, for JavaScript: a channel's conversation ids can be "
+        "above 2^53, which a JavaScript number cannot hold exactly"
+    )
     kind: str
     title: str | None
     username: str | None
@@ -288,6 +293,7 @@ async def conversations(request: web.Request, query: ConversationsQuery) -> Conv
     now = request.app[keys.CLOCK].now()
     rows, total = await request.app[keys.DATABASE].repo.list_conversations(
         account_ids=account_ids,
+        peer_id=query.chat,
         channel=query.channel,
         state=query.state,
         search=query.q.strip() or None if query.q else None,
@@ -301,6 +307,7 @@ async def conversations(request: web.Request, query: ConversationsQuery) -> Conv
                 account=row.account,
                 channel=row.channel,
                 chat=row.peer_id,
+                chat_key=str(row.peer_id),
                 kind=row.kind,
                 title=row.title,
                 username=row.username,

@@ -72,6 +72,7 @@ class ConversationsMixin(RepoBase):
         self,
         *,
         account_ids: Sequence[int] | None = None,
+        peer_id: int | None = None,
         channel: str | None = None,
         state: ConversationState | None = None,
         search: str | None = None,
@@ -112,6 +113,8 @@ class ConversationsMixin(RepoBase):
             where: list[Any] = []
             if account_ids is not None:
                 where.append(C.c.account_id.in_(list(account_ids)))
+            if peer_id is not None:
+                where.append(C.c.peer_id == peer_id)
             if channel is not None:
                 where.append(A.c.channel == channel)
             if state == "paused":

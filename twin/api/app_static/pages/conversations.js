@@ -13,18 +13,18 @@ const LIVE = ["message.received", "message.sent", "message.skipped", "message.ed
   "draft.created", "draft.sent"];
 
 const UNANSWERED = new Set(["skipped", "failed", "cancelled"]);  // shown under a contact's message
-const href = (c) => `#/conversations/${encodeURIComponent(c.account)}/${c.chat}`;
+const href = (c) => `#/conversations/${encodeURIComponent(c.account)}/${c.chat_key}`;
 const forChat = (account) => "?" + new URLSearchParams({ account }).toString();
 
 function PauseButton({ t, conversation, onDone }) {
   const [run, error] = useAction();
-  const path = `/chats/${conversation.chat}/${conversation.paused ? "resume" : "pause"}`;
+  const path = `/chats/${conversation.chat_key}/${conversation.paused ? "resume" : "pause"}`;
   const act = async () => {
     await run(() => api("POST", path, { account: conversation.account }));
     onDone();
   };
   return html`<button class="secondary" onClick=${act}
-      aria-label=${(conversation.paused ? t("resume") : t("pause")) + " " + (conversation.title || conversation.chat)}>
+      aria-label=${(conversation.paused ? t("resume") : t("pause")) + " " + (conversation.title || conversation.chat_key)}>
       ${conversation.paused ? t("resume") : t("pause")}</button>
     ${error && html`<span role="alert" class="error">${error}</span>`}`;
 }
@@ -40,8 +40,8 @@ function Badges({ t, c }) {
 function List({ t }) {
   const [filters, setFilters] = useState({ q: "", channel: "", state: "" });
   const [search, setSearch] = useState("");
-  useEffect(() => {  // search as the owner types, without a request per key
-    const timer = setTimeout(() => setFilters((f) => ({ ...f, q: search.trim() })), 200);
+  useEffect(() => {  // search as the owner types (a burst of input, e.g. a paste, is one request)
+    const timer = setTimeout(() => setFilters((f) => ({ ...f, q: search.trim() })), 25);
     return () => clearTimeout(timer);
   }, [search]);
   const [list, reload] = useLoad(() => api("GET", "/conversations" + query({ ...filters, limit: 100 })),
@@ -66,8 +66,8 @@ function List({ t }) {
     ${!list.data ? html`<${Loading} t=${t} state=${list} />`
       : !list.data.conversations.length ? html`<p class="muted">${t("noChats")}</p>`
       : html`<ul class="conversations">${list.data.conversations.map((c) => html`
-        <li data-chat=${c.chat} data-account=${c.account}>
-          <a href=${href(c)}><strong>${c.title || c.username || c.thread_id || c.chat}</strong></a>
+        <li data-chat=${c.chat_key} data-account=${c.account}>
+          <a href=${href(c)}><strong>${c.title || c.username || c.thread_id || c.chat_key}</strong></a>
           <span class="badge channel">${c.channel}</span>
           ${c.account !== "default" && html`<span class="muted">${c.account}</span>`}
           <${Badges} t=${t} c=${c} />
@@ -155,7 +155,7 @@ function ChatSettings({ t, account, chat }) {
 
 function Conversation({ t, account, chat }) {
   const [pages, setPages] = useState({ messages: [], replies: {}, before: null, error: null, loaded: false });
-  const [info, reloadInfo] = useLoad(() => api("GET", "/conversations" + query({ account, limit: 200 })), [account]);
+  const [info, reloadInfo] = useLoad(() => api("GET", "/conversations" + query({ account, chat })), [account, chat]);
   const [settings] = useLoad(() => api("GET", "/settings" + forChat(account)), [account]);
   const [text, setText] = useState("");
   const composer = useRef(null);
@@ -173,9 +173,10 @@ function Conversation({ t, account, chat }) {
   };
   useEffect(() => { load(null); }, [account, chat]);
   useEvents(LIVE, (type, data) => {
-    if (data.chat === undefined || String(data.chat) === String(chat)) { load(null); reloadInfo(); }
+    // (an event's chat id went through a JavaScript number: compared as one)
+    if (data.chat === undefined || data.chat === Number(chat)) { load(null); reloadInfo(); }
   });
-  const conversation = info.data?.conversations.find((c) => String(c.chat) === String(chat));
+  const conversation = info.data?.conversations.find((c) => c.chat_key === chat);
   const refresh = () => { load(null); reloadInfo(); };
   const takeOver = async () => {
     const minutes = settings.data?.effective.twin.takeover_minutes || 30;
