@@ -68,13 +68,19 @@ API = """async () => {
 }"""
 
 PAGES = [  # (link text, what shows that the page is there); sign-in lands on the overview
-    ("Drafts", "() => document.querySelector('#corrections-h')"
-     " && !document.body.innerText.includes('Loading')"),
+    (
+        "Drafts",
+        "() => document.querySelector('#corrections-h')"
+        " && !document.body.innerText.includes('Loading')",
+    ),
     ("Stats", "() => document.querySelectorAll('.chart canvas').length === 3"),
     ("Settings", "() => document.querySelector('#hours-mon')"),
     ("Twins", "() => document.querySelector('#persona-h') && document.querySelector('#memory-h')"),
-    ("Safety", "() => document.querySelector('#deliveries-h')"
-     " && !document.body.innerText.includes('Loading')"),
+    (
+        "Safety",
+        "() => document.querySelector('#deliveries-h')"
+        " && !document.body.innerText.includes('Loading')",
+    ),
     ("Overview", "() => document.querySelector('[data-figure=received]')"),
     ("Conversations", "() => document.querySelectorAll('li[data-chat]').length >= 50"),
 ]
@@ -89,10 +95,13 @@ def figures(samples: list[float]) -> tuple[float, float, float]:
 
 async def seed(base: str, conversations: int, turns: int) -> None:
     async with aiohttp.ClientSession(headers=AUTH) as session:
+
         async def one(n: int) -> None:
             for turn in range(turns):
-                body = {"message": f"Question {turn} from visitor {n}: are you open?",
-                        "thread_id": f"visitor-{n}"}
+                body = {
+                    "message": f"Question {turn} from visitor {n}: are you open?",
+                    "thread_id": f"visitor-{n}",
+                }
                 async with session.post(base + "/api/chat", json=body) as r:
                     assert r.status == 200, await r.text()
 
@@ -142,40 +151,68 @@ async def run(args: argparse.Namespace) -> None:
                             TIMED, [f'nav a[href="{await href(page, link)}"]', None, ready]
                         )
                         results.setdefault(f"navigate {link}", []).append(took)
-                    await page.evaluate(TIMED, [
-                        'nav a[href="#/conversations"]', None, LIST])
-                    results.setdefault("open a conversation", []).append(await page.evaluate(
-                        TIMED, ["li[data-chat] a", None,
-                                "() => document.querySelectorAll('.bubble').length >= 6"]))
-                    await page.evaluate(TIMED, [
-                        'a[href="#/conversations"]', None, LIST])
+                    await page.evaluate(TIMED, ['nav a[href="#/conversations"]', None, LIST])
+                    results.setdefault("open a conversation", []).append(
+                        await page.evaluate(
+                            TIMED,
+                            [
+                                "li[data-chat] a",
+                                None,
+                                "() => document.querySelectorAll('.bubble').length >= 6",
+                            ],
+                        )
+                    )
+                    await page.evaluate(TIMED, ['a[href="#/conversations"]', None, LIST])
                     paused = "document.querySelector('li[data-chat] .badge.paused')"
-                    results.setdefault("pause", []).append(await page.evaluate(
-                        TIMED, ["li[data-chat] button", None, f"() => {paused}"]))
-                    results.setdefault("resume", []).append(await page.evaluate(
-                        TIMED, ["li[data-chat] button", None, f"() => !{paused}"]))
+                    results.setdefault("pause", []).append(
+                        await page.evaluate(
+                            TIMED, ["li[data-chat] button", None, f"() => {paused}"]
+                        )
+                    )
+                    results.setdefault("resume", []).append(
+                        await page.evaluate(
+                            TIMED, ["li[data-chat] button", None, f"() => !{paused}"]
+                        )
+                    )
                     results.setdefault("search (keystroke to list)", []).append(
-                        await page.evaluate(TIMED, [
-                            "#conv-q", "visitor 7:", "() => document.querySelectorAll("
-                            "'li[data-chat]').length === 1"]))
-                    await page.evaluate(TIMED, [
-                        "#conv-q", "", "() => document.querySelectorAll('li[data-chat]')"
-                        ".length >= 50"])
+                        await page.evaluate(
+                            TIMED,
+                            [
+                                "#conv-q",
+                                "visitor 7:",
+                                "() => document.querySelectorAll('li[data-chat]').length === 1",
+                            ],
+                        )
+                    )
+                    await page.evaluate(
+                        TIMED,
+                        [
+                            "#conv-q",
+                            "",
+                            "() => document.querySelectorAll('li[data-chat]').length >= 50",
+                        ],
+                    )
                 await browser.close()
         finally:
             process.terminate()
             process.wait(30)
             await fake.stop()
     api_p50 = figures(results["api"])[0]
-    print(f"{args.conversations} conversations x {args.turns} turns, {args.repeat} repeats; "
-          f"ms (x the api baseline's p50)")
+    print(
+        f"{args.conversations} conversations x {args.turns} turns, {args.repeat} repeats; "
+        f"ms (x the api baseline's p50)"
+    )
     print(f"{'':34} {'p50':>14} {'p95':>14} {'max':>8}")
     for name, samples in results.items():
         p50, p95, top = figures(samples)
-        print(f"{name:34} {p50:7.1f} ({p50 / api_p50:4.1f}x) {p95:7.1f} ({p95 / api_p50:4.1f}x)"
-              f" {top:8.1f}")
-    print("first visit (the page's module loaded): " + ", ".join(
-        f"{link} {took:.0f}" for link, took in firsts.items()))
+        print(
+            f"{name:34} {p50:7.1f} ({p50 / api_p50:4.1f}x) {p95:7.1f} ({p95 / api_p50:4.1f}x)"
+            f" {top:8.1f}"
+        )
+    print(
+        "first visit (the page's module loaded): "
+        + ", ".join(f"{link} {took:.0f}" for link, took in firsts.items())
+    )
     worst = max(figures(samples)[1] for name, samples in results.items() if name != "api")
     print(f"slowest interaction p95: {worst:.1f} ms (target: within 100 ms)")
 

@@ -14,8 +14,10 @@ Without a browser the test skips with the reason — except where `TWIN_REQUIRE_
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +67,28 @@ async def serious_violations(page: Any) -> list[str]:
     ]
 
 
+@contextlib.asynccontextmanager
+async def signed_in(
+    executable: str, daemon: Any, path: str = "", **context: Any
+) -> AsyncIterator[Any]:
+    """A Chromium page of the app at `path` (e.g. "#/drafts"), signed in with the admin key."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=executable,
+            args=["--no-sandbox"],  # root in CI
+        )
+        try:
+            page = await (await browser.new_context(locale="en-US", **context)).new_page()
+            await page.goto(str(daemon.client.make_url("/app/")) + path)
+            await page.get_by_label("Admin key").fill(TOKEN)
+            await page.get_by_role("button", name="Sign in").click()
+            yield page
+        finally:
+            await browser.close()
+
+
 async def test_the_admin_app_in_chromium(
     sandbox, sandbox_clients, make_daemon, fake_openai, voice_note_ogg
 ):
@@ -81,7 +105,8 @@ async def test_the_admin_app_in_chromium(
 
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
-            executable_path=executable, args=["--no-sandbox"]  # root in CI
+            executable_path=executable,
+            args=["--no-sandbox"],  # root in CI
         )
         try:
             context = await browser.new_context(
@@ -300,58 +325,47 @@ async def test_connecting_an_account_with_code_and_password_in_chromium(
 ):
     """Phone → code → two-step password from the app, Telegram's refusals shown plainly."""
     executable = chromium()
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import expect
 
     sandbox.create_user(OWNER_PHONE, "Olga", username="olga_owner", password="s3cret pass")
     daemon = await make_daemon(**fast_pipeline(fake_openai.base_url + "/v1"))
-    base = str(daemon.client.make_url("/app/"))
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=executable, args=["--no-sandbox"]
-        )
-        try:
-            page = await (await browser.new_context(locale="en-US")).new_page()
-            await page.goto(base)
-            await page.get_by_label("Admin key").fill(TOKEN)
-            await page.get_by_role("button", name="Sign in").click()
-            await page.get_by_role("link", name="Connect Telegram").click()
+    async with signed_in(executable, daemon) as page:
+        await page.get_by_role("link", name="Connect Telegram").click()
 
-            await page.get_by_label("Phone number").fill("+" + OWNER_PHONE)
-            await page.get_by_role("button", name="Send the code").click()
-            await expect(page.get_by_role("status")).to_contain_text("Telegram sent the code")
-            code = sandbox.last_code(OWNER_PHONE)
-            wrong = "1" * len(code) if code != "1" * len(code) else "2" * len(code)
-            await page.get_by_label("Login code").fill(wrong)
-            await page.get_by_role("button", name="Continue").click()
-            alert = page.get_by_role("alert")
-            await expect(alert).not_to_be_empty()
-            assert "code" in (await alert.text_content() or "").lower()  # the API's own words
+        await page.get_by_label("Phone number").fill("+" + OWNER_PHONE)
+        await page.get_by_role("button", name="Send the code").click()
+        await expect(page.get_by_role("status")).to_contain_text("Telegram sent the code")
+        code = sandbox.last_code(OWNER_PHONE)
+        wrong = "1" * len(code) if code != "1" * len(code) else "2" * len(code)
+        await page.get_by_label("Login code").fill(wrong)
+        await page.get_by_role("button", name="Continue").click()
+        alert = page.get_by_role("alert")
+        await expect(alert).not_to_be_empty()
+        assert "code" in (await alert.text_content() or "").lower()  # the API's own words
 
-            await page.get_by_label("Login code").fill(code)
-            await page.get_by_role("button", name="Continue").click()
-            await expect(page.get_by_role("status")).to_contain_text("two-step verification")
-            await page.get_by_label("Two-step verification password").fill("wrong pass")
-            await page.get_by_role("button", name="Continue").click()
-            await expect(alert).not_to_be_empty()
-            await page.get_by_label("Two-step verification password").fill("s3cret pass")
-            await page.get_by_role("button", name="Continue").click()
-            await expect(page.get_by_role("status")).to_have_text("Connected as @olga_owner.")
-            await page.screenshot(path=str(ARTIFACTS / "app-connect.png"), full_page=True)
+        await page.get_by_label("Login code").fill(code)
+        await page.get_by_role("button", name="Continue").click()
+        await expect(page.get_by_role("status")).to_contain_text("two-step verification")
+        await page.get_by_label("Two-step verification password").fill("wrong pass")
+        await page.get_by_role("button", name="Continue").click()
+        await expect(alert).not_to_be_empty()
+        await page.get_by_label("Two-step verification password").fill("s3cret pass")
+        await page.get_by_role("button", name="Continue").click()
+        await expect(page.get_by_role("status")).to_have_text("Connected as @olga_owner.")
+        await page.screenshot(path=str(ARTIFACTS / "app-connect.png"), full_page=True)
 
-            await page.get_by_role("link", name="Overview").click()
-            accounts = page.get_by_role("region", name="Accounts")
-            await expect(accounts.locator(".badge").first).to_have_text("connected")
-            status, body = await daemon.call("GET", "/accounts")
-            assert [a["username"] for a in body["accounts"]] == ["olga_owner"]
-        finally:
-            await browser.close()
+        await page.get_by_role("link", name="Overview").click()
+        accounts = page.get_by_role("region", name="Accounts")
+        await expect(accounts.locator(".badge").first).to_have_text("connected")
+        status, body = await daemon.call("GET", "/accounts")
+        assert [a["username"] for a in body["accounts"]] == ["olga_owner"]
 
 
 async def test_drafts_decided_in_the_app(sandbox, sandbox_clients, make_daemon, fake_openai):
     """Copilot mode from the app: a draft appears live; edited and sent, it reaches the contact
     as the owner wrote it; the next one is skipped; the corrections list shows both."""
     executable = chromium()
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import expect
 
     owner, contact = people(sandbox)
     daemon = await make_daemon(
@@ -363,45 +377,33 @@ async def test_drafts_decided_in_the_app(sandbox, sandbox_clients, make_daemon, 
     await login(daemon, sandbox)
     carl = await contact_client(sandbox_clients)
     await carl(functions.contacts.GetContactsRequest(hash=0))
-    base = str(daemon.client.make_url("/app/"))
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=executable, args=["--no-sandbox"]
+    async with signed_in(executable, daemon, "#/drafts", bypass_csp=True) as page:  # for axe
+        await expect(page.get_by_text("No draft waiting.")).to_be_visible()
+
+        fake_openai.queue_reply(brain_reply("We open at 10."))
+        await carl.send_message(owner.id, "when do you open?")
+        draft = page.locator("li[data-draft]")
+        await expect(draft).to_contain_text("We open at 10.")  # live, no reload
+        assert await serious_violations(page) == []
+        await draft.get_by_role("button", name="Edit").click()
+        await draft.get_by_label("Your text").fill("We open at 9 tomorrow!")
+        await draft.get_by_role("button", name="Send your text").click()
+        await expect(page.get_by_text("No draft waiting.")).to_be_visible()
+        await sandbox.wait_for(
+            lambda: sandbox.messages_from(owner, contact) == ["We open at 9 tomorrow!"],
+            timeout=20,
         )
-        try:
-            context = await browser.new_context(locale="en-US", bypass_csp=True)  # for axe
-            page = await context.new_page()
-            await page.goto(base + "#/drafts")
-            await page.get_by_label("Admin key").fill(TOKEN)
-            await page.get_by_role("button", name="Sign in").click()
-            await expect(page.get_by_text("No draft waiting.")).to_be_visible()
 
-            fake_openai.queue_reply(brain_reply("We open at 10."))
-            await carl.send_message(owner.id, "when do you open?")
-            draft = page.locator("li[data-draft]")
-            await expect(draft).to_contain_text("We open at 10.")  # live, no reload
-            assert await serious_violations(page) == []
-            await draft.get_by_role("button", name="Edit").click()
-            await draft.get_by_label("Your text").fill("We open at 9 tomorrow!")
-            await draft.get_by_role("button", name="Send your text").click()
-            await expect(page.get_by_text("No draft waiting.")).to_be_visible()
-            await sandbox.wait_for(
-                lambda: sandbox.messages_from(owner, contact) == ["We open at 9 tomorrow!"],
-                timeout=20,
-            )
-
-            fake_openai.queue_reply(brain_reply("Anything else?"))
-            await carl.send_message(owner.id, "thanks")
-            await expect(draft).to_contain_text("Anything else?")
-            await draft.get_by_role("button", name="Skip").click()
-            await expect(page.get_by_text("No draft waiting.")).to_be_visible()
-            corrections = page.get_by_role("region", name="Your corrections")
-            await expect(corrections.locator("li")).to_have_count(2)
-            await expect(corrections.locator("li").first).to_contain_text("skipped")
-            await page.screenshot(path=str(ARTIFACTS / "app-drafts.png"), full_page=True)
-            assert sandbox.messages_from(owner, contact) == ["We open at 9 tomorrow!"]
-        finally:
-            await browser.close()
+        fake_openai.queue_reply(brain_reply("Anything else?"))
+        await carl.send_message(owner.id, "thanks")
+        await expect(draft).to_contain_text("Anything else?")
+        await draft.get_by_role("button", name="Skip").click()
+        await expect(page.get_by_text("No draft waiting.")).to_be_visible()
+        corrections = page.get_by_role("region", name="Your corrections")
+        await expect(corrections.locator("li")).to_have_count(2)
+        await expect(corrections.locator("li").first).to_contain_text("skipped")
+        await page.screenshot(path=str(ARTIFACTS / "app-drafts.png"), full_page=True)
+        assert sandbox.messages_from(owner, contact) == ["We open at 9 tomorrow!"]
 
 
 async def test_twins_knowledge_memory_and_safety_in_chromium(
@@ -413,7 +415,7 @@ async def test_twins_knowledge_memory_and_safety_in_chromium(
     conversation, the chat's own mode and a take-over, a dead webhook redelivered, and the
     account switched to drafts by the owner from the safety page."""
     executable = chromium()
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import expect
 
     from twin import keys
     from twin.db.records_knowledge import QuietChat
@@ -439,8 +441,12 @@ async def test_twins_knowledge_memory_and_safety_in_chromium(
     # a webhook delivery its receiver never took
     dead = await repo._run(
         lambda c: repo._add_delivery(
-            c, account_id=account_id, key="k-1", url="http://127.0.0.1:9/hook",
-            payload={"type": "reply"}, now=first.date,
+            c,
+            account_id=account_id,
+            key="k-1",
+            url="http://127.0.0.1:9/hook",
+            payload={"type": "reply"},
+            now=first.date,
         )
     )
     await repo.delivery_failed(dead, "connection refused", None, None)
@@ -449,146 +455,134 @@ async def test_twins_knowledge_memory_and_safety_in_chromium(
     document.write_text(
         "# Delivery\n\nWe deliver flowers anywhere within the city in two hours.\n", "utf-8"
     )
-    base = str(daemon.client.make_url("/app/"))
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=executable, args=["--no-sandbox"]
+    async with signed_in(executable, daemon, "#/twins", bypass_csp=True) as page:  # for axe
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+
+        # persona: a bad language refused next to its field, then saved
+        await page.get_by_label("Persona", exact=True).fill("Runs a flower shop; warm, brief.")
+        await page.get_by_label("Facts").fill("Open 9 to 6\nDelivery is free over $50")
+        await page.get_by_label("Voice id").fill("x" * 200)
+        await page.get_by_role("button", name="Save").first.click()
+        await expect(page.get_by_label("Voice id")).to_have_attribute("aria-invalid", "true")
+        await page.get_by_label("Voice id").fill("")
+        await page.get_by_role("button", name="Save").first.click()
+        await expect(page.get_by_role("status").first).to_contain_text("Saved")
+        status, body = await daemon.call("GET", "/twins/default")
+        assert body["effective"]["twin"]["persona"] == "Runs a flower shop; warm, brief."
+        facts = body["effective"]["twin"]["facts"]
+        assert facts == ["Open 9 to 6", "Delivery is free over $50"]
+
+        # knowledge: upload, ask, remove
+        await page.get_by_label("Document (").set_input_files(str(document))
+        await page.get_by_role("button", name="Upload").click()
+        doc = page.locator('tr[data-doc="delivery.md"]')
+        await expect(doc).to_be_visible()
+        await page.get_by_label("Try a question").fill("do you deliver in the city?")
+        await page.get_by_role("button", name="Search").click()
+        await expect(page.locator(".passages")).to_contain_text("within the city")
+        await page.screenshot(path=str(ARTIFACTS / "app-twins.png"), full_page=True)
+        assert await serious_violations(page) == []
+        await doc.get_by_role("button", name="Remove delivery.md").click()
+        await expect(doc).to_have_count(0)
+        status, body = await daemon.call("GET", "/twins/default/knowledge")
+        assert body["documents"] == []
+
+        # memory: Carl's preference edited, a fact added
+        await page.locator("li[data-contact] button").first.click()
+        fact = page.get_by_label("Fact 1")
+        await expect(fact).to_have_value("likes tulips")
+        await fact.fill("likes red tulips")
+        await page.get_by_role("button", name="Add a fact").click()
+        await page.get_by_label("Fact 2").fill("birthday on 3 May")
+        await page.get_by_label("Kind").nth(1).select_option("date")
+        await page.locator("form.memory").get_by_role("button", name="Save").click()
+        await expect(page.get_by_label("Fact 2")).to_have_value("birthday on 3 May")
+        contact_id = (await daemon.call("GET", "/contacts"))[1]["contacts"][0]["id"]
+        status, body = await daemon.call("GET", f"/contacts/{contact_id}/memory")
+        assert [(f["kind"], f["text"]) for f in body["facts"]] == [
+            ("preference", "likes red tulips"),
+            ("date", "birthday on 3 May"),
+        ]
+
+        # a bot added to the twin from the app, then paused
+        await page.get_by_label("Bot token from @BotFather").fill(bot.bot_token)
+        await page.get_by_role("button", name="Add the bot").click()
+        listed_bot = page.locator(f'li[data-bot="{bot.id}"]')
+        await expect(listed_bot).to_contain_text("@olga_shop_bot")
+        await listed_bot.get_by_role("button", name="Pause").click()
+        await expect(listed_bot.locator(".badge")).to_have_text("paused")
+        assert (await daemon.call("GET", "/bots"))[1]["bots"][0]["paused"] is True
+
+        # a new twin, and the account linked to it
+        await page.get_by_label("New twin's name").fill("sales")
+        await page.get_by_role("button", name="Create").click()
+        await expect(page.get_by_role("link", name="sales")).to_have_attribute(
+            "aria-current", "page"
         )
-        try:
-            context = await browser.new_context(locale="en-US", bypass_csp=True)  # for axe
-            page = await context.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            await page.goto(base + "#/twins")
-            await page.get_by_label("Admin key").fill(TOKEN)
-            await page.get_by_role("button", name="Sign in").click()
+        await page.get_by_label("Answer as this twin on").select_option("default")
+        await page.get_by_role("button", name="Link", exact=True).click()
+        await expect(page.locator("#links-h + p")).to_have_text("default")
+        status, body = await daemon.call("GET", "/accounts")
+        assert body["accounts"][0]["twin"] == "sales"
 
-            # persona: a bad language refused next to its field, then saved
-            await page.get_by_label("Persona", exact=True).fill("Runs a flower shop; warm, brief.")
-            await page.get_by_label("Facts").fill("Open 9 to 6\nDelivery is free over $50")
-            await page.get_by_label("Voice id").fill("x" * 200)
-            await page.get_by_role("button", name="Save").first.click()
-            await expect(page.get_by_label("Voice id")).to_have_attribute("aria-invalid", "true")
-            await page.get_by_label("Voice id").fill("")
-            await page.get_by_role("button", name="Save").first.click()
-            await expect(page.get_by_role("status").first).to_contain_text("Saved")
-            status, body = await daemon.call("GET", "/twins/default")
-            assert body["effective"]["twin"]["persona"] == "Runs a flower shop; warm, brief."
-            facts = body["effective"]["twin"]["facts"]
-            assert facts == ["Open 9 to 6", "Delivery is free over $50"]
+        # a reply that failed for good, retried from the conversation
+        fake_openai.fail_next(status=400)
+        await carl.send_message(owner.id, "are you there?")
+        await page.get_by_role("link", name="Conversations").click()
+        await page.get_by_label("State").select_option("failed")
+        row = page.locator(f'li[data-chat="{contact.id}"]')
+        await expect(row.locator(".badge.failed")).to_be_visible(timeout=20_000)  # live
+        await row.get_by_role("link").click()
+        fake_openai.queue_reply(brain_reply("Yes, here!"))
+        await page.get_by_role("button", name="Retry").click()
+        await sandbox.wait_for(
+            lambda: sandbox.messages_from(owner, contact) == ["Hello!", "Yes, here!"],
+            timeout=20,
+        )
+        await expect(page.locator(".bubble.out").last).to_contain_text("Yes, here!")
+        # the chat's own mode, and taking it over for [twin] takeover_minutes
+        await page.get_by_label("Mode").select_option("draft")
+        await expect(page.get_by_label("Mode")).to_have_value("draft")
+        status, body = await daemon.call("GET", f"/chats/{contact.id}/settings")
+        assert body["overrides"]["twin"] == {"mode": "draft"}
+        await page.get_by_role("button", name="Take over").click()
+        await expect(page.get_by_role("button", name="Resume")).to_be_visible()
+        status, body = await daemon.call("GET", "/chats")
+        [until] = [c["paused_until"] for c in body["chats"] if c["id"] == contact.id]
+        assert until is not None and not until.startswith("9999")  # back by itself
+        await page.screenshot(path=str(ARTIFACTS / "app-retried.png"), full_page=True)
 
-            # knowledge: upload, ask, remove
-            await page.get_by_label("Document (").set_input_files(str(document))
-            await page.get_by_role("button", name="Upload").click()
-            doc = page.locator('tr[data-doc="delivery.md"]')
-            await expect(doc).to_be_visible()
-            await page.get_by_label("Try a question").fill("do you deliver in the city?")
-            await page.get_by_role("button", name="Search").click()
-            await expect(page.locator(".passages")).to_contain_text("within the city")
-            await page.screenshot(path=str(ARTIFACTS / "app-twins.png"), full_page=True)
-            assert await serious_violations(page) == []
-            await doc.get_by_role("button", name="Remove delivery.md").click()
-            await expect(doc).to_have_count(0)
-            status, body = await daemon.call("GET", "/twins/default/knowledge")
-            assert body["documents"] == []
+        # webhook deliveries: a dead one redelivered
+        await page.get_by_role("link", name="Safety").click()
+        row = page.locator(f'tr[data-delivery="{dead}"]')
+        await expect(row.locator(".badge")).to_have_text("dead")
+        await row.get_by_role("button", name=f"Redeliver {dead}").click()
+        await expect(row.locator(".badge")).not_to_have_text("dead")
+        delivery = await repo.get_delivery(dead)
+        assert delivery.state == "pending"  # due again (the worker retries it with back-off)
 
-            # memory: Carl's preference edited, a fact added
-            await page.locator("li[data-contact] button").first.click()
-            fact = page.get_by_label("Fact 1")
-            await expect(fact).to_have_value("likes tulips")
-            await fact.fill("likes red tulips")
-            await page.get_by_role("button", name="Add a fact").click()
-            await page.get_by_label("Fact 2").fill("birthday on 3 May")
-            await page.get_by_label("Kind").nth(1).select_option("date")
-            await page.locator("form.memory").get_by_role("button", name="Save").click()
-            await expect(page.get_by_label("Fact 2")).to_have_value("birthday on 3 May")
-            contact_id = (await daemon.call("GET", "/contacts"))[1]["contacts"][0]["id"]
-            status, body = await daemon.call("GET", f"/contacts/{contact_id}/memory")
-            assert [(f["kind"], f["text"]) for f in body["facts"]] == [
-                ("preference", "likes red tulips"),
-                ("date", "birthday on 3 May"),
-            ]
+        # the safety page: the owner switches the account to drafts
+        card = page.locator('[data-safety-account="default"]')
+        await expect(card.locator("[data-mode]")).to_have_text("active")
+        await card.get_by_label("Reason (kept with the mode)").fill("on holiday")
+        await card.get_by_role("button", name="Drafts only").click()
+        await expect(card.locator("[data-mode]")).to_have_text("drafts only")
+        await expect(card).to_contain_text("on holiday")
+        status, body = await daemon.call("GET", "/accounts/default/safety")
+        assert (body["mode"], body["set_by"]) == ("draft", "owner")
+        await page.screenshot(path=str(ARTIFACTS / "app-safety.png"), full_page=True)
 
-            # a bot added to the twin from the app, then paused
-            await page.get_by_label("Bot token from @BotFather").fill(bot.bot_token)
-            await page.get_by_role("button", name="Add the bot").click()
-            listed_bot = page.locator(f'li[data-bot="{bot.id}"]')
-            await expect(listed_bot).to_contain_text("@olga_shop_bot")
-            await listed_bot.get_by_role("button", name="Pause").click()
-            await expect(listed_bot.locator(".badge")).to_have_text("paused")
-            assert (await daemon.call("GET", "/bots"))[1]["bots"][0]["paused"] is True
-
-            # a new twin, and the account linked to it
-            await page.get_by_label("New twin's name").fill("sales")
-            await page.get_by_role("button", name="Create").click()
-            await expect(page.get_by_role("link", name="sales")).to_have_attribute(
-                "aria-current", "page"
-            )
-            await page.get_by_label("Answer as this twin on").select_option("default")
-            await page.get_by_role("button", name="Link", exact=True).click()
-            await expect(page.locator("#links-h + p")).to_have_text("default")
-            status, body = await daemon.call("GET", "/accounts")
-            assert body["accounts"][0]["twin"] == "sales"
-
-            # a reply that failed for good, retried from the conversation
-            fake_openai.fail_next(status=400)
-            await carl.send_message(owner.id, "are you there?")
-            await page.get_by_role("link", name="Conversations").click()
-            await page.get_by_label("State").select_option("failed")
-            row = page.locator(f'li[data-chat="{contact.id}"]')
-            await expect(row.locator(".badge.failed")).to_be_visible(timeout=20_000)  # live
-            await row.get_by_role("link").click()
-            fake_openai.queue_reply(brain_reply("Yes, here!"))
-            await page.get_by_role("button", name="Retry").click()
-            await sandbox.wait_for(
-                lambda: sandbox.messages_from(owner, contact) == ["Hello!", "Yes, here!"],
-                timeout=20,
-            )
-            await expect(page.locator(".bubble.out").last).to_contain_text("Yes, here!")
-            # the chat's own mode, and taking it over for [twin] takeover_minutes
-            await page.get_by_label("Mode").select_option("draft")
-            await expect(page.get_by_label("Mode")).to_have_value("draft")
-            status, body = await daemon.call("GET", f"/chats/{contact.id}/settings")
-            assert body["overrides"]["twin"] == {"mode": "draft"}
-            await page.get_by_role("button", name="Take over").click()
-            await expect(page.get_by_role("button", name="Resume")).to_be_visible()
-            status, body = await daemon.call("GET", "/chats")
-            [until] = [c["paused_until"] for c in body["chats"] if c["id"] == contact.id]
-            assert until is not None and not until.startswith("9999")  # back by itself
-            await page.screenshot(path=str(ARTIFACTS / "app-retried.png"), full_page=True)
-
-            # webhook deliveries: a dead one redelivered
-            await page.get_by_role("link", name="Safety").click()
-            row = page.locator(f'tr[data-delivery="{dead}"]')
-            await expect(row.locator(".badge")).to_have_text("dead")
-            await row.get_by_role("button", name=f"Redeliver {dead}").click()
-            await expect(row.locator(".badge")).not_to_have_text("dead")
-            delivery = await repo.get_delivery(dead)
-            assert delivery.state == "pending"  # due again (the worker retries it with back-off)
-
-            # the safety page: the owner switches the account to drafts
-            card = page.locator('[data-safety-account="default"]')
-            await expect(card.locator("[data-mode]")).to_have_text("active")
-            await card.get_by_label("Reason (kept with the mode)").fill("on holiday")
-            await card.get_by_role("button", name="Drafts only").click()
-            await expect(card.locator("[data-mode]")).to_have_text("drafts only")
-            await expect(card).to_contain_text("on holiday")
-            status, body = await daemon.call("GET", "/accounts/default/safety")
-            assert (body["mode"], body["set_by"]) == ("draft", "owner")
-            await page.screenshot(path=str(ARTIFACTS / "app-safety.png"), full_page=True)
-
-            # another channel's conversation (its id above 2^53: a string in the app)
-            fake_openai.queue_reply(brain_reply("We deliver until 8."))
-            status, answer = await daemon.call(
-                "POST", "/api/chat", json={"message": "do you deliver?", "thread_id": "web-1"}
-            )
-            assert status == 200, answer
-            await page.get_by_role("link", name="Conversations").click()
-            await page.get_by_label("Channel").select_option("http_chat")
-            await expect(page.locator("li[data-chat]")).to_have_count(1)
-            await page.locator("li[data-chat] a").click()
-            await expect(page.locator(".bubble.out")).to_contain_text("We deliver until 8.")
-            await expect(page.locator(".bubble.in")).to_contain_text("do you deliver?")
-            assert errors == []
-        finally:
-            await browser.close()
+        # another channel's conversation (its id above 2^53: a string in the app)
+        fake_openai.queue_reply(brain_reply("We deliver until 8."))
+        status, answer = await daemon.call(
+            "POST", "/api/chat", json={"message": "do you deliver?", "thread_id": "web-1"}
+        )
+        assert status == 200, answer
+        await page.get_by_role("link", name="Conversations").click()
+        await page.get_by_label("Channel").select_option("http_chat")
+        await expect(page.locator("li[data-chat]")).to_have_count(1)
+        await page.locator("li[data-chat] a").click()
+        await expect(page.locator(".bubble.out")).to_contain_text("We deliver until 8.")
+        await expect(page.locator(".bubble.in")).to_contain_text("do you deliver?")
+        assert errors == []
