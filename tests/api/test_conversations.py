@@ -166,3 +166,13 @@ async def test_audio_of_a_message_that_is_not_a_voice_note_is_404(client, seeded
     assert_error(await response.json(), "not_found", response.headers["X-Request-ID"])
     response = await client.get("/messages/999999/audio", headers=AUTH)
     assert response.status == 404
+
+
+async def test_channels_lists_the_other_channels_instances(client, seeded) -> None:
+    body = await (await client.get("/channels", headers=AUTH)).json()
+    assert [(c["name"], c["channel"], c["twin"]) for c in body["channels"]] == [
+        ("web", "http_chat", "default")
+    ]
+    key = (await create(client, name="shop-admin", scopes=["admin"], account="default"))["key"]
+    body = await (await client.get("/channels", headers=bearer(key))).json()
+    assert body["channels"] == []  # bound to another account

@@ -451,6 +451,12 @@ async def test_twins_knowledge_memory_and_safety_in_chromium(
     )
     await repo.delivery_failed(dead, "connection refused", None, None)
     bot = sandbox.create_user("15550501", "Shop Bot", username="olga_shop_bot", bot=True)
+    # a conversation on the HTTP chat channel (its instance: `chat`)
+    fake_openai.queue_reply(brain_reply("We deliver until 8."))
+    status, answer = await daemon.call(
+        "POST", "/api/chat", json={"message": "do you deliver?", "thread_id": "web-1"}
+    )
+    assert status == 200, answer
     document = tmp_path / "delivery.md"
     document.write_text(
         "# Delivery\n\nWe deliver flowers anywhere within the city in two hours.\n", "utf-8"
@@ -523,8 +529,15 @@ async def test_twins_knowledge_memory_and_safety_in_chromium(
         await page.get_by_label("Answer as this twin on").select_option("default")
         await page.get_by_role("button", name="Link", exact=True).click()
         await expect(page.locator("#links-h + p")).to_have_text("default")
+        await page.get_by_label("Answer as this twin on").select_option("chat")  # HTTP chat
+        await page.get_by_role("button", name="Link", exact=True).click()
+        await expect(page.locator("#links-h + p")).to_have_text("chat, default")
         status, body = await daemon.call("GET", "/accounts")
         assert body["accounts"][0]["twin"] == "sales"
+        status, body = await daemon.call("GET", "/channels")
+        linked = {(c["name"], c["channel"]): c["twin"] for c in body["channels"]}
+        bot_row = (f"bot-{bot.id}", "telegram_bot")
+        assert linked == {("chat", "http_chat"): "sales", bot_row: "default"}
 
         # a reply that failed for good, retried from the conversation
         fake_openai.fail_next(status=400)
@@ -574,11 +587,6 @@ async def test_twins_knowledge_memory_and_safety_in_chromium(
         await page.screenshot(path=str(ARTIFACTS / "app-safety.png"), full_page=True)
 
         # another channel's conversation (its id above 2^53: a string in the app)
-        fake_openai.queue_reply(brain_reply("We deliver until 8."))
-        status, answer = await daemon.call(
-            "POST", "/api/chat", json={"message": "do you deliver?", "thread_id": "web-1"}
-        )
-        assert status == 200, answer
         await page.get_by_role("link", name="Conversations").click()
         await page.get_by_label("Channel").select_option("http_chat")
         await expect(page.locator("li[data-chat]")).to_have_count(1)

@@ -51,7 +51,7 @@ ROUTE_TABLES: tuple[RouteTable, ...] = (
     diagnostics.routes,  # POST /echo
     telegram.routes,  # /auth/*, /get_dialogs, /dialogs, /send_message
     history.routes,  # GET /messages (+ /{id}/audio), GET /conversations
-    accounts.routes,  # GET /accounts, DELETE /accounts/{name}
+    accounts.routes,  # GET /accounts, DELETE /accounts/{name}, GET /channels
     safety.routes,  # GET/PUT /accounts/{name}/safety
     style.routes,  # GET /style
     control.routes,  # GET /chats, POST /chats/{id}/pause|resume, GET/PUT /settings, /twin/*

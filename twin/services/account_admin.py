@@ -53,6 +53,16 @@ class AccountInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class ChannelInfo:
+    """An instance of a channel other than a Telegram account (HTTP chat, TalkMe, a bot …)."""
+
+    name: str
+    channel: str
+    twin: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Removed:
     account: str
     purged: bool
@@ -95,6 +105,21 @@ class AccountAdmin:
             self._info(record, twins.get(record.twin_id or 0, "default"))
             for record in records
             if record.channel == "telegram"
+        ]
+
+    async def channels(self) -> list[ChannelInfo]:
+        """The other channels' instances, each with the twin it answers as."""
+        records = await self._repo.list_accounts()
+        twins = {twin.id: twin.name for twin in await self._repo.list_twins()}
+        return [
+            ChannelInfo(
+                record.name,
+                record.channel,
+                twins.get(record.twin_id or 0, "default"),
+                record.created_at,
+            )
+            for record in records
+            if record.channel != "telegram"
         ]
 
     def _info(self, record: AccountRecord, twin: str = "default") -> AccountInfo:

@@ -74,6 +74,28 @@ async def list_accounts(request: web.Request) -> AccountsOut:
     return AccountsOut(accounts=[AccountOut(**asdict(info)) for info in visible])
 
 
+class ChannelOut(ApiModel):
+    name: str = Field(description="its account name (`account` of /conversations, /messages …)")
+    channel: str = Field(description="http_chat, talkme, external, api, telegram_bot")
+    twin: str = Field(description="the twin it answers as (PUT /accounts/{name})")
+    created_at: datetime
+
+
+class ChannelsOut(ApiModel):
+    channels: list[ChannelOut]
+
+
+@routes.get("/channels", name="channels", summary="The other channels' instances")
+async def list_channels(request: web.Request) -> ChannelsOut:
+    """Every instance of a channel other than a Telegram account — the HTTP chat API, TalkMe,
+    the external messenger, the conversation API, each bot — with the twin it answers as; an
+    instance appears once it has been used. A key bound to an account sees only that one."""
+    infos = await request.app[keys.ACCOUNT_ADMIN].channels()
+    principal = principal_of(request)
+    visible = [info for info in infos if principal is None or principal.sees(info.name)]
+    return ChannelsOut(channels=[ChannelOut(**asdict(info)) for info in visible])
+
+
 @routes.delete("/accounts/{name}", name="account_delete", summary="Log an account out or delete it")
 async def remove_account(request: web.Request, path: AccountPath, query: RemoveQuery) -> RemovedOut:
     """Log the account out of Telegram (the authorization ends there) and forget its session;

@@ -80,7 +80,10 @@ function Persona({ t, twin, onSaved }) {
 }
 
 function Links({ t, twin, onChanged }) {
-  const [accounts] = useLoad(() => api("GET", "/accounts"), []);
+  const [accounts] = useLoad(async () => {
+    const [telegram, others] = await Promise.all([api("GET", "/accounts"), api("GET", "/channels")]);
+    return [...telegram.accounts.map((a) => ({ ...a, channel: "telegram" })), ...others.channels];
+  }, []);
   const [bots, reloadBots] = useLoad(() => api("GET", "/bots"), []);
   const [account, setAccount] = useState("");
   const [token, setToken] = useState("");
@@ -108,8 +111,8 @@ function Links({ t, twin, onChanged }) {
       <label for="link-account">${t("linkAccount")}</label>
       <select id="link-account" value=${account} onChange=${(e) => setAccount(e.target.value)}>
         <option value="">—</option>
-        ${(accounts.data?.accounts || []).filter((a) => a.twin !== twin.name)
-          .map((a) => html`<option value=${a.name}>${a.name}</option>`)}
+        ${(accounts.data || []).filter((a) => a.twin !== twin.name)
+          .map((a) => html`<option value=${a.name}>${a.name} (${a.channel})</option>`)}
       </select>
       <button type="submit">${t("link")}</button>
     </form>
