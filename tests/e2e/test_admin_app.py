@@ -559,6 +559,18 @@ async def test_twins_knowledge_memory_and_safety_in_chromium(
         await expect(page.get_by_label("Mode")).to_have_value("draft")
         status, body = await daemon.call("GET", f"/chats/{contact.id}/settings")
         assert body["overrides"]["twin"] == {"mode": "draft"}
+        # every other setting of this chat on its own page
+        await page.get_by_role("link", name="All settings for this chat").click()
+        await expect(page.get_by_role("heading", name="This chat's settings")).to_be_visible()
+        await expect(
+            page.get_by_label("Always answer (ids or @usernames, comma-separated)")
+        ).to_have_count(0)
+        await page.get_by_label("Greeting for a new chat").fill("Hi Carl!")
+        await page.get_by_role("button", name="Save").click()
+        await expect(page.get_by_role("status")).to_contain_text("Saved")
+        status, body = await daemon.call("GET", f"/chats/{contact.id}/settings")
+        assert body["overrides"]["twin"] == {"mode": "draft", "greeting": "Hi Carl!"}
+        await page.get_by_role("link", name="Back to the conversation").click()
         await page.get_by_role("button", name="Take over").click()
         await expect(page.get_by_role("button", name="Resume")).to_be_visible()
         status, body = await daemon.call("GET", "/chats")

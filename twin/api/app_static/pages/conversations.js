@@ -149,6 +149,7 @@ function ChatSettings({ t, account, chat }) {
       <option value="">${t("modeDefault")} (${t("c_" + loaded.data.effective.twin.voice_replies)})</option>
       ${["never", "mirror", "always"].map((m) => html`<option value=${m}>${t("c_" + m)}</option>`)}
     </select>
+    <a href=${`#/settings/${encodeURIComponent(account)}/${chat}`}>${t("allChatSettings")}</a>
     ${error && html`<span role="alert" class="error">${error}</span>`}
   </div>`;
 }

@@ -82,10 +82,15 @@ function Input({ t, section, name, kind, value, error, onChange }) {
   </${Field}>`;
 }
 
-export default function Settings({ t }) {
+// `#/settings`: an account's; `#/settings/<account>/<chat>`: one chat's own overrides (the
+// same form without the recipients, which are the account's).
+export default function Settings({ t, params }) {
+  const chat = params.length >= 2 ? params[1] : null;
   const [accounts] = useLoad(() => api("GET", "/accounts"), []);
-  const [account, setAccount] = useState("");
-  const [loaded, reload] = useLoad(() => api("GET", "/settings" + query({ account })), [account]);
+  const [account, setAccount] = useState(chat ? decodeURIComponent(params[0]) : "");
+  const path = chat ? `/chats/${chat}/settings` : "/settings";
+  const [loaded, reload] = useLoad(() => api("GET", path + query({ account })), [account, chat]);
+  const groups = chat ? GROUPS.filter(([group]) => group !== "groupRecipients") : GROUPS;
   const [original, setOriginal] = useState(null);
   const [form, setForm] = useState(null);
   const [errors, setErrors] = useState({});
@@ -103,7 +108,7 @@ export default function Settings({ t }) {
     const patch = patchOf(form, original);
     if (!Object.keys(patch).length) return setSaved(t("nothingChanged"));
     try {
-      await api("PUT", "/settings", { account: account || undefined, ...patch });
+      await api("PUT", path, { account: account || undefined, ...patch });
       setSaved(t("saved"));
       reload();
     } catch (failure) {
@@ -118,13 +123,16 @@ export default function Settings({ t }) {
       setErrors(found);
     }
   };
-  return html`<section aria-labelledby="settings-h"><h2 id="settings-h">${t("settings")}</h2>
-    ${accounts.data?.accounts.length > 1 && html`<label for="settings-account">${t("account")}</label>
+  return html`<section aria-labelledby="settings-h">
+    <h2 id="settings-h">${chat ? t("chatSettings") : t("settings")}</h2>
+    ${chat && html`<p><a href=${`#/conversations/${encodeURIComponent(account)}/${chat}`}>← ${t("backToChat")}</a></p>
+      <p class="hint">${t("chatSettingsHelp")}</p>`}
+    ${!chat && accounts.data?.accounts.length > 1 && html`<label for="settings-account">${t("account")}</label>
       <select id="settings-account" value=${account} onChange=${(e) => setAccount(e.target.value)}>
         ${accounts.data.accounts.map((a) => html`<option value=${a.name}>${a.name}</option>`)}
       </select>`}
     <form onSubmit=${save} class="settings">
-      ${GROUPS.map(([group, fields]) => html`<fieldset><legend>${t(group)}</legend>
+      ${groups.map(([group, fields]) => html`<fieldset><legend>${t(group)}</legend>
         ${group === "groupHours" && html`<p class="hint">${t("hoursHelp")}</p>
           <div class="hours">${DAYS.map((day) => {
             const name = `schedule.hours.${day}`;

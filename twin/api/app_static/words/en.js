@@ -86,4 +86,5 @@ export default {
   deliveries: "Webhook deliveries", noDeliveries: "No webhook delivery yet.",
   lastError: "Last error", redeliver: "Redeliver", reason: "Reason (kept with the mode)",
   s_skipped: "not answered", s_failed: "reply failed", s_cancelled: "reply cancelled",
+  chatSettings: "This chat's settings", backToChat: "Back to the conversation", allChatSettings: "All settings for this chat", chatSettingsHelp: "What you change here applies to this chat only, over the account's settings.",
 };

@@ -86,4 +86,5 @@ export default {
   deliveries: "Доставка вебхуков", noDeliveries: "Вебхуков пока не было.",
   lastError: "Последняя ошибка", redeliver: "Доставить снова", reason: "Причина (хранится с режимом)",
   s_skipped: "без ответа", s_failed: "ответ не удался", s_cancelled: "ответ отменён",
+  chatSettings: "Настройки этого чата", backToChat: "Назад к диалогу", allChatSettings: "Все настройки этого чата", chatSettingsHelp: "Изменения здесь действуют только в этом чате, поверх настроек аккаунта.",
 };
