@@ -13,7 +13,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from tests.api.conftest import AUTH, TOKEN, FakeDatabase, api_settings, assert_error
-from twin.api.server import ApiRunner
+from twin.api.server import MAX_LINE_SIZE, ApiRunner
 from twin.app import Adapters, create_app
 
 
@@ -56,7 +56,7 @@ class ApiTestServer(TestServer):
 async def server() -> AsyncIterator[ApiTestServer]:
     app = create_app(api_settings(), adapters=Adapters(database=FakeDatabase()))
     server = ApiTestServer(app)
-    await server.start_server()
+    await server.start_server(max_line_size=MAX_LINE_SIZE)  # as `twin run` serves
     yield server
     await server.close()
 
@@ -90,7 +90,7 @@ CHUNKED = (
         (b"GARBAGE\r\n\r\n", "Invalid method encountered"),
         (b"GET /health HTTP/9.9\r\nHost: x\r\n\r\n", "Bad status line"),
         (b"GET /health HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n", "Invalid header token"),
-        (b"GET /" + b"a" * 10_000 + b" HTTP/1.1\r\n\r\n", "Got more than 8190 bytes when reading"),
+        (b"GET /" + b"a" * 40_000 + b" HTTP/1.1\r\n\r\n", "Got more than 32768 bytes when reading"),
         (b"GET /health HTTP/1.1\r\nX-A: " + b"a" * 10_000 + b"\r\n\r\n", "Got more than"),
         (b"POST /echo HTTP/1.1\r\nContent-Length: abc\r\n\r\n", "Invalid character in Content"),
         (CHUNKED, "Invalid character in chunk size"),
@@ -122,3 +122,9 @@ async def test_well_formed_requests_are_served_as_before(server) -> None:
     status, headers, body = await exchange(server, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
     assert status == 200 and json.loads(body)["status"] == "ok"
     assert headers["x-request-id"]
+    # a query as long as the schema allows (2,000 four-byte characters, percent-encoded)
+    query = b"%F0%9F%98%80" * 2000
+    status, headers, body = await exchange(
+        server, b"GET /health?q=" + query + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    assert status == 200 and json.loads(body)["status"] == "ok"

@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.engine import make_url
 
 from tests.db.conftest import _execute
+from twin.api.server import MAX_LINE_SIZE
 from twin.app import Adapters, create_app
 from twin.config import Settings, load_settings
 from twin.sandbox.server import SandboxServer
@@ -58,7 +59,7 @@ class Daemon:
         self.app = create_app(self.settings, adapters=self.adapters)
         client = TestClient(TestServer(self.app))
         try:
-            await client.start_server()
+            await client.start_server(max_line_size=MAX_LINE_SIZE)  # as `twin run` serves
         except BaseException:
             await client.close()
             raise

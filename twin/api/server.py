@@ -40,6 +40,10 @@ from twin.api.middlewares import REQUEST_ID_HEADER, parse_error_message, request
 log = logging.getLogger("twin.api")
 
 _INTERNAL = "Internal server error; the daemon log has the details under this request id."
+# The longest request line the server reads (aiohttp's default: 8190 bytes). A query valid by
+# the schema must fit: 2,000 characters of a knowledge search are up to 24,000 bytes
+# percent-encoded (12 per 4-byte character).
+MAX_LINE_SIZE = 32 * 1024
 
 
 class ApiRequestHandler(RequestHandler):
@@ -152,6 +156,7 @@ async def _serve(
 ) -> None:
     runner = ApiRunner(
         app,
+        max_line_size=MAX_LINE_SIZE,
         handle_signals=True,
         shutdown_timeout=shutdown_timeout,
         access_log=access_log,
