@@ -57,9 +57,11 @@ class Daemon:
 
     async def start(self) -> TestClient:
         self.app = create_app(self.settings, adapters=self.adapters)
-        client = TestClient(TestServer(self.app))
+        server = TestServer(self.app)
+        client = TestClient(server)
         try:
-            await client.start_server(max_line_size=MAX_LINE_SIZE)  # as `twin run` serves
+            await server.start_server(max_line_size=MAX_LINE_SIZE)  # as `twin run` serves
+            await client.start_server()
         except BaseException:
             await client.close()
             raise

@@ -130,7 +130,10 @@ def static_files_middleware(resource_name: str, directory: Path) -> Middleware:
         static = resource is not None and resource.name == resource_name
         if static and request.match_info.get("filename") not in files:
             raise web.HTTPNotFound()
-        return await handler(request)
+        response = await handler(request)
+        if static:  # asked again each time (a 304 when unchanged): an upgrade never mixes files
+            response.headers["Cache-Control"] = "no-cache"
+        return response
 
     return middleware
 

@@ -186,6 +186,8 @@ class Reply(Base):
         # The rate limits count recent replies (see RepliesMixin.count_replies), per chat too.
         sa.Index("ix_replies_chat_id_state_finished_at", "chat_id", "state", "finished_at"),
         sa.Index("ix_replies_state_finished_at", "state", "finished_at", "account_id"),
+        # A conversation's newest job (GET /conversations: escalated or not).
+        sa.Index("ix_replies_chat_id_id", "chat_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(ID, primary_key=True)

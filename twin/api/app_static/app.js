@@ -2,7 +2,7 @@
 // vendored ES modules, no build step; each page is its own module, loaded when first opened.
 // The session is a cookie the browser keeps (HttpOnly: this code never sees it); the CSRF
 // token lives in memory only (lib.js) and is read again after a reload.
-import { html, render, useEffect, useState } from "./htm-preact.module.js";
+import { html, render, useEffect, useRef, useState } from "./htm-preact.module.js";
 import { LANGUAGES, chosenLanguage, browserLanguage, translator } from "./i18n.js";
 import { api, onSignedOut, setCsrf } from "./lib.js";
 
@@ -32,6 +32,11 @@ function route() {
   return { page: page ? page[0] : "overview", params: page ? params : [] };
 }
 
+// A page whose module could not be loaded (the daemon restarted, the network went away).
+function Unreachable({ t }) {
+  return html`<p role="alert" class="error">${t("pageUnreachable")}</p>`;
+}
+
 function Page({ t, name, params }) {
   const module = PAGES.find(([path]) => path === name)[1];
   const [component, setComponent] = useState(() => loaded[module] || null);
@@ -41,9 +46,10 @@ function Page({ t, name, params }) {
     import(`./pages/${module}.js`).then((found) => {
       loaded[module] = found.default;
       if (current) setComponent(() => found.default);
-    });
+    }, () => { if (current) setComponent(() => Unreachable); });
     return () => { current = false; };
   }, [module]);
+  if (component === Unreachable) return html`<${Unreachable} t=${t} />`;
   if (!component || component !== loaded[module]) return html`<p>${t("loading")}</p>`;
   return html`<${component} t=${t} params=${params} key=${name} />`;
 }
@@ -57,8 +63,8 @@ function SignIn({ t, onSignedIn, notice }) {
       const session = await api("POST", "/app/session", { key });
       setCsrf(session.csrf_token);
       onSignedIn();
-    } catch (_) {
-      setError(t("wrongKey"));
+    } catch (failure) {
+      setError(failure?.status === 429 ? failure.message : t("wrongKey"));
     }
   };
   return html`<main class="signin">
@@ -80,6 +86,8 @@ function App() {
   const [notice, setNotice] = useState("");
   const [where, setWhere] = useState(route());
   const t = translator(language);
+  const words = useRef(t);  // the handler below is set once: it reads the current words here
+  words.current = t;
   useEffect(() => { document.documentElement.lang = language; }, [language]);
   useEffect(() => {
     const onHash = () => setWhere(route());
@@ -97,7 +105,7 @@ function App() {
     prefetch();
   };
   useEffect(() => {
-    onSignedOut(() => { setCsrf(null); setNotice(translator(language)("sessionEnded")); setState("signedOut"); });
+    onSignedOut(() => { setCsrf(null); setNotice(words.current("sessionEnded")); setState("signedOut"); });
     (async () => {
       const link = location.hash.match(/^#login=(.+)$/);
       try {

@@ -35,26 +35,41 @@ export function fieldErrors(failure) {
   return found;
 }
 
-export async function api(method, path, body) {
+export async function api(method, path, body, signal) {
   const headers = { Accept: "application/json" };
   const form = body instanceof FormData;
   if (body !== undefined && !form) headers["Content-Type"] = "application/json";
   if (!SAFE.has(method) && csrf) headers["X-CSRF-Token"] = csrf;
   const response = await fetch(path, {
-    method, headers, credentials: "same-origin",
+    method, headers, credentials: "same-origin", signal,
     body: body === undefined ? undefined : form ? body : JSON.stringify(body),
   });
-  if (response.status === 401) {
+  if (response.status === 204) return null;
+  let data = null;
+  try { data = await response.json(); } catch (_) { /* not JSON: a proxy's page */ }
+  // 401 is also how the API says a *Telegram* account is not logged in: only a refused
+  // session or key signs the owner out of the app.
+  if (response.status === 401 && data?.error?.type !== "not_logged_in") {
     if (!path.startsWith("/app/session")) signedOut();
     throw new SignedOut();
   }
-  if (response.status === 204) return null;
-  const data = await response.json();
-  if (!response.ok) {
+  if (!response.ok || data === null) {
     const wait = Number(response.headers.get("Retry-After")) || null;
     throw new Failure(response.status, data?.error, wait);
   }
   return data;
+}
+
+// Every account's name: the Telegram accounts, then the other channels' instances.
+export async function everyAccount(signal) {
+  const [telegram, others] = await Promise.all(
+    [api("GET", "/accounts", undefined, signal), api("GET", "/channels", undefined, signal)]);
+  return [...telegram.accounts.map((a) => a.name), ...others.channels.map((c) => c.name)];
+}
+
+// The account a page shows before the owner picks one: `default`, else the first there is.
+export function firstAccount(names) {
+  return !names?.length || names.includes("default") ? "default" : names[0];
 }
 
 export function query(params) {
@@ -68,23 +83,36 @@ export function query(params) {
 
 // Load with `loader` when `deps` change; `reload()` loads again. Only the newest request's
 // answer is shown (an older one arriving late, e.g. while the owner types a search, is dropped).
+// `loader(signal)` may pass the AbortSignal on to `api`: a newer load aborts the older request.
 export function useLoad(loader, deps) {
   const [state, setState] = useState({ data: null, error: null });
-  const latest = useRef(0);
+  const latest = useRef({ n: 0, abort: null });
   const reload = useCallback(() => {
-    const mine = ++latest.current;
-    loader().then((data) => { if (mine === latest.current) setState({ data, error: null }); },
-                  (error) => { if (mine === latest.current) setState((old) => ({ data: old.data, error })); });
+    latest.current.abort?.abort();
+    const abort = new AbortController();
+    const mine = { n: latest.current.n + 1, abort };
+    latest.current = mine;
+    loader(abort.signal).then(
+      (data) => { if (latest.current === mine) setState({ data, error: null }); },
+      (error) => {
+        if (latest.current === mine && error?.name !== "AbortError") {
+          setState((old) => ({ data: old.data, error }));
+        }
+      });
   }, deps);
   useEffect(reload, [reload]);
+  useEffect(() => () => latest.current.abort?.abort(), []);
   return [state, reload];
 }
 
-// Listen to the event stream (the cookie goes with it) while the page is shown.
+// Listen to the event stream (the cookie goes with it) while the page is shown; `handler` is
+// always the latest render's (it sees the page's current filters and chat).
 export function useEvents(types, handler) {
+  const current = useRef(handler);
+  current.current = handler;
   useEffect(() => {
-    const source = new EventSource("/events");
-    const seen = (event) => handler(event.type, JSON.parse(event.data));
+    const source = new EventSource("/events?" + new URLSearchParams({ types: types.join(",") }));
+    const seen = (event) => current.current(event.type, JSON.parse(event.data));
     types.forEach((type) => source.addEventListener(type, seen));
     return () => source.close();
   }, []);

@@ -32,6 +32,7 @@ routes = RouteTable(tags=("telegram",))
 
 Channel = Literal["telegram", "telegram_bot", "http_chat", "talkme", "external", "api"]
 AUDIO_KINDS = frozenset({MessageKind.VOICE.value, MessageKind.AUDIO.value})
+MAX_AUDIO_SECONDS = 3600  # read whole into memory to answer: longer sound stays on Telegram
 LAST_TEXT_CHARS = 160
 
 
@@ -253,8 +254,8 @@ def _audio_type(data: bytes) -> str:
 async def message_audio(request: web.Request, path: AudioPath, query: AudioQuery) -> web.Response:
     """The sound of a stored voice note or audio message of a Telegram account (incoming, or
     the twin's own voice reply), downloaded from Telegram now: twin keeps the transcript, not
-    the sound. 404: no such message of the account, or not a voice note, or none on
-    Telegram (deleted)."""
+    the sound. 404: no such message of the account, not a voice note or audio of at most an
+    hour, not a Telegram account's, or gone from Telegram."""
     repo = request.app[keys.DATABASE].repo
     account_id = await request.app[keys.DIRECTORY].id_of(query.account)
     gone = NotFound(f"message {path.message_id} has no sound to play")
@@ -266,8 +267,11 @@ async def message_audio(request: web.Request, path: AudioPath, query: AudioQuery
         message.account_id != account_id
         or message.kind.value not in AUDIO_KINDS
         or message.tg_message_id is None
+        or (message.duration or 0) > MAX_AUDIO_SECONDS
     ):
         raise gone
+    if (await repo.get_account(query.account)).channel != "telegram":
+        raise gone  # another channel's message: no Telegram account to read it with
     chat = await repo.get_chat(message.chat_id)
     account = await request.app[keys.ACCOUNTS].get(query.account)
     account.require_authorized()

@@ -83,11 +83,7 @@ class ConversationsMixin(RepoBase):
         """A page of conversations (newest activity first) and how many match in all."""
 
         def work(c: Connection) -> tuple[list[ConversationRow], int]:
-            fold = (
-                (lambda column: sa.func.lower(column))
-                if self._is_postgres(c)
-                else (lambda column: getattr(sa.func, SQLITE_FOLD)(column))
-            )
+            fold, needle = self._folding(c, search or "")
             activity = sa.func.coalesce(
                 _later(C.c.last_incoming_at, C.c.last_outgoing_at), C.c.created_at
             )
@@ -124,7 +120,6 @@ class ConversationsMixin(RepoBase):
             elif state == "failed":
                 where.append(failed > 0)
             if search:
-                needle = search.casefold()
                 matched = sa.exists().where(
                     M.c.chat_id == C.c.id,
                     sa.or_(
@@ -142,11 +137,9 @@ class ConversationsMixin(RepoBase):
                     )
                 )
             joined = C.join(A, A.c.id == C.c.account_id)
-            total = c.execute(
-                sa.select(sa.func.count()).select_from(joined).where(*where)
-            ).scalar_one()
             query = (
                 sa.select(
+                    sa.func.count().over().label("total"),
                     C.c.id,
                     A.c.name,
                     A.c.channel,
@@ -167,6 +160,7 @@ class ConversationsMixin(RepoBase):
                 .limit(limit)
                 .offset(offset)
             )
+            found = c.execute(query).all()
             rows = [
                 ConversationRow(
                     chat_id=row.id,
@@ -183,11 +177,39 @@ class ConversationsMixin(RepoBase):
                     escalated=row.newest_reason == "escalated",
                     failed=int(row.failed or 0),
                 )
-                for row in c.execute(query)
+                for row in found
             ]
+            if found:
+                total = int(found[0].total)
+            elif offset:  # a page past the end: count them
+                total = c.execute(
+                    sa.select(sa.func.count()).select_from(joined).where(*where)
+                ).scalar_one()
+            else:
+                total = 0
             return rows, int(total)
 
         return await self._read(work)
+
+    def _folding(self, c: Connection, search: str) -> tuple[Any, str]:
+        """How a column and the search are folded to compare without case: on SQLite both
+        by Python's `casefold`; on PostgreSQL both by `lower()` — under the ICU root collation
+        when the server has it, so a database created with the `C` locale folds every script
+        too (its own `lower()` would fold ASCII only)."""
+        if not self._is_postgres(c):
+            return (lambda column: getattr(sa.func, SQLITE_FOLD)(column)), search.casefold()
+        icu = getattr(self, "_icu_collation", None)
+        if icu is None:
+            icu = self._icu_collation = bool(
+                c.execute(
+                    sa.text(
+                        "SELECT EXISTS (SELECT 1 FROM pg_collation WHERE collname = 'und-x-icu')"
+                    )
+                ).scalar()
+            )
+        if icu:
+            return (lambda column: sa.func.lower(column.collate("und-x-icu"))), search.lower()
+        return (lambda column: sa.func.lower(column)), search.lower()
 
     async def reply_details(self, reply_ids: Sequence[int]) -> dict[int, ReplyDetail]:
         """The reply jobs by id (those that exist)."""

@@ -8,9 +8,11 @@ import { api, Failed, Loading, query, useAction, useEvents, useLoad, when } from
 const CHANNELS = ["telegram", "telegram_bot", "http_chat", "talkme", "external", "api"];
 const STATES = ["paused", "escalated", "failed"];
 const LIVE = ["message.received", "message.sent", "message.skipped", "message.edited",
-  "message.deleted", "reply.scheduled", "reply.sent", "reply.skipped", "reply.failed",
-  "reply.escalated", "reply.cancelled", "reply.requeued", "chat.paused", "chat.resumed",
-  "draft.created", "draft.sent"];
+  "message.deleted", "message.recovered", "reply.scheduled", "reply.sent", "reply.skipped",
+  "reply.failed", "reply.escalated", "reply.cancelled", "reply.requeued", "reply.expired",
+  "reply.retry", "reply.rescheduled", "chat.paused", "chat.resumed",
+  "chat.settings_changed", "conversation.escalated", "conversation.operator", "draft.created",
+  "draft.sent"];
 
 const UNANSWERED = new Set(["skipped", "failed", "cancelled"]);  // shown under a contact's message
 const href = (c) => `#/conversations/${encodeURIComponent(c.account)}/${c.chat_key}`;
@@ -44,14 +46,16 @@ function List({ t }) {
     const timer = setTimeout(() => setFilters((f) => ({ ...f, q: search.trim() })), 25);
     return () => clearTimeout(timer);
   }, [search]);
-  const [list, reload] = useLoad(() => api("GET", "/conversations" + query({ ...filters, limit: 100 })),
+  const [list, reload] = useLoad(
+    (signal) => api("GET", "/conversations" + query({ ...filters, limit: 100 }), undefined, signal),
     [filters.q, filters.channel, filters.state]);
   useEvents(LIVE, () => reload());
   const pick = (name) => (e) => setFilters({ ...filters, [name]: e.target.value });
   return html`<section aria-labelledby="conv-h"><h2 id="conv-h">${t("conversations")}</h2>
     <form class="filters" role="search" onSubmit=${(e) => e.preventDefault()}>
       <label for="conv-q">${t("search")}</label>
-      <input id="conv-q" type="search" value=${search} onInput=${(e) => setSearch(e.target.value)} />
+      <input id="conv-q" type="search" maxlength="200" value=${search}
+        onInput=${(e) => setSearch(e.target.value)} />
       <label for="conv-channel">${t("channel")}</label>
       <select id="conv-channel" value=${filters.channel} onChange=${pick("channel")}>
         <option value="">${t("all")}</option>
@@ -63,6 +67,9 @@ function List({ t }) {
         ${STATES.map((s) => html`<option value=${s}>${t(s)}</option>`)}
       </select>
     </form>
+    ${list.data && html`<${Failed} error=${list.error} />`}
+    ${list.data?.total > list.data?.conversations.length
+      ? html`<p class="hint">${t("showingOf").replace("{n}", list.data.conversations.length).replace("{total}", list.data.total)}</p>` : null}
     ${!list.data ? html`<${Loading} t=${t} state=${list} />`
       : !list.data.conversations.length ? html`<p class="muted">${t("noChats")}</p>`
       : html`<ul class="conversations">${list.data.conversations.map((c) => html`
@@ -157,19 +164,31 @@ function ChatSettings({ t, account, chat }) {
 function Conversation({ t, account, chat }) {
   const [pages, setPages] = useState({ messages: [], replies: {}, before: null, error: null, loaded: false });
   const [info, reloadInfo] = useLoad(() => api("GET", "/conversations" + query({ account, chat })), [account, chat]);
-  const [settings] = useLoad(() => api("GET", "/settings" + forChat(account)), [account]);
+  const [settings] = useLoad(() => api("GET", `/chats/${chat}/settings` + forChat(account)), [account, chat]);
   const [text, setText] = useState("");
   const composer = useRef(null);
   const [run, error, busy] = useAction();
+  const newest = useRef(0);  // the newest page's request: an older answer arriving late is dropped
+  // `before`: an older page, added at the end; else the newest page, merged over what is
+  // loaded (older pages the owner opened stay).
   const load = async (before) => {
+    const mine = before ? null : ++newest.current;
     try {
       const page = await api("GET", "/messages" + query({ chat, account, before, limit: 50 }));
+      if (mine !== null && mine !== newest.current) return;
       const replies = Object.fromEntries(page.replies.map((r) => [r.id, r]));
-      setPages((old) => ({
-        messages: before ? [...old.messages, ...page.messages] : page.messages,
-        replies: before ? { ...old.replies, ...replies } : replies,
-        before: page.next_before, error: null, loaded: true,
-      }));
+      setPages((old) => {
+        if (before) {
+          return { ...old, messages: [...old.messages, ...page.messages],
+            replies: { ...old.replies, ...replies }, before: page.next_before };
+        }
+        const oldest = page.messages.length ? page.messages[page.messages.length - 1] : null;
+        const kept = oldest && old.loaded ? old.messages.filter((m) => m.id < oldest.id && !page.messages.some((n) => n.id === m.id)) : [];
+        return {
+          messages: [...page.messages, ...kept], replies: { ...old.replies, ...replies },
+          before: kept.length ? old.before : page.next_before, error: null, loaded: true,
+        };
+      });
     } catch (failure) { setPages((old) => ({ ...old, error: failure, loaded: true })); }
   };
   useEffect(() => { load(null); }, [account, chat]);
@@ -225,6 +244,9 @@ function Conversation({ t, account, chat }) {
 }
 
 export default function Conversations({ t, params }) {
-  if (params.length >= 2) return html`<${Conversation} t=${t} account=${decodeURIComponent(params[0])} chat=${params[1]} />`;
+  if (params.length >= 2) {
+    const account = decodeURIComponent(params[0]);
+    return html`<${Conversation} t=${t} account=${account} chat=${params[1]} key=${account + "/" + params[1]} />`;
+  }
   return html`<${List} t=${t} />`;
 }

@@ -1,19 +1,33 @@
 // The twin's drafts (copilot mode): send as written, edit and send, or skip — live, as drafts
 // are written; the latest style score and the newest corrections beside them.
 import { html, useState } from "../htm-preact.module.js";
-import { api, useAction, useEvents, useLoad } from "../lib.js";
+import { api, everyAccount, query, useAction, useEvents, useLoad } from "../lib.js";
 
 export default function Drafts({ t }) {
-  const [drafts, reload] = useLoad(() => api("GET", "/drafts"), []);
+  // every account's drafts and corrections (a bot or another Telegram account may draft too)
+  const [drafts, reload] = useLoad(async (signal) => {
+    const names = await everyAccount(signal);
+    const pages = await Promise.all(names.map((account) =>
+      api("GET", "/drafts" + query({ account }), undefined, signal)
+        .then((page) => page.drafts.map((d) => ({ ...d, account })))));
+    return { drafts: pages.flat().sort((a, b) => String(b.created_at).localeCompare(String(a.created_at))) };
+  }, []);
   const [score] = useLoad(() => api("GET", "/style/evals?limit=1"), []);
-  const [corrections, reloadCorrections] = useLoad(() => api("GET", "/corrections?limit=10"), []);
+  const [corrections, reloadCorrections] = useLoad(async (signal) => {
+    const names = await everyAccount(signal);
+    const pages = await Promise.all(names.map((account) =>
+      api("GET", "/corrections" + query({ account, limit: 10 }), undefined, signal)
+        .then((page) => page.corrections)));
+    const all = pages.flat().sort((a, b) => String(b.created_at).localeCompare(String(a.created_at)));
+    return { corrections: all.slice(0, 10) };
+  }, []);
   const [editing, setEditing] = useState({});  // draft id -> the owner's text
   const [run, error] = useAction();
   useEvents(["draft.created", "draft.sent", "draft.skipped", "draft.expired", "draft.cancelled"],
     () => { reload(); reloadCorrections(); });
   const decide = async (draft, action, text) => {
-    const done = await run(() => api("POST", `/drafts/${draft.id}/${action}`,
-      action === "send" && text !== undefined ? { text } : {}));
+    const body = { account: draft.account, ...(action === "send" && text !== undefined ? { text } : {}) };
+    const done = await run(() => api("POST", `/drafts/${draft.id}/${action}`, body));
     if (done !== undefined) {
       setEditing((all) => { const rest = { ...all }; delete rest[draft.id]; return rest; });
     }
@@ -25,7 +39,7 @@ export default function Drafts({ t }) {
       ${!drafts.data ? html`<p>${t("loading")}</p>` : !drafts.data.drafts.length
         ? html`<p class="muted">${t("noDrafts")}</p>`
         : html`<ul class="drafts">${drafts.data.drafts.map((d) => html`<li data-draft=${d.id}>
-          <p><strong>${d.title || d.chat}</strong></p>
+          <p><strong>${d.title || d.chat}</strong>${d.account !== "default" ? html` <span class="muted">${d.account}</span>` : null}</p>
           ${d.id in editing
             ? html`<label for=${"edit-" + d.id}>${t("yourText")}</label>
               <textarea id=${"edit-" + d.id} rows="3" value=${editing[d.id]}

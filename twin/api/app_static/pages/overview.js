@@ -1,7 +1,7 @@
 // At a glance: accounts and bots with their live state and the safety governor's mode, today's
 // figures, drafts waiting, and the live activity feed (the event stream).
 import { html, useState } from "../htm-preact.module.js";
-import { api, Loading, useAction, useEvents, useLoad } from "../lib.js";
+import { api, everyAccount, Loading, query, useAction, useEvents, useLoad } from "../lib.js";
 
 const EVENTS = [
   "message.received", "message.skipped", "reply.scheduled", "reply.sent", "reply.skipped",
@@ -36,8 +36,25 @@ async function accountsWithSafety() {
 export default function Overview({ t }) {
   const [accounts, reloadAccounts] = useLoad(accountsWithSafety, []);
   const [bots, reloadBots] = useLoad(() => api("GET", "/bots"), []);
-  const [stats, reloadStats] = useLoad(() => api("GET", "/stats?days=1"), []);
-  const [drafts, reloadDrafts] = useLoad(() => api("GET", "/drafts"), []);
+  // today's figures and the drafts waiting, of every account and channel together
+  const [stats, reloadStats] = useLoad(async (signal) => {
+    const names = await everyAccount(signal);
+    const days = await Promise.all(names.map((account) =>
+      api("GET", "/stats" + query({ days: 1, account }), undefined, signal)));
+    const totals = {};
+    for (const day of days) {
+      for (const [field, value] of Object.entries(day.totals)) {
+        if (typeof value === "number") totals[field] = (totals[field] || 0) + value;
+      }
+    }
+    return { totals };
+  }, []);
+  const [drafts, reloadDrafts] = useLoad(async (signal) => {
+    const names = await everyAccount(signal);
+    const pages = await Promise.all(names.map((account) =>
+      api("GET", "/drafts" + query({ account }), undefined, signal)));
+    return { drafts: pages.flatMap((page) => page.drafts) };
+  }, []);
   const [events, setEvents] = useState([]);
   useEvents(EVENTS, (type, data) => {
     setEvents((list) => [data, ...list].slice(0, 30));

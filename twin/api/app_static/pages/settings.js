@@ -2,7 +2,7 @@
 // greeting, human timing, voice replies. The API validates; each error is shown next to the
 // field it names (`details[].field`, e.g. `schedule.hours.mon`, `humanize.typing_cps`).
 import { html, useEffect, useState } from "../htm-preact.module.js";
-import { api, Field, invalid, Loading, query, SignedOut, useLoad } from "../lib.js";
+import { api, everyAccount, Field, firstAccount, invalid, Loading, query, SignedOut, useLoad } from "../lib.js";
 
 const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
@@ -86,10 +86,13 @@ function Input({ t, section, name, kind, value, error, onChange }) {
 // same form without the recipients, which are the account's).
 export default function Settings({ t, params }) {
   const chat = params.length >= 2 ? params[1] : null;
-  const [accounts] = useLoad(() => api("GET", "/accounts"), []);
-  const [account, setAccount] = useState(chat ? decodeURIComponent(params[0]) : "");
+  const [accounts] = useLoad(everyAccount, []);
+  const [picked, setAccount] = useState(chat ? decodeURIComponent(params[0]) : "");
+  const account = picked || firstAccount(accounts.data);
   const path = chat ? `/chats/${chat}/settings` : "/settings";
-  const [loaded, reload] = useLoad(() => api("GET", path + query({ account })), [account, chat]);
+  const [loaded, reload] = useLoad(
+    () => (accounts.data || chat ? api("GET", path + query({ account })) : new Promise(() => {})),
+    [account, chat, Boolean(accounts.data)]);
   const groups = chat ? GROUPS.filter(([group]) => group !== "groupRecipients") : GROUPS;
   const [original, setOriginal] = useState(null);
   const [form, setForm] = useState(null);
@@ -108,7 +111,7 @@ export default function Settings({ t, params }) {
     const patch = patchOf(form, original);
     if (!Object.keys(patch).length) return setSaved(t("nothingChanged"));
     try {
-      await api("PUT", path, { account: account || undefined, ...patch });
+      await api("PUT", path, { account, ...patch });
       setSaved(t("saved"));
       reload();
     } catch (failure) {
@@ -127,9 +130,10 @@ export default function Settings({ t, params }) {
     <h2 id="settings-h">${chat ? t("chatSettings") : t("settings")}</h2>
     ${chat && html`<p><a href=${`#/conversations/${encodeURIComponent(account)}/${chat}`}>← ${t("backToChat")}</a></p>
       <p class="hint">${t("chatSettingsHelp")}</p>`}
-    ${!chat && accounts.data?.accounts.length > 1 && html`<label for="settings-account">${t("account")}</label>
+    ${!chat && accounts.data && (accounts.data.length > 1 || account !== "default") && html`
+      <label for="settings-account">${t("account")}</label>
       <select id="settings-account" value=${account} onChange=${(e) => setAccount(e.target.value)}>
-        ${accounts.data.accounts.map((a) => html`<option value=${a.name}>${a.name}</option>`)}
+        ${accounts.data.map((name) => html`<option value=${name}>${name}</option>`)}
       </select>`}
     <form onSubmit=${save} class="settings">
       ${groups.map(([group, fields]) => html`<fieldset><legend>${t(group)}</legend>

@@ -2,7 +2,7 @@
 // reply (median and p95), tokens and cost per day, and the messages of each channel. Every
 // chart has the same figures as a table under it, which is what screen readers get.
 import { html, useEffect, useRef, useState } from "../htm-preact.module.js";
-import { api, Loading, query, useLoad } from "../lib.js";
+import { api, everyAccount, firstAccount, Loading, query, useLoad } from "../lib.js";
 
 const DAYS = 14;
 
@@ -41,9 +41,12 @@ const seconds = (value) => (value === null || value === undefined ? "" : Number(
 const money = (value) => Number(value || 0).toFixed(4);
 
 export default function Stats({ t }) {
-  const [accounts] = useLoad(() => api("GET", "/accounts"), []);
-  const [account, setAccount] = useState("");
-  const [loaded] = useLoad(() => api("GET", "/stats" + query({ days: DAYS, account })), [account]);
+  const [accounts] = useLoad(everyAccount, []);
+  const [picked, setAccount] = useState("");
+  const account = picked || firstAccount(accounts.data);
+  const [loaded] = useLoad(
+    () => (accounts.data ? api("GET", "/stats" + query({ days: DAYS, account })) : new Promise(() => {})),
+    [account, Boolean(accounts.data)]);
   const [channels] = useLoad(() => {
     const end = new Date();
     const start = new Date(end.getTime() - (DAYS - 1) * 86400000);
@@ -67,9 +70,10 @@ export default function Stats({ t }) {
   const platforms = Object.entries(channels.data?.platforms || {});
   const most = Math.max(1, ...platforms.map(([, p]) => p.messages));
   return html`<section aria-labelledby="stats-h"><h2 id="stats-h">${t("stats")}</h2>
-    ${accounts.data?.accounts.length > 1 && html`<label for="stats-account">${t("account")}</label>
+    ${accounts.data && (accounts.data.length > 1 || account !== "default") && html`
+      <label for="stats-account">${t("account")}</label>
       <select id="stats-account" value=${account} onChange=${(e) => setAccount(e.target.value)}>
-        ${accounts.data.accounts.map((a) => html`<option value=${a.name}>${a.name}</option>`)}
+        ${accounts.data.map((name) => html`<option value=${name}>${name}</option>`)}
       </select>`}
     <h3>${t("volume")}</h3>
     ${charts && html`<${Chart} name="volume" days=${days} lines=${charts.volume} />`}

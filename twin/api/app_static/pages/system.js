@@ -64,7 +64,7 @@ function Deliveries({ t }) {
           <td><span class=${"badge " + d.state}>${d.state}</span></td><td>${d.wh_type || ""}</td>
           <td class="url">${d.url}</td><td>${d.attempts}</td>
           <td>${d.last_status ? "HTTP " + d.last_status + " " : ""}${d.last_error || ""}</td>
-          <td>${d.state !== "delivered" && html`<button class="secondary" aria-label=${t("redeliver") + " " + d.id}
+          <td>${d.state !== "pending" && html`<button class="secondary" aria-label=${t("redeliver") + " " + d.id}
             onClick=${() => redeliver(d)}>${t("redeliver")}</button>`}</td></tr>`)}</tbody></table>`}
   </section>`;
 }

@@ -24,7 +24,7 @@ function Persona({ t, twin, onSaved }) {
   const [form, setForm] = useState(start);
   const [errors, setErrors] = useState({});
   const [saved, setSaved] = useState("");
-  useEffect(() => setForm(start()), [twin]);
+  useEffect(() => setForm(start()), [twin.name, twin.updated_at]);
   const save = async (event) => {
     event.preventDefault();
     setErrors({}); setSaved("");
@@ -41,9 +41,13 @@ function Persona({ t, twin, onSaved }) {
       await api("PUT", twinPath(twin.name), body);
       setSaved(t("saved")); onSaved();
     } catch (failure) {
-      const found = fieldErrors(failure);
+      const shown = new Set([...PERSONA.map(([key]) => key), "provider", "voice_id"]);
       const mapped = {};
-      for (const [field, error] of Object.entries(found)) mapped[field.replace(/^(twin|voice)\./, "")] = error;
+      for (const [field, error] of Object.entries(fieldErrors(failure))) {
+        const key = field.replace(/^(twin|voice)\./, "").split(".")[0];
+        const where = shown.has(key) ? key : "form";  // a field this form does not show
+        mapped[where] = [mapped[where], where === "form" ? `${field}: ${error}` : error].filter(Boolean).join("; ");
+      }
       setErrors(Object.keys(mapped).length ? mapped : { form: failure.message });
     }
   };
@@ -80,7 +84,7 @@ function Persona({ t, twin, onSaved }) {
 }
 
 function Links({ t, twin, onChanged }) {
-  const [accounts] = useLoad(async () => {
+  const [accounts, reloadAccounts] = useLoad(async () => {
     const [telegram, others] = await Promise.all([api("GET", "/accounts"), api("GET", "/channels")]);
     return [...telegram.accounts.map((a) => ({ ...a, channel: "telegram" })), ...others.channels];
   }, []);
@@ -92,7 +96,7 @@ function Links({ t, twin, onChanged }) {
     event.preventDefault();
     if (!account) return;
     await run(() => api("PUT", `/accounts/${encodeURIComponent(account)}`, { twin: twin.name }));
-    onChanged();
+    setAccount(""); reloadAccounts(); onChanged();
   };
   const addBot = async (event) => {
     event.preventDefault();
@@ -243,9 +247,9 @@ export default function Twins({ t, params }) {
       <button type="submit">${t("create")}</button>
     </form>
     ${error && html`<p role="alert" class="error">${error}</p>`}
-    ${twin && html`<${Persona} t=${t} twin=${twin} onSaved=${reload} />
-      <${Links} t=${t} twin=${twin} onChanged=${reload} />
-      <${Knowledge} t=${t} twin=${twin} />
-      <${Memory} t=${t} twin=${twin} />`}
+    ${twin && html`<${Persona} t=${t} twin=${twin} onSaved=${reload} key=${"p-" + twin.name} />
+      <${Links} t=${t} twin=${twin} onChanged=${reload} key=${"l-" + twin.name} />
+      <${Knowledge} t=${t} twin=${twin} key=${"k-" + twin.name} />
+      <${Memory} t=${t} twin=${twin} key=${"m-" + twin.name} />`}
   </section>`;
 }

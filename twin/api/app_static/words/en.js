@@ -87,4 +87,6 @@ export default {
   lastError: "Last error", redeliver: "Redeliver", reason: "Reason (kept with the mode)",
   s_skipped: "not answered", s_failed: "reply failed", s_cancelled: "reply cancelled",
   chatSettings: "This chat's settings", backToChat: "Back to the conversation", allChatSettings: "All settings for this chat", chatSettingsHelp: "What you change here applies to this chat only, over the account's settings.",
+  showingOf: "The newest {n} of {total}: search or filter to find the others.",
+  pageUnreachable: "This page could not be loaded: is the daemon running? Reload to try again.",
 };
