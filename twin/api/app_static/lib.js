@@ -60,11 +60,15 @@ export async function api(method, path, body, signal) {
   return data;
 }
 
-// Every account's name: the Telegram accounts, then the other channels' instances.
-export async function everyAccount(signal) {
-  const [telegram, others] = await Promise.all(
-    [api("GET", "/accounts", undefined, signal), api("GET", "/channels", undefined, signal)]);
-  return [...telegram.accounts.map((a) => a.name), ...others.channels.map((c) => c.name)];
+// Every account's name: the Telegram accounts, then the other channels' instances. Pages ask
+// for them first, so the answer is shared for a few seconds (a new account shows soon after).
+let accounts = { at: 0, names: null };
+export async function everyAccount() {
+  if (accounts.names && performance.now() - accounts.at < 5000) return accounts.names;
+  const [telegram, others] = await Promise.all([api("GET", "/accounts"), api("GET", "/channels")]);
+  const names = [...telegram.accounts.map((a) => a.name), ...others.channels.map((c) => c.name)];
+  accounts = { at: performance.now(), names };
+  return names;
 }
 
 // The account a page shows before the owner picks one: `default`, else the first there is.

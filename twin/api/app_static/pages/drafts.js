@@ -6,7 +6,7 @@ import { api, everyAccount, query, useAction, useEvents, useLoad } from "../lib.
 export default function Drafts({ t }) {
   // every account's drafts and corrections (a bot or another Telegram account may draft too)
   const [drafts, reload] = useLoad(async (signal) => {
-    const names = await everyAccount(signal);
+    const names = await everyAccount();
     const pages = await Promise.all(names.map((account) =>
       api("GET", "/drafts" + query({ account }), undefined, signal)
         .then((page) => page.drafts.map((d) => ({ ...d, account })))));
@@ -14,7 +14,7 @@ export default function Drafts({ t }) {
   }, []);
   const [score] = useLoad(() => api("GET", "/style/evals?limit=1"), []);
   const [corrections, reloadCorrections] = useLoad(async (signal) => {
-    const names = await everyAccount(signal);
+    const names = await everyAccount();
     const pages = await Promise.all(names.map((account) =>
       api("GET", "/corrections" + query({ account, limit: 10 }), undefined, signal)
         .then((page) => page.corrections)));

@@ -38,7 +38,7 @@ export default function Overview({ t }) {
   const [bots, reloadBots] = useLoad(() => api("GET", "/bots"), []);
   // today's figures and the drafts waiting, of every account and channel together
   const [stats, reloadStats] = useLoad(async (signal) => {
-    const names = await everyAccount(signal);
+    const names = await everyAccount();
     const days = await Promise.all(names.map((account) =>
       api("GET", "/stats" + query({ days: 1, account }), undefined, signal)));
     const totals = {};
@@ -50,7 +50,7 @@ export default function Overview({ t }) {
     return { totals };
   }, []);
   const [drafts, reloadDrafts] = useLoad(async (signal) => {
-    const names = await everyAccount(signal);
+    const names = await everyAccount();
     const pages = await Promise.all(names.map((account) =>
       api("GET", "/drafts" + query({ account }), undefined, signal)));
     return { drafts: pages.flatMap((page) => page.drafts) };

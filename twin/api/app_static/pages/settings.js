@@ -86,13 +86,16 @@ function Input({ t, section, name, kind, value, error, onChange }) {
 // same form without the recipients, which are the account's).
 export default function Settings({ t, params }) {
   const chat = params.length >= 2 ? params[1] : null;
-  const [accounts] = useLoad(everyAccount, []);
   const [picked, setAccount] = useState(chat ? decodeURIComponent(params[0]) : "");
-  const account = picked || firstAccount(accounts.data);
   const path = chat ? `/chats/${chat}/settings` : "/settings";
-  const [loaded, reload] = useLoad(
-    () => (accounts.data || chat ? api("GET", path + query({ account })) : new Promise(() => {})),
-    [account, chat, Boolean(accounts.data)]);
+  // one load: the accounts (for the picker; shared between pages), then the chosen one's
+  const [loaded, reload] = useLoad(async () => {
+    const names = await everyAccount();
+    const account = picked || firstAccount(names);
+    return { names, account, ...(await api("GET", path + query({ account }))) };
+  }, [picked, chat]);
+  const account = loaded.data?.account || picked;
+  const accounts = { data: loaded.data?.names };
   const groups = chat ? GROUPS.filter(([group]) => group !== "groupRecipients") : GROUPS;
   const [original, setOriginal] = useState(null);
   const [form, setForm] = useState(null);

@@ -41,12 +41,15 @@ const seconds = (value) => (value === null || value === undefined ? "" : Number(
 const money = (value) => Number(value || 0).toFixed(4);
 
 export default function Stats({ t }) {
-  const [accounts] = useLoad(everyAccount, []);
   const [picked, setAccount] = useState("");
-  const account = picked || firstAccount(accounts.data);
-  const [loaded] = useLoad(
-    () => (accounts.data ? api("GET", "/stats" + query({ days: DAYS, account })) : new Promise(() => {})),
-    [account, Boolean(accounts.data)]);
+  // one load: the accounts (for the picker; shared between pages), then the chosen one's days
+  const [loaded] = useLoad(async () => {
+    const names = await everyAccount();
+    const account = picked || firstAccount(names);
+    return { names, account, ...(await api("GET", "/stats" + query({ days: DAYS, account }))) };
+  }, [picked]);
+  const account = loaded.data?.account || picked;
+  const accounts = { data: loaded.data?.names };
   const [channels] = useLoad(() => {
     const end = new Date();
     const start = new Date(end.getTime() - (DAYS - 1) * 86400000);
