@@ -177,6 +177,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     # Before anything else starts: a daemon that cannot keep its files or serve its port says
     # so in one line and exits 2, without opening the database or contacting Telegram.
     prepare_storage(settings)
+    from twin.db.cluster import daemon_lock
+
+    lock = daemon_lock(settings.storage.url)  # one daemon per SQLite file (PostgreSQL: many)
+    if lock is not None:
+        lock.acquire()
     sockets = listen(host, port)
     port = sockets[0].getsockname()[1]
     log.info("twin %s starting; API on http://%s:%s", __version__, host, port)
@@ -187,6 +192,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         access_log=logging.getLogger("twin.access"),
         print=_announce,
     )
+    if lock is not None:
+        lock.release()
     log.info("twin stopped")
     return 0
 

@@ -37,6 +37,7 @@ from twin.config_behaviour import (
     TwinSettings,
 )
 from twin.config_channels import ChannelsSettings
+from twin.config_cluster import ClusterSettings
 from twin.config_knowledge import KnowledgeSettings
 from twin.config_safety import SafetySettings
 from twin.config_sources import (
@@ -85,7 +86,6 @@ class TelegramSettings(Section):
     )
     max_catch_up_age: float = Field(6 * 3600, ge=0, description="seconds")
     sweep_interval: float = Field(300, gt=0, description="seconds between reconciliation sweeps")
-    max_accounts: int = Field(50, ge=1, description="Telegram accounts one process serves")
 
     @field_validator("server")
     @classmethod
@@ -247,6 +247,7 @@ class Settings(BaseSettings):
     tools: ToolsSettings = Field(default_factory=ToolsSettings)
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     safety: SafetySettings = Field(default_factory=SafetySettings)
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -356,6 +356,7 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         intake.bot_reply = notes.on_bot_message  # the owner's text for a draft, to a bot
         worker = services["worker"] = ReplyWorker(repo, pipeline, clock, wake=wake)
         pipeline.hand_off_to(worker)  # jobs due at once go straight to it (the fast path)
+        _share_accounts(settings, adapters, accounts, worker, repo, clock)
         recovery = OutageRecovery(
             settings=settings,
             repo=repo,
@@ -412,16 +413,48 @@ def _intake_metrics(app: web.Application, intake: Any) -> None:
         metrics.registry.register(IntakeCollector())
 
 
+def _share_accounts(
+    settings: Settings, adapters: Adapters, accounts: Any, worker: Any, repo: Any, clock: Any
+) -> None:
+    """On PostgreSQL, several processes may run: each Telegram account is served by one of
+    them (twin.db.cluster), and only its reply jobs run there."""
+    if adapters.database is not None or not settings.storage.url.startswith("postgresql"):
+        return  # SQLite: one daemon per file (`twin run` holds the file's lock)
+    if not hasattr(accounts, "fence"):
+        return  # a test's own accounts
+    from twin.db.cluster import PostgresOwnership
+
+    ownership = PostgresOwnership(
+        settings.storage.url,
+        clock,
+        heartbeat_seconds=settings.cluster.heartbeat_seconds,
+        on_lost=accounts.fence,
+    )
+    accounts.ownership = ownership
+    worker.mine = accounts.mine
+
+    async def alone() -> bool:
+        since = clock.now() - timedelta(seconds=settings.cluster.dead_after_seconds)
+        return await repo.other_live_processes(ownership.process_id, since) == 0
+
+    worker.alone = alone
+
+
 def _telegram_context() -> Context:
     async def context(app: web.Application) -> AsyncIterator[None]:
         accounts = app.get(keys.ACCOUNTS)
         if accounts is None:
             yield
             return
+        ownership = getattr(accounts, "ownership", None)  # tests may give their own accounts
+        if ownership is not None:
+            await ownership.start()  # joins the other processes (PostgreSQL)
         await accounts.start()
         yield
         # Disconnecting saves each session's update state: the next start catches up from it.
         await accounts.stop()
+        if ownership is not None:
+            await ownership.stop()  # the accounts' locks go: another process takes them
         log.info("telegram disconnected")
 
     return context

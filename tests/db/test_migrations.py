@@ -23,6 +23,7 @@ TABLES = {
     "accounts",
     "account_safety",
     "app_login_links",
+    "cluster_processes",
     "app_sessions",
     "api_keys",
     "account_settings",

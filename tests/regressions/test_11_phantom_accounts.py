@@ -1,5 +1,5 @@
 """Issue 11.1: reading never creates an account, and start-up connects only accounts that are
-logged in (`default` first, at most `[telegram] max_accounts`).
+logged in (`default` first, at most `[cluster] max_accounts`).
 
 Before the fix any request naming an unknown account created it, and every start connected
 each one to Telegram: one new authorization key per typo.
@@ -77,7 +77,7 @@ async def test_start_connects_only_logged_in_accounts_default_first_within_the_c
 ):
     people(sandbox)
     sandbox.create_user("15550300", "Sam", "Second")
-    daemon = await make_daemon(telegram={"max_accounts": 2})
+    daemon = await make_daemon(cluster={"max_accounts": 2})
     await login(daemon, sandbox)
     status, _ = await daemon.call(
         "POST", "/auth/request_code", json={"phone": "+15550300", "account": "second"}
@@ -96,7 +96,7 @@ async def test_start_connects_only_logged_in_accounts_default_first_within_the_c
     keys_before = len(sandbox.world.auths)
 
     caplog.set_level(logging.WARNING, logger="twin.accounts")
-    daemon = await make_daemon(telegram={"max_accounts": 1})
+    daemon = await make_daemon(cluster={"max_accounts": 1})
     accounts = daemon.app[keys.ACCOUNTS]
     default = await accounts.get("default")  # waits for the start-up connect
     assert default.authorized

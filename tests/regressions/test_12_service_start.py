@@ -138,6 +138,7 @@ async def test_commands_run_elsewhere_use_the_config_files_directory(tmp_path: P
     assert sorted(p.name for p in (tmp_path / "etc" / "sessions").iterdir()) == [
         "secret.key",
         "twin.db",
+        "twin.db.lock",  # `twin run`'s: one daemon per SQLite file (kept; unlocked when it ends)
     ]
     assert list(elsewhere.iterdir()) == []  # nothing was created where the command ran
     assert run.output.count("created a new secret key") == 1  # run reused migrate's database

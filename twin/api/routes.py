@@ -21,6 +21,7 @@ from twin.api.views import (
     app_session,
     bots,
     chat,
+    cluster,
     control,
     conversation,
     diagnostics,
@@ -56,6 +57,7 @@ ROUTE_TABLES: tuple[RouteTable, ...] = (
     style.routes,  # GET /style
     control.routes,  # GET /chats, POST /chats/{id}/pause|resume, GET/PUT /settings, /twin/*
     stats.routes,  # GET /stats
+    cluster.routes,  # GET /cluster
     event_stream.routes,  # GET /events (SSE)
     replies.routes,  # POST /replies/{id}/retry
     drafts.routes,  # GET /drafts, POST /drafts/{id}/send|skip

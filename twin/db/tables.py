@@ -390,6 +390,7 @@ class WebhookDelivery(Base):
 # What a twin knows (knowledge base, contact memory) has its own module; importing it here
 # registers its tables on the metadata wherever the schema is.
 from twin.db import tables_app as _app  # noqa: E402, F401
+from twin.db import tables_cluster as _cluster  # noqa: E402, F401
 from twin.db import tables_corrections as _corrections  # noqa: E402, F401
 from twin.db import tables_drafts as _drafts  # noqa: E402, F401
 from twin.db import tables_knowledge as _knowledge  # noqa: E402, F401

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -44,6 +45,10 @@ class Jobs(Protocol):
     async def execute(self, reply: ReplyRecord, prepared: Prepared | None = None) -> None: ...
 
 
+async def _alone() -> bool:
+    return True
+
+
 class ReplyWorker:
     def __init__(
         self,
@@ -68,11 +73,18 @@ class ReplyWorker:
         self._stalled: set[int] = set()  # jobs stopped by a database outage, still leased
         self._rng = random.Random()
         self.idle = asyncio.Event()  # set whenever nothing is running or due (tests wait on it)
+        # Several processes on one PostgreSQL (twin.db.cluster): the Telegram accounts this
+        # process serves (None: every account's jobs are its own), and whether this process is
+        # alone, so the leases a crashed run left may be voided at start.
+        self.mine: Callable[[], Collection[int] | None] = lambda: None
+        self.alone: Callable[[], Awaitable[bool]] = _alone
 
     async def start(self) -> None:
-        # One daemon process owns the queue: leases left by a crashed run are void at once.
+        # The only daemon process owns the queue: leases left by a crashed run are void at
+        # once. With other processes running, a lease may be theirs: taking an account over
+        # voids its jobs' leases instead (twin.services.accounts).
         try:
-            released = await self._repo.release_leases()
+            released = await self._repo.release_leases() if await self.alone() else 0
         except Exception as exc:  # the database may be down at start: leases expire anyway
             log.error("could not release leases at start (%s)", exc)
             released = 0
@@ -126,11 +138,12 @@ class ReplyWorker:
 
         context = self._jobs.job_context
         stalled = sorted(self._stalled)
+        mine = self.mine()
 
         def work(tx: Tx) -> tuple[list[ReplyRecord], list[Prepared | None], datetime | None]:
             if stalled:  # jobs the database stopped: claimable again at once
                 tx.release_leases(stalled)
-            jobs = tx.claim_due_replies(now, LEASE_SECONDS, free)
+            jobs = tx.claim_due_replies(now, LEASE_SECONDS, free, mine)
             # What each job's first step reads, read here: one round trip for the batch.
             contexts = [context(tx, job) for job in jobs]
             return jobs, contexts, tx.next_due_at()

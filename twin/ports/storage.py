@@ -4,7 +4,7 @@ re-exports both); the records are twin.db.records'."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
@@ -149,8 +149,11 @@ class Tx(Protocol):
         now: datetime,
         lease_seconds: float,
         limit: int = 10,
+        mine: Collection[int] | None = None,
     ) -> list[ReplyRecord]: ...
-    def release_leases(self, ids: list[int] | None = None) -> int: ...
+    def release_leases(
+        self, ids: list[int] | None = None, *, account_id: int | None = None
+    ) -> int: ...
     def pending_reply(self, chat_id: int) -> ReplyRecord | None: ...
     def next_due_at(self) -> datetime | None: ...
     def reply_times(
@@ -386,7 +389,9 @@ class Store(Protocol):
         data: Mapping[str, Any],
         cursor: Mapping[str, Any] | None = None,
     ) -> StyleProfileRecord: ...
-    async def release_leases(self, ids: list[int] | None = None) -> int: ...
+    async def release_leases(
+        self, ids: list[int] | None = None, *, account_id: int | None = None
+    ) -> int: ...
     async def note_owner_activity(
         self, account_id: int, active_at: datetime
     ) -> OwnerActivityRecord: ...

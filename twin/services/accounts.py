@@ -5,9 +5,15 @@ one database-backed session. Intake hooks are attached here, so the adapter neve
 storage or the pipeline.
 
 Every connection to Telegram creates or uses an authorization key, so this process opens one
-only when the owner asked for it: at start-up for the accounts that are logged in (`default`
-first, at most `[telegram] max_accounts`), and on a login request. Naming an unknown account
-anywhere else is a 404 (NotFound), never a new account.
+only when the owner asked for it: for the accounts that are logged in (`default` first, at most
+`[cluster] max_accounts`), and on a login request. Naming an unknown account anywhere else is a
+404 (NotFound), never a new account.
+
+Several processes may share one PostgreSQL: an account is connected only by the process that
+owns it (`ownership`, twin.db.cluster). Every `[cluster] claim_seconds` this process looks for
+logged-in accounts no process serves and claims them up to its limit; an account another
+process serves is a 409 here; when ownership is lost (the database connection holding it
+failed) every account is stopped at once, before another process can take them over.
 
 Without an intake (the CLI's `twin login` / `twin style build`) accounts connect without taking
 in updates: Telegram is asked not to push any, and the stored update state is left where
@@ -83,8 +89,12 @@ class TelegramAccounts:
         intake: Intake | None = None,
         clock: Clock | None = None,
         safety: Safety | None = None,
+        ownership: Any = None,
     ) -> None:
+        from twin.db.cluster import SoleOwnership
+
         self._settings = settings
+        self.ownership = ownership or SoleOwnership()
         self._clock: Clock = clock or SystemClock()
         # Every account's calls pass its safety governor; a command outside the daemon (style
         # build) waits for its turn however long instead of being refused.
@@ -184,10 +194,10 @@ class TelegramAccounts:
         return account
 
     def _check_capacity(self, name: str) -> None:
-        limit = self._settings.telegram.max_accounts
+        limit = self._settings.cluster.max_accounts
         if name not in self._accounts and len(self._accounts) >= limit:
             raise Conflict(
-                f"this process already serves {limit} Telegram accounts ([telegram] max_accounts)"
+                f"this process already serves {limit} Telegram accounts ([cluster] max_accounts)"
             )
 
     async def get(self, name: str = DEFAULT_ACCOUNT, *, connect: bool = True) -> TelegramAccount:
@@ -225,11 +235,43 @@ class TelegramAccounts:
         return bool(record.has_session)
 
     async def _connect(self, account: TelegramAccount) -> None:
+        await self._own(account.name)
         # start() is serialised and idempotent: awaiting it also waits for a start that
         # another task began (connected but not yet authorized).
         started = await account.start()
         if started and account.authorized and self._intake is not None:
             self._spawn(self._sweep_once(account), f"sweep {account.name}")
+
+    async def _own(self, name: str) -> None:
+        """Claim the account for this process, or Conflict: another process serves it (one
+        MTProto session is never used from two processes)."""
+        account_id = await self._directory.id_of(name)
+        if not await self.ownership.claim(account_id):
+            idle = self._accounts.get(name)
+            if idle is not None and not idle.running:
+                self._accounts.pop(name)  # not kept: it would count as served here
+            raise Conflict(
+                f"account '{name}' is served by another twin process (GET /cluster); ask that "
+                "one, or stop it and this process takes the account over"
+            )
+        self.ownership.serving(list(self._accounts))
+
+    def mine(self) -> frozenset[int] | None:
+        """The Telegram accounts and bots this process serves: with other processes on the
+        database, only their reply jobs (and other channels') run here; None: every job."""
+        if self.ownership.process_id == "sole":
+            return None
+        return self.ownership.owned()
+
+    async def fence(self) -> None:
+        """Ownership is lost: stop every account now (they are connected again once claimed)."""
+        accounts, self._accounts = list(self._accounts.values()), {}
+        self.ownership.serving([])
+        for account in accounts:
+            with contextlib.suppress(Exception):
+                await account.stop()
+        if accounts:
+            log.warning("stopped %d account(s) this process may no longer serve", len(accounts))
 
     def _supervise(self, account: TelegramAccount) -> None:
         if self._intake is not None and account.name not in self._supervised:
@@ -245,6 +287,8 @@ class TelegramAccounts:
                 reason = await account.wait_stopped()
                 if not account.authorized:
                     return  # logged out (or never was): nothing to keep connected
+                if self._accounts.get(account.name) is not account:
+                    return  # forgotten, or fenced: another process may serve it now
                 if not account.running:
                     log.warning(
                         "account %s: the Telegram client stopped (%s); starting a new one",
@@ -280,6 +324,9 @@ class TelegramAccounts:
         if account is not None:
             with contextlib.suppress(Exception):
                 await account.stop()
+        self.ownership.serving(list(self._accounts))
+        with contextlib.suppress(NotFound):
+            await self.ownership.release(await self._directory.id_of(name))
 
     async def start(self) -> None:
         if not self.configured:
@@ -292,29 +339,48 @@ class TelegramAccounts:
         self._spawn(self._sweep_loop(), "sweep loop")
 
     async def _start_all(self) -> None:
+        """Serve the logged-in accounts no process serves, up to `[cluster] max_accounts`
+        (`default` first, then by age), now and every `[cluster] claim_seconds`: an account
+        logged in elsewhere, or one another process stopped serving, is picked up here."""
+        cluster = self._settings.cluster
+        warned = False
         while True:
             try:
                 records = await self._repo.list_accounts()
-                break
-            except Exception as exc:  # the database may be down at start: retry, don't crash
+            except Exception as exc:  # the database may be down: retry, don't crash
                 log.error("cannot list accounts (%s); retrying in %.0f s", exc, _RECONNECT_DELAY)
                 await asyncio.sleep(_RECONNECT_DELAY)
-        logged_in = sorted(
-            (r for r in records if r.has_session and r.status == "authorized"),
-            key=lambda r: (r.name != DEFAULT_ACCOUNT, r.id),
-        )
-        limit = self._settings.telegram.max_accounts
-        if len(logged_in) > limit:
-            log.warning(
-                "%d accounts are logged in but this process serves at most %d "
-                "([telegram] max_accounts): not starting %s",
-                len(logged_in),
-                limit,
-                ", ".join(r.name for r in logged_in[limit:]),
+                continue
+            logged_in = sorted(
+                (r for r in records if r.has_session and r.status == "authorized"),
+                key=lambda r: (r.name != DEFAULT_ACCOUNT, r.id),
             )
-        for record in logged_in[:limit]:
-            self._directory.remember(record.name, record.id)
-            self._spawn(self._connect_forever(record.name), f"connect {record.name}")
+            for record in logged_in:
+                if record.name in self._accounts and self.ownership.owns(record.id):
+                    continue  # served here (an object only read for its status is not)
+                if len(self.ownership.owned()) >= cluster.max_accounts:
+                    if not warned:
+                        log.warning(
+                            "%d accounts are logged in but this process serves at most %d "
+                            "([cluster] max_accounts): not starting %s here",
+                            len(logged_in),
+                            cluster.max_accounts,
+                            ", ".join(r.name for r in logged_in[cluster.max_accounts :]),
+                        )
+                        warned = True
+                    break
+                self._directory.remember(record.name, record.id)
+                if not await self.ownership.claim(record.id):
+                    continue  # another process serves it
+                if self.ownership.process_id != "sole":
+                    # whoever leased its jobs served it before, and is gone or stopped it
+                    with contextlib.suppress(Exception):
+                        await self._repo.release_leases(account_id=record.id)
+                if record.name not in self._accounts:
+                    self._new_account(record.name)
+                self.ownership.serving(list(self._accounts))
+                self._spawn(self._connect_forever(record.name), f"connect {record.name}")
+            await asyncio.sleep(cluster.claim_seconds)
 
     async def _connect_forever(self, name: str) -> None:
         delay: float | None = None
@@ -374,3 +440,6 @@ class TelegramAccounts:
         for account in self._accounts.values():
             with contextlib.suppress(Exception):
                 await account.stop()
+        for account_id in self.ownership.owned():  # another process may take them now
+            await self.ownership.release(account_id)
+        self.ownership.serving([])

@@ -16,6 +16,7 @@ from twin.db.repo.accounts import AccountsMixin
 from twin.db.repo.analytics import AnalyticsMixin
 from twin.db.repo.app_sessions import AppSessionsMixin
 from twin.db.repo.chats import ChatsMixin
+from twin.db.repo.cluster import ClusterMixin
 from twin.db.repo.conversations import ConversationsMixin
 from twin.db.repo.corrections import CorrectionsMixin
 from twin.db.repo.deliveries import DeliveriesMixin
@@ -61,6 +62,7 @@ class Repository(
     CorrectionsMixin,
     AppSessionsMixin,
     ConversationsMixin,
+    ClusterMixin,
 ):
     """Implements the daemon's storage port on SQLAlchemy (SQLite or PostgreSQL)."""
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 from twin.db.lean import prepared
 from twin.db.records import ReplyRecord, ReplyState
 from twin.db.repo._base import RepoBase, check_fields, conflict_on_integrity
-from twin.db.tables import Message, Reply
+from twin.db.tables import Account, Message, Reply
 from twin.domain.models import TERMINAL_STATES
 from twin.errors import Conflict, NotFound
 
@@ -121,7 +121,10 @@ def _count_statement(*, chat: bool) -> Any:
 
 _TIMES = {chat: _times_statement(chat=chat) for chat in (False, True)}
 _COUNT = {chat: prepared(_count_statement(chat=chat)) for chat in (False, True)}
-_claims: dict[str, Any] = {}  # per dialect
+A = Account.__table__
+# The channels whose accounts are served by one process at a time (twin.db.cluster).
+TELEGRAM_CHANNELS = ("telegram", "telegram_bot")
+_claims: dict[tuple[str, bool], Any] = {}  # per dialect, for every account or for `mine`
 
 
 class RepliesMixin(RepoBase):
@@ -304,7 +307,11 @@ class RepliesMixin(RepoBase):
         raise Conflict(f"reply {reply_id} is {current.state}, not {expect_state}")
 
     async def claim_due_replies(
-        self, now: datetime, lease_seconds: float, limit: int = 10
+        self,
+        now: datetime,
+        lease_seconds: float,
+        limit: int = 10,
+        mine: Collection[int] | None = None,
     ) -> list[ReplyRecord]:
         """Lease up to `limit` due, unfinished jobs until now + lease_seconds (oldest first).
 
@@ -312,22 +319,33 @@ class RepliesMixin(RepoBase):
         lease. Each claim counts an attempt. A job whose worker died becomes claimable again
         when its lease expires. Two concurrent claimers never get the same job: PostgreSQL
         locks candidates with FOR UPDATE SKIP LOCKED; SQLite serialises writers, and the
-        claim is one conditional UPDATE.
+        claim is one conditional UPDATE. With `mine` (several processes share the database),
+        only jobs of those Telegram accounts and bots, and of the other channels, are claimed:
+        another Telegram account's jobs are left to the process that serves it.
         """
-        return await self._run(lambda c: self._claim_due_replies(c, now, lease_seconds, limit))
+        return await self._run(
+            lambda c: self._claim_due_replies(c, now, lease_seconds, limit, mine)
+        )
 
     def _claim_due_replies(
-        self, c: Connection, now: datetime, lease_seconds: float, limit: int = 10
+        self,
+        c: Connection,
+        now: datetime,
+        lease_seconds: float,
+        limit: int = 10,
+        mine: Collection[int] | None = None,
     ) -> list[ReplyRecord]:
-        dialect = c.dialect.name
-        statement = _claims.get(dialect)
+        key = (c.dialect.name, mine is not None)
+        statement = _claims.get(key)
         if statement is None:
-            statement = _claims[dialect] = _claim_statement(self._is_postgres(c))
+            statement = _claims[key] = _claim_statement(self._is_postgres(c), mine is not None)
         params = {
             "_now": now,
             "_limit": limit,
             "_lease_until": now + timedelta(seconds=lease_seconds),
         }
+        if mine is not None:
+            params["_mine"] = sorted(mine)
         claimed = [ReplyRecord.from_row(row._mapping) for row in c.execute(statement, params)]
         return sorted(claimed, key=lambda reply: (reply.reply_at, reply.id))
 
@@ -359,14 +377,23 @@ class RepliesMixin(RepoBase):
     def _next_due_at(self, c: Connection) -> datetime | None:
         return c.execute(_NEXT_DUE).scalar()
 
-    async def release_leases(self, ids: list[int] | None = None) -> int:
-        """Forget every lease (start-up of the single daemon process: no other worker holds
-        one, so jobs interrupted by a crash resume at once instead of when leases expire), or
-        the leases of these jobs only."""
-        return await self._run(lambda connection: self._release_leases(connection, ids))
+    async def release_leases(
+        self, ids: list[int] | None = None, *, account_id: int | None = None
+    ) -> int:
+        """Forget every lease (start-up of the only daemon process: no other worker holds
+        one, so jobs interrupted by a crash resume at once instead of when leases expire), the
+        leases of these jobs only, or those of one account's jobs (a process that just took the
+        account over: whoever leased them served it before and is gone or has stopped it)."""
+        return await self._run(
+            lambda connection: self._release_leases(connection, ids, account_id=account_id)
+        )
 
-    def _release_leases(self, connection: Connection, ids: list[int] | None = None) -> int:
+    def _release_leases(
+        self, connection: Connection, ids: list[int] | None = None, *, account_id: int | None = None
+    ) -> int:
         where = [R.c.state.in_(_UNFINISHED), R.c.lease_until.is_not(None)]
+        if account_id is not None:
+            where.append(R.c.account_id == account_id)
         if ids is not None:
             if not ids:
                 return 0
@@ -411,16 +438,25 @@ def _window_params(account_id: int, since: datetime, chat_id: int | None) -> dic
     return params
 
 
-def _claim_statement(postgres: bool) -> Any:
+def _claim_statement(postgres: bool, mine: bool = False) -> Any:
     now = sa.bindparam("_now", type_=R.c.reply_at.type)
+    where = [
+        R.c.state.in_(_UNFINISHED),
+        R.c.reply_at <= now,
+        sa.or_(R.c.next_attempt_at.is_(None), R.c.next_attempt_at <= now),
+        sa.or_(R.c.lease_until.is_(None), R.c.lease_until <= now),
+    ]
+    if mine:
+        channels = sa.select(A.c.id).where(A.c.channel.not_in(TELEGRAM_CHANNELS))
+        where.append(
+            sa.or_(
+                R.c.account_id.in_(sa.bindparam("_mine", expanding=True)),
+                R.c.account_id.in_(channels),
+            )
+        )
     due = (
         sa.select(R.c.id)
-        .where(
-            R.c.state.in_(_UNFINISHED),
-            R.c.reply_at <= now,
-            sa.or_(R.c.next_attempt_at.is_(None), R.c.next_attempt_at <= now),
-            sa.or_(R.c.lease_until.is_(None), R.c.lease_until <= now),
-        )
+        .where(*where)
         .order_by(R.c.reply_at, R.c.id)
         .limit(sa.bindparam("_limit"))
     )

@@ -1,0 +1,60 @@
+"""The processes sharing the database, as their heartbeat rows tell (GET /cluster; whether a
+starting worker is alone). Written by twin.db.cluster on its own connection."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from twin.db.repo._base import RepoBase
+from twin.db.tables_cluster import ClusterProcess
+
+P = ClusterProcess.__table__
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessRow:
+    id: str
+    host: str
+    pid: int
+    started_at: datetime
+    heartbeat_at: datetime
+    accounts: list[str]
+
+
+class ClusterMixin(RepoBase):
+    async def cluster_processes(self) -> list[ProcessRow]:
+        """Every process row, the oldest start first."""
+        query = sa.select(P).order_by(P.c.started_at, P.c.id)
+
+        def work(c: Connection) -> list[ProcessRow]:
+            return [
+                ProcessRow(
+                    row.id,
+                    row.host,
+                    row.pid,
+                    row.started_at,
+                    row.heartbeat_at,
+                    [str(name) for name in (row.accounts or [])],
+                )
+                for row in c.execute(query)
+            ]
+
+        return await self._read(work)
+
+    async def other_live_processes(self, me: str, since: datetime) -> int:
+        """How many other processes beat since `since`."""
+        query = (
+            sa.select(sa.func.count())
+            .select_from(P)
+            .where(P.c.id != me, P.c.heartbeat_at >= since)
+        )
+        return await self._read(lambda c: int(c.execute(query).scalar_one()))
+
+    async def forget_dead_processes(self, before: datetime) -> int:
+        """Drop the rows of processes silent since before `before` (long gone)."""
+        statement = sa.delete(P).where(P.c.heartbeat_at < before)
+        return await self._run(lambda c: c.execute(statement).rowcount or 0)
