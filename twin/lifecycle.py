@@ -356,7 +356,7 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         intake.bot_reply = notes.on_bot_message  # the owner's text for a draft, to a bot
         worker = services["worker"] = ReplyWorker(repo, pipeline, clock, wake=wake)
         pipeline.hand_off_to(worker)  # jobs due at once go straight to it (the fast path)
-        _share_accounts(settings, adapters, accounts, worker, repo, clock)
+        _share_accounts(settings, adapters, accounts, worker, repo, clock, events)
         recovery = OutageRecovery(
             settings=settings,
             repo=repo,
@@ -414,10 +414,17 @@ def _intake_metrics(app: web.Application, intake: Any) -> None:
 
 
 def _share_accounts(
-    settings: Settings, adapters: Adapters, accounts: Any, worker: Any, repo: Any, clock: Any
+    settings: Settings,
+    adapters: Adapters,
+    accounts: Any,
+    worker: Any,
+    repo: Any,
+    clock: Any,
+    events: Any,
 ) -> None:
     """On PostgreSQL, several processes may run: each Telegram account is served by one of
-    them (twin.db.cluster), and only its reply jobs run there."""
+    them (twin.db.cluster), only its reply jobs run there, and every process hears every
+    process's events."""
     if adapters.database is not None or not settings.storage.url.startswith("postgresql"):
         return  # SQLite: one daemon per file (`twin run` holds the file's lock)
     if not hasattr(accounts, "fence"):
@@ -438,6 +445,38 @@ def _share_accounts(
         return await repo.other_live_processes(ownership.process_id, since) == 0
 
     worker.alone = alone
+    _relay_events(ownership, events)
+
+
+def _relay_events(ownership: Any, events: Any) -> None:
+    """Each process NOTIFYs the ids of the events it announced; the others read them back and
+    announce them too (the SSE streams, the caches' listeners)."""
+    me = ownership.process_id
+    events.relay = lambda ids: ownership.notify(f"{me} {','.join(map(str, ids))}")
+    pending: set[asyncio.Task[None]] = set()
+
+    def heard(payload: str) -> None:
+        sender, _, listed = payload.partition(" ")
+        if sender == me or not listed:
+            return
+        try:
+            ids = [int(part) for part in listed.split(",")]
+        except ValueError:
+            return
+        task = asyncio.get_running_loop().create_task(events.take_remote(ids))
+        pending.add(task)
+        task.add_done_callback(_relayed(pending))
+
+    ownership.on_notify(heard)
+
+
+def _relayed(pending: set[Any]) -> Callable[[Any], None]:
+    def done(task: Any) -> None:
+        pending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("events of another process not announced here: %s", task.exception())
+
+    return done
 
 
 def _telegram_context() -> Context:

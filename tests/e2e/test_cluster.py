@@ -7,18 +7,22 @@ on one SQLite file refuses to start."""
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
+import json
 import subprocess
 import sys
 import time
 import tomllib
 from pathlib import Path
 
+import aiohttp
 import pytest
 import tomli_w
 from telethon import functions
 
 from tests.db.conftest import _drop_schema, postgres_url  # noqa: F401  (fixture)
-from tests.e2e.process import DaemonProcess
+from tests.e2e.process import AUTH, DaemonProcess
 from tests.e2e.test_crash_safety import make_process
 from tests.providers.openai_fake import brain_json, last_user_line
 from twin.db import migrate
@@ -106,13 +110,18 @@ async def test_accounts_move_between_processes_and_every_message_is_answered_onc
             timeout=30,
         )
 
+    stream = Stream(a)
     try:
         await DaemonProcess.until(
             lambda: _shares(a, {"default", "second"}, {"third"}), 15, "not shared out"
         )
+        await stream.open()
         for owner in owners:
             await carl.send_message(owner.id, f"one to {owner.id}")
         await answered("one", owners)
+        # A's event stream has B's replies too (LISTEN/NOTIFY between the processes)
+        for name in names:
+            await asyncio.wait_for(stream.sent_by[name].wait(), 10)
 
         # kill -9 A mid-traffic: B takes its accounts over and answers what A left
         for owner in owners:
@@ -127,6 +136,16 @@ async def test_accounts_move_between_processes_and_every_message_is_answered_onc
         await a.start()
         await DaemonProcess.until(lambda: _alive(a, 2), 10, "A did not join")
         assert await _serves(a, set())
+        # A serves nothing now: its stream hears of B's reply only through the relay
+        # (without it, not before the stream's 15 s heartbeat)
+        relayed = Stream(a)
+        await relayed.open()
+        await carl.send_message(owners[2].id, f"extra to {owners[2].id}")
+        await answered("extra", owners[2:])
+        try:
+            await asyncio.wait_for(relayed.sent_by["third"].wait(), 5)
+        finally:
+            await relayed.close()
         assert b.terminate() == 0
         loop = asyncio.get_running_loop()
         stopped = loop.time()
@@ -139,6 +158,7 @@ async def test_accounts_move_between_processes_and_every_message_is_answered_onc
         await answered("three", owners[:2])
     finally:
         watch.stop()
+        await stream.close()
         for daemon in (a, b):
             if daemon.proc is not None:
                 daemon.kill()
@@ -146,8 +166,42 @@ async def test_accounts_move_between_processes_and_every_message_is_answered_onc
     assert watch.most == 1  # never two connections (two processes) for one account
     for owner in owners:  # exactly once each
         replies = sandbox.messages_from(owner, contact)
-        for tag in ("one", "two", "three")[: 3 if owner in owners[:2] else 2]:
+        for tag in ("one", "two", "three" if owner in owners[:2] else "extra"):
             assert replies.count(f"ok: {tag} to {owner.id}") == 1, (owner.id, replies)
+
+
+class Stream:
+    """`GET /events?types=reply.sent` of one process, read as a browser would."""
+
+    def __init__(self, daemon: DaemonProcess) -> None:
+        self.daemon = daemon
+        self.sent_by: dict[str, asyncio.Event] = collections.defaultdict(asyncio.Event)
+        self.task: asyncio.Task[None] | None = None
+        self.session: aiohttp.ClientSession | None = None
+        self.response: aiohttp.ClientResponse | None = None
+
+    async def open(self) -> None:
+        self.session = aiohttp.ClientSession(headers=AUTH)
+        response = await self.session.get(self.daemon.base + "/events?types=reply.sent")
+        self.response = response
+        assert response.status == 200
+        self.task = asyncio.create_task(self._read(response))
+
+    async def _read(self, response: aiohttp.ClientResponse) -> None:
+        async for line in response.content:
+            if line.startswith(b"data:"):
+                event = json.loads(line[5:])
+                self.sent_by[event.get("account") or ""].set()
+
+    async def close(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.task
+        if self.response is not None:
+            self.response.close()
+        if self.session is not None:
+            await self.session.close()
 
 
 async def login(daemon: DaemonProcess, sandbox, name: str, phone: str) -> None:

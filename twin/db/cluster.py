@@ -12,7 +12,10 @@ connection every `heartbeat_seconds`, and when it fails it stops every account i
 once (`on_lost`), before PostgreSQL could give the lock to another process; a send cut in half
 is made safe by the random_id persisted before it (Telegram refuses a repeated one).
 
-The same connection keeps the process's row in `cluster_processes` (GET /cluster).
+The same connection keeps the process's row in `cluster_processes` (GET /cluster), and carries
+the event relay: every process NOTIFYs the ids of the events it committed, and LISTENs for the
+others' (GET /events on any process streams every process's events; in-process listeners such
+as cache invalidation hear them too).
 
 On SQLite there is one daemon per database file: `twin run` holds an exclusive lock on
 `<database>.lock` (released by the kernel whatever way the process ends), and a second one
@@ -42,6 +45,7 @@ from twin.errors import StartupError
 log = logging.getLogger("twin.cluster")
 
 LOCK_CLASS = 0x7477  # "tw": the advisory locks' first key; the second is the account's id
+NOTIFY_CHANNEL = "twin_events"  # "<process id> <event id>,<event id>…"
 _CONNECT_TIMEOUT = 5.0
 
 
@@ -102,6 +106,8 @@ class PostgresOwnership:
         self._names: list[str] = []
         self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
+        self._heard: list[Callable[[str], None]] = []  # NOTIFY listeners (the event relay)
+        self._sends: set[asyncio.Task[None]] = set()
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -155,8 +161,40 @@ class PostgresOwnership:
             self.started_at,
             now,
         )
+        await self._connection.add_listener(NOTIFY_CHANNEL, self._notified)
         self.connected.set()
         log.info("cluster: process %s (%s pid %d) joined", self.process_id, self.host, self.pid)
+
+    # -- notifications (what other processes announce: their events) -----------------------
+    def on_notify(self, listener: Callable[[str], None]) -> None:
+        """Call `listener(payload)` for every notification on the channel (any process's)."""
+        self._heard.append(listener)
+
+    def _notified(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
+        for listener in self._heard:
+            try:
+                listener(payload)
+            except Exception:
+                log.exception("cluster: a notification listener failed")
+
+    def notify(self, payload: str) -> None:
+        """Announce `payload` to every process (this one too), soon; lost if the connection
+        is down (the listeners read the events from the database anyway)."""
+        task = asyncio.get_running_loop().create_task(self._notify(payload))
+        self._sends.add(task)
+        task.add_done_callback(self._sends.discard)
+
+    async def _notify(self, payload: str) -> None:
+        async with self._lock:
+            if self._connection is None:
+                return
+            try:
+                async with asyncio.timeout(_CONNECT_TIMEOUT):
+                    await self._connection.execute(
+                        "SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, payload
+                    )
+            except Exception as exc:
+                log.debug("cluster: a notification was not sent: %s", exc)
 
     # -- ownership -------------------------------------------------------------------------
     async def claim(self, account_id: int) -> bool:

@@ -131,6 +131,8 @@ class EventStore(Protocol):
         chat_id: int | None = None,
     ) -> int: ...
 
+    async def events_by_ids(self, ids: list[int]) -> list[Any]: ...
+
 
 @dataclass(frozen=True, slots=True)
 class StagedEvent:
@@ -152,6 +154,9 @@ class EventLog:
         self._waiters: set[asyncio.Future[None]] = set()
         self._listeners: list[Listener] = []
         self.last_id = 0
+        # Several processes (twin.db.cluster): told the ids of the events this one announced,
+        # so the others can announce them too.
+        self.relay: Callable[[list[int]], None] | None = None
         # chat id -> Telegram peer id, learnt from the events that name both and from the
         # chats the pipeline reads: what listeners (the log lines) name a chat by
         self._peers: dict[int, int] = {}
@@ -213,6 +218,20 @@ class EventLog:
 
     def publish(self, *events: StagedEvent | None) -> None:
         """Announce events whose transaction has committed (None entries are skipped)."""
+        if self.relay is not None:
+            ids = [event.id for event in events if event is not None]
+            if ids:
+                self.relay(ids)
+        self._announce(events)
+
+    async def take_remote(self, ids: list[int]) -> None:
+        """Announce here the events another process committed (read back by id)."""
+        found = await self._store.events_by_ids(ids)
+        self._announce(
+            tuple(StagedEvent(e.id, e.type, dict(e.data), e.account_id, e.chat_id) for e in found)
+        )
+
+    def _announce(self, events: tuple[StagedEvent | None, ...]) -> None:
         announced = False
         for event in events:
             if event is None:
