@@ -1,7 +1,7 @@
 """Command line: `twin run | migrate | check-config | service-unit | demo`; `twin login` is in
 twin/cli_login.py, `twin accounts | status | logout` in twin/cli_accounts.py, `twin keys` in
 twin/cli_keys.py, `twin style build | show` in twin/cli_style.py, `twin knowledge` in
-twin/cli_knowledge.py."""
+twin/cli_knowledge.py, `twin backup | restore | purge` in twin/cli_storage.py."""
 
 from __future__ import annotations
 
@@ -17,7 +17,15 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from twin import __version__, cli_accounts, cli_keys, cli_knowledge, cli_login, cli_style
+from twin import (
+    __version__,
+    cli_accounts,
+    cli_keys,
+    cli_knowledge,
+    cli_login,
+    cli_storage,
+    cli_style,
+)
 from twin.config import Settings, find_config_file, load_settings
 from twin.errors import ConfigError, StartupError, TwinError
 from twin.logs import setup_logging
@@ -124,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_style.add_commands(commands, _add_common)
     cli_accounts.add_commands(commands, _add_common)
     cli_keys.add_commands(commands, _add_common)
+    cli_storage.add_commands(commands, _add_common)
     cli_knowledge.add_commands(commands, _add_common)
 
     demo = commands.add_parser(

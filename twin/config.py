@@ -120,6 +120,9 @@ class StorageSettings(Section):
     max_held_updates: int = Field(
         10_000, ge=0, description="received updates kept in memory while the database is down"
     )
+    retention_days: float = Field(
+        0, ge=0, description="remove message texts and transcripts older than this (0 = keep)"
+    )
 
     @field_validator("url")
     @classmethod

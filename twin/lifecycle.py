@@ -152,7 +152,12 @@ def _worker_context(settings: Settings) -> Context:
         memory.start()  # quiet conversations: what their contacts said is remembered
         drafts = app[keys.SERVICES]["drafts"]
         drafts.start()  # drafts nobody decided expire
+        from twin.services.retention import Retention
+
+        retention = Retention(app[keys.DATABASE].repo, clock, settings.storage.retention_days)
+        retention.start()  # texts older than [storage] retention_days go
         yield
+        await retention.stop()
         await drafts.stop()
         await memory.stop()
         await recovery.stop()

@@ -30,6 +30,7 @@ from twin.db.repo.messages import MessagesMixin
 from twin.db.repo.misc import MiscMixin
 from twin.db.repo.presence import PresenceMixin
 from twin.db.repo.replies import RepliesMixin
+from twin.db.repo.retention import RetentionMixin
 from twin.db.repo.safety import SafetyMixin
 from twin.db.repo.sessions import SessionsMixin
 from twin.db.repo.stats import StatsMixin
@@ -63,6 +64,7 @@ class Repository(
     AppSessionsMixin,
     ConversationsMixin,
     ClusterMixin,
+    RetentionMixin,
 ):
     """Implements the daemon's storage port on SQLAlchemy (SQLite or PostgreSQL)."""
 
