@@ -140,3 +140,12 @@ def test_one_daemon_per_sqlite_file(tmp_path) -> None:
     first.release()
     second.acquire()  # free again once the first one is gone
     second.release()
+
+
+@pytest.mark.postgres
+async def test_replicas_starting_together_upgrade_the_schema_once(postgres_url) -> None:  # noqa: F811
+    try:
+        await asyncio.gather(*(migrate.upgrade(postgres_url) for _ in range(3)))
+        assert await migrate.is_up_to_date(postgres_url)
+    finally:
+        await _drop_schema(postgres_url)

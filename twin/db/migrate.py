@@ -85,7 +85,18 @@ async def is_up_to_date(url: str) -> bool:
     return await current(url) == head()
 
 
+# Several processes starting at once on one PostgreSQL (replicas of one deployment) upgrade
+# the schema one after the other: the lock is held until the upgrade's transaction ends, and
+# the next one finds nothing left to do.
+_MIGRATION_LOCK = (0x7477, 0)
+
+
 def _with(config: Config, connection: Connection, action: Any, revision: str) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.execute(
+            text("SELECT pg_advisory_xact_lock(:a, :b)"),
+            {"a": _MIGRATION_LOCK[0], "b": _MIGRATION_LOCK[1]},
+        )
     config.attributes["connection"] = connection
     try:
         action(config, revision)
