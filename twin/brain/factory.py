@@ -8,9 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 from twin.brain.echo_llm import EchoLLM
-from twin.brain.gemini_llm import GeminiLLM
 from twin.brain.needs import provider_problem
-from twin.brain.openai_llm import OpenAILLM
 from twin.brain.port import LLM, ToolBox
 from twin.brain.pricing import DEFAULT_PRICES, PriceTable
 from twin.brain.resilient import ResilientLLM
@@ -50,6 +48,9 @@ def build_provider(
     problem = provider_problem(provider, api_key=api_key, base_url=base_url, section=section)
     if problem:
         raise ConfigError([problem])
+    # Each SDK is imported only when configured: openai ~60 MB, google-genai ~85 MB resident.
+    if provider in ("openai", "openai_compatible"):
+        from twin.brain.openai_llm import OpenAILLM
     if provider == "openai":
         return OpenAILLM(
             model=model,
@@ -75,6 +76,8 @@ def build_provider(
     if provider == "echo":
         return EchoLLM()  # its own model name: "echo" (no price, no cost)
     if provider == "gemini":
+        from twin.brain.gemini_llm import GeminiLLM
+
         return GeminiLLM(
             model=model,
             api_key=api_key,

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import random
+from typing import TYPE_CHECKING
 
 from twin.config import STTSettings, TTSSettings
 from twin.errors import ConfigError
 from twin.retry import RetryPolicy, Sleep
 from twin.voice.needs import key_problem, tts_problems
-from twin.voice.stt import OpenAITranscriber, SpeechToText
-from twin.voice.tts import ElevenLabsSpeaker, OpenAISpeaker, TextToSpeech
 from twin.voice.voices import Voices
+
+if TYPE_CHECKING:  # the speech SDKs (and PyAV) are imported only when configured
+    from twin.voice.stt import SpeechToText
+    from twin.voice.tts import TextToSpeech
 
 _KEYLESS = "unused"  # self-hosted OpenAI-compatible servers ignore the key
 
@@ -53,6 +56,8 @@ def build_stt(
     if settings.provider == "none":
         return None
     if settings.provider == "openai":
+        from twin.voice.stt import OpenAITranscriber
+
         return OpenAITranscriber(
             api_key=_api_key("stt", settings),
             model=settings.model,
@@ -99,6 +104,8 @@ def _speaker(
 ) -> TextToSpeech:
     api_key = _api_key(section, settings)
     if settings.provider == "elevenlabs":
+        from twin.voice.tts import ElevenLabsSpeaker
+
         return ElevenLabsSpeaker(
             api_key=api_key,
             voice_id=settings.voice_id or None,
@@ -113,6 +120,8 @@ def _speaker(
             rng=rng,
         )
     if settings.provider == "openai":
+        from twin.voice.tts import OpenAISpeaker
+
         return OpenAISpeaker(
             api_key=api_key,
             voice=settings.openai_voice,

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import httpx
-import openai
-from elevenlabs.core.api_error import ApiError
 
 from twin.retry import is_retryable_status, parse_retry_after
 from twin.voice.retry import Failure
@@ -21,6 +19,8 @@ def _http_failure(status: int, headers: dict[str, str] | httpx.Headers | None) -
 
 def classify_openai(exc: BaseException) -> Failure | None:
     """openai SDK errors: status errors keep Retry-After; timeouts/connection errors retry."""
+    import openai  # imported by the caller's adapter already: only configured SDKs load
+
     if isinstance(exc, openai.APIStatusError):
         return _http_failure(exc.status_code, exc.response.headers)
     if isinstance(exc, openai.APITimeoutError):
@@ -32,6 +32,8 @@ def classify_openai(exc: BaseException) -> Failure | None:
 
 def classify_elevenlabs(exc: BaseException) -> Failure | None:
     """elevenlabs SDK errors (ApiError) and the httpx transport errors it lets through."""
+    from elevenlabs.core.api_error import ApiError  # loaded with its adapter only
+
     if isinstance(exc, ApiError):
         return _http_failure(exc.status_code or 0, exc.headers)
     if isinstance(exc, httpx.TimeoutException):
