@@ -454,34 +454,21 @@ def _share_accounts(
 
 
 def _relay_events(ownership: Any, events: Any) -> None:
-    """Each process NOTIFYs the ids of the events it announced; the others read them back and
-    announce them too (the SSE streams, the caches' listeners)."""
+    """Each process NOTIFYs the ids of the events it announced; the others wake their event
+    streams, which read them from the database."""
     me = ownership.process_id
     events.relay = lambda ids: ownership.notify(f"{me} {','.join(map(str, ids))}")
-    pending: set[asyncio.Task[None]] = set()
 
     def heard(payload: str) -> None:
         sender, _, listed = payload.partition(" ")
         if sender == me or not listed:
             return
         try:
-            ids = [int(part) for part in listed.split(",")]
+            events.take_remote([int(part) for part in listed.split(",")])
         except ValueError:
             return
-        task = asyncio.get_running_loop().create_task(events.take_remote(ids))
-        pending.add(task)
-        task.add_done_callback(_relayed(pending))
 
     ownership.on_notify(heard)
-
-
-def _relayed(pending: set[Any]) -> Callable[[Any], None]:
-    def done(task: Any) -> None:
-        pending.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("events of another process not announced here: %s", task.exception())
-
-    return done
 
 
 def _telegram_context() -> Context:

@@ -14,8 +14,7 @@ is made safe by the random_id persisted before it (Telegram refuses a repeated o
 
 The same connection keeps the process's row in `cluster_processes` (GET /cluster), and carries
 the event relay: every process NOTIFYs the ids of the events it committed, and LISTENs for the
-others' (GET /events on any process streams every process's events; in-process listeners such
-as cache invalidation hear them too).
+others' to wake its event streams (GET /events on any process streams every process's events).
 
 On SQLite there is one daemon per database file: `twin run` holds an exclusive lock on
 `<database>.lock` (released by the kernel whatever way the process ends), and a second one

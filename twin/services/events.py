@@ -131,8 +131,6 @@ class EventStore(Protocol):
         chat_id: int | None = None,
     ) -> int: ...
 
-    async def events_by_ids(self, ids: list[int]) -> list[Any]: ...
-
 
 @dataclass(frozen=True, slots=True)
 class StagedEvent:
@@ -224,12 +222,19 @@ class EventLog:
                 self.relay(ids)
         self._announce(events)
 
-    async def take_remote(self, ids: list[int]) -> None:
-        """Announce here the events another process committed (read back by id)."""
-        found = await self._store.events_by_ids(ids)
-        self._announce(
-            tuple(StagedEvent(e.id, e.type, dict(e.data), e.account_id, e.chat_id) for e in found)
-        )
+    def take_remote(self, ids: list[int]) -> None:
+        """Events another process committed: wake the streams here (they read events from
+        the database). In-process listeners are not called: their reactions (a note to the
+        owner, a re-queue, a log line) belong to the process that made the event, and the
+        caches they drop are rebuilt from the database anyway."""
+        newest = max(ids, default=0)
+        if newest <= self.last_id:
+            return
+        self.last_id = newest
+        waiters, self._waiters = self._waiters, set()
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     def _announce(self, events: tuple[StagedEvent | None, ...]) -> None:
         announced = False

@@ -187,17 +187,6 @@ class MiscMixin(RepoBase):
 
         return await self._read(work)
 
-    async def events_by_ids(self, ids: list[int]) -> list[EventRecord]:
-        """These events (those that exist), oldest first."""
-        if not ids:
-            return []
-        query = _EVENTS.where(V.c.id.in_(sorted(set(ids))))
-
-        def work(connection: Connection) -> list[EventRecord]:
-            return [EventRecord.from_row(row._mapping) for row in connection.execute(query)]
-
-        return await self._read(work)
-
     async def last_event_id(self) -> int:
         def work(connection: Connection) -> int:
             return int(connection.execute(sa.select(sa.func.max(V.c.id))).scalar() or 0)
