@@ -361,7 +361,11 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         intake.bot_reply = notes.on_bot_message  # the owner's text for a draft, to a bot
         worker = services["worker"] = ReplyWorker(repo, pipeline, clock, wake=wake)
         pipeline.hand_off_to(worker)  # jobs due at once go straight to it (the fast path)
-        _share_accounts(settings, adapters, accounts, worker, repo, clock, events)
+        from twin.lifecycle_cluster import process_metrics, share_accounts
+
+        share_accounts(settings, adapters, accounts, worker, repo, clock, events)
+        if METRICS in app:
+            process_metrics(app[METRICS].registry, accounts)
         recovery = OutageRecovery(
             settings=settings,
             repo=repo,
@@ -416,59 +420,6 @@ def _intake_metrics(app: web.Application, intake: Any) -> None:
     metrics = app.get(METRICS)
     if metrics is not None:
         metrics.registry.register(IntakeCollector())
-
-
-def _share_accounts(
-    settings: Settings,
-    adapters: Adapters,
-    accounts: Any,
-    worker: Any,
-    repo: Any,
-    clock: Any,
-    events: Any,
-) -> None:
-    """On PostgreSQL, several processes may run: each Telegram account is served by one of
-    them (twin.db.cluster), only its reply jobs run there, and every process hears every
-    process's events."""
-    if adapters.database is not None or not settings.storage.url.startswith("postgresql"):
-        return  # SQLite: one daemon per file (`twin run` holds the file's lock)
-    if not hasattr(accounts, "fence"):
-        return  # a test's own accounts
-    from twin.db.cluster import PostgresOwnership
-
-    ownership = PostgresOwnership(
-        settings.storage.url,
-        clock,
-        heartbeat_seconds=settings.cluster.heartbeat_seconds,
-        on_lost=accounts.fence,
-    )
-    accounts.ownership = ownership
-    worker.mine = accounts.mine
-
-    async def alone() -> bool:
-        since = clock.now() - timedelta(seconds=settings.cluster.dead_after_seconds)
-        return await repo.other_live_processes(ownership.process_id, since) == 0
-
-    worker.alone = alone
-    _relay_events(ownership, events)
-
-
-def _relay_events(ownership: Any, events: Any) -> None:
-    """Each process NOTIFYs the ids of the events it announced; the others wake their event
-    streams, which read them from the database."""
-    me = ownership.process_id
-    events.relay = lambda ids: ownership.notify(f"{me} {','.join(map(str, ids))}")
-
-    def heard(payload: str) -> None:
-        sender, _, listed = payload.partition(" ")
-        if sender == me or not listed:
-            return
-        try:
-            events.take_remote([int(part) for part in listed.split(",")])
-        except ValueError:
-            return
-
-    ownership.on_notify(heard)
 
 
 def _telegram_context() -> Context:

@@ -116,6 +116,11 @@ async def test_accounts_move_between_processes_and_every_message_is_answered_onc
             lambda: _shares(a, {"default", "second"}, {"third"}), 15, "not shared out"
         )
         await stream.open()
+        # /metrics tells the processes apart
+        body = await _mine(a)
+        me = next(p for p in body["processes"] if p["me"])
+        metrics = await _metrics(a)
+        assert f'process="{me["id"]}"' in metrics and "twin_accounts_served 2.0" in metrics
         for owner in owners:
             await carl.send_message(owner.id, f"one to {owner.id}")
         await answered("one", owners)
@@ -215,6 +220,15 @@ async def login(daemon: DaemonProcess, sandbox, name: str, phone: str) -> None:
         json={"phone": "+" + phone, "code": sandbox.last_code(phone), "account": name},
     )
     assert status == 200 and body["status"] == "authorized", body
+
+
+async def _metrics(daemon: DaemonProcess) -> str:
+    async with (
+        aiohttp.ClientSession(headers=AUTH) as session,
+        session.get(daemon.base + "/metrics") as response,
+    ):
+        assert response.status == 200
+        return await response.text()
 
 
 async def _mine(daemon: DaemonProcess) -> dict:
