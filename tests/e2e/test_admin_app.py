@@ -323,17 +323,31 @@ async def test_the_admin_app_in_chromium(
 async def test_connecting_an_account_with_code_and_password_in_chromium(
     sandbox, make_daemon, fake_openai
 ):
-    """Phone → code → two-step password from the app, Telegram's refusals shown plainly."""
+    """Phone → code → two-step password from the app, Telegram's refusals shown plainly; the
+    way to the form and the phone step by keyboard alone."""
     executable = chromium()
     from playwright.async_api import expect
 
     sandbox.create_user(OWNER_PHONE, "Olga", username="olga_owner", password="s3cret pass")
     daemon = await make_daemon(**fast_pipeline(fake_openai.base_url + "/v1"))
     async with signed_in(executable, daemon) as page:
-        await page.get_by_role("link", name="Connect Telegram").click()
+        await expect(page.get_by_role("region", name="Accounts")).to_be_visible()
 
-        await page.get_by_label("Phone number").fill("+" + OWNER_PHONE)
-        await page.get_by_role("button", name="Send the code").click()
+        async def tab_to(check: str) -> None:
+            """Press Tab until the focused element passes `check` (keyboard only)."""
+            for _ in range(40):
+                await page.keyboard.press("Tab")
+                if await page.evaluate(check):
+                    return
+            raise AssertionError(f"not reachable with Tab: {check}")
+
+        # the keyboard alone: Tab to the menu's link and Enter; type; Enter submits
+        await tab_to("() => document.activeElement?.textContent === 'Connect Telegram'")
+        await page.keyboard.press("Enter")
+        await expect(page.get_by_label("Phone number")).to_be_visible()
+        await tab_to("() => document.activeElement?.id === 'phone'")
+        await page.keyboard.type("+" + OWNER_PHONE)
+        await page.keyboard.press("Enter")
         await expect(page.get_by_role("status")).to_contain_text("Telegram sent the code")
         code = sandbox.last_code(OWNER_PHONE)
         wrong = "1" * len(code) if code != "1" * len(code) else "2" * len(code)
