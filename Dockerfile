@@ -3,7 +3,7 @@
 # Build stage: the wheel of this checkout and of every dependency, compiled where needed.
 FROM python:3.11-slim AS build
 WORKDIR /src
-COPY pyproject.toml setup.py README.md ./
+COPY pyproject.toml setup.py README.md LICENSE ./
 COPY twin ./twin
 COPY migrations ./migrations
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .

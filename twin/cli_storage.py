@@ -16,6 +16,7 @@ import asyncio
 import os
 import sqlite3
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -96,11 +97,14 @@ def cmd_backup(args: argparse.Namespace) -> int:
     partial.unlink(missing_ok=True)
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # sessions inside
     os.close(fd)
-    with (
-        sqlite3.connect(f"file:{source}?mode=ro", uri=True) as live,
-        sqlite3.connect(partial) as copy,
-    ):
+    live = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    copy = sqlite3.connect(partial)
+    try:
         live.backup(copy)  # pages copied consistently; restarted if the daemon writes meanwhile
+        copy.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal / -shm
+    finally:
+        copy.close()
+        live.close()
     _check(partial)
     partial.replace(target)
     print(f"Backed up {source} to {target} ({target.stat().st_size:,} bytes).")
@@ -122,13 +126,20 @@ def cmd_restore(args: argparse.Namespace) -> int:
         raise StartupError(
             f"{target} is not empty: restore into an empty database (move this one away first)"
         )
+    for suffix in ("-wal", "-shm"):
+        leftover = target.with_name(target.name + suffix)
+        if leftover.exists():  # a moved database's journal would be replayed into the copy
+            raise StartupError(f"{leftover} is left from another database: move it away too")
     lock = DaemonFileLock(target)
     lock.acquire()  # a daemon serving the file makes this fail with one line
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         if not target.exists():
             os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        with sqlite3.connect(backup) as source, sqlite3.connect(target) as copy:
+        with (
+            closing(sqlite3.connect(f"file:{backup}?mode=ro", uri=True)) as source,
+            closing(sqlite3.connect(target)) as copy,
+        ):
             source.backup(copy)
     finally:
         lock.release()
@@ -148,7 +159,7 @@ async def _upgrade(settings: Any) -> None:
 def _check(path: Path) -> None:
     """A twin database: its integrity holds and it has the schema's version."""
     try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
             ok = db.execute("PRAGMA quick_check").fetchone()
             version = db.execute("SELECT version_num FROM alembic_version").fetchone()
     except sqlite3.DatabaseError as exc:
@@ -158,7 +169,7 @@ def _check(path: Path) -> None:
 
 
 def _has_tables(path: Path) -> bool:
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
         return bool(
             db.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
         )

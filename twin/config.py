@@ -86,6 +86,8 @@ class TelegramSettings(Section):
     )
     max_catch_up_age: float = Field(6 * 3600, ge=0, description="seconds")
     sweep_interval: float = Field(300, gt=0, description="seconds between reconciliation sweeps")
+    # Before [cluster] existed: still read (as [cluster] max_accounts when that is not set).
+    max_accounts: int | None = Field(None, ge=1, description="deprecated: [cluster] max_accounts")
 
     @field_validator("server")
     @classmethod
@@ -251,6 +253,22 @@ class Settings(BaseSettings):
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     safety: SafetySettings = Field(default_factory=SafetySettings)
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_max_accounts(cls, data: Any) -> Any:
+        """`[telegram] max_accounts` (the key before `[cluster]`) still counts, unless
+        `[cluster] max_accounts` is set too."""
+        if not isinstance(data, dict):
+            return data
+        telegram, cluster = data.get("telegram"), data.get("cluster")
+        old = telegram.get("max_accounts") if isinstance(telegram, dict) else None
+        if old is not None and not (isinstance(cluster, dict) and "max_accounts" in cluster):
+            data = {
+                **data,
+                "cluster": {**(cluster if isinstance(cluster, dict) else {}), "max_accounts": old},
+            }
+        return data
 
     @classmethod
     def settings_customise_sources(

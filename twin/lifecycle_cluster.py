@@ -4,7 +4,6 @@ the processes, and this process's identity in /metrics."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -40,8 +39,8 @@ def share_accounts(
     worker.mine = accounts.mine
 
     async def alone() -> bool:
-        since = clock.now() - timedelta(seconds=settings.cluster.dead_after_seconds)
-        return await repo.other_live_processes(ownership.process_id, since) == 0
+        seconds = settings.cluster.dead_after_seconds
+        return await repo.other_live_processes(ownership.process_id, seconds) == 0
 
     worker.alone = alone
     relay_events(ownership, events)

@@ -42,6 +42,7 @@ async def test_backup_while_running_then_restore_starts_logged_in(
     assert done.returncode == 0, done.stderr
     assert "secret key" in done.stdout
     assert stat.S_IMODE(backup.stat().st_mode) == 0o600  # the sessions are inside
+    assert sorted(p.name for p in backup.parent.iterdir()) == ["twin-backup.db"]  # one file
     again = twin(daemon, "backup", str(backup))
     assert again.returncode == 2 and "exists" in again.stderr
     assert daemon.terminate() == 0

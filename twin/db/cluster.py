@@ -67,7 +67,7 @@ class SoleOwnership:
         return True
 
     def owns(self, account_id: int) -> bool:
-        return True
+        return account_id in self._owned
 
     def owned(self) -> frozenset[int]:
         return frozenset(self._owned)
@@ -90,8 +90,11 @@ class PostgresOwnership:
         heartbeat_seconds: float,
         on_lost: Callable[[], Awaitable[None]],
     ) -> None:
-        parsed = make_url(url)
-        self._dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+        # The connect arguments SQLAlchemy's asyncpg dialect derives from the URL (ssl,
+        # prepared statement cache …), so this connection is made as the engine's are.
+        from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+
+        _args, self._connect_args = asyncpg_dialect().create_connect_args(make_url(url))
         self._clock = clock
         self._heartbeat = heartbeat_seconds
         self._on_lost = on_lost
@@ -106,6 +109,7 @@ class PostgresOwnership:
         self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
         self._heard: list[Callable[[str], None]] = []  # NOTIFY listeners (the event relay)
+        self._fencing = False
         self._sends: set[asyncio.Task[None]] = set()
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -138,31 +142,53 @@ class PostgresOwnership:
     async def _connect(self) -> None:
         import asyncpg
 
+        params = dict(self._connect_args)
         # Short keepalives: when this host goes silent PostgreSQL ends the session (and frees
         # its locks) within about 11 s instead of the kernel's two hours.
-        self._connection = await asyncpg.connect(
-            self._dsn,
-            timeout=_CONNECT_TIMEOUT,
-            server_settings={
-                "application_name": f"twin cluster {self.host}:{self.pid}",
-                "tcp_keepalives_idle": "5",
-                "tcp_keepalives_interval": "2",
-                "tcp_keepalives_count": "3",
-            },
-        )
-        now = self._clock.now()
-        await self._connection.execute(
-            "INSERT INTO cluster_processes (id, host, pid, started_at, heartbeat_at, accounts) "
-            "VALUES ($1, $2, $3, $4, $5, '[]') ON CONFLICT (id) DO UPDATE SET heartbeat_at = $5",
-            self.process_id,
-            self.host[:255],
-            self.pid,
-            self.started_at,
-            now,
-        )
-        await self._connection.add_listener(NOTIFY_CHANNEL, self._notified)
+        params["server_settings"] = {
+            **params.get("server_settings", {}),
+            "application_name": f"twin cluster {self.host}:{self.pid}",
+            "tcp_keepalives_idle": "5",
+            "tcp_keepalives_interval": "2",
+            "tcp_keepalives_count": "3",
+        }
+        for sqlalchemy_only in ("prepared_statement_cache_size", "prepared_statement_name_func"):
+            params.pop(sqlalchemy_only, None)
+        params.setdefault("timeout", _CONNECT_TIMEOUT)
+        connection = await asyncpg.connect(**params)
+        try:
+            await connection.execute(
+                "INSERT INTO cluster_processes (id, host, pid, started_at, heartbeat_at, accounts) "
+                "VALUES ($1, $2, $3, $4, now(), '[]') "
+                "ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()",
+                self.process_id,
+                self.host[:255],
+                self.pid,
+                self.started_at,
+            )
+            await connection.add_listener(NOTIFY_CHANNEL, self._notified)
+            # The server ending this session (a restart, pg_terminate_backend) frees the locks
+            # at once: stop serving at once too, not at the next heartbeat.
+            connection.add_termination_listener(self._terminated)
+        except BaseException:
+            connection.terminate()
+            raise
+        self._connection = connection
         self.connected.set()
         log.info("cluster: process %s (%s pid %d) joined", self.process_id, self.host, self.pid)
+
+    def _terminated(self, connection: Any) -> None:
+        if self._fencing:
+            return  # being handled already
+        if connection is self._connection and self._task is not None and not self._task.done():
+            self._task.cancel()  # the beat loop is replaced by the fence and rejoin
+            self._task = asyncio.get_running_loop().create_task(
+                self._fence_then_beat(ConnectionError("the server ended the session"))
+            )
+
+    async def _fence_then_beat(self, exc: Exception) -> None:
+        await self._lost(exc)
+        await self._beat()
 
     # -- notifications (what other processes announce: their events) -----------------------
     def on_notify(self, listener: Callable[[str], None]) -> None:
@@ -184,16 +210,17 @@ class PostgresOwnership:
         task.add_done_callback(self._sends.discard)
 
     async def _notify(self, payload: str) -> None:
-        async with self._lock:
-            if self._connection is None:
-                return
-            try:
-                async with asyncio.timeout(_CONNECT_TIMEOUT):
-                    await self._connection.execute(
-                        "SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, payload
-                    )
-            except Exception as exc:
-                log.debug("cluster: a notification was not sent: %s", exc)
+        if not self.connected.is_set():
+            return  # lost while disconnected: the streams still read the events later
+        try:
+            async with asyncio.timeout(1.0), self._lock:  # the timeout covers the wait too
+                if self._connection is None:
+                    return
+                await self._connection.execute(
+                    "SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, payload[:7900]
+                )
+        except Exception as exc:
+            log.debug("cluster: a notification was not sent: %s", exc)
 
     # -- ownership -------------------------------------------------------------------------
     async def claim(self, account_id: int) -> bool:
@@ -201,6 +228,8 @@ class PostgresOwnership:
         if account_id in self._owned:
             return True
         async with self._lock:
+            if account_id in self._owned:
+                return True  # won meanwhile (advisory locks are reentrant: never ask twice)
             if self._connection is None or not self.connected.is_set():
                 return False
             try:
@@ -243,14 +272,18 @@ class PostgresOwnership:
         while True:
             await asyncio.sleep(self._heartbeat)
             try:
-                async with self._lock, asyncio.timeout(self._heartbeat + 1):
+                async with asyncio.timeout(self._heartbeat + 1), self._lock:  # waiting included
                     if self._connection is None:
                         raise ConnectionError("no connection")
                     await self._connection.execute(
-                        "UPDATE cluster_processes SET heartbeat_at = $2, accounts = $3 "
-                        "WHERE id = $1",
+                        "INSERT INTO cluster_processes "
+                        "(id, host, pid, started_at, heartbeat_at, accounts) "
+                        "VALUES ($1, $2, $3, $4, now(), $5) ON CONFLICT (id) DO UPDATE "
+                        "SET heartbeat_at = now(), accounts = $5",
                         self.process_id,
-                        self._clock.now(),
+                        self.host[:255],
+                        self.pid,
+                        self.started_at,
                         json.dumps(self._names),
                     )
             except asyncio.CancelledError:
@@ -266,15 +299,17 @@ class PostgresOwnership:
             "them before another process takes them over",
             exc,
         )
+        self._fencing = True
         self.connected.clear()
+        try:  # stop serving first: only then may the locks go to another process
+            await self._on_lost()
+        except Exception:
+            log.exception("cluster: stopping the accounts failed")
         self._owned.clear()
         connection, self._connection = self._connection, None
         if connection is not None:
             connection.terminate()
-        try:
-            await self._on_lost()
-        except Exception:
-            log.exception("cluster: stopping the accounts failed")
+        self._fencing = False
         delay = 1.0
         while self._connection is None:
             try:

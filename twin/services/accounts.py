@@ -42,6 +42,7 @@ log = logging.getLogger("twin.accounts")
 __all__ = ["DEFAULT_ACCOUNT", "RepositorySessionStore", "TelegramAccounts"]
 
 _RECONNECT_DELAY = 10.0
+FENCE_SECONDS = 3.0  # each account's stop when ownership is lost
 
 
 class RepositorySessionStore:
@@ -112,6 +113,7 @@ class TelegramAccounts:
         self._api_hash = api_hash.get_secret_value() if api_hash else ""
         self.sweep_done = asyncio.Event()  # set after every sweep (tests wait on it)
         self._supervised: set[str] = set()
+        self._served: set[str] = set()  # the accounts this process claimed and serves
         telegram = settings.telegram
         self._backoff = Backoff(telegram.reconnect_backoff_base, telegram.reconnect_backoff_max)
         self._rng = random.Random()
@@ -195,7 +197,7 @@ class TelegramAccounts:
 
     def _check_capacity(self, name: str) -> None:
         limit = self._settings.cluster.max_accounts
-        if name not in self._accounts and len(self._accounts) >= limit:
+        if name not in self._served and len(self._served) >= limit:
             raise Conflict(
                 f"this process already serves {limit} Telegram accounts ([cluster] max_accounts)"
             )
@@ -246,6 +248,7 @@ class TelegramAccounts:
         """Claim the account for this process, or Conflict: another process serves it (one
         MTProto session is never used from two processes)."""
         account_id = await self._directory.id_of(name)
+        newly = not self.ownership.owns(account_id)
         if not await self.ownership.claim(account_id):
             idle = self._accounts.get(name)
             if idle is not None and not idle.running:
@@ -254,7 +257,12 @@ class TelegramAccounts:
                 f"account '{name}' is served by another twin process (GET /cluster); ask that "
                 "one, or stop it and this process takes the account over"
             )
-        self.ownership.serving(list(self._accounts))
+        if newly and self.ownership.process_id != "sole":
+            # whoever leased its jobs served it before, and is gone or stopped it
+            with contextlib.suppress(Exception):
+                await self._repo.release_leases(account_id=account_id)
+        self._served.add(name)
+        self.ownership.serving(sorted(self._served))
 
     def mine(self) -> frozenset[int] | None:
         """The Telegram accounts and bots this process serves: with other processes on the
@@ -264,12 +272,18 @@ class TelegramAccounts:
         return self.ownership.owned()
 
     async def fence(self) -> None:
-        """Ownership is lost: stop every account now (they are connected again once claimed)."""
+        """Ownership is lost: stop every account now, all at once and each within a few
+        seconds (a stop that would wait for an unreachable database is cut short: what it
+        would have saved is saved again by the next owner's catch-up)."""
         accounts, self._accounts = list(self._accounts.values()), {}
+        self._served.clear()
         self.ownership.serving([])
-        for account in accounts:
+
+        async def stop(account: TelegramAccount) -> None:
             with contextlib.suppress(Exception):
-                await account.stop()
+                await asyncio.wait_for(account.stop(), FENCE_SECONDS)
+
+        await asyncio.gather(*(stop(account) for account in accounts))
         if accounts:
             log.warning("stopped %d account(s) this process may no longer serve", len(accounts))
 
@@ -302,6 +316,8 @@ class TelegramAccounts:
     async def _connect_with_backoff(self, account: TelegramAccount) -> None:
         delay: float | None = None
         while True:
+            if self._accounts.get(account.name) is not account or account.name not in self._served:
+                return  # fenced or forgotten meanwhile: another process may serve it now
             try:
                 await account.start()
                 return
@@ -324,7 +340,8 @@ class TelegramAccounts:
         if account is not None:
             with contextlib.suppress(Exception):
                 await account.stop()
-        self.ownership.serving(list(self._accounts))
+        self._served.discard(name)
+        self.ownership.serving(sorted(self._served))
         with contextlib.suppress(NotFound):
             await self.ownership.release(await self._directory.id_of(name))
 
@@ -378,7 +395,8 @@ class TelegramAccounts:
                         await self._repo.release_leases(account_id=record.id)
                 if record.name not in self._accounts:
                     self._new_account(record.name)
-                self.ownership.serving(list(self._accounts))
+                self._served.add(record.name)
+                self.ownership.serving(sorted(self._served))
                 self._spawn(self._connect_forever(record.name), f"connect {record.name}")
             await asyncio.sleep(cluster.claim_seconds)
 
@@ -437,9 +455,10 @@ class TelegramAccounts:
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        for account in self._accounts.values():
+        for account in list(self._accounts.values()):
             with contextlib.suppress(Exception):
                 await account.stop()
+        self._served.clear()
         for account_id in self.ownership.owned():  # another process may take them now
             await self.ownership.release(account_id)
         self.ownership.serving([])

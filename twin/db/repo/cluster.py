@@ -45,12 +45,14 @@ class ClusterMixin(RepoBase):
 
         return await self._read(work)
 
-    async def other_live_processes(self, me: str, since: datetime) -> int:
-        """How many other processes beat since `since`."""
+    async def other_live_processes(self, me: str, seconds: float) -> int:
+        """How many other processes beat in the last `seconds`, by the database's clock (the
+        one that stamped the heartbeats: the hosts' clocks may differ). PostgreSQL only."""
+        recent = sa.func.now() - sa.func.make_interval(0, 0, 0, 0, 0, 0, seconds)
         query = (
             sa.select(sa.func.count())
             .select_from(P)
-            .where(P.c.id != me, P.c.heartbeat_at >= since)
+            .where(P.c.id != me, P.c.heartbeat_at >= recent)
         )
         return await self._read(lambda c: int(c.execute(query).scalar_one()))
 

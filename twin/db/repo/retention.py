@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from twin.db.repo._base import RepoBase
+from twin.db.repo.replies import _UNFINISHED
 from twin.db.tables import Message, Reply
 from twin.db.tables_drafts import Draft
 
@@ -20,7 +21,6 @@ M = Message.__table__
 R = Reply.__table__
 D = Draft.__table__
 
-_UNFINISHED = ("scheduled", "generating", "sending")
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,3 +42,18 @@ def test_only_the_configured_sdks_are_imported(tmp_path) -> None:
         check=True,
     )
     assert json.loads(done.stdout.strip().splitlines()[-1]) == ["openai"]
+
+
+def test_the_old_max_accounts_key_still_counts(tmp_path, monkeypatch) -> None:
+    """Configs from before [cluster]: `[telegram] max_accounts` is read as
+    `[cluster] max_accounts` (unless that is set too), in the file and in the environment."""
+    from twin.config import load_settings
+
+    monkeypatch.chdir(tmp_path)  # no config.toml here
+    assert load_settings(None, telegram={"max_accounts": 7}).cluster.max_accounts == 7
+    both = load_settings(None, telegram={"max_accounts": 7}, cluster={"max_accounts": 3})
+    assert both.cluster.max_accounts == 3
+    (tmp_path / "old.toml").write_text("[telegram]\nmax_accounts = 4\n")
+    assert load_settings(tmp_path / "old.toml").cluster.max_accounts == 4
+    monkeypatch.setenv("TWIN_TELEGRAM__MAX_ACCOUNTS", "5")
+    assert load_settings(None).cluster.max_accounts == 5
