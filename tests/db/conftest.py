@@ -95,6 +95,16 @@ async def _drop_schema(url: str) -> None:
 
 
 @pytest.fixture
+async def migrated_postgres(postgres_url: str) -> AsyncIterator[str]:
+    """The scratch PostgreSQL database, migrated; emptied afterwards."""
+    await migrate.upgrade(postgres_url)
+    try:
+        yield postgres_url
+    finally:
+        await _drop_schema(postgres_url)
+
+
+@pytest.fixture
 async def migrated_url(engine_url: str) -> str:
     await migrate.upgrade(engine_url)
     return engine_url

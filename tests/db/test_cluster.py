@@ -13,6 +13,7 @@ from tests.db.conftest import (  # noqa: F401  (postgres_url is a fixture)
     _drop_schema,
     _execute,
     make_settings,
+    migrated_postgres,
     postgres_url,
 )
 from twin.clock import SystemClock
@@ -24,12 +25,8 @@ from twin.errors import StartupError
 
 
 @pytest.fixture
-async def pg(postgres_url):  # noqa: F811
-    await migrate.upgrade(postgres_url)
-    try:
-        yield postgres_url
-    finally:
-        await _drop_schema(postgres_url)
+def pg(migrated_postgres: str) -> str:  # noqa: F811
+    return migrated_postgres
 
 
 def process(url: str, lost: asyncio.Event | None = None) -> PostgresOwnership:

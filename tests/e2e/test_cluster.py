@@ -21,11 +21,10 @@ import pytest
 import tomli_w
 from telethon import functions
 
-from tests.db.conftest import _drop_schema, postgres_url  # noqa: F401  (fixture)
+from tests.db.conftest import migrated_postgres, postgres_url  # noqa: F401  (fixtures)
 from tests.e2e.process import AUTH, DaemonProcess
 from tests.e2e.test_crash_safety import make_process
 from tests.providers.openai_fake import brain_json, last_user_line
-from twin.db import migrate
 
 pytestmark = pytest.mark.e2e
 
@@ -34,12 +33,8 @@ CONTACT = "15550199"
 
 
 @pytest.fixture
-async def pg(postgres_url):  # noqa: F811
-    await migrate.upgrade(postgres_url)
-    try:
-        yield postgres_url
-    finally:
-        await _drop_schema(postgres_url)
+def pg(migrated_postgres: str) -> str:  # noqa: F811
+    return migrated_postgres
 
 
 def cluster_process(sandbox, pem, workdir: Path, fake, url: str, max_accounts: int):

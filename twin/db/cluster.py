@@ -38,6 +38,7 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
+from twin.background import cancel
 from twin.clock import Clock
 from twin.errors import StartupError
 
@@ -122,11 +123,8 @@ class PostgresOwnership:
 
     async def stop(self) -> None:
         """Release everything: the row goes, and closing the connection frees every lock."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel(task)
         connection, self._connection = self._connection, None
         self._owned.clear()
         self.connected.clear()

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 
+from twin.background import cancel
 from twin.clock import Clock
 from twin.db.records import MessageRecord, ReplyRecord
 from twin.db.records_drafts import DraftRecord
@@ -222,11 +223,8 @@ class Drafts:
             self._task = asyncio.create_task(self._loop(), name="draft-expiry")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel(task)
 
     async def _loop(self) -> None:
         with contextlib.suppress(Exception):  # the database out: the next start tries again

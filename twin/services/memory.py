@@ -18,6 +18,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from twin.background import cancel
 from twin.brain.errors import LLMError
 from twin.db.records_knowledge import FactRecord, QuietChat
 from twin.domain.conversation import Turn
@@ -75,11 +76,8 @@ class ContactMemory:
             self._task = asyncio.create_task(self._loop(), name="contact-memory")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel(task)
 
     async def _loop(self) -> None:
         while True:

@@ -5,11 +5,11 @@ while the daemon runs (and on demand: `twin purge`), the statistics untouched
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import timedelta
 from typing import Any
 
+from twin.background import cancel
 from twin.ports import Clock
 
 log = logging.getLogger("twin.retention")
@@ -34,11 +34,8 @@ class Retention:
             self._task = asyncio.create_task(self._loop(), name="retention")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel(task)
 
     async def _loop(self) -> None:
         while True:
