@@ -26,7 +26,7 @@ WORKDIR /app
 VOLUME ["/app/sessions"]
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
-    CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8080/health', timeout=4).status != 200)"]
+    CMD ["python", "-c", "import os, sys, urllib.request; port = os.environ.get('TWIN_API__PORT', '8080'); sys.exit(urllib.request.urlopen(f'http://127.0.0.1:{port}/health', timeout=4).status != 200)"]
 # `twin run` applies the migrations on start (one replica at a time on PostgreSQL) and stops
 # cleanly on SIGTERM (docker stop): in-flight replies end, accounts are handed over.
 STOPSIGNAL SIGTERM

@@ -4,6 +4,8 @@ the processes, and this process's identity in /metrics."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -43,7 +45,7 @@ def share_accounts(
         return await repo.other_live_processes(ownership.process_id, seconds) == 0
 
     worker.alone = alone
-    relay_events(ownership, events)
+    relay_events(ownership, events, repo)
 
 
 def process_metrics(registry: Any, accounts: Any) -> None:
@@ -71,9 +73,10 @@ def process_metrics(registry: Any, accounts: Any) -> None:
     served.set_function(lambda: len(ownership.owned()))
 
 
-def relay_events(ownership: Any, events: Any) -> None:
+def relay_events(ownership: Any, events: Any, repo: Any) -> None:
     """Each process NOTIFYs the ids of the events it announced; the others wake their event
-    streams, which read them from the database."""
+    streams, which read them from the database. After a (re)join the streams are woken for
+    whatever was committed meanwhile (the notifications sent then were lost)."""
     me = ownership.process_id
     events.relay = lambda ids: ownership.notify(f"{me} {','.join(map(str, ids))}")
 
@@ -86,4 +89,16 @@ def relay_events(ownership: Any, events: Any) -> None:
         except ValueError:
             return
 
+    catching_up: set[asyncio.Task[None]] = set()
+
+    async def catch_up() -> None:
+        with contextlib.suppress(Exception):  # the database out: the next event wakes them
+            events.take_remote([await repo.last_event_id()])
+
+    def joined() -> None:
+        task = asyncio.get_running_loop().create_task(catch_up())
+        catching_up.add(task)
+        task.add_done_callback(catching_up.discard)
+
     ownership.on_notify(heard)
+    ownership.on_joined(joined)

@@ -40,7 +40,14 @@ async def stats(client, account: str) -> dict:  # noqa: F811
 
 
 @pytest.mark.parametrize("dry_run", [True, False])
-async def test_old_texts_go_and_the_statistics_stay(client, dry_run) -> None:  # noqa: F811
+async def test_old_texts_go_and_the_statistics_stay(
+    client,  # noqa: F811  (the fixture)
+    dry_run,
+    monkeypatch,
+) -> None:
+    import twin.db.repo.retention as retention_rows
+
+    monkeypatch.setattr(retention_rows, "PURGE_BATCH", 2)  # several batches, as on a big history
     app = client.app
     await seed(app)
     db = app[keys.DATABASE]

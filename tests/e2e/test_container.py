@@ -50,6 +50,13 @@ def declared_command() -> list[str]:
     return entrypoint + command
 
 
+def declared_healthcheck() -> list[str]:
+    stage = runtime_stage().replace("\\\n", " ")
+    found = re.search(r"^HEALTHCHECK .*? CMD (\[.+\])$", stage, re.M)
+    assert found is not None
+    return json.loads(found.group(1))
+
+
 def health(port: int) -> int:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
@@ -88,6 +95,12 @@ def test_the_entry_point_runs_on_the_environment_alone(tmp_path) -> None:
             assert process.poll() is None, (tmp_path / "daemon.log").read_text()
             time.sleep(0.05)
         assert health(port) == 200
+        check = declared_healthcheck()  # the image's HEALTHCHECK, run as the image would
+        assert check[0] == "python"
+        healthy = subprocess.run(
+            [sys.executable, *check[1:]], env=run_env, capture_output=True, timeout=30
+        )
+        assert healthy.returncode == 0, healthy.stderr
         assert not (workdir / "config.toml").exists()  # configured by the environment alone
         assert stat.S_IMODE(data.stat().st_mode) == 0o700
         for private in (data / "twin.db", data / "secret.key"):

@@ -111,6 +111,7 @@ class PostgresOwnership:
         self.connected = asyncio.Event()
         self._heard: list[Callable[[str], None]] = []  # NOTIFY listeners (the event relay)
         self._fencing = False
+        self._joined: list[Callable[[], None]] = []
         self._sends: set[asyncio.Task[None]] = set()
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -174,6 +175,16 @@ class PostgresOwnership:
         self._connection = connection
         self.connected.set()
         log.info("cluster: process %s (%s pid %d) joined", self.process_id, self.host, self.pid)
+        for joined in self._joined:
+            try:
+                joined()
+            except Exception:
+                log.exception("cluster: a join listener failed")
+
+    def on_joined(self, listener: Callable[[], None]) -> None:
+        """Call `listener()` every time the connection is (again) set up: notifications sent
+        while it was down were lost."""
+        self._joined.append(listener)
 
     def _terminated(self, connection: Any) -> None:
         if self._fencing:

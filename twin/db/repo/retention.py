@@ -17,10 +17,10 @@ from twin.db.repo.replies import _UNFINISHED
 from twin.db.tables import Message, Reply
 from twin.db.tables_drafts import Draft
 
+PURGE_BATCH = 1000  # rows per transaction
 M = Message.__table__
 R = Reply.__table__
 D = Draft.__table__
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,20 +52,31 @@ class RetentionMixin(RepoBase):
         )
 
         def count(c: Connection, table: sa.Table, where: sa.ColumnElement[bool]) -> int:
-            return int(
-                c.execute(sa.select(sa.func.count()).select_from(table).where(where)).scalar_one()
-            )
-
-        def work(c: Connection) -> Purged:
-            found = Purged(
-                count(c, M, old_messages), count(c, R, old_replies), count(c, D, old_drafts)
-            )
-            if not dry_run:
-                c.execute(sa.update(M).where(old_messages).values(text=None, transcript=None))
-                c.execute(sa.update(R).where(old_replies).values(text=None))
-                c.execute(sa.update(D).where(old_drafts).values(text="", final_text=None))
-            return found
+            query = sa.select(sa.func.count()).select_from(table).where(where)
+            return int(c.execute(query).scalar_one())
 
         if dry_run:
-            return await self._read(work)
-        return await self._run(work)
+            return await self._read(
+                lambda c: Purged(
+                    count(c, M, old_messages), count(c, R, old_replies), count(c, D, old_drafts)
+                )
+            )
+        # In batches, each its own short transaction: a first purge over years of history
+        # never holds the database's write lock for long.
+        return Purged(
+            await self._in_batches(M, old_messages, {"text": None, "transcript": None}),
+            await self._in_batches(R, old_replies, {"text": None}),
+            await self._in_batches(D, old_drafts, {"text": "", "final_text": None}),
+        )
+
+    async def _in_batches(
+        self, table: sa.Table, where: sa.ColumnElement[bool], values: dict[str, object]
+    ) -> int:
+        batch = sa.select(table.c.id).where(where).limit(PURGE_BATCH).scalar_subquery()
+        statement = sa.update(table).where(table.c.id.in_(batch)).values(**values)
+        done = 0
+        while True:
+            changed = await self._run(lambda c: c.execute(statement).rowcount or 0)
+            done += changed
+            if changed < PURGE_BATCH:
+                return done
