@@ -272,3 +272,32 @@ def test_a_second_daemon_on_one_sqlite_file_refuses_to_start(tmp_path) -> None:
         first.terminate()
         first.wait(30)
         log.close()
+
+
+async def test_a_fenced_account_never_reconnects_but_the_next_claim_serves_it(
+    sandbox, make_daemon, fake_openai
+) -> None:
+    """`fence()` (ownership lost) closes every account object: the old one refuses to start
+    again, whatever still holds it (a supervisor, a start under way); the claim loop then
+    serves the account with a new object once it is claimed again."""
+    from tests.e2e.conftest import fast_pipeline, login, people
+    from twin import keys
+    from twin.errors import TelegramUnavailable
+
+    owner, _ = people(sandbox)
+    daemon = await make_daemon(
+        **fast_pipeline(fake_openai.base_url + "/v1"), cluster={"claim_seconds": 0.2}
+    )
+    await login(daemon, sandbox)
+    accounts = daemon.client.app[keys.ACCOUNTS]
+    old = accounts.loaded("default")
+    assert old is not None and old.running
+    await accounts.fence()
+    assert not old.running and accounts.loaded("default") is not old
+    with pytest.raises(TelegramUnavailable):  # whatever still holds it cannot revive it
+        await old.start()
+    await sandbox.wait_for(lambda: sandbox.online_sessions(owner) == 0, timeout=10)
+    # this process may serve it again (alone here): the claim loop connects a new object
+    await sandbox.wait_for(lambda: sandbox.online_sessions(owner) == 1, timeout=20)
+    new = accounts.loaded("default")
+    assert new is not None and new is not old and new.running

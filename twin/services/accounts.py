@@ -281,7 +281,7 @@ class TelegramAccounts:
 
         async def stop(account: TelegramAccount) -> None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(account.stop(), FENCE_SECONDS)
+                await asyncio.wait_for(account.close(), FENCE_SECONDS)
 
         await asyncio.gather(*(stop(account) for account in accounts))
         if accounts:
@@ -339,7 +339,7 @@ class TelegramAccounts:
         account = self._accounts.pop(name, None)
         if account is not None:
             with contextlib.suppress(Exception):
-                await account.stop()
+                await account.close()
         self._served.discard(name)
         self.ownership.serving(sorted(self._served))
         with contextlib.suppress(NotFound):
@@ -412,8 +412,8 @@ class TelegramAccounts:
                 delay = self._backoff.next_delay(delay, self._rng)
                 log.warning("account %s: %s; retrying in %.1f s", name, exc, delay)
                 await asyncio.sleep(delay)
-            except NotFound:
-                return  # removed meanwhile
+            except (NotFound, Conflict):
+                return  # removed meanwhile, or another process serves it
 
     async def _sweep_once(self, account: TelegramAccount) -> None:
         intake = self._intake

@@ -118,6 +118,8 @@ class TelegramAccount(AuthMethods, UpdateMethods, SendingMethods, HistoryMethods
         Safe to call concurrently (a login request racing the start-up connect): one start wins.
         """
         async with self._start_lock:
+            if self._closed:
+                raise TelegramUnavailable(f"account {self.name} is no longer served here")
             if self.running:
                 return False
             await self._start()
@@ -136,6 +138,9 @@ class TelegramAccount(AuthMethods, UpdateMethods, SendingMethods, HistoryMethods
         except (ConnectionError, OSError) as exc:
             # auto_reconnect covers later drops; a failed first connect is retried by the caller.
             raise TelegramUnavailable(f"cannot connect to Telegram: {exc}") from exc
+        if self._closed:  # closed while connecting: this client must not stay up
+            await self._client.disconnect()
+            raise TelegramUnavailable(f"account {self.name} is no longer served here")
         if await self._client.is_user_authorized():
             await self._authorized(await self._client.get_me())
         self._authorization_known = True
@@ -163,6 +168,12 @@ class TelegramAccount(AuthMethods, UpdateMethods, SendingMethods, HistoryMethods
             client.add_event_handler(self._on_read, events.MessageRead(inbox=True))
             client.add_event_handler(self._on_user_status, events.Raw(types.UpdateUserStatus))
         return client
+
+    async def close(self) -> None:
+        """Stop for good: a start under way ends disconnected and no later start connects
+        (the account is served by another process now, or was forgotten)."""
+        self._closed = True
+        await self.stop()
 
     async def stop(self) -> None:
         if self._client is not None:

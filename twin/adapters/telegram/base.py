@@ -111,6 +111,7 @@ class AccountBase(abc.ABC):
         self._in_flight = InFlight()
         self._lock = asyncio.Lock()
         self._start_lock = asyncio.Lock()
+        self._closed = False  # close(): no start connects it again
         # False for the CLI: connect without taking in updates and leave the stored update
         # state where the daemon left it (so `twin run` catches up on what arrives meanwhile).
         self._receive_updates = receive_updates
