@@ -326,7 +326,7 @@ class PostgresOwnership:
             except Exception as again:
                 log.warning("cluster: cannot reconnect (%s); retrying in %.0f s", again, delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 15.0)
+                delay = min(delay * 2, 5.0)
 
 
 def daemon_lock(url: str) -> DaemonFileLock | None:

@@ -360,14 +360,19 @@ class TelegramAccounts:
         (`default` first, then by age), now and every `[cluster] claim_seconds`: an account
         logged in elsewhere, or one another process stopped serving, is picked up here."""
         cluster = self._settings.cluster
-        warned = False
+        warned = failing = False
         while True:
             try:
                 records = await self._repo.list_accounts()
             except Exception as exc:  # the database may be down: retry, don't crash
-                log.error("cannot list accounts (%s); retrying in %.0f s", exc, _RECONNECT_DELAY)
-                await asyncio.sleep(_RECONNECT_DELAY)
+                if not failing:
+                    log.error("cannot list accounts (%s); retrying", exc)
+                failing = True
+                await asyncio.sleep(max(cluster.claim_seconds, 1.0))
                 continue
+            if failing:
+                log.info("accounts listed again")
+                failing = False
             logged_in = sorted(
                 (r for r in records if r.has_session and r.status == "authorized"),
                 key=lambda r: (r.name != DEFAULT_ACCOUNT, r.id),
