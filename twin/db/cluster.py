@@ -53,6 +53,7 @@ class SoleOwnership:
     """One process serves every account (SQLite, or a test without PostgreSQL)."""
 
     process_id = "sole"
+    shared = False  # no other process: every job here, every lease void at start
 
     def __init__(self) -> None:
         self._owned: set[int] = set()
@@ -99,6 +100,7 @@ class PostgresOwnership:
         self._clock = clock
         self._heartbeat = heartbeat_seconds
         self._on_lost = on_lost
+        self.shared = True  # other processes may serve accounts of this database
         self.process_id = secrets.token_hex(16)
         self.host = socket.gethostname()
         self.pid = os.getpid()

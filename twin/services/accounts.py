@@ -247,9 +247,7 @@ class TelegramAccounts:
     async def _own(self, name: str) -> None:
         """Claim the account for this process, or Conflict: another process serves it (one
         MTProto session is never used from two processes)."""
-        account_id = await self._directory.id_of(name)
-        newly = not self.ownership.owns(account_id)
-        if not await self.ownership.claim(account_id):
+        if not await self._claim(name, await self._directory.id_of(name)):
             idle = self._accounts.get(name)
             if idle is not None and not idle.running:
                 self._accounts.pop(name)  # not kept: it would count as served here
@@ -257,19 +255,24 @@ class TelegramAccounts:
                 f"account '{name}' is served by another twin process (GET /cluster); ask that "
                 "one, or stop it and this process takes the account over"
             )
-        if newly and self.ownership.process_id != "sole":
-            # whoever leased its jobs served it before, and is gone or stopped it
+
+    async def _claim(self, name: str, account_id: int) -> bool:
+        """Serve the account here if no other process does; a claim newly won voids the
+        leases of its jobs (whoever leased them served it before, and is gone or stopped)."""
+        newly = not self.ownership.owns(account_id)
+        if not await self.ownership.claim(account_id):
+            return False
+        if newly and self.ownership.shared:
             with contextlib.suppress(Exception):
                 await self._repo.release_leases(account_id=account_id)
         self._served.add(name)
         self.ownership.serving(sorted(self._served))
+        return True
 
     def mine(self) -> frozenset[int] | None:
         """The Telegram accounts and bots this process serves: with other processes on the
         database, only their reply jobs (and other channels') run here; None: every job."""
-        if self.ownership.process_id == "sole":
-            return None
-        return self.ownership.owned()
+        return self.ownership.owned() if self.ownership.shared else None
 
     async def fence(self) -> None:
         """Ownership is lost: stop every account now, all at once and each within a few
@@ -392,16 +395,10 @@ class TelegramAccounts:
                         warned = True
                     break
                 self._directory.remember(record.name, record.id)
-                if not await self.ownership.claim(record.id):
+                if not await self._claim(record.name, record.id):
                     continue  # another process serves it
-                if self.ownership.process_id != "sole":
-                    # whoever leased its jobs served it before, and is gone or stopped it
-                    with contextlib.suppress(Exception):
-                        await self._repo.release_leases(account_id=record.id)
                 if record.name not in self._accounts:
                     self._new_account(record.name)
-                self._served.add(record.name)
-                self.ownership.serving(sorted(self._served))
                 self._spawn(self._connect_forever(record.name), f"connect {record.name}")
             await asyncio.sleep(cluster.claim_seconds)
 

@@ -220,23 +220,6 @@ class EventLog:
             ids = [event.id for event in events if event is not None]
             if ids:
                 self.relay(ids)
-        self._announce(events)
-
-    def take_remote(self, ids: list[int]) -> None:
-        """Events another process committed: wake the streams here (they read events from
-        the database). In-process listeners are not called: their reactions (a note to the
-        owner, a re-queue, a log line) belong to the process that made the event, and the
-        caches they drop are rebuilt from the database anyway."""
-        newest = max(ids, default=0)
-        if newest <= self.last_id:
-            return
-        self.last_id = newest
-        waiters, self._waiters = self._waiters, set()
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
-
-    def _announce(self, events: tuple[StagedEvent | None, ...]) -> None:
         announced = False
         for event in events:
             if event is None:
@@ -252,8 +235,21 @@ class EventLog:
                     listener(event)
                 except Exception:
                     log.exception("event listener failed on %s", event.type)
-        if not announced:
-            return
+        if announced:
+            self._wake()
+
+    def take_remote(self, ids: list[int]) -> None:
+        """Events another process committed: wake the streams here (they read events from
+        the database). In-process listeners are not called: their reactions (a note to the
+        owner, a re-queue, a log line) belong to the process that made the event, and the
+        caches they drop are rebuilt from the database anyway."""
+        newest = max(ids, default=0)
+        if newest > self.last_id:
+            self.last_id = newest
+            self._wake()
+
+    def _wake(self) -> None:
+        """Everyone waiting in `wait_after()` looks again."""
         waiters, self._waiters = self._waiters, set()
         for waiter in waiters:
             if not waiter.done():

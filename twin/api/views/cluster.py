@@ -42,7 +42,7 @@ async def cluster(request: web.Request) -> ClusterOut:
     accounts = request.app.get(keys.ACCOUNTS)
     ownership = accounts.ownership if accounts is not None else None
     now = request.app[keys.CLOCK].now()
-    if ownership is None or ownership.process_id == "sole":
+    if ownership is None or not ownership.shared:
         served = sorted(a.name for a in accounts.known() if a.running) if accounts else []
         return ClusterOut(
             backend="sqlite" if settings.storage.url.startswith("sqlite") else "postgresql",

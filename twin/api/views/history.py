@@ -202,9 +202,12 @@ async def messages(request: web.Request, query: MessagesQuery) -> MessagesOut:
     except NotFound:
         raise NotFound(f"no stored messages for chat {query.chat}") from None
     rows = await repo.history(account_id, chat.id, limit=query.limit, before_id=query.before)
-    first_bubbles = [r.reply_id for r in rows if r.reply_id is not None and r.bubble_index == 0]
-    knowledge = await repo.reply_knowledge(first_bubbles)
     details = await repo.reply_details([r.reply_id for r in rows if r.reply_id is not None])
+    knowledge = {  # what each reply was given and used from the knowledge base (its flags)
+        reply_id: found
+        for reply_id, detail in details.items()
+        if isinstance(found := detail.flags.get("knowledge"), dict)
+    }
     items = [
         MessageOut(
             id=row.id,
@@ -300,7 +303,7 @@ async def conversations(request: web.Request, query: ConversationsQuery) -> Conv
         peer_id=query.chat,
         channel=query.channel,
         state=query.state,
-        search=query.q.strip() or None if query.q else None,
+        search=(query.q or "").strip() or None,
         now=now,
         limit=query.limit,
         offset=query.offset,

@@ -91,7 +91,7 @@ async def put_mode(request: web.Request, path: AccountPath, body: ModeIn) -> Saf
     that process, GET /cluster says which)."""
     accounts = request.app.get(keys.ACCOUNTS)
     ownership = getattr(accounts, "ownership", None)
-    if ownership is not None and ownership.process_id != "sole":
+    if ownership is not None and ownership.shared:
         account_id = await request.app[keys.DIRECTORY].id_of(path.name)
         if not ownership.owns(account_id) and await _served_elsewhere(request, path.name):
             raise Conflict(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -250,20 +249,3 @@ class KnowledgeMixin(RepoBase):
         if isinstance(latest, str):  # SQLite's max() of stored text
             latest = datetime.fromisoformat(latest + "+00:00")
         return int(docs), int(total), latest
-
-    async def reply_knowledge(self, reply_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-        """What each reply was given from the knowledge base and what it used (its flags'
-        `knowledge`), by reply id; replies without any are left out."""
-        if not reply_ids:
-            return {}
-        query = sa.select(R.c.id, R.c.flags).where(R.c.id.in_(sorted(set(reply_ids))))
-
-        def work(c: Connection) -> dict[int, dict[str, Any]]:
-            found = {}
-            for reply_id, flags in c.execute(query):
-                knowledge = (flags or {}).get("knowledge")
-                if isinstance(knowledge, dict):
-                    found[reply_id] = knowledge
-            return found
-
-        return await self._read(work)
