@@ -137,8 +137,13 @@ class PostgresOwnership:
                     await connection.execute(
                         "DELETE FROM cluster_processes WHERE id = $1", self.process_id
                     )
-            with contextlib.suppress(Exception):
+            try:
                 await asyncio.wait_for(connection.close(), _CONNECT_TIMEOUT)
+            except Exception:  # not closed in time: never leave it open
+                connection.terminate()
+            except asyncio.CancelledError:
+                connection.terminate()
+                raise
 
     async def _connect(self) -> None:
         import asyncpg
