@@ -19,8 +19,9 @@ loopback. Figures:
   talkme   `POST /webhook/talkme` (header secret), one at a time, each the first turn of a new
            caller (a prompt the size of the direct call's): p50, its overhead.
 
-Both the direct calls and the daemon use the openai SDK with its aiohttp transport
-(`DefaultAioHttpClient`), as twin.brain.openai_llm does.
+The direct calls use the openai SDK with its aiohttp transport (`DefaultAioHttpClient`); the
+daemon's calls without a stream go through twin.brain.openai_post (the same request on aiohttp,
+bench/llm_call.py) since 2026-12-06, its streams through the same SDK.
 """
 
 from __future__ import annotations

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Iterator
 
 import pytest
+import pytest_timeout
 
 # Fixtures shared across test packages: the sandbox MTProto server and the provider fakes.
 pytest_plugins = [
@@ -14,6 +16,34 @@ pytest_plugins = [
     "tests.providers.fixtures",
     "tests.providers.voice_fixtures",
 ]
+
+_dump_threads = pytest_timeout.dump_stacks
+
+
+def _awaiting(coro: object) -> Iterator[str]:
+    """`file:line function` of each coroutine in `coro`'s await chain, outermost first."""
+    while coro is not None:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        if frame is not None:
+            yield f"{frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}"
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+
+
+def _dump_stacks(terminal) -> None:
+    """pytest-timeout's dump of every thread, then the await chain of every asyncio task of the
+    loop the hung test was running (its signal handler runs in the loop's thread)."""
+    _dump_threads(terminal)
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    for task in asyncio.all_tasks(loop):
+        terminal.sep("~", title=f"Task {task.get_name()}")
+        for line in _awaiting(task.get_coro()):
+            terminal.line(f"  {line}")
+
+
+pytest_timeout.dump_stacks = _dump_stacks
 
 
 @pytest.fixture(autouse=True)

@@ -69,7 +69,11 @@ __all__ = [
 ]
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-WAIT = 5.0  # seconds any wait of these helpers allows before failing the test
+# Seconds any wait of these helpers allows before failing the test. A wait returns as soon as
+# what it waits for happens; this only bounds a failure — generous, because CI's two cores run
+# two workers, PostgreSQL and the daemons of the e2e tests at once (5 s timed out there now
+# and then on a reply that came later).
+WAIT = 15.0
 
 
 # --- Telegram ------------------------------------------------------------------------------------
@@ -231,6 +235,12 @@ class FakeAccounts:
 
     def loaded(self, name: str) -> FakeMessenger | None:
         return self.messengers.get(name)
+
+    async def require_here(self, name: str) -> None:
+        return None  # one process serves them all
+
+    def mine(self) -> frozenset[int] | None:
+        return None  # every account's work is this process's
 
     async def start(self) -> None:
         return None

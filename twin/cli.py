@@ -193,6 +193,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         lock.acquire()
     sockets = listen(host, port)
     port = sockets[0].getsockname()[1]
+    # where it really listens (a port of 0, --host/--port): the address other processes of a
+    # cluster reach it at, unless [cluster] advertise_url says otherwise
+    settings = settings.model_copy(
+        update={"api": settings.api.model_copy(update={"host": host, "port": port})}
+    )
     log.info("twin %s starting; API on http://%s:%s", __version__, host, port)
     run_app(  # web.run_app, with aiohttp's own error answers in the API's error shape
         create_app(settings),

@@ -7,9 +7,9 @@ time (a deferred reply "at the next opening", a takeover that expires) without w
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import UTC, datetime, timedelta
 
+from twin.background import woken
 from twin.ports import Clock
 
 __all__ = ["Clock", "ManualClock", "SystemClock"]
@@ -25,10 +25,7 @@ class SystemClock:
         if wake is None:
             await asyncio.sleep(seconds)
             return True
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), seconds)
-            return False
-        return True
+        return not await woken(wake, seconds)
 
 
 class ManualClock:

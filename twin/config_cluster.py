@@ -22,3 +22,14 @@ class ClusterSettings(Section):
     dead_after_seconds: float = Field(
         10.0, gt=0, le=600, description="GET /cluster: a process silent this long is gone"
     )
+    advertise_url: str = Field(
+        "",
+        pattern=r"^(https?://[^\s/@]+/?)?$",  # no credentials: it is shown in GET /cluster
+        description=(
+            "where the other processes reach this one's API (a request for an account it "
+            "serves is forwarded there); empty: http://<this host's address>:<api.port>"
+        ),
+    )
+    forward_timeout_seconds: float = Field(
+        60.0, gt=0, le=600, description="how long a forwarded request may take to be answered"
+    )

@@ -47,6 +47,16 @@ class Conflict(TwinError):
         super().__init__(message)
 
 
+class ServedElsewhere(Conflict):
+    """The Telegram account (or bot) is not served by this process: another twin process on
+    the same PostgreSQL serves it, or this one serves as many as it may. The API forwards the
+    request to the process serving it (twin.api.forwarding), or answers 409."""
+
+    def __init__(self, account: str, message: str) -> None:
+        self.account = account
+        super().__init__(message)
+
+
 class PolicyError(TwinError):
     """A behaviour rule forbids the action."""
 

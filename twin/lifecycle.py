@@ -70,7 +70,9 @@ async def _schema_up_to_date(settings: Settings) -> None:
     rng = random.Random()
     while True:
         try:
-            before, head = await migrate.current(settings.storage.url), migrate.head()
+            # (read without Alembic: it is imported only to upgrade)
+            before = await migrate.stored_revision(settings.storage.url)
+            head = migrate.newest_revision() or migrate.head()
             if before != head:
                 await migrate.upgrade(settings.storage.url)
                 log.info(
@@ -147,20 +149,23 @@ def _worker_context(settings: Settings) -> Context:
             log.warning("stored messages not checked for a decision: the database is down")
         recovery = app[keys.SERVICES]["recovery"]
         await worker.start()
+        leases = app[keys.SERVICES].get("leases")
+        if leases is not None:
+            leases.start()  # a dead process's jobs are run again without waiting 15 min
         await recovery.start()  # probes while replies an outage made fail wait
         memory = app[keys.SERVICES]["memory"]
         memory.start()  # quiet conversations: what their contacts said is remembered
         drafts = app[keys.SERVICES]["drafts"]
         drafts.start()  # drafts nobody decided expire
-        from twin.services.retention import Retention
-
-        retention = Retention(app[keys.DATABASE].repo, clock, settings.storage.retention_days)
+        retention = app[keys.SERVICES]["retention"]
         retention.start()  # texts older than [storage] retention_days go
         yield
         await retention.stop()
         await drafts.stop()
         await memory.stop()
         await recovery.stop()
+        if leases is not None:
+            await leases.stop()
         await worker.stop()
         await drafts.drain(timeout=10)  # after the worker: its last jobs' notes go out too
         await app[keys.SERVICES]["autonomy"].drain()
@@ -201,6 +206,7 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         from twin.services.outbox import Outbox
         from twin.services.recovery import OutageRecovery, RecoveryMetrics
         from twin.services.replies import ReplyPipeline
+        from twin.services.retention import Retention
         from twin.services.safety import Safety
         from twin.services.safety_metrics import SafetyMetrics
         from twin.services.settings import BehaviourSettings
@@ -263,6 +269,7 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         knowledge = app[keys.KNOWLEDGE] = KnowledgeBase(
             settings=settings.knowledge, repo=repo, embedder=_embedder(settings), events=events
         )
+        services["retention"] = Retention(repo, clock, settings.storage.retention_days)
         services["memory"] = ContactMemory(
             settings=settings, repo=repo, events=events, brain=brain, clock=clock
         )
@@ -361,9 +368,21 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         intake.bot_reply = notes.on_bot_message  # the owner's text for a draft, to a bot
         worker = services["worker"] = ReplyWorker(repo, pipeline, clock, wake=wake)
         pipeline.hand_off_to(worker)  # jobs due at once go straight to it (the fast path)
+        from twin.api.ratelimit import RATE_LIMITS
         from twin.lifecycle_cluster import process_metrics, share_accounts
 
-        share_accounts(settings, adapters, accounts, worker, repo, clock, events)
+        turn = share_accounts(settings, adapters, accounts, worker, repo, clock, events)
+        close_forwarding = None
+        if turn is not None:  # one process makes the cluster's periodic passes
+            from twin.lifecycle_cluster import OrphanedLeases, forward_requests
+
+            close_forwarding = forward_requests(app, settings, accounts.ownership, repo)
+            services["memory"].turn = services["retention"].turn = turn
+            every = settings.cluster.dead_after_seconds
+            me = accounts.ownership.process_id
+            services["leases"] = OrphanedLeases(repo, me, wake.set, every, max(60.0, 3 * every))
+        if turn is not None and RATE_LIMITS in app:
+            app[RATE_LIMITS].share(repo)  # a client meets the same limits on every process
         if METRICS in app:
             process_metrics(app[METRICS].registry, accounts)
         recovery = OutageRecovery(
@@ -387,6 +406,8 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
             await tools.aclose()
         await knowledge.aclose()
         await intake.aclose()
+        if close_forwarding is not None:
+            await close_forwarding()
         for name in ("stt", "tts"):
             if services.get(name) is not None:
                 await services[name].aclose()

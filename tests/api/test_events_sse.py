@@ -108,12 +108,18 @@ async def test_replays_after_last_event_id_then_streams_live(client) -> None:
     response = await open_stream(client, headers={"Last-Event-ID": str(first)})
 
     replayed = [await read_event(response), await read_event(response)]
-    assert [(m.id, m.event) for m in replayed] == [(str(second), "test.two"),
-                                                   (str(third), "test.three")]
+    assert [(m.id, m.event) for m in replayed] == [
+        (str(second), "test.two"),
+        (str(third), "test.three"),
+    ]
     data = replayed[0].data
     assert data is not None
     assert {k: v for k, v in data.items() if k != "created_at"} == {
-        "id": second, "type": "test.two", "account": None, "chat": None, "data": {"n": 2},
+        "id": second,
+        "type": "test.two",
+        "account": None,
+        "chat": None,
+        "data": {"n": 2},
     }
     created = datetime.fromisoformat(data["created_at"])
     assert abs(datetime.now(UTC) - created) < timedelta(minutes=1)
@@ -204,7 +210,10 @@ async def test_the_envelope_names_the_account_and_chat_as_the_api_does(client) -
     message = await read_event(response)
     assert message.data is not None
     assert {k: v for k, v in message.data.items() if k != "created_at"} == {
-        "id": replayed, "type": "reply.sent", "account": "work", "chat": 4242,
+        "id": replayed,
+        "type": "reply.sent",
+        "account": "work",
+        "chat": 4242,
         "data": {"reply": 9, "bubbles": 1},
     }
     chats = await client.get("/chats", params={"account": "work"}, headers=AUTH)
@@ -276,9 +285,7 @@ async def test_closing_the_client_frees_the_server_side(client) -> None:
     assert streams(client.app).active == 0
 
 
-async def test_a_gone_client_is_noticed_without_handler_cancellation(
-    settings, monkeypatch
-) -> None:
+async def test_a_gone_client_is_noticed_without_handler_cancellation(settings, monkeypatch) -> None:
     """aiohttp's production server (run_app) does not cancel handlers on disconnect: the
     stream must notice the closed transport itself, long before its next heartbeat."""
     monkeypatch.setattr(event_stream, "HEARTBEAT_SECONDS", 3600.0)
@@ -331,7 +338,7 @@ class FakeEvent:
 def test_id_gaps_wait_for_late_commits_only_while_young() -> None:
     now = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
     young = now - timedelta(seconds=event_stream.GAP_GRACE_SECONDS / 2)
-    old = now - timedelta(seconds=event_stream.GAP_GRACE_SECONDS * 2)
+    old = now - timedelta(seconds=event_stream.GAP_RECENT_SECONDS * 2)
     page = [FakeEvent(11, old), FakeEvent(12, young), FakeEvent(14, young)]
     ready, held = event_stream.deliverable(10, page, now)
     assert ([e.id for e in ready], held) == ([11, 12], True)  # 13 may still commit
@@ -339,3 +346,27 @@ def test_id_gaps_wait_for_late_commits_only_while_young() -> None:
     ready, held = event_stream.deliverable(10, page, now)
     assert ([e.id for e in ready], held) == ([11, 13, 14], False)  # 12 never will
     assert event_stream.deliverable(10, [], now) == ([], False)
+
+
+def test_a_gap_is_waited_for_by_the_readers_clock_whatever_the_writers() -> None:
+    """Another host stamped the events: ahead of this one, the gap is not waited for past
+    GAP_GRACE_SECONDS of watching it; behind (an event that looks older than the grace),
+    it is still waited for — but not for events older than GAP_RECENT_SECONDS (a replay)."""
+    now = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
+    grace = event_stream.GAP_GRACE_SECONDS
+    ahead = now + timedelta(minutes=5)
+    behind = now - timedelta(seconds=grace * 3)
+    replayed = now - timedelta(seconds=event_stream.GAP_RECENT_SECONDS + 1)
+    for stamped in (ahead, behind):
+        page = [FakeEvent(11, stamped), FakeEvent(13, stamped)]
+        ready, held = event_stream.deliverable(10, page, now)
+        assert ([e.id for e in ready], held) == ([11], True)  # the stream holds at 11
+        assert event_stream.deliverable(11, page[1:], now, watched=grace / 2)[1] is True
+        ready, held = event_stream.deliverable(11, page[1:], now, watched=grace)
+        assert ([e.id for e in ready], held) == ([13], False)  # 12 is given up
+    page = [FakeEvent(11, replayed), FakeEvent(13, replayed)]
+    assert event_stream.deliverable(10, page, now, watched=0.0)[1] is False
+    # the gap watched long enough is given up; a further one is a gap of its own
+    page = [FakeEvent(13, now), FakeEvent(15, now)]
+    ready, held = event_stream.deliverable(11, page, now, watched=grace * 2)
+    assert ([e.id for e in ready], held) == ([13], True)  # 14 may still commit

@@ -134,7 +134,7 @@ def test_tokens_are_known_by_a_fingerprint_only() -> None:
 async def test_the_window_keys_hold_no_token_in_clear(limited) -> None:
     client, _ = limited
     await client.get("/openapi.json", headers=AUTH)
-    keys = list(client.app[RATE_LIMITS].requests._hits)
+    keys = list(client.app[RATE_LIMITS].windows._windows["token"]._hits)
     assert keys == [fingerprint(TOKEN.encode())]
 
 

@@ -197,3 +197,77 @@ async def test_more_routes_can_be_mounted_on_the_fake() -> None:
     finally:
         await fake.stop()
     assert [r.path for r in fake.requests] == ["/v1/models", "/v1/models"]
+
+
+async def test_the_lean_post_makes_the_sdks_request(
+    llm: OpenAILLM, fake_openai: FakeOpenAI
+) -> None:
+    """`complete` goes around the SDK (twin.brain.openai_post) and `stream` through it: the
+    same path, the same identifying headers, the same key."""
+    await llm.complete(MESSAGES, max_tokens=10, temperature=0)
+    stream = llm.stream(MESSAGES, max_tokens=10, temperature=0)
+    async for _ in stream:
+        pass
+    recorded = fake_openai.requests[-2:]
+    assert [r.path for r in recorded] == ["/v1/chat/completions"] * 2
+    lean, sdk = ({k.lower(): v for k, v in r.headers.items()} for r in recorded)
+    for header in (
+        "authorization",
+        "user-agent",
+        "accept",
+        "content-type",
+        "x-stainless-lang",
+        "x-stainless-package-version",
+        "x-stainless-runtime",
+    ):
+        assert lean[header] == sdk[header], header
+    assert lean["user-agent"].startswith("AsyncOpenAI/Python")
+
+
+async def test_the_servers_error_message_is_kept(llm: OpenAILLM, fake_openai: FakeOpenAI) -> None:
+    fake_openai.fail_next(status=400, body={"error": {"message": "model 'x' does not exist"}})
+    with pytest.raises(LLMError, match="HTTP 400: model 'x' does not exist") as info:
+        await llm.complete(MESSAGES, max_tokens=10, temperature=0)
+    assert not info.value.retryable
+
+
+async def test_an_answer_that_is_no_completion_is_a_retryable_error(
+    llm: OpenAILLM, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.fail_next(status=200, body=["not", "a", "completion"])
+    with pytest.raises(LLMError, match="not a JSON object") as info:
+        await llm.complete(MESSAGES, max_tokens=10, temperature=0)
+    assert info.value.retryable and info.value.status is None
+
+
+async def test_the_environments_proxy_is_used_unless_no_proxy_covers_the_host(
+    fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the SDK's client: HTTP_PROXY from the environment (read once, not per request), its
+    credentials sent to the proxy — and never the API key as the proxy's credentials; NO_PROXY
+    sends the request straight to the server. The fake server stands in for the proxy: the
+    API's host (a reserved name) never resolves."""
+    proxy = fake_openai.base_url.replace("http://", "http://user:secret@")
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("http_proxy", raising=False)
+    far = OpenAILLM(model="m", api_key="sk-test", base_url="http://api.example.invalid/v1")
+    try:
+        completion = await far.complete(MESSAGES, max_tokens=20, temperature=0)
+    finally:
+        await far.aclose()
+    assert parse_reply(completion.text).text == "echo: привет, как дела?"
+    via = fake_openai.requests[-1]
+    assert via.headers["Host"] == "api.example.invalid"  # asked of the proxy, for that host
+    assert via.headers["Proxy-Authorization"] == "Basic dXNlcjpzZWNyZXQ="  # user:secret
+    assert via.headers["Authorization"] == "Bearer sk-test"
+
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    near = OpenAILLM(model="m", api_key="sk-test", base_url=fake_openai.base_url + "/v1")
+    try:
+        await near.complete(MESSAGES, max_tokens=20, temperature=0)
+    finally:
+        await near.aclose()
+    assert "Proxy-Authorization" not in fake_openai.requests[-1].headers

@@ -6,6 +6,7 @@ heartbeat rows GET /cluster lists; one daemon per SQLite file."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
@@ -17,7 +18,7 @@ from tests.db.conftest import (  # noqa: F401  (postgres_url is a fixture)
     postgres_url,
 )
 from twin.clock import SystemClock
-from twin.db import migrate
+from twin.db import cluster, migrate
 from twin.db.cluster import DaemonFileLock, PostgresOwnership
 from twin.db.engine import database
 from twin.db.repo import Repository
@@ -96,6 +97,7 @@ async def test_a_dead_process_frees_its_accounts_and_a_cut_one_stops_serving(pg)
             f"WHERE application_name = 'twin cluster {a.host}:{a.pid}' "
             f"AND pid <> pg_backend_pid() AND backend_start >= now() - interval '1 hour'",
         )
+
         async def taken_after_the_fence() -> bool:
             won = await b.claim(7)
             assert not won or lost.is_set()  # never while A may still serve it
@@ -108,6 +110,53 @@ async def test_a_dead_process_frees_its_accounts_and_a_cut_one_stops_serving(pg)
     finally:
         await a.stop()
         await b.stop()
+
+
+@pytest.mark.postgres
+async def test_stop_lets_its_short_tasks_end_and_never_waits_on_a_stuck_one(
+    pg, monkeypatch
+) -> None:
+    """A catch-up's query under way when the process stops is let finish, not cancelled
+    mid-flight (which can leave SQLAlchemy's asyncpg adapter waiting for ever); a task that
+    ignores its cancellation does not keep stop() waiting."""
+    a = process(pg)
+    await a.start()
+    answered, cancelled = asyncio.Event(), []
+
+    async def query() -> None:
+        try:
+            await answered.wait()
+        except asyncio.CancelledError:
+            cancelled.append(True)
+            raise
+
+    a.spawn(query())
+    stopping = asyncio.create_task(a.stop())
+    for _ in range(100):  # the old stop() had cancelled it by now
+        await asyncio.sleep(0)
+    assert not stopping.done() and not cancelled
+    answered.set()
+    await asyncio.wait_for(stopping, 10)
+    assert not cancelled and not a._sends
+
+    b = process(pg)
+    await b.start()
+    monkeypatch.setattr(cluster, "_CONNECT_TIMEOUT", 0.2)
+    give_up = asyncio.Event()
+
+    async def stubborn() -> None:
+        while not give_up.is_set():
+            with contextlib.suppress(asyncio.CancelledError):
+                await give_up.wait()
+
+    b.spawn(stubborn())
+    stuck = next(iter(b._sends))
+    try:
+        await asyncio.wait_for(b.stop(), 10)  # returned, the task still running
+        assert not stuck.done()
+    finally:
+        give_up.set()
+        await asyncio.wait_for(stuck, 10)
 
 
 @pytest.mark.postgres
@@ -137,6 +186,71 @@ async def _rows_listed(repo: Repository, a: PostgresOwnership, b: PostgresOwners
 async def _accounts_of(repo: Repository, process_id: str, names: list[str]) -> bool:
     rows = {row.id: row for row in await repo.cluster_processes()}
     return process_id in rows and rows[process_id].accounts == names
+
+
+@pytest.mark.postgres
+async def test_the_longest_running_process_makes_the_periodic_passes(pg, tmp_path) -> None:
+    """Contact memory and retention run in one process of the cluster: the first started
+    among the live ones; when it stops, the next one."""
+    from twin.lifecycle_cluster import first_in_cluster
+
+    a, b = process(pg), process(pg)
+    await a.start()
+    await b.start()
+    try:
+        async with database(make_settings(pg, tmp_path)) as db:
+            repo = db.repo
+            assert await first_in_cluster(a, repo, 10) is True
+            assert await first_in_cluster(b, repo, 10) is False
+            await a.stop()
+            assert await first_in_cluster(b, repo, 10) is True
+            await b.stop()  # nobody listed: whoever asks makes the pass
+            assert await first_in_cluster(b, repo, 10) is True
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+@pytest.mark.postgres
+async def test_a_dead_processs_leases_are_voided_and_a_live_ones_kept(pg, tmp_path) -> None:
+    """A reply job leased by a process that is gone (killed, or stopped with it unfinished)
+    is claimable again at once; one leased by a live process is not touched."""
+    from datetime import UTC, datetime, timedelta
+
+    from twin.lifecycle_cluster import OrphanedLeases
+
+    a, b = process(pg), process(pg)
+    await a.start()
+    await b.start()
+    try:
+        async with database(make_settings(pg, tmp_path)) as db:
+            repo = db.repo
+            account = await repo.get_or_create_account("web")
+            chat, _ = await repo.upsert_chat(account.id, 7, kind="private", title="Web user")
+            now = datetime.now(UTC)
+            jobs = {}
+            for owner in (a, b):
+                repo.lease_owner = owner.process_id
+                jobs[owner.process_id] = await repo.create_reply(
+                    account.id, chat.id, reply_at=now, lease_until=now + timedelta(minutes=15)
+                )
+            assert await repo.release_orphaned_leases(10, keep=b.process_id) == 0  # alive
+            await a.stop()  # gone with its job leased
+            woken = asyncio.Event()
+            # the chore of another process than the longest-running live one does nothing
+            assert await OrphanedLeases(repo, "other", woken.set, 10, 10).run_once() == 0
+            assert not woken.is_set()
+            # b's own job stays leased; a's is claimable again and b's worker is woken
+            assert await OrphanedLeases(repo, b.process_id, woken.set, 10, 10).run_once() == 1
+            assert woken.is_set()
+            repo.lease_owner = b.process_id
+            claimed = await repo.claim_due_replies(now + timedelta(seconds=1), 900)
+            assert [job.id for job in claimed] == [jobs[a.process_id].id]
+            assert claimed[0].attempts == 2
+            assert await repo.release_orphaned_leases(10, keep="x") == 0  # b holds both, alive
+    finally:
+        await a.stop()
+        await b.stop()
 
 
 def test_one_daemon_per_sqlite_file(tmp_path) -> None:

@@ -24,6 +24,7 @@ TABLES = {
     "account_safety",
     "app_login_links",
     "cluster_processes",
+    "rate_windows",
     "app_sessions",
     "api_keys",
     "account_settings",
@@ -94,6 +95,19 @@ async def test_upgrade_downgrade_upgrade(engine_url: str) -> None:
     await migrate.upgrade(engine_url, "head")
     assert await migrate.current(engine_url) == migrate.head()
     assert await _tables(engine_url) >= TABLES
+
+
+async def test_the_start_reads_what_alembic_would_without_it(engine_url: str) -> None:
+    """The check at every start (twin.lifecycle) reads the stored and the newest revision
+    without Alembic; they are Alembic's own, at every step."""
+    assert migrate.newest_revision() == migrate.head()
+    assert await migrate.stored_revision(engine_url) is None  # no alembic_version yet
+    await migrate.upgrade(engine_url, "0010")
+    assert await migrate.stored_revision(engine_url) == "0010" == await migrate.current(engine_url)
+    await migrate.upgrade(engine_url)
+    assert await migrate.stored_revision(engine_url) == migrate.head()
+    await migrate.downgrade(engine_url, "base")  # the table stays, empty
+    assert await migrate.stored_revision(engine_url) is None
 
 
 async def test_upgrade_is_idempotent(migrated_url: str) -> None:

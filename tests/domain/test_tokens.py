@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from fractions import Fraction
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -78,6 +79,19 @@ def test_subadditive(a: str, b: str) -> None:
     assert estimate_tokens(a + b) <= estimate_tokens(a) + estimate_tokens(b)
 
 
+def test_the_margin_is_exact_where_floats_are_not() -> None:
+    """Found by the property above: raw costs 10 and 40 (estimates 11 and 44) joined cost 50,
+    and 50 × 1.1 is 55.00000000000001 in floats — the estimate was 56, above the parts' 55."""
+    a, b = "0:0\x800¬", "0:0:0:0\x800\x800\x80\x800\x80´×\U00018cd6\U00018d09\U00018d09"
+    assert (tokens._raw_cost(a), tokens._raw_cost(b), tokens._raw_cost(a + b)) == (10, 40, 50)
+    assert (estimate_tokens(a), estimate_tokens(b), estimate_tokens(a + b)) == (11, 44, 55)
+
+
+def _margined(raw: float) -> int:
+    """The margin applied with exact fractions (the reference for the estimator's integers)."""
+    return math.ceil(Fraction(raw) * Fraction(str(tokens.MARGIN)))
+
+
 @given(st.text(min_size=1), st.integers(min_value=0, max_value=200))
 def test_truncate_fits_and_keeps_the_end(text: str, budget: int) -> None:
     cut = truncate_to_tokens(text, budget, keep="end")
@@ -142,7 +156,7 @@ _MIXED = st.text(
 def test_vectorised_estimate_matches_the_run_by_run_rules(text: str) -> None:
     assert tokens._raw_cost(text) == _reference_cost(text)
     assert estimate_tokens(text) == (
-        math.ceil(_reference_cost(text) * tokens.MARGIN) if text else 0
+        _margined(_reference_cost(text)) if text else 0
     )
 
 
@@ -165,5 +179,5 @@ def test_class_cache_stays_bounded() -> None:
 @given(st.lists(st.one_of(st.text(), _MIXED), max_size=6))
 def test_line_by_line_estimate_equals_the_whole_text_estimate(lines: list[str]) -> None:
     text = "\n".join(lines)
-    expected = math.ceil(_reference_cost(text) * tokens.MARGIN) if text else 0
+    expected = _margined(_reference_cost(text)) if text else 0
     assert estimate_tokens(text) == expected

@@ -73,6 +73,14 @@ class DaemonProcess:
         self.proc = None
         return code
 
+    async def stop(self, timeout: float = 30.0) -> int:
+        """SIGTERM, waited for without blocking the loop (the sandbox in this process answers
+        the sends the daemon finishes while it stops)."""
+        assert self.proc is not None
+        proc, self.proc = self.proc, None
+        proc.send_signal(signal.SIGTERM)
+        return await asyncio.to_thread(proc.wait, timeout)
+
     def output(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")
 

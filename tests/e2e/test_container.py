@@ -1,6 +1,7 @@
 """The container image (issue 20 §4): its entry point — the command and environment the
 Dockerfile declares, read from it — runs `twin run` on environment variables alone (no config
-file), keeps its files private, answers /health (the HEALTHCHECK) and stops cleanly on SIGTERM;
+file) from the installed wheel, keeps its files private, answers /health (the HEALTHCHECK) and
+stops cleanly on SIGTERM;
 and the image builds where a Docker daemon can build it (skipped with the reason elsewhere)."""
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ import shutil
 import signal
 import stat
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tests.core.test_packaging import venv, wheel  # noqa: F401  (fixtures: the wheel)
 from tests.e2e.process import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,7 +66,9 @@ def health(port: int) -> int:
         return 0
 
 
-def test_the_entry_point_runs_on_the_environment_alone(tmp_path) -> None:
+def test_the_entry_point_runs_on_the_environment_alone(tmp_path, venv: Path) -> None:  # noqa: F811
+    """The image's command, run as the image runs it: the `twin` console script of the
+    installed wheel (a fresh venv, the suite's environment for the dependencies)."""
     env = declared_env()
     assert env["TWIN_API__HOST"] == "0.0.0.0" and env["TWIN_STORAGE__DATA_DIR"] == "/app/sessions"
     command = declared_command()
@@ -84,9 +87,8 @@ def test_the_entry_point_runs_on_the_environment_alone(tmp_path) -> None:
         "TWIN_API__TOKENS": "container-token-0123456789",
     }
     log = (tmp_path / "daemon.log").open("wb")
-    # `twin` is the console script; the same entry point through this interpreter
     process = subprocess.Popen(
-        [sys.executable, "-m", "twin", *command[1:]], cwd=workdir, env=run_env, stderr=log
+        [str(venv / "bin" / command[0]), *command[1:]], cwd=workdir, env=run_env, stderr=log
     )
     try:
         for _ in range(600):  # another process starting: polled until it answers
@@ -98,7 +100,10 @@ def test_the_entry_point_runs_on_the_environment_alone(tmp_path) -> None:
         check = declared_healthcheck()  # the image's HEALTHCHECK, run as the image would
         assert check[0] == "python"
         healthy = subprocess.run(
-            [sys.executable, *check[1:]], env=run_env, capture_output=True, timeout=30
+            [str(venv / "bin" / "python"), *check[1:]],
+            env=run_env,
+            capture_output=True,
+            timeout=30,
         )
         assert healthy.returncode == 0, healthy.stderr
         assert not (workdir / "config.toml").exists()  # configured by the environment alone

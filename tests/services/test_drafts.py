@@ -189,6 +189,35 @@ async def test_a_draft_nobody_decided_is_sent_on_expiry_when_so_configured(
         assert messenger.texts(91) == ["On my way."]
 
 
+async def test_a_draft_falling_due_while_the_expiry_pass_runs_is_decided_without_waiting(
+    engine_url: str,  # noqa: F811
+    tmp_path: Any,
+    clock: WatchedClock,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Time moves on while the expiry pass reads the next expiry (a slow query, a clock that
+    jumped): the loop's next wait is counted from the pass's start, so the draft due by then
+    is decided at once, not a second after a moment the clock may never reach."""
+    messenger = FakeMessenger()
+    settings = settings_for(engine_url, tmp_path)
+    llm = ScriptedLLM(default="Soon.")
+    async with start_twin(settings, clock=clock, accounts=FakeAccounts(messenger), llm=llm) as twin:
+        store = twin.repo
+        read = store.next_draft_expiry
+
+        async def read_while_time_moves() -> Any:
+            soonest = await read()
+            if soonest is not None and clock.now() < soonest:
+                await clock.advance(to=soonest)  # due by the time the pass sleeps
+            return soonest
+
+        monkeypatch.setattr(store, "next_draft_expiry", read_while_time_moves)
+        created = await drafted(twin, 95, "when?")
+        expired = (await twin.recorder.wait_for("draft.expired")).data
+        assert expired["draft"] == created["draft"]
+        assert messenger.texts(95) == []
+
+
 async def test_the_drafts_api(
     engine_url: str,  # noqa: F811
     tmp_path: Any,
@@ -208,7 +237,9 @@ async def test_the_drafts_api(
                 assert response.status == 200
                 [listed] = (await response.json())["drafts"]
                 assert (listed["id"], listed["chat"], listed["text"]) == (
-                    draft_id, 61, "Tomorrow at 10."
+                    draft_id,
+                    61,
+                    "Tomorrow at 10.",
                 )
             async with http.post(f"{base}/drafts/{draft_id}/send", json={"text": ""}) as response:
                 assert response.status == 422  # an empty edit is refused, not sent
@@ -228,7 +259,9 @@ async def test_the_drafts_api(
             async with http.get(f"{base}/corrections") as response:
                 [learned] = (await response.json())["corrections"]
                 assert (learned["kind"], learned["context"], learned["owner_text"]) == (
-                    "approved", "when can I come?", "Tomorrow at 10."
+                    "approved",
+                    "when can I come?",
+                    "Tomorrow at 10.",
                 )
             url = f"{base}/corrections/{learned['id']}"
             async with http.delete(url) as response:
@@ -237,9 +270,10 @@ async def test_the_drafts_api(
                 assert response.status == 404
             async with http.get(f"{base}/corrections") as response:
                 assert (await response.json())["corrections"] == []
-            async with aiohttp.ClientSession() as anonymous, anonymous.get(
-                f"{base}/drafts"
-            ) as response:
+            async with (
+                aiohttp.ClientSession() as anonymous,
+                anonymous.get(f"{base}/drafts") as response,
+            ):
                 assert response.status == 401
         await twin.idle()
         assert messenger.texts(61) == ["Tomorrow at 10."]
@@ -295,3 +329,27 @@ async def test_a_message_arriving_while_an_approved_draft_waits_is_drafted_on_it
         assert messenger.texts(11) == ["The owner's answer."]
         [pending] = await drafts.list()
         assert pending.text == "Second answer."
+
+
+async def test_a_process_resends_only_the_notes_of_what_it_serves(
+    engine_url: str,  # noqa: F811
+    tmp_path: Any,
+    clock: WatchedClock,  # noqa: F811
+) -> None:
+    """Notes kept back are listed per process of a cluster (its accounts, or its bots the
+    notes go from), so another process's stuck notes never crowd its own out."""
+    messenger = FakeMessenger()
+    settings = settings_for(engine_url, tmp_path)
+    llm = ScriptedLLM(default="Soon.")
+    async with start_twin(settings, clock=clock, accounts=FakeAccounts(messenger), llm=llm) as twin:
+        created = await drafted(twin, 97, "when?")
+        drafts = twin.app[keys.DRAFTS]
+        await drafts.drain()
+        await drafts.stop()  # its passes would send the note again: the list is what is read
+        await twin.repo.set_draft_notice(created["draft"], None)  # as if kept back
+        account = (await twin.repo.get_draft(created["draft"])).account_id
+        everything = await twin.repo.unnoticed_drafts()
+        assert [d.id for d in everything] == [created["draft"]]
+        mine = await twin.repo.unnoticed_drafts(accounts={account})
+        assert [d.id for d in mine] == [created["draft"]]
+        assert await twin.repo.unnoticed_drafts(accounts={account + 1000}) == []

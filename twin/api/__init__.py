@@ -9,7 +9,17 @@ from __future__ import annotations
 from aiohttp import web
 
 from twin import __version__
-from twin.api import auth, cors, metrics, middlewares, openapi, ratelimit, readiness, routes
+from twin.api import (
+    auth,
+    cors,
+    forwarding,
+    metrics,
+    middlewares,
+    openapi,
+    ratelimit,
+    readiness,
+    routes,
+)
 from twin.api.validation import endpoint_of
 from twin.api.views import event_stream
 from twin.api.views.app_page import APP_STATIC_DIR, APP_STATIC_ROUTE
@@ -45,6 +55,7 @@ def setup_api(app: web.Application, settings: Settings) -> None:
             middlewares.error_middleware(settings.api.max_body_bytes),
             middlewares.static_files_middleware(STATIC_ROUTE, routes.STATIC_DIR),
             middlewares.static_files_middleware(APP_STATIC_ROUTE, APP_STATIC_DIR),
+            forwarding.forwarding_middleware(),  # another process's account: asked there
             auth.auth_middleware(settings.api.tokens, is_public),
             ratelimit.rate_limit_middleware(limits),
         ]

@@ -23,25 +23,36 @@ client address is the connection's, unless it is one of `api.trusted_proxies`: t
 right-most address in X-Forwarded-For that is not a
 trusted proxy (the header is never believed from anyone else).
 
-Windows are moving windows (`twin.domain.throttle`), kept in memory: a restart forgets them.
+Windows are moving windows (`twin.domain.throttle`). One process keeps them in memory (a restart
+forgets them); processes sharing a PostgreSQL keep them in its `rate_windows` table, so a client
+spreading requests over the processes meets the same limits (`SharedWindows`, one short
+transaction per counted request; while the database cannot be reached, each process counts in
+its own memory rather than refuse or admit everything). A request one process forwarded to
+another (twin.api.forwarding) is counted once, by the process that received it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import ipaddress
+import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from aiohttp import web
 
 from twin.api.auth import TOKEN_ID
 from twin.api.errors import ApiError
+from twin.api.forwarding import forwarded
 from twin.api.metrics import ApiMetrics
 from twin.api.middlewares import Handler, Middleware
 from twin.config import ApiSettings
 from twin.domain.throttle import MovingWindow, Quota, Verdict
+from twin.errors import StorageUnavailable
 
 LOGIN_SCOPES = ("request_code", "verify_code", "password", "app_session")
 LIMIT_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
@@ -49,9 +60,103 @@ _HEADERS: web.RequestKey[dict[str, str]] = web.RequestKey("twin_rate_limit_heade
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
+log = logging.getLogger("twin.api.ratelimit")
+
+
+Hit = tuple[str, Quota, Hashable]  # a limit's name, its quota, the key counted
+
+
+class Windows(Protocol):
+    """Where the windows are kept. `hit_all` counts one hit in each of several limits at
+    once — all of them, or none when any is full (one atomic step) — or, with `count=False`,
+    only looks; `reset` forgets a key's hits."""
+
+    async def hit_all(
+        self, hits: Sequence[Hit], now: float, *, count: bool = True
+    ) -> list[Verdict]: ...
+
+    async def reset(self, name: str, key: Hashable) -> None: ...
+
+
+class LocalWindows:
+    """In this process's memory (one process serves the database)."""
+
+    def __init__(self) -> None:
+        self._windows: dict[str, MovingWindow] = {}
+
+    async def hit_all(
+        self, hits: Sequence[Hit], now: float, *, count: bool = True
+    ) -> list[Verdict]:
+        windows = [self._window(name, quota) for name, quota, _ in hits]
+        looks = [window.peek(key, now) for window, (_, _, key) in zip(windows, hits, strict=True)]
+        if not count or not all(look.allowed for look in looks):
+            return looks
+        return [window.hit(key, now) for window, (_, _, key) in zip(windows, hits, strict=True)]
+
+    def _window(self, name: str, quota: Quota) -> MovingWindow:
+        window = self._windows.get(name)
+        if window is None:
+            window = self._windows[name] = MovingWindow(quota)
+        return window
+
+    async def reset(self, name: str, key: Hashable) -> None:
+        window = self._windows.get(name)
+        if window is not None:
+            window.reset(key)
+
+
+class SharedWindows:
+    """In the database every process shares (twin.db.repo.rate_windows); keys are stored as
+    their SHA-256. While the database cannot be reached, `fallback` (this process's memory)
+    counts instead; rows whose hits all left their window a minute ago are swept once a
+    minute (the minute covers the processes' clocks being a little apart)."""
+
+    SWEEP_SECONDS = 60.0
+
+    def __init__(self, repo: Any, fallback: LocalWindows | None = None) -> None:
+        self.repo = repo
+        self.fallback = fallback or LocalWindows()
+        self._next_sweep = float("-inf")
+        self._down = False
+
+    async def hit_all(
+        self, hits: Sequence[Hit], now: float, *, count: bool = True
+    ) -> list[Verdict]:
+        stored = [(name, _digest(key), quota) for name, quota, key in hits]
+        try:
+            verdicts = await self.repo.rate_hits(stored, now, count=count)
+        except (OSError, StorageUnavailable) as exc:
+            if not self._down:
+                self._down = True
+                log.warning(
+                    "rate limits counted in this process alone: the database is unreachable (%s)",
+                    type(exc).__name__,
+                )
+            return await self.fallback.hit_all(hits, now, count=count)
+        if self._down:
+            self._down = False
+            log.info("rate limits shared through the database again")
+        if count and now >= self._next_sweep:
+            self._next_sweep = now + self.SWEEP_SECONDS
+            with contextlib.suppress(OSError, StorageUnavailable):  # the next sweep will
+                await self.repo.rate_sweep(now - self.SWEEP_SECONDS)
+        return verdicts
+
+    async def reset(self, name: str, key: Hashable) -> None:
+        await self.fallback.reset(name, key)
+        # the database out: its counts expire with their window
+        with contextlib.suppress(OSError, StorageUnavailable):
+            await self.repo.rate_reset(name, _digest(key))
+
+
+def _digest(key: Hashable) -> str:
+    parts = key if isinstance(key, tuple) else (key,)
+    return hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()
+
 
 class RateLimits:
-    """The app's limit windows; `now` is the clock (Unix time), replaceable in tests."""
+    """The app's limits; `now` is the clock (Unix time), replaceable in tests; `windows` keeps
+    the counts (this process's memory until `share` hands them to the database)."""
 
     def __init__(
         self,
@@ -61,52 +166,52 @@ class RateLimits:
     ) -> None:
         self.now = now
         self.metrics = metrics
-        self.requests = MovingWindow(
-            Quota(settings.rate_limit_requests, settings.rate_limit_seconds)
-        )
-        login = Quota(settings.login_attempts, settings.login_window_seconds)
-        self.login_by_account = MovingWindow(login)
-        self.login_by_address = MovingWindow(login)
+        self.windows: Windows = LocalWindows()
+        self.requests = Quota(settings.rate_limit_requests, settings.rate_limit_seconds)
+        self.login = Quota(settings.login_attempts, settings.login_window_seconds)
         # The business API's limits (`count_group`): per user, per chat, per key.
         self.groups = {
-            "conversation": MovingWindow(Quota(settings.conversation_per_minute, 60.0)),
-            "messaging": MovingWindow(Quota(settings.messaging_per_minute, 60.0)),
-            "analytics": MovingWindow(Quota(settings.analytics_per_minute, 60.0)),
+            "conversation": Quota(settings.conversation_per_minute, 60.0),
+            "messaging": Quota(settings.messaging_per_minute, 60.0),
+            "analytics": Quota(settings.analytics_per_minute, 60.0),
         }
         self.trusted_proxies: tuple[Network, ...] = tuple(
             ipaddress.ip_network(entry, strict=False) for entry in settings.trusted_proxies
         )
 
-    def count_request(self, request: web.Request) -> None:
+    def share(self, repo: Any) -> None:
+        """Other processes serve the same database: count in it from now on."""
+        self.windows = SharedWindows(repo)
+
+    async def count_request(self, request: web.Request) -> None:
         """Count a request with a valid token; 429 when the token's window is full."""
         token = request.get(TOKEN_ID)
-        if token is None or self.requests.quota.unlimited:
-            return
+        if token is None or self.requests.unlimited or forwarded(request):
+            return  # (a forwarded request was counted by the process that received it)
         now = self.now()
-        verdict = self.requests.hit(token, now)
+        [verdict] = await self.windows.hit_all([("token", self.requests, token)], now)
         request[_HEADERS] = {
             "X-RateLimit-Limit": str(verdict.limit),
             "X-RateLimit-Remaining": str(verdict.remaining),
             "X-RateLimit-Reset": str(math.ceil(now + verdict.reset_after)),
         }
         if not verdict.allowed:
-            quota = self.requests.quota
             self._refuse(
                 "token",
                 verdict,
-                f"Too many requests with this API token: at most {quota.limit} per "
-                f"{_seconds(quota.window)}.",
+                f"Too many requests with this API token: at most {self.requests.limit} per "
+                f"{_seconds(self.requests.window)}.",
             )
 
-    def count_group(self, request: web.Request, group: str, key: object, what: str) -> None:
+    async def count_group(self, request: web.Request, group: str, key: Hashable, what: str) -> None:
         """Count a request of a business API `group` for `key` (a user, a chat, a key); 429
         when its window is full. The response's X-RateLimit headers show whichever limit,
         the token's or this one, has fewer requests left."""
-        window = self.groups[group]
-        if window.quota.unlimited:
+        quota = self.groups[group]
+        if quota.unlimited or forwarded(request):
             return
         now = self.now()
-        verdict = window.hit((group, key), now)
+        [verdict] = await self.windows.hit_all([(group, quota, key)], now)
         current = request.get(_HEADERS)
         if current is None or verdict.remaining < int(current["X-RateLimit-Remaining"]):
             request[_HEADERS] = {
@@ -118,23 +223,29 @@ class RateLimits:
             self._refuse(
                 group,
                 verdict,
-                f"Too many {group} requests for this {what}: at most {window.quota.limit} "
-                "per minute.",
+                f"Too many {group} requests for this {what}: at most {quota.limit} per minute.",
             )
 
-    def login_attempt(self, request: web.Request, scope: str, account: str) -> LoginAttempt:
+    async def login_attempt(self, request: web.Request, scope: str, account: str) -> LoginAttempt:
         """Count one attempt at login endpoint `scope` for `account` from the request's client;
         429 (counting nothing) when the account or the address has no attempt left."""
         if scope not in LOGIN_SCOPES:
             raise ValueError(f"unknown login scope {scope!r}")
         attempt = LoginAttempt(self, scope, account)
-        if self.login_by_account.quota.unlimited:
+        if self.login.unlimited or forwarded(request):
             return attempt
         now = self.now()
         address = client_address(request, self.trusted_proxies)
-        by_account = self.login_by_account.peek((scope, account), now)
-        by_address = self.login_by_address.peek((scope, address), now)
-        quota = self.login_by_account.quota
+        quota = self.login
+        # Both counted in one step, or neither: concurrent attempts (on any process) cannot
+        # all pass a look before any of them is counted.
+        by_account, by_address = await self.windows.hit_all(
+            [
+                ("login_account", quota, (scope, account)),
+                ("login_address", quota, (scope, address)),
+            ],
+            now,
+        )
         window = f"at most {quota.limit} per {_seconds(quota.window)}"
         if not by_account.allowed:
             self._refuse(
@@ -148,13 +259,11 @@ class RateLimits:
                 by_address,
                 f"Too many login attempts from this address ({window}).",
             )
-        self.login_by_account.hit((scope, account), now)
-        self.login_by_address.hit((scope, address), now)
         return attempt
 
-    def login_succeeded(self, account: str) -> None:
+    async def login_succeeded(self, account: str) -> None:
         for scope in LOGIN_SCOPES:
-            self.login_by_account.reset((scope, account))
+            await self.windows.reset("login_account", (scope, account))
 
     def _refuse(self, limit: str, verdict: Verdict, message: str) -> None:
         self.metrics.rate_limited.labels(limit).inc()
@@ -172,22 +281,22 @@ class LoginAttempt:
     scope: str
     account: str
 
-    def succeeded(self) -> None:
+    async def succeeded(self) -> None:
         """The login completed: the account's attempts no longer count."""
-        self.limits.login_succeeded(self.account)
+        await self.limits.login_succeeded(self.account)
 
 
 RATE_LIMITS = web.AppKey("twin_rate_limits", RateLimits)
 
 
-def login_attempt(request: web.Request, scope: str, account: str) -> LoginAttempt:
+async def login_attempt(request: web.Request, scope: str, account: str) -> LoginAttempt:
     """For the login views: count this attempt, or answer 429 (see the module docstring)."""
-    return request.app[RATE_LIMITS].login_attempt(request, scope, account)
+    return await request.app[RATE_LIMITS].login_attempt(request, scope, account)
 
 
-def count_group(request: web.Request, group: str, key: object, what: str) -> None:
+async def count_group(request: web.Request, group: str, key: Hashable, what: str) -> None:
     """For the business API's views: count this request in `group` for `key`, or 429."""
-    request.app[RATE_LIMITS].count_group(request, group, key, what)
+    await request.app[RATE_LIMITS].count_group(request, group, key, what)
 
 
 def client_address(request: web.BaseRequest, trusted: Sequence[Network]) -> str:
@@ -225,7 +334,7 @@ def rate_limit_middleware(limits: RateLimits) -> Middleware:
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        limits.count_request(request)
+        await limits.count_request(request)
         return await handler(request)
 
     return middleware

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from twin.errors import AdapterError, RateLimited
+from twin.retry import is_retryable_status
 
-__all__ = ["LLMError", "LLMRateLimited", "LLMUnavailable"]
+__all__ = ["LLMError", "LLMRateLimited", "LLMUnavailable", "status_error"]
 
 
 class LLMError(AdapterError):
@@ -60,3 +61,19 @@ class LLMUnavailable(LLMError):
         self, message: str = "no LLM provider available", *, retry_after: float | None = None
     ) -> None:
         super().__init__(message, retryable=True, retry_after=retry_after)
+
+
+def status_error(
+    message: str, *, provider: str, status: int, retry_after: float | None
+) -> LLMError:
+    """A provider's HTTP error status as the brain's error: 429 is LLMRateLimited, the
+    statuses twin.retry calls transient are retryable."""
+    if status == 429:
+        return LLMRateLimited(message, provider=provider, status=status, retry_after=retry_after)
+    return LLMError(
+        message,
+        provider=provider,
+        status=status,
+        retryable=is_retryable_status(status),
+        retry_after=retry_after,
+    )

@@ -20,12 +20,12 @@ from google.genai import errors as genai_errors
 from google.genai import types
 
 from twin.brain._http import parse_duration
-from twin.brain.errors import LLMError, LLMRateLimited
+from twin.brain.errors import LLMError, status_error
 from twin.brain.port import Completion, CompletionStream, ToolBox
 from twin.domain.prompts import PromptMessage, prompt_tokens
 from twin.domain.tokens import estimate_tokens
 from twin.domain.tools import ToolCall, ToolUse
-from twin.retry import is_retryable_status, parse_retry_after
+from twin.retry import parse_retry_after
 
 __all__ = ["GeminiLLM", "translate_error"]
 
@@ -321,15 +321,7 @@ def translate_error(exc: Exception, name: str) -> LLMError:
     headers = getattr(getattr(exc, "response", None), "headers", None)
     retry_after = parse_retry_after(headers) or _retry_info(exc.details)
     message = f"{name}: HTTP {status} {exc.status or ''}: {exc.message or ''}".strip()
-    if status == 429:
-        return LLMRateLimited(message, provider=name, status=status, retry_after=retry_after)
-    return LLMError(
-        message,
-        provider=name,
-        status=status,
-        retryable=is_retryable_status(status),
-        retry_after=retry_after,
-    )
+    return status_error(message, provider=name, status=status, retry_after=retry_after)
 
 
 def _text_of(response: types.GenerateContentResponse) -> str:

@@ -7,6 +7,10 @@ same JSON, and that walk cost more CPU than everything else twin does for a requ
 with the conversation (bench/channels.py). The response is parsed into the same ChatCompletion
 and the stream into the same chunks.
 
+The calls without a stream (`complete`, `complete_with_tools`: a Telegram reply's) skip the
+SDK altogether: `twin.brain.openai_post` makes the same request on aiohttp, from the SDK
+client's own URL and headers, for about a third of the CPU.
+
 The SDK's own retries are off (`max_retries=0`): retrying, backoff and fallback are
 `ResilientLLM`'s job, so one policy covers every provider. SDK exceptions become LLMErrors here.
 """
@@ -22,12 +26,13 @@ import openai
 from openai import AsyncOpenAI, AsyncStream, DefaultAioHttpClient
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from twin.brain.errors import LLMError, LLMRateLimited
+from twin.brain.errors import LLMError, status_error
+from twin.brain.openai_post import ChatCompletionsPost, completion_fields
 from twin.brain.port import Completion, CompletionStream, ToolBox
 from twin.domain.prompts import PromptMessage, prompt_tokens
 from twin.domain.tokens import estimate_tokens
 from twin.domain.tools import ToolCall, ToolUse
-from twin.retry import is_retryable_status, parse_retry_after
+from twin.retry import parse_retry_after
 
 __all__ = ["JsonMode", "OpenAILLM", "translate_error"]
 
@@ -75,6 +80,8 @@ class OpenAILLM:
             # per request of its default httpx/httpcore transport (bench/channels.py).
             http_client=DefaultAioHttpClient(timeout=timeout),
         )
+        self._timeout = timeout
+        self._post: ChatCompletionsPost | None = None
 
     @property
     def provider(self) -> str:
@@ -85,7 +92,21 @@ class OpenAILLM:
         return self._model
 
     async def aclose(self) -> None:
-        await self._client.close()
+        try:
+            if self._post is not None:
+                await self._post.aclose()
+        finally:
+            await self._client.close()
+
+    async def _complete(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """One chat completion without a stream, as a JSON object (openai_post)."""
+        if self._post is None:
+            client = self._client
+            headers = {k: v for k, v in client.default_headers.items() if isinstance(v, str)}
+            headers["Authorization"] = f"Bearer {client.api_key}"
+            url = str(client.base_url).rstrip("/") + COMPLETIONS
+            self._post = ChatCompletionsPost(url, headers, self._timeout, self._provider)
+        return await self._post.post(body)
 
     # -- requests ------------------------------------------------------------------------------
     def _params(
@@ -119,22 +140,19 @@ class OpenAILLM:
         temperature: float,
     ) -> Completion:
         params = self._params(messages, max_tokens, temperature, json_schema)
-        try:
-            response = await self._client.post(COMPLETIONS, body=params, cast_to=ChatCompletion)
-        except openai.OpenAIError as exc:
-            raise self._translate(exc) from exc
-        choice = response.choices[0] if response.choices else None
-        text = (choice.message.content or "") if choice is not None else ""
-        usage = response.usage
-        estimated = usage is None
+        response = await self._complete(params)
+        message, finish, usage = completion_fields(response)
+        text = _content(message)
         return Completion(
             text=text,
-            prompt_tokens=usage.prompt_tokens if usage else prompt_tokens(messages),
-            completion_tokens=usage.completion_tokens if usage else estimate_tokens(text),
-            model=response.model or self._model,
+            prompt_tokens=_tokens(usage, "prompt_tokens") if usage else prompt_tokens(messages),
+            completion_tokens=(
+                _tokens(usage, "completion_tokens") if usage else estimate_tokens(text)
+            ),
+            model=response.get("model") or self._model,
             provider=self._provider,
-            finish_reason=choice.finish_reason if choice is not None else None,
-            usage_estimated=estimated,
+            finish_reason=finish,
+            usage_estimated=usage is None,
         )
 
     async def complete_with_tools(
@@ -169,41 +187,35 @@ class OpenAILLM:
             round_params = {**params, "messages": conversation}
             if exhausted:
                 round_params["tool_choice"] = "none"
-            try:
-                response = await self._client.post(
-                    COMPLETIONS, body=round_params, cast_to=ChatCompletion
-                )
-            except openai.OpenAIError as exc:
-                raise self._translate(exc) from exc
-            if response.usage is not None:
-                prompt += response.usage.prompt_tokens
-                completion += response.usage.completion_tokens
-            choice = response.choices[0] if response.choices else None
-            calls = (choice.message.tool_calls or []) if choice is not None else []
+            response = await self._complete(round_params)
+            message, finish, usage = completion_fields(response)
+            prompt += _tokens(usage, "prompt_tokens")
+            completion += _tokens(usage, "completion_tokens")
+            calls = [c for c in message.get("tool_calls") or [] if isinstance(c, dict)]
             if not calls or exhausted:
                 break
             conversation.append(
                 {
                     "role": "assistant",
-                    "content": choice.message.content,  # type: ignore[union-attr]
-                    "tool_calls": [call.model_dump(exclude_none=True) for call in calls],
+                    "content": message.get("content"),
+                    "tool_calls": [_without_none(call) for call in calls],
                 }
             )
             for call in calls:
                 use = await tools.call(_tool_call(call))
                 uses.append(use)
                 conversation.append(
-                    {"role": "tool", "tool_call_id": call.id, "content": use.result}
+                    {"role": "tool", "tool_call_id": call.get("id"), "content": use.result}
                 )
-        text = (choice.message.content or "") if choice is not None else ""
+        text = _content(message)
         return Completion(
             text=text,
             prompt_tokens=prompt or prompt_tokens(messages),
             completion_tokens=completion or estimate_tokens(text),
-            model=response.model or self._model,
+            model=response.get("model") or self._model,
             provider=self._provider,
-            finish_reason=choice.finish_reason if choice is not None else None,
-            usage_estimated=response.usage is None,
+            finish_reason=finish,
+            usage_estimated=usage is None,
             tool_uses=tuple(uses),
         )
 
@@ -277,17 +289,7 @@ def translate_error(exc: openai.OpenAIError, name: str) -> LLMError:
         status = exc.status_code
         retry_after = parse_retry_after(exc.response.headers)
         message = f"{name}: HTTP {status}: {_short(exc)}"
-        if status == 429:
-            return LLMRateLimited(
-                message, provider=name, status=status, retry_after=retry_after
-            )
-        return LLMError(
-            message,
-            provider=name,
-            status=status,
-            retryable=is_retryable_status(status),
-            retry_after=retry_after,
-        )
+        return status_error(message, provider=name, status=status, retry_after=retry_after)
     if isinstance(exc, openai.APIError):  # e.g. an error event inside a stream
         return LLMError(f"{name}: {_short(exc)}", provider=name, retryable=True)
     return LLMError(f"{name}: {_short(exc)}", provider=name, retryable=False)
@@ -309,10 +311,34 @@ def _refused(exc: BaseException) -> bool:
     return False
 
 
-def _tool_call(call: Any) -> ToolCall:
-    """The SDK's tool call as the domain's (arguments that are not a JSON object: none)."""
+def _tool_call(call: Mapping[str, Any]) -> ToolCall:
+    """A tool call of the answer as the domain's (arguments that are not a JSON object: none)."""
+    function = call.get("function")
+    function = function if isinstance(function, dict) else {}
     try:
-        arguments = json.loads(call.function.arguments or "{}")
-    except ValueError:
+        arguments = json.loads(function.get("arguments") or "{}")
+    except (TypeError, ValueError):
         arguments = {}
-    return ToolCall(call.id, call.function.name, arguments if isinstance(arguments, dict) else {})
+    return ToolCall(
+        str(call.get("id") or ""),
+        str(function.get("name") or ""),
+        arguments if isinstance(arguments, dict) else {},
+    )
+
+
+def _without_none(value: Any) -> Any:
+    """The tool call sent back as the model gave it, without its null fields (as the SDK's
+    `model_dump(exclude_none=True)`)."""
+    if isinstance(value, dict):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    return value
+
+
+def _content(message: Mapping[str, Any]) -> str:
+    content = message.get("content")
+    return content if isinstance(content, str) else ""
+
+
+def _tokens(usage: Mapping[str, Any] | None, field: str) -> int:
+    value = usage.get(field) if usage is not None else None
+    return value if isinstance(value, int) else 0

@@ -22,6 +22,7 @@ from typing import Any
 
 import aiohttp
 
+from twin.background import woken
 from twin.config_channels import ExternalChannelSettings
 from twin.db.records import DeliveryRecord
 from twin.domain.webhooks import SIGNATURE_HEADER, retry_delay, sign
@@ -95,8 +96,7 @@ class WebhookSender:
             due = await self._repo.next_delivery_at()
             if due is not None:
                 delay = min(IDLE, max(0.0, (due - self._clock.now()).total_seconds()))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), delay)
+        await woken(self._wake, delay)
 
     async def send_due(self) -> int:
         """Post every delivery due now (concurrently); how many were attempted."""

@@ -31,7 +31,7 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -105,6 +105,8 @@ class PostgresOwnership:
         self.host = socket.gethostname()
         self.pid = os.getpid()
         self.started_at: datetime = clock.now()
+        # where the other processes reach this one's API (twin.api.forwarding); set before start
+        self.url: str | None = None
         self._connection: Any = None
         self._lock = asyncio.Lock()  # one statement at a time on the connection
         self._owned: set[int] = set()
@@ -128,6 +130,7 @@ class PostgresOwnership:
         """Release everything: the row goes, and closing the connection frees every lock."""
         task, self._task = self._task, None
         await cancel(task)
+        await self._finish_sends()
         connection, self._connection = self._connection, None
         self._owned.clear()
         self.connected.clear()
@@ -144,6 +147,22 @@ class PostgresOwnership:
             except asyncio.CancelledError:
                 connection.terminate()
                 raise
+
+    async def _finish_sends(self) -> None:
+        """Let the notifications and catch-ups under way end (one short query each) before the
+        database goes; cancel what is still running after a while, and never wait on a task
+        that ignores its cancellation (a query cancelled mid-flight can leave SQLAlchemy's
+        asyncpg adapter waiting: MagicStack/asyncpg#873)."""
+        pending = set(self._sends)
+        if not pending:
+            return
+        _done, late = await asyncio.wait(pending, timeout=_CONNECT_TIMEOUT)
+        for task in late:
+            task.cancel()
+        if late:
+            _done, stuck = await asyncio.wait(late, timeout=_CONNECT_TIMEOUT)
+            if stuck:
+                log.warning("cluster: %d task(s) did not end when stopped", len(stuck))
 
     async def _connect(self) -> None:
         import asyncpg
@@ -164,13 +183,15 @@ class PostgresOwnership:
         connection = await asyncpg.connect(**params)
         try:
             await connection.execute(
-                "INSERT INTO cluster_processes (id, host, pid, started_at, heartbeat_at, accounts) "
-                "VALUES ($1, $2, $3, $4, now(), '[]') "
+                "INSERT INTO cluster_processes "
+                "(id, host, pid, started_at, heartbeat_at, accounts, url) "
+                "VALUES ($1, $2, $3, $4, now(), '[]', $5) "
                 "ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()",
                 self.process_id,
                 self.host[:255],
                 self.pid,
                 self.started_at,
+                self.url,
             )
             await connection.add_listener(NOTIFY_CHANNEL, self._notified)
             # The server ending this session (a restart, pg_terminate_backend) frees the locks
@@ -217,6 +238,14 @@ class PostgresOwnership:
                 listener(payload)
             except Exception:
                 log.exception("cluster: a notification listener failed")
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` as a task that ends with the ownership (`stop()` lets it end, or cancels
+        it, before the database is disposed: a query still running then would leak its
+        connection)."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._sends.add(task)
+        task.add_done_callback(self._sends.discard)
 
     def notify(self, payload: str) -> None:
         """Announce `payload` to every process (this one too), soon; lost if the connection
@@ -293,14 +322,15 @@ class PostgresOwnership:
                         raise ConnectionError("no connection")
                     await self._connection.execute(
                         "INSERT INTO cluster_processes "
-                        "(id, host, pid, started_at, heartbeat_at, accounts) "
-                        "VALUES ($1, $2, $3, $4, now(), $5) ON CONFLICT (id) DO UPDATE "
+                        "(id, host, pid, started_at, heartbeat_at, accounts, url) "
+                        "VALUES ($1, $2, $3, $4, now(), $5, $6) ON CONFLICT (id) DO UPDATE "
                         "SET heartbeat_at = now(), accounts = $5",
                         self.process_id,
                         self.host[:255],
                         self.pid,
                         self.started_at,
                         json.dumps(self._names),
+                        self.url,
                     )
             except asyncio.CancelledError:
                 raise

@@ -52,10 +52,7 @@ class SessionCipher:
         material = secret.encode() if isinstance(secret, str) else bytes(secret)
         if not material:
             raise ValueError("the session encryption secret is empty")
-        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_HKDF_INFO).derive(
-            material
-        )
-        self._aead = AESGCM(key)
+        self._aead = AESGCM(derive_key(material, _HKDF_INFO))
 
     def __repr__(self) -> str:
         return "SessionCipher(<secret>)"
@@ -87,6 +84,12 @@ class SessionCipher:
                 "(security.secret_key or the key file) differs from the one it was saved with, "
                 "or the data was altered; restore the key or log in again"
             ) from None
+
+
+def derive_key(secret: bytes, purpose: bytes) -> bytes:
+    """A 32-byte key for one `purpose` (an HKDF info label), from the secret key: the session
+    cipher's key and, say, the cluster's request signatures never share a key."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(secret)
 
 
 def load_or_create_key(settings: Settings) -> tuple[bytes, bool]:

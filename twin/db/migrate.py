@@ -9,18 +9,18 @@ The migration runs inside the caller's event loop on one async connection
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import pool, text
 from sqlalchemy.engine import Connection
 
 from twin.db.engine import create_engine
 from twin.errors import ConfigError, TwinError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 _PACKAGE = Path(__file__).resolve().parents[1]  # twin/
 # First the copy inside an installed package, then the source tree's folder.
@@ -43,6 +43,8 @@ class MigrationError(TwinError):
 
 def alembic_config(url: str) -> Config:
     """An Alembic Config for `url`, without any ini file."""
+    from alembic.config import Config
+
     if not (MIGRATIONS_DIR / "env.py").is_file():
         raise ConfigError(
             [
@@ -59,18 +61,24 @@ def alembic_config(url: str) -> Config:
 
 async def upgrade(url: str, revision: str = "head") -> None:
     """Upgrade the database at `url` to `revision` (default: the newest)."""
+    from alembic import command
+
     config = alembic_config(url)
     await _run(url, lambda connection: _with(config, connection, command.upgrade, revision))
 
 
 async def downgrade(url: str, revision: str) -> None:
     """Downgrade the database at `url` to `revision` ("base" removes every table)."""
+    from alembic import command
+
     config = alembic_config(url)
     await _run(url, lambda connection: _with(config, connection, command.downgrade, revision))
 
 
 async def current(url: str) -> str | None:
     """The revision the database is at, or None for an empty (unmigrated) database."""
+    from alembic.runtime.migration import MigrationContext
+
     return await _run(
         url, lambda connection: MigrationContext.configure(connection).get_current_revision()
     )
@@ -78,11 +86,47 @@ async def current(url: str) -> str | None:
 
 def head() -> str | None:
     """The newest revision in migrations/versions."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
 
 async def is_up_to_date(url: str) -> bool:
     return await current(url) == head()
+
+
+# -- the check at every start, without Alembic ------------------------------------------------
+# Alembic and what it imports (the PostgreSQL dialects too) take ~12 MB that a daemon whose
+# schema is current never needs: the start reads the stored revision and the newest one with
+# these, and loads Alembic only to upgrade.
+_REVISION = re.compile(r'^revision(?:: [^=]+)? = ["\'](\w+)["\']', re.M)
+_DOWN = re.compile(r'^down_revision(?:: [^=]+)? = ["\'](\w+)["\']', re.M)
+
+
+def newest_revision() -> str | None:
+    """The newest revision in migrations/versions: the one no other revises (None when that
+    is not one revision: Alembic's `head()` decides then)."""
+    revisions, revised = set(), set()
+    for script in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        source = script.read_text(encoding="utf-8")
+        if found := _REVISION.search(source):
+            revisions.add(found.group(1))
+        if down := _DOWN.search(source):
+            revised.add(down.group(1))
+    heads = revisions - revised
+    return heads.pop() if len(heads) == 1 else None
+
+
+async def stored_revision(url: str) -> str | None:
+    """The revision stored in the database's `alembic_version`; None when it has none."""
+
+    def read(connection: Connection) -> str | None:
+        if not connection.dialect.has_table(connection, "alembic_version"):
+            return None
+        rows = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+        return rows[0][0] if len(rows) == 1 else None
+
+    return await _run(url, read)
 
 
 # Several processes starting at once on one PostgreSQL (replicas of one deployment) upgrade

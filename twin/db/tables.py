@@ -32,11 +32,11 @@ STATES = (
 FAILURES = ("outage", "permanent", "expired")  # twin.domain.models.Failure
 
 
-
-
 def _account_fk(*, primary_key: bool = False) -> Mapped[int]:
     return mapped_column(
-        ID, sa.ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=primary_key,
+        ID,
+        sa.ForeignKey("accounts.id", ondelete="CASCADE"),
+        primary_key=primary_key,
         nullable=False,
     )
 
@@ -49,7 +49,10 @@ def _created() -> Mapped[datetime]:
 
 def _updated() -> Mapped[datetime]:
     return mapped_column(
-        UTCDateTime(), nullable=False, default=utcnow, onupdate=utcnow,
+        UTCDateTime(),
+        nullable=False,
+        default=utcnow,
+        onupdate=utcnow,
         server_default=sa.func.now(),
     )
 
@@ -203,11 +206,12 @@ class Reply(Base):
     failure: Mapped[str | None] = mapped_column(sa.String(16))
     decision: Mapped[dict[str, Any]] = _json()
     reply_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
-    attempts: Mapped[int] = mapped_column(
-        sa.Integer, nullable=False, default=0, server_default="0"
-    )
+    attempts: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0, server_default="0")
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # which process holds the lease (cluster_processes.id; NULL: a process alone on its
+    # database): a dead process's leases are voided without waiting for them to expire
+    leased_by: Mapped[str | None] = mapped_column(sa.String(32))
     text: Mapped[str | None] = mapped_column(sa.Text)
     flags: Mapped[dict[str, Any]] = _json()
     voice: Mapped[bool] = mapped_column(
@@ -305,9 +309,7 @@ class Event(Base):
     account_id: Mapped[int | None] = mapped_column(
         ID, sa.ForeignKey("accounts.id", ondelete="CASCADE")
     )
-    chat_id: Mapped[int | None] = mapped_column(
-        ID, sa.ForeignKey("chats.id", ondelete="SET NULL")
-    )
+    chat_id: Mapped[int | None] = mapped_column(ID, sa.ForeignKey("chats.id", ondelete="SET NULL"))
     type: Mapped[str] = mapped_column(sa.String(64), nullable=False)
     data: Mapped[dict[str, Any]] = _json()
     created_at: Mapped[datetime] = mapped_column(
@@ -365,9 +367,7 @@ class WebhookDelivery(Base):
 
     id: Mapped[int] = mapped_column(ID, primary_key=True)
     account_id: Mapped[int] = _account_fk()
-    chat_id: Mapped[int | None] = mapped_column(
-        ID, sa.ForeignKey("chats.id", ondelete="SET NULL")
-    )
+    chat_id: Mapped[int | None] = mapped_column(ID, sa.ForeignKey("chats.id", ondelete="SET NULL"))
     reply_id: Mapped[int | None] = mapped_column(
         ID, sa.ForeignKey("replies.id", ondelete="SET NULL")
     )

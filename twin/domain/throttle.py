@@ -8,13 +8,14 @@ address (see `twin.api.ratelimit`).
 A moving window is exact where a fixed one is not: "5 attempts per 15 minutes" never lets 10
 through around a window boundary. Each key keeps the times of its last `limit` hits at most, so
 memory is bounded per key; keys idle for a whole window are dropped by a sweep that runs at most
-once per window.
+once per window. `window_hit` is the same window over a plain list of hit times, for a store
+shared by several processes (twin.db.repo.rate_windows).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
 
@@ -96,9 +97,7 @@ class MovingWindow:
         return hits
 
     def _verdict(self, hits: deque[float], now: float, *, allowed: bool) -> Verdict:
-        reset_after = max(0.0, hits[0] + self.quota.window - now) if hits else 0.0
-        remaining = max(0, self.quota.limit - len(hits))
-        return Verdict(allowed, self.quota.limit, remaining, reset_after)
+        return _verdict(self.quota, hits, now, allowed=allowed)
 
     def _sweep(self, now: float) -> None:
         if now < self._next_sweep:
@@ -107,3 +106,25 @@ class MovingWindow:
         since = now - self.quota.window
         for key in [key for key, hits in self._hits.items() if not hits or hits[-1] <= since]:
             del self._hits[key]
+
+
+def window_hit(
+    quota: Quota, hits: Sequence[float], now: float, *, count: bool = True
+) -> tuple[list[float], Verdict]:
+    """One hit (`count`) or a look at one key whose hit times are `hits`, oldest first: the
+    times still in the window afterwards and the verdict, exactly as `MovingWindow` would
+    answer. A refused hit is not counted."""
+    if quota.unlimited:
+        return [], Verdict(True, 0, 0, 0.0)
+    since = now - quota.window
+    current = [at for at in hits if at > since][-quota.limit :]
+    allowed = len(current) < quota.limit
+    if allowed and count:
+        current.append(now)
+    return current, _verdict(quota, current, now, allowed=allowed)
+
+
+def _verdict(quota: Quota, hits: Sequence[float], now: float, *, allowed: bool) -> Verdict:
+    reset_after = max(0.0, hits[0] + quota.window - now) if hits else 0.0
+    remaining = max(0, quota.limit - len(hits))
+    return Verdict(allowed, quota.limit, remaining, reset_after)

@@ -37,7 +37,6 @@ estimate of their concatenation).
 from __future__ import annotations
 
 import functools
-import math
 import re
 import unicodedata
 
@@ -51,6 +50,7 @@ __all__ = [
 ]
 
 MARGIN = 1.1
+_MARGIN_TENTHS = 11  # MARGIN in tenths: the margin is applied in integers (`_with_margin`)
 MESSAGE_OVERHEAD = 4
 REPLY_PRIMING = 3
 
@@ -194,7 +194,16 @@ def estimate_tokens(text: str) -> int:
         return 0
     lines = text.split("\n")
     raw = sum(map(_line_cost, lines)) + (len(lines) - 1)
-    return math.ceil(raw * MARGIN)
+    return _with_margin(raw)
+
+
+def _with_margin(raw: float) -> int:
+    """ceil(raw × MARGIN), exactly. In floats 50 × 1.1 is 55.00000000000001, so a text whose
+    parts' estimates add up could be estimated one token above their sum (not subadditive).
+    `raw` is a whole number of quarters (a space costs a quarter), MARGIN a whole number of
+    tenths: the product is taken in integers."""
+    quarters = round(raw * 4)
+    return -(-quarters * _MARGIN_TENTHS // 40)
 
 
 def estimate_message_tokens(content: str) -> int:

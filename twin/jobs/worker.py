@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from twin.background import always, cancel
 from twin.db.records import ReplyRecord
 from twin.domain.backoff import Backoff
 from twin.errors import StorageUnavailable
@@ -43,10 +44,6 @@ class Jobs(Protocol):
         ...
 
     async def execute(self, reply: ReplyRecord, prepared: Prepared | None = None) -> None: ...
-
-
-async def _alone() -> bool:
-    return True
 
 
 class ReplyWorker:
@@ -77,7 +74,11 @@ class ReplyWorker:
         # process serves (None: every account's jobs are its own), and whether this process is
         # alone, so the leases a crashed run left may be voided at start.
         self.mine: Callable[[], Collection[int] | None] = lambda: None
-        self.alone: Callable[[], Awaitable[bool]] = _alone
+        self.alone: Callable[[], Awaitable[bool]] = always
+
+    def nudge(self) -> None:
+        """Claim again now: a job may have become due (made by another process)."""
+        self._wake.set()
 
     async def start(self) -> None:
         # The only daemon process owns the queue: leases left by a crashed run are void at
@@ -93,11 +94,8 @@ class ReplyWorker:
         self._task = asyncio.create_task(self._loop(), name="reply worker")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        loop, self._task = self._task, None
+        await cancel(loop)
         running = list(self._running.values())
         for task in running:
             task.cancel()

@@ -25,9 +25,9 @@ import re
 import threading
 from typing import TYPE_CHECKING
 
-import snowballstemmer
-
 if TYPE_CHECKING:
+    import snowballstemmer
+
     from twin.knowledge.synonyms import Synonyms
 
 __all__ = [
@@ -76,6 +76,10 @@ STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 def _stemmers() -> tuple[snowballstemmer.stemmer, snowballstemmer.stemmer]:
     pair = getattr(_local, "pair", None)
     if pair is None:
+        # On first use: the package loads every language's stemmer (3 MB), which a twin
+        # without knowledge or corrections never needs.
+        import snowballstemmer
+
         pair = (snowballstemmer.stemmer("russian"), snowballstemmer.stemmer("english"))
         _local.pair = pair
     return pair

@@ -20,7 +20,7 @@ tests/fakes.py implements them in memory for service-level tests. Records cross 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -49,6 +49,7 @@ __all__ = [
     "Thinker",
     "Tx",
 ]
+
 
 @runtime_checkable
 class Clock(Protocol):
@@ -147,6 +148,14 @@ class Accounts(Protocol):
     async def get(self, name: str = "default", *, connect: bool = True) -> Messenger: ...
 
     def loaded(self, name: str) -> Messenger | None: ...
+
+    async def require_here(self, name: str) -> None:
+        """ServedElsewhere when another process of the cluster serves `name`."""
+        ...
+
+    def mine(self) -> Collection[int] | None:
+        """The ids of the accounts and bots this process serves (None: every one)."""
+        ...
 
 
 @runtime_checkable

@@ -32,7 +32,7 @@ from twin.adapters.telegram.account import TelegramAccount, TelegramUser
 from twin.clock import Clock, SystemClock
 from twin.config import Settings
 from twin.domain.backoff import Backoff
-from twin.errors import Conflict, NotFound, RateLimited, TelegramUnavailable
+from twin.errors import Conflict, NotFound, RateLimited, ServedElsewhere, TelegramUnavailable
 from twin.services.directory import DEFAULT_ACCOUNT, AccountDirectory
 from twin.services.intake import Intake
 from twin.services.safety import Safety
@@ -41,7 +41,6 @@ log = logging.getLogger("twin.accounts")
 
 __all__ = ["DEFAULT_ACCOUNT", "RepositorySessionStore", "TelegramAccounts"]
 
-_RECONNECT_DELAY = 10.0
 FENCE_SECONDS = 3.0  # each account's stop when ownership is lost
 
 
@@ -198,8 +197,9 @@ class TelegramAccounts:
     def _check_capacity(self, name: str) -> None:
         limit = self._settings.cluster.max_accounts
         if name not in self._served and len(self._served) >= limit:
-            raise Conflict(
-                f"this process already serves {limit} Telegram accounts ([cluster] max_accounts)"
+            raise ServedElsewhere(  # forwarded to the process serving it, if one does
+                name,
+                f"this process already serves {limit} Telegram accounts ([cluster] max_accounts)",
             )
 
     async def get(self, name: str = DEFAULT_ACCOUNT, *, connect: bool = True) -> TelegramAccount:
@@ -245,15 +245,16 @@ class TelegramAccounts:
             self._spawn(self._sweep_once(account), f"sweep {account.name}")
 
     async def _own(self, name: str) -> None:
-        """Claim the account for this process, or Conflict: another process serves it (one
+        """Claim the account for this process, or ServedElsewhere: another process serves it (one
         MTProto session is never used from two processes)."""
         if not await self._claim(name, await self._directory.id_of(name)):
             idle = self._accounts.get(name)
             if idle is not None and not idle.running:
                 self._accounts.pop(name)  # not kept: it would count as served here
-            raise Conflict(
+            raise ServedElsewhere(
+                name,
                 f"account '{name}' is served by another twin process (GET /cluster); ask that "
-                "one, or stop it and this process takes the account over"
+                "one, or stop it and this process takes the account over",
             )
 
     async def _claim(self, name: str, account_id: int) -> bool:
@@ -262,12 +263,33 @@ class TelegramAccounts:
         newly = not self.ownership.owns(account_id)
         if not await self.ownership.claim(account_id):
             return False
-        if newly and self.ownership.shared:
-            with contextlib.suppress(Exception):
-                await self._repo.release_leases(account_id=account_id)
+        # Served from here on; a concurrent claim of the same account (the loop and an API
+        # connect) finds it served and does not take it over a second time.
+        taken_over = newly and self.ownership.shared and name not in self._served
         self._served.add(name)
         self.ownership.serving(sorted(self._served))
+        if taken_over:
+            with contextlib.suppress(Exception):
+                await self._repo.release_leases(account_id=account_id)
+            await self.safety.adopt(name, account_id)  # what the previous owner counted
         return True
+
+    async def require_here(self, name: str) -> None:
+        """ServedElsewhere when another live process serves `name`: its live state (the
+        connection, the safety governor's ledger and mode) is held there. An account no
+        process serves may be read and changed from any."""
+        if await self.served_elsewhere(name):
+            raise ServedElsewhere(
+                name, f"account '{name}' is served by another twin process (GET /cluster)"
+            )
+
+    async def served_elsewhere(self, name: str) -> bool:
+        """Whether another live process of the cluster serves `name` (NotFound: unknown)."""
+        ownership = self.ownership
+        if not ownership.shared or ownership.owns(await self._directory.id_of(name)):
+            return False
+        seconds = self._settings.cluster.dead_after_seconds
+        return await self._repo.serving(name, ownership.process_id, seconds) is not None
 
     def mine(self) -> frozenset[int] | None:
         """The Telegram accounts and bots this process serves: with other processes on the

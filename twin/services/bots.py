@@ -19,7 +19,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from twin.db.records import AccountRecord
-from twin.errors import Conflict, InvalidInput, NotFound, RateLimited, TwinError
+from twin.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    RateLimited,
+    ServedElsewhere,
+    TwinError,
+)
 from twin.ports import Clock, Store
 from twin.services.account_admin import AccountAdmin
 from twin.services.accounts import TelegramAccounts
@@ -100,6 +107,8 @@ class BotAdmin:
             self._trouble(name, exc, exc.retry_after)
             await self._accounts.forget(name)
             raise
+        except ServedElsewhere:
+            raise  # another process's bot (asked there): nothing of it is ours to remove
         except TwinError:
             await self._admin.remove(name, purge=True)  # nothing half-connected stays
             raise
@@ -132,7 +141,8 @@ class BotAdmin:
 
     async def draft_bot(self, account_id: int) -> tuple[int, str] | None:
         """The bot that shows the owner of this account the twin's drafts
-        (twin.services.draft_notes): the first of the same twin's bots that is connected and
+        (twin.services.draft_notes): the first of the same twin's bots that is connected
+        (here, or served by another process of the cluster, which then sends the notes) and
         not paused; None when there is none."""
         records = await self._repo.list_accounts()
         mine = next((r for r in records if r.id == account_id), None)
@@ -143,8 +153,10 @@ class BotAdmin:
             if record.channel != CHANNEL or await self._twins.twin_of(record.twin_id) != twin:
                 continue
             live = self._accounts.loaded(record.name)
-            if live is None or not (live.authorized and live.connected):
-                continue
+            if live is not None and live.authorized and live.connected:
+                pass
+            elif not (record.has_session and await self._accounts.served_elsewhere(record.name)):
+                continue  # not connected here, nor served by another process
             if ((await self._repo.get_settings(record.id)).get("twin") or {}).get(
                 "enabled"
             ) is False:

@@ -13,7 +13,10 @@
 Exactly once: the note's random id is stored with the draft, and where it goes (`notice_route`,
 `notice_bot_id`) is stored before it is first sent, so a resend after a crash or an outage takes
 the same way and Telegram turns it into the one note. A note is shown in the background: the
-draft stands in `GET /drafts` whether or not it went out.
+draft stands in `GET /drafts` whether or not it went out. Notes kept back (an outage) are sent
+again by every pass of the drafts task. With several processes on one PostgreSQL a note is
+sent only by the process serving the bot (or account) it goes from: the draft's process
+leaves it to that one, whose drafts task another process's `draft.created` wakes.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from twin.errors import (
     Conflict,
     InvalidInput,
     NotFound,
+    ServedElsewhere,
     StorageUnavailable,
     TelegramRefused,
 )
@@ -59,6 +63,9 @@ class DraftNotes:
         self._behaviours = behaviours
         self._drafts = drafts
         self._tasks: set[asyncio.Task[None]] = set()
+        # drafts whose note is on its way from this process: a lock each, and how many wait
+        self._sending: dict[int, tuple[asyncio.Lock, int]] = {}
+        self._failed: set[int] = set()  # drafts whose note failed (warned about once)
         self.accounts: Accounts | None = None  # the Telegram accounts: notes go out there
         # the twin's connected bot of an account (its account id and name), None: no bot
         self.bot_for: BotFor | None = None
@@ -83,10 +90,29 @@ class DraftNotes:
     async def resend(self) -> None:
         """Notes a crash or an outage kept back (stored random id, no message id): sent again,
         the same way, which Telegram turns into the one note if it had arrived."""
-        for draft in await self._store.unnoticed_drafts():
+        mine = self.accounts.mine() if self.accounts is not None else None
+        for draft in await self._store.unnoticed_drafts(accounts=mine):
             await self.notice(draft.id)
 
     async def notice(self, draft_id: int) -> None:
+        """Send the draft's note, unless it went out already, or it goes from an account or
+        bot another process serves: that process sends it (its drafts pass, woken by the
+        draft's event)."""
+        # One at a time per draft (the note being shown and a pass's resend): the second one
+        # finds it sent.
+        lock, waiting = self._sending.get(draft_id, (asyncio.Lock(), 0))
+        self._sending[draft_id] = (lock, waiting + 1)
+        try:
+            async with lock:
+                await self._notice(draft_id)
+        finally:
+            lock, waiting = self._sending[draft_id]
+            if waiting == 1:
+                del self._sending[draft_id]
+            else:
+                self._sending[draft_id] = (lock, waiting - 1)
+
+    async def _notice(self, draft_id: int) -> None:
         try:
             draft = await self._store.get_draft(draft_id)
             if draft.notice_random_id is None or draft.notice_message_id is not None:
@@ -106,12 +132,18 @@ class DraftNotes:
                     return
                 # the bot cannot reach the owner, or is gone: Saved Messages, for good
                 draft = await self._store.route_draft_notice(draft.id, "saved", None, again=True)
+            await self.accounts.require_here(draft.account)
             account = await self.accounts.get(draft.account, connect=False)
             note = notice_text(draft, excerpt)
             sent = await account.send_text("me", note, random_id=draft.notice_random_id)
             await self._sent(draft, sent)
+        except ServedElsewhere as exc:  # sent by the process serving it
+            log.debug("draft %s: its note goes from another process (%s)", draft_id, exc)
         except Exception as exc:  # the draft stands in GET /drafts whether or not this went out
-            log.warning("draft %s: its note was not sent: %s", draft_id, exc)
+            # told once a draft (every drafts pass tries again): the rest is debug
+            level = logging.DEBUG if draft_id in self._failed else logging.WARNING
+            self._failed.add(draft_id)
+            log.log(level, "draft %s: its note was not sent: %s", draft_id, exc)
 
     async def _route(self, draft: DraftRecord) -> DraftRecord:
         """Decide (and store) the way of the draft's note: the twin's bot, or Saved Messages."""
@@ -130,6 +162,7 @@ class DraftNotes:
         owner = (await self._store.get_account(draft.account)).tg_user_id
         try:
             name = await self._directory.name_of(draft.notice_bot_id or 0)
+            await self.accounts.require_here(name)  # ServedElsewhere: that process sends it
             bot = await self.accounts.get(name, connect=False)
             if owner is None:
                 raise InvalidInput("owner", "the account's Telegram user is not known yet")
@@ -157,6 +190,7 @@ class DraftNotes:
         its buttons (`on_bot_message`)."""
         if sent.message_id is not None or sent.duplicate:
             await self._store.set_draft_notice(draft.id, sent.message_id or 0)
+            self._failed.discard(draft.id)
 
     # -- the owner's answers -------------------------------------------------------------------
     async def on_saved_reply(self, text: OwnerText) -> bool:
@@ -268,8 +302,13 @@ class DraftNotes:
         except StorageUnavailable as exc:  # Telegram will not deliver the answer again
             if held:
                 raise
-            log.warning("draft %s: the owner's answer was lost to a database outage (%s): "
-                        "answer it again, or use POST /drafts/%s/send", draft.id, exc, draft.id)
+            log.warning(
+                "draft %s: the owner's answer was lost to a database outage (%s): "
+                "answer it again, or use POST /drafts/%s/send",
+                draft.id,
+                exc,
+                draft.id,
+            )
             return "The database is unavailable: try again in a moment."
 
 

@@ -33,7 +33,7 @@ from twin.errors import InvalidInput, StorageUnavailable
 from twin.ports import Store, Tx
 from twin.services.directory import AccountDirectory
 from twin.services.draft_notes import DraftNotes
-from twin.services.events import EventLog, StagedEvent
+from twin.services.events import EventLog, RemoteEvents, StagedEvent
 from twin.services.pipeline.caches import Behaviours
 from twin.services.pipeline.states import ModeOf, no_modes
 
@@ -85,6 +85,12 @@ class Drafts:
         # where the owner sees each draft and answers it (Saved Messages, a bot's buttons)
         self.notes = DraftNotes(store, directory, behaviours, self)
         events.subscribe(self._on_event)
+        events.on_remote(self._on_remote)
+
+    def _on_remote(self, told: RemoteEvents) -> None:
+        """Another process made a draft: its note may go from a bot served here."""
+        if told.any_of("draft.created"):
+            self._woken.set()
 
     def _on_event(self, event: StagedEvent) -> None:
         if event.type == "draft.created":
@@ -170,7 +176,8 @@ class Drafts:
             decided = tx.decide_draft(draft_id, state, at=now, reason=reason)
             if state == "skipped":  # the owner's decision: the twin should not have said it
                 asked = [
-                    m for m in tx.reply_messages(decided.reply_id)
+                    m
+                    for m in tx.reply_messages(decided.reply_id)
                     if m.direction is Direction.INCOMING
                 ]
                 _correction(tx, decided, "skipped", _context(asked), None)
@@ -227,22 +234,30 @@ class Drafts:
         await cancel(task)
 
     async def _loop(self) -> None:
-        with contextlib.suppress(Exception):  # the database out: the next start tries again
-            await self.notes.resend()
         while True:
             self._woken.clear()
+            started = self._clock.now()
             wait = CHECK_SECONDS
+            pause = None
             try:
                 await self.expire_due()
                 soonest = await self._store.next_draft_expiry()
                 if soonest is not None:
-                    # at least a second: a draft that keeps failing never spins the loop
-                    wait = min(wait, max(1.0, (soonest - self._clock.now()).total_seconds()))
+                    due_in = (soonest - started).total_seconds()
+                    if due_in <= 0:  # due already and not decided: it keeps failing
+                        pause = 1.0  # a full second from now: never a spinning loop
+                    wait = min(wait, due_in)
             except StorageUnavailable:
                 log.warning("drafts: the database is unavailable; expiry checked later")
             except Exception:  # never let one bad pass end the task
                 log.exception("drafts: the expiry pass failed")
-            await self._clock.sleep(wait, self._woken)
+            with contextlib.suppress(Exception):  # (logged by the notes; the next pass again)
+                await self.notes.resend()  # notes kept back, or for the bots served here
+            if pause is None:
+                # Counted from the pass's start: a draft falling due while the pass ran (the
+                # time it took, or a clock that jumped) is looked at again at once.
+                pause = wait - (self._clock.now() - started).total_seconds()
+            await self._clock.sleep(pause, self._woken)
 
 
 def _context(messages: list[MessageRecord]) -> str:

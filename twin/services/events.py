@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -143,6 +143,53 @@ class StagedEvent:
     chat_id: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class RemoteEvents:
+    """What another process of the cluster announced: its events' types and accounts
+    (`unknown()`: notifications may have been lost, anything may have happened)."""
+
+    types: frozenset[str]
+    accounts: frozenset[int]
+    everything: bool = False
+
+    @classmethod
+    def unknown(cls) -> RemoteEvents:
+        return cls(frozenset(), frozenset(), everything=True)
+
+    def any_of(self, *types: str) -> bool:
+        return self.everything or not self.types.isdisjoint(types)
+
+    def touches(self, accounts: Collection[int]) -> bool:
+        return self.everything or not self.accounts.isdisjoint(accounts)
+
+
+def relay_payload(committed: list[StagedEvent]) -> str:
+    """`<newest id> <types> <accounts>` of a batch of committed events, for the other
+    processes: the newest id is all their streams need (they read on from the last one they
+    saw); the batch's few distinct types and accounts tell who must act — far below
+    NOTIFY's 8000 bytes."""
+    types = sorted({event.type for event in committed})
+    accounts = sorted({event.account_id for event in committed if event.account_id is not None})
+    newest = max(event.id for event in committed)
+    return f"{newest} {','.join(types)} {','.join(map(str, accounts))}"
+
+
+def parse_relayed(text: str) -> tuple[list[int], RemoteEvents] | None:
+    """The ids and what they tell of another process's `relay_payload`; None when it is not
+    one. (A payload of ids only, as an older process sends, still wakes the streams.)"""
+    listed, _, rest = text.partition(" ")
+    types, _, accounts = rest.partition(" ")
+    try:
+        ids = [int(part) for part in listed.split(",") if part]
+        told = RemoteEvents(
+            frozenset(filter(None, types.split(","))),
+            frozenset(int(part) for part in accounts.split(",") if part),
+        )
+    except ValueError:
+        return None
+    return (ids, told) if ids else None
+
+
 class EventLog:
     """Appends events durably, then wakes everyone waiting in `wait_after()` and calls the
     subscribed listeners (in-process reactions, e.g. dropping cached settings)."""
@@ -154,7 +201,9 @@ class EventLog:
         self.last_id = 0
         # Several processes (twin.db.cluster): told the ids of the events this one announced,
         # so the others can announce them too.
-        self.relay: Callable[[list[int]], None] | None = None
+        self.relay: Callable[[list[StagedEvent]], None] | None = None
+        # told what another process announced (its events' types and accounts)
+        self._remote_listeners: list[Callable[[RemoteEvents], None]] = []
         # chat id -> Telegram peer id, learnt from the events that name both and from the
         # chats the pipeline reads: what listeners (the log lines) name a chat by
         self._peers: dict[int, int] = {}
@@ -217,9 +266,9 @@ class EventLog:
     def publish(self, *events: StagedEvent | None) -> None:
         """Announce events whose transaction has committed (None entries are skipped)."""
         if self.relay is not None:
-            ids = [event.id for event in events if event is not None]
-            if ids:
-                self.relay(ids)
+            committed = [event for event in events if event is not None]
+            if committed:
+                self.relay(committed)
         announced = False
         for event in events:
             if event is None:
@@ -238,15 +287,29 @@ class EventLog:
         if announced:
             self._wake()
 
-    def take_remote(self, ids: list[int]) -> None:
+    def take_remote(self, ids: list[int], told: RemoteEvents | None = None) -> None:
         """Events another process committed: wake the streams here (they read events from
         the database). In-process listeners are not called: their reactions (a note to the
         owner, a re-queue, a log line) belong to the process that made the event, and the
-        caches they drop are rebuilt from the database anyway."""
+        caches they drop are rebuilt from the database anyway. What needs to act on another
+        process's events (a draft's note sent by the bot served here, a reply job created
+        for an account served here) listens with `on_remote` and is told their types and
+        accounts."""
         newest = max(ids, default=0)
         if newest > self.last_id:
             self.last_id = newest
             self._wake()
+        if told is not None:
+            for listener in self._remote_listeners:
+                try:
+                    listener(told)
+                except Exception:
+                    log.exception("remote event listener failed")
+
+    def on_remote(self, listener: Callable[[RemoteEvents], None]) -> None:
+        """Call `listener(told)` with the types and accounts of the events another process
+        announced."""
+        self._remote_listeners.append(listener)
 
     def _wake(self) -> None:
         """Everyone waiting in `wait_after()` looks again."""
@@ -265,8 +328,9 @@ class EventLog:
                 return False
             waiter: asyncio.Future[None] = loop.create_future()
             self._waiters.add(waiter)
-            try:
-                await asyncio.wait_for(waiter, remaining)
+            try:  # not wait_for (see background.woken)
+                async with asyncio.timeout(remaining):
+                    await waiter
             except TimeoutError:
                 return self.last_id > last_id
             finally:

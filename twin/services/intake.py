@@ -32,6 +32,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
 
+from twin.background import woken
 from twin.clock import Clock
 from twin.db.records import ChatRecord, MessageRecord
 from twin.domain.backoff import Backoff
@@ -290,8 +291,7 @@ class Intake:
                     self._held[key] = getattr(exc, "takeover", update)
                 failures += 1
                 delay = RETRY.next_delay(delay, self._rng)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._arrived.wait(), delay)
+                await woken(self._arrived, delay)
                 continue
             except Exception:
                 # Not an outage: retrying cannot help. Logged with its identity; the sweep may

@@ -84,12 +84,15 @@ class KnowledgeBase:
         self._embedder = embedder
         self._events = events  # knowledge.added / knowledge.removed (also staged without it)
         self._vectors: dict[int, tuple[Any, VectorIndex]] = {}  # twin id → (version, index)
-        self._synonyms = load_synonyms(
-            builtin=settings.builtin_synonyms, path=settings.synonyms_file
-        )
+        self._synonyms: Synonyms | None = None  # built on first use (it stems every line)
 
     @property
     def synonyms(self) -> Synonyms:
+        if self._synonyms is None:
+            settings = self._settings
+            self._synonyms = load_synonyms(
+                builtin=settings.builtin_synonyms, path=settings.synonyms_file
+            )
         return self._synonyms
 
     @property
@@ -231,7 +234,7 @@ class KnowledgeBase:
         limit = self._settings.top_k
         candidates = max(self._settings.candidates, limit)
         text = query_text(turns, summary, last_turns=self._settings.query_turns)
-        terms = query_terms(text, self._synonyms)
+        terms = query_terms(text, self.synonyms)
 
         def work(tx: Transaction) -> tuple[int | None, int, list[int], list[Passage], list]:
             twin_id, docs = tx.knowledge_twin(account_id)
@@ -255,7 +258,7 @@ class KnowledgeBase:
         """Passages of the twin's knowledge base for `text`, best first (lexical, fused with
         semantic when embeddings are configured); and whether it has any document."""
         candidates = max(self._settings.candidates, limit)
-        terms = query_terms(text, self._synonyms)
+        terms = query_terms(text, self.synonyms)
 
         def work(tx: Transaction) -> tuple[list[int], list[Passage], int]:
             ids = tx.search_knowledge(twin_id, terms, candidates)

@@ -13,12 +13,12 @@ conversation with nobody to remember (a group) only moves its cursor."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from twin.background import cancel
+from twin.background import Turn as PassTurn
+from twin.background import always, cancel, woken
 from twin.brain.errors import LLMError
 from twin.db.records_knowledge import FactRecord, QuietChat
 from twin.domain.conversation import Turn
@@ -65,6 +65,8 @@ class ContactMemory:
         self._resting: dict[int, datetime] = {}  # chat id → not before
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        # Several processes on one database: one of them makes the passes (lifecycle_cluster).
+        self.turn: PassTurn = always
 
     @property
     def enabled(self) -> bool:
@@ -82,13 +84,13 @@ class ContactMemory:
     async def _loop(self) -> None:
         while True:
             try:
-                await self.run_once()
+                if await self.turn():
+                    await self.run_once()
             except StorageUnavailable:
                 log.warning("contact memory: the database is unavailable; trying later")
             except Exception:  # never let one bad pass end the task
                 log.exception("contact memory: the pass failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._knowledge.memory_check_seconds)
+            await woken(self._wake, self._knowledge.memory_check_seconds)
             self._wake.clear()
 
     async def run_once(self) -> int:

@@ -416,8 +416,9 @@ class OutageRecovery:
                 return Verdict.UNKNOWN
             log.info("outage probe, with one attempt each: %s", done.summary())
             self._wake.set()
-            try:
-                return await asyncio.wait_for(outcome, PROBE_TIMEOUT)
+            try:  # not wait_for (see background.woken): a cancel must not be dropped
+                async with asyncio.timeout(PROBE_TIMEOUT):
+                    return await outcome
             except TimeoutError:
                 return Verdict.DOWN
         finally:

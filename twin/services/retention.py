@@ -4,12 +4,11 @@ while the daemon runs (and on demand: `twin purge`), the statistics untouched
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import timedelta
 from typing import Any
 
-from twin.background import cancel
+from twin.background import Periodic, Turn, always
 from twin.ports import Clock
 
 log = logging.getLogger("twin.retention")
@@ -22,7 +21,9 @@ class Retention:
         self._repo = repo
         self._clock = clock
         self.days = days
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic("retention", self._pass, INTERVAL_SECONDS, log)
+        # Several processes on one database: one of them purges (lifecycle_cluster).
+        self.turn: Turn = always
 
     async def purge(self, *, dry_run: bool = False) -> Any:
         """Remove (or, with `dry_run`, count) the texts older than `days` days."""
@@ -31,25 +32,21 @@ class Retention:
 
     def start(self) -> None:
         if self.days > 0:
-            self._task = asyncio.create_task(self._loop(), name="retention")
+            self._periodic.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        await cancel(task)
+        await self._periodic.stop()
 
-    async def _loop(self) -> None:
-        while True:
-            try:
-                purged = await self.purge()
-                if purged.total:
-                    log.info(
-                        "retention: removed the texts of %d messages, %d replies and %d drafts "
-                        "older than %g days",
-                        purged.messages,
-                        purged.replies,
-                        purged.drafts,
-                        self.days,
-                    )
-            except Exception as exc:  # the database may be down: the next round tries again
-                log.warning("retention: purge failed: %s", exc)
-            await asyncio.sleep(INTERVAL_SECONDS)
+    async def _pass(self) -> None:
+        if not await self.turn():
+            return
+        purged = await self.purge()
+        if purged.total:
+            log.info(
+                "retention: removed the texts of %d messages, %d replies and %d drafts "
+                "older than %g days",
+                purged.messages,
+                purged.replies,
+                purged.drafts,
+                self.days,
+            )

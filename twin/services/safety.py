@@ -8,6 +8,10 @@ owner, which carries a persisted random id so it is never sent twice) and the ra
 governor acts on — flood waits, spam limits, first contacts. Calls are counted in memory by the
 process that owns the account; at start its ledger is seeded with the account's sends and
 events of the last 24 h, so a restart does not reset the daily budget or the flood-wait count.
+With several processes on one database (twin.db.cluster) the same holds when an account moves:
+the process that begins serving it (`adopt`) seeds its ledger again and reads its mode again,
+so what the previous owner sent, waited and was told counts (only the per-category token
+buckets, seconds to minutes deep, start full).
 """
 
 from __future__ import annotations
@@ -211,6 +215,23 @@ class Safety:
                 ledger.record_spam_limit(event.detail, at)
             elif event.kind == "first_contact":
                 ledger.admit_first_contact(at)
+
+    async def adopt(self, name: str, account_id: int) -> None:
+        """This process begins serving the account (another may have served it meanwhile):
+        its ledger is seeded again on next use and its mode read again from storage."""
+        async with self._seeding.setdefault(name, asyncio.Lock()):
+            self._ledgers.pop(name, None)
+            self._unseeded.pop(name, None)
+            self._created.pop(name, None)
+        try:
+            record = await self._repo.account_mode(account_id)
+        except Exception as exc:  # the claim stands; the mode known here stays
+            log.warning("account %s: mode not read again: %s", name, exc)
+            return
+        if record is None:
+            self._modes.pop(account_id, None)
+        else:
+            self._modes[account_id] = record
 
     async def record(self, name: str, kind: str, **values: Any) -> None:
         """Store one of the governor's events; a database outage loses only the record (the

@@ -74,7 +74,7 @@ async def analytics_metrics(request: web.Request, query: MetricsQuery) -> Metric
     conversation (or `user_id`), computed by the database. A key bound to an account sees its
     own account's figures only."""
     principal = principal_of(request)
-    count_group(request, "analytics", principal.name if principal else "", "API key")
+    await count_group(request, "analytics", principal.name if principal else "", "API key")
     today = request.app[keys.CLOCK].now().date()
     end = query.end_date or today
     start = query.start_date or end - dt.timedelta(days=29)

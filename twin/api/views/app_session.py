@@ -87,7 +87,7 @@ async def sign_in(request: web.Request, body: SignIn) -> SessionOut | web.Respon
     bound to an account) or a one-time login link for a session cookie (`twin_session`:
     HttpOnly, SameSite=Strict, Secure unless plain HTTP on loopback). 401: an unknown key or a
     used or expired link; 403: a key that is not an admin's. Counted as a login attempt."""
-    login_attempt(request, "app_session", "app")
+    await login_attempt(request, "app_session", "app")
     settings = request.app[keys.SETTINGS].api
     if body.link is not None:
         if not await request.app[keys.APP_SESSIONS].use_link(body.link):

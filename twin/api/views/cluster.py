@@ -26,6 +26,10 @@ class ProcessOut(ApiModel):
     alive: bool = Field(description="a heartbeat within [cluster] dead_after_seconds")
     accounts: list[str] = Field(description="the Telegram accounts and bots it serves")
     me: bool = Field(description="the process that answered this request")
+    url: str | None = Field(
+        None,
+        description="where the others forward requests for its accounts ([cluster] advertise_url)",
+    )
 
 
 class ClusterOut(ApiModel):
@@ -35,8 +39,9 @@ class ClusterOut(ApiModel):
 
 @routes.get("/cluster", name="cluster", summary="The processes and the accounts each serves")
 async def cluster(request: web.Request) -> ClusterOut:
-    """Every process that shares this database, with its host, pid, start, last heartbeat
-    and the accounts it serves; processes silent for longer than `[cluster]
+    """Every process that shares this database, with its host, pid, start, last heartbeat,
+    the accounts it serves and its API address (a request for one of its accounts received
+    by another process is forwarded there); processes silent for longer than `[cluster]
     dead_after_seconds` are listed as not alive until they are forgotten."""
     settings = request.app[keys.SETTINGS]
     accounts = request.app.get(keys.ACCOUNTS)
@@ -74,6 +79,7 @@ async def cluster(request: web.Request) -> ClusterOut:
                 alive=row.heartbeat_at >= now - dead_after,
                 accounts=row.accounts,
                 me=row.id == ownership.process_id,
+                url=row.url,
             )
             for row in await repo.cluster_processes()
         ],

@@ -74,7 +74,7 @@ async def conversation_chat(request: web.Request, body: ConversationIn) -> Conve
     `suggested_actions` are derived from them. A session handed to a person answers empty,
     `escalated`, until resumed (`POST /chats/{id}/resume {"account": "api"}`)."""
     api = _api(request)
-    count_group(request, "conversation", body.user_id, "user_id")
+    await count_group(request, "conversation", body.user_id, "user_id")
     if not api.conversations.answers:
         raise ApiError(503, "No language model is configured ([llm]): nothing can answer.")
     answer = await api.chat(
@@ -120,7 +120,7 @@ async def conversation_sessions(request: web.Request, path: UserPath) -> Session
     """The user's sessions, newest first."""
     now = request.app[keys.CLOCK].now()
     api = _api(request)
-    count_group(request, "conversation", path.user_id, "user_id")
+    await count_group(request, "conversation", path.user_id, "user_id")
     rows = await api.sessions(path.user_id)
     return SessionsOut(
         user_id=path.user_id,

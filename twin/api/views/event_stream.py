@@ -51,9 +51,12 @@ HEARTBEAT_SECONDS = 15.0
 DISCONNECT_CHECK_SECONDS = 1.0
 REPLAY_PAGE = 200
 RETRY_MS = 3000  # the client's reconnection delay (SSE `retry:`)
-# An id gap before an event younger than this may be an insert not committed yet (PostgreSQL
-# allocates ids before commit): wait for it rather than skip it for good.
+# An id gap before a recent event may be an insert not committed yet (PostgreSQL allocates ids
+# before commit): the stream waits this long for it, by its own clock, rather than skip it for
+# good. "Recent" is by the clock of the process that wrote the event, which may be another
+# host's: up to GAP_RECENT_SECONDS old, so that hosts' clocks may differ by that much.
 GAP_GRACE_SECONDS = 2.0
+GAP_RECENT_SECONDS = 60.0
 GAP_POLL_SECONDS = 0.05
 SHUTDOWN_GRACE_SECONDS = 2.0
 
@@ -273,14 +276,21 @@ def _iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def deliverable(position: int, page: Sequence[Any], now: datetime) -> tuple[list[Any], bool]:
+def deliverable(
+    position: int, page: Sequence[Any], now: datetime, watched: float = 0.0
+) -> tuple[list[Any], bool]:
     """The events of `page` (ids > position, ascending) that may be sent now, and whether the
-    rest is held back: an id gap before an event younger than GAP_GRACE_SECONDS may still be
-    filled by a transaction that has not committed yet, so the stream waits for it."""
+    rest is held back: an id gap before a recent event (GAP_RECENT_SECONDS by the clock that
+    stamped it) may still be filled by a transaction that has not committed yet, so the stream
+    waits for it until it has `watched` the gap for GAP_GRACE_SECONDS (by its own clock: a
+    writer on another host may be ahead or behind)."""
     ready = []
     expected = position + 1
+    recent = timedelta(seconds=GAP_RECENT_SECONDS)
     for event in page:
-        if event.id != expected and now - event.created_at < timedelta(seconds=GAP_GRACE_SECONDS):
+        # `watched` is the time spent on the gap at `position`; one further on is new
+        waited = watched if not ready else 0.0
+        if event.id != expected and waited < GAP_GRACE_SECONDS and now - event.created_at < recent:
             return ready, True
         ready.append(event)
         expected = event.id + 1
@@ -309,6 +319,7 @@ class _Stream:
         self.stop = stop
         self.loop = asyncio.get_running_loop()
         self.last_write = self.loop.time()
+        self.gap: tuple[int, float] | None = None  # the position held at, since (loop time)
 
     async def run(self, position: int) -> None:
         try:
@@ -339,8 +350,10 @@ class _Stream:
         """Send every stored event after `position` (paged); returns the new position."""
         while not self.stop.is_set():
             page = await self.repo.events_since(position, limit=REPLAY_PAGE)
-            # Wall time, not the injected clock: the grace waits for real transactions.
-            ready, held = deliverable(position, page, datetime.now(UTC))
+            # Wall and loop time, not the injected clock: the grace waits for real transactions.
+            gap, seen = self.gap or (None, 0.0)
+            watched = self.loop.time() - seen if gap == position else 0.0
+            ready, held = deliverable(position, page, datetime.now(UTC), watched)
             for event in ready:
                 if (
                     _matches(self.wanted, event.type)
@@ -350,6 +363,8 @@ class _Stream:
                     await self._write(encode_event(event))
                 position = event.id
             if held:
+                if gap != position:  # a new gap: watched from now on
+                    self.gap = (position, self.loop.time())
                 return position, True
             if len(page) < REPLAY_PAGE:
                 break

@@ -139,7 +139,7 @@ async def messaging_send(request: web.Request, body: SendIn) -> SendOut:
     its own), exactly once (twin.services.outbox). `external`: stored as the conversation's
     turn and POSTed to the messenger's webhook (`message_type` says whose: `bot` or
     `operator`). The other platforms answer only in their own requests: 422."""
-    count_group(request, "messaging", (body.platform, body.chat_id), "chat")
+    await count_group(request, "messaging", (body.platform, body.chat_id), "chat")
     if body.inline_keyboard is not None and body.platform != "telegram_bot":
         raise ApiError(
             422,

@@ -4,7 +4,7 @@ governor sets when Telegram warns and only the owner sets back."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 
 from aiohttp import web
@@ -14,7 +14,6 @@ from twin import keys
 from twin.api.validation import ApiModel, RouteTable
 from twin.api.views.accounts import AccountPath
 from twin.domain.safety import AccountMode
-from twin.errors import Conflict
 
 routes = RouteTable(tags=("accounts",))
 
@@ -76,7 +75,8 @@ class ModeIn(ApiModel):
     summary="The safety governor: calls, budgets, flood waits and the account's mode",
 )
 async def get_safety(request: web.Request, path: AccountPath) -> SafetyOut:
-    """404: no such account."""
+    """404: no such account. Answered by the process serving the account (forwarded there)."""
+    await _here(request, path.name)
     return SafetyOut(**await request.app[keys.SAFETY].report(path.name))
 
 
@@ -87,27 +87,18 @@ async def get_safety(request: web.Request, path: AccountPath) -> SafetyOut:
 )
 async def put_mode(request: web.Request, path: AccountPath, body: ModeIn) -> SafetyOut:
     """The owner's choice, stored with its reason; the governor never sets `active` itself.
-    404: no such account; 409: another twin process serves it (its mode is held there: ask
-    that process, GET /cluster says which)."""
-    accounts = request.app.get(keys.ACCOUNTS)
-    ownership = getattr(accounts, "ownership", None)
-    if ownership is not None and ownership.shared:
-        account_id = await request.app[keys.DIRECTORY].id_of(path.name)
-        if not ownership.owns(account_id) and await _served_elsewhere(request, path.name):
-            raise Conflict(
-                f"account '{path.name}' is served by another twin process (GET /cluster): "
-                "set its mode there"
-            )
+    404: no such account. Another twin process serves it (its mode is held there): the request
+    is forwarded to that process (twin.api.forwarding), or 409 when it cannot be reached."""
+    await _here(request, path.name)
     safety = request.app[keys.SAFETY]
     reason = body.reason or f"set to {body.mode} by the owner"
     await safety.set_mode(path.name, AccountMode(body.mode), reason=reason)
     return SafetyOut(**await safety.report(path.name))
 
 
-async def _served_elsewhere(request: web.Request, name: str) -> bool:
-    """Whether a live process of the cluster lists the account (one nobody serves may have
-    its mode set anywhere: the process that takes it reads it from the database)."""
-    settings = request.app[keys.SETTINGS]
-    since = request.app[keys.CLOCK].now() - timedelta(seconds=settings.cluster.dead_after_seconds)
-    rows = await request.app[keys.DATABASE].repo.cluster_processes()
-    return any(name in row.accounts and row.heartbeat_at >= since for row in rows)
+async def _here(request: web.Request, name: str) -> None:
+    """Answered by the process serving the account, which holds its ledger and mode: one that
+    does not is ServedElsewhere (the request is forwarded there, twin.api.forwarding)."""
+    accounts = request.app.get(keys.ACCOUNTS)
+    if accounts is not None:
+        await accounts.require_here(name)

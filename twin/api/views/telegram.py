@@ -177,7 +177,7 @@ async def request_code(request: web.Request, body: RequestCodeIn) -> RequestCode
     """Ask Telegram to send a login code; a second request for the same phone replaces it.
     The only request that creates an account (named by `account`, default `default`). An
     account already logged in answers 409, unless `force` (its session is ended first)."""
-    login_attempt(request, "request_code", body.account)
+    await login_attempt(request, "request_code", body.account)
     account = await request.app[keys.ACCOUNTS].for_login(body.account)
     if account.authorized:
         if not body.force:
@@ -202,22 +202,22 @@ async def request_code(request: web.Request, body: RequestCodeIn) -> RequestCode
 @routes.post("/auth/verify_code", name="auth_verify_code", summary="Complete a login")
 async def verify_code(request: web.Request, body: VerifyCodeIn) -> LoginOut:
     """The code (and, for two-step verification, the password) from the login code request."""
-    attempt = login_attempt(request, "verify_code", body.account)
+    attempt = await login_attempt(request, "verify_code", body.account)
     account = await _account(request, body.account)
     result = await account.verify_code(body.phone, body.code, body.password)
     if result.status == "authorized":
-        attempt.succeeded()
+        await attempt.succeeded()
     await _remember_login(request, body.account, account)
     return LoginOut(status=result.status, user=_user(result.user), hint=result.hint)
 
 
 @routes.post("/auth/password", name="auth_password", summary="Two-step verification password")
 async def password(request: web.Request, body: PasswordIn) -> LoginOut:
-    attempt = login_attempt(request, "password", body.account)
+    attempt = await login_attempt(request, "password", body.account)
     account = await _account(request, body.account)
     result = await account.submit_password(body.password)
     if result.status == "authorized":
-        attempt.succeeded()
+        await attempt.succeeded()
     await _remember_login(request, body.account, account)
     return LoginOut(status=result.status, user=_user(result.user), hint=result.hint)
 
@@ -253,6 +253,7 @@ async def status(request: web.Request, query: StatusQuery) -> StatusOut:
             user=None,
             pending_login=False,
         )
+    await accounts.require_here(query.account)  # its connection's state is known there
     state = (await _account(request, query.account, connect=False)).status()
     return StatusOut(
         account=state["account"],

@@ -29,6 +29,7 @@ from twin.db.repo.memory import MemoryMixin
 from twin.db.repo.messages import MessagesMixin
 from twin.db.repo.misc import MiscMixin
 from twin.db.repo.presence import PresenceMixin
+from twin.db.repo.rate_windows import RateWindowsMixin
 from twin.db.repo.replies import RepliesMixin
 from twin.db.repo.retention import RetentionMixin
 from twin.db.repo.safety import SafetyMixin
@@ -65,6 +66,7 @@ class Repository(
     ConversationsMixin,
     ClusterMixin,
     RetentionMixin,
+    RateWindowsMixin,
 ):
     """Implements the daemon's storage port on SQLAlchemy (SQLite or PostgreSQL)."""
 

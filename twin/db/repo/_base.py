@@ -7,7 +7,6 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -49,6 +48,9 @@ class RepoBase:
         # per twin: its knowledge base's version and term statistics (PostgreSQL's BM25,
         # repo/knowledge.py)
         self._term_cache: dict[int, tuple[Any, TermStats]] = {}
+        # The process the leases this repository writes belong to (replies.leased_by): set
+        # when several processes share the database (twin.lifecycle_cluster), else None.
+        self.lease_owner: str | None = None
 
     async def _run(self, work: Callable[[Connection], T], *, write: bool = True) -> T:
         """`work` as one unit of work in the runner's thread (may wait for locks)."""
@@ -79,12 +81,16 @@ class RepoBase:
     @staticmethod
     def _insert(connection: Connection, table: sa.Table) -> Any:
         """INSERT with ON CONFLICT support for the connection's backend."""
+        # Each backend's module imported on its first use: a daemon on SQLite never loads
+        # the PostgreSQL dialects (2 MB).
         dialect = connection.dialect.name
         if dialect == "postgresql":
-            return postgresql.insert(table)
-        if dialect == "sqlite":
-            return sqlite.insert(table)
-        raise NotImplementedError(f"no upsert support for {dialect}")
+            from sqlalchemy.dialects.postgresql import insert
+        elif dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            raise NotImplementedError(f"no upsert support for {dialect}")
+        return insert(table)
 
     @staticmethod
     def _is_postgres(connection: Connection) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -15,6 +16,12 @@ from twin.db.tables_cluster import ClusterProcess
 P = ClusterProcess.__table__
 
 
+def beat_since(seconds: float) -> Any:
+    """The database's now() less `seconds`: a heartbeat stamped since then is recent (by the
+    clock that stamped it; the hosts' clocks may differ). PostgreSQL only."""
+    return sa.func.now() - sa.func.make_interval(0, 0, 0, 0, 0, 0, seconds)
+
+
 @dataclass(frozen=True, slots=True)
 class ProcessRow:
     id: str
@@ -23,6 +30,7 @@ class ProcessRow:
     started_at: datetime
     heartbeat_at: datetime
     accounts: list[str]
+    url: str | None = None
 
 
 class ClusterMixin(RepoBase):
@@ -39,6 +47,7 @@ class ClusterMixin(RepoBase):
                     row.started_at,
                     row.heartbeat_at,
                     [str(name) for name in (row.accounts or [])],
+                    row.url,
                 )
                 for row in c.execute(query)
             ]
@@ -48,13 +57,44 @@ class ClusterMixin(RepoBase):
     async def other_live_processes(self, me: str, seconds: float) -> int:
         """How many other processes beat in the last `seconds`, by the database's clock (the
         one that stamped the heartbeats: the hosts' clocks may differ). PostgreSQL only."""
-        recent = sa.func.now() - sa.func.make_interval(0, 0, 0, 0, 0, 0, seconds)
+        recent = beat_since(seconds)
         query = (
             sa.select(sa.func.count())
             .select_from(P)
             .where(P.c.id != me, P.c.heartbeat_at >= recent)
         )
         return await self._read(lambda c: int(c.execute(query).scalar_one()))
+
+    async def first_live_process(self, seconds: float) -> str | None:
+        """The longest-running process that beat in the last `seconds` (by the database's
+        clock): the one whose turn the cluster's periodic passes are. PostgreSQL only."""
+        recent = beat_since(seconds)
+        query = (
+            sa.select(P.c.id)
+            .where(P.c.heartbeat_at >= recent)
+            .order_by(P.c.started_at, P.c.id)
+            .limit(1)
+        )
+        return await self._read(lambda c: c.execute(query).scalar())
+
+    async def serving(self, account: str, me: str, seconds: float) -> tuple[str, str | None] | None:
+        """The other live process (a heartbeat in the last `seconds`) that lists `account` as
+        served: its id and API address (None when it gave none: an older version); None when
+        no other live process lists it. PostgreSQL only."""
+        recent = beat_since(seconds)
+        query = (
+            sa.select(P.c.id, P.c.url, P.c.accounts)
+            .where(P.c.id != me, P.c.heartbeat_at >= recent)
+            .order_by(P.c.heartbeat_at.desc())
+        )
+
+        def work(c: Connection) -> tuple[str, str | None] | None:
+            for process, url, accounts in c.execute(query):
+                if account in (accounts or []):
+                    return str(process), (str(url) if url else None)
+            return None
+
+        return await self._read(work)
 
     async def forget_dead_processes(self, before: datetime) -> int:
         """Drop the rows of processes silent since before `before` (long gone)."""

@@ -5,6 +5,7 @@ never both win."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -21,9 +22,9 @@ D = Draft.__table__
 A = Account.__table__
 C = Chat.__table__
 
-_LISTED = sa.select(
-    D, A.c.name.label("account"), C.c.peer_id, C.c.title
-).select_from(D.join(A, A.c.id == D.c.account_id).join(C, C.c.id == D.c.chat_id))
+_LISTED = sa.select(D, A.c.name.label("account"), C.c.peer_id, C.c.title).select_from(
+    D.join(A, A.c.id == D.c.account_id).join(C, C.c.id == D.c.chat_id)
+)
 
 
 def _record(row: sa.Row) -> DraftRecord:
@@ -156,16 +157,12 @@ class DraftsMixin(RepoBase):
             D.c.notice_message_id == message_id,
             D.c.notice_bot_id.is_(None),  # a bot's note has the bot chat's own ids
         )
-        return await self._read(
-            lambda c: next((_record(row) for row in c.execute(query)), None)
-        )
+        return await self._read(lambda c: next((_record(row) for row in c.execute(query)), None))
 
     async def draft_by_bot_notice(self, bot_id: int, message_id: int) -> DraftRecord | None:
         """The draft whose note from this bot (its account id) is this message."""
         query = _LISTED.where(D.c.notice_bot_id == bot_id, D.c.notice_message_id == message_id)
-        return await self._read(
-            lambda c: next((_record(row) for row in c.execute(query)), None)
-        )
+        return await self._read(lambda c: next((_record(row) for row in c.execute(query)), None))
 
     async def route_draft_notice(
         self, draft_id: int, route: str, bot_id: int | None, *, again: bool = False
@@ -192,15 +189,26 @@ class DraftsMixin(RepoBase):
             )
         )
 
-    async def unnoticed_drafts(self, limit: int = 100) -> list[DraftRecord]:
-        """Pending drafts whose note may not have reached the owner (a crash, an outage)."""
-        query = (
-            _LISTED.where(
-                D.c.state == "pending",
-                D.c.notice_random_id.is_not(None),
-                D.c.notice_message_id.is_(None),
-            )
-            .order_by(D.c.id)
-            .limit(limit)
+    async def unnoticed_drafts(
+        self, limit: int = 100, accounts: Collection[int] | None = None
+    ) -> list[DraftRecord]:
+        """Pending drafts whose note may not have reached the owner (a crash, an outage);
+        with `accounts`, only those of these accounts, going from these bots, or not routed
+        yet (what one process of a cluster may send: the others' stuck notes never crowd its
+        own out)."""
+        query = _LISTED.where(
+            D.c.state == "pending",
+            D.c.notice_random_id.is_not(None),
+            D.c.notice_message_id.is_(None),
         )
+        if accounts is not None:
+            served = sorted(accounts)
+            query = query.where(
+                sa.or_(
+                    D.c.account_id.in_(served),
+                    D.c.notice_bot_id.in_(served),
+                    D.c.notice_route.is_(None),  # its way not decided yet: perhaps a bot here
+                )
+            )
+        query = query.order_by(D.c.id).limit(limit)
         return await self._read(lambda c: [_record(row) for row in c.execute(query)])

@@ -183,6 +183,7 @@ class FailuresMixin(RepoBase):
                 attempts=attempts,
                 next_attempt_at=None,
                 lease_until=None,
+                leased_by=None,
                 finished_at=None,  # unfinished again (the rate limits rely on it)
             )
             .returning(*R.c)

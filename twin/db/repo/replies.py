@@ -12,11 +12,14 @@ from sqlalchemy.engine import Connection
 from twin.db.lean import prepared
 from twin.db.records import ReplyRecord, ReplyState
 from twin.db.repo._base import RepoBase, check_fields, conflict_on_integrity
+from twin.db.repo.cluster import beat_since
 from twin.db.tables import Account, Message, Reply
+from twin.db.tables_cluster import ClusterProcess
 from twin.domain.models import TERMINAL_STATES
 from twin.errors import Conflict, NotFound
 
 R = Reply.__table__
+P = ClusterProcess.__table__
 M = Message.__table__
 
 _UNFINISHED = tuple(s.value for s in ReplyState if s not in TERMINAL_STATES)
@@ -191,6 +194,7 @@ class RepliesMixin(RepoBase):
             "reply_at": reply_at,
             "voice": voice,
             "lease_until": lease_until,
+            "leased_by": self.lease_owner if lease_until is not None else None,
             "attempts": 0 if lease_until is None else 1,
             # terminal from the start (e.g. recorded as skipped): finished now, as update_reply
             # would stamp it (the rate limits rely on it, see _window)
@@ -289,6 +293,8 @@ class RepliesMixin(RepoBase):
             if fields["state"] in _TERMINAL:
                 fields.setdefault("finished_at", self._clock.now())
                 fields.setdefault("lease_until", None)
+        if "lease_until" in fields:
+            fields["leased_by"] = self.lease_owner if fields["lease_until"] is not None else None
         params: dict[str, Any] = {**fields, "_reply_id": reply_id}
         if expect_state is not None:
             if isinstance(expect_state, str):
@@ -343,6 +349,7 @@ class RepliesMixin(RepoBase):
             "_now": now,
             "_limit": limit,
             "_lease_until": now + timedelta(seconds=lease_seconds),
+            "_leased_by": self.lease_owner,
         }
         if mine is not None:
             params["_mine"] = sorted(mine)
@@ -398,8 +405,27 @@ class RepliesMixin(RepoBase):
             if not ids:
                 return 0
             where.append(R.c.id.in_(ids))
-        statement = sa.update(R).where(*where).values(lease_until=None)
+        statement = sa.update(R).where(*where).values(lease_until=None, leased_by=None)
         return connection.execute(statement).rowcount or 0
+
+    async def release_orphaned_leases(self, seconds: float, *, keep: str) -> int:
+        """Void the leases held by processes that have not beaten for `seconds` (by the
+        database's clock) or are no longer listed: killed, or stopped with a job unfinished.
+        Their jobs are claimable again at once instead of when the lease would expire. The
+        leases of process `keep` (the caller) stay. PostgreSQL only (several processes)."""
+        alive = sa.select(P.c.id).where(P.c.heartbeat_at >= beat_since(seconds))
+        statement = (
+            sa.update(R)
+            .where(
+                R.c.state.in_(_UNFINISHED),
+                R.c.lease_until.is_not(None),
+                R.c.leased_by.is_not(None),
+                R.c.leased_by != keep,
+                R.c.leased_by.not_in(alive.scalar_subquery()),
+            )
+            .values(lease_until=None, leased_by=None)
+        )
+        return await self._run(lambda c: c.execute(statement).rowcount or 0)
 
     async def reply_times(
         self, account_id: int, since: datetime, *, chat_id: int | None = None
@@ -455,13 +481,11 @@ def _claim_statement(postgres: bool, mine: bool = False) -> Any:
             )
         )
     due = (
-        sa.select(R.c.id)
-        .where(*where)
-        .order_by(R.c.reply_at, R.c.id)
-        .limit(sa.bindparam("_limit"))
+        sa.select(R.c.id).where(*where).order_by(R.c.reply_at, R.c.id).limit(sa.bindparam("_limit"))
     )
     claim = sa.update(R).values(
         lease_until=sa.bindparam("_lease_until", type_=R.c.lease_until.type),
+        leased_by=sa.bindparam("_leased_by", type_=R.c.leased_by.type),
         attempts=R.c.attempts + 1,
     )
     if postgres:

@@ -1,7 +1,7 @@
 // An account's behaviour: replies, recipients, working hours (a weekly editor), away and
 // greeting, human timing, voice replies. The API validates; each error is shown next to the
 // field it names (`details[].field`, e.g. `schedule.hours.mon`, `humanize.typing_cps`).
-import { html, useEffect, useState } from "../htm-preact.module.js";
+import { html, useEffect, useRef, useState } from "../htm-preact.module.js";
 import { api, everyAccount, Field, firstAccount, invalid, Loading, query, SignedOut, useLoad } from "../lib.js";
 
 const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
@@ -101,10 +101,18 @@ export default function Settings({ t, params }) {
   const [form, setForm] = useState(null);
   const [errors, setErrors] = useState({});
   const [saved, setSaved] = useState("");
+  const shown = useRef({ key: null, original: null }); // whose values the form holds
   useEffect(() => {
     if (!loaded.data) return;
     const values = toForm(loaded.data.effective);
-    setOriginal(values); setForm(values);
+    const key = path + "|" + loaded.data.account;
+    const before = shown.current;
+    // The same settings read again (after a save): what the owner typed since the save stays
+    // — the reload lands whenever it does, and must not undo an edit made while it ran.
+    setForm((current) => (current && before.key === key
+      && Object.keys(patchOf(current, before.original)).length ? current : values));
+    shown.current = { key, original: values };
+    setOriginal(values);
   }, [loaded.data]);
   if (!form) return html`<${Loading} t=${t} state=${loaded} />`;
   const set = (name) => (value) => setForm({ ...form, [name]: value });
@@ -116,6 +124,7 @@ export default function Settings({ t, params }) {
     try {
       await api("PUT", path, { account, ...patch });
       setSaved(t("saved"));
+      shown.current = { ...shown.current, original: form }; // what the reload will bring
       reload();
     } catch (failure) {
       if (failure instanceof SignedOut) return;
