@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import types
 
 import pytest
 from telethon import errors, events
+from telethon.network import authenticator
 
+from twin.sandbox import crypto
 from twin.sandbox.client import sign_in
 from twin.sandbox.server import SandboxServer
 
@@ -159,6 +163,41 @@ async def test_saved_string_session_keeps_authorization(
     after_logout = sandbox_clients.new(saved)
     await after_logout.connect()
     assert not await after_logout.is_user_authorized()
+
+
+def _secret_with_a_short_key() -> bytes:
+    """A client secret `b` whose shared key `g_a^b` has a zero top byte (about 1 in 256)."""
+    _, g_a = crypto.dh_server_secret()
+    while True:
+        b = int.from_bytes(os.urandom(40), "big")
+        g_b = pow(crypto.DH_G, b, crypto.DH_PRIME)
+        fits = crypto.DH_SAFETY <= g_b <= crypto.DH_PRIME - crypto.DH_SAFETY
+        if fits and pow(g_a, b, crypto.DH_PRIME) < 1 << (8 * 255):
+            return b.to_bytes(256, "big")
+
+
+async def test_a_key_with_a_zero_top_byte_is_redone_and_sessions_round_trip(
+    sandbox: SandboxServer, sandbox_clients: SandboxClients, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Telegram's auth key is the 256-byte big-endian g^ab; Telethon keeps it minimal (255 bytes
+    # when the top byte is 0), fails the new_nonce_hash1 check and makes a new key. Accepting
+    # the short key instead left sessions that StringSession cannot restore (it pads at the end).
+    crafted = [_secret_with_a_short_key()]
+
+    def urandom(n: int) -> bytes:
+        return crafted.pop() if n == 256 and crafted else os.urandom(n)
+
+    monkeypatch.setattr(authenticator, "os", types.SimpleNamespace(urandom=urandom))
+    sandbox.create_user("15550010", "Ivy")
+    client = await sandbox_clients.signed_in("15550010", retry_delay=0)
+    assert not crafted  # the first handshake used the short key
+    assert len(client.session.auth_key.key) == 256
+    saved = client.session.save()
+    await client.disconnect()
+
+    restored = sandbox_clients.new(saved)
+    await restored.connect()
+    assert await restored.is_user_authorized()
 
 
 async def test_bot_signs_in_with_token(

@@ -158,8 +158,10 @@ class Handshake:
         if not crypto.DH_SAFETY <= g_b <= crypto.DH_PRIME - crypto.DH_SAFETY:
             raise HandshakeError("g_b outside the safety range")
         a, _ = crypto.dh_server_secret()
-        # Telethon keeps the key minimal big-endian (255 bytes about 1 time in 256): mirror it.
-        self.auth_key = AuthKey(crypto.minimal_bytes(pow(g_b, a, crypto.DH_PRIME)))
+        # The key is g^ab as 256 big-endian bytes, as on Telegram. Telethon keeps it minimal, so
+        # about 1 handshake in 256 (top byte 0) fails its new_nonce_hash1 check and is redone;
+        # accepting its 255-byte key instead made sessions StringSession cannot restore.
+        self.auth_key = AuthKey(pow(g_b, a, crypto.DH_PRIME).to_bytes(256, "big"))
         reply = types.DhGenOk(
             nonce=self._nonce,
             server_nonce=self._server_nonce,
