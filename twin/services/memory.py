@@ -12,17 +12,15 @@ conversation with nobody to remember (a group) only moves its cursor."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from twin.background import Periodic, always
 from twin.background import Turn as PassTurn
-from twin.background import always, cancel, woken
 from twin.brain.errors import LLMError
 from twin.db.records_knowledge import FactRecord, QuietChat
 from twin.domain.conversation import Turn
-from twin.errors import StorageUnavailable
 
 if TYPE_CHECKING:
     from twin.config import Settings
@@ -63,8 +61,8 @@ class ContactMemory:
         self._brain = brain if hasattr(brain, "remember") else None
         self._clock = clock
         self._resting: dict[int, datetime] = {}  # chat id → not before
-        self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
+        seconds = self._knowledge.memory_check_seconds
+        self._periodic = Periodic("contact-memory", self._pass, seconds, log)
         # Several processes on one database: one of them makes the passes (lifecycle_cluster).
         self.turn: PassTurn = always
 
@@ -74,24 +72,15 @@ class ContactMemory:
 
     # -- the task ------------------------------------------------------------------------------
     def start(self) -> None:
-        if self.enabled and self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="contact-memory")
+        if self.enabled:
+            self._periodic.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        await cancel(task)
+        await self._periodic.stop()
 
-    async def _loop(self) -> None:
-        while True:
-            try:
-                if await self.turn():
-                    await self.run_once()
-            except StorageUnavailable:
-                log.warning("contact memory: the database is unavailable; trying later")
-            except Exception:  # never let one bad pass end the task
-                log.exception("contact memory: the pass failed")
-            await woken(self._wake, self._knowledge.memory_check_seconds)
-            self._wake.clear()
+    async def _pass(self) -> None:
+        if await self.turn():
+            await self.run_once()
 
     async def run_once(self) -> int:
         """One pass over the quiet conversations; how many were handled."""
