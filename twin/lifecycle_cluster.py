@@ -111,16 +111,27 @@ class OrphanedLeases:
     jobs are released by their next owner's claim; the other channels' jobs would otherwise
     wait for the lease to expire, 15 minutes): every `every` seconds, in the longest-running
     live process — only while its own heartbeat is fresh —, the leases of processes silent
-    for `silent` seconds (or no longer listed) go, never its own, and the worker is woken.
-    `silent` is well above the heartbeat's failure detection (`dead_after_seconds`) and its
-    reconnect backoff, so a live process that lost its connection for a moment is not taken
-    for dead while it may still be running a job."""
+    for `silent` seconds (or no longer listed) go, never its own, and the worker is woken;
+    and the rows of processes silent for `forget` seconds (30 × `every` unless said) leave
+    `GET /cluster`'s list. `silent` is well above the heartbeat's failure detection
+    (`dead_after_seconds`) and its reconnect backoff, so a live process that lost its
+    connection for a moment is not taken for dead while it may still be running a job."""
 
-    def __init__(self, repo: Any, me: str, wake: Any, every: float, silent: float) -> None:
+    def __init__(
+        self,
+        repo: Any,
+        me: str,
+        wake: Any,
+        every: float,
+        silent: float,
+        *,
+        forget: float | None = None,
+    ) -> None:
         from twin.background import Periodic
 
         self._repo, self._me, self._wake = repo, me, wake
         self._every, self._silent = every, silent
+        self._forget = 30 * every if forget is None else forget
         self._periodic = Periodic("cluster leases", self.run_once, every, log)
 
     def start(self) -> None:
@@ -132,6 +143,7 @@ class OrphanedLeases:
     async def run_once(self) -> int:
         if await self._repo.first_live_process(self._every) != self._me:
             return 0  # another's turn, or this process's own heartbeat is late
+        await self._repo.forget_dead_processes(self._forget)
         released = await self._repo.release_orphaned_leases(self._silent, keep=self._me)
         if released:
             log.warning("released %d reply job(s) leased by a process that is gone", released)

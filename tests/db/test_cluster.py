@@ -253,6 +253,37 @@ async def test_a_dead_processs_leases_are_voided_and_a_live_ones_kept(pg, tmp_pa
         await b.stop()
 
 
+@pytest.mark.postgres
+async def test_long_silent_processes_are_forgotten_by_the_chore_not_by_reading(
+    pg, tmp_path
+) -> None:
+    """A process silent for `forget` seconds leaves the list when the cluster's chore runs
+    (the longest-running live process); reading the list changes nothing."""
+    from twin.lifecycle_cluster import OrphanedLeases
+
+    a = process(pg)
+    await a.start()
+    try:
+        await _execute(
+            pg,
+            "INSERT INTO cluster_processes (id, host, pid, started_at, heartbeat_at, accounts) "
+            "VALUES ('gone', 'h', 1, now() - interval '3 hours', now() - interval '1 hour', '[]'),"
+            " ('late', 'h', 2, now() - interval '3 hours', now() - interval '100 seconds', '[]')",
+        )
+        async with database(make_settings(pg, tmp_path)) as db:
+            repo = db.repo
+            listed = {row.id for row in await repo.cluster_processes()}
+            assert listed == {a.process_id, "gone", "late"}
+            # not its turn (its id is not the longest-running live one's): nothing goes
+            assert await OrphanedLeases(repo, "other", lambda: None, 10, 60).run_once() == 0
+            assert len(await repo.cluster_processes()) == 3
+            chore = OrphanedLeases(repo, a.process_id, lambda: None, 10, 60, forget=300)
+            await chore.run_once()
+            assert {row.id for row in await repo.cluster_processes()} == {a.process_id, "late"}
+    finally:
+        await a.stop()
+
+
 def test_one_daemon_per_sqlite_file(tmp_path) -> None:
     database = tmp_path / "twin.db"
     first, second = DaemonFileLock(database), DaemonFileLock(database)

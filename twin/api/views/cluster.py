@@ -42,7 +42,8 @@ async def cluster(request: web.Request) -> ClusterOut:
     """Every process that shares this database, with its host, pid, start, last heartbeat,
     the accounts it serves and its API address (a request for one of its accounts received
     by another process is forwarded there); processes silent for longer than `[cluster]
-    dead_after_seconds` are listed as not alive until they are forgotten."""
+    dead_after_seconds` are listed as not alive until they are forgotten (silent for 30 times
+    that: the cluster's chore removes them)."""
     settings = request.app[keys.SETTINGS]
     accounts = request.app.get(keys.ACCOUNTS)
     ownership = accounts.ownership if accounts is not None else None
@@ -66,7 +67,6 @@ async def cluster(request: web.Request) -> ClusterOut:
         )
     repo = request.app[keys.DATABASE].repo
     dead_after = timedelta(seconds=settings.cluster.dead_after_seconds)
-    await repo.forget_dead_processes(now - 30 * dead_after)
     return ClusterOut(
         backend="postgresql",
         processes=[

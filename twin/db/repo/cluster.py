@@ -96,7 +96,8 @@ class ClusterMixin(RepoBase):
 
         return await self._read(work)
 
-    async def forget_dead_processes(self, before: datetime) -> int:
-        """Drop the rows of processes silent since before `before` (long gone)."""
-        statement = sa.delete(P).where(P.c.heartbeat_at < before)
+    async def forget_dead_processes(self, seconds: float) -> int:
+        """Drop the rows of processes silent for `seconds` by the database's clock (long gone:
+        `GET /cluster` lists the dead ones until then)."""
+        statement = sa.delete(P).where(P.c.heartbeat_at < beat_since(seconds))
         return await self._run(lambda c: c.execute(statement).rowcount or 0)
