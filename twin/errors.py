@@ -50,10 +50,14 @@ class Conflict(TwinError):
 class ServedElsewhere(Conflict):
     """The Telegram account (or bot) is not served by this process: another twin process on
     the same PostgreSQL serves it, or this one serves as many as it may. The API forwards the
-    request to the process serving it (twin.api.forwarding), or answers 409."""
+    request to the process serving it (twin.api.forwarding), or answers 409. `owner`: that
+    process's id and API address, when the refusal looked it up already."""
 
-    def __init__(self, account: str, message: str) -> None:
+    def __init__(
+        self, account: str, message: str, owner: tuple[str, str | None] | None = None
+    ) -> None:
         self.account = account
+        self.owner = owner
         super().__init__(message)
 
 

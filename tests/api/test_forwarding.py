@@ -6,7 +6,6 @@ daemon's case (three `twin run` on PostgreSQL) is in tests/e2e/test_cluster.py."
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -18,6 +17,7 @@ from aiohttp.test_utils import TestServer
 from yarl import URL
 
 from tests.api.conftest import assert_error
+from tests.e2e.process import free_port
 from twin.api.forwarding import (
     FORWARDING,
     HEADER,
@@ -211,9 +211,7 @@ async def test_one_hop_only_and_no_owner_is_the_409(servers) -> None:
 
 async def test_an_unreachable_owner_is_the_409_and_a_silent_one_a_502(servers) -> None:
     owner, _owner_server, front, where = servers
-    with socket.socket() as closed:  # a port nothing listens on
-        closed.bind(("127.0.0.1", 0))
-        where["url"] = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    where["url"] = f"http://127.0.0.1:{free_port()}"  # a port nothing listens on
     status, _, body = await post(front, data=b"{}")
     assert status == 409  # nothing was sent: the answer it would have had without forwarding
     assert_error(body, "conflict")

@@ -121,11 +121,12 @@ async def test_stop_lets_its_short_tasks_end_and_never_waits_on_a_stuck_one(
     ignores its cancellation does not keep stop() waiting."""
     a = process(pg)
     await a.start()
-    answered, cancelled = asyncio.Event(), []
+    answered, cancelled, connected = asyncio.Event(), [], []
 
     async def query() -> None:
         try:
             await answered.wait()
+            connected.append(a.connected.is_set())  # stop() has not closed the connection yet
         except asyncio.CancelledError:
             cancelled.append(True)
             raise
@@ -137,7 +138,7 @@ async def test_stop_lets_its_short_tasks_end_and_never_waits_on_a_stuck_one(
     assert not stopping.done() and not cancelled
     answered.set()
     await asyncio.wait_for(stopping, 10)
-    assert not cancelled and not a._sends
+    assert not cancelled and not a._sends and connected == [True]
 
     b = process(pg)
     await b.start()

@@ -179,7 +179,10 @@ class Forwarding:
         """The answer of the process that serves `refused.account` to this request; `refused`
         itself (409) when no live process names an address for it or it cannot be reached."""
         try:
-            owner = await self._serving(refused.account)
+            if refused.owner is not None:  # looked up by the refusal itself
+                owner: Serving | None = Serving(*refused.owner)
+            else:
+                owner = await self._serving(refused.account)
         except Exception as exc:  # the database is out: no one to ask
             log.warning("cannot look up who serves %r: %s", refused.account, exc)
             raise refused from None

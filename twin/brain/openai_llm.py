@@ -27,11 +27,12 @@ from openai import AsyncOpenAI, AsyncStream, DefaultAioHttpClient
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from twin.brain.errors import LLMError, status_error
-from twin.brain.openai_post import ChatCompletionsPost, completion_fields
+from twin.brain.openai_post import DETAIL_CHARS, ChatCompletionsPost, completion_fields
 from twin.brain.port import Completion, CompletionStream, ToolBox
 from twin.domain.prompts import PromptMessage, prompt_tokens
 from twin.domain.tokens import estimate_tokens
 from twin.domain.tools import ToolCall, ToolUse
+from twin.errors import clip
 from twin.retry import parse_retry_after
 
 __all__ = ["JsonMode", "OpenAILLM", "translate_error"]
@@ -296,8 +297,7 @@ def translate_error(exc: openai.OpenAIError, name: str) -> LLMError:
 
 
 def _short(exc: BaseException) -> str:
-    text = str(exc)
-    return text if len(text) <= 300 else text[:300] + "…"
+    return clip(str(exc), DETAIL_CHARS)
 
 
 def _refused(exc: BaseException) -> bool:

@@ -19,10 +19,12 @@ from typing import Any
 import aiohttp
 
 from twin.brain.errors import LLMError, status_error
+from twin.errors import clip
 from twin.retry import parse_retry_after
 
-__all__ = ["ChatCompletionsPost", "completion_fields", "env_proxy"]
+__all__ = ["DETAIL_CHARS", "ChatCompletionsPost", "completion_fields", "env_proxy"]
 
+DETAIL_CHARS = 300  # of a provider's error text in an LLMError
 SDK_CONNECTIONS = 1000  # openai's DEFAULT_CONNECTION_LIMITS.max_connections
 
 
@@ -68,7 +70,7 @@ class ChatCompletionsPost:
             raise LLMError(f"{name}: request timed out", provider=name, retryable=True) from None
         except (aiohttp.ClientError, OSError) as exc:
             raise LLMError(
-                f"{name}: connection failed: {_short(str(exc) or type(exc).__name__)}",
+                f"{name}: connection failed: {clip(str(exc) or type(exc).__name__, DETAIL_CHARS)}",
                 provider=name,
                 retryable=True,
             ) from None
@@ -80,7 +82,7 @@ class ChatCompletionsPost:
             data = None
         if not isinstance(data, dict):
             raise LLMError(
-                f"{name}: the answer is not a JSON object: {_short(_text(raw))}",
+                f"{name}: the answer is not a JSON object: {clip(_text(raw), DETAIL_CHARS)}",
                 provider=name,
                 retryable=True,
             )
@@ -107,7 +109,7 @@ def env_proxy(url: str) -> str | None:
 
 
 def _status_error(name: str, status: int, headers: Mapping[str, str], raw: bytes) -> LLMError:
-    message = f"{name}: HTTP {status}: {_short(_detail(raw))}"
+    message = f"{name}: HTTP {status}: {clip(_detail(raw), DETAIL_CHARS)}"
     retry_after = parse_retry_after(headers)
     return status_error(message, provider=name, status=status, retry_after=retry_after)
 
@@ -129,10 +131,6 @@ def _detail(raw: bytes) -> str:
 
 def _text(raw: bytes) -> str:
     return raw.decode("utf-8", "replace").strip() or "(empty)"
-
-
-def _short(text: str) -> str:
-    return text if len(text) <= 300 else text[:300] + "…"
 
 
 def completion_fields(data: Mapping[str, Any]) -> tuple[dict[str, Any], str | None, Any]:

@@ -31,7 +31,6 @@ from twin.channels.records import (
     Answer,
     ChannelParts,
     Inbound,
-    KeyedLocks,
     Planned,
     peer_of,
 )
@@ -39,6 +38,7 @@ from twin.db.records import AccountRecord, ChatRecord, MessageRecord, ReplyRecor
 from twin.domain.models import PAUSED_FOREVER, Failure, ReplyState, SkipReason
 from twin.domain.policies.working_hours import is_open
 from twin.errors import ERROR_CHARS, Conflict, NotFound, clip, describe
+from twin.locks import KeyedLocks
 from twin.ports import Tx
 from twin.services.events import StagedEvent
 from twin.services.outbox import new_random_id

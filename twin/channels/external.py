@@ -22,11 +22,12 @@ from datetime import timedelta
 from typing import Any
 
 from twin.channels.conversations import Conversations
-from twin.channels.records import ChannelParts, Inbound, KeyedLocks, Planned, peer_of
+from twin.channels.records import ChannelParts, Inbound, Planned, peer_of
 from twin.config import Settings
 from twin.db.records import AccountRecord, ChatRecord, MessageRecord, ReplyRecord
 from twin.domain.models import PAUSED_FOREVER, ReplyState
 from twin.domain.webhooks import Turn, share_token, turn_fields
+from twin.locks import KeyedLocks
 from twin.ports import Tx
 from twin.services.events import StagedEvent
 from twin.services.pipeline.generate import Escalation

@@ -3,10 +3,8 @@ channel received, what the plan stored, the answer, and what every such channel 
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-from collections.abc import AsyncIterator, Callable, Hashable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +16,7 @@ from twin.services.pipeline.caches import Behaviours, Styles
 from twin.services.pipeline.generate import Generator
 from twin.services.pipeline.records import Started
 
-__all__ = ["Also", "Answer", "ChannelParts", "Inbound", "KeyedLocks", "Planned", "peer_of"]
+__all__ = ["Also", "Answer", "ChannelParts", "Inbound", "Planned", "peer_of"]
 
 
 def peer_of(external_id: str) -> int:
@@ -84,25 +82,3 @@ class ChannelParts:
     generator: Generator
     notifier: OwnerNotifier | None = None  # tells the owner of escalations on Telegram
     wake: Callable[[], None] | None = None  # the reply worker: a job is due now
-
-
-class KeyedLocks:
-    """One holder per key at a time, in arrival order (asyncio.Lock is FIFO); a key's lock
-    lives while someone holds or waits for it."""
-
-    def __init__(self) -> None:
-        self._locks: dict[Hashable, tuple[asyncio.Lock, int]] = {}
-
-    @asynccontextmanager
-    async def hold(self, key: Hashable) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)

@@ -250,9 +250,7 @@ class PostgresOwnership:
     def notify(self, payload: str) -> None:
         """Announce `payload` to every process (this one too), soon; lost if the connection
         is down (the listeners read the events from the database anyway)."""
-        task = asyncio.get_running_loop().create_task(self._notify(payload))
-        self._sends.add(task)
-        task.add_done_callback(self._sends.discard)
+        self.spawn(self._notify(payload))
 
     async def _notify(self, payload: str) -> None:
         if not self.connected.is_set():

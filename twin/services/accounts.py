@@ -278,18 +278,20 @@ class TelegramAccounts:
         """ServedElsewhere when another live process serves `name`: its live state (the
         connection, the safety governor's ledger and mode) is held there. An account no
         process serves may be read and changed from any."""
-        if await self.served_elsewhere(name):
+        owner = await self.served_elsewhere(name)
+        if owner is not None:
             raise ServedElsewhere(
-                name, f"account '{name}' is served by another twin process (GET /cluster)"
+                name, f"account '{name}' is served by another twin process (GET /cluster)", owner
             )
 
-    async def served_elsewhere(self, name: str) -> bool:
-        """Whether another live process of the cluster serves `name` (NotFound: unknown)."""
+    async def served_elsewhere(self, name: str) -> tuple[str, str | None] | None:
+        """The other live process of the cluster that serves `name` — its id and API address
+        — or None (NotFound: unknown)."""
         ownership = self.ownership
         if not ownership.shared or ownership.owns(await self._directory.id_of(name)):
-            return False
+            return None
         seconds = self._settings.cluster.dead_after_seconds
-        return await self._repo.serving(name, ownership.process_id, seconds) is not None
+        return await self._repo.serving(name, ownership.process_id, seconds)
 
     def mine(self) -> frozenset[int] | None:
         """The Telegram accounts and bots this process serves: with other processes on the

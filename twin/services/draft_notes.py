@@ -38,6 +38,7 @@ from twin.errors import (
     StorageUnavailable,
     TelegramRefused,
 )
+from twin.locks import KeyedLocks
 from twin.ports import Accounts, Store
 from twin.services.directory import AccountDirectory
 from twin.services.pipeline.caches import Behaviours
@@ -63,8 +64,8 @@ class DraftNotes:
         self._behaviours = behaviours
         self._drafts = drafts
         self._tasks: set[asyncio.Task[None]] = set()
-        # drafts whose note is on its way from this process: a lock each, and how many wait
-        self._sending: dict[int, tuple[asyncio.Lock, int]] = {}
+        # one note on its way per draft (the note being shown and a pass's resend)
+        self._sending = KeyedLocks()
         self._failed: set[int] = set()  # drafts whose note failed (warned about once)
         self.accounts: Accounts | None = None  # the Telegram accounts: notes go out there
         # the twin's connected bot of an account (its account id and name), None: no bot
@@ -98,19 +99,8 @@ class DraftNotes:
         """Send the draft's note, unless it went out already, or it goes from an account or
         bot another process serves: that process sends it (its drafts pass, woken by the
         draft's event)."""
-        # One at a time per draft (the note being shown and a pass's resend): the second one
-        # finds it sent.
-        lock, waiting = self._sending.get(draft_id, (asyncio.Lock(), 0))
-        self._sending[draft_id] = (lock, waiting + 1)
-        try:
-            async with lock:
-                await self._notice(draft_id)
-        finally:
-            lock, waiting = self._sending[draft_id]
-            if waiting == 1:
-                del self._sending[draft_id]
-            else:
-                self._sending[draft_id] = (lock, waiting - 1)
+        async with self._sending.hold(draft_id):  # a second one finds it sent
+            await self._notice(draft_id)
 
     async def _notice(self, draft_id: int) -> None:
         try:

@@ -234,14 +234,13 @@ class KnowledgeBase:
         limit = self._settings.top_k
         candidates = max(self._settings.candidates, limit)
         text = query_text(turns, summary, last_turns=self._settings.query_turns)
-        terms = query_terms(text, self.synonyms)
 
         def work(tx: Transaction) -> tuple[int | None, int, list[int], list[Passage], list]:
             twin_id, docs = tx.knowledge_twin(account_id)
             ids: list[int] = []
             passages: list[Passage] = []
-            if twin_id is not None and docs and limit:
-                ids = tx.search_knowledge(twin_id, terms, candidates)
+            if twin_id is not None and docs and limit:  # stemmed only for a knowledge base
+                ids = tx.search_knowledge(twin_id, query_terms(text, self.synonyms), candidates)
                 passages = tx.knowledge_passages(ids[:limit])
             facts = tx.memory_for_chat(chat_id) if memory else []
             return twin_id, docs, ids, passages, facts
