@@ -149,9 +149,9 @@ def _worker_context(settings: Settings) -> Context:
             log.warning("stored messages not checked for a decision: the database is down")
         recovery = app[keys.SERVICES]["recovery"]
         await worker.start()
-        leases = app[keys.SERVICES].get("leases")
-        if leases is not None:
-            leases.start()  # a dead process's jobs are run again without waiting 15 min
+        chores = app[keys.SERVICES].get("chores")
+        if chores is not None:
+            chores.start()  # a dead process's jobs are run again without waiting 15 min
         await recovery.start()  # probes while replies an outage made fail wait
         memory = app[keys.SERVICES]["memory"]
         memory.start()  # quiet conversations: what their contacts said is remembered
@@ -164,8 +164,8 @@ def _worker_context(settings: Settings) -> Context:
         await drafts.stop()
         await memory.stop()
         await recovery.stop()
-        if leases is not None:
-            await leases.stop()
+        if chores is not None:
+            await chores.stop()
         await worker.stop()
         await drafts.drain(timeout=10)  # after the worker: its last jobs' notes go out too
         await app[keys.SERVICES]["autonomy"].drain()
@@ -374,13 +374,13 @@ def _services_context(settings: Settings, adapters: Adapters) -> Context:
         turn = share_accounts(settings, adapters, accounts, worker, repo, clock, events)
         close_forwarding = None
         if turn is not None:  # one process makes the cluster's periodic passes
-            from twin.lifecycle_cluster import OrphanedLeases, forward_requests
+            from twin.lifecycle_cluster import ClusterChores, forward_requests
 
             close_forwarding = forward_requests(app, settings, accounts.ownership, repo)
             services["memory"].turn = services["retention"].turn = turn
             every = settings.cluster.dead_after_seconds
             me = accounts.ownership.process_id
-            services["leases"] = OrphanedLeases(repo, me, wake.set, every, max(60.0, 3 * every))
+            services["chores"] = ClusterChores(repo, me, worker.nudge, every, max(60.0, 3 * every))
         if turn is not None and RATE_LIMITS in app:
             app[RATE_LIMITS].share(repo)  # a client meets the same limits on every process
         if METRICS in app:

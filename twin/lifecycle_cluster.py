@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import time
 from typing import TYPE_CHECKING, Any
 
 from twin.services.events import RemoteEvents
@@ -106,16 +107,21 @@ def forward_requests(app: Any, settings: Settings, ownership: Any, repo: Any) ->
     return forwarding.close
 
 
-class OrphanedLeases:
-    """The cluster's chore of voiding a dead process's reply leases (its Telegram accounts'
-    jobs are released by their next owner's claim; the other channels' jobs would otherwise
-    wait for the lease to expire, 15 minutes): every `every` seconds, in the longest-running
-    live process — only while its own heartbeat is fresh —, the leases of processes silent
-    for `silent` seconds (or no longer listed) go, never its own, and the worker is woken;
-    and the rows of processes silent for `forget` seconds (30 × `every` unless said) leave
-    `GET /cluster`'s list. `silent` is well above the heartbeat's failure detection
-    (`dead_after_seconds`) and its reconnect backoff, so a live process that lost its
-    connection for a moment is not taken for dead while it may still be running a job."""
+class ClusterChores:
+    """The cluster's chores, every `every` seconds in the longest-running live process — only
+    while its own heartbeat is fresh:
+    - the reply leases of processes silent for `silent` seconds (or no longer listed) go,
+      never its own, and the worker is woken (a dead process's Telegram accounts' jobs are
+      released by their next owner's claim; the other channels' jobs would otherwise wait for
+      the lease to expire, 15 minutes). `silent` is well above the heartbeat's failure
+      detection (`dead_after_seconds`) and its reconnect backoff, so a live process that lost
+      its connection for a moment is not taken for dead while it may still be running a job;
+    - the rows of processes silent for `forget` seconds (30 × `every` unless said) leave
+      `GET /cluster`'s list;
+    - the API's rate-limit windows whose hits all left their window a minute ago go (the
+      minute covers the hosts' clocks being a little apart)."""
+
+    RATE_SWEEP_SECONDS = 60.0
 
     def __init__(
         self,
@@ -132,7 +138,7 @@ class OrphanedLeases:
         self._repo, self._me, self._wake = repo, me, wake
         self._every, self._silent = every, silent
         self._forget = 30 * every if forget is None else forget
-        self._periodic = Periodic("cluster leases", self.run_once, every, log)
+        self._periodic = Periodic("cluster chores", self.run_once, every, log)
 
     def start(self) -> None:
         self._periodic.start()
@@ -141,9 +147,11 @@ class OrphanedLeases:
         await self._periodic.stop()
 
     async def run_once(self) -> int:
+        """One round; how many reply leases it voided."""
         if await self._repo.first_live_process(self._every) != self._me:
             return 0  # another's turn, or this process's own heartbeat is late
         await self._repo.forget_dead_processes(self._forget)
+        await self._repo.rate_sweep(time.time() - self.RATE_SWEEP_SECONDS)
         released = await self._repo.release_orphaned_leases(self._silent, keep=self._me)
         if released:
             log.warning("released %d reply job(s) leased by a process that is gone", released)

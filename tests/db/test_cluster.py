@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
 import pytest
 
@@ -218,7 +219,7 @@ async def test_a_dead_processs_leases_are_voided_and_a_live_ones_kept(pg, tmp_pa
     is claimable again at once; one leased by a live process is not touched."""
     from datetime import UTC, datetime, timedelta
 
-    from twin.lifecycle_cluster import OrphanedLeases
+    from twin.lifecycle_cluster import ClusterChores
 
     a, b = process(pg), process(pg)
     await a.start()
@@ -239,10 +240,10 @@ async def test_a_dead_processs_leases_are_voided_and_a_live_ones_kept(pg, tmp_pa
             await a.stop()  # gone with its job leased
             woken = asyncio.Event()
             # the chore of another process than the longest-running live one does nothing
-            assert await OrphanedLeases(repo, "other", woken.set, 10, 10).run_once() == 0
+            assert await ClusterChores(repo, "other", woken.set, 10, 10).run_once() == 0
             assert not woken.is_set()
             # b's own job stays leased; a's is claimable again and b's worker is woken
-            assert await OrphanedLeases(repo, b.process_id, woken.set, 10, 10).run_once() == 1
+            assert await ClusterChores(repo, b.process_id, woken.set, 10, 10).run_once() == 1
             assert woken.is_set()
             repo.lease_owner = b.process_id
             claimed = await repo.claim_due_replies(now + timedelta(seconds=1), 900)
@@ -258,9 +259,10 @@ async def test_a_dead_processs_leases_are_voided_and_a_live_ones_kept(pg, tmp_pa
 async def test_long_silent_processes_are_forgotten_by_the_chore_not_by_reading(
     pg, tmp_path
 ) -> None:
-    """A process silent for `forget` seconds leaves the list when the cluster's chore runs
-    (the longest-running live process); reading the list changes nothing."""
-    from twin.lifecycle_cluster import OrphanedLeases
+    """A process silent for `forget` seconds leaves the list when the cluster's chores run
+    (the longest-running live process), and so do rate windows whose hits all left their
+    window a minute ago; reading the list changes nothing."""
+    from twin.lifecycle_cluster import ClusterChores
 
     a = process(pg)
     await a.start()
@@ -270,17 +272,21 @@ async def test_long_silent_processes_are_forgotten_by_the_chore_not_by_reading(
             "INSERT INTO cluster_processes (id, host, pid, started_at, heartbeat_at, accounts) "
             "VALUES ('gone', 'h', 1, now() - interval '3 hours', now() - interval '1 hour', '[]'),"
             " ('late', 'h', 2, now() - interval '3 hours', now() - interval '100 seconds', '[]')",
+            "INSERT INTO rate_windows (name, key, hits, expires_at) VALUES "
+            f"('token', 'old', '[]', {time.time() - 61}),"
+            f" ('token', 'new', '[]', {time.time() + 60})",
         )
         async with database(make_settings(pg, tmp_path)) as db:
             repo = db.repo
             listed = {row.id for row in await repo.cluster_processes()}
             assert listed == {a.process_id, "gone", "late"}
             # not its turn (its id is not the longest-running live one's): nothing goes
-            assert await OrphanedLeases(repo, "other", lambda: None, 10, 60).run_once() == 0
+            assert await ClusterChores(repo, "other", lambda: None, 10, 60).run_once() == 0
             assert len(await repo.cluster_processes()) == 3
-            chore = OrphanedLeases(repo, a.process_id, lambda: None, 10, 60, forget=300)
+            chore = ClusterChores(repo, a.process_id, lambda: None, 10, 60, forget=300)
             await chore.run_once()
             assert {row.id for row in await repo.cluster_processes()} == {a.process_id, "late"}
+            assert await repo.rate_sweep(time.time() - 60) == 0  # 'old' went with the chores
     finally:
         await a.stop()
 

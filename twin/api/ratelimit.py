@@ -68,12 +68,10 @@ Hit = tuple[str, Quota, Hashable]  # a limit's name, its quota, the key counted
 
 class Windows(Protocol):
     """Where the windows are kept. `hit_all` counts one hit in each of several limits at
-    once — all of them, or none when any is full (one atomic step) — or, with `count=False`,
-    only looks; `reset` forgets a key's hits."""
+    once — all of them, or none when any is full (one atomic step); `reset` forgets a key's
+    hits."""
 
-    async def hit_all(
-        self, hits: Sequence[Hit], now: float, *, count: bool = True
-    ) -> list[Verdict]: ...
+    async def hit_all(self, hits: Sequence[Hit], now: float) -> list[Verdict]: ...
 
     async def reset(self, name: str, key: Hashable) -> None: ...
 
@@ -84,12 +82,10 @@ class LocalWindows:
     def __init__(self) -> None:
         self._windows: dict[str, MovingWindow] = {}
 
-    async def hit_all(
-        self, hits: Sequence[Hit], now: float, *, count: bool = True
-    ) -> list[Verdict]:
+    async def hit_all(self, hits: Sequence[Hit], now: float) -> list[Verdict]:
         windows = [self._window(name, quota) for name, quota, _ in hits]
         looks = [window.peek(key, now) for window, (_, _, key) in zip(windows, hits, strict=True)]
-        if not count or not all(look.allowed for look in looks):
+        if not all(look.allowed for look in looks):
             return looks
         return [window.hit(key, now) for window, (_, _, key) in zip(windows, hits, strict=True)]
 
@@ -108,23 +104,18 @@ class LocalWindows:
 class SharedWindows:
     """In the database every process shares (twin.db.repo.rate_windows); keys are stored as
     their SHA-256. While the database cannot be reached, `fallback` (this process's memory)
-    counts instead; rows whose hits all left their window a minute ago are swept once a
-    minute (the minute covers the processes' clocks being a little apart)."""
+    counts instead. The cluster's chore sweeps the rows whose hits all left their window
+    (twin.lifecycle_cluster.ClusterChores)."""
 
-    SWEEP_SECONDS = 60.0
-
-    def __init__(self, repo: Any, fallback: LocalWindows | None = None) -> None:
+    def __init__(self, repo: Any) -> None:
         self.repo = repo
-        self.fallback = fallback or LocalWindows()
-        self._next_sweep = float("-inf")
+        self.fallback = LocalWindows()
         self._down = False
 
-    async def hit_all(
-        self, hits: Sequence[Hit], now: float, *, count: bool = True
-    ) -> list[Verdict]:
+    async def hit_all(self, hits: Sequence[Hit], now: float) -> list[Verdict]:
         stored = [(name, _digest(key), quota) for name, quota, key in hits]
         try:
-            verdicts = await self.repo.rate_hits(stored, now, count=count)
+            verdicts = await self.repo.rate_hits(stored, now)
         except (OSError, StorageUnavailable) as exc:
             if not self._down:
                 self._down = True
@@ -132,14 +123,10 @@ class SharedWindows:
                     "rate limits counted in this process alone: the database is unreachable (%s)",
                     type(exc).__name__,
                 )
-            return await self.fallback.hit_all(hits, now, count=count)
+            return await self.fallback.hit_all(hits, now)
         if self._down:
             self._down = False
             log.info("rate limits shared through the database again")
-        if count and now >= self._next_sweep:
-            self._next_sweep = now + self.SWEEP_SECONDS
-            with contextlib.suppress(OSError, StorageUnavailable):  # the next sweep will
-                await self.repo.rate_sweep(now - self.SWEEP_SECONDS)
         return verdicts
 
     async def reset(self, name: str, key: Hashable) -> None:

@@ -1,6 +1,6 @@
 """The API's rate-limit windows in the database, for processes sharing it (twin.api.ratelimit).
-Each counted request is one short transaction: the keys' rows, locked (FOR UPDATE on
-PostgreSQL, in one order; SQLite serialises writers), answer the moving window of
+Each counted request is one short transaction: the keys' rows, made if missing and locked (by
+one upsert each, in one order; SQLite serialises writers), answer the moving window of
 twin.domain.throttle, the same window the single-process limits keep in memory."""
 
 from __future__ import annotations
@@ -19,21 +19,21 @@ W = RateWindow.__table__
 
 class RateWindowsMixin(RepoBase):
     async def rate_hits(
-        self, hits: Sequence[tuple[str, str, Quota]], now: float, *, count: bool = True
+        self, hits: Sequence[tuple[str, str, Quota]], now: float
     ) -> list[Verdict]:
         """One hit at Unix time `now` in each (limit name, key, quota) of `hits`, in one
-        transaction: all counted, or none when any window is full (`count=False`: only a
-        look). The verdicts are in the order of `hits`."""
+        transaction: all counted, or none when any window is full. The verdicts are in the
+        order of `hits`."""
 
         def work(c: Connection) -> list[Verdict]:
             rows: dict[tuple[str, str], list[float]] = {}
             for name, key, _ in sorted(hits, key=lambda hit: hit[:2]):  # one lock order
-                rows[(name, key)] = self._rate_row(c, name, key, now, lock=count)
+                rows[(name, key)] = self._rate_row(c, name, key, now)
             looks = [
                 window_hit(quota, rows[(name, key)], now, count=False)[1]
                 for name, key, quota in hits
             ]
-            if not count or not all(look.allowed for look in looks):
+            if not all(look.allowed for look in looks):
                 return looks
             verdicts = []
             for name, key, quota in hits:
@@ -44,27 +44,21 @@ class RateWindowsMixin(RepoBase):
                 verdicts.append(verdict)
             return verdicts
 
-        return await self._run(work, write=count)
+        return await self._run(work)
 
-    def _rate_row(
-        self, c: Connection, name: str, key: str, now: float, *, lock: bool
-    ) -> list[float]:
-        """The key's hit times; with `lock`, its row made if missing and locked (FOR UPDATE;
-        SQLite serialises writers) until the transaction ends."""
-        query = sa.select(W.c.hits).where((W.c.name == name) & (W.c.key == key))
-        if not lock:
-            row = c.execute(query).one_or_none()
-            return [] if row is None else [float(at) for at in row.hits]
-        for _ in range(2):  # a sweep elsewhere may delete it between the insert and the lock
-            c.execute(
-                self._insert(c, W)
-                .values(name=name, key=key, hits=[], expires_at=now)
-                .on_conflict_do_nothing(index_elements=[W.c.name, W.c.key])
+    def _rate_row(self, c: Connection, name: str, key: str, now: float) -> list[float]:
+        """The key's hit times, its row made if missing and locked until the transaction ends
+        (one upsert: ON CONFLICT DO UPDATE locks the row on PostgreSQL; SQLite serialises
+        writers)."""
+        statement = (
+            self._insert(c, W)
+            .values(name=name, key=key, hits=[], expires_at=now)
+            .on_conflict_do_update(
+                index_elements=[W.c.name, W.c.key], set_={"expires_at": W.c.expires_at}
             )
-            row = c.execute(query.with_for_update()).one_or_none()
-            if row is not None:
-                return [float(at) for at in row.hits]
-        raise RuntimeError(f"rate window {name} could not be locked")
+            .returning(W.c.hits)
+        )
+        return [float(at) for at in c.execute(statement).scalar_one()]
 
     async def rate_reset(self, name: str, key: str) -> None:
         """Forget every hit of `key` in limit `name`."""
